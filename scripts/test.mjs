@@ -1,0 +1,21 @@
+// Runs every spec/**/*.test.ts with Node's built-in test runner (through tsx).
+// Arguments narrow the run: `npm test -- spec/grammar` runs the files under that path.
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+
+function collect(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? collect(path) : path.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
+const filters = process.argv.slice(2);
+const files = collect("spec").sort().filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
+const result = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-concurrency=2", ...files],
+  { stdio: "inherit" },
+);
+process.exit(result.status ?? 1);
