@@ -1,0 +1,25 @@
+/** Parsing of shared command-line values (--set, numbers), reporting errors as diagnostics. */
+import { fail } from "../compiler/diagnostics.ts";
+
+/** Commander collector for repeatable `--set NAME=VALUE[,NAME=VALUE]`. */
+export function collectSet(value: string, previous: Record<string, number> = {}): Record<string, number> {
+  const result = { ...previous };
+  for (const item of value.split(",").filter((s) => s.trim() !== "")) {
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\S+)\s*$/.exec(item);
+    if (!match) fail("NQM3002", { text: item });
+    const [, name, text] = match;
+    const number = Number(text);
+    if (text!.trim() === "" || !Number.isFinite(number)) fail("NQM3003", { name: name!, value: text!, reason: "the value is not a finite number" });
+    result[name!] = number;
+  }
+  return result;
+}
+
+/** Parses an integer option such as --seed or --steps. */
+export function parseInteger(option: string, min: number): (value: string) => number {
+  return (value: string) => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < min) fail("NQM3007", { option, reason: `expected an integer ≥ ${min}, got \`${value}\`` });
+    return number;
+  };
+}

@@ -1,0 +1,442 @@
+/**
+ * The checker: resolves names and dims, infers every expression's shape and validates the
+ * model's structure, producing the typed AST. It reports every error it can find in one run;
+ * an expression whose operand failed is not reported again (no cascades).
+ */
+import type { Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst } from "../../grammar/ast.ts";
+import { diagnostic, didYouMean, hasErrors, type Diagnostic, type DiagnosticCode, type Span } from "../diagnostics.ts";
+import { SCALAR_FUNCTIONS } from "../math.ts";
+import { BUILTINS, formatShape, INITIALIZERS, isBuiltin, type BuiltinSignature, type InitializerName } from "./builtins.ts";
+import type { CheckedModel, Initializer, LetBinding, Shape, TensorDecl, TypedExpr } from "./typed.ts";
+
+export interface CheckOptions {
+  /** Values for dims and consts, from --set; they override the defaults in the file. */
+  readonly set?: Readonly<Record<string, number>>;
+  readonly file?: string;
+}
+
+export interface CheckResult {
+  /** Every model of the file, present only when no error was found. */
+  readonly models?: readonly CheckedModel[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Checks every model of a parsed file. */
+export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult {
+  const diagnostics: Diagnostic[] = [];
+  const set = options.set ?? {};
+  const models: CheckedModel[] = [];
+  const seenModels = new Map<string, Span>();
+  for (const model of ast.models) {
+    const earlier = seenModels.get(model.name);
+    if (earlier) {
+      diagnostics.push(
+        diagnostic("NQM2016", { model: model.name }, { file: options.file, span: model.nameSpan, related: { message: "first declared here", span: earlier } }),
+      );
+    }
+    seenModels.set(model.name, model.nameSpan);
+    const checker = new ModelChecker(model, set, options.file);
+    const checked = checker.check();
+    diagnostics.push(...checker.diagnostics);
+    if (checked) models.push(checked);
+  }
+  const settable = new Set(ast.models.flatMap((m) => m.decls.flatMap((d) => (d.kind === "dim" || d.kind === "const" ? [d.name] : []))));
+  for (const name of Object.keys(set)) {
+    if (!settable.has(name)) {
+      const models = ast.models.map((m) => `\`${m.name}\``).join(", ");
+      diagnostics.push(diagnostic("NQM3001", { name, models: `model ${models}`, hint: didYouMean(name, settable) }));
+    }
+  }
+  return hasErrors(diagnostics) ? { diagnostics } : { models, diagnostics };
+}
+
+type SymbolKind = "dim" | "const" | "input" | "param" | "fixed" | "let";
+
+interface ScopeSymbol {
+  readonly kind: SymbolKind;
+  readonly span: Span;
+  readonly value?: number;
+  readonly shape?: Shape;
+  used: boolean;
+}
+
+const ARTICLE: Record<SymbolKind, string> = {
+  dim: "a dim",
+  const: "a const",
+  input: "an input",
+  param: "a param",
+  fixed: "a fixed tensor",
+  let: "a let binding",
+};
+
+class ModelChecker {
+  readonly diagnostics: Diagnostic[] = [];
+  private readonly scope = new Map<string, ScopeSymbol>();
+  /** Every name the model declares, with its position, to tell "used before" from "unknown". */
+  private readonly declared = new Map<string, Span>();
+
+  constructor(
+    private readonly model: ModelAst,
+    private readonly set: Readonly<Record<string, number>>,
+    private readonly file: string | undefined,
+  ) {
+    for (const decl of model.decls) if (decl.kind !== "output" && !this.declared.has(decl.name)) this.declared.set(decl.name, decl.nameSpan);
+  }
+
+  private report(code: DiagnosticCode, args: Record<string, string | number>, span: Span, related?: Diagnostic["related"]): void {
+    this.diagnostics.push(diagnostic(code, args, { file: this.file, span, ...(related ? { related } : {}) }));
+  }
+
+  check(): CheckedModel | undefined {
+    const dims: Record<string, number> = {};
+    const consts: Record<string, number> = {};
+    const inputs: TensorDecl[] = [];
+    const params: TensorDecl[] = [];
+    const fixed: TensorDecl[] = [];
+    const lets: LetBinding[] = [];
+    let output: TypedExpr | undefined | null;
+    let outputSpan: Span | undefined;
+
+    for (const decl of this.model.decls) {
+      if (decl.kind === "output") {
+        if (outputSpan) {
+          this.report("NQM2011", { model: this.model.name }, decl.span, { message: "the first output is here", span: outputSpan });
+          continue;
+        }
+        outputSpan = decl.span;
+        output = this.expr(decl.expr);
+        if (output && output.shape.length > 1) this.report("NQM2014", { shape: formatShape(output.shape) }, decl.expr.span);
+        continue;
+      }
+      const previous = this.scope.get(decl.name);
+      if (previous) {
+        this.report("NQM2002", { name: decl.name, model: this.model.name }, decl.nameSpan, { message: "first declared here", span: previous.span });
+        continue;
+      }
+      const symbol = this.declaration(decl);
+      if (!symbol) continue;
+      this.scope.set(decl.name, symbol);
+      switch (decl.kind) {
+        case "dim":
+          dims[decl.name] = symbol.value!;
+          break;
+        case "const":
+          consts[decl.name] = symbol.value!;
+          break;
+        case "input":
+          inputs.push({ name: decl.name, role: "input", shape: symbol.shape!, span: decl.span });
+          break;
+        case "param":
+        case "fixed": {
+          const init = this.initializer(decl.init);
+          if (!init) break;
+          (decl.kind === "param" ? params : fixed).push({ name: decl.name, role: decl.kind, shape: symbol.shape!, init, span: decl.span });
+          break;
+        }
+        case "let":
+          lets.push({ name: decl.name, expr: this.letExprs.get(decl.name)!, span: decl.span });
+          break;
+      }
+    }
+
+    if (!outputSpan) this.report("NQM2010", { model: this.model.name }, this.model.nameSpan);
+    if (inputs.length === 0 && !this.model.decls.some((d) => d.kind === "input")) this.report("NQM2017", { model: this.model.name }, this.model.nameSpan);
+    if (params.length === 0 && !this.model.decls.some((d) => d.kind === "param")) this.report("NQM2021", { model: this.model.name }, this.model.nameSpan);
+    for (const decl of this.model.decls) {
+      if (decl.kind === "input" || decl.kind === "param" || decl.kind === "fixed") {
+        const symbol = this.scope.get(decl.name);
+        if (symbol && symbol.span === decl.nameSpan && !symbol.used) {
+          this.report("NQM2012", { kind: decl.kind, name: decl.name }, decl.nameSpan);
+        }
+      }
+    }
+    if (hasErrors(this.diagnostics) || !output) return undefined;
+    return { name: this.model.name, span: this.model.span, dims, consts, inputs, params, fixed, lets, output, outputShape: output.shape };
+  }
+
+  private readonly letExprs = new Map<string, TypedExpr>();
+
+  private declaration(decl: Exclude<Decl, { kind: "output" }>): ScopeSymbol | undefined {
+    const symbol = (fields: Partial<ScopeSymbol>): ScopeSymbol => ({ kind: decl.kind, span: decl.nameSpan, used: false, ...fields });
+    switch (decl.kind) {
+      case "dim": {
+        const override = this.set[decl.name];
+        if (override !== undefined) {
+          if (Number.isInteger(override) && override > 0) return symbol({ value: override });
+          this.diagnostics.push(diagnostic("NQM3003", { name: decl.name, value: String(override), reason: "a dim must be a positive integer" }));
+          return undefined;
+        }
+        if (!decl.value) {
+          this.report("NQM2008", { name: decl.name }, decl.nameSpan);
+          return undefined;
+        }
+        const value = decl.value.value;
+        if (!Number.isInteger(value) || value <= 0) {
+          this.report("NQM2009", { name: decl.name, value: String(value) }, decl.value.span);
+          return undefined;
+        }
+        return symbol({ value });
+      }
+      case "const":
+        return symbol({ value: this.set[decl.name] ?? decl.value });
+      case "input":
+      case "param":
+      case "fixed": {
+        const shape = this.shape(decl.shape);
+        return shape ? symbol({ shape }) : undefined;
+      }
+      case "let": {
+        const expr = this.expr(decl.expr);
+        if (!expr) return undefined;
+        this.letExprs.set(decl.name, expr);
+        return symbol({ shape: expr.shape });
+      }
+    }
+  }
+
+  private shape(shape: ShapeAst): Shape | undefined {
+    if (shape.entries.length > 2) {
+      this.report("NQM2020", { rank: shape.entries.length }, shape.span);
+      return undefined;
+    }
+    const sizes: number[] = [];
+    for (const entry of shape.entries) {
+      if (entry.kind === "size") {
+        if (!Number.isInteger(entry.value) || entry.value <= 0) {
+          this.report("NQM2023", { value: String(entry.value) }, entry.span);
+          return undefined;
+        }
+        sizes.push(entry.value);
+        continue;
+      }
+      const symbol = this.lookup(entry.name, entry.span);
+      if (!symbol) return undefined;
+      if (symbol.kind !== "dim") {
+        this.report("NQM2013", { name: entry.name, kind: ARTICLE[symbol.kind], expected: "dim" }, entry.span);
+        return undefined;
+      }
+      sizes.push(symbol.value!);
+    }
+    return sizes;
+  }
+
+  /** Finds a declared name, reporting unknown names and uses before the definition. */
+  private lookup(name: string, span: Span): ScopeSymbol | undefined {
+    const symbol = this.scope.get(name);
+    if (symbol) {
+      symbol.used = true;
+      return symbol;
+    }
+    const later = this.declared.get(name);
+    if (later && later.start > span.start) {
+      this.report("NQM2003", { name }, span, { message: "defined here", span: later });
+    } else if (!later) {
+      if (isBuiltin(name)) this.report("NQM2013", { name, kind: "a function", expected: "value; call it as `" + name + "(...)`" }, span);
+      else this.report("NQM2001", { name, hint: didYouMean(name, this.scope.keys()) }, span);
+    }
+    return undefined;
+  }
+
+  private initializer(init: InitAst | undefined): Initializer | undefined {
+    if (!init) return { kind: "normal", args: [0, 1] };
+    if (!Object.hasOwn(INITIALIZERS, init.name)) {
+      this.report("NQM2018", { name: init.name, hint: didYouMean(init.name, Object.keys(INITIALIZERS)) }, init.nameSpan);
+      return undefined;
+    }
+    const kind = init.name as InitializerName;
+    const names: readonly string[] = INITIALIZERS[kind];
+    if (init.args.length !== names.length) {
+      const expected = names.length === 0 ? "no argument" : `${names.length} argument${names.length > 1 ? "s" : ""} (${names.join(", ")})`;
+      this.report("NQM2005", { name: init.name, expected, found: init.args.length }, init.span);
+      return undefined;
+    }
+    const args: number[] = [];
+    for (const arg of init.args) {
+      const value = this.constantArgument(init.name, arg);
+      if (value === undefined) return undefined;
+      args.push(value);
+    }
+    if (kind === "normal" && !(args[1]! >= 0)) {
+      this.report("NQM2022", { name: "normal", requirement: `a standard deviation ≥ 0, not ${args[1]}` }, init.span);
+      return undefined;
+    }
+    if (kind === "uniform" && !(args[0]! <= args[1]!)) {
+      this.report("NQM2022", { name: "uniform", requirement: `lo ≤ hi, not ${args[0]} > ${args[1]}` }, init.span);
+      return undefined;
+    }
+    return { kind, args };
+  }
+
+  private constantArgument(owner: string, arg: Expr): number | undefined {
+    const typed = this.expr(arg);
+    if (!typed) return undefined;
+    const value = constantValue(typed);
+    if (value === undefined) {
+      this.report("NQM2019", { name: owner, found: `this argument ${typed.shape.length > 0 ? `has shape ${formatShape(typed.shape)}` : "depends on a tensor"}` }, arg.span);
+    }
+    return value;
+  }
+
+  /** Types an expression; undefined when it has an error (already reported). */
+  private expr(expr: Expr): TypedExpr | undefined {
+    switch (expr.kind) {
+      case "number":
+        return { kind: "constant", value: expr.value, shape: [], span: expr.span };
+      case "name": {
+        const symbol = this.lookup(expr.name, expr.span);
+        if (!symbol) return undefined;
+        switch (symbol.kind) {
+          case "dim":
+          case "const":
+            return { kind: "constant", value: symbol.value!, name: expr.name, shape: [], span: expr.span };
+          case "let":
+            return { kind: "let", name: expr.name, shape: symbol.shape!, span: expr.span };
+          default:
+            return { kind: "tensor", name: expr.name, role: symbol.kind, shape: symbol.shape!, span: expr.span };
+        }
+      }
+      case "negate": {
+        const operand = this.expr(expr.operand);
+        return operand && { kind: "negate", operand, shape: operand.shape, span: expr.span };
+      }
+      case "binary":
+        return this.binary(expr);
+      case "call":
+        return this.call(expr);
+    }
+  }
+
+  private binary(expr: Extract<Expr, { kind: "binary" }>): TypedExpr | undefined {
+    const left = this.expr(expr.left);
+    if (expr.op === "^") {
+      const right = this.expr(expr.right);
+      if (!left || !right) return undefined;
+      const exponent = constantValue(right);
+      if (exponent === undefined) {
+        this.report("NQM2007", { found: right.shape.length > 0 ? `this one has shape ${formatShape(right.shape)}` : "this one depends on a tensor" }, expr.right.span);
+        return undefined;
+      }
+      return { kind: "power", base: left, exponent, shape: left.shape, span: expr.span };
+    }
+    const right = this.expr(expr.right);
+    if (!left || !right) return undefined;
+    const shape = expr.op === "@" ? this.matmulShape(left.shape, right.shape, expr) : this.elementwiseShape(expr.op, left.shape, right.shape, expr.span);
+    return shape && { kind: "binary", op: expr.op, left, right, shape, span: expr.span };
+  }
+
+  private elementwiseShape(op: string, a: Shape, b: Shape, span: Span): Shape | undefined {
+    if (a.length === 0) return b;
+    if (b.length === 0) return a;
+    if (a.length === b.length && a.every((size, i) => size === b[i])) return a;
+    this.report("NQM2006", { op, left: formatShape(a), right: formatShape(b), detail: mismatchDetail(a, b) }, span);
+    return undefined;
+  }
+
+  private matmulShape(a: Shape, b: Shape, expr: Extract<Expr, { kind: "binary" }>): Shape | undefined {
+    for (const [shape, side] of [[a, expr.left], [b, expr.right]] as const) {
+      if (shape.length === 0) {
+        this.report("NQM2015", { op: "@", expected: "vectors or matrices (use `*` to scale by a scalar)", shape: formatShape(shape) }, side.span);
+        return undefined;
+      }
+    }
+    const inner = [a.at(-1)!, b[0]!];
+    if (inner[0] !== inner[1]) {
+      this.report(
+        "NQM2006",
+        { op: "@", left: formatShape(a), right: formatShape(b), detail: `; the inner sizes differ: ${inner[0]} (last of the left) vs ${inner[1]} (first of the right)` },
+        expr.span,
+      );
+      return undefined;
+    }
+    return [...a.slice(0, -1), ...b.slice(1)];
+  }
+
+  private call(expr: Extract<Expr, { kind: "call" }>): TypedExpr | undefined {
+    const { callee } = expr;
+    if (!isBuiltin(callee)) {
+      const symbol = this.scope.get(callee);
+      if (symbol) this.report("NQM2013", { name: callee, kind: ARTICLE[symbol.kind], expected: "function" }, expr.calleeSpan);
+      else this.report("NQM2004", { name: callee, hint: didYouMean(callee, Object.keys(BUILTINS)) }, expr.calleeSpan);
+      for (const arg of expr.args) this.expr(arg);
+      return undefined;
+    }
+    const signature: BuiltinSignature = BUILTINS[callee];
+    if (expr.args.length !== signature.arity) {
+      this.report("NQM2005", { name: callee, expected: signature.takes, found: `${expr.args.length}` }, expr.span);
+      return undefined;
+    }
+    const args: TypedExpr[] = [];
+    const constants: number[] = [];
+    let failed = false;
+    expr.args.forEach((arg, i) => {
+      if (signature.constantArgs.includes(i)) {
+        const value = this.constantArgument(callee, arg);
+        if (value === undefined) failed = true;
+        else constants.push(value);
+        return;
+      }
+      const typed = this.expr(arg);
+      if (typed) args.push(typed);
+      else failed = true;
+    });
+    if (failed) return undefined;
+    const shape = signature.shape(args.map((a) => a.shape));
+    if ("error" in shape) {
+      const shapes = args.map((a) => formatShape(a.shape));
+      if (args.length === 2 && args[0]!.shape.length === args[1]!.shape.length) {
+        this.report("NQM2006", { op: callee, left: shapes[0]!, right: shapes[1]!, detail: mismatchDetail(args[0]!.shape, args[1]!.shape) }, expr.span);
+      } else {
+        this.report("NQM2015", { op: callee, expected: shape.error, shape: shapes[shape.argument]! }, expr.args[shape.argument]!.span);
+      }
+      return undefined;
+    }
+    return { kind: "call", fn: callee, args, constants, shape, span: expr.span };
+  }
+}
+
+function mismatchDetail(a: Shape, b: Shape): string {
+  if (a.length !== b.length) return `; their ranks differ (${a.length} vs ${b.length})`;
+  const axis = a.findIndex((size, i) => size !== b[i]);
+  return `; axis ${axis} differs: ${a[axis]} vs ${b[axis]}`;
+}
+
+/** The value of an expression built only from numbers, dims and consts; else undefined. */
+export function constantValue(expr: TypedExpr): number | undefined {
+  switch (expr.kind) {
+    case "constant":
+      return expr.value;
+    case "negate": {
+      const v = constantValue(expr.operand);
+      return v === undefined ? undefined : -v;
+    }
+    case "power": {
+      const v = constantValue(expr.base);
+      return v === undefined ? undefined : v ** expr.exponent;
+    }
+    case "binary": {
+      const a = constantValue(expr.left);
+      const b = constantValue(expr.right);
+      if (a === undefined || b === undefined) return undefined;
+      switch (expr.op) {
+        case "+":
+          return a + b;
+        case "-":
+          return a - b;
+        case "*":
+          return a * b;
+        case "/":
+          return a / b;
+        case "@":
+          return undefined;
+      }
+    }
+    case "call": {
+      if (expr.args.length !== 1 || expr.constants.length > 0 || !Object.hasOwn(SCALAR_FUNCTIONS, expr.fn)) return undefined;
+      const v = constantValue(expr.args[0]!);
+      return v === undefined ? undefined : SCALAR_FUNCTIONS[expr.fn as keyof typeof SCALAR_FUNCTIONS](v);
+    }
+    case "tensor":
+    case "let":
+      return undefined;
+  }
+}

@@ -1,0 +1,59 @@
+/** The untyped AST produced by the parser. Every node carries its source span. */
+import type { Span } from "../compiler/diagnostics.ts";
+
+export type BinaryOperator = "+" | "-" | "*" | "/" | "@" | "^";
+
+export type Expr =
+  | { readonly kind: "number"; readonly value: number; readonly span: Span }
+  | { readonly kind: "name"; readonly name: string; readonly span: Span }
+  | { readonly kind: "negate"; readonly operand: Expr; readonly span: Span }
+  | { readonly kind: "binary"; readonly op: BinaryOperator; readonly left: Expr; readonly right: Expr; readonly span: Span }
+  | { readonly kind: "call"; readonly callee: string; readonly calleeSpan: Span; readonly args: readonly Expr[]; readonly span: Span };
+
+/** One entry of a shape: an integer literal or a dim name. */
+export type ShapeEntry =
+  | { readonly kind: "size"; readonly value: number; readonly span: Span }
+  | { readonly kind: "dimref"; readonly name: string; readonly span: Span };
+
+export interface ShapeAst {
+  readonly entries: readonly ShapeEntry[];
+  readonly span: Span;
+}
+
+export interface InitAst {
+  readonly name: string;
+  readonly nameSpan: Span;
+  readonly args: readonly Expr[];
+  readonly span: Span;
+}
+
+interface DeclBase {
+  readonly name: string;
+  readonly nameSpan: Span;
+  readonly span: Span;
+}
+
+export type Decl =
+  | (DeclBase & { readonly kind: "dim"; readonly value?: { readonly value: number; readonly span: Span } })
+  | (DeclBase & { readonly kind: "const"; readonly value: number; readonly valueSpan: Span })
+  | (DeclBase & { readonly kind: "input"; readonly shape: ShapeAst })
+  | (DeclBase & { readonly kind: "param" | "fixed"; readonly shape: ShapeAst; readonly init?: InitAst })
+  | (DeclBase & { readonly kind: "let"; readonly expr: Expr })
+  | { readonly kind: "output"; readonly expr: Expr; readonly span: Span };
+
+export interface ModelAst {
+  readonly name: string;
+  readonly nameSpan: Span;
+  readonly decls: readonly Decl[];
+  readonly span: Span;
+}
+
+export interface FileAst {
+  readonly models: readonly ModelAst[];
+  readonly span: Span;
+}
+
+/** A deep copy of `node` with every span removed: what two parses of equal programs share. */
+export function withoutSpans<T>(node: T): T {
+  return JSON.parse(JSON.stringify(node, (key, value: unknown) => (key === "span" || key.endsWith("Span") ? undefined : value))) as T;
+}

@@ -1,0 +1,234 @@
+/** Parsing entry point: lexes, parses with recovery, and turns an error-free CST into the AST. */
+import type { CstElement, CstNode, IToken } from "chevrotain";
+import { diagnostic, type Diagnostic, type Span } from "../compiler/diagnostics.ts";
+import type { BinaryOperator, Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst, ShapeEntry } from "./ast.ts";
+import { parser, type SyntaxErrorParts } from "./parser.ts";
+import { lexer } from "./tokens.ts";
+
+export interface ParseResult {
+  /** Present only when the file has no syntax error. */
+  readonly ast?: FileAst;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Parses one model file; reports every lexical and syntax error that recovery can reach. */
+export function parseSource(source: string, file?: string): ParseResult {
+  const lexed = lexer.tokenize(source);
+  const diagnostics: Diagnostic[] = lexed.errors.map((error) =>
+    diagnostic("NQM1001", { text: `\`${source.slice(error.offset, error.offset + error.length)}\`` }, { file, span: { start: error.offset, end: error.offset + error.length } }),
+  );
+  parser.input = lexed.tokens;
+  const cst = parser.file();
+  for (const error of parser.errors) {
+    const parts = JSON.parse(error.message) as SyntaxErrorParts;
+    const token = error.token;
+    const atEnd = Number.isNaN(token.startOffset);
+    const span = atEnd ? { start: source.length, end: source.length } : tokenSpan(token);
+    const code = error.name === "MismatchedTokenException" ? "NQM1002" : "NQM1003";
+    diagnostics.push(diagnostic(code, { expected: parts.expected, found: parts.found }, { file, span }));
+  }
+  if (diagnostics.length > 0) return { diagnostics: dedupe(diagnostics) };
+
+  const builder = new AstBuilder(file);
+  const models = builder.file(cst);
+  diagnostics.push(...builder.diagnostics);
+  if (models.length === 0) diagnostics.push(diagnostic("NQM1004", {}, { file, span: { start: 0, end: 0 } }));
+  if (diagnostics.length > 0) return { diagnostics };
+  return { ast: { models, span: { start: 0, end: source.length } }, diagnostics };
+}
+
+// Recovery can report the same position twice (e.g. a re-sync after an insertion).
+function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return diagnostics
+    .filter((d) => {
+      const key = `${d.span?.start}:${d.message}`;
+      return seen.has(key) ? false : (seen.add(key), true);
+    })
+    .sort((a, b) => (a.span?.start ?? 0) - (b.span?.start ?? 0));
+}
+
+/** The label under which each declaration rule holds its leading keyword token. */
+const KEYWORD_LABEL: Record<string, string> = {
+  dimDecl: "Kw_dim",
+  constDecl: "Kw_const",
+  inputDecl: "Kw_input",
+  tensorDecl: "keyword",
+  letDecl: "Kw_let",
+  outputDecl: "Kw_output",
+};
+
+type Children = Record<string, CstElement[] | undefined>;
+
+function tokenSpan(token: IToken): Span {
+  return { start: token.startOffset, end: (token.endOffset ?? token.startOffset) + 1 };
+}
+
+function join(a: Span, b: Span): Span {
+  return { start: a.start, end: b.end };
+}
+
+function token(children: Children, name: string, index = 0): IToken {
+  return children[name]![index] as IToken;
+}
+
+function tokens(children: Children, name: string): IToken[] {
+  return (children[name] ?? []) as IToken[];
+}
+
+function node(children: Children, name: string, index = 0): CstNode {
+  return children[name]![index] as CstNode;
+}
+
+function nodes(children: Children, name: string): CstNode[] {
+  return (children[name] ?? []) as CstNode[];
+}
+
+/** Walks the CST (one method per rule) and builds AST nodes with spans. */
+class AstBuilder {
+  readonly diagnostics: Diagnostic[] = [];
+
+  constructor(private readonly fileName: string | undefined) {}
+
+  file(cst: CstNode): ModelAst[] {
+    return nodes(cst.children, "model").map((m) => this.model(m));
+  }
+
+  private model(cst: CstNode): ModelAst {
+    const c = cst.children;
+    const name = token(c, "Identifier");
+    return {
+      name: name.image,
+      nameSpan: tokenSpan(name),
+      decls: nodes(c, "declaration").map((d) => this.declaration(d)),
+      span: join(tokenSpan(token(c, "Kw_model")), tokenSpan(token(c, "RCurly"))),
+    };
+  }
+
+  private declaration(cst: CstNode): Decl {
+    const [inner] = Object.values(cst.children).flat() as CstNode[];
+    const c = inner!.children;
+    const first = tokenSpan(token(c, KEYWORD_LABEL[inner!.name]!));
+    const nameToken = c.Identifier ? token(c, "Identifier") : undefined;
+    const base = nameToken ? { name: nameToken.image, nameSpan: tokenSpan(nameToken) } : undefined;
+    switch (inner!.name) {
+      case "dimDecl": {
+        const value = c.signedNumber ? this.signedNumber(node(c, "signedNumber")) : undefined;
+        return { kind: "dim", ...base!, ...(value ? { value } : {}), span: join(first, value?.span ?? base!.nameSpan) };
+      }
+      case "constDecl": {
+        const value = this.signedNumber(node(c, "signedNumber"));
+        return { kind: "const", ...base!, value: value.value, valueSpan: value.span, span: join(first, value.span) };
+      }
+      case "inputDecl": {
+        const shape = this.shape(node(c, "shape"));
+        return { kind: "input", ...base!, shape, span: join(first, shape.span) };
+      }
+      case "tensorDecl": {
+        const kind = token(c, "keyword").image as "param" | "fixed";
+        const shape = this.shape(node(c, "shape"));
+        const init = c.init ? this.init(node(c, "init")) : undefined;
+        return { kind, ...base!, shape, ...(init ? { init } : {}), span: join(first, (init ?? shape).span) };
+      }
+      case "letDecl": {
+        const expr = this.expression(node(c, "expression"));
+        return { kind: "let", ...base!, expr, span: join(first, expr.span) };
+      }
+      case "outputDecl": {
+        const expr = this.expression(node(c, "expression"));
+        return { kind: "output", expr, span: join(first, expr.span) };
+      }
+      default:
+        throw new Error(`unhandled declaration rule ${inner!.name}`);
+    }
+  }
+
+  private signedNumber(cst: CstNode): { value: number; span: Span } {
+    const c = cst.children;
+    const literal = token(c, "NumberLiteral");
+    const minus = c.Minus ? token(c, "Minus") : undefined;
+    const magnitude = this.number(literal);
+    return { value: minus ? -magnitude : magnitude, span: join(tokenSpan(minus ?? literal), tokenSpan(literal)) };
+  }
+
+  private number(literal: IToken): number {
+    const value = Number(literal.image);
+    if (!Number.isFinite(value)) {
+      this.diagnostics.push(diagnostic("NQM1005", { found: `\`${literal.image}\`` }, { file: this.fileName, span: tokenSpan(literal) }));
+    }
+    return value;
+  }
+
+  private shape(cst: CstNode): ShapeAst {
+    const c = cst.children;
+    const entries = tokens(c, "entry").map((t): ShapeEntry =>
+      t.tokenType.name === "Identifier"
+        ? { kind: "dimref", name: t.image, span: tokenSpan(t) }
+        : { kind: "size", value: this.number(t), span: tokenSpan(t) },
+    );
+    return { entries, span: join(tokenSpan(token(c, "LBracket")), tokenSpan(token(c, "RBracket"))) };
+  }
+
+  private init(cst: CstNode): InitAst {
+    const c = cst.children;
+    const name = token(c, "Identifier");
+    return {
+      name: name.image,
+      nameSpan: tokenSpan(name),
+      args: nodes(c, "expression").map((e) => this.expression(e)),
+      span: join(tokenSpan(name), tokenSpan(token(c, "RParen"))),
+    };
+  }
+
+  private expression(cst: CstNode): Expr {
+    return this.leftAssociative(node(cst.children, "additive"), (operand) => this.leftAssociative(operand, (u) => this.unary(u)));
+  }
+
+  // additive and multiplicative share a shape: operand (operator operand)*
+  private leftAssociative(cst: CstNode, operand: (cst: CstNode) => Expr): Expr {
+    const c = cst.children;
+    const operands = nodes(c, "operand");
+    const operators = tokens(c, "operator").sort((a, b) => a.startOffset - b.startOffset);
+    let result = operand(operands[0]!);
+    operators.forEach((op, i) => {
+      const right = operand(operands[i + 1]!);
+      result = { kind: "binary", op: op.image as BinaryOperator, left: result, right, span: join(result.span, right.span) };
+    });
+    return result;
+  }
+
+  private unary(cst: CstNode): Expr {
+    const c = cst.children;
+    if (c.Minus) {
+      const operand = this.unary(node(c, "unary"));
+      return { kind: "negate", operand, span: join(tokenSpan(token(c, "Minus")), operand.span) };
+    }
+    return this.power(node(c, "power"));
+  }
+
+  private power(cst: CstNode): Expr {
+    const c = cst.children;
+    const base = this.atom(node(c, "atom"));
+    if (!c.exponent) return base;
+    const exponent = this.unary(node(c, "exponent"));
+    return { kind: "binary", op: "^", left: base, right: exponent, span: join(base.span, exponent.span) };
+  }
+
+  private atom(cst: CstNode): Expr {
+    const c = cst.children;
+    if (c.NumberLiteral) {
+      const literal = token(c, "NumberLiteral");
+      return { kind: "number", value: this.number(literal), span: tokenSpan(literal) };
+    }
+    if (c.inner) return this.expression(node(c, "inner"));
+    const name = token(c, "Identifier");
+    if (!c.LParen) return { kind: "name", name: name.image, span: tokenSpan(name) };
+    return {
+      kind: "call",
+      callee: name.image,
+      calleeSpan: tokenSpan(name),
+      args: nodes(c, "argument").map((a) => this.expression(a)),
+      span: join(tokenSpan(name), tokenSpan(token(c, "RParen"))),
+    };
+  }
+}

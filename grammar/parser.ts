@@ -1,0 +1,219 @@
+/**
+ * The Chevrotain parser: grammar rules only, building a CST. Error recovery is on, so a run
+ * reports every syntax error it can; grammar/build-ast.ts turns an error-free CST into the AST.
+ */
+import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
+import * as T from "./tokens.ts";
+
+/** What a syntax error message is built from: kept structured so the diagnostics table words it. */
+export interface SyntaxErrorParts {
+  readonly expected: string;
+  readonly found: string;
+}
+
+/** "`let`", "name `foo`", "number `3`", "end of file". */
+export function describeToken(token: IToken): string {
+  if (token.tokenType === EOF) return "end of file";
+  if (token.tokenType === T.Identifier) return `name \`${token.image}\``;
+  if (token.tokenType === T.NumberLiteral) return `number \`${token.image}\``;
+  return `\`${token.image}\``;
+}
+
+function label(type: TokenType): string {
+  return type.LABEL ?? type.name;
+}
+
+function joinAlternatives(labels: Iterable<string>): string {
+  const unique = [...new Set(labels)];
+  return unique.length <= 1 ? (unique[0] ?? "nothing") : `${unique.slice(0, -1).join(", ")} or ${unique.at(-1)}`;
+}
+
+// Messages are returned as JSON of their parts; parseSource rebuilds them through the table.
+const messageProvider: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected, actual }) =>
+    JSON.stringify({ expected: label(expected), found: describeToken(actual) } satisfies SyntaxErrorParts),
+  buildNotAllInputParsedMessage: ({ firstRedundant }) =>
+    JSON.stringify({ expected: "`model` or end of file", found: describeToken(firstRedundant) } satisfies SyntaxErrorParts),
+  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual }) =>
+    JSON.stringify({
+      expected: joinAlternatives(expectedPathsPerAlt.flatMap((paths) => paths.map((path) => label(path[0]!)))),
+      found: describeToken(actual[0]!),
+    } satisfies SyntaxErrorParts),
+  buildEarlyExitMessage: ({ expectedIterationPaths, actual }) =>
+    JSON.stringify({
+      expected: joinAlternatives(expectedIterationPaths.map((path) => label(path[0]!))),
+      found: describeToken(actual[0]!),
+    } satisfies SyntaxErrorParts),
+};
+
+export class ModelParser extends CstParser {
+  constructor() {
+    super(T.allTokens, { recoveryEnabled: true, errorMessageProvider: messageProvider, maxLookahead: 2 });
+    this.performSelfAnalysis();
+  }
+
+  file = this.RULE("file", () => {
+    this.MANY(() => this.SUBRULE(this.model));
+  });
+
+  model = this.RULE("model", () => {
+    this.CONSUME(T.Model);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LCurly);
+    this.MANY(() => this.SUBRULE(this.declaration));
+    this.CONSUME(T.RCurly);
+  });
+
+  declaration = this.RULE("declaration", () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.dimDecl) },
+      { ALT: () => this.SUBRULE(this.constDecl) },
+      { ALT: () => this.SUBRULE(this.inputDecl) },
+      { ALT: () => this.SUBRULE(this.tensorDecl) },
+      { ALT: () => this.SUBRULE(this.letDecl) },
+      { ALT: () => this.SUBRULE(this.outputDecl) },
+    ]);
+  });
+
+  dimDecl = this.RULE("dimDecl", () => {
+    this.CONSUME(T.Dim);
+    this.CONSUME(T.Identifier);
+    this.OPTION(() => {
+      this.CONSUME(T.Equals);
+      this.SUBRULE(this.signedNumber);
+    });
+  });
+
+  constDecl = this.RULE("constDecl", () => {
+    this.CONSUME(T.Const);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.signedNumber);
+  });
+
+  signedNumber = this.RULE("signedNumber", () => {
+    this.OPTION(() => this.CONSUME(T.Minus));
+    this.CONSUME(T.NumberLiteral);
+  });
+
+  inputDecl = this.RULE("inputDecl", () => {
+    this.CONSUME(T.Input);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.shape);
+  });
+
+  tensorDecl = this.RULE("tensorDecl", () => {
+    this.OR([{ ALT: () => this.CONSUME(T.Param, { LABEL: "keyword" }) }, { ALT: () => this.CONSUME(T.Fixed, { LABEL: "keyword" }) }]);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.shape);
+    this.OPTION(() => {
+      this.CONSUME(T.Tilde);
+      this.SUBRULE(this.init);
+    });
+  });
+
+  init = this.RULE("init", () => {
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression) });
+    this.CONSUME(T.RParen);
+  });
+
+  shape = this.RULE("shape", () => {
+    this.CONSUME(T.LBracket);
+    this.MANY_SEP({
+      SEP: T.Comma,
+      DEF: () =>
+        this.OR([
+          { ALT: () => this.CONSUME(T.NumberLiteral, { LABEL: "entry" }) },
+          { ALT: () => this.CONSUME(T.Identifier, { LABEL: "entry" }) },
+        ]),
+    });
+    this.CONSUME(T.RBracket);
+  });
+
+  letDecl = this.RULE("letDecl", () => {
+    this.CONSUME(T.Let);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression);
+  });
+
+  outputDecl = this.RULE("outputDecl", () => {
+    this.CONSUME(T.Output);
+    this.SUBRULE(this.expression);
+  });
+
+  expression = this.RULE("expression", () => {
+    this.SUBRULE(this.additive);
+  });
+
+  additive = this.RULE("additive", () => {
+    this.SUBRULE(this.multiplicative, { LABEL: "operand" });
+    this.MANY(() => {
+      this.OR([{ ALT: () => this.CONSUME(T.Plus, { LABEL: "operator" }) }, { ALT: () => this.CONSUME(T.Minus, { LABEL: "operator" }) }]);
+      this.SUBRULE2(this.multiplicative, { LABEL: "operand" });
+    });
+  });
+
+  multiplicative = this.RULE("multiplicative", () => {
+    this.SUBRULE(this.unary, { LABEL: "operand" });
+    this.MANY(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.Star, { LABEL: "operator" }) },
+        { ALT: () => this.CONSUME(T.Slash, { LABEL: "operator" }) },
+        { ALT: () => this.CONSUME(T.At, { LABEL: "operator" }) },
+      ]);
+      this.SUBRULE2(this.unary, { LABEL: "operand" });
+    });
+  });
+
+  unary = this.RULE("unary", () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Minus);
+          this.SUBRULE(this.unary);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.power) },
+    ]);
+  });
+
+  // `^` binds tighter than unary minus and is right-associative: its exponent is a unary.
+  power = this.RULE("power", () => {
+    this.SUBRULE(this.atom);
+    this.OPTION(() => {
+      this.CONSUME(T.Caret);
+      this.SUBRULE(this.unary, { LABEL: "exponent" });
+    });
+  });
+
+  atom = this.RULE("atom", () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.NumberLiteral) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Identifier);
+          this.OPTION(() => {
+            this.CONSUME(T.LParen);
+            this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression, { LABEL: "argument" }) });
+            this.CONSUME(T.RParen);
+          });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME2(T.LParen, { LABEL: "open" });
+          this.SUBRULE2(this.expression, { LABEL: "inner" });
+          this.CONSUME2(T.RParen, { LABEL: "close" });
+        },
+      },
+    ]);
+  });
+}
+
+/** One shared instance: Chevrotain parsers are built once and fed new input. */
+export const parser = new ModelParser();
