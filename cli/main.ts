@@ -4,10 +4,15 @@ import { Command, CommanderError } from "commander";
 import { NqmError, diagnostic, type Diagnostic } from "../compiler/diagnostics.ts";
 import { parseSource } from "../grammar/build-ast.ts";
 import { printFile } from "../grammar/printer.ts";
-import { checkSource } from "../compiler/frontend.ts";
+import { checkSource, loadModel } from "../compiler/frontend.ts";
+import { deriveModel } from "../compiler/diff/programs.ts";
+import { DERIVE_VIEWS, deriveView, type DeriveView } from "../compiler/diff/views.ts";
+import { printGraph } from "../compiler/ir/print.ts";
+import { parsePointJson, pointSet, resolvePoint } from "../runtime/point.ts";
+import { evaluateWithInterpreter } from "../runtime/evaluate.ts";
 import { formatShape } from "../compiler/check/builtins.ts";
 import { parameterCount, sizeOf, type CheckedModel, type TensorDecl } from "../compiler/check/typed.ts";
-import { collectSet } from "./options.ts";
+import { collectSet, parseInteger } from "./options.ts";
 import { diagnosticToJson, renderDiagnostic } from "./render.ts";
 
 /** Source texts read so far, for rendering diagnostics with their lines. */
@@ -85,6 +90,42 @@ function fmtCommand(file: string): number {
   return 0;
 }
 
+interface ModelOptions {
+  set?: Record<string, number>;
+  modelName?: string;
+}
+
+/** Reads, parses and checks a model file; prints warnings; throws on errors. */
+function loadModelFile(file: string, options: ModelOptions, extraSet: Record<string, number> = {}): CheckedModel {
+  const source = readSource(file);
+  const { model, warnings } = loadModel(source, { file, set: { ...extraSet, ...(options.set ?? {}) }, ...(options.modelName ? { name: options.modelName } : {}) });
+  report(warnings);
+  return model;
+}
+
+function deriveCommand(file: string, options: ModelOptions & { what: string }): number {
+  if (!(DERIVE_VIEWS as readonly string[]).includes(options.what)) {
+    throw new NqmError([diagnostic("NQM3007", { option: "--what", reason: `expected one of ${DERIVE_VIEWS.join(", ")}, got \`${options.what}\`` })]);
+  }
+  const model = loadModelFile(file, options);
+  const program = deriveModel(model);
+  const blocks = deriveView(program, options.what as DeriveView).map((section) => {
+    const printed = printGraph(section.expressions);
+    return [`# ${section.title}`, ...printed.lets, ...printed.results].join("\n");
+  });
+  process.stdout.write(`# model ${model.name}: the simplified derivative expressions\n\n${blocks.join("\n\n")}\n`);
+  return 0;
+}
+
+function evalCommand(file: string, options: ModelOptions & { point: string; seed: number; backend: string }): number {
+  const raw = parsePointJson(readSource(options.point));
+  const model = loadModelFile(file, options, pointSet(raw));
+  const point = resolvePoint(raw, model, options.seed);
+  const result = evaluateWithInterpreter(deriveModel(model), point);
+  process.stdout.write(JSON.stringify(result) + "\n");
+  return 0;
+}
+
 /** Builds the command tree; `run` executes it. */
 export function buildProgram(): Command {
   const program = new Command("nqm")
@@ -112,6 +153,30 @@ export function buildProgram(): Command {
     .argument("<file>", "model file (.nqm)")
     .action((file: string) => {
       exitCode = fmtCommand(file);
+    });
+
+  program
+    .command("derive")
+    .description("print the simplified symbolic derivatives of a model")
+    .argument("<file>", "model file (.nqm)")
+    .option("--what <view>", `which expressions: ${DERIVE_VIEWS.join(", ")}`, "all")
+    .option(...setOption)
+    .option("--model-name <name>", "the model to use when the file holds several")
+    .action((file: string, options: ModelOptions & { what: string }) => {
+      exitCode = deriveCommand(file, options);
+    });
+
+  program
+    .command("eval")
+    .description("evaluate f, its gradient, jvp, hvp, f_lin and f_quad at a point (JSON in, JSON out)")
+    .argument("<file>", "model file (.nqm)")
+    .requiredOption("--point <file.json>", "the point: {set, params, fixed, inputs, direction, cotangent}")
+    .option("--seed <n>", "seed for params and fixed tensors the point leaves out", parseInteger("--seed", 0), 0)
+    .option("--backend <name>", "interpreter (the reference)", "interpreter")
+    .option(...setOption)
+    .option("--model-name <name>", "the model to use when the file holds several")
+    .action((file: string, options: ModelOptions & { point: string; seed: number; backend: string }) => {
+      exitCode = evalCommand(file, options);
     });
 
   return program;

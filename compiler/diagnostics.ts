@@ -32,6 +32,8 @@ export const MESSAGES = {
   NQM1003: ["error", "unexpected {found}; expected one of: {expected}"],
   NQM1004: ["error", "the file holds no model; expected `model NAME { ... }`"],
   NQM1005: ["error", "{found} is not a valid number"],
+  NQM1006: ["error", "`{name}` is a keyword and cannot be used as a name"],
+  NQM1007: ["error", "this expression is nested too deeply (the limit is {limit} levels); split it into parts with `let`"],
   // 2xxx: names, shapes and model structure
   NQM2001: ["error", "unknown name `{name}`{hint}"],
   NQM2002: ["error", "`{name}` is already declared in model `{model}`"],
@@ -51,11 +53,12 @@ export const MESSAGES = {
   NQM2016: ["error", "model `{model}` is declared twice in this file"],
   NQM2017: ["error", "model `{model}` has no `input`"],
   NQM2018: ["error", "unknown initializer `{name}`{hint}"],
-  NQM2019: ["error", "`{name}` must be a constant scalar here; {found}"],
+  NQM2019: ["error", "`{name}` needs a constant scalar here; {found}"],
   NQM2020: ["error", "shapes have at most 2 dimensions, but this one has {rank}"],
   NQM2021: ["error", "model `{model}` has no trainable `param`"],
   NQM2022: ["error", "initializer `{name}` needs {requirement}"],
   NQM2023: ["error", "a shape entry must be a positive integer or a dim name, not {value}"],
+  NQM2024: ["error", "`{name}` is used in its own definition"],
   // 3xxx: compile options
   NQM3001: ["error", "--set names `{name}`, which is not a dim or const of {models}{hint}"],
   NQM3002: ["error", "--set expects NAME=VALUE, not `{text}`"],

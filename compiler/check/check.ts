@@ -47,6 +47,8 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
       diagnostics.push(diagnostic("NQM3001", { name, models: `model ${models}`, hint: didYouMean(name, settable) }));
     }
   }
+  // Source order; diagnostics without a span (command-line options) come last.
+  diagnostics.sort((a, b) => (a.span?.start ?? Infinity) - (b.span?.start ?? Infinity));
   return hasErrors(diagnostics) ? { diagnostics } : { models, diagnostics };
 }
 
@@ -74,6 +76,8 @@ class ModelChecker {
   private readonly scope = new Map<string, ScopeSymbol>();
   /** Every name the model declares, with its position, to tell "used before" from "unknown". */
   private readonly declared = new Map<string, Span>();
+  /** The name whose declaration is being checked, to report a use inside its own definition. */
+  private defining: string | undefined;
 
   constructor(
     private readonly model: ModelAst,
@@ -113,7 +117,9 @@ class ModelChecker {
         this.report("NQM2002", { name: decl.name, model: this.model.name }, decl.nameSpan, { message: "first declared here", span: previous.span });
         continue;
       }
+      this.defining = decl.name;
       const symbol = this.declaration(decl);
+      this.defining = undefined;
       if (!symbol) continue;
       this.scope.set(decl.name, symbol);
       switch (decl.kind) {
@@ -227,6 +233,12 @@ class ModelChecker {
       symbol.used = true;
       return symbol;
     }
+    if (name === this.defining) {
+      this.report("NQM2024", { name }, span);
+      return undefined;
+    }
+    // A name declared earlier but missing from the scope had an error in its declaration,
+    // already reported: stay silent rather than cascade.
     const later = this.declared.get(name);
     if (later && later.start > span.start) {
       this.report("NQM2003", { name }, span, { message: "defined here", span: later });
@@ -246,7 +258,7 @@ class ModelChecker {
     const kind = init.name as InitializerName;
     const names: readonly string[] = INITIALIZERS[kind];
     if (init.args.length !== names.length) {
-      const expected = names.length === 0 ? "no argument" : `${names.length} argument${names.length > 1 ? "s" : ""} (${names.join(", ")})`;
+      const expected = names.length === 0 ? "no arguments" : `${names.length} argument${names.length > 1 ? "s" : ""} (${names.join(", ")})`;
       this.report("NQM2005", { name: init.name, expected, found: init.args.length }, init.span);
       return undefined;
     }
@@ -355,14 +367,18 @@ class ModelChecker {
     const { callee } = expr;
     if (!isBuiltin(callee)) {
       const symbol = this.scope.get(callee);
-      if (symbol) this.report("NQM2013", { name: callee, kind: ARTICLE[symbol.kind], expected: "function" }, expr.calleeSpan);
-      else this.report("NQM2004", { name: callee, hint: didYouMean(callee, Object.keys(BUILTINS)) }, expr.calleeSpan);
+      if (symbol) {
+        symbol.used = true;
+        this.report("NQM2013", { name: callee, kind: ARTICLE[symbol.kind], expected: "function" }, expr.calleeSpan);
+      } else this.report("NQM2004", { name: callee, hint: didYouMean(callee, Object.keys(BUILTINS)) }, expr.calleeSpan);
       for (const arg of expr.args) this.expr(arg);
       return undefined;
     }
     const signature: BuiltinSignature = BUILTINS[callee];
     if (expr.args.length !== signature.arity) {
       this.report("NQM2005", { name: callee, expected: signature.takes, found: `${expr.args.length}` }, expr.span);
+      // Still check the arguments: their own errors, and the names they use.
+      for (const arg of expr.args) this.expr(arg);
       return undefined;
     }
     const args: TypedExpr[] = [];
@@ -383,7 +399,8 @@ class ModelChecker {
     const shape = signature.shape(args.map((a) => a.shape));
     if ("error" in shape) {
       const shapes = args.map((a) => formatShape(a.shape));
-      if (args.length === 2 && args[0]!.shape.length === args[1]!.shape.length) {
+      // Two vectors that should have the same length disagree: show both shapes.
+      if (args.length === 2 && args.every((a) => a.shape.length === 1)) {
         this.report("NQM2006", { op: callee, left: shapes[0]!, right: shapes[1]!, detail: mismatchDetail(args[0]!.shape, args[1]!.shape) }, expr.span);
       } else {
         this.report("NQM2015", { op: callee, expected: shape.error, shape: shapes[shape.argument]! }, expr.args[shape.argument]!.span);

@@ -1,0 +1,73 @@
+/**
+ * Everything the quadratic-model experiments need from a model, as simplified IR:
+ * f, the jvp J·Δ, the gradient Σ_j c_j ∇f_j, the hvp Σ_j c_j H_j Δ (forward over reverse),
+ * the second directional derivative Δᵀ H Δ (forward over forward), and from them f_lin and
+ * f_quad expanded around the params and evaluated at params + Δ. No dense Hessian is formed.
+ */
+import type { CheckedModel } from "../check/typed.ts";
+import { Graph, type Node } from "../ir/graph.ts";
+import { lowerModel } from "../ir/lower.ts";
+import { simplify } from "../simplify/simplify.ts";
+import { jvp, vjp } from "./transforms.ts";
+
+export interface DerivativeProgram {
+  readonly model: CheckedModel;
+  readonly graph: Graph;
+  /** f(w; x), per example. */
+  readonly f: Node;
+  /** J(w; x) Δ, per example. */
+  readonly jvp: Node;
+  /** Σ_j c_j ∂f(w; x_j)/∂w, per param. */
+  readonly grad: Readonly<Record<string, Node>>;
+  /** Σ_j c_j H_f(w; x_j) Δ, per param. */
+  readonly hvp: Readonly<Record<string, Node>>;
+  /** Δᵀ H_f(w; x) Δ, per example. */
+  readonly quad: Node;
+  /** f + J Δ: the linear model around w, at w + Δ. */
+  readonly fLin: Node;
+  /** f + J Δ + ½ Δᵀ H Δ: the quadratic model around w, at w + Δ. */
+  readonly fQuad: Node;
+}
+
+/** Builds and simplifies every derivative program of `model`. */
+export function deriveModel(model: CheckedModel): DerivativeProgram {
+  const g = new Graph();
+  const [f] = simplify(g, [lowerModel(model, g)]);
+  const tangentOf = (leaf: Node): Node | null => (leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null);
+  const orZero = (node: Node | null | undefined, like: { shape: readonly number[] }) => node ?? g.constant(0, like.shape);
+
+  const [jvpRaw] = jvp(g, [f!], tangentOf);
+  const [jvpNode] = simplify(g, [orZero(jvpRaw, f!)]);
+  const [quadRaw] = jvp(g, [jvpNode!], tangentOf);
+
+  const cotangent = g.leaf("cotangent", "c", f!.shape);
+  const adjoints = vjp(g, f!, cotangent);
+  const params = model.params;
+  const gradRaw = params.map((p) => orZero(findLeaf(adjoints, "param", p.name), p));
+  const grads = simplify(g, gradRaw);
+  const hvpRaw = jvp(g, grads, tangentOf).map((node, i) => orZero(node, params[i]!));
+
+  const half = g.constant(0.5);
+  const [quad, fLin, fQuad, ...rest] = simplify(g, [
+    orZero(quadRaw, f!),
+    g.add(f!, jvpNode!),
+    g.add(g.add(f!, jvpNode!), g.mul(half, orZero(quadRaw, f!))),
+    ...hvpRaw,
+  ]);
+  return {
+    model,
+    graph: g,
+    f: f!,
+    jvp: jvpNode!,
+    grad: Object.fromEntries(params.map((p, i) => [p.name, grads[i]!])),
+    hvp: Object.fromEntries(params.map((p, i) => [p.name, rest[i]!])),
+    quad: quad!,
+    fLin: fLin!,
+    fQuad: fQuad!,
+  };
+}
+
+function findLeaf(adjoints: ReadonlyMap<Node, Node>, op: string, name: string): Node | undefined {
+  for (const [leaf, adjoint] of adjoints) if (leaf.op === op && leaf.attrs.name === name) return adjoint;
+  return undefined;
+}

@@ -1,0 +1,53 @@
+/**
+ * Forward and reverse mode as IR → IR transforms, driven by the op table's jvp and vjp rules.
+ * A zero tangent or adjoint is `null` and is skipped, never multiplied.
+ */
+import { topologicalOrder, type Graph, type Node } from "../ir/graph.ts";
+import { OPS } from "../ir/ops.ts";
+
+/**
+ * Forward mode: the tangents of `roots` given the tangents of the leaves (`seed` returns the
+ * tangent of a leaf, or null when it is constant).
+ */
+export function jvp(g: Graph, roots: readonly Node[], seed: (leaf: Node) => Node | null): (Node | null)[] {
+  const tangents = new Map<number, Node | null>();
+  for (const node of topologicalOrder(roots)) {
+    if (node.inputs.length === 0) {
+      tangents.set(node.id, node.op === "const" ? null : seed(node));
+      continue;
+    }
+    const inputTangents = node.inputs.map((input) => tangents.get(input.id)!);
+    tangents.set(node.id, inputTangents.every((t) => t === null) ? null : OPS[node.op].jvp(node, inputTangents, g));
+  }
+  return roots.map((root) => tangents.get(root.id)!);
+}
+
+/**
+ * Reverse mode: the adjoint of every leaf of `root` for the output cotangent `ct`. Where a
+ * per-example adjoint flows into a node shared by all examples (a param, or anything computed
+ * from params only), it is summed over the examples (`bsum`): that is where the batch
+ * gradient's Σ_j happens.
+ */
+export function vjp(g: Graph, root: Node, ct: Node): Map<Node, Node> {
+  const order = topologicalOrder([root]);
+  const adjoints = new Map<number, Node>([[root.id, ct]]);
+  const leaves = new Map<Node, Node>();
+  for (let i = order.length - 1; i >= 0; i--) {
+    const node = order[i]!;
+    const adjoint = adjoints.get(node.id);
+    if (adjoint === undefined) continue;
+    if (node.inputs.length === 0) {
+      leaves.set(node, adjoint);
+      continue;
+    }
+    const contributions = OPS[node.op].vjp(node, adjoint, g);
+    node.inputs.forEach((input, k) => {
+      let contribution = contributions[k];
+      if (contribution === null || contribution === undefined || input.op === "const") return;
+      if (contribution.batched && !input.batched) contribution = g.bsum(contribution);
+      const previous = adjoints.get(input.id);
+      adjoints.set(input.id, previous === undefined ? contribution : g.add(previous, contribution));
+    });
+  }
+  return leaves;
+}

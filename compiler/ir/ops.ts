@@ -1,0 +1,357 @@
+/**
+ * The op table: for every IR op, in one place, its shape rule, its evaluation (the reference
+ * interpreter), its forward rule (jvp), its reverse rule (vjp, one contribution per input, null
+ * for none) and how it prints. Second derivatives come from applying jvp to derivative graphs,
+ * never from hand-written second-derivative formulas.
+ *
+ * Non-smooth points follow the convention used in practice: relu'(0) = step(0) = 0,
+ * abs'(0) = sign(0) = 0, and step, sign, leaky_step have derivative 0 everywhere.
+ */
+import type { Shape } from "../check/typed.ts";
+import { sizeOf } from "../check/typed.ts";
+import { SCALAR_FUNCTIONS } from "../math.ts";
+import { sameShape, type Attrs, type Graph, type Node } from "./graph.ts";
+import type { Tensor } from "./tensor.ts";
+import { filled, tensor } from "./tensor.ts";
+
+/** How tightly a printed form binds, for parenthesization: 5 atoms, 4 `^`, 3 prefix `-`, 2 `* / @`, 1 `+ -`. */
+export type Precedence = 1 | 2 | 3 | 4 | 5;
+
+export interface OpRule {
+  readonly arity: number;
+  readonly shape: (inputs: readonly Shape[], attrs: Attrs) => Shape;
+  /** Whether the result varies per example; default: when any input does. */
+  readonly batched?: (inputs: readonly Node[]) => boolean;
+  readonly evaluate: (inputs: readonly Tensor[], node: Node) => Tensor;
+  /** The tangent of the node from its inputs' tangents (null = zero); null when zero. */
+  readonly jvp: (node: Node, tangents: readonly (Node | null)[], g: Graph) => Node | null;
+  /** The contribution of the node's adjoint `ct` to each input's adjoint (null = none). */
+  readonly vjp: (node: Node, ct: Node, g: Graph) => readonly (Node | null)[];
+  readonly print: (args: readonly string[], node: Node) => string;
+  /** How tightly the printed form binds (a function where it depends on the node's form). */
+  readonly precedence: Precedence | ((node: Node) => Precedence);
+}
+
+/** The binding strength of `node`'s printed form. */
+export function precedenceOf(node: Node): Precedence {
+  const p = OPS[node.op].precedence;
+  return typeof p === "function" ? p(node) : p;
+}
+
+const fail = (what: string): never => {
+  throw new Error(`internal: ${what}`);
+};
+
+// ---------------------------------------------------------------- helpers
+
+function map(x: Tensor, fn: (v: number) => number): Tensor {
+  const out = new Float64Array(x.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = fn(x.data[i]!);
+  return { shape: x.shape, data: out };
+}
+
+/** Elementwise binary with scalar broadcasting on either side. */
+function zip(a: Tensor, b: Tensor, shape: Shape, fn: (x: number, y: number) => number): Tensor {
+  const out = new Float64Array(sizeOf(shape));
+  const sa = a.data.length === 1 && out.length !== 1;
+  const sb = b.data.length === 1 && out.length !== 1;
+  for (let i = 0; i < out.length; i++) out[i] = fn(a.data[sa ? 0 : i]!, b.data[sb ? 0 : i]!);
+  return { shape, data: out };
+}
+
+function elementwiseShape([a, b]: readonly Shape[]): Shape {
+  if (a!.length === 0) return b!;
+  if (b!.length === 0 || sameShape(a!, b!)) return a!;
+  return fail(`elementwise shapes [${a}] and [${b}]`);
+}
+
+/** Adds two tangents where either may be the symbolic zero (null). */
+function addTangents(g: Graph, a: Node | null, b: Node | null, shape: Shape): Node | null {
+  if (a === null && b === null) return null;
+  if (a === null) return g.broadcast(b!, shape);
+  if (b === null) return g.broadcast(a, shape);
+  return g.add(a, b);
+}
+
+function leaf(printName: (node: Node) => string): OpRule {
+  return {
+    arity: 0,
+    shape: (_, attrs) => attrs.shape ?? fail("leaf without shape"),
+    evaluate: (_, node) => fail(`leaf ${node.op} reached the evaluator`),
+    jvp: () => fail("leaf tangents are seeded by the jvp transform"),
+    vjp: () => [],
+    print: (_, node) => printName(node),
+    precedence: 5,
+  };
+}
+
+/**
+ * An elementwise function given by its scalar form and its derivative as a graph
+ * (`derivative(g, x, y)` with y the node itself; null when identically zero).
+ */
+function elementwise(
+  scalar: (x: number, attrs: Attrs) => number,
+  derivative: (g: Graph, x: Node, y: Node) => Node | null,
+  print: (arg: string, attrs: Attrs) => string,
+): OpRule {
+  return {
+    arity: 1,
+    shape: ([x]) => x!,
+    evaluate: ([x], node) => map(x!, (v) => scalar(v, node.attrs)),
+    jvp: (node, [t], g) => {
+      if (t === null) return null;
+      const d = derivative(g, node.inputs[0]!, node);
+      return d === null ? null : g.mul(d, t!);
+    },
+    vjp: (node, ct, g) => {
+      const d = derivative(g, node.inputs[0]!, node);
+      return [d === null ? null : g.mul(ct, d)];
+    },
+    print: ([x], node) => print(x!, node.attrs),
+    precedence: 5,
+  };
+}
+
+function named(fn: keyof typeof SCALAR_FUNCTIONS, derivative: (g: Graph, x: Node, y: Node) => Node | null): OpRule {
+  return elementwise((v) => SCALAR_FUNCTIONS[fn](v), derivative, (x) => `${fn}(${x})`);
+}
+
+/** Scalar × vector etc. for matmul of the (rank a, rank b) forms the checker allows. */
+function matmulShape([a, b]: readonly Shape[]): Shape {
+  if (a!.length === 0 || b!.length === 0 || a!.at(-1) !== b![0]) fail(`matmul shapes [${a}] @ [${b}]`);
+  return [...a!.slice(0, -1), ...b!.slice(1)];
+}
+
+function matmulEvaluate(a: Tensor, b: Tensor, shape: Shape): Tensor {
+  const k = b.shape[0]!;
+  const rows = a.shape.length === 2 ? a.shape[0]! : 1;
+  const cols = b.shape.length === 2 ? b.shape[1]! : 1;
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      let acc = 0;
+      for (let p = 0; p < k; p++) acc += a.data[i * k + p]! * b.data[p * cols + j]!;
+      out[i * cols + j] = acc;
+    }
+  }
+  return { shape, data: out };
+}
+
+/** A matmul of two vectors: their dot product. */
+export function isDot(node: Node): boolean {
+  return node.op === "matmul" && node.inputs[0]!.shape.length === 1 && node.inputs[1]!.shape.length === 1;
+}
+
+// ---------------------------------------------------------------- the table
+
+/** Every op of the IR; OPS below must give each one a full rule (the type check enforces it). */
+export const OP_NAMES = [
+  "input", "param", "fixed", "tangent", "cotangent", "const",
+  "add", "sub", "mul", "div", "neg", "pow",
+  "relu", "step", "tanh", "sigmoid", "softplus", "exp", "log", "sqrt", "abs", "sign", "sin", "cos", "square", "leaky_relu", "leaky_step",
+  "sum", "matmul", "outer", "transpose", "broadcast", "bsum",
+] as const;
+
+export type OpName = (typeof OP_NAMES)[number];
+
+export const OPS: Readonly<Record<OpName, OpRule>> = {
+  // Leaves. Their values come from the interpreter's bindings or the kernel's arguments.
+  input: { ...leaf((n) => n.attrs.name!), batched: () => true },
+  param: leaf((n) => n.attrs.name!),
+  fixed: leaf((n) => n.attrs.name!),
+  /** The displacement Δ = w − w0 of a param (the direction of jvp and hvp). */
+  tangent: leaf((n) => `Δ${n.attrs.name}`),
+  /** The per-example output cotangent c (the residual, when computing a loss gradient). */
+  cotangent: { ...leaf(() => "c"), batched: () => true },
+
+  const: {
+    arity: 0,
+    shape: (_, attrs) => attrs.shape ?? [],
+    evaluate: (_, node) => filled(node.shape, node.attrs.value!),
+    jvp: () => null,
+    vjp: () => [],
+    print: (_, node) => {
+      const v = node.attrs.value!;
+      const text = Number.isInteger(v) || Math.abs(v) >= 1e-3 ? String(Number(v.toPrecision(12))) : v.toExponential();
+      return node.shape.length === 0 ? text : `fill(${text}, [${node.shape}])`;
+    },
+    precedence: 5,
+  },
+
+  // Arithmetic, elementwise with scalar broadcasting.
+  add: {
+    arity: 2,
+    shape: elementwiseShape,
+    evaluate: ([a, b], node) => zip(a!, b!, node.shape, (x, y) => x + y),
+    jvp: (node, [ta, tb], g) => addTangents(g, ta!, tb!, node.shape),
+    vjp: (node, ct, g) => [g.unbroadcast(ct, node.inputs[0]!.shape), g.unbroadcast(ct, node.inputs[1]!.shape)],
+    print: ([a, b]) => `${a} + ${b}`,
+    precedence: 1,
+  },
+  sub: {
+    arity: 2,
+    shape: elementwiseShape,
+    evaluate: ([a, b], node) => zip(a!, b!, node.shape, (x, y) => x - y),
+    jvp: (node, [ta, tb], g) => addTangents(g, ta!, tb === null ? null : g.neg(tb!), node.shape),
+    vjp: (node, ct, g) => [g.unbroadcast(ct, node.inputs[0]!.shape), g.unbroadcast(g.neg(ct), node.inputs[1]!.shape)],
+    print: ([a, b]) => `${a} - ${b}`,
+    precedence: 1,
+  },
+  mul: {
+    arity: 2,
+    shape: elementwiseShape,
+    evaluate: ([a, b], node) => zip(a!, b!, node.shape, (x, y) => x * y),
+    jvp: (node, [ta, tb], g) => {
+      const [a, b] = node.inputs as [Node, Node];
+      return addTangents(g, ta === null ? null : g.mul(ta!, b), tb === null ? null : g.mul(a, tb!), node.shape);
+    },
+    vjp: (node, ct, g) => {
+      const [a, b] = node.inputs as [Node, Node];
+      return [g.unbroadcast(g.mul(ct, b), a.shape), g.unbroadcast(g.mul(ct, a), b.shape)];
+    },
+    print: ([a, b]) => `${a} * ${b}`,
+    precedence: 2,
+  },
+  div: {
+    arity: 2,
+    shape: elementwiseShape,
+    evaluate: ([a, b], node) => zip(a!, b!, node.shape, (x, y) => x / y),
+    // d(a/b) = (da − (a/b)·db) / b
+    jvp: (node, [ta, tb], g) => {
+      const b = node.inputs[1]!;
+      const numerator = addTangents(g, ta!, tb === null ? null : g.neg(g.mul(node, tb!)), node.shape);
+      return numerator === null ? null : g.div(numerator, b);
+    },
+    vjp: (node, ct, g) => {
+      const [a, b] = node.inputs as [Node, Node];
+      const scaled = g.div(ct, b);
+      return [g.unbroadcast(scaled, a.shape), g.unbroadcast(g.neg(g.mul(scaled, node)), b.shape)];
+    },
+    print: ([a, b]) => `${a} / ${b}`,
+    precedence: 2,
+  },
+  neg: {
+    arity: 1,
+    shape: ([x]) => x!,
+    evaluate: ([x]) => map(x!, (v) => -v),
+    jvp: (_, [t], g) => (t === null ? null : g.neg(t!)),
+    vjp: (_, ct, g) => [g.neg(ct)],
+    print: ([x]) => `-${x}`,
+    precedence: 3,
+  },
+  pow: {
+    ...elementwise(
+      (v, attrs) => v ** attrs.exponent!,
+      (g, x, y) => g.mul(g.constant(y.attrs.exponent!), g.unary("pow", x, { exponent: y.attrs.exponent! - 1 })),
+      (x, attrs) => `${x}^${attrs.exponent! < 0 ? `(${attrs.exponent})` : attrs.exponent}`,
+    ),
+    precedence: 4,
+  },
+
+  // Elementwise functions.
+  relu: named("relu", (g, x) => g.unary("step", x)),
+  step: named("step", () => null),
+  tanh: named("tanh", (g, _x, y) => g.sub(g.constant(1), g.unary("square", y))),
+  sigmoid: named("sigmoid", (g, _x, y) => g.mul(y, g.sub(g.constant(1), y))),
+  softplus: named("softplus", (g, x) => g.unary("sigmoid", x)),
+  exp: named("exp", (_g, _x, y) => y),
+  log: named("log", (g, x) => g.div(g.constant(1), x)),
+  sqrt: named("sqrt", (g, _x, y) => g.div(g.constant(0.5), y)),
+  abs: named("abs", (g, x) => g.unary("sign", x)),
+  sign: named("sign", () => null),
+  sin: named("sin", (g, x) => g.unary("cos", x)),
+  cos: named("cos", (g, x) => g.neg(g.unary("sin", x))),
+  square: named("square", (g, x) => g.mul(g.constant(2), x)),
+  leaky_relu: elementwise(
+    (v, attrs) => (v > 0 ? v : attrs.slope! * v),
+    (g, x, y) => g.unary("leaky_step", x, { slope: y.attrs.slope! }),
+    (x, attrs) => `leaky_relu(${x}, ${attrs.slope})`,
+  ),
+  leaky_step: elementwise(
+    (v, attrs) => (v > 0 ? 1 : attrs.slope!),
+    () => null,
+    (x, attrs) => `leaky_step(${x}, ${attrs.slope})`,
+  ),
+
+  // Reductions and linear algebra.
+  sum: {
+    arity: 1,
+    shape: () => [],
+    evaluate: ([x]) => tensor([], [x!.data.reduce((a, b) => a + b, 0)]),
+    jvp: (_, [t], g) => (t === null ? null : g.sum(t!)),
+    vjp: (node, ct, g) => [g.broadcast(ct, node.inputs[0]!.shape)],
+    print: ([x]) => `sum(${x})`,
+    precedence: 5,
+  },
+  matmul: {
+    arity: 2,
+    shape: matmulShape,
+    evaluate: ([a, b], node) => matmulEvaluate(a!, b!, node.shape),
+    jvp: (node, [ta, tb], g) => {
+      const [a, b] = node.inputs as [Node, Node];
+      return addTangents(g, ta === null ? null : g.matmul(ta!, b), tb === null ? null : g.matmul(a, tb!), node.shape);
+    },
+    vjp: (node, ct, g) => {
+      const [a, b] = node.inputs as [Node, Node];
+      switch (`${a.shape.length}${b.shape.length}`) {
+        case "21": // y = A x
+          return [g.outer(ct, b), g.matmul(ct, a)];
+        case "12": // y = x B
+          return [g.matmul(b, ct), g.outer(a, ct)];
+        case "22": // Y = A B
+          return [g.matmul(ct, g.transpose(b)), g.matmul(g.transpose(a), ct)];
+        default: // y = a · b
+          return [g.mul(ct, b), g.mul(ct, a)];
+      }
+    },
+    print: ([a, b], node) => (isDot(node) ? `dot(${a}, ${b})` : `${a} @ ${b}`),
+    precedence: (node) => (isDot(node) ? 5 : 2),
+  },
+  outer: {
+    arity: 2,
+    shape: ([a, b]) => [a![0]!, b![0]!],
+    evaluate: ([a, b], node) => matmulEvaluate({ shape: [a!.shape[0]!, 1], data: a!.data }, { shape: [1, b!.shape[0]!], data: b!.data }, node.shape),
+    jvp: (node, [ta, tb], g) => {
+      const [a, b] = node.inputs as [Node, Node];
+      return addTangents(g, ta === null ? null : g.outer(ta!, b), tb === null ? null : g.outer(a, tb!), node.shape);
+    },
+    vjp: (node, ct, g) => [g.matmul(ct, node.inputs[1]!), g.matmul(node.inputs[0]!, ct)],
+    print: ([a, b]) => `outer(${a}, ${b})`,
+    precedence: 5,
+  },
+  transpose: {
+    arity: 1,
+    shape: ([x]) => [x![1]!, x![0]!],
+    evaluate: ([x], node) => {
+      const [rows, cols] = x!.shape as [number, number];
+      const out = new Float64Array(rows * cols);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x!.data[i * cols + j]!;
+      return { shape: node.shape, data: out };
+    },
+    jvp: (_, [t], g) => (t === null ? null : g.transpose(t!)),
+    vjp: (_, ct, g) => [g.transpose(ct)],
+    print: ([x]) => `transpose(${x})`,
+    precedence: 5,
+  },
+  /** A scalar repeated to `attrs.shape`. */
+  broadcast: {
+    arity: 1,
+    shape: ([x], attrs) => (x!.length === 0 ? attrs.shape! : fail("broadcast of a non-scalar")),
+    evaluate: ([x], node) => filled(node.shape, x!.data[0]!),
+    jvp: (node, [t], g) => (t === null ? null : g.broadcast(t!, node.shape)),
+    vjp: (_, ct, g) => [g.sum(ct)],
+    print: ([x], node) => `fill(${x}, [${node.shape}])`,
+    precedence: 5,
+  },
+  /** Σ_j over the examples of a batched value; the interpreter sums the batch before calling evaluate. */
+  bsum: {
+    arity: 1,
+    shape: ([x]) => x!,
+    batched: ([x]) => (x!.batched ? false : fail("bsum of a value that does not vary per example")),
+    evaluate: ([x]) => x!,
+    jvp: (_, [t], g) => (t === null ? null : g.bsum(t!)),
+    vjp: () => fail("vjp through a batch sum"),
+    print: ([x]) => `Σⱼ ${x}`,
+    precedence: 3,
+  },
+};

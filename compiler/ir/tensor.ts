@@ -1,0 +1,53 @@
+/** Dense row-major tensors of rank ≤ 2, the values of the reference interpreter. */
+import type { Shape } from "../check/typed.ts";
+import { sizeOf } from "../check/typed.ts";
+
+export interface Tensor {
+  readonly shape: Shape;
+  readonly data: Float64Array;
+}
+
+export function tensor(shape: Shape, data?: Float64Array | readonly number[]): Tensor {
+  const size = sizeOf(shape);
+  const array = data === undefined ? new Float64Array(size) : Float64Array.from(data);
+  if (array.length !== size) throw new Error(`tensor of shape [${shape}] given ${array.length} values`);
+  return { shape, data: array };
+}
+
+export function filled(shape: Shape, value: number): Tensor {
+  return { shape, data: new Float64Array(sizeOf(shape)).fill(value) };
+}
+
+/** Nested arrays in the tensor's shape: a number, number[] or number[][]. */
+export type Nested = number | Nested[];
+
+export function toNested(t: Tensor): Nested {
+  if (t.shape.length === 0) return t.data[0]!;
+  if (t.shape.length === 1) return Array.from(t.data);
+  const [rows, cols] = t.shape as [number, number];
+  return Array.from({ length: rows }, (_, i) => Array.from(t.data.subarray(i * cols, (i + 1) * cols)));
+}
+
+/**
+ * Reads nested arrays of the given shape; returns a reason string when they do not fit
+ * (so callers can turn it into a located diagnostic).
+ */
+export function fromNested(value: unknown, shape: Shape): Tensor | string {
+  const data: number[] = [];
+  const walk = (v: unknown, depth: number, path: string): string | undefined => {
+    if (depth === shape.length) {
+      if (typeof v !== "number" || !Number.isFinite(v)) return `${path || "the value"} is ${JSON.stringify(v)}, not a finite number`;
+      data.push(v);
+      return undefined;
+    }
+    if (!Array.isArray(v)) return `${path || "the value"} should be an array of ${shape[depth]}`;
+    if (v.length !== shape[depth]) return `${path || "the value"} has ${v.length} entries, expected ${shape[depth]}`;
+    for (let i = 0; i < v.length; i++) {
+      const problem = walk(v[i], depth + 1, `${path}[${i}]`);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+  const problem = walk(value, 0, "");
+  return problem ?? tensor(shape, data);
+}

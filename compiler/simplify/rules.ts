@@ -1,0 +1,138 @@
+/**
+ * Rewrite rules, one per line, each with the identity it applies, grouped in named sets.
+ * A rule sees a node whose inputs are already simplified and returns its replacement, or
+ * undefined when it does not apply. Every rule either shrinks the graph or moves it toward one
+ * canonical form (constants first, inputs of commutative ops in id order, negations outward),
+ * so the engine reaches a fixed point.
+ */
+import { isConst, sameShape, type Graph, type Node } from "../ir/graph.ts";
+import { isDot, OPS, type OpName } from "../ir/ops.ts";
+import type { Tensor } from "../ir/tensor.ts";
+
+export interface Rule {
+  readonly identity: string;
+  readonly op: OpName | "*";
+  readonly rewrite: (node: Node, inputs: readonly Node[], g: Graph) => Node | undefined;
+}
+
+const r = (identity: string, op: OpName | "*", rewrite: Rule["rewrite"]): Rule => ({ identity, op, rewrite });
+
+const zero = (n: Node) => isConst(n, 0);
+const one = (n: Node) => isConst(n, 1);
+const scalarConst = (n: Node) => n.op === "const" && n.shape.length === 0;
+/** `x` as a value of `node`'s shape (scalar broadcast when needed). */
+const fit = (g: Graph, x: Node, node: Node) => (sameShape(x.shape, node.shape) ? x : g.broadcast(x, node.shape));
+const LINEAR_UNARY = new Set<OpName>(["sum", "bsum", "transpose", "neg"]);
+const COMMUTATIVE = new Set<OpName>(["add", "mul"]);
+
+function uniformValue(t: Tensor): number | undefined {
+  const first = t.data[0];
+  if (first === undefined || !Number.isFinite(first)) return undefined;
+  for (let i = 1; i < t.data.length; i++) if (t.data[i] !== first) return undefined;
+  return first;
+}
+
+export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
+  // ------------------------------------------------------------ constant folding
+  "constant folding": [
+    r("f(c1, …, ck) -> c  for constant inputs", "*", (n, ins, g) => {
+      if (ins.length === 0 || n.op === "bsum" || !ins.every((x) => x.op === "const")) return undefined;
+      const value = uniformValue(OPS[n.op].evaluate(ins.map((x) => OPS.const.evaluate([], x)), n));
+      return value === undefined ? undefined : g.constant(value, n.shape);
+    }),
+  ],
+  // ------------------------------------------------------------ zero folding
+  "zero folding": [
+    r("0*x -> 0", "mul", (n, [a], g) => (zero(a!) ? g.zerosLike(n) : undefined)),
+    r("x*0 -> 0", "mul", (n, [, b], g) => (zero(b!) ? g.zerosLike(n) : undefined)),
+    r("0/x -> 0", "div", (n, [a], g) => (zero(a!) ? g.zerosLike(n) : undefined)),
+    r("0+x -> x", "add", (n, [a, b], g) => (zero(a!) ? fit(g, b!, n) : undefined)),
+    r("x+0 -> x", "add", (n, [a, b], g) => (zero(b!) ? fit(g, a!, n) : undefined)),
+    r("x-0 -> x", "sub", (n, [a, b], g) => (zero(b!) ? fit(g, a!, n) : undefined)),
+    r("0-x -> -x", "sub", (n, [a, b], g) => (zero(a!) ? g.neg(fit(g, b!, n)) : undefined)),
+    r("0@x -> 0, x@0 -> 0", "matmul", (n, [a, b], g) => (zero(a!) || zero(b!) ? g.zerosLike(n) : undefined)),
+    r("outer(0,x) -> 0, outer(x,0) -> 0", "outer", (n, [a, b], g) => (zero(a!) || zero(b!) ? g.zerosLike(n) : undefined)),
+    r("Σⱼ 0 -> 0", "bsum", (n, [a], g) => (zero(a!) ? g.zerosLike(n) : undefined)),
+  ],
+  // ------------------------------------------------------------ one folding
+  "one folding": [
+    r("1*x -> x", "mul", (n, [a, b], g) => (one(a!) ? fit(g, b!, n) : undefined)),
+    r("x*1 -> x", "mul", (n, [a, b], g) => (one(b!) ? fit(g, a!, n) : undefined)),
+    r("x/1 -> x", "div", (n, [a, b], g) => (one(b!) ? fit(g, a!, n) : undefined)),
+    r("x^1 -> x", "pow", (n, [x]) => (n.attrs.exponent === 1 ? x : undefined)),
+    r("x^0 -> 1", "pow", (n, _, g) => (n.attrs.exponent === 0 ? g.constant(1, n.shape) : undefined)),
+    r("x^2 -> square(x)", "pow", (n, [x], g) => (n.attrs.exponent === 2 ? g.unary("square", x!) : undefined)),
+    r("x^0.5 -> sqrt(x)", "pow", (n, [x], g) => (n.attrs.exponent === 0.5 ? g.unary("sqrt", x!) : undefined)),
+  ],
+  // ------------------------------------------------------------ algebraic identities
+  algebra: [
+    r("--x -> x", "neg", (_, [x]) => (x!.op === "neg" ? x!.inputs[0] : undefined)),
+    r("x + -y -> x - y", "add", (_, [a, b], g) => (b!.op === "neg" ? g.sub(a!, b!.inputs[0]!) : undefined)),
+    r("-x + y -> y - x", "add", (_, [a, b], g) => (a!.op === "neg" ? g.sub(b!, a!.inputs[0]!) : undefined)),
+    r("x - -y -> x + y", "sub", (_, [a, b], g) => (b!.op === "neg" ? g.add(a!, b!.inputs[0]!) : undefined)),
+    r("-x - y -> -(x + y)", "sub", (_, [a, b], g) => (a!.op === "neg" ? g.neg(g.add(a!.inputs[0]!, b!)) : undefined)),
+    r("x + x -> 2*x", "add", (_, [a, b], g) => (a === b ? g.mul(g.constant(2), a!) : undefined)),
+    r("x + (x + y) -> 2*x + y", "add", (_, [a, b], g) => (b!.op === "add" && b!.inputs[0] === a ? g.add(g.mul(g.constant(2), a!), b!.inputs[1]!) : undefined)),
+    r("x + (y + x) -> 2*x + y", "add", (_, [a, b], g) => (b!.op === "add" && b!.inputs[1] === a ? g.add(g.mul(g.constant(2), a!), b!.inputs[0]!) : undefined)),
+    r("x - x -> 0", "sub", (n, [a, b], g) => (a === b ? g.zerosLike(n) : undefined)),
+    r("a*x + b*x -> (a+b)*x", "add", (_, [a, b], g) => {
+      const [ca, xa] = scaled(a!);
+      const [cb, xb] = scaled(b!);
+      return xa === xb && (ca !== 1 || cb !== 1) ? g.mul(g.constant(ca + cb), xa) : undefined;
+    }),
+    r("a*x - b*x -> (a-b)*x", "sub", (_, [a, b], g) => {
+      const [ca, xa] = scaled(a!);
+      const [cb, xb] = scaled(b!);
+      return xa === xb && (ca !== 1 || cb !== 1) ? g.mul(g.constant(ca - cb), xa) : undefined;
+    }),
+    r("x*c -> c*x  (scalar constants first)", "mul", (_, [a, b], g) => (scalarConst(b!) && !scalarConst(a!) ? g.mul(b!, a!) : undefined)),
+    r("a*(b*x) -> (a*b)*x", "mul", (_, [a, b], g) =>
+      scalarConst(a!) && b!.op === "mul" && scalarConst(b!.inputs[0]!) ? g.mul(g.constant(a!.attrs.value! * b!.inputs[0]!.attrs.value!), b!.inputs[1]!) : undefined,
+    ),
+    r("x/c -> (1/c)*x", "div", (_, [a, b], g) => (scalarConst(b!) && b!.attrs.value !== 0 ? g.mul(g.constant(1 / b!.attrs.value!), a!) : undefined)),
+    r("(c*x)/y -> c*(x/y)", "div", (_, [a, b], g) => (a!.op === "mul" && scalarConst(a!.inputs[0]!) ? g.mul(a!.inputs[0]!, g.div(a!.inputs[1]!, b!)) : undefined)),
+    r("-x * y -> -(x*y)", "mul", (_, [a, b], g) => (a!.op === "neg" ? g.neg(g.mul(a!.inputs[0]!, b!)) : undefined)),
+    r("x * -y -> -(x*y)", "mul", (_, [a, b], g) => (b!.op === "neg" ? g.neg(g.mul(a!, b!.inputs[0]!)) : undefined)),
+    r("-x / y -> -(x/y)", "div", (_, [a, b], g) => (a!.op === "neg" ? g.neg(g.div(a!.inputs[0]!, b!)) : undefined)),
+    r("c*-x -> (-c)*x", "neg", (_, [x], g) => (x!.op === "mul" && scalarConst(x!.inputs[0]!) ? g.mul(g.constant(-x!.inputs[0]!.attrs.value!), x!.inputs[1]!) : undefined)),
+    r("-(x) @ y -> -(x @ y), x @ -(y) -> -(x @ y)", "matmul", (_, [a, b], g) =>
+      a!.op === "neg" ? g.neg(g.matmul(a!.inputs[0]!, b!)) : b!.op === "neg" ? g.neg(g.matmul(a!, b!.inputs[0]!)) : undefined,
+    ),
+    r("(c*x) @ y -> c*(x @ y), x @ (c*y) -> c*(x @ y)", "matmul", (_, [a, b], g) =>
+      a!.op === "mul" && scalarConst(a!.inputs[0]!)
+        ? g.mul(a!.inputs[0]!, g.matmul(a!.inputs[1]!, b!))
+        : b!.op === "mul" && scalarConst(b!.inputs[0]!)
+          ? g.mul(b!.inputs[0]!, g.matmul(a!, b!.inputs[1]!))
+          : undefined,
+    ),
+    r("outer(c*x, y) -> c*outer(x, y), outer(x, c*y) -> c*outer(x, y)", "outer", (_, [a, b], g) =>
+      a!.op === "mul" && scalarConst(a!.inputs[0]!)
+        ? g.mul(a!.inputs[0]!, g.outer(a!.inputs[1]!, b!))
+        : b!.op === "mul" && scalarConst(b!.inputs[0]!)
+          ? g.mul(b!.inputs[0]!, g.outer(a!, b!.inputs[1]!))
+          : undefined,
+    ),
+    r("L(c*x) -> c*L(x), L(-x) -> -L(x)  for linear L in sum, Σⱼ, transpose", "*", (n, [x], g) => {
+      if (!LINEAR_UNARY.has(n.op) || n.op === "neg" || x === undefined) return undefined;
+      if (x.op === "neg") return g.neg(g.make(n.op, [x.inputs[0]!], n.attrs));
+      if (x.op === "mul" && scalarConst(x.inputs[0]!)) return g.mul(x.inputs[0]!, g.make(n.op, [x.inputs[1]!], n.attrs));
+      return undefined;
+    }),
+    r("a ⊙ b -> b ⊙ a  when b is older (commutative ops, dot)", "*", (n, [a, b], g) => {
+      const commutes = COMMUTATIVE.has(n.op) || isDot(n);
+      if (!commutes || scalarConst(a!) || scalarConst(b!) || a!.id <= b!.id) return undefined;
+      return g.make(n.op, [b!, a!]);
+    }),
+    r("transpose(transpose(x)) -> x", "transpose", (_, [x]) => (x!.op === "transpose" ? x!.inputs[0] : undefined)),
+    r("step(x)*step(x) -> step(x)", "mul", (_, [a, b]) => (a === b && a!.op === "step" ? a : undefined)),
+    r("step(x)*relu(x) -> relu(x)", "mul", (_, [a, b]) => (a!.op === "step" && b!.op === "relu" && a!.inputs[0] === b!.inputs[0] ? b : undefined)),
+    r("relu(x)*step(x) -> relu(x)", "mul", (_, [a, b]) => (b!.op === "step" && a!.op === "relu" && a!.inputs[0] === b!.inputs[0] ? a : undefined)),
+  ],
+};
+
+/** Splits `c*x` into [c, x] for a scalar constant c; any other node is [1, node]. */
+function scaled(node: Node): [number, Node] {
+  if (node.op === "mul" && scalarConst(node.inputs[0]!)) return [node.inputs[0]!.attrs.value!, node.inputs[1]!];
+  if (node.op === "neg") return [-1, node.inputs[0]!];
+  return [1, node];
+}

@@ -1,0 +1,50 @@
+/** Drawing params and fixed tensors from their initializers, seeded and reproducible. */
+import type { CheckedModel, Initializer, TensorDecl } from "../compiler/check/typed.ts";
+import { sizeOf } from "../compiler/check/typed.ts";
+import { Rng } from "./rng.ts";
+
+/** Fills `out` from an initializer with the given generator. */
+export function draw(init: Initializer, rng: Rng, out: Float64Array): Float64Array {
+  const [a = 0, b = 0] = init.args;
+  for (let i = 0; i < out.length; i++) {
+    switch (init.kind) {
+      case "normal":
+        out[i] = a + b * rng.normal();
+        break;
+      case "uniform":
+        out[i] = a + (b - a) * rng.uniform();
+        break;
+      case "rademacher":
+        out[i] = rng.rademacher();
+        break;
+      case "zeros":
+        out[i] = 0;
+        break;
+      case "ones":
+        out[i] = 1;
+        break;
+      case "constant":
+        out[i] = a;
+        break;
+    }
+  }
+  return out;
+}
+
+/** A seed for one tensor: the run's seed mixed with the tensor's name, so tensors draw independent streams. */
+function tensorSeed(seed: number, name: string): number {
+  let h = (Math.trunc(seed) ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Draws one tensor's values for `seed`. */
+export function initializeTensor(tensor: TensorDecl, seed: number): Float64Array {
+  return draw(tensor.init ?? { kind: "normal", args: [0, 1] }, new Rng(tensorSeed(seed, tensor.name)), new Float64Array(sizeOf(tensor.shape)));
+}
+
+/** Draws every param and fixed tensor of `model` for `seed`: the same seed gives the same values. */
+export function initialize(model: CheckedModel, seed: number): { params: Record<string, Float64Array>; fixed: Record<string, Float64Array> } {
+  const each = (tensors: readonly TensorDecl[]) => Object.fromEntries(tensors.map((t) => [t.name, initializeTensor(t, seed)]));
+  return { params: each(model.params), fixed: each(model.fixed) };
+}
