@@ -1,0 +1,76 @@
+/** Turning run records into plottable rows: step alignment, divergence clipping, downsampling. */
+import type { RunRecord } from "./types.ts";
+
+/** The steps at which a per-evaluation series was measured (see RunRecord). */
+export function seriesSteps(run: RunRecord, length: number): number[] {
+  if (length === run.evalSteps.length) return run.evalSteps;
+  return Array.from({ length }, (_, i) => i);
+}
+
+/** A series cut at the first non-finite value or value above `ceiling`, and where it was cut. */
+export interface ClippedSeries {
+  steps: number[];
+  values: number[];
+  /** The step of the first dropped value, if any was dropped for being non-finite or too large. */
+  divergedAt?: number;
+}
+
+/**
+ * Keeps the values of a series up to its divergence; values ≤ 0 are dropped when `positive`
+ * (a log axis cannot show them) without ending the series.
+ */
+export function clipSeries(steps: readonly number[], values: readonly number[], ceiling: number, positive: boolean): ClippedSeries {
+  const keptSteps: number[] = [];
+  const kept: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    if (!Number.isFinite(value) || Math.abs(value) > ceiling) return { steps: keptSteps, values: kept, divergedAt: steps[i]! };
+    if (positive && !(value > 0)) continue;
+    keptSteps.push(steps[i]!);
+    kept.push(value);
+  }
+  return { steps: keptSteps, values: kept };
+}
+
+/**
+ * At most about `maxPoints` points, keeping the first and last and, per bucket, the minimum and
+ * maximum, so the spike of a catapult survives downsampling.
+ */
+export function downsample(steps: readonly number[], values: readonly number[], maxPoints: number): { steps: number[]; values: number[] } {
+  const n = values.length;
+  if (n <= maxPoints) return { steps: [...steps], values: [...values] };
+  const buckets = Math.max(1, Math.floor((maxPoints - 2) / 2));
+  const keep = new Set<number>([0, n - 1]);
+  for (let b = 0; b < buckets; b++) {
+    const from = 1 + Math.floor((b * (n - 2)) / buckets);
+    const to = 1 + Math.floor(((b + 1) * (n - 2)) / buckets);
+    let lo = from;
+    let hi = from;
+    for (let i = from; i < to; i++) {
+      if (values[i]! < values[lo]!) lo = i;
+      if (values[i]! > values[hi]!) hi = i;
+    }
+    if (from < to) {
+      keep.add(lo);
+      keep.add(hi);
+    }
+  }
+  const indices = [...keep].sort((a, b) => a - b);
+  return { steps: indices.map((i) => steps[i]!), values: indices.map((i) => values[i]!) };
+}
+
+/** The largest finite absolute value among the given numbers, or `fallback` when there is none. */
+export function largestFinite(values: Iterable<number>, fallback: number): number {
+  let best = -Infinity;
+  for (const v of values) if (Number.isFinite(v) && Math.abs(v) > best) best = Math.abs(v);
+  return best === -Infinity ? fallback : best;
+}
+
+/** A short rendering of a number for labels: 3 significant digits, exponent form when tiny or huge. */
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (value === 0) return "0";
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1e5 || magnitude < 1e-3) return value.toExponential(2).replace(/\.?0+e/, "e");
+  return String(Number(value.toPrecision(3)));
+}
