@@ -33,7 +33,7 @@ export const MESSAGES = {
   NQM1004: ["error", "the file holds no model; expected `model NAME { ... }`"],
   NQM1005: ["error", "{found} is not a valid number"],
   NQM1006: ["error", "`{name}` is a keyword and cannot be used as a name"],
-  NQM1007: ["error", "this expression is nested too deeply (the limit is {limit} levels); split it into parts with `let`"],
+  NQM1007: ["error", "this expression is nested too deeply; split it into parts with `let`"],
   // 2xxx: names, shapes and model structure
   NQM2001: ["error", "unknown name `{name}`{hint}"],
   NQM2002: ["error", "`{name}` is already declared in model `{model}`"],
