@@ -3,7 +3,13 @@ import type { CstElement, CstNode, IToken } from "chevrotain";
 import { diagnostic, type Diagnostic, type Span } from "../compiler/diagnostics.ts";
 import type { BinaryOperator, Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst, ShapeEntry } from "./ast.ts";
 import { parser, type SyntaxErrorParts } from "./parser.ts";
-import { lexer } from "./tokens.ts";
+import { Identifier, lexer } from "./tokens.ts";
+
+/**
+ * The deepest expression tree accepted. Every stage after the parser walks expressions
+ * recursively; this bound keeps those walks far from the stack limit.
+ */
+export const MAX_EXPRESSION_DEPTH = 1000;
 
 export interface ParseResult {
   /** Present only when the file has no syntax error. */
@@ -18,13 +24,22 @@ export function parseSource(source: string, file?: string): ParseResult {
     diagnostic("NQM1001", { text: `\`${source.slice(error.offset, error.offset + error.length)}\`` }, { file, span: { start: error.offset, end: error.offset + error.length } }),
   );
   parser.input = lexed.tokens;
-  const cst = parser.file();
+  let cst: CstNode;
+  try {
+    cst = parser.file();
+  } catch (error) {
+    // The parser recurses once per nesting level; thousands of `(` or `-` exhaust the stack.
+    if (!(error instanceof RangeError)) throw error;
+    parser.input = [];
+    const span = deepestNesting(lexed.tokens) ?? { start: 0, end: 0 };
+    return { diagnostics: dedupe([...diagnostics, diagnostic("NQM1007", {}, { file, span })]) };
+  }
   for (const error of parser.errors) {
     const parts = JSON.parse(error.message) as SyntaxErrorParts;
     const token = error.token;
     const atEnd = Number.isNaN(token.startOffset);
     const span = atEnd ? { start: source.length, end: source.length } : tokenSpan(token);
-    const code = error.name === "MismatchedTokenException" ? "NQM1002" : "NQM1003";
+    const code = error.name === "MismatchedTokenException" || parts.choices === 1 ? "NQM1002" : "NQM1003";
     diagnostics.push(diagnostic(code, { expected: parts.expected, found: parts.found }, { file, span }));
   }
   if (diagnostics.length > 0) return { diagnostics: dedupe(diagnostics) };
@@ -35,6 +50,22 @@ export function parseSource(source: string, file?: string): ParseResult {
   if (models.length === 0) diagnostics.push(diagnostic("NQM1004", {}, { file, span: { start: 0, end: 0 } }));
   if (diagnostics.length > 0) return { diagnostics };
   return { ast: { models, span: { start: 0, end: source.length } }, diagnostics };
+}
+
+/** The span of the token inside the most open parentheses, counting a run of `-` and `^` as levels too. */
+function deepestNesting(tokens: readonly IToken[]): Span | undefined {
+  let depth = 0;
+  let run = 0;
+  let deepest: { score: number; token: IToken } | undefined;
+  for (const token of tokens) {
+    const image = token.image;
+    if (image === "(") depth++;
+    else if (image === ")") depth = Math.max(0, depth - 1);
+    run = image === "-" || image === "^" || image === "(" ? run + 1 : 0;
+    const score = depth + run;
+    if (!deepest || score > deepest.score) deepest = { score, token };
+  }
+  return deepest && tokenSpan(deepest.token);
 }
 
 // Recovery can report the same position twice (e.g. a re-sync after an insertion).
@@ -96,7 +127,7 @@ class AstBuilder {
 
   private model(cst: CstNode): ModelAst {
     const c = cst.children;
-    const name = token(c, "Identifier");
+    const name = this.declaredName(c);
     return {
       name: name.image,
       nameSpan: tokenSpan(name),
@@ -109,7 +140,7 @@ class AstBuilder {
     const [inner] = Object.values(cst.children).flat() as CstNode[];
     const c = inner!.children;
     const first = tokenSpan(token(c, KEYWORD_LABEL[inner!.name]!));
-    const nameToken = c.Identifier ? token(c, "Identifier") : undefined;
+    const nameToken = c.declaredName ? this.declaredName(c) : undefined;
     const base = nameToken ? { name: nameToken.image, nameSpan: tokenSpan(nameToken) } : undefined;
     switch (inner!.name) {
       case "dimDecl": {
@@ -131,16 +162,52 @@ class AstBuilder {
         return { kind, ...base!, shape, ...(init ? { init } : {}), span: join(first, (init ?? shape).span) };
       }
       case "letDecl": {
-        const expr = this.expression(node(c, "expression"));
+        const expr = this.topExpression(node(c, "expression"));
         return { kind: "let", ...base!, expr, span: join(first, expr.span) };
       }
       case "outputDecl": {
-        const expr = this.expression(node(c, "expression"));
+        const expr = this.topExpression(node(c, "expression"));
         return { kind: "output", expr, span: join(first, expr.span) };
       }
       default:
         throw new Error(`unhandled declaration rule ${inner!.name}`);
     }
+  }
+
+  /** The name token of a declaration; a keyword in its place parsed only to be reported here. */
+  private declaredName(c: Children): IToken {
+    const name = token(node(c, "declaredName").children, "name");
+    if (name.tokenType !== Identifier) {
+      this.diagnostics.push(diagnostic("NQM1006", { name: name.image }, { file: this.fileName, span: tokenSpan(name) }));
+    }
+    return name;
+  }
+
+  /** Reports an expression tree deeper than MAX_EXPRESSION_DEPTH; walks it without recursion. */
+  private checkDepth(expr: Expr): Expr {
+    const stack: [Expr, number][] = [[expr, 1]];
+    while (stack.length > 0) {
+      const [node, depth] = stack.pop()!;
+      if (depth > MAX_EXPRESSION_DEPTH) {
+        this.diagnostics.push(diagnostic("NQM1007", {}, { file: this.fileName, span: node.span }));
+        break;
+      }
+      switch (node.kind) {
+        case "negate":
+          stack.push([node.operand, depth + 1]);
+          break;
+        case "binary":
+          stack.push([node.left, depth + 1], [node.right, depth + 1]);
+          break;
+        case "call":
+          for (const arg of node.args) stack.push([arg, depth + 1]);
+          break;
+        case "number":
+        case "name":
+          break;
+      }
+    }
+    return expr;
   }
 
   private signedNumber(cst: CstNode): { value: number; span: Span } {
@@ -175,9 +242,14 @@ class AstBuilder {
     return {
       name: name.image,
       nameSpan: tokenSpan(name),
-      args: nodes(c, "expression").map((e) => this.expression(e)),
+      args: nodes(c, "expression").map((e) => this.topExpression(e)),
       span: join(tokenSpan(name), tokenSpan(token(c, "RParen"))),
     };
+  }
+
+  /** A whole expression (of a let, an output or an initializer argument), its depth checked. */
+  private topExpression(cst: CstNode): Expr {
+    return this.checkDepth(this.expression(cst));
   }
 
   private expression(cst: CstNode): Expr {

@@ -9,6 +9,8 @@ import * as T from "./tokens.ts";
 export interface SyntaxErrorParts {
   readonly expected: string;
   readonly found: string;
+  /** How many different things would have been accepted; with one, it reads "expected X". */
+  readonly choices: number;
 }
 
 /** "`let`", "name `foo`", "number `3`", "end of file". */
@@ -19,31 +21,31 @@ export function describeToken(token: IToken): string {
   return `\`${token.image}\``;
 }
 
+// Only the top rule expects the end of the input, after its models.
+const END_OF_FILE = "`model` or end of file";
+const DECLARATION_OR_CLOSE = "a declaration (`dim`, `const`, `input`, `param`, `fixed`, `let` or `output`) or `}`";
+
 function label(type: TokenType): string {
-  return type.LABEL ?? type.name;
+  return type === EOF ? END_OF_FILE : (type.LABEL ?? type.name);
 }
 
-function joinAlternatives(labels: Iterable<string>): string {
-  const unique = [...new Set(labels)];
-  return unique.length <= 1 ? (unique[0] ?? "nothing") : `${unique.slice(0, -1).join(", ")} or ${unique.at(-1)}`;
+function parts(labels: Iterable<string>, actual: IToken): string {
+  // A keyword is accepted as a name only to report it (see declaredName): never suggest one.
+  const unique = [...new Set(labels)].filter((l) => l !== T.Keyword.LABEL);
+  const expected = unique.length <= 1 ? (unique[0] ?? "nothing") : `${unique.slice(0, -1).join(", ")} or ${unique.at(-1)}`;
+  return JSON.stringify({ expected, found: describeToken(actual), choices: unique.length } satisfies SyntaxErrorParts);
 }
 
 // Messages are returned as JSON of their parts; parseSource rebuilds them through the table.
 const messageProvider: IParserErrorMessageProvider = {
-  buildMismatchTokenMessage: ({ expected, actual }) =>
-    JSON.stringify({ expected: label(expected), found: describeToken(actual) } satisfies SyntaxErrorParts),
-  buildNotAllInputParsedMessage: ({ firstRedundant }) =>
-    JSON.stringify({ expected: "`model` or end of file", found: describeToken(firstRedundant) } satisfies SyntaxErrorParts),
+  // The `}` of a model follows any number of declarations: name those too.
+  buildMismatchTokenMessage: ({ expected, actual, ruleName }) =>
+    parts([ruleName === "model" && expected === T.RCurly ? DECLARATION_OR_CLOSE : label(expected)], actual),
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => parts([END_OF_FILE], firstRedundant),
   buildNoViableAltMessage: ({ expectedPathsPerAlt, actual }) =>
-    JSON.stringify({
-      expected: joinAlternatives(expectedPathsPerAlt.flatMap((paths) => paths.map((path) => label(path[0]!)))),
-      found: describeToken(actual[0]!),
-    } satisfies SyntaxErrorParts),
+    parts(expectedPathsPerAlt.flatMap((paths) => paths.map((path) => label(path[0]!))), actual[0]!),
   buildEarlyExitMessage: ({ expectedIterationPaths, actual }) =>
-    JSON.stringify({
-      expected: joinAlternatives(expectedIterationPaths.map((path) => label(path[0]!))),
-      found: describeToken(actual[0]!),
-    } satisfies SyntaxErrorParts),
+    parts(expectedIterationPaths.map((path) => label(path[0]!)), actual[0]!),
 };
 
 export class ModelParser extends CstParser {
@@ -56,9 +58,21 @@ export class ModelParser extends CstParser {
     this.MANY(() => this.SUBRULE(this.model));
   });
 
+  /**
+   * The name a declaration introduces. A keyword followed by what follows the name here
+   * (`let output = 1`) is taken as the name so that build-ast can say plainly that a keyword
+   * cannot be a name, instead of recovery guessing at a new declaration.
+   */
+  declaredName = this.RULE("declaredName", (follow?: TokenType) => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.Identifier, { LABEL: "name" }) },
+      { GATE: () => this.LA(2).tokenType === follow, ALT: () => this.CONSUME(T.Keyword, { LABEL: "name" }) },
+    ]);
+  });
+
   model = this.RULE("model", () => {
     this.CONSUME(T.Model);
-    this.CONSUME(T.Identifier);
+    this.SUBRULE(this.declaredName, { ARGS: [T.LCurly] });
     this.CONSUME(T.LCurly);
     this.MANY(() => this.SUBRULE(this.declaration));
     this.CONSUME(T.RCurly);
@@ -77,7 +91,7 @@ export class ModelParser extends CstParser {
 
   dimDecl = this.RULE("dimDecl", () => {
     this.CONSUME(T.Dim);
-    this.CONSUME(T.Identifier);
+    this.SUBRULE(this.declaredName, { ARGS: [T.Equals] });
     this.OPTION(() => {
       this.CONSUME(T.Equals);
       this.SUBRULE(this.signedNumber);
@@ -86,7 +100,7 @@ export class ModelParser extends CstParser {
 
   constDecl = this.RULE("constDecl", () => {
     this.CONSUME(T.Const);
-    this.CONSUME(T.Identifier);
+    this.SUBRULE(this.declaredName, { ARGS: [T.Equals] });
     this.CONSUME(T.Equals);
     this.SUBRULE(this.signedNumber);
   });
@@ -98,14 +112,14 @@ export class ModelParser extends CstParser {
 
   inputDecl = this.RULE("inputDecl", () => {
     this.CONSUME(T.Input);
-    this.CONSUME(T.Identifier);
+    this.SUBRULE(this.declaredName, { ARGS: [T.Colon] });
     this.CONSUME(T.Colon);
     this.SUBRULE(this.shape);
   });
 
   tensorDecl = this.RULE("tensorDecl", () => {
     this.OR([{ ALT: () => this.CONSUME(T.Param, { LABEL: "keyword" }) }, { ALT: () => this.CONSUME(T.Fixed, { LABEL: "keyword" }) }]);
-    this.CONSUME(T.Identifier);
+    this.SUBRULE(this.declaredName, { ARGS: [T.Colon] });
     this.CONSUME(T.Colon);
     this.SUBRULE(this.shape);
     this.OPTION(() => {
@@ -136,7 +150,7 @@ export class ModelParser extends CstParser {
 
   letDecl = this.RULE("letDecl", () => {
     this.CONSUME(T.Let);
-    this.CONSUME(T.Identifier);
+    this.SUBRULE(this.declaredName, { ARGS: [T.Equals] });
     this.CONSUME(T.Equals);
     this.SUBRULE(this.expression);
   });

@@ -6,8 +6,11 @@ export const Comment = createToken({ name: "Comment", pattern: /#[^\n\r]*/, grou
 
 export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: "a name" });
 
+/** The category of every keyword: lets the parser take a misplaced keyword as a name, to say so plainly. */
+export const Keyword = createToken({ name: "Keyword", pattern: Lexer.NA, label: "a keyword" });
+
 function keyword(word: string): TokenType {
-  return createToken({ name: `Kw_${word}`, pattern: new RegExp(word), longer_alt: Identifier, label: `\`${word}\`` });
+  return createToken({ name: `Kw_${word}`, pattern: new RegExp(word), longer_alt: Identifier, categories: [Keyword], label: `\`${word}\`` });
 }
 export const Model = keyword("model");
 export const Dim = keyword("dim");
@@ -47,7 +50,7 @@ export const Caret = punct("Caret", "^");
 
 /** Keywords must precede Identifier so that they win ties; longer_alt keeps `models` a name. */
 export const allTokens: TokenType[] = [
-  WhiteSpace, Comment,
+  WhiteSpace, Comment, Keyword,
   Model, Dim, Const, Input, Param, Fixed, Let, Output,
   Identifier, NumberLiteral,
   LCurly, RCurly, LParen, RParen, LBracket, RBracket, Comma, Colon, Tilde, Equals,
