@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { NqmError } from "../../compiler/diagnostics.ts";
 import { lanczosTopK, symmetricEigen, tridiagonalEigen } from "../../runtime/linalg/index.ts";
 import { Rng } from "../../runtime/rng.ts";
+import { propertyRuns } from "../support/runs.ts";
 
 // ---------------------------------------------------------------- helpers (independent of the code under test)
 
@@ -113,7 +114,7 @@ test("symmetricEigen: recovers the spectrum of Q diag(λ) Qᵀ, with orthonormal
         }
       },
     ),
-    { numRuns: 60 },
+    { numRuns: propertyRuns(60) },
   );
 });
 
@@ -131,7 +132,7 @@ test("symmetricEigen: trace and Frobenius norm are the sum of λ and of λ² (ra
       assertClose(values.reduce((s, v) => s + v * v, 0), frobenius, 1e-10 * frobenius, "Σλ² = ‖A‖²");
       for (let i = 1; i < n; i++) assert.ok(values[i - 1]! >= values[i]!, "sorted descending");
     }),
-    { numRuns: 40 },
+    { numRuns: propertyRuns(40) },
   );
 });
 
@@ -218,7 +219,7 @@ test("lanczosTopK agrees with the dense solver on random Gram matrices (property
         }
       },
     ),
-    { numRuns: 80 },
+    { numRuns: propertyRuns(80) },
   );
 });
 
