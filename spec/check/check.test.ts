@@ -7,6 +7,9 @@ import { NqmError, type Diagnostic } from "../../compiler/diagnostics.ts";
 import type { Shape, TypedExpr } from "../../compiler/check/typed.ts";
 import { propertyRuns } from "../support/runs.ts";
 
+// Show the assertion that failed, not only the counterexample.
+fc.configureGlobal({ includeErrorInReport: true });
+
 /** A model with a scalar input s, vectors a, b of length 3, c of length 4, matrices M (3×4), N (4×2). */
 function model(body: string): string {
   return [

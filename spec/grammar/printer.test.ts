@@ -9,6 +9,9 @@ import { withoutSpans, type Expr, type FileAst } from "../../grammar/ast.ts";
 import { exprArbitrary, fileArbitrary } from "./arbitrary-ast.ts";
 import { propertyRuns } from "../support/runs.ts";
 
+// Show the assertion that failed, not only the counterexample.
+fc.configureGlobal({ includeErrorInReport: true });
+
 const EXAMPLES = join(import.meta.dirname, "../../examples");
 
 function parse(source: string): FileAst {
