@@ -116,8 +116,11 @@ export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((size, i) => size === b[i]);
 }
 
-/** Every node reachable from `roots`, inputs before users. */
-export function topologicalOrder(roots: readonly Node[]): Node[] {
+/**
+ * Every node reachable from `roots`, inputs before users. With `stop`, the inputs of nodes for
+ * which it returns true are not visited (the node itself is).
+ */
+export function topologicalOrder(roots: readonly Node[], stop?: (node: Node) => boolean): Node[] {
   const seen = new Set<number>();
   const order: Node[] = [];
   const stack: { node: Node; expanded: boolean }[] = roots.map((node) => ({ node, expanded: false })).reverse();
@@ -130,6 +133,7 @@ export function topologicalOrder(roots: readonly Node[]): Node[] {
     if (seen.has(top.node.id)) continue;
     seen.add(top.node.id);
     stack.push({ node: top.node, expanded: true });
+    if (stop?.(top.node)) continue;
     for (let i = top.node.inputs.length - 1; i >= 0; i--) if (!seen.has(top.node.inputs[i]!.id)) stack.push({ node: top.node.inputs[i]!, expanded: false });
   }
   return order;

@@ -85,6 +85,10 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
       const [cb, xb] = scaled(b!);
       return xa === xb && (ca !== 1 || cb !== 1) ? g.mul(g.constant(ca - cb), xa) : undefined;
     }),
+    r("Σⱼ a + Σⱼ b -> Σⱼ (a + b)", "add", (_, [a, b], g) => (a!.op === "bsum" && b!.op === "bsum" ? g.bsum(g.add(a!.inputs[0]!, b!.inputs[0]!)) : undefined)),
+    r("x*a + x*b -> x*(a + b)  (any operand order)", "add", (_, [a, b], g) => factorCommon(g, "mul", a!, b!)),
+    r("outer(a, x) + outer(b, x) -> outer(a + b, x), likewise on the right", "add", (_, [a, b], g) => factorCommon(g, "outer", a!, b!)),
+    r("A@x + B@x -> (A + B)@x, A@x + A@y -> A@(x + y)", "add", (_, [a, b], g) => factorCommon(g, "matmul", a!, b!)),
     r("x*c -> c*x  (scalar constants first)", "mul", (_, [a, b], g) => (scalarConst(b!) && !scalarConst(a!) ? g.mul(b!, a!) : undefined)),
     r("a*(b*x) -> (a*b)*x", "mul", (_, [a, b], g) =>
       scalarConst(a!) && b!.op === "mul" && scalarConst(b!.inputs[0]!) ? g.mul(g.constant(a!.attrs.value! * b!.inputs[0]!.attrs.value!), b!.inputs[1]!) : undefined,
@@ -135,4 +139,23 @@ function scaled(node: Node): [number, Node] {
   if (node.op === "mul" && scalarConst(node.inputs[0]!)) return [node.inputs[0]!.attrs.value!, node.inputs[1]!];
   if (node.op === "neg") return [-1, node.inputs[0]!];
   return [1, node];
+}
+
+/**
+ * For a sum of two products `op(p, q) + op(r, s)` sharing an operand in the same slot (or
+ * either slot, for `mul`), the factored product.
+ */
+function factorCommon(g: Graph, op: "mul" | "outer" | "matmul", a: Node, b: Node): Node | undefined {
+  if (a.op !== op || b.op !== op || !sameShape(a.shape, b.shape)) return undefined;
+  const [p, q] = a.inputs as [Node, Node];
+  const [r, s] = b.inputs as [Node, Node];
+  if (op === "mul") {
+    const shared = p === r || p === s ? p : q === r || q === s ? q : undefined;
+    if (shared === undefined) return undefined;
+    const rest = ([x, y]: readonly Node[]) => (x === shared ? y! : x!);
+    return g.mul(shared, g.add(rest(a.inputs), rest(b.inputs)));
+  }
+  if (p === r && sameShape(q.shape, s.shape)) return g.make(op, [p, g.add(q, s)]);
+  if (q === s && sameShape(p.shape, r.shape)) return g.make(op, [g.add(p, r), q]);
+  return undefined;
 }

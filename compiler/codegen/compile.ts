@@ -1,0 +1,137 @@
+/**
+ * Source to loaded kernels: derive, generate the module, transpile it with esbuild, and load
+ * it, through a content-hashed cache. Cache writes are atomic (write, then rename); an entry
+ * whose content no longer matches its recorded hash is recompiled, never trusted.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { homedir, totalmem } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { transform } from "esbuild";
+import type { CheckedModel } from "../check/typed.ts";
+import { fail } from "../diagnostics.ts";
+import { deriveModel } from "../diff/programs.ts";
+import type { CompiledKernels, KernelsModule } from "./api.ts";
+import { COMPILER_VERSION, generateModule } from "./module.ts";
+
+export interface CompileOptions {
+  /** The model file's text and name, for the cache key and the module header. */
+  readonly source: string;
+  readonly file?: string;
+  readonly maxBatch: number;
+  /** Where cached modules live; default $NQM_CACHE or the user's cache dir. */
+  readonly cacheDir?: string;
+  /** Refuse compiles whose buffers exceed this many bytes (default: half the machine's memory). */
+  readonly memoryLimit?: number;
+  /** Skip the cache entirely (always compile). */
+  readonly noCache?: boolean;
+}
+
+export interface CompileResult {
+  readonly kernels: CompiledKernels;
+  readonly module: KernelsModule;
+  /** The generated TypeScript, when it was generated in this call. */
+  readonly typescript?: string;
+  readonly javascriptPath: string;
+  readonly fromCache: boolean;
+  /** Milliseconds spent: derive+generate, transpile, load. */
+  readonly timings: { readonly generate: number; readonly transpile: number; readonly load: number };
+}
+
+/** The default cache folder: $NQM_CACHE, else $XDG_CACHE_HOME/nqm, else ~/.cache/nqm. */
+export function defaultCacheDir(): string {
+  return process.env.NQM_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "nqm");
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** The cache key: everything the generated code depends on. */
+export function cacheKey(model: CheckedModel, options: Pick<CompileOptions, "source" | "maxBatch">): string {
+  return sha256(JSON.stringify({ version: COMPILER_VERSION, source: options.source, model: model.name, dims: model.dims, consts: model.consts, maxBatch: options.maxBatch })).slice(0, 32);
+}
+
+function writeAtomic(path: string, text: string): void {
+  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, path);
+}
+
+function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** Transpiles generated TypeScript to an ES module. */
+export async function transpile(typescript: string): Promise<string> {
+  const result = await transform(typescript, { loader: "ts", format: "esm", target: "node20" });
+  return result.code;
+}
+
+async function load(path: string): Promise<KernelsModule> {
+  return (await import(pathToFileURL(path).href)) as KernelsModule;
+}
+
+interface CacheMeta {
+  readonly sha256: string;
+  readonly version: string;
+}
+
+/** Reads a cache entry; undefined when missing, unreadable or not matching its recorded hash. */
+function readCached(jsPath: string, metaPath: string): string | undefined {
+  try {
+    const meta = JSON.parse(readFileSync(metaPath, "utf8")) as CacheMeta;
+    const code = readFileSync(jsPath, "utf8");
+    return meta.version === COMPILER_VERSION && meta.sha256 === sha256(code) ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Compiles (or loads from the cache) the kernels of a checked model. */
+export async function compileModel(model: CheckedModel, options: CompileOptions): Promise<CompileResult> {
+  const limit = options.memoryLimit ?? Math.floor(totalmem() / 2);
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const key = cacheKey(model, options);
+  const jsPath = join(cacheDir, `${model.name}-${key}.mjs`);
+  const metaPath = join(cacheDir, `${model.name}-${key}.json`);
+  const t0 = performance.now();
+  if (!options.noCache && readCached(jsPath, metaPath) !== undefined) {
+    const module = await load(jsPath);
+    const t1 = performance.now();
+    return { kernels: module.createKernels(), module, javascriptPath: jsPath, fromCache: true, timings: { generate: 0, transpile: 0, load: t1 - t0 } };
+  }
+  const program = deriveModel(model);
+  const dims = Object.entries(model.dims).map(([k, v]) => `${k}=${v}`).join(", ");
+  const generated = generateModule(program, {
+    maxBatch: options.maxBatch,
+    header: `Kernels for model ${model.name}${options.file ? ` of ${options.file}` : ""} (${dims}${dims ? ", " : ""}batch ≤ ${options.maxBatch})`,
+    source: options.source,
+  });
+  const bytes = generated.workspaceDoubles * 8;
+  if (bytes > limit) fail("NQM3008", { estimate: formatBytes(bytes), limit: formatBytes(limit) });
+  const t1 = performance.now();
+  const javascript = await transpile(generated.code);
+  const t2 = performance.now();
+  mkdirSync(cacheDir, { recursive: true });
+  writeAtomic(jsPath, javascript);
+  writeAtomic(metaPath, JSON.stringify({ sha256: sha256(javascript), version: COMPILER_VERSION } satisfies CacheMeta));
+  const module = await load(jsPath);
+  const t3 = performance.now();
+  return {
+    kernels: module.createKernels(),
+    module,
+    typescript: generated.code,
+    javascriptPath: jsPath,
+    fromCache: false,
+    timings: { generate: t1 - t0, transpile: t2 - t1, load: t3 - t2 },
+  };
+}
