@@ -1,0 +1,212 @@
+/**
+ * The `nqm` command line as a user runs it: a subprocess of the bundled CLI. The bundle is built
+ * once into .scratch/ (not dist/, which other runs may be rebuilding at the same time).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { parseSource } from "../../grammar/build-ast.ts";
+import { withoutSpans } from "../../grammar/ast.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+const SCRATCH = join(ROOT, ".scratch", `spec-cli-${process.pid}`);
+const CLI = join(SCRATCH, "nqm.js");
+const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-"));
+
+before(async () => {
+  mkdirSync(SCRATCH, { recursive: true });
+  await build({
+    entryPoints: [join(ROOT, "cli/main.ts")],
+    outfile: CLI,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "error",
+  });
+});
+
+after(() => {
+  rmSync(SCRATCH, { recursive: true, force: true });
+  rmSync(WORK, { recursive: true, force: true });
+});
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `nqm ...args` from the repository root. */
+function nqm(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 30_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Writes a model file into a scratch directory; returns its path. */
+function modelFile(name: string, text: string): string {
+  const path = join(WORK, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+function assertNoStackTrace(run: Run): void {
+  for (const stream of [run.stdout, run.stderr]) {
+    assert.doesNotMatch(stream, /^\s+at /m, `a stack trace:\n${stream}`);
+    assert.doesNotMatch(stream, /\w+Error\b(?!.*NQM)/, `an exception name:\n${stream}`);
+  }
+}
+
+const BAD = [
+  "model a {", //                 line 1
+  "  dim m = 3", //               line 2
+  "  input x: [2]", //            line 3
+  "  param w: [m]", //            line 4
+  "  output sum(w + x)", //       line 5: `w + x` starts at column 14 and is 5 wide
+  "}",
+  "",
+].join("\n");
+
+describe("nqm check", { concurrency: true }, () => {
+  test("a good file: exit 0, the parameter count 2048·1 + 2048, nothing on stderr", async () => {
+    const run = await nqm("check", "examples/two_layer_relu.nqm", "--set", "m=2048");
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, "");
+    assert.match(run.stdout, /^model two_layer_relu \(d=1, m=2048\)$/m);
+    assert.match(run.stdout, new RegExp(`trainable parameters: ${2048 * 1 + 2048}\\b`));
+    assert.match(run.stdout, /^\s+param\s+u\s+\[2048, 1\]\s+normal\(0, 1\)$/m);
+    assert.match(run.stdout, /^\s+param\s+v\s+\[2048\]\s+rademacher\(\)$/m);
+    assert.match(run.stdout, /^\s+input\s+x\s+\[1\]$/m);
+    assert.match(run.stdout, /^\s+output\s+\[\]\s+scalar$/m);
+  });
+
+  test("a bad file: exit 1; `file:line:col: error CODE: message`, the source line, a caret under the span", async () => {
+    const path = modelFile("bad.nqm", BAD);
+    const run = await nqm("check", path);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, "");
+    const lines = run.stderr.split("\n");
+    assert.equal(lines[0], `${path}:5:14: error NQM2006: shape mismatch in \`+\`: [3] and [2]; axis 0 differs: 3 vs 2`);
+    assert.equal(lines[1], "  |");
+    assert.equal(lines[2], "5 |   output sum(w + x)");
+    assert.equal(lines[3], `  | ${" ".repeat(13)}^^^^^`);
+    assertNoStackTrace(run);
+  });
+
+  test("every error of a file is reported in one run, with its location", async () => {
+    const path = modelFile("several.nqm", "model a {\n  input x [2]\n  param w: [2]\n  output dot(w, x\n}\n");
+    const run = await nqm("check", path);
+    assert.equal(run.code, 1);
+    const headers = run.stderr.split("\n").filter((l) => l.startsWith(path));
+    assert.deepEqual(
+      headers.map((h) => h.slice(path.length).split(":").slice(1, 4).join(":")),
+      ["2:11: error NQM1002", "5:1: error NQM1002"],
+    );
+    assertNoStackTrace(run);
+  });
+
+  test("a warning is printed, and the check still succeeds", async () => {
+    const path = modelFile("warn.nqm", "model a {\n  input x: [2]\n  input y: [2]\n  param w: [2]\n  output dot(w, x)\n}\n");
+    const run = await nqm("check", path);
+    assert.equal(run.code, 0);
+    assert.match(run.stderr, new RegExp(`^${path.replace(/[.\\]/g, "\\$&")}:3:9: warning NQM2012: input \`y\` is declared but never used$`, "m"));
+    assert.match(run.stdout, /trainable parameters: 2\b/);
+  });
+
+  test("--json: parseable, with code, severity, line and column of every diagnostic", async () => {
+    const path = modelFile("bad-json.nqm", BAD);
+    const run = await nqm("check", path, "--json");
+    assert.equal(run.code, 1);
+    const result = JSON.parse(run.stdout) as { ok: boolean; diagnostics: Record<string, unknown>[] };
+    assert.equal(result.ok, false);
+    assert.equal(result.diagnostics.length, 1);
+    assert.deepEqual(
+      { ...result.diagnostics[0], message: undefined },
+      { code: "NQM2006", severity: "error", message: undefined, file: path, start: BAD.indexOf("w + x"), end: BAD.indexOf("w + x") + 5, line: 5, column: 14, endLine: 5, endColumn: 19 },
+    );
+    assert.equal(run.stderr, "");
+  });
+
+  test("--json for a good file: the models with their parameter counts", async () => {
+    const run = await nqm("check", "examples/two_layer_relu.nqm", "--set", "m=2048", "--json");
+    assert.equal(run.code, 0);
+    const result = JSON.parse(run.stdout) as { ok: boolean; models: { name: string; parameterCount: number; outputShape: number[] }[]; diagnostics: unknown[] };
+    assert.equal(result.ok, true);
+    assert.deepEqual(result.diagnostics, []);
+    assert.deepEqual(result.models.map((m) => [m.name, m.parameterCount, m.outputShape]), [["two_layer_relu", 4096, []]]);
+  });
+
+  test("--json for a command-line error: still JSON", async () => {
+    const run = await nqm("check", "examples/uv.nqm", "--set", "widht=3", "--json");
+    assert.equal(run.code, 1);
+    const result = JSON.parse(run.stdout) as { diagnostics: { code: string; line?: number }[] };
+    assert.deepEqual(result.diagnostics.map((d) => [d.code, d.line]), [["NQM3001", undefined]]);
+  });
+
+  test("user errors never print a stack trace: missing file, bad --set, unknown --set name, dim set to 2.5", async () => {
+    const cases: [string[], string][] = [
+      [["check", "no/such/file.nqm"], "nqm: error NQM3006: cannot read no/such/file.nqm: no such file"],
+      [["check", "examples/uv.nqm", "--set", "m"], "nqm: error NQM3002: --set expects NAME=VALUE, not `m`"],
+      [["check", "examples/uv.nqm", "--set", "m=abc"], "nqm: error NQM3003: --set m=abc: the value is not a finite number"],
+      [["check", "examples/uv.nqm", "--set", "widht=3"], "nqm: error NQM3001: --set names `widht`, which is not a dim or const of model `uv`"],
+      [["check", "examples/uv.nqm", "--set", "m=2.5"], "nqm: error NQM3003: --set m=2.5: a dim must be a positive integer"],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => nqm(...args)));
+    runs.forEach((run, i) => {
+      const [args, first] = cases[i]!;
+      assert.equal(run.code, 1, args.join(" "));
+      assert.equal(run.stderr.split("\n")[0], first, args.join(" "));
+      assertNoStackTrace(run);
+    });
+  });
+
+  test("usage errors: exit 2 with a hint, no stack trace", async () => {
+    for (const run of await Promise.all([nqm("chek", "x.nqm"), nqm("check")])) {
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /nqm --help/);
+      assertNoStackTrace(run);
+    }
+  });
+});
+
+describe("nqm --help and nqm fmt", { concurrency: true }, () => {
+  test("--help lists check and fmt", async () => {
+    const run = await nqm("--help");
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /^Usage: nqm/m);
+    assert.match(run.stdout, /^\s+check\b.*<file>/m);
+    assert.match(run.stdout, /^\s+fmt\b.*<file>/m);
+  });
+
+  // Two examples cover every kind of declaration; the printer's own tests cover the rest.
+  for (const file of ["two_layer_relu.nqm", "general_quadratic.nqm"]) {
+    test(`fmt examples/${file}: the output re-parses to the same AST and is its own canonical form`, async () => {
+      const run = await nqm("fmt", `examples/${file}`);
+      assert.equal(run.code, 0, run.stderr);
+      const original = parseSource(readFileSync(join(ROOT, "examples", file), "utf8"));
+      const formatted = parseSource(run.stdout);
+      assert.deepEqual(formatted.diagnostics, []);
+      assert.deepEqual(withoutSpans(formatted.ast), withoutSpans(original.ast));
+      const again = await nqm("fmt", modelFile(`formatted-${file}`, run.stdout));
+      assert.equal(again.stdout, run.stdout);
+    });
+  }
+
+  test("fmt of a file with a syntax error: exit 1, the located error, no output", async () => {
+    const path = modelFile("fmt-bad.nqm", "model a {\n  input x: [2\n}\n");
+    const run = await nqm("fmt", path);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, "");
+    assert.equal(run.stderr.split("\n")[0], `${path}:3:1: error NQM1002: expected \`]\` but found \`}\``);
+    assertNoStackTrace(run);
+  });
+});
