@@ -87,7 +87,7 @@ export function resolvePoint(raw: Record<string, unknown>, model: CheckedModel, 
     if (!Array.isArray(examples) || examples.length === 0) fail("NQM4001", { reason: `inputs.${decl.name} must be a non-empty array of examples` });
     if (n >= 0 && examples.length !== n) fail("NQM4001", { reason: `inputs.${decl.name} has ${examples.length} examples, but another input has ${n}` });
     n = examples.length;
-    inputs[decl.name] = examples.map((e, j) => shaped(e, decl.shape, "input", `${decl.name}[${j}]`));
+    Object.defineProperty(inputs, decl.name, { value: examples.map((e, j) => shaped(e, decl.shape, "input", `${decl.name}[${j}]`)), enumerable: true });
   }
   const draw = (t: TensorDecl): Tensor => ({ shape: t.shape, data: initializeTensor(t, seed) });
   const params = tensors(raw, "params", model.params, "param", draw);

@@ -124,10 +124,10 @@ class ModelChecker {
       this.scope.set(decl.name, symbol);
       switch (decl.kind) {
         case "dim":
-          dims[decl.name] = symbol.value!;
+          define(dims, decl.name, symbol.value!);
           break;
         case "const":
-          consts[decl.name] = symbol.value!;
+          define(consts, decl.name, symbol.value!);
           break;
         case "input":
           inputs.push({ name: decl.name, role: "input", shape: symbol.shape!, span: decl.span });
@@ -409,6 +409,11 @@ class ModelChecker {
     }
     return { kind: "call", fn: callee, args, constants, shape, span: expr.span };
   }
+}
+
+/** Sets a property even for names such as `__proto__`, which plain assignment would not. */
+function define<T>(record: Record<string, T>, name: string, value: T): void {
+  Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function mismatchDetail(a: Shape, b: Shape): string {

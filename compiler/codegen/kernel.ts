@@ -212,8 +212,10 @@ export function emitKernelBody(input: KernelInput): string {
     if (fused.has(node.id)) return { kind: "fused" };
     const target = rootTarget.get(node.id);
     const useCount = uses.get(node.id) ?? 0;
-    if (target) return target;
+    // A root that does not vary per example but goes to a per-example output is copied out.
+    if (target && target.batched === node.batched) return target;
     if (!node.batched && node.shape.length === 0) return { kind: "local", name: `s${node.id}` };
+    if (target) return input.scratch.storage(node);
     if (ELEMENTWISE.has(node.op) && useCount === 1 && !needsBuffer.has(node.id)) {
       const consumer = consumers.get(node.id)![0]!;
       // Fusing a shared value into a per-example loop would recompute it n times.
@@ -393,7 +395,9 @@ export function emitKernelBody(input: KernelInput): string {
       const s = storage.get(root.node.id)!;
       if (s === root.target) continue;
       const target = root.target;
-      lines.push(`{\n${loopOver(root.node, (i, j) => `${at(target, i, j)} = ${expr(root.node, i, j)};`)}\n}`);
+      const copy = loopOver(root.node, (i, j) => `${at(target, i, j)} = ${expr(root.node, i, j)};`);
+      const broadcast = target.batched && !root.node.batched;
+      lines.push(broadcast ? `for (let j = 0; j < n; j++) {\n${loopOver(root.node, (i) => `${at(target, i, "j")} = ${expr(root.node, i, "0")};`)}\n}` : `{\n${copy}\n}`);
     }
     const between = input.between?.[p];
     if (between) lines.push(between);
