@@ -38,7 +38,9 @@ function excerpt(source: string, span: Span): string[] {
   const end = positionOf(source, Math.max(span.start, span.end));
   const width = end.line === start.line ? Math.max(1, end.column - start.column) : Math.max(1, text.length - start.column + 1);
   const gutter = String(start.line).length;
-  return [`${" ".repeat(gutter)} |`, `${start.line} | ${text}`, `${" ".repeat(gutter)} | ${" ".repeat(start.column - 1)}${"^".repeat(width)}`];
+  // Tabs stay tabs so that the caret lines up however wide the terminal draws them.
+  const indent = text.slice(0, start.column - 1).replace(/[^\t]/g, " ");
+  return [`${" ".repeat(gutter)} |`, `${start.line} | ${text}`, `${" ".repeat(gutter)} | ${indent}${"^".repeat(width)}`];
 }
 
 /** `file:line:col: error NQM1234: message`, then the source line and a caret under the span. */
