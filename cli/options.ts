@@ -1,6 +1,9 @@
 /** Parsing of shared command-line values (--set, numbers), reporting errors as diagnostics. */
 import { fail } from "../compiler/diagnostics.ts";
 
+/** A decimal number as the model language writes it, with an optional sign: no hex, no `Infinity`. */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
 /** Commander collector for repeatable `--set NAME=VALUE[,NAME=VALUE]`. */
 export function collectSet(value: string, previous: Record<string, number> = {}): Record<string, number> {
   const result = { ...previous };
@@ -9,7 +12,7 @@ export function collectSet(value: string, previous: Record<string, number> = {})
     if (!match) fail("NQM3002", { text: item });
     const [, name, text] = match;
     const number = Number(text);
-    if (text!.trim() === "" || !Number.isFinite(number)) fail("NQM3003", { name: name!, value: text!, reason: "the value is not a finite number" });
+    if (!DECIMAL.test(text!) || !Number.isFinite(number)) fail("NQM3003", { name: name!, value: text!, reason: "the value is not a finite number" });
     result[name!] = number;
   }
   return result;
@@ -19,7 +22,7 @@ export function collectSet(value: string, previous: Record<string, number> = {})
 export function parseInteger(option: string, min: number): (value: string) => number {
   return (value: string) => {
     const number = Number(value);
-    if (!Number.isInteger(number) || number < min) fail("NQM3007", { option, reason: `expected an integer ≥ ${min}, got \`${value}\`` });
+    if (!DECIMAL.test(value.trim()) || !Number.isInteger(number) || number < min) fail("NQM3007", { option, reason: `expected an integer ≥ ${min}, got \`${value}\`` });
     return number;
   };
 }
