@@ -3,6 +3,8 @@ import type { DerivativeProgram } from "../compiler/diff/programs.ts";
 import { fail } from "../compiler/diagnostics.ts";
 import { interpret, type Value } from "../compiler/ir/interpret.ts";
 import { toNested, type Nested, type Tensor } from "../compiler/ir/tensor.ts";
+import type { CompiledKernels } from "../compiler/codegen/api.ts";
+import type { Slot } from "../compiler/codegen/layout.ts";
 import type { Point } from "./point.ts";
 
 export interface EvalResult {
@@ -52,4 +54,55 @@ export function evaluateWithInterpreter(program: DerivativeProgram, point: Point
       }),
     );
   return { f: f!, grad: named(4, "grad"), jvp: jvp!, hvp: named(4 + params.length, "hvp"), f_lin: fLin!, f_quad: fQuad! };
+}
+
+/** Packs named tensors into one flat vector in layout order. */
+export function packTensors(slots: readonly Slot[], tensors: Readonly<Record<string, Tensor>>, total: number): Float64Array {
+  const flat = new Float64Array(total);
+  for (const slot of slots) flat.set(tensors[slot.name]!.data, slot.offset);
+  return flat;
+}
+
+/** Packs per-example tensors of one input into [n, size]. */
+function packExamples(examples: readonly Tensor[], size: number): Float64Array {
+  const flat = new Float64Array(examples.length * size);
+  examples.forEach((t, j) => flat.set(t.data, j * size));
+  return flat;
+}
+
+/** Evaluates every quantity of the contract with compiled kernels (built for ≥ point.n examples). */
+export function evaluateWithKernels(kernels: CompiledKernels, point: Point, outputShape: readonly number[]): EvalResult {
+  const layout = kernels.layout;
+  const n = point.n;
+  const w = packTensors(layout.params, point.params, layout.paramCount);
+  const dw = packTensors(layout.params, point.direction, layout.paramCount);
+  kernels.setFixed(packTensors(layout.fixed, point.fixed, layout.fixedCount));
+  const x = layout.inputs.map((slot) => packExamples(point.inputs[slot.name]!, slot.size));
+  const c = packExamples(point.cotangent, layout.outputSize);
+  const perExampleValues = (what: string, run: (out: Float64Array) => void): Nested[] => {
+    const out = new Float64Array(n * layout.outputSize);
+    run(out);
+    const tensors = Array.from({ length: n }, (_, j) => ({ shape: outputShape, data: out.subarray(j * layout.outputSize, (j + 1) * layout.outputSize) }));
+    checkFinite(what, tensors);
+    return tensors.map(toNested);
+  };
+  const perParamValues = (what: string, run: (out: Float64Array) => void): Record<string, Nested> => {
+    const out = new Float64Array(layout.paramCount);
+    run(out);
+    return Object.fromEntries(
+      layout.params.map((slot) => {
+        const t = { shape: slot.shape, data: out.subarray(slot.offset, slot.offset + slot.size) };
+        checkFinite(`${what}[${slot.name}]`, [t]);
+        return [slot.name, toNested(t)];
+      }),
+    );
+  };
+  return {
+    f: perExampleValues("f", (out) => kernels.f(w, x, n, out)),
+    grad: perParamValues("grad", (out) => kernels.vjp(w, x, c, n, out)),
+    jvp: perExampleValues("jvp", (out) => kernels.jvp(w, dw, x, n, out)),
+    hvp: perParamValues("hvp", (out) => kernels.hvp(w, dw, x, c, n, out)),
+    f_lin: perExampleValues("f_lin", (out) => kernels.fLin(w, dw, x, n, out)),
+    f_quad: perExampleValues("f_quad", (out) => kernels.fQuad(w, dw, x, n, out)),
+  };
 }

@@ -13,7 +13,7 @@ import type { CheckedModel } from "../check/typed.ts";
 import { fail } from "../diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
 import type { CompiledKernels, KernelsModule } from "./api.ts";
-import { COMPILER_VERSION, generateModule } from "./module.ts";
+import { COMPILER_VERSION, generateModule, type GeneratedModule } from "./module.ts";
 
 export interface CompileOptions {
   /** The model file's text and name, for the cache key and the module header. */
@@ -59,7 +59,8 @@ function writeAtomic(path: string, text: string): void {
   renameSync(temporary, path);
 }
 
-function formatBytes(bytes: number): string {
+/** 1536 → "1.5 KiB". */
+export function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let value = bytes;
   let unit = 0;
@@ -96,6 +97,22 @@ function readCached(jsPath: string, metaPath: string): string | undefined {
   }
 }
 
+/**
+ * Generates the module of a checked model, refusing (NQM3008) one whose buffers would exceed
+ * `limit` bytes; nothing is allocated before that check.
+ */
+export function generateChecked(model: CheckedModel, options: Pick<CompileOptions, "source" | "file" | "maxBatch">, limit = Math.floor(totalmem() / 2)): GeneratedModule {
+  const dims = Object.entries(model.dims).map(([k, v]) => `${k}=${v}`).join(", ");
+  const generated = generateModule(deriveModel(model), {
+    maxBatch: options.maxBatch,
+    header: `Kernels for model ${model.name}${options.file ? ` of ${options.file}` : ""} (${dims}${dims ? ", " : ""}batch ≤ ${options.maxBatch})`,
+    source: options.source,
+  });
+  const bytes = generated.workspaceDoubles * 8;
+  if (bytes > limit) fail("NQM3008", { estimate: formatBytes(bytes), limit: formatBytes(limit) });
+  return generated;
+}
+
 /** Compiles (or loads from the cache) the kernels of a checked model. */
 export async function compileModel(model: CheckedModel, options: CompileOptions): Promise<CompileResult> {
   const limit = options.memoryLimit ?? Math.floor(totalmem() / 2);
@@ -109,15 +126,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
     const t1 = performance.now();
     return { kernels: module.createKernels(), module, javascriptPath: jsPath, fromCache: true, timings: { generate: 0, transpile: 0, load: t1 - t0 } };
   }
-  const program = deriveModel(model);
-  const dims = Object.entries(model.dims).map(([k, v]) => `${k}=${v}`).join(", ");
-  const generated = generateModule(program, {
-    maxBatch: options.maxBatch,
-    header: `Kernels for model ${model.name}${options.file ? ` of ${options.file}` : ""} (${dims}${dims ? ", " : ""}batch ≤ ${options.maxBatch})`,
-    source: options.source,
-  });
-  const bytes = generated.workspaceDoubles * 8;
-  if (bytes > limit) fail("NQM3008", { estimate: formatBytes(bytes), limit: formatBytes(limit) });
+  const generated = generateChecked(model, options, limit);
   const t1 = performance.now();
   const javascript = await transpile(generated.code);
   const t2 = performance.now();

@@ -30,7 +30,9 @@ export function jvp(g: Graph, roots: readonly Node[], seed: (leaf: Node) => Node
  */
 export function vjp(g: Graph, root: Node, ct: Node): Map<Node, Node> {
   const order = topologicalOrder([root]);
-  const adjoints = new Map<number, Node>([[root.id, ct]]);
+  // The root itself may be shared by all examples (an output that reads no input): its
+  // per-example cotangent is then summed like any other adjoint flowing into a shared node.
+  const adjoints = new Map<number, Node>([[root.id, ct.batched && !root.batched ? g.bsum(ct) : ct]]);
   const leaves = new Map<Node, Node>();
   for (let i = order.length - 1; i >= 0; i--) {
     const node = order[i]!;
