@@ -48,8 +48,19 @@ export interface ModelAst {
   readonly span: Span;
 }
 
+/** A `#` comment, kept so that `nqm fmt` can print it back. */
+export interface CommentAst {
+  /** The comment from its `#`, without trailing blanks. */
+  readonly text: string;
+  /** True when nothing but blanks precedes it on its line; else it ends a line of code. */
+  readonly ownLine: boolean;
+  readonly span: Span;
+}
+
 export interface FileAst {
   readonly models: readonly ModelAst[];
+  /** In source order; absent when the file has none. */
+  readonly comments?: readonly CommentAst[];
   readonly span: Span;
 }
 

@@ -1,7 +1,7 @@
 /** Parsing entry point: lexes, parses with recovery, and turns an error-free CST into the AST. */
 import type { CstElement, CstNode, IToken } from "chevrotain";
 import { diagnostic, type Diagnostic, type Span } from "../compiler/diagnostics.ts";
-import type { BinaryOperator, Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst, ShapeEntry } from "./ast.ts";
+import type { BinaryOperator, CommentAst, Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst, ShapeEntry } from "./ast.ts";
 import { parser, type SyntaxErrorParts } from "./parser.ts";
 import { Identifier, lexer } from "./tokens.ts";
 
@@ -49,7 +49,12 @@ export function parseSource(source: string, file?: string): ParseResult {
   diagnostics.push(...builder.diagnostics);
   if (models.length === 0) diagnostics.push(diagnostic("NQM1004", {}, { file, span: { start: 0, end: 0 } }));
   if (diagnostics.length > 0) return { diagnostics };
-  return { ast: { models, span: { start: 0, end: source.length } }, diagnostics };
+  const comments = (lexed.groups.comments ?? []).map((t): CommentAst => {
+    // A lone `\r` ends a comment too (see the Comment token), so it starts a line here.
+    const lineStart = Math.max(source.lastIndexOf("\n", t.startOffset - 1), source.lastIndexOf("\r", t.startOffset - 1)) + 1;
+    return { text: t.image.trimEnd(), ownLine: source.slice(lineStart, t.startOffset).trim() === "", span: tokenSpan(t) };
+  });
+  return { ast: { models, ...(comments.length > 0 ? { comments } : {}), span: { start: 0, end: source.length } }, diagnostics };
 }
 
 /** The span of the token inside the most open parentheses, counting a run of `-` and `^` as levels too. */

@@ -1,5 +1,5 @@
-/** The canonical formatting of the model language (`nqm fmt`); parse(print(ast)) equals ast. */
-import type { Decl, Expr, FileAst, ModelAst, ShapeAst } from "./ast.ts";
+/** The canonical formatting of the model language (`nqm fmt`); parse(print(ast)) equals ast, comments included. */
+import type { CommentAst, Decl, Expr, FileAst, ModelAst, ShapeAst } from "./ast.ts";
 
 // Binding strength: higher binds tighter. Atoms (numbers, names, calls) are 5.
 const ADDITIVE = 1;
@@ -74,11 +74,66 @@ function printDecl(decl: Decl): string {
   }
 }
 
-function printModel(model: ModelAst): string {
-  return [`model ${model.name} {`, ...model.decls.map((d) => `  ${printDecl(d)}`), "}"].join("\n");
+/** One line of code, the source offset it starts at, and the comments placed around it. */
+interface Line {
+  readonly code: string;
+  readonly anchor: number;
+  /** Indentation for own-line comments placed before this line. */
+  readonly commentIndent: string;
+  readonly before: string[];
+  after?: string;
 }
 
-/** Prints a whole file in canonical form (comments are not kept). */
+function modelLines(model: ModelAst): Line[] {
+  return [
+    { code: `model ${model.name} {`, anchor: model.span.start, commentIndent: "", before: [] },
+    ...model.decls.map((d): Line => ({ code: `  ${printDecl(d)}`, anchor: d.span.start, commentIndent: "  ", before: [] })),
+    // A comment just before the closing brace belongs to the body.
+    { code: "}", anchor: model.span.end - 1, commentIndent: "  ", before: [] },
+  ];
+}
+
+/**
+ * Puts each comment back: one that ended a line of code ends the printed line of the code it
+ * followed; one on its own line goes on its own line before the code that followed it. (A
+ * second comment ending the lines of one multi-line declaration goes on its own line.)
+ */
+function placeComments(lines: readonly Line[], comments: readonly CommentAst[], end: string[]): void {
+  for (const comment of comments) {
+    const previous = lines.filter((l) => l.anchor < comment.span.start).at(-1);
+    if (!comment.ownLine && previous && previous.after === undefined) {
+      previous.after = comment.text;
+      continue;
+    }
+    const next = lines.find((l) => l.anchor > comment.span.start);
+    if (next) next.before.push(next.commentIndent + comment.text);
+    else end.push(comment.text);
+  }
+}
+
+/** Renders lines; comments ending consecutive lines are aligned one space past the longest. */
+function render(lines: readonly Line[]): string[] {
+  const out: string[] = [];
+  let run: Line[] = [];
+  const flush = () => {
+    const width = Math.max(...run.map((l) => l.code.length));
+    for (const l of run) out.push(`${l.code.padEnd(width)} ${l.after}`);
+    run = [];
+  };
+  for (const line of lines) {
+    if (line.before.length > 0 || line.after === undefined) flush();
+    out.push(...line.before);
+    if (line.after === undefined) out.push(line.code);
+    else run.push(line);
+  }
+  flush();
+  return out;
+}
+
+/** Prints a whole file in canonical form, its comments kept. */
 export function printFile(file: FileAst): string {
-  return file.models.map(printModel).join("\n\n") + "\n";
+  const blocks = file.models.map(modelLines);
+  const end: string[] = [];
+  placeComments(blocks.flat(), file.comments ?? [], end);
+  return [...blocks.map((b) => render(b).join("\n")), ...(end.length > 0 ? [end.join("\n")] : [])].join("\n\n") + "\n";
 }

@@ -109,14 +109,14 @@ test("canonical forms: minimal parentheses, right-associative ^, unary minus und
   for (const [input, canonical] of cases) assert.equal(printExpr(parseExpr(input)), canonical, input);
 });
 
-test("a whole file: canonical layout, comments dropped, models separated by a blank line", () => {
+test("a whole file: canonical layout, models separated by a blank line", () => {
   const source = "model a{dim d=2 const c=-1.5 # comment\ninput x:[d] param w:[d,2]~normal(0,1) fixed s:[] let z=w@x output sum(z)*c}\nmodel b{dim m input y:[] param v:[]~zeros() output v*y}";
   assert.equal(
     printFile(parse(source)),
     [
       "model a {",
       "  dim d = 2",
-      "  const c = -1.5",
+      "  const c = -1.5 # comment",
       "  input x: [d]",
       "  param w: [d, 2] ~ normal(0, 1)",
       "  fixed s: []",
@@ -133,4 +133,56 @@ test("a whole file: canonical layout, comments dropped, models separated by a bl
       "",
     ].join("\n"),
   );
+});
+
+test("comments are kept: on their own line before what followed them, or ending the line of what they followed", () => {
+  const source = [
+    "# header",
+    "",
+    "model a { # about a",
+    "  # the sizes",
+    "  dim d = 2   # input size",
+    "  dim m=3 # width",
+    "  input x: [d]",
+    "  param w: [m, d]     # trainable",
+    "  output sum(w @ x) # out",
+    "     # a closing remark",
+    "} # end of a",
+    "# between",
+    "model b { input y: [] param v: [] output v * y }",
+    "# the end",
+  ].join("\n");
+  const expected = [
+    "# header",
+    "model a { # about a",
+    "  # the sizes",
+    "  dim d = 2 # input size",
+    "  dim m = 3 # width",
+    "  input x: [d]",
+    "  param w: [m, d]   # trainable",
+    "  output sum(w @ x) # out",
+    "  # a closing remark",
+    "} # end of a",
+    "",
+    "# between",
+    "model b {",
+    "  input y: []",
+    "  param v: []",
+    "  output v * y",
+    "}",
+    "",
+    "# the end",
+    "",
+  ].join("\n");
+  const printed = printFile(parse(source));
+  assert.equal(printed, expected);
+  assert.deepEqual(withoutSpans(parse(printed)), withoutSpans(parse(source)));
+  assert.equal(printFile(parse(printed)), printed);
+});
+
+test("comments inside a multi-line declaration end its printed line; a second one gets its own line", () => {
+  const source = "model a {\n  input x: [2]\n  param w: [2]\n  output dot(w, # first\n    x) # second\n}\n";
+  const printed = printFile(parse(source));
+  assert.equal(printed, "model a {\n  input x: [2]\n  param w: [2]\n  output dot(w, x) # first\n  # second\n}\n");
+  assert.equal(printFile(parse(printed)), printed);
 });
