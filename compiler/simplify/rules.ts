@@ -64,6 +64,11 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     r("x^2 -> square(x)", "pow", (n, [x], g) => (n.attrs.exponent === 2 ? g.unary("square", x!) : undefined)),
     r("x^0.5 -> sqrt(x)", "pow", (n, [x], g) => (n.attrs.exponent === 0.5 ? g.unary("sqrt", x!) : undefined)),
   ],
+  // ------------------------------------------------------------ collecting sums
+  collecting: [
+    r("Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *", "add", (n, _, g) => collect(g, n)),
+    r("the same for a sum whose root is a difference", "sub", (n, _, g) => collect(g, n)),
+  ],
   // ------------------------------------------------------------ algebraic identities
   algebra: [
     r("--x -> x", "neg", (_, [x]) => (x!.op === "neg" ? x!.inputs[0] : undefined)),
@@ -157,5 +162,83 @@ function factorCommon(g: Graph, op: "mul" | "outer" | "matmul", a: Node, b: Node
   }
   if (p === r && sameShape(q.shape, s.shape)) return g.make(op, [p, g.add(q, s)]);
   if (q === s && sameShape(p.shape, r.shape)) return g.make(op, [g.add(p, r), q]);
+  return undefined;
+}
+
+/** Flattens a tree of +, −, negation and scalar-constant scaling into coefficient·term pairs. */
+function linearTerms(node: Node, coefficient: number, terms: Map<Node, number>): void {
+  const [a, b] = node.inputs;
+  if (node.op === "add" || node.op === "sub") {
+    linearTerms(a!, coefficient, terms);
+    linearTerms(b!, node.op === "add" ? coefficient : -coefficient, terms);
+  } else if (node.op === "neg") {
+    linearTerms(a!, -coefficient, terms);
+  } else if (node.op === "mul" && scalarConst(a!)) {
+    linearTerms(b!, coefficient * a!.attrs.value!, terms);
+  } else {
+    terms.set(node, (terms.get(node) ?? 0) + coefficient);
+  }
+}
+
+/** Σ c_k t_k as a chain of additions (coefficient 1 and −1 without a product). */
+function rebuildSum(g: Graph, terms: readonly [Node, number][], shape: readonly number[]): Node {
+  let sum: Node | undefined;
+  for (const [term, c] of terms) {
+    if (c === 0) continue;
+    const magnitude = Math.abs(c) === 1 ? term : g.mul(g.constant(Math.abs(c)), term);
+    sum = sum === undefined ? (c < 0 ? g.neg(magnitude) : magnitude) : c < 0 ? g.sub(sum, magnitude) : g.add(sum, magnitude);
+  }
+  return sum ?? g.constant(0, shape);
+}
+
+/**
+ * Collects a sum: merges repeated terms and factors one operand shared by two products of the
+ * same kind in the same slot (either slot for `*`). Fires only when the sum gets shorter.
+ */
+function collect(g: Graph, node: Node): Node | undefined {
+  const terms = new Map<Node, number>();
+  linearTerms(node, 1, terms);
+  const entries = [...terms.entries()];
+  if (entries.some(([term]) => !sameShape(term.shape, node.shape))) return undefined;
+  let leaves = 0;
+  const count = (n: Node): void => {
+    if (n.op === "add" || n.op === "sub") n.inputs.forEach(count);
+    else if (n.op === "neg" || (n.op === "mul" && scalarConst(n.inputs[0]!))) count(n.op === "neg" ? n.inputs[0]! : n.inputs[1]!);
+    else leaves++;
+  };
+  count(node);
+  for (let i = 0; i < entries.length; i++) {
+    for (let j = i + 1; j < entries.length; j++) {
+      const factored = factorPair(g, entries[i]!, entries[j]!);
+      if (!factored) continue;
+      const rest = entries.filter((_, k) => k !== i && k !== j);
+      return rebuildSum(g, [[factored, 1], ...rest], node.shape);
+    }
+  }
+  return entries.length < leaves ? rebuildSum(g, entries, node.shape) : undefined;
+}
+
+/** c·op(s, p) + d·op(s, q) -> op(s, c·p + d·q) (or with s on the right), when both share s. */
+function factorPair(g: Graph, [a, ca]: [Node, number], [b, cb]: [Node, number]): Node | undefined {
+  if (a.op !== b.op || !(a.op === "matmul" || a.op === "outer" || a.op === "mul")) return undefined;
+  const [p, q] = a.inputs as [Node, Node];
+  const [r, s] = b.inputs as [Node, Node];
+  const scaled = (c: number, x: Node) => (c === 1 ? x : g.mul(g.constant(c), x));
+  const combine = (x: Node, y: Node) => (sameShape(x.shape, y.shape) ? g.add(scaled(ca, x), scaled(cb, y)) : undefined);
+  if (a.op === "mul") {
+    const shared = p === r || p === s ? p : q === r || q === s ? q : undefined;
+    if (shared === undefined || scalarConst(shared)) return undefined;
+    const other = ([x, y]: readonly Node[]) => (x === shared ? y! : x!);
+    const sum = combine(other(a.inputs), other(b.inputs));
+    return sum && g.mul(shared, sum);
+  }
+  if (p === r) {
+    const sum = combine(q, s);
+    return sum && g.make(a.op, [p, sum]);
+  }
+  if (q === s) {
+    const sum = combine(p, r);
+    return sum && g.make(a.op, [sum, q]);
+  }
   return undefined;
 }
