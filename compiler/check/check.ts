@@ -285,6 +285,11 @@ class ModelChecker {
     const value = constantValue(typed);
     if (value === undefined) {
       this.report("NQM2019", { name: owner, found: `this argument ${typed.shape.length > 0 ? `has shape ${formatShape(typed.shape)}` : "depends on a tensor"}` }, arg.span);
+      return undefined;
+    }
+    if (!Number.isFinite(value)) {
+      this.report("NQM2019", { name: owner, found: `this argument evaluates to ${value}` }, arg.span);
+      return undefined;
     }
     return value;
   }
@@ -326,6 +331,10 @@ class ModelChecker {
       const exponent = constantValue(right);
       if (exponent === undefined) {
         this.report("NQM2007", { found: right.shape.length > 0 ? `this one has shape ${formatShape(right.shape)}` : "this one depends on a tensor" }, expr.right.span);
+        return undefined;
+      }
+      if (!Number.isFinite(exponent)) {
+        this.report("NQM2007", { found: `this one evaluates to ${exponent}` }, expr.right.span);
         return undefined;
       }
       return { kind: "power", base: left, exponent, shape: left.shape, span: expr.span };

@@ -81,6 +81,7 @@ test("operators: elementwise with equal shapes or a scalar side; @ for matrix-ve
   assert.deepEqual(shapeOf("M @ c"), [3]);
   assert.deepEqual(shapeOf("M @ N"), [3, 2]);
   assert.deepEqual(shapeOf("a @ M"), [4]);
+  assert.deepEqual(shapeOf("a @ b"), [], "vector @ vector is their dot product");
   assert.deepEqual(shapeOf("a ^ 2"), [3]);
   assert.deepEqual(shapeOf("transpose(M) @ a"), [4]);
 });
