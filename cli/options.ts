@@ -13,7 +13,7 @@ export function collectSet(value: string, previous: Record<string, number> = {})
     const [, name, text] = match;
     const number = Number(text);
     if (!DECIMAL.test(text!) || !Number.isFinite(number)) fail("NQM3003", { name: name!, value: text!, reason: "the value is not a finite number" });
-    result[name!] = number;
+    Object.defineProperty(result, name!, { value: number, enumerable: true, writable: true, configurable: true });
   }
   return result;
 }
@@ -23,6 +23,15 @@ export function parseInteger(option: string, min: number): (value: string) => nu
   return (value: string) => {
     const number = Number(value);
     if (!DECIMAL.test(value.trim()) || !Number.isInteger(number) || number < min) fail("NQM3007", { option, reason: `expected an integer ≥ ${min}, got \`${value}\`` });
+    return number;
+  };
+}
+
+/** Parses a positive number option such as --cap. */
+export function parseFloatOption(option: string): (value: string) => number {
+  return (value: string) => {
+    const number = Number(value);
+    if (!DECIMAL.test(value.trim()) || !Number.isFinite(number) || number <= 0) fail("NQM3007", { option, reason: `expected a positive number, got \`${value}\`` });
     return number;
   };
 }

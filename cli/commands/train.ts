@@ -1,0 +1,213 @@
+/** `nqm train`, `nqm sweep` and `nqm demo`. */
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { NqmError, diagnostic, fail } from "../../compiler/diagnostics.ts";
+import { writeReport } from "../../runtime/plot/index.ts";
+import type { ModelKind, RunRecord } from "../../runtime/plot/types.ts";
+import { progress } from "../../runtime/progress.ts";
+import { criticalRate, initialParameters, openSession, topEigenvalues, type LossNormalization, type Session } from "../../runtime/session.ts";
+import { parseLearningRates, runSweep, type SweepSpec } from "../../runtime/sweep.ts";
+import { trainRun } from "../../runtime/train.ts";
+import { readSource } from "../io.ts";
+
+export interface TrainingOptions {
+  set?: Record<string, number>;
+  modelName?: string;
+  data: string;
+  dataSeed: number;
+  steps: number;
+  loss: string;
+  evalEvery?: number;
+  eigs: number;
+  batch?: number;
+  cap: number;
+}
+
+const MODEL_KINDS: readonly ModelKind[] = ["f", "lin", "quad"];
+
+function lossOf(value: string): LossNormalization {
+  if (value !== "sum" && value !== "mean") fail("NQM3007", { option: "--loss", reason: `expected sum or mean, got \`${value}\`` });
+  return value;
+}
+
+/** `f,lin,quad`, `all`, or one of them. */
+export function parseModels(value: string): ModelKind[] {
+  if (value === "all") return [...MODEL_KINDS];
+  const kinds = value.split(",").map((s) => s.trim());
+  for (const kind of kinds) if (!(MODEL_KINDS as readonly string[]).includes(kind)) fail("NQM3007", { option: "--model", reason: `\`${kind}\` is not one of f, lin, quad, all` });
+  return kinds as ModelKind[];
+}
+
+/** `0.01` (absolute) or `2.5x` (a multiple of η_crit). */
+function parseLearningRate(value: string): { absolute?: number; multiple?: number } {
+  const multiple = /^([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)x$/i.exec(value.trim());
+  if (multiple) return { multiple: Number(multiple[1]) };
+  const absolute = Number(value);
+  if (!Number.isFinite(absolute) || absolute <= 0) fail("NQM3007", { option: "--lr", reason: `expected a positive number or a multiple of η_crit such as 2.5x, got \`${value}\`` });
+  return { absolute };
+}
+
+async function open(file: string, options: TrainingOptions): Promise<{ session: Session; source: string }> {
+  const source = readSource(file);
+  const session = await openSession({ file, source, set: options.set ?? {}, ...(options.modelName ? { modelName: options.modelName } : {}), data: options.data, dataSeed: options.dataSeed });
+  const bound = Object.entries(session.boundDims);
+  if (bound.length > 0) process.stderr.write(`nqm: ${bound.map(([k, v]) => `${k} = ${v}`).join(", ")} from the data (${session.data.name})\n`);
+  return { session, source };
+}
+
+const num = (x: number | null | undefined, digits = 4) => (x === null || x === undefined || !Number.isFinite(x) ? "—" : Math.abs(x) >= 1e5 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(digits - 1) : Number(x.toPrecision(digits)).toString());
+
+function summaryLine(r: RunRecord): string {
+  const finite = r.trainLoss.filter(Number.isFinite);
+  return [
+    (r.model === "f" ? "f" : r.model === "lin" ? "f_lin" : "f_quad").padEnd(7),
+    r.phase.padEnd(11),
+    `loss ${num(r.trainLoss[0])} → peak ${num(Math.max(...finite))} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
+    r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
+    r.bestTestLoss !== null ? `  best test ${num(r.bestTestLoss)}` : "",
+  ].join(" ");
+}
+
+export async function trainCommand(file: string, options: TrainingOptions & { lr: string; model: string; seed: number; json?: boolean }): Promise<number> {
+  const kinds = parseModels(options.model);
+  const loss = lossOf(options.loss);
+  const rate = parseLearningRate(options.lr);
+  const { session } = await open(file, options);
+  const n = session.data.train.n;
+  const w0 = initialParameters(session, options.seed);
+  const top = topEigenvalues(session, w0, 1);
+  const lambda0 = top.values[0]!;
+  const etaCrit = criticalRate(lambda0, loss, n);
+  const lr = rate.absolute ?? rate.multiple! * etaCrit;
+  const runs: RunRecord[] = [];
+  for (const kind of kinds) {
+    const bar = progress(`train ${kind === "f" ? "f" : kind === "lin" ? "f_lin" : "f_quad"}`, options.steps);
+    const record = trainRun(
+      session,
+      { w0, lambda0, eigenvector0: top.vectors[0]! },
+      { kind, lr, steps: options.steps, loss, evalEvery: options.evalEvery ?? Math.max(1, Math.round(options.steps / 50)), eigs: options.eigs, ...(options.batch ? { batch: options.batch } : {}), seed: options.seed, divergenceFactor: options.cap },
+      (t) => bar.update(t),
+    );
+    bar.finish(record.phase);
+    runs.push(record);
+  }
+  if (options.json) {
+    process.stdout.write(JSON.stringify({ model: session.model.name, data: session.data.name, lambda0, etaCrit, lr, runs }) + "\n");
+    return 0;
+  }
+  process.stdout.write(
+    [
+      `model ${session.model.name} on ${session.data.name} (n = ${n}${session.data.test ? `, ${session.data.test.n} test` : ""}), seed ${options.seed}, ${loss} loss`,
+      `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
+      ...runs.map(summaryLine),
+    ].join("\n") + "\n",
+  );
+  return 0;
+}
+
+export async function sweepCommand(
+  file: string,
+  options: TrainingOptions & { lrs: string; models: string; seeds: number; out: string; workers?: number; report: boolean },
+): Promise<number> {
+  const source = readSource(file);
+  const loss = lossOf(options.loss);
+  const spec: SweepSpec = {
+    file,
+    source,
+    set: options.set ?? {},
+    ...(options.modelName ? { modelName: options.modelName } : {}),
+    data: options.data,
+    dataSeed: options.dataSeed,
+    models: parseModels(options.models),
+    lrMultiples: parseLearningRates(options.lrs),
+    seeds: Array.from({ length: options.seeds }, (_, i) => i),
+    steps: options.steps,
+    loss,
+    evalEvery: options.evalEvery ?? Math.max(1, Math.round(options.steps / 50)),
+    eigs: options.eigs,
+    ...(options.batch ? { batch: options.batch } : {}),
+    divergenceFactor: options.cap,
+    cwd: process.cwd(),
+  };
+  // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
+  const { session } = await open(file, options);
+  const w0 = initialParameters(session, spec.seeds[0]!);
+  const lambda0 = topEigenvalues(session, w0, 1).values[0]!;
+  const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
+  const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
+  process.stderr.write(`nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`);
+  const bar = progress("sweep", total, { unit: "runs" });
+  const started = performance.now();
+  const runs = await runSweep(spec, { outDir: options.out, ...(options.workers ? { workers: options.workers } : {}), onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`) });
+  bar.finish();
+  const lines = [`wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`];
+  if (options.report) {
+    const paths = await writeReport(options.out, runs, { modelFile: file, data: session.data.name, etaCrit, lossNormalization: loss });
+    lines.push(`report: ${paths.at(-1)}`);
+  }
+  lines.push(phaseTable(runs));
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}
+
+/** Model × η/η_crit → the majority phase, as text. */
+function phaseTable(runs: readonly RunRecord[]): string {
+  const multiples = [...new Set(runs.map((r) => r.lrMultiple))].sort((a, b) => a - b);
+  const kinds = MODEL_KINDS.filter((k) => runs.some((r) => r.model === k));
+  const cell = (kind: ModelKind, m: number) => {
+    const phases = runs.filter((r) => r.model === kind && r.lrMultiple === m).map((r) => r.phase);
+    const counts = new Map<string, number>();
+    for (const p of phases) counts.set(p, (counts.get(p) ?? 0) + 1);
+    return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "";
+  };
+  const header = ["η/η_crit", ...kinds.map((k) => (k === "f" ? "f" : k === "lin" ? "f_lin" : "f_quad"))];
+  const rows = multiples.map((m) => [String(m), ...kinds.map((k) => cell(k, m))]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+}
+
+/** Where the bundled examples live (beside dist/ or beside cli/ when run from source). */
+function examplePath(name: string): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [resolve(here, "..", "examples", name), resolve(here, "..", "..", "examples", name)]) {
+    try {
+      readFileSync(candidate);
+      return candidate;
+    } catch {
+      // try the next place
+    }
+  }
+  throw new NqmError([diagnostic("NQM3006", { file: name, reason: "the bundled example was not found beside the nqm installation" })]);
+}
+
+export const DEMO = {
+  example: "two_layer_relu.nqm",
+  set: { m: 2000 },
+  data: "gauss1d:n=64,test=500",
+  lrs: "0.5x:2.5x:0.25x",
+  steps: 400,
+} as const;
+
+export async function demoCommand(options: { out: string; workers?: number }): Promise<number> {
+  const file = examplePath(DEMO.example);
+  process.stderr.write(
+    `nqm demo: ${DEMO.example} (m = ${DEMO.set.m}) on ${DEMO.data}: gradient descent on f, f_lin and f_quad for η from 0.5 to 2.5 η_crit, ${DEMO.steps} steps each\n`,
+  );
+  const code = await sweepCommand(file, {
+    set: { ...DEMO.set },
+    data: DEMO.data,
+    dataSeed: 0,
+    steps: DEMO.steps,
+    loss: "sum",
+    eigs: 1,
+    cap: 1e10,
+    lrs: DEMO.lrs,
+    models: "f,lin,quad",
+    seeds: 1,
+    out: options.out,
+    ...(options.workers ? { workers: options.workers } : {}),
+    report: true,
+  });
+  return code;
+}

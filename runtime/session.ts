@@ -1,0 +1,101 @@
+/**
+ * A training session: a checked model bound to a data set (dims taken from the data where
+ * the user did not set them), its compiled kernels, the initial parameters for a seed, and
+ * the tangent kernel's top eigenvalue at w0, which fixes η_crit.
+ */
+import { compileModel } from "../compiler/codegen/compile.ts";
+import type { CompiledKernels } from "../compiler/codegen/api.ts";
+import type { CheckedModel } from "../compiler/check/typed.ts";
+import { fail } from "../compiler/diagnostics.ts";
+import { loadModel } from "../compiler/frontend.ts";
+import { formatShape } from "../compiler/check/builtins.ts";
+import { parseSource } from "../grammar/build-ast.ts";
+import { loadDataset, type Dataset } from "./data/index.ts";
+import { initialize } from "./init.ts";
+import { lanczosTopK } from "./linalg/index.ts";
+
+export type LossNormalization = "sum" | "mean";
+
+export interface SessionOptions {
+  readonly file: string;
+  readonly source: string;
+  readonly set: Readonly<Record<string, number>>;
+  readonly modelName?: string;
+  readonly data: string;
+  /** Seed of the data draw (kept apart from the init seeds so all runs see the same data). */
+  readonly dataSeed: number;
+  readonly cwd?: string;
+  readonly cacheDir?: string;
+}
+
+export interface Session {
+  readonly model: CheckedModel;
+  readonly data: Dataset;
+  readonly kernels: CompiledKernels;
+  /** Dims bound from the data, for the user's information. */
+  readonly boundDims: Readonly<Record<string, number>>;
+  /** The training inputs as the kernels take them. */
+  readonly trainX: readonly Float64Array[];
+}
+
+/**
+ * Loads the data and the model with every input dim the user did not --set bound to the
+ * data's input shape; checks shapes; compiles the kernels for the training set size.
+ */
+export async function openSession(options: SessionOptions): Promise<Session> {
+  const data = loadDataset(options.data, { seed: options.dataSeed, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const parsed = parseSource(options.source, options.file);
+  const boundDims: Record<string, number> = {};
+  const modelAst = parsed.ast?.models.find((m) => options.modelName === undefined || m.name === options.modelName);
+  const inputs = modelAst?.decls.filter((d) => d.kind === "input") ?? [];
+  if (inputs.length === 1 && inputs[0]!.kind === "input") {
+    const entries = inputs[0]!.shape.entries;
+    if (entries.length === data.inputShape.length) {
+      entries.forEach((entry, axis) => {
+        if (entry.kind === "dimref" && !Object.hasOwn(options.set, entry.name)) boundDims[entry.name] = data.inputShape[axis]!;
+      });
+    }
+  }
+  const { model } = loadModel(options.source, { file: options.file, set: { ...boundDims, ...options.set }, ...(options.modelName ? { name: options.modelName } : {}) });
+  if (model.inputs.length !== 1) fail("NQM4004", { found: formatShape(data.inputShape), name: model.inputs.map((i) => i.name).join(", "), expected: "a single input" });
+  const input = model.inputs[0]!;
+  const sameShape = input.shape.length === data.inputShape.length && input.shape.every((s, i) => s === data.inputShape[i]);
+  if (!sameShape) fail("NQM4004", { found: formatShape(data.inputShape), name: input.name, expected: formatShape(input.shape) });
+  const outputSize = model.outputShape.reduce((a, b) => a * b, 1);
+  if (outputSize !== data.outputSize) fail("NQM4005", { found: data.outputSize, expected: outputSize });
+  const compiled = await compileModel(model, { source: options.source, file: options.file, maxBatch: data.train.n, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
+  return { model, data, kernels: compiled.kernels, boundDims, trainX: [data.train.x] };
+}
+
+/** The initial parameters (and fixed tensors, set on the kernels) for a seed. */
+export function initialParameters(session: Session, seed: number): Float64Array {
+  const layout = session.kernels.layout;
+  const init = initialize(session.model, seed);
+  const w0 = new Float64Array(layout.paramCount);
+  for (const slot of layout.params) w0.set(init.params[slot.name]!, slot.offset);
+  const fixed = new Float64Array(layout.fixedCount);
+  for (const slot of layout.fixed) fixed.set(init.fixed[slot.name]!, slot.offset);
+  session.kernels.setFixed(fixed);
+  return w0;
+}
+
+/**
+ * The top-k eigenvalues of the tangent kernel K = J Jᵀ (sum over the training set) at w, by
+ * Lanczos to a relative residual `tol` (1e-10 for η_crit; tracking during training needs less).
+ */
+export function topEigenvalues(session: Session, w: Float64Array, k: number, start?: Float64Array | readonly Float64Array[], tol = 1e-10) {
+  const { kernels, data } = session;
+  const size = data.train.n * data.outputSize;
+  return lanczosTopK((v, out) => kernels.ntkMatVec(w, session.trainX, data.train.n, v, out), size, Math.min(k, size), {
+    tol,
+    ...(start ? { start } : {}),
+  });
+}
+
+/**
+ * η_crit = 2/λ_max(K(w0)) for the sum loss ½Σ(f−y)²; for the mean loss every learning-rate
+ * threshold is n times larger.
+ */
+export function criticalRate(lambdaMax: number, loss: LossNormalization, n: number): number {
+  return (2 / lambdaMax) * (loss === "mean" ? n : 1);
+}
