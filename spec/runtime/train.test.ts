@@ -1,0 +1,288 @@
+/**
+ * runtime/train: phases, divergence, loss normalization, SGD, test loss, data/model mismatches
+ * and reproducibility. The theory's regimes themselves are in theory.test.ts.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NqmError } from "../../compiler/diagnostics.ts";
+import { initialize } from "../../runtime/init.ts";
+import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
+import { classifyPhase, runId, trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
+import type { ModelKind, RunRecord } from "../../runtime/plot/types.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+const CACHE = mkdtempSync(join(tmpdir(), "nqm-train-cache-"));
+after(() => rmSync(CACHE, { recursive: true, force: true }));
+
+const source = (example: string) => readFileSync(join(ROOT, "examples", `${example}.nqm`), "utf8");
+
+function open(example: string, set: Record<string, number>, data: string, dataSeed = 0): Promise<Session> {
+  return openSession({ file: `${example}.nqm`, source: source(example), set, data, dataSeed, cacheDir: CACHE });
+}
+
+function startOf(session: Session, seed: number): RunStart {
+  const w0 = initialParameters(session, seed);
+  const top = topEigenvalues(session, w0, 1);
+  return { w0, lambda0: top.values[0]!, eigenvector0: top.vectors[0]! };
+}
+
+function config(kind: ModelKind, lr: number, steps: number, extra: Partial<RunConfig> = {}): RunConfig {
+  return { kind, lr, steps, loss: "sum", evalEvery: 1, eigs: 1, seed: 0, divergenceFactor: 1e10, ...extra };
+}
+
+/** Asserts that `run` throws one NqmError with `code` whose message matches every pattern. */
+async function rejectsNqm(run: () => Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<void> {
+  await assert.rejects(run, (error: unknown) => {
+    assert.ok(error instanceof NqmError, `expected an NqmError, got ${String(error)}`);
+    assert.equal(error.diagnostics[0]!.code, code);
+    for (const pattern of patterns) assert.match(error.diagnostics[0]!.message, pattern);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------- phases
+
+describe("classifyPhase", () => {
+  const cases: [string, number[], boolean, string][] = [
+    ["monotone decrease", [1, 0.5, 0.25, 0.1], false, "lazy"],
+    ["decrease with a bump that stays below L0", [1, 0.5, 0.8, 0.1], false, "lazy"],
+    ["touching L0 is not rising above it", [1, 1, 0.5], false, "lazy"],
+    ["rise, spike, then below L0", [1, 4, 100, 3, 0.5, 0.01], false, "catapult"],
+    ["a tiny rise above L0 counts", [1, 1 + 1e-12, 0.5], false, "catapult"],
+    ["rose and stayed above L0", [1, 4, 100, 50], false, "unfinished"],
+    ["ends exactly at L0", [1, 0.5, 1], false, "unfinished"],
+    ["flat", [1, 1, 1], false, "unfinished"],
+    ["a single step", [1], false, "unfinished"],
+    ["zero initial loss stays zero", [0, 0, 0], false, "unfinished"],
+    ["diverged wins over everything", [1, 0.5, 0.1], true, "divergent"],
+    ["diverged to a non-finite loss", [1, 10, Infinity], true, "divergent"],
+    ["NaN at the end, not flagged", [1, 0.5, NaN], false, "unfinished"],
+  ];
+  for (const [name, losses, diverged, phase] of cases) {
+    test(`${name}: ${phase}`, () => assert.equal(classifyPhase(losses, diverged), phase));
+  }
+});
+
+test("runId rounds η/η_crit to 6 significant digits", () => {
+  assert.equal(runId("quad", 1.5, 2), "quad|1.5|2");
+  assert.equal(runId("f", 2.9999999999997, 0), "f|3|0");
+  assert.equal(runId("lin", 0.1 + 0.2, 1), "lin|0.3|1");
+});
+
+test("criticalRate: 2/λ for the sum loss, n times that for the mean loss", () => {
+  assert.equal(criticalRate(4, "sum", 10), 0.5);
+  assert.equal(criticalRate(4, "mean", 10), 5);
+  assert.equal(criticalRate(4, "sum", 1), criticalRate(4, "mean", 1));
+});
+
+// ---------------------------------------------------------------- single example: divergence, reproducibility
+
+describe("uv, one example (m = 1000)", () => {
+  let session: Session;
+  let start: RunStart;
+  before(async () => {
+    session = await open("uv", { m: 1000 }, "single:x=1,y=1");
+    start = startOf(session, 0);
+  });
+
+  test("divergence stops at the step that crossed the cap and records it", () => {
+    // f_lin at ηλ0 = 2.5: L_t = 2.25^t L0 exactly; with a cap of 1e4 × L0 the first step over it
+    // is t = ⌈4 ln 10/ln 2.25⌉ = 12.
+    const run = trainRun(session, start, config("lin", 2.5 / start.lambda0, 500, { divergenceFactor: 1e4 }));
+    const expected = Math.ceil((4 * Math.LN10) / Math.log(2.25));
+    assert.equal(run.phase, "divergent");
+    assert.equal(run.divergedAt, expected);
+    assert.equal(run.steps, expected);
+    assert.equal(run.trainLoss.length, expected + 1);
+    assert.ok(run.trainLoss.at(-1)! > 1e4 * run.trainLoss[0]!);
+    assert.ok(run.trainLoss.slice(0, -1).every((l) => l <= 1e4 * run.trainLoss[0]!));
+    assert.equal(run.finalTrainLoss, run.trainLoss.at(-1));
+    // Measurements stop with the run: none at or after the diverged step.
+    assert.deepEqual(run.evalSteps, Array.from({ length: expected }, (_, t) => t));
+    assert.equal(run.lambdaMax.length, expected);
+    assert.equal(run.distance.length, expected);
+    assert.ok(run.distance.every(Number.isFinite));
+  });
+
+  test("with no cap, a run stops at the first non-finite loss", () => {
+    // uv at ηλ0 = 4.5 > 4: |f| grows super-exponentially and overflows within a few dozen steps.
+    const run = trainRun(session, start, config("f", 4.5 / start.lambda0, 2000, { divergenceFactor: Infinity }));
+    assert.equal(run.phase, "divergent");
+    assert.ok(run.divergedAt !== undefined && run.divergedAt < 2000);
+    assert.equal(run.trainLoss.length, run.divergedAt + 1);
+    assert.ok(!Number.isFinite(run.trainLoss.at(-1)!));
+    assert.ok(run.trainLoss.slice(0, -1).every(Number.isFinite));
+  });
+
+  test("a catapult whose spike passes the cap counts as divergent (the cap is relative to L0)", () => {
+    const lr = 3 / start.lambda0;
+    const free = trainRun(session, start, config("f", lr, 300));
+    assert.equal(free.phase, "catapult");
+    const peak = Math.max(...free.trainLoss);
+    const capped = trainRun(session, start, config("f", lr, 300, { divergenceFactor: (0.5 * peak) / free.trainLoss[0]! }));
+    assert.equal(capped.phase, "divergent");
+    assert.deepEqual(capped.trainLoss, free.trainLoss.slice(0, capped.divergedAt! + 1));
+  });
+
+  test("the same seed gives bit-identical records; another seed another w0", () => {
+    for (const kind of ["f", "lin", "quad"] as const) {
+      const again = startOf(session, 0);
+      assert.deepEqual(again.w0, start.w0);
+      const a = trainRun(session, start, config(kind, 3 / start.lambda0, 100));
+      const b = trainRun(session, again, config(kind, 3 / start.lambda0, 100));
+      assert.deepEqual(b, a, kind);
+      assert.equal(JSON.stringify(b), JSON.stringify(a));
+    }
+    assert.notDeepEqual(initialParameters(session, 1), start.w0);
+  });
+
+  test("the record: ids, η/η_crit, distances and eigenvalues at the eval steps", () => {
+    const lr = 1.5 / start.lambda0;
+    const run = trainRun(session, start, config("f", lr, 50, { evalEvery: 7, seed: 0 }));
+    assert.equal(run.etaCrit, 2 / start.lambda0);
+    assert.ok(Math.abs(run.lrMultiple - 0.75) < 1e-12);
+    assert.equal(run.id, "f|0.75|0");
+    assert.equal(run.lr, lr);
+    assert.deepEqual(run.evalSteps, [0, 7, 14, 21, 28, 35, 42, 49, 50]);
+    assert.equal(run.lambdaMax.length, run.evalSteps.length);
+    assert.equal(run.distance[0], 0);
+    assert.ok(run.distance.at(-1)! > 0);
+    assert.equal(run.lambdaMax[0], start.lambda0);
+    assert.deepEqual(run.testLoss, []);
+    assert.equal(run.bestTestLoss, null);
+    assert.equal(run.eigs, undefined);
+    // eigs = 0 measures no eigenvalues.
+    assert.deepEqual(trainRun(session, start, config("f", lr, 10, { eigs: 0 })).lambdaMax, []);
+  });
+});
+
+test("initialize: different seeds draw unrelated tensors", { todo: "runtime/init.ts tensorSeed hashes (seed ^ name char): seed 3's `u` is seed 0's `v`" }, async () => {
+  const session = await open("uv", { m: 1000 }, "single:x=1,y=0");
+  const seen = new Map<string, string>();
+  for (let seed = 0; seed < 8; seed++) {
+    const init = initialize(session.model, seed);
+    for (const [name, values] of Object.entries(init.params)) {
+      const key = values.slice(0, 4).join(",");
+      assert.ok(!seen.has(key), `seed ${seed}'s ${name} repeats ${seen.get(key)}`);
+      seen.set(key, `seed ${seed}'s ${name}`);
+    }
+  }
+});
+
+// ---------------------------------------------------------------- many examples
+
+describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
+  let session: Session;
+  let start: RunStart;
+  const n = 16;
+  before(async () => {
+    session = await open("two_layer_relu", { m: 500 }, `gauss1d:n=${n},test=40`);
+    start = startOf(session, 0);
+  });
+
+  test("the mean loss is the sum loss / n, and its η_crit is n times larger", () => {
+    const etaSum = criticalRate(start.lambda0, "sum", n);
+    const etaMean = criticalRate(start.lambda0, "mean", n);
+    assert.equal(etaMean, n * etaSum);
+    for (const multiple of [0.5, 1.5]) {
+      for (const kind of ["f", "quad"] as const) {
+        const sum = trainRun(session, start, config(kind, multiple * etaSum, 60, { evalEvery: 10 }));
+        const mean = trainRun(session, start, config(kind, multiple * etaMean, 60, { evalEvery: 10, loss: "mean" }));
+        assert.equal(mean.etaCrit, n * sum.etaCrit);
+        assert.ok(Math.abs(mean.lrMultiple - sum.lrMultiple) < 1e-12);
+        assert.equal(mean.id, sum.id);
+        assert.equal(mean.phase, sum.phase, `${kind} at ${multiple}x`);
+        // The same trajectory: the gradient of the mean loss is 1/n of the sum's, the step n× larger.
+        for (let t = 0; t <= 60; t++) {
+          const error = Math.abs(n * mean.trainLoss[t]! - sum.trainLoss[t]!) / sum.trainLoss[t]!;
+          assert.ok(error < 1e-9, `${kind} ${multiple}x step ${t}: ${n}·${mean.trainLoss[t]} vs ${sum.trainLoss[t]}`);
+        }
+        // K and ‖w − w0‖ do not depend on the normalization.
+        mean.lambdaMax.forEach((l, i) => assert.ok(Math.abs(l - sum.lambdaMax[i]!) <= 1e-9 * l));
+        mean.distance.forEach((d, i) => assert.ok(Math.abs(d - sum.distance[i]!) <= 1e-9 * Math.max(d, 1e-300)));
+      }
+    }
+    // The phases follow η/η_crit: lazy at 0.5, catapult or worse at 1.5 for the sub-critical-only f_lin.
+    assert.equal(trainRun(session, start, config("lin", 1.5 * etaMean, 200, { loss: "mean", eigs: 0 })).phase, "divergent");
+    assert.equal(trainRun(session, start, config("lin", 0.5 * etaMean, 200, { loss: "mean", eigs: 0 })).phase, "lazy");
+  });
+
+  test("test loss every eval step and the best of them", () => {
+    const run = trainRun(session, start, config("f", 0.5 * criticalRate(start.lambda0, "sum", n), 40, { evalEvery: 10 }));
+    assert.deepEqual(run.evalSteps, [0, 10, 20, 30, 40]);
+    assert.equal(run.testLoss.length, run.evalSteps.length);
+    // At step 0: ½ mean over the test set of (f(w0; x) − y)², computed here directly.
+    const test = session.data.test!;
+    assert.equal(test.n, 40);
+    let direct = 0;
+    const out = new Float64Array(session.kernels.maxBatch);
+    for (let start0 = 0; start0 < test.n; start0 += session.kernels.maxBatch) {
+      const rows = Math.min(session.kernels.maxBatch, test.n - start0);
+      session.kernels.f(start.w0, [test.x.subarray(start0, start0 + rows)], rows, out);
+      for (let i = 0; i < rows; i++) direct += 0.5 * (out[i]! - test.y[start0 + i]!) ** 2;
+    }
+    direct /= test.n;
+    assert.ok(Math.abs(run.testLoss[0]! - direct) <= 1e-12 * direct, `${run.testLoss[0]} vs ${direct}`);
+    assert.equal(run.bestTestLoss, Math.min(...run.testLoss));
+    assert.ok(run.testLoss.every(Number.isFinite));
+    // Training the separable data lowers the test loss too.
+    assert.ok(run.bestTestLoss! < run.testLoss[0]!);
+  });
+
+  test("SGD with --batch runs, reports the full training loss, and is reproducible by seed", () => {
+    const lr = 0.5 * criticalRate(start.lambda0, "sum", n);
+    for (const kind of ["f", "lin", "quad"] as const) {
+      const a = trainRun(session, start, config(kind, lr, 40, { batch: 4, seed: 7, evalEvery: 10 }));
+      const b = trainRun(session, start, config(kind, lr, 40, { batch: 4, seed: 7, evalEvery: 10 }));
+      assert.deepEqual(b, a, `${kind}: same seed`);
+      assert.ok(a.trainLoss.every(Number.isFinite));
+      assert.ok(a.finalTrainLoss < a.trainLoss[0]!, `${kind}: SGD lowers the loss`);
+      const full = trainRun(session, start, config(kind, lr, 40, { seed: 7, evalEvery: 10 }));
+      // Step 0 is before any update: the loss over the whole training set in both.
+      assert.equal(a.trainLoss[0], full.trainLoss[0]);
+      assert.notDeepEqual(a.trainLoss, full.trainLoss, `${kind}: mini-batches differ from full batch`);
+      const other = trainRun(session, start, config(kind, lr, 40, { batch: 4, seed: 8, evalEvery: 10 }));
+      assert.notDeepEqual(other.trainLoss, a.trainLoss, `${kind}: another seed, another batch order`);
+      // A batch as large as the data set is full-batch gradient descent.
+      assert.deepEqual(trainRun(session, start, config(kind, lr, 40, { batch: n, seed: 7, evalEvery: 10 })), full);
+    }
+  });
+
+  test("eigs = k tracks the top k eigenvalues, descending, λ_max first", () => {
+    const run = trainRun(session, start, config("quad", 0.5 * criticalRate(start.lambda0, "sum", n), 20, { eigs: 3, evalEvery: 5 }));
+    assert.equal(run.eigs!.length, run.evalSteps.length);
+    for (const [i, values] of run.eigs!.entries()) {
+      assert.equal(values.length, 3);
+      assert.ok(values[0]! >= values[1]! && values[1]! >= values[2]!);
+      assert.equal(run.lambdaMax[i], values[0]);
+    }
+    assert.ok(Math.abs(run.eigs![0]![0]! - start.lambda0) <= 1e-6 * start.lambda0);
+  });
+});
+
+// ---------------------------------------------------------------- data / model mismatches
+
+describe("data and model that do not fit", () => {
+  test("NQM4004: the data's inputs do not have the model's input shape", async () => {
+    // d is set to 3 by the user, so it is not bound from the 1-D data.
+    await rejectsNqm(() => open("two_layer_relu", { m: 8, d: 3 }, "gauss1d:n=4,test=0"), "NQM4004", /shape \[1\]/, /`x`/, /shape \[3\]/);
+    await rejectsNqm(() => open("uv", { m: 8, d: 1 }, "single:x=1/2,y=0"), "NQM4004", /shape \[2\]/, /shape \[1\]/);
+  });
+
+  test("NQM4005: the labels have more values than the output", async () => {
+    await rejectsNqm(() => open("two_layer_relu", { m: 8 }, "single:x=1,y=1/2"), "NQM4005", /2 values per example/, /output has 1/);
+  });
+
+  test("dims left to the data are bound from it", async () => {
+    const session = await open("two_layer_relu", { m: 8 }, "single:x=1/2/3,y=0");
+    assert.deepEqual(session.boundDims, { d: 3 });
+    assert.deepEqual(session.model.inputs[0]!.shape, [3]);
+  });
+
+  test("a bad data spec is NQM4003", async () => {
+    await rejectsNqm(() => open("uv", { m: 8 }, "nonsense"), "NQM4003", /unknown kind `nonsense`/);
+  });
+});
