@@ -350,7 +350,8 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     batched: ([x]) => (x!.batched ? false : fail("bsum of a value that does not vary per example")),
     evaluate: ([x]) => x!,
     jvp: (_, [t], g) => (t === null ? null : g.bsum(t!)),
-    vjp: () => fail("vjp through a batch sum"),
+    // ∂(Σⱼ xⱼ)/∂xⱼ = 1: every example's value receives the (shared) adjoint of the sum.
+    vjp: (_, ct) => [ct],
     print: ([x]) => `Σⱼ ${x}`,
     precedence: 3,
   },
