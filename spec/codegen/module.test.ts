@@ -1,0 +1,232 @@
+/**
+ * The generated module (issue 4): every example compiles and loads; its TypeScript type-checks
+ * under strict settings on its own (it imports nothing) and against the CompiledKernels and
+ * KernelsModule types of compiler/codegen/api.ts, so the two cannot drift apart; its text is
+ * deterministic, quotes the model source safely, allocates only in createKernels, and its
+ * memory estimate is what createKernels allocates.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import ts from "typescript";
+import type { CompiledKernels } from "../../compiler/codegen/api.ts";
+import { compileModel, generateChecked } from "../../compiler/codegen/compile.ts";
+import { layoutOf } from "../../compiler/codegen/layout.ts";
+import { literal } from "../../compiler/codegen/kernel.ts";
+import { loadModel } from "../../compiler/frontend.ts";
+import { examples, type Example } from "../support/examples.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-module-"));
+after(() => rmSync(CACHE, { recursive: true, force: true }));
+
+interface Compiled {
+  readonly example: Example;
+  readonly name: string;
+  readonly typescript: string;
+  readonly kernels: CompiledKernels;
+}
+
+const compiled: Compiled[] = [];
+before(async () => {
+  for (const example of examples()) {
+    const { model } = loadModel(example.source, { file: example.path, set: example.set });
+    const result = await compileModel(model, { source: example.source, file: example.path, maxBatch: 4, cacheDir: CACHE });
+    assert.equal(result.fromCache, false);
+    compiled.push({ example, name: model.name, typescript: result.typescript!, kernels: result.kernels });
+  }
+});
+
+// ---------------------------------------------------------------- type checking
+
+const STRICT: ts.CompilerOptions = {
+  strict: true,
+  noEmit: true,
+  noImplicitReturns: true,
+  noFallthroughCasesInSwitch: true,
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  allowImportingTsExtensions: true,
+  verbatimModuleSyntax: true,
+  lib: ["lib.es2022.d.ts"],
+  types: [],
+};
+
+/**
+ * Type-checks in-memory files (absolute paths under spec/codegen/.virtual, so they can import
+ * the real api.ts by a relative path); returns the diagnostics per virtual file.
+ */
+function typeCheck(files: Readonly<Record<string, string>>): Map<string, string[]> {
+  const dir = join(ROOT, "spec/codegen/.virtual");
+  const virtual = new Map(Object.entries(files).map(([name, text]) => [join(dir, name), text]));
+  const host = ts.createCompilerHost(STRICT);
+  const { getSourceFile, fileExists, readFile } = host;
+  const { directoryExists } = host;
+  host.fileExists = (path) => virtual.has(path) || fileExists.call(host, path);
+  host.directoryExists = (path) => path === dir || (directoryExists?.call(host, path) ?? true);
+  host.readFile = (path) => virtual.get(path) ?? readFile.call(host, path);
+  host.getSourceFile = (path, language, onError, create) => {
+    const text = virtual.get(path);
+    return text === undefined ? getSourceFile.call(host, path, language, onError, create) : ts.createSourceFile(path, text, language, true);
+  };
+  const program = ts.createProgram([...virtual.keys()], STRICT, host);
+  const result = new Map<string, string[]>([...Object.keys(files)].map((name) => [name, []]));
+  for (const d of ts.getPreEmitDiagnostics(program)) {
+    const name = d.file ? [...Object.keys(files)].find((n) => join(dir, n) === d.file!.fileName) : undefined;
+    const where = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
+    const text = `${where ? `${where.line + 1}:${where.character + 1} ` : ""}TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`;
+    result.get(name ?? "(other)")?.push(text) ?? result.set(name ?? "(other)", [text]);
+  }
+  return result;
+}
+
+/** Asserts that the generated Kernels interface and api.ts's CompiledKernels agree. */
+const API_CHECK = (module: string) => `
+import type { CompiledKernels, KernelsModule } from "../../../compiler/codegen/api.ts";
+import * as generated from "./${module}.ts";
+import { createKernels, type Kernels } from "./${module}.ts";
+
+export const kernels: CompiledKernels = createKernels();
+export const asModule: KernelsModule = generated;
+// The same members on both sides, and every method assignable both ways.
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+export const sameKeys: SameKeys<Kernels, CompiledKernels> = true;
+type Methods<T> = Omit<T, "layout">;
+export const forward: Methods<CompiledKernels> = null! as Methods<Kernels>;
+export const backward: Methods<Kernels> = null! as Methods<CompiledKernels>;
+`;
+
+describe("generated modules", () => {
+  test("every example compiles, loads and runs", () => {
+    assert.ok(compiled.length >= 7, `${compiled.length} examples`);
+    for (const { example, kernels } of compiled) {
+      const layout = kernels.layout;
+      const w = Float64Array.from({ length: layout.paramCount }, (_, i) => Math.sin(i + 1));
+      const x = layout.inputs.map((slot) => Float64Array.from({ length: 2 * slot.size }, (_, i) => Math.cos(i + 1)));
+      kernels.setFixed(Float64Array.from({ length: layout.fixedCount }, (_, i) => (i % 2 ? 1 : -1)));
+      const out = new Float64Array(2 * layout.outputSize).fill(Number.NaN);
+      kernels.f(w, x, 2, out);
+      assert.ok(out.every(Number.isFinite), `${example.file}: f gave ${out}`);
+    }
+  });
+
+  test("the generated TypeScript type-checks under strict settings, and against api.ts", () => {
+    const files: Record<string, string> = {};
+    for (const { name, typescript } of compiled) {
+      files[`${name}.ts`] = typescript;
+      files[`${name}.check.ts`] = API_CHECK(name);
+    }
+    // A control: the same checker must reject a module that does not meet the interface.
+    files["control.check.ts"] = `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nexport const k: CompiledKernels = { maxBatch: 1 };\n`;
+    const diagnostics = typeCheck(files);
+    const control = diagnostics.get("control.check.ts")!;
+    assert.ok(control.length > 0, "the control file type-checked: the check is vacuous");
+    diagnostics.delete("control.check.ts");
+    const errors = [...diagnostics].filter(([, list]) => list.length > 0).map(([name, list]) => `${name}:\n  ${list.slice(0, 5).join("\n  ")}`);
+    assert.deepEqual(errors, []);
+  });
+
+  test("the module's LAYOUT is the layout of the model, packed in declaration order", () => {
+    for (const { example, kernels } of compiled) {
+      const { model } = loadModel(example.source, { set: example.set });
+      assert.deepEqual(JSON.parse(JSON.stringify(kernels.layout)), JSON.parse(JSON.stringify(layoutOf(model))));
+      let offset = 0;
+      for (const slot of kernels.layout.params) {
+        assert.equal(slot.offset, offset, `${example.file}: ${slot.name}`);
+        offset += slot.size;
+      }
+      assert.equal(kernels.layout.paramCount, offset);
+      assert.equal(kernels.maxBatch, 4);
+    }
+  });
+
+  test("generation is deterministic", () => {
+    const { example, typescript } = compiled[0]!;
+    const { model } = loadModel(example.source, { file: example.path, set: example.set });
+    assert.equal(generateChecked(model, { source: example.source, file: example.path, maxBatch: 4 }).code, typescript);
+  });
+
+  test("buffers are allocated in createKernels only, and the memory estimate is what it allocates", () => {
+    for (const { example } of compiled) {
+      const { model } = loadModel(example.source, { set: example.set });
+      const generated = generateChecked(model, { source: example.source, maxBatch: 4 });
+      const factory = generated.code.slice(generated.code.indexOf("export function createKernels"));
+      const kernelsStart = factory.indexOf("const kernels: Kernels = {");
+      assert.ok(kernelsStart > 0);
+      // Every `new` is in the factory's prologue, none inside a kernel (nor in the helpers).
+      const before = generated.code.slice(0, generated.code.indexOf("export function createKernels"));
+      assert.doesNotMatch(before, /\bnew\s/, `${example.file}: allocation outside createKernels`);
+      assert.doesNotMatch(factory.slice(kernelsStart), /\bnew\s+(?!RangeError|Error)/, `${example.file}: allocation inside a kernel`);
+      const allocated = [...factory.slice(0, kernelsStart).matchAll(/new Float64Array\((\d+)\)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      assert.equal(allocated, generated.workspaceDoubles, example.file);
+    }
+  });
+});
+
+describe("kernel calls", () => {
+  test("the batch size is checked", () => {
+    const { kernels } = compiled[0]!;
+    const layout = kernels.layout;
+    const w = new Float64Array(layout.paramCount);
+    const x = layout.inputs.map((slot) => new Float64Array(8 * slot.size));
+    const out = new Float64Array(8 * layout.outputSize);
+    for (const n of [0, -1, 1.5, 5, Number.NaN]) assert.throws(() => kernels.f(w, x, n, out), RangeError, `n = ${n}`);
+    for (const n of [1, 4]) kernels.f(w, x, n, out);
+  });
+
+  test("a staged step before prepare is an error, not a silent zero", async () => {
+    const { example } = compiled[0]!;
+    const { model } = loadModel(example.source, { set: example.set });
+    const fresh = (await compileModel(model, { source: example.source, maxBatch: 4, cacheDir: CACHE })).kernels;
+    const dw = new Float64Array(fresh.layout.paramCount);
+    const y = new Float64Array(4 * fresh.layout.outputSize);
+    assert.throws(() => fresh.lossAndGradLin(dw, y, new Float64Array(dw.length), false), /before prepare/);
+    assert.throws(() => fresh.lossAndGradQuad(dw, y, new Float64Array(dw.length), false), /before prepare/);
+  });
+});
+
+describe("model text in the generated module", () => {
+  const SOURCE = `# a comment with a comment terminator */ and an opener /* in it
+model commented {
+  dim d = 2
+  input x: [d]     # */ throw new Error("escaped the comment") /*
+  param w: [d] ~ normal(0, 1)
+  output dot(w, x)
+}
+`;
+
+  test("a `*/` in the model source stays inside the quoting comment", async () => {
+    const { model } = loadModel(SOURCE);
+    const result = await compileModel(model, { source: SOURCE, maxBatch: 2, cacheDir: CACHE });
+    const out = new Float64Array(1);
+    result.kernels.f(Float64Array.of(2, 3), [Float64Array.of(5, 7)], 1, out);
+    assert.equal(out[0], 31);
+    // The quoted source is still readable, line by line.
+    assert.match(result.typescript!, /^ \* model commented \{$/m);
+    assert.match(result.typescript!, /^ \* {3}param w: \[d\] ~ normal\(0, 1\)$/m);
+  });
+
+  test("a `*/` in the file name stays inside the header comment", async () => {
+    const { model } = loadModel(SOURCE);
+    // A cache folder of its own: a module already imported from the same path would not be evaluated again.
+    const cacheDir = mkdtempSync(join(CACHE, "header-"));
+    const result = await compileModel(model, { source: SOURCE, file: `odd*/ throw new Error("escaped"); /*.nqm`, maxBatch: 2, cacheDir });
+    assert.equal(result.fromCache, false);
+    assert.match(result.typescript!, /^ \* Kernels for model commented of odd\*\\\/ throw/m);
+    const out = new Float64Array(1);
+    result.kernels.f(Float64Array.of(1, 1), [Float64Array.of(1, 2)], 1, out);
+    assert.equal(out[0], 3);
+  });
+
+  test("number literals read back as the same double, and nothing else becomes a literal", () => {
+    for (const value of [0, -0, 1, -1.5, 1e-300, -1e300, 5e-324, 0.1 + 0.2, Math.PI, 2 ** 53 + 2]) {
+      const text = literal(value);
+      assert.ok(Object.is(Function(`return ${text};`)(), value), `${value} → ${text}`);
+      assert.ok(Object.is(Function(`return -${text};`)(), -value), `-${text}`);
+    }
+    assert.throws(() => literal(Object.prototype.valueOf as unknown as number), /internal/);
+  });
+});
