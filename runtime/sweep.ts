@@ -160,9 +160,14 @@ function expectedId(job: Job): string {
 }
 
 function workerUrl(): { url: URL; execArgv: string[] } {
-  // From source (tsx) the worker is a .ts file run through tsx; in dist it is bundled beside nqm.js.
-  const fromSource = import.meta.url.endsWith(".ts");
-  return fromSource ? { url: new URL("./sweep-worker.ts", import.meta.url), execArgv: ["--import", "tsx"] } : { url: new URL("./sweep-worker.js", import.meta.url), execArgv: [] };
+  // In dist the worker is bundled beside nqm.js. From source (tsx) it is a .ts file, and Node 20
+  // does not apply `--import tsx` to a worker's entry (ERR_UNKNOWN_FILE_EXTENSION), so a one-line
+  // ESM bootstrap registers tsx's hooks in the worker and then imports the .ts worker.
+  if (!import.meta.url.endsWith(".ts")) return { url: new URL("./sweep-worker.js", import.meta.url), execArgv: [] };
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const worker = new URL("./sweep-worker.ts", import.meta.url).href;
+  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(worker)});`;
+  return { url: new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), execArgv: [] };
 }
 
 /** Feeds jobs to `count` workers; `onDone` returns true to stop early. */
