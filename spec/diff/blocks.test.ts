@@ -1,0 +1,119 @@
+/**
+ * The block structure of the second-order programs, symbolically: for the two-layer ReLU net the
+ * simplified Hessian has no u–u and no v–v block (relu'' = 0; f is linear in v), so its quadratic
+ * model only has u–v cross terms. Checked by substituting a zero direction for one param into
+ * program.quad (and the hvp) and simplifying to the constant 0. The tanh net is the control:
+ * its u–u block is not zero, so the same test does fail when the structure is absent.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
+import { loadModel } from "../../compiler/frontend.ts";
+import { isConst, topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
+import { interpret } from "../../compiler/ir/interpret.ts";
+import { printGraph } from "../../compiler/ir/print.ts";
+import { substitute } from "../../compiler/ir/substitute.ts";
+import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
+import { simplify } from "../../compiler/simplify/simplify.ts";
+import { perExample } from "../support/points.ts";
+
+const EXAMPLES = join(import.meta.dirname, "../../examples");
+
+function program(file: string, set: Record<string, number> = {}): DerivativeProgram {
+  return deriveModel(loadModel(readFileSync(join(EXAMPLES, file), "utf8"), { set }).model);
+}
+
+/** `roots` with the direction of every param in `zeroed` set to 0, simplified. */
+function withZeroDirection(p: DerivativeProgram, roots: readonly Node[], zeroed: readonly string[]): Node[] {
+  const g = p.graph;
+  const substituted = substitute(g, roots, (node) => (node.op === "tangent" && zeroed.includes(node.attrs.name!) ? g.constant(0, node.shape) : undefined));
+  return simplify(g, substituted);
+}
+
+const isZero = (node: Node) => isConst(node, 0);
+const tangentsIn = (node: Node) => new Set(topologicalOrder([node]).filter((n) => n.op === "tangent").map((n) => n.attrs.name!));
+
+test("two_layer_relu: ΔᵀHΔ has no u–u and no v–v term (Δv = 0 or Δu = 0 simplifies it to the constant 0)", () => {
+  const p = program("two_layer_relu.nqm");
+  assert.ok(!isZero(p.quad), "the u–v cross term is there");
+  assert.deepEqual([...tangentsIn(p.quad)].sort(), ["u", "v"], "every term has both Δu and Δv");
+  const [onlyU] = withZeroDirection(p, [p.quad], ["v"]);
+  const [onlyV] = withZeroDirection(p, [p.quad], ["u"]);
+  assert.ok(isZero(onlyU!), `u–u block: ${printGraph([{ name: "quad", node: onlyU! }]).results}`);
+  assert.ok(isZero(onlyV!), `v–v block: ${printGraph([{ name: "quad", node: onlyV! }]).results}`);
+  assert.deepEqual(onlyU!.shape, p.quad.shape);
+});
+
+test("two_layer_relu: the hvp blocks H_uu Δu and H_vv Δv are the constant 0; the cross blocks are not", () => {
+  const p = program("two_layer_relu.nqm");
+  const [uFromU, vFromU] = withZeroDirection(p, [p.hvp.u!, p.hvp.v!], ["v"]);
+  const [uFromV, vFromV] = withZeroDirection(p, [p.hvp.u!, p.hvp.v!], ["u"]);
+  assert.ok(isZero(uFromU!), "hvp[u] with a Δu-only direction");
+  assert.ok(isZero(vFromV!), "hvp[v] with a Δv-only direction");
+  assert.ok(!isZero(vFromU!), "hvp[v] with a Δu-only direction: H_vu Δu");
+  assert.ok(!isZero(uFromV!), "hvp[u] with a Δv-only direction: H_uv Δv");
+  // Each hvp block reads only the other param's direction.
+  assert.deepEqual([...tangentsIn(p.hvp.u!)], ["v"]);
+  assert.deepEqual([...tangentsIn(p.hvp.v!)], ["u"]);
+});
+
+test("two_layer_relu: the printed quad shows only u–v cross terms", () => {
+  const p = program("two_layer_relu.nqm");
+  const printed = printGraph([{ name: "quad", node: p.quad }]);
+  const text = [...printed.lets, ...printed.results].join("\n");
+  assert.match(text, /Δu/);
+  assert.match(text, /Δv/);
+});
+
+test("uv (bilinear): no u–u, no v–v block either, and f_quad = f exactly", () => {
+  const p = program("uv.nqm");
+  const [onlyU] = withZeroDirection(p, [p.quad], ["v"]);
+  const [onlyV] = withZeroDirection(p, [p.quad], ["u"]);
+  assert.ok(isZero(onlyU!) && isZero(onlyV!));
+  const [uFromU, vFromV] = [withZeroDirection(p, [p.hvp.u!], ["v"])[0]!, withZeroDirection(p, [p.hvp.v!], ["u"])[0]!];
+  assert.ok(isZero(uFromU) && isZero(vFromV));
+});
+
+test("two_layer_tanh (control): the u–u block is not zero, in quad and in the hvp", () => {
+  const p = program("two_layer_tanh.nqm");
+  const [onlyU] = withZeroDirection(p, [p.quad], ["v"]);
+  const [onlyV] = withZeroDirection(p, [p.quad], ["u"]);
+  assert.ok(!isZero(onlyU!), "tanh'' ≠ 0: ΔuᵀH_uuΔu survives");
+  assert.ok(isZero(onlyV!), "f is still linear in v: no v–v block");
+  const [uFromU] = withZeroDirection(p, [p.hvp.u!], ["v"]);
+  assert.ok(!isZero(uFromU!));
+});
+
+test("two_layer_relu: f_quad is the network with its activation pattern frozen at w0 (numerically)", () => {
+  const d = 3;
+  const m = 5;
+  const p = program("two_layer_relu.nqm", { d, m });
+  const u = [0.4, -1.2, 0.7, 1.1, 0.3, -0.5, -0.8, 0.2, 0.9, 0.6, -0.1, -1.4, 1.3, 0.5, -0.7];
+  const v = [1, -1, 1, 1, -1];
+  const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
+  const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
+  const xs = [[0.5, -1.0, 2.0], [-0.3, 0.8, 0.1]];
+  const bindings = {
+    n: xs.length,
+    params: { u: tensor([m, d], u), v: tensor([m], v) },
+    fixed: {},
+    inputs: { x: xs.map((x) => tensor([d], x)) },
+    tangents: { u: tensor([m, d], du), v: tensor([m], dv) },
+    cotangent: xs.map(() => tensor([], [1])),
+  };
+  const fQuad = perExample(interpret([p.fQuad], bindings)[0]!, xs.length);
+  xs.forEach((x, j) => {
+    let expected = 0;
+    for (let i = 0; i < m; i++) {
+      const z0 = (u.slice(i * d, i * d + d).reduce((s, w, k) => s + w * x[k]!, 0)) / Math.sqrt(d);
+      const z = (u.slice(i * d, i * d + d).reduce((s, w, k) => s + (w + du[i * d + k]!) * x[k]!, 0)) / Math.sqrt(d);
+      expected += (v[i]! + dv[i]!) * (z0 > 0 ? z : 0);
+    }
+    expected /= Math.sqrt(m);
+    const actual = (fQuad[j] as Tensor).data[0]!;
+    // A handful of operations on O(1) values: agreement to 1e-13 relative to the terms' size (~10).
+    assert.ok(Math.abs(actual - expected) <= 1e-12, `example ${j}: f_quad ${actual}, frozen-pattern network ${expected}`);
+  });
+});
