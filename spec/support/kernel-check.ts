@@ -21,7 +21,8 @@ import type { Slot } from "../../compiler/codegen/layout.ts";
 import type { DerivativeProgram } from "../../compiler/diff/programs.ts";
 import { interpret, type Bindings, type Value } from "../../compiler/ir/interpret.ts";
 import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
-import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
+import assert from "node:assert/strict";
+import { tensor, type Nested, type Tensor } from "../../compiler/ir/tensor.ts";
 import type { Point } from "../../runtime/point.ts";
 
 export const RTOL = 1e-12;
@@ -262,4 +263,25 @@ export function compareWithInterpreter(program: DerivativeProgram, kernels: Comp
     compare("jacobianRows", out, expected, scale, (i) => `row ${Math.floor(i / P)}, ${paramLabel(i % P)}`);
   }
   return { entries, worst, failures };
+}
+
+/** Asserts nested number arrays equal within 1e-12 relative (exactly equal shapes). */
+export function assertNestedClose(actual: unknown, expected: unknown, path = "$"): void {
+  if (typeof expected === "number") {
+    assert.equal(typeof actual, "number", `${path}: ${JSON.stringify(actual)}`);
+    const a = actual as number;
+    assert.ok(a === expected || Math.abs(a - expected) <= 1e-12 * Math.max(Math.abs(expected), 1e-300), `${path}: ${a} vs ${expected}`);
+    return;
+  }
+  if (Array.isArray(expected)) {
+    assert.ok(Array.isArray(actual) && actual.length === expected.length, `${path}: ${JSON.stringify(actual)} vs ${JSON.stringify(expected)}`);
+    expected.forEach((e, i) => assertNestedClose((actual as Nested[])[i], e, `${path}[${i}]`));
+    return;
+  }
+  assert.ok(typeof expected === "object" && expected !== null);
+  assert.ok(typeof actual === "object" && actual !== null && !Array.isArray(actual), `${path}: ${JSON.stringify(actual)}`);
+  assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected as object).sort(), path);
+  for (const key of Object.keys(expected as object)) {
+    assertNestedClose((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${path}.${key}`);
+  }
 }

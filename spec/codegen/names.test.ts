@@ -1,0 +1,116 @@
+/**
+ * Names from a model file never reach generated code as code (issue 4, Safety): params, inputs,
+ * fixed tensors and models called `class`, `constructor`, `__proto__`, `toString`,
+ * `prototype` (names that are special to JavaScript objects), or like the generated code's own
+ * identifiers, compile, run and match the interpreter, also through the `nqm eval` JSON
+ * contract (evaluateWithKernels against evaluateWithInterpreter).
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { compileModel } from "../../compiler/codegen/compile.ts";
+import { deriveModel } from "../../compiler/diff/programs.ts";
+import { loadModel } from "../../compiler/frontend.ts";
+import { evaluateWithInterpreter, evaluateWithKernels } from "../../runtime/evaluate.ts";
+import { parsePointJson, resolvePoint } from "../../runtime/point.ts";
+import { assertNestedClose, compareWithInterpreter } from "../support/kernel-check.ts";
+import { DATA_MODEL, PARAMS_MODEL } from "../support/names.ts";
+import { describeCase, pointArbitrary } from "../support/points.ts";
+import { propertyRuns } from "../support/runs.ts";
+
+const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-names-"));
+after(() => rmSync(CACHE, { recursive: true, force: true }));
+
+/** Names the generated code uses for its own variables, arrays and functions. */
+const GENERATED_NAMES_MODEL = `model kernels {
+  dim d = 2
+  input x0: [d]
+  input out: [d]
+  param ws: [d, d] ~ normal(0, 1)
+  param ps: [d] ~ normal(0, 1)
+  param W0: [d] ~ normal(0, 1)
+  param F: [] ~ normal(0, 1)
+  param R: [d] ~ normal(0, 1)
+  param Math: [d] ~ normal(0, 1)
+  param LAYOUT: [d] ~ normal(0, 1)
+  fixed fx: [d] ~ uniform(-1, 1)
+  fixed createKernels: [d] ~ uniform(-1, 1)
+  fixed checkBatch: [d] ~ uniform(-1, 1)
+  let acc = tanh(ws @ x0 + ps * fx) * W0
+  let s0 = dot(acc, R) + F * dot(Math, out) + dot(LAYOUT, createKernels * checkBatch)
+  output s0
+}
+`;
+
+for (const [name, source] of [
+  ["params named class, constructor, __proto__, toString, prototype", PARAMS_MODEL],
+  ["inputs and fixed tensors named class, __proto__, constructor, prototype, toString", DATA_MODEL],
+  ["names the generated code uses itself", GENERATED_NAMES_MODEL],
+] as const) {
+  test(`${name}: compiled kernels equal the interpreter`, async () => {
+    const { model } = loadModel(source);
+    const program = deriveModel(model);
+    const { kernels, typescript } = await compileModel(model, { source, maxBatch: 3, cacheDir: CACHE });
+    // The names appear in the module only as data (LAYOUT) and in the quoted source.
+    for (const decl of [...model.params, ...model.inputs, ...model.fixed]) assert.ok(typescript!.includes(`"name": ${JSON.stringify(decl.name)}`), decl.name);
+    assert.deepEqual(
+      kernels.layout.params.map((s) => s.name),
+      model.params.map((p) => p.name),
+    );
+    fc.assert(
+      fc.property(pointArbitrary(model), (point) => {
+        const result = compareWithInterpreter(program, kernels, point);
+        assert.deepEqual(result.failures, [], `${result.failures.join("\n")}\n${describeCase(source, point)}`);
+      }),
+      { numRuns: propertyRuns(10) },
+    );
+  });
+}
+
+test("the eval JSON contract: a point file naming __proto__ and constructor, both backends", async () => {
+  const { model } = loadModel(DATA_MODEL);
+  // As `nqm eval` reads it: JSON text, so "__proto__" is an own key, not the prototype.
+  const text = JSON.stringify({
+    params: { w: [0.5, -1.25], n: [0.75, 0.3] },
+    fixed: { prototype: [0.2, -0.4], toString: [[0.1, 0.2], [-0.3, 0.4]] },
+    // A computed key: `__proto__: …` in an object literal would set the prototype instead.
+    inputs: { class: [[1, 2], [-0.5, 0.25]], ["__proto__"]: [[[1, 0], [0, 1]], [[0.5, -1], [2, 0.125]]], constructor: [3, -2] },
+    direction: { w: [0.1, 0.2], n: [-0.3, 0.05] },
+    cotangent: [1.5, -0.75],
+  });
+  assert.match(text, /"__proto__":\[\[\[/);
+  const point = resolvePoint(parsePointJson(text), model, 0);
+  assert.equal(point.inputs.__proto__!.length, 2);
+  const program = deriveModel(model);
+  const interpreted = evaluateWithInterpreter(program, point);
+  const { kernels } = await compileModel(model, { source: DATA_MODEL, maxBatch: point.n, cacheDir: CACHE });
+  const compiled = evaluateWithKernels(kernels, point, model.outputShape);
+  const roundTrip = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
+  assertNestedClose(roundTrip(compiled), roundTrip(interpreted));
+  assert.deepEqual(Object.keys(roundTrip(compiled) as object).sort(), ["f", "f_lin", "f_quad", "grad", "hvp", "jvp"]);
+});
+
+test(
+  "a dim or const named like an Object.prototype member (toString, valueOf, constructor) takes its declared value",
+  { todo: "compiler/check/check.ts reads `this.set[decl.name]` without Object.hasOwn: a const `valueOf` becomes Object.prototype.valueOf, a dim `toString` is NQM3003" },
+  async () => {
+    const source = `model m {
+  dim toString = 2
+  const valueOf = 0.5
+  input x: [toString]
+  param w: [toString] ~ normal(0, 1)
+  output valueOf * dot(w, x)
+}
+`;
+    const { model } = loadModel(source);
+    assert.deepEqual(model.dims, { toString: 2 });
+    assert.deepEqual(model.consts, { valueOf: 0.5 });
+    const { kernels } = await compileModel(model, { source, maxBatch: 1, cacheDir: CACHE });
+    const out = new Float64Array(1);
+    kernels.f(Float64Array.of(1, 2), [Float64Array.of(3, 4)], 1, out);
+    assert.equal(out[0], 5.5);
+  },
+);
