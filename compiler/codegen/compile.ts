@@ -84,17 +84,23 @@ async function load(path: string): Promise<KernelsModule> {
 interface CacheMeta {
   readonly sha256: string;
   readonly version: string;
+  /** The buffers' bytes, so that a cached entry is held to the memory limit too. */
+  readonly bytes: number;
 }
 
-/** Reads a cache entry; undefined when missing, unreadable or not matching its recorded hash. */
-function readCached(jsPath: string, metaPath: string): string | undefined {
+/** Reads a cache entry's metadata; undefined when missing, unreadable or not matching its recorded hash. */
+function readCached(jsPath: string, metaPath: string): CacheMeta | undefined {
   try {
     const meta = JSON.parse(readFileSync(metaPath, "utf8")) as CacheMeta;
     const code = readFileSync(jsPath, "utf8");
-    return meta.version === COMPILER_VERSION && meta.sha256 === sha256(code) ? code : undefined;
+    return meta.version === COMPILER_VERSION && meta.sha256 === sha256(code) && typeof meta.bytes === "number" ? meta : undefined;
   } catch {
     return undefined;
   }
+}
+
+function refuseAbove(bytes: number, limit: number): void {
+  if (bytes > limit) fail("NQM3008", { estimate: formatBytes(bytes), limit: formatBytes(limit) });
 }
 
 /**
@@ -108,8 +114,7 @@ export function generateChecked(model: CheckedModel, options: Pick<CompileOption
     header: `Kernels for model ${model.name}${options.file ? ` of ${options.file}` : ""} (${dims}${dims ? ", " : ""}batch ≤ ${options.maxBatch})`,
     source: options.source,
   });
-  const bytes = generated.workspaceDoubles * 8;
-  if (bytes > limit) fail("NQM3008", { estimate: formatBytes(bytes), limit: formatBytes(limit) });
+  refuseAbove(generated.workspaceDoubles * 8, limit);
   return generated;
 }
 
@@ -121,7 +126,10 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   const jsPath = join(cacheDir, `${model.name}-${key}.mjs`);
   const metaPath = join(cacheDir, `${model.name}-${key}.json`);
   const t0 = performance.now();
-  if (!options.noCache && readCached(jsPath, metaPath) !== undefined) {
+  const cached = options.noCache ? undefined : readCached(jsPath, metaPath);
+  if (cached) {
+    // createKernels allocates the buffers: a cached entry meets the limit of this call too.
+    refuseAbove(cached.bytes, limit);
     const module = await load(jsPath);
     const t1 = performance.now();
     return { kernels: module.createKernels(), module, javascriptPath: jsPath, fromCache: true, timings: { generate: 0, transpile: 0, load: t1 - t0 } };
@@ -132,7 +140,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   const t2 = performance.now();
   mkdirSync(cacheDir, { recursive: true });
   writeAtomic(jsPath, javascript);
-  writeAtomic(metaPath, JSON.stringify({ sha256: sha256(javascript), version: COMPILER_VERSION } satisfies CacheMeta));
+  writeAtomic(metaPath, JSON.stringify({ sha256: sha256(javascript), version: COMPILER_VERSION, bytes: generated.workspaceDoubles * 8 } satisfies CacheMeta));
   const module = await load(jsPath);
   const t3 = performance.now();
   return {

@@ -1,0 +1,229 @@
+/**
+ * The compile cache and the memory refusal (issue 4): a second compile of the same model loads
+ * from the cache; a different size, source or batch misses; a truncated, edited or missing
+ * entry (or its metadata) is recompiled, never trusted; concurrent compiles of one model all
+ * succeed and leave one valid entry; NQM_CACHE (then XDG_CACHE_HOME) choose the folder; a
+ * model whose buffers exceed the limit is refused with NQM3008 and the estimate, before
+ * anything is allocated or written, from the cache too.
+ */
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compileModel, defaultCacheDir, formatBytes, generateChecked, type CompileResult } from "../../compiler/codegen/compile.ts";
+import type { CompiledKernels } from "../../compiler/codegen/api.ts";
+import { NqmError } from "../../compiler/diagnostics.ts";
+import { loadModel } from "../../compiler/frontend.ts";
+import { EXAMPLES_DIR } from "../support/examples.ts";
+
+const ROOT = mkdtempSync(join(tmpdir(), "nqm-codegen-cache-"));
+after(() => rmSync(ROOT, { recursive: true, force: true }));
+let folders = 0;
+/** A fresh cache folder (a path no module was imported from yet: Node caches imports by URL). */
+const freshDir = () => mkdtempSync(join(ROOT, `c${folders++}-`));
+
+const SOURCE = readFileSync(join(EXAMPLES_DIR, "two_layer_tanh.nqm"), "utf8");
+const SET = { d: 2, m: 5 };
+const model = (set: Record<string, number> = SET, source = SOURCE) => loadModel(source, { set }).model;
+const compile = (cacheDir: string, options: { set?: Record<string, number>; source?: string; maxBatch?: number; memoryLimit?: number } = {}) =>
+  compileModel(model(options.set ?? SET, options.source ?? SOURCE), {
+    source: options.source ?? SOURCE,
+    maxBatch: options.maxBatch ?? 3,
+    cacheDir,
+    ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
+  });
+
+/** f at a fixed point: what every kernel set compiled from SOURCE/SET must give. */
+function valuesOf(kernels: CompiledKernels): number[] {
+  const w = Float64Array.from({ length: kernels.layout.paramCount }, (_, i) => Math.cos(i));
+  const x = [Float64Array.of(0.5, -1, 2, 0.25, -0.75, 1.5)];
+  const out = new Float64Array(3);
+  kernels.f(w, x, 3, out);
+  const grad = new Float64Array(kernels.layout.paramCount);
+  const loss = kernels.lossAndGrad(w, x, Float64Array.of(1, 0, -1), 3, grad, false);
+  return [...out, loss, ...grad];
+}
+
+const entries = (dir: string) => readdirSync(dir).sort();
+
+describe("the compile cache", () => {
+  let reference: number[] = [];
+  let firstDir = "";
+  let first: CompileResult;
+
+  test("a second compile of the same model loads from the cache", async () => {
+    firstDir = freshDir();
+    first = await compile(firstDir);
+    assert.equal(first.fromCache, false);
+    assert.ok(first.typescript && first.typescript.includes("export function createKernels"));
+    reference = valuesOf(first.kernels);
+    assert.ok(reference.every(Number.isFinite));
+    const files = entries(firstDir);
+    assert.equal(files.length, 2, files.join(", "));
+    assert.match(files[0]!, /^two_layer_tanh-[0-9a-f]{32}\.json$/);
+    assert.match(files[1]!, /^two_layer_tanh-[0-9a-f]{32}\.mjs$/);
+    const second = await compile(firstDir);
+    assert.equal(second.fromCache, true);
+    assert.equal(second.typescript, undefined);
+    assert.equal(second.javascriptPath, first.javascriptPath);
+    assert.deepEqual(valuesOf(second.kernels), reference);
+    // Each compile creates its own buffers.
+    assert.notEqual(second.kernels, first.kernels);
+    assert.notEqual(second.kernels.outputs, first.kernels.outputs);
+  });
+
+  test("a different size, const, source or batch misses", async () => {
+    const variants = [
+      { set: { d: 2, m: 6 } },
+      { set: { d: 3, m: 5 } },
+      { source: SOURCE.replace("# Two-layer", "# A two-layer") },
+      { source: SOURCE.replace("output dot(v, tanh(", "output dot(v, sigmoid(") },
+      { maxBatch: 4 },
+    ];
+    const paths = new Set([first.javascriptPath]);
+    for (const variant of variants) {
+      const result = await compile(firstDir, variant);
+      assert.equal(result.fromCache, false, JSON.stringify(variant));
+      paths.add(result.javascriptPath);
+    }
+    assert.equal(paths.size, variants.length + 1);
+    const constSource = "model c {\n  const a = 2\n  input x: [1]\n  param w: [1] ~ normal(0, 1)\n  output a * dot(w, x)\n}\n";
+    const dir = freshDir();
+    const two = await compileModel(loadModel(constSource).model, { source: constSource, maxBatch: 1, cacheDir: dir });
+    const three = await compileModel(loadModel(constSource, { set: { a: 3 } }).model, { source: constSource, maxBatch: 1, cacheDir: dir });
+    assert.equal(three.fromCache, false);
+    const out = new Float64Array(1);
+    three.kernels.f(Float64Array.of(1), [Float64Array.of(1)], 1, out);
+    assert.equal(out[0], 3);
+    two.kernels.f(Float64Array.of(1), [Float64Array.of(1)], 1, out);
+    assert.equal(out[0], 2);
+  });
+
+  /** A copy of the first entry in a fresh folder, damaged by `damage`. */
+  async function damaged(damage: (paths: { mjs: string; json: string }) => void): Promise<CompileResult> {
+    const dir = freshDir();
+    const [json, mjs] = entries(firstDir).filter((f) => f.startsWith("two_layer_tanh-") && first.javascriptPath.endsWith(f.replace(/\.json$/, ".mjs")));
+    assert.ok(json && mjs);
+    copyFileSync(join(firstDir, json), join(dir, json));
+    copyFileSync(join(firstDir, mjs), join(dir, mjs));
+    // Undamaged, the copy is a hit (so a miss below is the damage's doing).
+    const paths = { mjs: join(dir, mjs), json: join(dir, json) };
+    damage(paths);
+    const result = await compile(dir);
+    // The recompiled entry is whole again: the next compile is a hit.
+    const again = await compile(dir);
+    assert.equal(again.fromCache, true, "the recompiled entry was not written back");
+    return result;
+  }
+
+  test("an undamaged copy of an entry is a hit", async () => {
+    const result = await damaged(() => {});
+    assert.equal(result.fromCache, true);
+    assert.deepEqual(valuesOf(result.kernels), reference);
+  });
+
+  const damages: Record<string, (paths: { mjs: string; json: string }) => void> = {
+    "a truncated module": ({ mjs }) => truncateSync(mjs, Math.floor(readFileSync(mjs).length / 2)),
+    "an empty module": ({ mjs }) => truncateSync(mjs, 0),
+    "one changed byte that keeps the module valid JavaScript": ({ mjs }) => {
+      const text = readFileSync(mjs, "utf8");
+      const at = text.indexOf("Math.tanh(");
+      assert.ok(at > 0);
+      writeFileSync(mjs, text.slice(0, at) + "Math.sinh(" + text.slice(at + "Math.tanh(".length));
+    },
+    "a missing module": ({ mjs }) => rmSync(mjs),
+    "metadata that is not JSON": ({ json }) => writeFileSync(json, "{ not json"),
+    "metadata with another hash": ({ json }) => writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), sha256: "0".repeat(64) })),
+    "metadata of another compiler version": ({ json }) => writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), version: "0.0.0-other" })),
+    "metadata of the wrong type": ({ json }) => writeFileSync(json, "null"),
+    "missing metadata": ({ json }) => rmSync(json),
+  };
+  for (const [name, damage] of Object.entries(damages)) {
+    test(`${name} is recompiled, not trusted`, async () => {
+      const result = await damaged(damage);
+      assert.equal(result.fromCache, false);
+      assert.deepEqual(valuesOf(result.kernels), reference);
+    });
+  }
+
+  test("concurrent compiles of one model all succeed and leave one valid entry", async () => {
+    const dir = freshDir();
+    const results = await Promise.all(Array.from({ length: 6 }, () => compile(dir)));
+    for (const result of results) assert.deepEqual(valuesOf(result.kernels), reference);
+    assert.deepEqual(
+      entries(dir).map((f) => f.replace(/-[0-9a-f]{32}/, "")),
+      ["two_layer_tanh.json", "two_layer_tanh.mjs"],
+      "temporary files left behind",
+    );
+    assert.equal((await compile(dir)).fromCache, true);
+  });
+
+  test("NQM_CACHE overrides the cache folder, then XDG_CACHE_HOME", async () => {
+    const saved = { NQM_CACHE: process.env.NQM_CACHE, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME };
+    try {
+      const dir = join(freshDir(), "nested", "cache");
+      process.env.NQM_CACHE = dir;
+      assert.equal(defaultCacheDir(), dir);
+      const result = await compileModel(model(), { source: SOURCE, maxBatch: 3 });
+      assert.equal(result.fromCache, false);
+      assert.ok(result.javascriptPath.startsWith(dir + "/"), result.javascriptPath);
+      assert.equal(entries(dir).length, 2);
+      assert.equal((await compileModel(model(), { source: SOURCE, maxBatch: 3 })).fromCache, true);
+      delete process.env.NQM_CACHE;
+      const xdg = freshDir();
+      process.env.XDG_CACHE_HOME = xdg;
+      assert.equal(defaultCacheDir(), join(xdg, "nqm"));
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+});
+
+describe("the memory refusal (NQM3008)", () => {
+  const refusal = async (run: () => Promise<unknown>) => {
+    try {
+      await run();
+    } catch (error) {
+      assert.ok(error instanceof NqmError, String(error));
+      assert.equal(error.diagnostics[0]!.code, "NQM3008");
+      return error.diagnostics[0]!.message;
+    }
+    assert.fail("not refused");
+  };
+
+  test("a huge model is refused with the estimate, before anything is allocated or written", async () => {
+    const source = readFileSync(join(EXAMPLES_DIR, "two_layer_relu.nqm"), "utf8");
+    const huge = loadModel(source, { set: { m: 1_000_000, d: 1 } }).model;
+    // The estimate, computed without a limit (generation allocates nothing of the sizes).
+    const estimate = generateChecked(huge, { source, maxBatch: 10_000 }, Infinity).workspaceDoubles * 8;
+    assert.ok(estimate > 1e11, `${estimate}`);
+    const dir = freshDir();
+    const rssBefore = process.memoryUsage().rss;
+    const message = await refusal(() => compileModel(huge, { source, maxBatch: 10_000, cacheDir: dir }));
+    assert.ok(message.includes(formatBytes(estimate)), `${message} (expected ${formatBytes(estimate)})`);
+    assert.match(message, /GiB/);
+    assert.ok(process.memoryUsage().rss - rssBefore < 500e6, "memory grew by half a gigabyte");
+    assert.deepEqual(entries(dir), [], "refused, yet something was written");
+  });
+
+  test("memoryLimit: the limit itself is accepted, one byte less is refused", async () => {
+    const small = model();
+    const bytes = generateChecked(small, { source: SOURCE, maxBatch: 3 }, Infinity).workspaceDoubles * 8;
+    const message = await refusal(() => compile(freshDir(), { memoryLimit: bytes - 1 }));
+    assert.ok(message.includes(formatBytes(bytes)) && message.includes(formatBytes(bytes - 1)), message);
+    const accepted = await compile(freshDir(), { memoryLimit: bytes });
+    assert.deepEqual(valuesOf(accepted.kernels), valuesOf((await compile(freshDir())).kernels));
+  });
+
+  test("a cached entry is refused too when its buffers exceed the limit", async () => {
+    const dir = freshDir();
+    const small = model();
+    const bytes = generateChecked(small, { source: SOURCE, maxBatch: 3 }, Infinity).workspaceDoubles * 8;
+    await compile(dir);
+    await refusal(() => compile(dir, { memoryLimit: bytes - 1 }));
+  });
+});
