@@ -17,6 +17,8 @@ await build({
   target: "node20",
   packages: "external",
   sourcemap: "linked",
+  // Node ignores a hashbang at the top of a module, so chunks may carry it too.
+  banner: { js: "#!/usr/bin/env node" },
   logLevel: "warning",
 });
 chmodSync("dist/nqm.js", 0o755);
