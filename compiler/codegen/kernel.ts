@@ -260,6 +260,7 @@ export function emitKernelBody(input: KernelInput): string {
   };
 
   const lines: string[] = [];
+  let lastComment: string | undefined;
   const emitted = new Set<number>();
   const emit = (node: Node): void => {
     if (emitted.has(node.id) || !inKernel.has(node.id)) return;
@@ -267,7 +268,8 @@ export function emitKernelBody(input: KernelInput): string {
     const s = storage.get(node.id)!;
     if (s.kind === "const" || s.kind === "inline" || s.kind === "fused" || node.inputs.length === 0 || stopAtPrepared(node)) return;
     const comment = input.comments?.get(node.id);
-    if (comment) lines.push(`// ${comment}`);
+    if (comment && comment !== lastComment) lines.push(`// ${comment}`);
+    lastComment = comment;
     lines.push(emitNode(node, s));
   };
 

@@ -5,7 +5,7 @@
  */
 import { Project, StructureKind, VariableDeclarationKind, type FunctionDeclarationStructure } from "ts-morph";
 import type { DerivativeProgram } from "../diff/programs.ts";
-import type { Node } from "../ir/graph.ts";
+import { topologicalOrder, type Node } from "../ir/graph.ts";
 import { simplify } from "../simplify/simplify.ts";
 import { dependencies, stageOf } from "../stage/dependencies.ts";
 import { resetGemmNames } from "./gemm.ts";
@@ -97,6 +97,35 @@ export interface Kernels {
   jacobianRows(w: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
 }`;
 
+/**
+ * "line N: <declaration>" for each node lowered from a declaration, and "from line N: …" for
+ * nodes derived from one (the input with a known origin that comes latest in the source).
+ */
+function sourceComments(program: DerivativeProgram, source: string | undefined): Map<number, string> {
+  const comments = new Map<number, string>();
+  if (source === undefined) return comments;
+  const lineOf = (offset: number) => source.slice(0, offset).split("\n").length;
+  const describe = (start: number, end: number) => `line ${lineOf(start)}: ${source.slice(start, end).split("\n")[0]!.trim()}`;
+  const direct = new Map<number, { start: number; text: string }>();
+  for (const [id, span] of program.origins) direct.set(id, { start: span.start, text: describe(span.start, span.end) });
+  const roots = [program.f, program.jvp, program.quad, program.fLin, program.fQuad, ...Object.values(program.grad), ...Object.values(program.hvp)];
+  const inherited = new Map<number, { start: number; text: string }>();
+  for (const node of topologicalOrder(roots)) {
+    const own = direct.get(node.id);
+    if (own) {
+      inherited.set(node.id, own);
+      comments.set(node.id, own.text);
+      continue;
+    }
+    const from = node.inputs.map((input) => inherited.get(input.id)).filter((o) => o !== undefined).sort((a, b) => b.start - a.start)[0];
+    if (from) {
+      inherited.set(node.id, from);
+      comments.set(node.id, `from ${from.text}`);
+    }
+  }
+  return comments;
+}
+
 interface KernelDef {
   readonly name: string;
   readonly parameters: readonly [string, string][];
@@ -168,9 +197,10 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   for (const root of stepRoots) visit(root, seen);
   const prepared = new Map<number, Storage>([...frontier.values()].map((node) => [node.id, persistent.storage(node)]));
 
+  const comments = sourceComments(program, options.source);
   const unstaged = (phases: RootTarget[][], between?: string[], cotangent = "c") =>
-    emitKernelBody({ phases, ...(between ? { between } : {}), leaves: leaves({ cotangent }), prepared: new Map(), scratch });
-  const staged = (phases: RootTarget[][], between: string[]) => emitKernelBody({ phases, between, leaves: stagedLeaves, prepared, scratch });
+    emitKernelBody({ phases, ...(between ? { between } : {}), leaves: leaves({ cotangent }), prepared: new Map(), scratch, comments });
+  const staged = (phases: RootTarget[][], between: string[]) => emitKernelBody({ phases, between, leaves: stagedLeaves, prepared, scratch, comments });
 
   const W = ["w", "Float64Array"] as [string, string];
   const DW = ["dw", "Float64Array"] as [string, string];
@@ -204,6 +234,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
           leaves: leaves({ param: "W0", input: (name) => `X0_${inputIndex(name)}` }),
           prepared: new Map(),
           scratch,
+          comments,
         }),
       ].join("\n"),
     },

@@ -5,6 +5,7 @@
  * f_quad expanded around the params and evaluated at params + Δ. No dense Hessian is formed.
  */
 import type { CheckedModel } from "../check/typed.ts";
+import type { Span } from "../diagnostics.ts";
 import { Graph, type Node } from "../ir/graph.ts";
 import { lowerModel } from "../ir/lower.ts";
 import { simplify } from "../simplify/simplify.ts";
@@ -27,12 +28,15 @@ export interface DerivativeProgram {
   readonly fLin: Node;
   /** f + J Δ + ½ Δᵀ H Δ: the quadratic model around w, at w + Δ. */
   readonly fQuad: Node;
+  /** The source span of the declaration each lowered node came from. */
+  readonly origins: ReadonlyMap<number, Span>;
 }
 
 /** Builds and simplifies every derivative program of `model`. */
 export function deriveModel(model: CheckedModel): DerivativeProgram {
   const g = new Graph();
-  const [f] = simplify(g, [lowerModel(model, g)]);
+  const origins = new Map<number, Span>();
+  const [f] = simplify(g, [lowerModel(model, g, origins)]);
   const tangentOf = (leaf: Node): Node | null => (leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null);
   const orZero = (node: Node | null | undefined, like: { shape: readonly number[] }) => node ?? g.constant(0, like.shape);
 
@@ -64,6 +68,7 @@ export function deriveModel(model: CheckedModel): DerivativeProgram {
     quad: quad!,
     fLin: fLin!,
     fQuad: fQuad!,
+    origins,
   };
 }
 

@@ -2,6 +2,7 @@
 import type { BuiltinName } from "../check/builtins.ts";
 import type { CheckedModel, TypedExpr } from "../check/typed.ts";
 import { sizeOf } from "../check/typed.ts";
+import type { Span } from "../diagnostics.ts";
 import type { Graph, Node } from "./graph.ts";
 
 /** How each built-in function becomes IR; most are the op of the same name. */
@@ -29,8 +30,11 @@ const LOWER_CALL: Record<BuiltinName, (g: Graph, args: readonly Node[], constant
 
 const BINARY = { "+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul" } as const;
 
-/** The model's output as an IR node, per example. */
-export function lowerModel(model: CheckedModel, g: Graph): Node {
+/**
+ * The model's output as an IR node, per example. With `origins`, every node created for a
+ * declaration is mapped to that declaration's source span (for comments in generated code).
+ */
+export function lowerModel(model: CheckedModel, g: Graph, origins?: Map<number, Span>): Node {
   const lets = new Map<string, Node>();
   const lower = (expr: TypedExpr): Node => {
     switch (expr.kind) {
@@ -50,6 +54,12 @@ export function lowerModel(model: CheckedModel, g: Graph): Node {
         return LOWER_CALL[expr.fn](g, expr.args.map(lower), expr.constants);
     }
   };
-  for (const binding of model.lets) lets.set(binding.name, lower(binding.expr));
-  return lower(model.output);
+  const traced = (span: Span, build: () => Node): Node => {
+    const first = g.size;
+    const node = build();
+    for (let id = first; id < g.size; id++) origins?.set(id, span);
+    return node;
+  };
+  for (const binding of model.lets) lets.set(binding.name, traced(binding.span, () => lower(binding.expr)));
+  return traced(model.output.span, () => lower(model.output));
 }
