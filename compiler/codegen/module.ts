@@ -3,7 +3,7 @@
  * functions of kernel.ts inside a `createKernels()` factory that owns every buffer, plus the
  * parameter layout. Built with ts-morph; it imports nothing, so it runs without nqm.
  */
-import { Project, StructureKind, VariableDeclarationKind, type FunctionDeclarationStructure } from "ts-morph";
+import { IndentationText, Project, StructureKind, VariableDeclarationKind, type FunctionDeclarationStructure } from "ts-morph";
 import type { DerivativeProgram } from "../diff/programs.ts";
 import { topologicalOrder, type Node } from "../ir/graph.ts";
 import { simplify } from "../simplify/simplify.ts";
@@ -124,6 +124,25 @@ function sourceComments(program: DerivativeProgram, source: string | undefined):
     }
   }
   return comments;
+}
+
+/**
+ * Indents generated code by brace depth (its lines open blocks with a trailing `{` and close
+ * them with a leading `}`); ts-morph's formatter would cost about a second per module.
+ */
+function reindent(code: string, depth: number): string {
+  let level = depth;
+  return code
+    .split("\n")
+    .map((raw) => {
+      const line = raw.trim();
+      if (line.startsWith("}")) level--;
+      const text = line === "" ? "" : `${"  ".repeat(Math.max(level, 0))}${line}`;
+      if (line.endsWith("{")) level++;
+      return text;
+    })
+    .join("\n")
+    .trimStart();
 }
 
 interface KernelDef {
@@ -252,7 +271,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     },
   ];
 
-  const project = new Project({ useInMemoryFileSystem: true });
+  const project = new Project({ useInMemoryFileSystem: true, manipulationSettings: { indentationText: IndentationText.TwoSpaces } });
   const file = project.createSourceFile("kernels.ts", "", { overwrite: true });
   // The header and the model source are quoted in a block comment: a `*/` in either (the file
   // name is the user's too) must not end the comment.
@@ -273,7 +292,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   const methods = kernels.map((k) => {
     const checks = k.parameters.some(([name]) => name === "n") ? `checkBatch(n);\n` : "";
     const prologue = k.parameters.some(([name]) => name === "x") ? `${inputsPrologue}\n` : "";
-    return `${k.name}(${k.parameters.map(([name, type]) => `${name}: ${type}`).join(", ")}): ${k.returnType} {\n${checks}${prologue}${k.body}\n}`;
+    return reindent(`${k.name}(${k.parameters.map(([name, type]) => `${name}: ${type}`).join(", ")}): ${k.returnType} {\n${checks}${prologue}${k.body}\n}`, 1);
   });
   const factory: FunctionDeclarationStructure = {
     kind: StructureKind.Function,
