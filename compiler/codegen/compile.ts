@@ -4,7 +4,7 @@
  * whose content no longer matches its recorded hash is recompiled, never trusted.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, totalmem } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -13,7 +13,8 @@ import type { CheckedModel } from "../check/typed.ts";
 import { fail } from "../diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
 import type { CompiledKernels, KernelsModule } from "./api.ts";
-import { COMPILER_VERSION, generateModule, type GeneratedModule } from "./module.ts";
+import { COMPILER_VERSION } from "../version.ts";
+import { generateModule, type GeneratedModule } from "./module.ts";
 
 export interface CompileOptions {
   /** The model file's text and name, for the cache key and the module header. */
@@ -33,6 +34,7 @@ export interface CompileResult {
   readonly module: KernelsModule;
   /** The generated TypeScript, when it was generated in this call. */
   readonly typescript?: string;
+  /** The cached module's path; empty when the cache folder could not be written (loaded from memory). */
   readonly javascriptPath: string;
   readonly fromCache: boolean;
   /** Milliseconds spent: derive+generate, transpile, load. */
@@ -55,8 +57,12 @@ export function cacheKey(model: CheckedModel, options: Pick<CompileOptions, "sou
 
 function writeAtomic(path: string, text: string): void {
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  writeFileSync(temporary, text);
-  renameSync(temporary, path);
+  try {
+    writeFileSync(temporary, text);
+    renameSync(temporary, path);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
 }
 
 /** 1536 → "1.5 KiB". */
@@ -81,6 +87,10 @@ async function load(path: string): Promise<KernelsModule> {
   return (await import(pathToFileURL(path).href)) as KernelsModule;
 }
 
+async function loadText(javascript: string): Promise<KernelsModule> {
+  return (await import(`data:text/javascript;base64,${Buffer.from(javascript).toString("base64")}`)) as KernelsModule;
+}
+
 interface CacheMeta {
   readonly sha256: string;
   readonly version: string;
@@ -99,8 +109,9 @@ function readCached(jsPath: string, metaPath: string): CacheMeta | undefined {
   }
 }
 
-function refuseAbove(bytes: number, limit: number): void {
-  if (bytes > limit) fail("NQM3008", { estimate: formatBytes(bytes), limit: formatBytes(limit) });
+/** NQM3008 when `bytes` exceed `limit`, located at the model in its file (when known). */
+function refuseAbove(bytes: number, limit: number, model: CheckedModel, file: string | undefined): void {
+  if (bytes > limit) fail("NQM3008", { estimate: formatBytes(bytes), limit: formatBytes(limit) }, file === undefined ? {} : { file, span: model.span });
 }
 
 /**
@@ -114,7 +125,7 @@ export function generateChecked(model: CheckedModel, options: Pick<CompileOption
     header: `Kernels for model ${model.name}${options.file ? ` of ${options.file}` : ""} (${dims}${dims ? ", " : ""}batch ≤ ${options.maxBatch})`,
     source: options.source,
   });
-  refuseAbove(generated.workspaceDoubles * 8, limit);
+  refuseAbove(generated.workspaceDoubles * 8, limit, model, options.file);
   return generated;
 }
 
@@ -129,7 +140,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   const cached = options.noCache ? undefined : readCached(jsPath, metaPath);
   if (cached) {
     // createKernels allocates the buffers: a cached entry meets the limit of this call too.
-    refuseAbove(cached.bytes, limit);
+    refuseAbove(cached.bytes, limit, model, options.file);
     const module = await load(jsPath);
     const t1 = performance.now();
     return { kernels: module.createKernels(), module, javascriptPath: jsPath, fromCache: true, timings: { generate: 0, transpile: 0, load: t1 - t0 } };
@@ -138,16 +149,22 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   const t1 = performance.now();
   const javascript = await transpile(generated.code);
   const t2 = performance.now();
-  mkdirSync(cacheDir, { recursive: true });
-  writeAtomic(jsPath, javascript);
-  writeAtomic(metaPath, JSON.stringify({ sha256: sha256(javascript), version: COMPILER_VERSION, bytes: generated.workspaceDoubles * 8 } satisfies CacheMeta));
-  const module = await load(jsPath);
+  let written = true;
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    writeAtomic(jsPath, javascript);
+    writeAtomic(metaPath, JSON.stringify({ sha256: sha256(javascript), version: COMPILER_VERSION, bytes: generated.workspaceDoubles * 8 } satisfies CacheMeta));
+  } catch {
+    // A cache folder that cannot be written (read-only, a file in the way) costs the cache, not the compile.
+    written = false;
+  }
+  const module = written ? await load(jsPath) : await loadText(javascript);
   const t3 = performance.now();
   return {
     kernels: module.createKernels(),
     module,
     typescript: generated.code,
-    javascriptPath: jsPath,
+    javascriptPath: written ? jsPath : "",
     fromCache: false,
     timings: { generate: t1 - t0, transpile: t2 - t1, load: t3 - t2 },
   };

@@ -2,9 +2,10 @@
  * The compile cache and the memory refusal (issue 4): a second compile of the same model loads
  * from the cache; a different size, source or batch misses; a truncated, edited or missing
  * entry (or its metadata) is recompiled, never trusted; concurrent compiles of one model all
- * succeed and leave one valid entry; NQM_CACHE (then XDG_CACHE_HOME) choose the folder; a
- * model whose buffers exceed the limit is refused with NQM3008 and the estimate, before
- * anything is allocated or written, from the cache too.
+ * succeed and leave one valid entry; NQM_CACHE (then XDG_CACHE_HOME) choose the folder, and a
+ * folder that cannot be written costs the cache, not the compile. A model whose buffers exceed
+ * the limit is refused with NQM3008, the estimate and the model's location, before anything is
+ * allocated or written, from the cache too.
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -159,6 +160,18 @@ describe("the compile cache", () => {
     assert.equal((await compile(dir)).fromCache, true);
   });
 
+  test("a cache folder that cannot be written costs the cache, not the compile", async () => {
+    const blocker = join(freshDir(), "a-file");
+    writeFileSync(blocker, "in the way");
+    for (const cacheDir of [join(blocker, "cache"), blocker]) {
+      const result = await compile(cacheDir);
+      assert.equal(result.fromCache, false);
+      assert.equal(result.javascriptPath, "");
+      assert.deepEqual(valuesOf(result.kernels), reference);
+    }
+    assert.equal(readFileSync(blocker, "utf8"), "in the way");
+  });
+
   test("NQM_CACHE overrides the cache folder, then XDG_CACHE_HOME", async () => {
     const saved = { NQM_CACHE: process.env.NQM_CACHE, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME };
     try {
@@ -208,6 +221,19 @@ describe("the memory refusal (NQM3008)", () => {
     assert.match(message, /GiB/);
     assert.ok(process.memoryUsage().rss - rssBefore < 500e6, "memory grew by half a gigabyte");
     assert.deepEqual(entries(dir), [], "refused, yet something was written");
+  });
+
+  test("the refusal is located at the model in its file", async () => {
+    const small = model();
+    try {
+      await compileModel(small, { source: SOURCE, file: "models/tanh.nqm", maxBatch: 3, cacheDir: freshDir(), memoryLimit: 8 });
+      assert.fail("not refused");
+    } catch (error) {
+      assert.ok(error instanceof NqmError);
+      const [d] = error.diagnostics;
+      assert.equal(d!.file, "models/tanh.nqm");
+      assert.equal(SOURCE.slice(d!.span!.start).split("\n")[0], "model two_layer_tanh {");
+    }
   });
 
   test("memoryLimit: the limit itself is accepted, one byte less is refused", async () => {
