@@ -13,7 +13,7 @@ import { BufferPool, emitKernelBody, type LeafArrays, type RootTarget, type Stor
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
 
-export const COMPILER_VERSION = "0.1.0";
+import { COMPILER_VERSION } from "../version.ts";
 
 export interface ModuleOptions {
   /** The largest batch the kernels accept; buffers are sized for it. */
@@ -312,7 +312,6 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
       `const unit = new Float64Array(${N * out});`,
       `let preparedN = 0;`,
       `function checkBatch(n: number): void {\n  if (!(Number.isInteger(n) && n >= 1 && n <= ${N})) throw new RangeError(\`n must be an integer in [1, ${N}], got \${n}\`);\n}`,
-      `void ps; void fx; void W0; void F; void R;`,
       `const kernels: Kernels = {
   layout: LAYOUT,
   maxBatch: ${N},
