@@ -150,8 +150,11 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     flush();
     return written >= limit;
   });
-  writeSummary(join(options.outDir, "summary.csv"), results.filter((r): r is RunRecord => r !== undefined));
-  return results.filter((r): r is RunRecord => r !== undefined);
+  // runs.jsonl holds exactly the first nextToWrite jobs; runs finished past a stop are not in it,
+  // so they are left out here too (a resumed sweep redoes them).
+  const kept = results.slice(0, nextToWrite) as RunRecord[];
+  writeSummary(join(options.outDir, "summary.csv"), kept);
+  return kept;
 }
 
 /** The id a job's record will have (runs are keyed by it across resumptions). */
