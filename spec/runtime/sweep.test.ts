@@ -1,0 +1,209 @@
+/**
+ * runtime/sweep: learning-rate parsing, job order, and the promise that an interrupted sweep —
+ * stopped after a few runs, cut in the middle of a line, or killed with SIGKILL — resumes to a
+ * runs.jsonl byte-identical to that of an uninterrupted sweep, whatever the number of workers.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { NqmError } from "../../compiler/diagnostics.ts";
+import { parseLearningRates, readRuns, runSweep, sweepJobs, type SweepSpec } from "../../runtime/sweep.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+const WORK = mkdtempSync(join(tmpdir(), "nqm-sweep-"));
+const CACHE = join(WORK, "cache");
+// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it) into .scratch/,
+// not dist/, which other runs may be rebuilding; started through tsx instead, every worker would
+// transpile the sources again.
+const SCRATCH = join(ROOT, ".scratch", `spec-sweep-${process.pid}`);
+const CLI = join(SCRATCH, "nqm.js");
+before(async () => {
+  await build({
+    entryPoints: { nqm: join(ROOT, "cli/main.ts"), "sweep-worker": join(ROOT, "runtime/sweep-worker.ts") },
+    outdir: SCRATCH,
+    chunkNames: "chunk-[hash]",
+    splitting: true,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "error",
+  });
+});
+after(() => {
+  rmSync(WORK, { recursive: true, force: true });
+  rmSync(SCRATCH, { recursive: true, force: true });
+});
+
+function throwsNqm(run: () => unknown, code: string, pattern?: RegExp): void {
+  assert.throws(run, (error: unknown) => {
+    assert.ok(error instanceof NqmError, String(error));
+    assert.equal(error.diagnostics[0]!.code, code);
+    if (pattern) assert.match(error.diagnostics[0]!.message, pattern);
+    return true;
+  });
+}
+
+describe("parseLearningRates", () => {
+  test("a START:STOP:STEP range is inclusive and free of rounding noise", () => {
+    const values = parseLearningRates("0.5x:4.5x:0.25x");
+    assert.equal(values.length, 17);
+    assert.equal(values[0], 0.5);
+    assert.equal(values.at(-1), 4.5);
+    assert.equal(values[3], 1.25);
+    assert.deepEqual(parseLearningRates("0.1x:0.3x:0.1x"), [0.1, 0.2, 0.3]);
+    assert.deepEqual(parseLearningRates("1x:1x:1x"), [1]);
+  });
+
+  test("a comma list, with spaces and exponents", () => {
+    assert.deepEqual(parseLearningRates("1x, 2.5x,1e-1x"), [1, 2.5, 0.1]);
+  });
+
+  for (const bad of ["1,2", "abc", "1x:2x", "2x:1x:0.5x", "1x:2x:0x", "0x:1000x:0.5x", "x", "1x:2x:0.5x:3x"]) {
+    test(`\`${bad}\` is NQM3007`, () => throwsNqm(() => parseLearningRates(bad), "NQM3007", /--lrs/));
+  }
+});
+
+test("sweepJobs: by seed, then learning rate, then model; indices in order", () => {
+  const jobs = sweepJobs({ seeds: [0, 1], lrMultiples: [0.5, 2], models: ["f", "quad"] });
+  assert.deepEqual(
+    jobs.map((j) => `${j.index}:${j.seed}:${j.lrMultiple}:${j.kind}`),
+    ["0:0:0.5:f", "1:0:0.5:quad", "2:0:2:f", "3:0:2:quad", "4:1:0.5:f", "5:1:0.5:quad", "6:1:2:f", "7:1:2:quad"],
+  );
+});
+
+test("readRuns drops a line cut short and truncates the file to the whole lines", () => {
+  const dir = join(WORK, "read-runs");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, "runs.jsonl");
+  const whole = `${JSON.stringify({ id: "a" })}\n${JSON.stringify({ id: "b" })}\n`;
+  writeFileSync(path, `${whole}{"id":"c","trainLo`);
+  assert.deepEqual(readRuns(path).map((r) => r.id), ["a", "b"]);
+  assert.equal(readFileSync(path, "utf8"), whole);
+  assert.deepEqual(readRuns(join(dir, "missing.jsonl")), []);
+});
+
+// ---------------------------------------------------------------- interruption and resumption
+
+/**
+ * uv with one example (cheap: 2m = 2000 parameters, n = 1), in all three regimes: η/η_crit =
+ * 0.75 (lazy), 1.5 (catapult; f_lin diverges), 2.25 (ηλ0 = 4.5: divergent), two seeds: 18 runs.
+ * The same sweep as the CLI command in SWEEP_ARGS, so their records can be compared.
+ */
+const SPEC: SweepSpec = {
+  file: join(ROOT, "examples/uv.nqm"),
+  source: readFileSync(join(ROOT, "examples/uv.nqm"), "utf8"),
+  set: { m: 1000 },
+  data: "single:x=1,y=1",
+  dataSeed: 0,
+  models: ["f", "lin", "quad"],
+  lrMultiples: [0.75, 1.5, 2.25],
+  seeds: [0, 1],
+  steps: 200,
+  loss: "sum",
+  evalEvery: 10,
+  eigs: 1,
+  divergenceFactor: 1e10,
+  cacheDir: CACHE,
+};
+const TOTAL = 18;
+const SWEEP_ARGS = ["examples/uv.nqm", "--data", "single:x=1,y=1", "--set", "m=1000", "--lrs", "0.75x,1.5x,2.25x", "--models", "f,lin,quad", "--seeds", "2", "--steps", "200", "--eval-every", "10"];
+
+const read = (dir: string, name = "runs.jsonl") => readFileSync(join(dir, name), "utf8");
+const lines = (text: string) => text.split("\n").filter((l) => l !== "");
+
+describe("sweeps resume to the same runs.jsonl", () => {
+  const A = join(WORK, "A");
+  let reference: string;
+
+  before(async () => {
+    const runs = await runSweep(SPEC, { outDir: A, workers: 2 });
+    assert.equal(runs.length, TOTAL);
+    reference = read(A);
+  });
+
+  test("the uninterrupted sweep: every job once, in job order, with the theory's phases", () => {
+    const records = lines(reference).map((l) => JSON.parse(l) as { id: string; phase: string; model: string; lrMultiple: number });
+    assert.deepEqual(
+      records.map((r) => r.id),
+      sweepJobs(SPEC).map((j) => `${j.kind}|${j.lrMultiple}|${j.seed}`),
+    );
+    for (const r of records) {
+      const expected = r.lrMultiple < 1 ? "lazy" : r.lrMultiple < 2 ? (r.model === "lin" ? "divergent" : "catapult") : "divergent";
+      assert.equal(r.phase, expected, r.id);
+    }
+    const summary = lines(read(A, "summary.csv"));
+    assert.equal(summary.length, TOTAL + 1);
+    assert.match(summary[0]!, /^id,model,seed,lr,lr_multiple,eta_crit,phase,/);
+  });
+
+  test("rerunning a finished sweep changes nothing", async () => {
+    const runs = await runSweep(SPEC, { outDir: A, workers: 2 });
+    assert.equal(runs.length, TOTAL);
+    assert.equal(read(A), reference, "a finished sweep starts no worker and writes nothing");
+  });
+
+  test("stopped after 5 runs, a 6th cut mid-line by a kill, resumed: byte-identical to the sweep run by two workers", async () => {
+    const B = join(WORK, "B");
+    const partial = await runSweep(SPEC, { outDir: B, workers: 1, stopAfter: 5 });
+    assert.equal(partial.length, 5);
+    assert.equal(read(B), lines(reference).slice(0, 5).join("\n") + "\n");
+    // summary.csv describes what runs.jsonl holds.
+    assert.equal(lines(read(B, "summary.csv")).length, 1 + 5);
+    // A kill in the middle of writing the 6th line leaves part of it; the resume redoes that run.
+    appendFileSync(join(B, "runs.jsonl"), lines(reference)[5]!.slice(0, 100));
+    const runs = await runSweep(SPEC, { outDir: B, workers: 1 });
+    assert.equal(runs.length, TOTAL);
+    assert.equal(read(B), reference);
+    assert.equal(read(B, "summary.csv"), read(A, "summary.csv"));
+  });
+
+  test("a different sweep in the same folder is refused (NQM4007)", async () => {
+    await assert.rejects(
+      () => runSweep({ ...SPEC, steps: 201 }, { outDir: A, workers: 1 }),
+      (error: unknown) => error instanceof NqmError && error.diagnostics[0]!.code === "NQM4007",
+    );
+    assert.equal(read(A), reference);
+  });
+
+  test("`nqm sweep` killed with SIGKILL after its first runs, then rerun: byte-identical", async () => {
+    const B2 = join(WORK, "B2");
+    const args = [...SWEEP_ARGS, "--out", B2, "--workers", "1", "--no-report"];
+    const env = { ...process.env, NQM_CACHE: CACHE };
+    const cli = (onStart?: (kill: () => void) => void) =>
+      new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, "sweep", ...args], { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        onStart?.(() => child.kill("SIGKILL"));
+        child.on("exit", (code, signal) => resolve({ code, signal, stderr }));
+      });
+
+    let linesAtKill = -1;
+    const killed = await cli((kill) => {
+      const poll = setInterval(() => {
+        const path = join(B2, "runs.jsonl");
+        const count = existsSync(path) ? lines(readFileSync(path, "utf8")).length : 0;
+        if (count >= 1) {
+          clearInterval(poll);
+          linesAtKill = count;
+          kill();
+        }
+      }, 5);
+      poll.unref();
+    });
+    assert.equal(killed.signal, "SIGKILL", `the sweep ended before the kill: ${killed.stderr}`);
+    assert.ok(linesAtKill >= 1 && linesAtKill < TOTAL, `killed with ${linesAtKill} of ${TOTAL} runs written`);
+    const kept = read(B2);
+    assert.ok(lines(kept).length < TOTAL);
+
+    const rerun = await cli();
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.equal(read(B2), reference);
+  });
+});
