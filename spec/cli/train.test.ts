@@ -1,0 +1,192 @@
+/**
+ * `nqm train` and `nqm demo` as a user runs them: subprocesses of the bundled CLI. The bundle
+ * (the CLI and the sweep worker beside it, as scripts/build.mjs lays out dist/) is built into
+ * .scratch/, not dist/, which other runs may be rebuilding at the same time.
+ *
+ * What the outputs must show comes from the theory (paper-notes.md): at η = 1.5·η_crit = 3/λ0 on
+ * one example, f and f_quad catapult and f_lin diverges; in the demo's sweep, every model is lazy
+ * below η_crit, f and f_quad catapult between η_crit and 2·η_crit (= 4/λ_max) and f_lin diverges
+ * everywhere above η_crit.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import type { RunRecord } from "../../runtime/plot/types.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+const SCRATCH = join(ROOT, ".scratch", `spec-cli-train-${process.pid}`);
+const CLI = join(SCRATCH, "nqm.js");
+const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-train-"));
+const CACHE = join(WORK, "cache");
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `nqm ...args` from the repository root with a private kernel cache. */
+function nqm(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 180_000, env: { ...process.env, NQM_CACHE: CACHE } }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function assertNoStackTrace(run: Run): void {
+  for (const stream of [run.stdout, run.stderr]) {
+    assert.doesNotMatch(stream, /^\s+at /m, `a stack trace:\n${stream}`);
+    assert.doesNotMatch(stream, /\w+Error\b(?!.*NQM)/, `an exception name:\n${stream}`);
+  }
+}
+
+const DEMO_OUT = join(WORK, "demo");
+let demo: Promise<Run>;
+
+before(async () => {
+  mkdirSync(SCRATCH, { recursive: true });
+  await build({
+    entryPoints: { nqm: join(ROOT, "cli/main.ts"), "sweep-worker": join(ROOT, "runtime/sweep-worker.ts") },
+    outdir: SCRATCH,
+    chunkNames: "chunk-[hash]",
+    splitting: true,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "error",
+  });
+  // The demo is the long one: it runs in the background while the other tests run.
+  demo = nqm("demo", "--out", DEMO_OUT);
+});
+
+after(() => {
+  rmSync(SCRATCH, { recursive: true, force: true });
+  rmSync(WORK, { recursive: true, force: true });
+});
+
+const UV = ["examples/uv.nqm", "--data", "single:x=1,y=1", "--set", "m=1000", "--steps", "200"];
+
+// Subprocesses overlap: each spends most of its time loading modules.
+describe("nqm train", { concurrency: true }, () => {
+  test("prints λ_max, η_crit and one line per model with its phase; exits 0", async () => {
+    const run = await nqm("train", ...UV, "--lr", "1.5x");
+    assert.equal(run.code, 0, run.stderr);
+    assertNoStackTrace(run);
+    assert.match(run.stderr, /d = 1 from the data/);
+    const header = /λ_max\(K\(w0\)\) = ([\d.e+-]+)\s+η_crit = 2\/λ_max = ([\d.e+-]+)\s+η = ([\d.e+-]+) = 1\.5·η_crit/.exec(run.stdout);
+    assert.ok(header, run.stdout);
+    const [lambda0, etaCrit, lr] = header.slice(1).map(Number) as [number, number, number];
+    // Printed to 6 significant digits.
+    assert.ok(Math.abs(etaCrit - 2 / lambda0) <= 1e-5 * etaCrit, `η_crit ${etaCrit} vs 2/${lambda0}`);
+    assert.ok(Math.abs(lr - 1.5 * etaCrit) <= 1e-5 * lr);
+    assert.match(run.stdout, /^model uv on single:x=1,y=1 \(n = 1\), seed 0, sum loss$/m);
+    // η = 3/λ0: f and f_quad catapult, f_lin diverges (and says where).
+    assert.match(run.stdout, /^f {7}catapult .*loss [\d.e+-]+ → peak [\d.e+-]+ → [\d.e+-]+ {3}λ_max [\d.e+-]+ → [\d.e+-]+/m);
+    assert.match(run.stdout, /^f_lin {3}divergent .*diverged at step \d+/m);
+    assert.match(run.stdout, /^f_quad {2}catapult /m);
+  });
+
+  test("--json with an absolute --lr: the session's λ0 and η_crit, and one full record per model", async () => {
+    const run = await nqm("train", ...UV, "--lr", "0.5", "--json", "--eval-every", "20");
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { model: string; data: string; lambda0: number; etaCrit: number; lr: number; runs: RunRecord[] };
+    assert.equal(result.model, "uv");
+    assert.equal(result.data, "single:x=1,y=1");
+    assert.equal(result.lr, 0.5);
+    assert.equal(result.etaCrit, 2 / result.lambda0);
+    // λ0 ≈ 2 at m = 1000 (E λ0 = (E u² + E v²)·x² = 2), so η = 0.5 is about η_crit/2: every model is lazy.
+    assert.ok(result.lr < result.etaCrit);
+    assert.deepEqual(result.runs.map((r) => r.model), ["f", "lin", "quad"]);
+    for (const r of result.runs) {
+      assert.equal(r.phase, "lazy", r.model);
+      assert.equal(r.lr, 0.5);
+      assert.equal(r.lrMultiple, 0.5 / result.etaCrit);
+      assert.equal(r.steps, 200);
+      assert.equal(r.trainLoss.length, 201);
+      assert.deepEqual(r.evalSteps, [0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200]);
+      assert.equal(r.lambdaMax[0], result.lambda0);
+    }
+  });
+
+  const BAD: [string, string[], string, RegExp][] = [
+    ["--lr abc", ["--lr", "abc"], "NQM3007", /--lr.*`abc`/],
+    ["--model xyz", ["--lr", "1x", "--model", "xyz"], "NQM3007", /--model.*`xyz`/],
+    ["--loss foo", ["--lr", "1x", "--loss", "foo"], "NQM3007", /--loss.*`foo`/],
+    ["--data nonsense", ["--lr", "1x", "--data", "nonsense"], "NQM4003", /unknown kind `nonsense`/],
+  ];
+  for (const [name, args, code, message] of BAD) {
+    test(`${name}: exit 1, ${code}, no stack trace`, async () => {
+      // Later flags win, so the bad value overrides the good one in UV.
+      const run = await nqm("train", ...UV, ...args);
+      assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+      assertNoStackTrace(run);
+      assert.match(run.stderr, new RegExp(code));
+      assert.match(run.stderr, message);
+      assert.equal(run.stdout, "");
+    });
+  }
+
+  test("errors with --json go to stdout as JSON", async () => {
+    const run = await nqm("train", ...UV, "--lr", "1x", "--set", "d=3", "--json");
+    assert.equal(run.code, 1);
+    assertNoStackTrace(run);
+    const result = JSON.parse(run.stdout) as { ok: boolean; diagnostics: { code: string; message: string }[] };
+    assert.equal(result.ok, false);
+    // d = 3 is set by the user, so it is not bound from the data: the shapes disagree.
+    assert.equal(result.diagnostics[0]!.code, "NQM4004");
+    assert.match(result.diagnostics[0]!.message, /shape \[1\].*shape \[3\]/);
+  });
+});
+
+describe("nqm demo", () => {
+  test("finishes, writes the report, plots, runs and summary, and shows the three regimes", async () => {
+    const run = await demo;
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assertNoStackTrace(run);
+    // The elapsed time is printed (its value depends on the machine and is not checked).
+    assert.match(run.stdout, /\(\d+ runs, \d+(\.\d+)? s\)/);
+    for (const name of ["report.md", "runs.jsonl", "summary.csv", "loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"]) {
+      assert.ok(existsSync(join(DEMO_OUT, name)), `${name} is missing`);
+    }
+    for (const name of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"]) {
+      assert.match(readFileSync(join(DEMO_OUT, name), "utf8"), /<svg[\s>]/, name);
+    }
+    const report = readFileSync(join(DEMO_OUT, "report.md"), "utf8");
+    for (const figure of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"]) assert.ok(report.includes(`(${figure})`), `report links ${figure}`);
+
+    const runs = readFileSync(join(DEMO_OUT, "runs.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as RunRecord);
+    const summary = readFileSync(join(DEMO_OUT, "summary.csv"), "utf8").trim().split("\n");
+    assert.equal(summary.length, runs.length + 1);
+    const multiples = [...new Set(runs.map((r) => r.lrMultiple))].sort((a, b) => a - b);
+    assert.ok(multiples.some((m) => m < 1) && multiples.some((m) => m > 1 && m < 2), `the sweep covers both sides of η_crit: ${multiples}`);
+    for (const model of ["f", "lin", "quad"] as const) {
+      assert.equal(runs.filter((r) => r.model === model).length, multiples.length, model);
+    }
+    for (const r of runs) {
+      const where = `${r.id}: ${r.phase}`;
+      if (r.lrMultiple < 1) assert.equal(r.phase, "lazy", where);
+      if (r.model === "lin" && r.lrMultiple > 1) assert.equal(r.phase, "divergent", where);
+      if (r.model !== "lin" && r.lrMultiple > 1 && r.lrMultiple < 2) {
+        // Between 2/λ1 and 4/λ1 (with a margin ε = Θ(log m/√m) ≈ 0.2 at the demo's m = 2000).
+        assert.equal(r.phase, "catapult", where);
+        assert.ok(r.lambdaMax.at(-1)! < 2 / r.lr, `${r.id}: λ_max ends at ${r.lambdaMax.at(-1)}, not below 2/η = ${2 / r.lr}`);
+      }
+      if (r.model === "quad" && r.lrMultiple > 2.2) assert.equal(r.phase, "divergent", `${where} (η > 4/λ_max)`);
+    }
+    // The report's phase table says the same.
+    const row = (label: string) => report.split("\n").find((line) => line.startsWith(`| \`${label}\` |`) && /lazy|catapult|divergent/.test(line));
+    for (const label of ["f", "f_quad"]) {
+      assert.match(row(label) ?? "", /lazy.*catapult/, `${label} row`);
+    }
+    assert.match(row("f_lin") ?? "", /lazy.*divergent/, "f_lin row");
+    assert.doesNotMatch(row("f_lin") ?? "", /catapult/);
+  });
+});
