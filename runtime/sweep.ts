@@ -77,25 +77,28 @@ function identity(spec: SweepSpec): string {
   return JSON.stringify({ source, set, modelName, data, dataSeed, models, lrMultiples, seeds, steps, loss, evalEvery, eigs, batch, divergenceFactor });
 }
 
-/** Reads the finished runs of a previous sweep in `dir`, dropping a line cut short by a kill. */
+/**
+ * Reads the finished runs of a previous sweep in `dir`, dropping a line cut short by a kill: only
+ * lines ended by a newline count (a record whose newline was never written is redone, or the next
+ * record would be appended to its line).
+ */
 export function readRuns(path: string): RunRecord[] {
   if (!existsSync(path)) return [];
   const text = readFileSync(path, "utf8");
   const runs: RunRecord[] = [];
-  let kept = 0;
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") {
-      kept += line.length + 1;
-      continue;
+  let kept = 0; // characters of text made of whole lines
+  for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", kept)) {
+    const line = text.slice(kept, end);
+    if (line.trim() !== "") {
+      try {
+        runs.push(JSON.parse(line) as RunRecord);
+      } catch {
+        break; // a damaged line: everything from here is redone
+      }
     }
-    try {
-      runs.push(JSON.parse(line) as RunRecord);
-      kept += line.length + 1;
-    } catch {
-      break; // a partial last line: everything from here is redone
-    }
+    kept = end + 1;
   }
-  if (kept < Buffer.byteLength(text)) truncateSync(path, Buffer.byteLength(text.slice(0, kept)));
+  if (kept < text.length) truncateSync(path, Buffer.byteLength(text.slice(0, kept)));
   return runs;
 }
 

@@ -85,6 +85,15 @@ test("readRuns drops a line cut short and truncates the file to the whole lines"
   writeFileSync(path, `${whole}{"id":"c","trainLo`);
   assert.deepEqual(readRuns(path).map((r) => r.id), ["a", "b"]);
   assert.equal(readFileSync(path, "utf8"), whole);
+  // A whole record whose newline was cut off is redone too: the next record must start a line.
+  writeFileSync(path, `${whole}{"id":"c"}`);
+  assert.deepEqual(readRuns(path).map((r) => r.id), ["a", "b"]);
+  assert.equal(readFileSync(path, "utf8"), whole);
+  // Non-ASCII text before the cut (character and byte offsets differ).
+  const accented = `${JSON.stringify({ id: "η→λ" })}\n`;
+  writeFileSync(path, `${accented}{"id":"λ`);
+  assert.deepEqual(readRuns(path).map((r) => r.id), ["η→λ"]);
+  assert.equal(readFileSync(path, "utf8"), accented);
   assert.deepEqual(readRuns(join(dir, "missing.jsonl")), []);
 });
 
