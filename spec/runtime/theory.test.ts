@@ -266,6 +266,26 @@ function blockWeights(session: Session, w: Float64Array): [number, number] {
   return [a / u.length, b / u.length];
 }
 
+/** ½‖P⊥y‖², P the projection on span{p, q} (p = x·1{x ≥ 0} and q = x·1{x < 0} have disjoint supports). */
+function lossOutsideSpan(x: Float64Array, y: Float64Array): number {
+  let p2 = 0;
+  let q2 = 0;
+  let py = 0;
+  let qy = 0;
+  let yy = 0;
+  for (let j = 0; j < x.length; j++) {
+    yy += y[j]! ** 2;
+    if (x[j]! >= 0) {
+      p2 += x[j]! ** 2;
+      py += x[j]! * y[j]!;
+    } else {
+      q2 += x[j]! ** 2;
+      qy += x[j]! * y[j]!;
+    }
+  }
+  return 0.5 * (yy - (py * py) / p2 - (qy * qy) / q2);
+}
+
 describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
   let session: Session;
   let start: RunStart;
@@ -290,16 +310,7 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
     }
     const [a, b] = blockWeights(session, start.w0);
     closed = [a * p2, b * q2].sort((s, t) => t - s);
-    // ½‖P⊥y‖² with P the projection on span{p, q} (p and q have disjoint supports).
-    let py = 0;
-    let qy = 0;
-    let yy = 0;
-    for (let j = 0; j < x.length; j++) {
-      yy += y[j]! ** 2;
-      if (x[j]! >= 0) py += x[j]! * y[j]!;
-      else qy += x[j]! * y[j]!;
-    }
-    floorLoss = 0.5 * (yy - (py * py) / p2 - (qy * qy) / q2);
+    floorLoss = lossOutsideSpan(x, y);
   });
 
   test("K(w0) has rank 2 with eigenvalues a‖p‖² and b‖q‖², and a wide enough gap", () => {
@@ -359,6 +370,39 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
       const expected = [a * p2, b * q2].sort((s, r) => r - s);
       const values = topEigenvalues(session, w, 2).values;
       for (let k = 0; k < 2; k++) assert.ok(relativeError(values[k]!, expected[k]!) < 1e-8, `step ${t}: eigenvalue ${k + 1} ${values[k]} vs ${expected[k]}`);
+    }
+  });
+});
+
+/**
+ * Theorem 3's other window, 2/λ2 < η < 4/λ1: the catapult happens along both p1 and p2. It needs
+ * λ1/λ2 < 2; data seed 1 of the same 16-point set has λ1/λ2 ≈ 1.3 (asserted ≤ 1.5). η is the
+ * midpoint of the window, so with r = λ1/λ2: ηλ1 = 2 + r ≈ 3.3 < 4 and ηλ2 = 1 + 2/r ≈ 2.5 > 2.
+ */
+describe("Theorem 3, 2/λ2 < η < 4/λ1: catapult along both directions (n = 16, m = 2000)", () => {
+  let session: Session;
+  let start: RunStart;
+  let lambda1: number;
+  let lambda2: number;
+  let lr: number;
+  before(async () => {
+    session = await open("two_layer_relu", 2000, "gauss1d:n=16,test=0", 1);
+    start = startOf(session, 0);
+    [lambda1, lambda2] = topEigenvalues(session, start.w0, 2).values as [number, number];
+    lr = (4 / lambda1 + 2 / lambda2) / 2;
+  });
+
+  test("both eigenvalues fall below 2/η, for f_quad and f; the loss ends at ½‖P⊥y‖²", () => {
+    assert.ok(lambda1 / lambda2 <= 1.5, `the data seed was chosen for λ1/λ2 ≤ 1.5, got ${lambda1 / lambda2}`);
+    assert.ok(lr * lambda2 > 2.3 && lr * lambda1 < 3.7, `ηλ1 = ${lr * lambda1}, ηλ2 = ${lr * lambda2}`);
+    const floorLoss = lossOutsideSpan(session.data.train.x, session.data.train.y);
+    for (const kind of ["quad", "f"] as const) {
+      const run = train(session, start, kind, lr, 300, { eigs: 2, evalEvery: 10 });
+      assert.equal(run.phase, "catapult", kind);
+      const final = run.eigs!.at(-1)!;
+      // 2/η < λ2 ≤ λ1, so both being below 2/η means both dropped.
+      assert.ok(Math.max(...final) < 2 / lr, `${kind}: final eigenvalues ${final} vs 2/η = ${2 / lr} (λ1 = ${lambda1}, λ2 = ${lambda2})`);
+      assert.ok(relativeError(run.finalTrainLoss, floorLoss) < 1e-6, `${kind}: final loss ${run.finalTrainLoss} vs ${floorLoss}`);
     }
   });
 });
