@@ -44,6 +44,7 @@ interface Run {
   readonly stderr: string;
 }
 
+/** Runs `nqm ...args` as its own process. */
 function nqm(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
@@ -52,18 +53,54 @@ function nqm(...args: string[]): Promise<Run> {
   });
 }
 
-/** Runs the tasks two at a time (the suite's budget is two cores). */
-async function inPairs<T>(tasks: readonly (() => Promise<T>)[]): Promise<T[]> {
-  const results: T[] = new Array(tasks.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) {
-      const i = next++;
-      results[i] = await tasks[i]!();
-    }
-  };
-  await Promise.all([worker(), worker()]);
-  return results;
+// Starting the CLI costs over a second of CPU (its eval command loads the code generator, and
+// with it ts-morph), so most runs share one process: this driver imports the bundled entry
+// point afresh for each argument list (a new module instance per query string; the libraries
+// stay loaded), with process.argv set and stdout, stderr and the exit code captured. Two runs
+// below also go through a process of their own, to check real exit statuses and that the
+// driver agrees with them.
+const DRIVER = `
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+const [cli, list] = process.argv.slice(2);
+const realOut = process.stdout.write.bind(process.stdout);
+const realErr = process.stderr.write.bind(process.stderr);
+const capture = (sink) => (chunk, ...rest) => { sink.text += String(chunk); rest.find((r) => typeof r === "function")?.(); return true; };
+const results = [];
+for (const [i, argv] of JSON.parse(readFileSync(list, "utf8")).entries()) {
+  const out = { text: "" }, err = { text: "" };
+  process.stdout.write = capture(out);
+  process.stderr.write = capture(err);
+  process.argv = [process.argv[0], cli, ...argv];
+  process.exitCode = undefined;
+  let code;
+  try {
+    await import(pathToFileURL(cli).href + "?run=" + i);
+    code = process.exitCode ?? 0;
+  } catch (error) {
+    err.text += String(error?.stack ?? error);
+    code = -1;
+  }
+  process.stdout.write = realOut;
+  process.stderr.write = realErr;
+  results.push({ code, stdout: out.text, stderr: err.text });
+}
+process.exitCode = 0;
+realOut(JSON.stringify(results));
+`;
+
+/** Runs each argument list through the CLI in one shared process (see DRIVER). */
+function nqmBatch(argvs: readonly (readonly string[])[]): Promise<Run[]> {
+  const driver = join(SCRATCH, "driver.mjs");
+  const list = join(SCRATCH, "runs.json");
+  writeFileSync(driver, DRIVER);
+  writeFileSync(list, JSON.stringify(argvs));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [driver, CLI, list], { cwd: ROOT, timeout: 120_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`the CLI driver failed: ${stderr}`));
+      else resolve(JSON.parse(stdout) as Run[]);
+    });
+  });
 }
 
 // ---------------------------------------------------------------- points
@@ -134,11 +171,39 @@ const EXAMPLES = examples();
 const prepared = EXAMPLES.map(prepare);
 const outputs = new Map<string, Run>();
 
+// ---------------------------------------------------------------- the error cases
+
+const ERROR_MODEL = join(ROOT, "examples/two_layer_relu.nqm");
+const ERROR_CASES: { name: string; text: string; patterns: RegExp[]; todo?: string }[] = [
+  { name: "invalid JSON", text: '{"inputs": [', patterns: [/NQM4001/, /not valid JSON/] },
+  { name: "an unknown param", text: '{"inputs": {"x": [[1, 2]]}, "params": {"w": [1]}}', patterns: [/NQM4001/, /`w`/, /not a param/] },
+  { name: "missing inputs", text: '{"params": {}}', patterns: [/NQM4001/, /`inputs` is required/] },
+  {
+    name: "a wrong shape (names the tensor, the declared shape and the given one)",
+    text: '{"inputs": {"x": [[1, 2]]}, "params": {"u": [[1, 2, 3], [4, 5, 6]], "v": [1, 2]}}',
+    patterns: [/NQM4002/, /`u`/, /\[2, 2\]/, /\[2, 3\]/],
+    todo: "runtime/point.ts reports the declared shape and where the value differs ('[0] has 3 entries, expected 2'), not the given shape [2, 3]",
+  },
+];
+const errorArgs = (i: number) => {
+  const path = join(WORK, `error-${i}.json`);
+  writeFileSync(path, ERROR_CASES[i]!.text);
+  return ["eval", ERROR_MODEL, "--set", "d=2,m=2", "--point", path];
+};
+const errorRuns = new Map<string, Run>();
+/** Real processes: one example and one error. */
+const processRuns: { example?: Run; error?: Run } = {};
+
 before(async () => {
   mkdirSync(SCRATCH, { recursive: true });
   await build({ entryPoints: [join(ROOT, "cli/main.ts")], outfile: CLI, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error" });
-  const runs = await inPairs(prepared.map((p) => () => nqm(...p.args)));
-  prepared.forEach((p, i) => outputs.set(p.example.file, runs[i]!));
+  const argvs = [...prepared.map((p) => p.args), ...ERROR_CASES.map((_, i) => errorArgs(i))];
+  const relu = prepared.find((p) => p.example.file === "two_layer_relu.nqm")!;
+  const [batch, example, error] = await Promise.all([nqmBatch(argvs), nqm(...relu.args), nqm(...errorArgs(0))]);
+  prepared.forEach((p, i) => outputs.set(p.example.file, batch[i]!));
+  ERROR_CASES.forEach((c, i) => errorRuns.set(c.name, batch[prepared.length + i]!));
+  processRuns.example = example;
+  processRuns.error = error;
 });
 
 after(() => {
@@ -288,37 +353,27 @@ test("an explicit cotangent weights the examples: grad(c) = Σ_j c_j ∇f_j", ()
 // ---------------------------------------------------------------- errors
 
 describe("nqm eval errors: exit status 1, one diagnostic, no stack trace", () => {
-  const model = join(ROOT, "examples/two_layer_relu.nqm");
-  const write = (name: string, text: string) => {
-    const path = join(WORK, name);
-    writeFileSync(path, text);
-    return path;
-  };
-  const cases: { name: string; text: string; patterns: RegExp[]; todo?: string }[] = [
-    { name: "invalid JSON", text: '{"inputs": [', patterns: [/NQM4001/, /not valid JSON/] },
-    { name: "an unknown param", text: '{"inputs": {"x": [[1, 2]]}, "params": {"w": [1]}}', patterns: [/NQM4001/, /`w`/, /not a param/] },
-    { name: "missing inputs", text: '{"params": {}}', patterns: [/NQM4001/, /`inputs` is required/] },
-    {
-      name: "a wrong shape (names the tensor, the declared shape and the given one)",
-      text: '{"inputs": {"x": [[1, 2]]}, "params": {"u": [[1, 2, 3], [4, 5, 6]], "v": [1, 2]}}',
-      patterns: [/NQM4002/, /`u`/, /\[2, 2\]/, /\[2, 3\]/],
-      todo: "runtime/point.ts reports the declared shape and where the value differs ('[0] has 3 entries, expected 2'), not the given shape [2, 3]",
-    },
-  ];
-  const runs = new Map<string, Run>();
-  before(async () => {
-    const results = await inPairs(cases.map((c, i) => () => nqm("eval", model, "--set", "d=2,m=2", "--point", write(`error-${i}.json`, c.text))));
-    cases.forEach((c, i) => runs.set(c.name, results[i]!));
-  });
-  for (const c of cases) {
+  for (const c of ERROR_CASES) {
     test(c.name, c.todo ? { todo: c.todo } : {}, () => {
-      const run = runs.get(c.name)!;
+      const run = errorRuns.get(c.name)!;
       assert.equal(run.code, 1, `exit status (stderr: ${run.stderr})`);
       assert.equal(run.stdout, "");
       assert.doesNotMatch(run.stderr, /\n\s+at |Error:|node:internal/, "no stack trace");
+      assert.equal(run.stderr.trim().split("\n").length, 1, "one line");
       for (const pattern of c.patterns) assert.match(run.stderr, pattern);
     });
   }
+});
+
+test("as separate processes: the same output, exit status 0 for an example and 1 for an error", () => {
+  const relu = prepared.find((p) => p.example.file === "two_layer_relu.nqm")!;
+  const example = processRuns.example!;
+  assert.equal(example.code, 0, example.stderr);
+  assert.equal(example.stdout, outputs.get(relu.example.file)!.stdout);
+  const error = processRuns.error!;
+  assert.equal(error.code, 1);
+  assert.equal(error.stdout, "");
+  assert.equal(error.stderr, errorRuns.get(ERROR_CASES[0]!.name)!.stderr);
 });
 
 test("in-process: an unknown key is NQM4001 with a suggestion, a non-finite result NQM4006 naming the quantity", () => {
