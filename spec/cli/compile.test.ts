@@ -1,0 +1,388 @@
+/**
+ * `nqm compile`, `nqm verify` and `nqm eval --backend compiled` as a user runs them: the bundled
+ * CLI (built once into .scratch/, code-split like dist/) in subprocesses, with NQM_CACHE set to
+ * a temporary folder (never the user's cache).
+ *   - `nqm compile -o DIR` writes a standalone module: its .js, copied to a folder with no
+ *     node_modules anywhere above it, runs from a separate small program and gives the
+ *     interpreter's f and lossAndGrad; a model with `*` `/` in a comment compiles too;
+ *   - a model too big for memory exits 1 with NQM3008, located, the estimate, no stack trace,
+ *     and writes nothing;
+ *   - `nqm verify` passes on every example and prints its table; on wrong kernels (planted in
+ *     the cache) it exits 1 with FAIL and the shrunk counterexample;
+ *   - `nqm eval --backend compiled` prints what `--backend interpreter` prints (1e-12 relative),
+ *     on every example and on models whose tensors are called class, constructor, __proto__…
+ * Subprocesses run two at a time (each costs a second or more of CPU; the budget is two cores).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, parse } from "node:path";
+import { createHash } from "node:crypto";
+import { build } from "esbuild";
+import { compileModel } from "../../compiler/codegen/compile.ts";
+import { sizeOf } from "../../compiler/check/typed.ts";
+import type { CheckedModel } from "../../compiler/check/typed.ts";
+import { deriveModel } from "../../compiler/diff/programs.ts";
+import { loadModel } from "../../compiler/frontend.ts";
+import { interpret } from "../../compiler/ir/interpret.ts";
+import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
+import { evaluateWithInterpreter } from "../../runtime/evaluate.ts";
+import { initializeTensor } from "../../runtime/init.ts";
+import { parsePointJson, resolvePoint } from "../../runtime/point.ts";
+import { assertNestedClose, pack, packExamples, withinTolerance } from "../support/kernel-check.ts";
+import { examples, setArguments } from "../support/examples.ts";
+import { DATA_MODEL, PARAMS_MODEL } from "../support/names.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+const SCRATCH = join(ROOT, ".scratch", `spec-cli-compile-${process.pid}`);
+const CLI = join(SCRATCH, "nqm.js");
+const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-compile-"));
+const CACHE = join(WORK, "cache");
+
+before(async () => {
+  mkdirSync(SCRATCH, { recursive: true });
+  await build({
+    entryPoints: { nqm: join(ROOT, "cli/main.ts") },
+    outdir: SCRATCH,
+    chunkNames: "chunk-[hash]",
+    splitting: true,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "error",
+  });
+});
+
+after(() => {
+  rmSync(SCRATCH, { recursive: true, force: true });
+  rmSync(WORK, { recursive: true, force: true });
+});
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+// At most two subprocesses at a time, across all tests of the file.
+let running = 0;
+const waiting: (() => void)[] = [];
+async function slot<T>(task: () => Promise<T>): Promise<T> {
+  if (running >= 2) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await task();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
+function spawnNode(args: readonly string[], cwd: string, cache = CACHE): Promise<Run> {
+  return slot(
+    () =>
+      new Promise((resolve) => {
+        const env = { ...process.env, NQM_CACHE: cache };
+        execFile(process.execPath, [...args], { cwd, env, timeout: 120_000, maxBuffer: 1 << 26 }, (error, stdout, stderr) => {
+          resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
+        });
+      }),
+  );
+}
+
+/** Runs `nqm ...args` from the repository root. */
+const nqm = (...args: string[]) => spawnNode([CLI, ...args], ROOT);
+/** Runs `nqm ...args` with its own cache folder. */
+const nqmWithCache = (cache: string, ...args: string[]) => spawnNode([CLI, ...args], ROOT, cache);
+
+function assertNoStackTrace(run: Run): void {
+  for (const stream of [run.stdout, run.stderr]) {
+    assert.doesNotMatch(stream, /^\s+at /m, `a stack trace:\n${stream}`);
+    assert.doesNotMatch(stream, /\w+Error\b(?!.*NQM)/, `an exception name:\n${stream}`);
+  }
+}
+
+function writeModel(name: string, text: string): string {
+  const path = join(WORK, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Deterministic numbers in (−1, 1). */
+const numbers = (count: number, seed: number) => Array.from({ length: count }, (_, i) => Math.sin(seed * 97.13 + i * 12.9898));
+
+/** Nested JSON arrays of a shape from flat numbers. */
+function nested(shape: readonly number[], data: readonly number[]): unknown {
+  if (shape.length === 0) return data[0];
+  if (shape.length === 1) return [...data];
+  const cols = shape[1]!;
+  return Array.from({ length: shape[0]! }, (_, i) => data.slice(i * cols, (i + 1) * cols));
+}
+
+// ---------------------------------------------------------------- nqm compile: a standalone module
+
+/** The program a user writes against compiled modules: for each (module, case) prints f and lossAndGrad. */
+const RUNNER = `
+import { readFileSync } from "node:fs";
+const results = [];
+for (let a = 2; a < process.argv.length; a += 2) {
+  const { createKernels, LAYOUT, MAX_BATCH } = await import(process.argv[a]);
+  const input = JSON.parse(readFileSync(process.argv[a + 1], "utf8"));
+  const k = createKernels();
+  const w = Float64Array.from(input.w);
+  const x = input.x.map((a) => Float64Array.from(a));
+  k.setFixed(Float64Array.from(input.fixed));
+  const f = new Float64Array(input.n * LAYOUT.outputSize);
+  k.f(w, x, input.n, f);
+  const result = { maxBatch: MAX_BATCH, f: Array.from(f) };
+  for (const mean of [false, true]) {
+    const grad = new Float64Array(LAYOUT.paramCount);
+    const loss = k.lossAndGrad(w, x, Float64Array.from(input.y), input.n, grad, mean);
+    result[mean ? "mean" : "sum"] = { loss, grad: Array.from(grad) };
+  }
+  results.push(result);
+}
+process.stdout.write(JSON.stringify(results));
+`;
+
+interface StandaloneCase {
+  readonly n: number;
+  readonly w: number[];
+  readonly x: number[][];
+  readonly fixed: number[];
+  readonly y: number[];
+}
+
+/** A case for `model` and what the interpreter says about it. */
+function standaloneCase(model: CheckedModel, n: number) {
+  const program = deriveModel(model);
+  const K = sizeOf(model.outputShape);
+  const params = Object.fromEntries(model.params.map((p, i) => [p.name, tensor(p.shape, numbers(sizeOf(p.shape), i + 1))]));
+  const fixed = Object.fromEntries(model.fixed.map((t) => [t.name, tensor(t.shape, initializeTensor(t, 3))]));
+  const inputs = Object.fromEntries(model.inputs.map((d, q) => [d.name, Array.from({ length: n }, (_, j) => tensor(d.shape, numbers(sizeOf(d.shape), 10 * q + j + 5)))]));
+  const y = numbers(n * K, 42);
+  const bindings = (cotangent: readonly number[]) => ({
+    n,
+    params,
+    fixed,
+    inputs,
+    tangents: {},
+    cotangent: Array.from({ length: n }, (_, j) => tensor(model.outputShape, cotangent.slice(j * K, (j + 1) * K))),
+  });
+  const flat = (value: Tensor | readonly Tensor[]) => (Array.isArray(value) ? (value as readonly Tensor[]).flatMap((t) => [...t.data]) : Array.from({ length: n }, () => [...(value as Tensor).data]).flat());
+  const f = flat(interpret([program.f], bindings(new Array(n * K).fill(0)))[0]!);
+  const expected = { f } as { f: number[]; sum: { loss: number; grad: number[] }; mean: { loss: number; grad: number[] } };
+  for (const mean of [false, true]) {
+    const scale = mean ? 1 / n : 1;
+    const residual = f.map((v, q) => (v - y[q]!) * scale);
+    const loss = 0.5 * scale * f.reduce((s, v, q) => s + (v - y[q]!) ** 2, 0);
+    const grads = interpret(
+      model.params.map((p) => program.grad[p.name]!),
+      bindings(residual),
+    ) as Tensor[];
+    const grad = new Array<number>();
+    for (const g of grads) grad.push(...g.data);
+    expected[mean ? "mean" : "sum"] = { loss, grad };
+  }
+  const slotsOf = <T extends { name: string; shape: readonly number[] }>(decls: readonly T[]) => {
+    let offset = 0;
+    return decls.map((d) => {
+      const slot = { name: d.name, shape: d.shape, offset, size: sizeOf(d.shape) };
+      offset += slot.size;
+      return slot;
+    });
+  };
+  const paramSlots = slotsOf(model.params);
+  const fixedSlots = slotsOf(model.fixed);
+  const input: StandaloneCase = {
+    n,
+    w: [...pack(paramSlots, params, paramSlots.reduce((s, p) => s + p.size, 0))],
+    x: model.inputs.map((d) => [...packExamples(inputs[d.name]!, sizeOf(d.shape))]),
+    fixed: [...pack(fixedSlots, fixed, fixedSlots.reduce((s, p) => s + p.size, 0))],
+    y,
+  };
+  return { input, expected };
+}
+
+function assertArrayClose(actual: readonly number[], expected: readonly number[], what: string): void {
+  assert.equal(actual.length, expected.length, what);
+  const scale = Math.max(...expected.map(Math.abs));
+  expected.forEach((e, i) => assert.ok(withinTolerance(actual[i]!, e, scale), `${what}[${i}]: module ${actual[i]}, interpreter ${e}`));
+}
+
+describe("nqm compile", () => {
+  const COMMENTED = `# kernels */ for a model whose comments hold comment terminators /* and */
+model commented {
+  dim d = 3
+  input x: [d]          # */ throw new Error("out of the comment") /*
+  param w: [2, d] ~ normal(0, 1)
+  fixed s: [2] ~ uniform(-1, 1)
+  output s * tanh(w @ x)
+}
+`;
+  const models: { file: string; set: Record<string, number> }[] = [
+    { file: join(ROOT, "examples/two_layer_relu.nqm"), set: { m: 8, d: 2 } },
+    { file: join(ROOT, "examples/mnist_multiclass.nqm"), set: { d: 6, m: 5, k: 3 } },
+    { file: writeModel("commented.nqm", COMMENTED), set: {} },
+  ];
+
+  test("-o DIR writes a standalone module that a separate program imports and runs", async () => {
+    const out = join(WORK, "compiled");
+    const runs = await Promise.all(models.map((m) => nqm("compile", m.file, ...setArguments(m.set), "--batch", "3", "-o", out)));
+    runs.forEach((run, i) => {
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, "");
+      const name = parse(models[i]!.file).name;
+      assert.match(run.stdout, new RegExp(`compiled model ${name} in \\d+ ms`));
+      assert.ok(run.stdout.includes(join(out, `${name}.ts`)) && run.stdout.includes(join(out, `${name}.js`)), run.stdout);
+      assert.match(run.stdout, /batches of up to 3 examples/);
+    });
+    // A folder with no node_modules above it, and nothing but the modules and the program.
+    const alone = mkdtempSync(join(tmpdir(), "nqm-standalone-"));
+    try {
+      for (let dir = alone; dir !== dirname(dir); dir = dirname(dir)) assert.ok(!existsSync(join(dir, "node_modules")), `node_modules above ${alone}`);
+      writeFileSync(join(alone, "run.mjs"), RUNNER);
+      const cases = models.map((m, i) => {
+        const name = parse(m.file).name;
+        const js = readFileSync(join(out, `${name}.js`), "utf8");
+        const ts = readFileSync(join(out, `${name}.ts`), "utf8");
+        // Nothing imported: not nqm, not a package, not even node: modules.
+        for (const text of [js, ts]) assert.doesNotMatch(text, /^\s*import\s|\brequire\(|\bimport\(/m, name);
+        copyFileSync(join(out, `${name}.js`), join(alone, `${name}.js`));
+        const { model } = loadModel(readFileSync(m.file, "utf8"), { set: m.set });
+        const { input, expected } = standaloneCase(model, 3);
+        writeFileSync(join(alone, `case${i}.json`), JSON.stringify(input));
+        return { name, expected };
+      });
+      assert.deepEqual(readdirSync(alone).sort(), ["case0.json", "case1.json", "case2.json", "commented.js", "mnist_multiclass.js", "run.mjs", "two_layer_relu.js"]);
+      const run = await spawnNode(["run.mjs", ...cases.flatMap((c, i) => [`./${c.name}.js`, `case${i}.json`])], alone);
+      assert.equal(run.code, 0, run.stderr);
+      const outputs = JSON.parse(run.stdout) as unknown[];
+      assert.equal(outputs.length, cases.length);
+      outputs.forEach((output, i) => {
+        const { name, expected } = cases[i]!;
+        const got = output as typeof expected & { maxBatch: number };
+        assert.equal(got.maxBatch, 3);
+        assertArrayClose(got.f, expected.f, `${name} f`);
+        for (const kind of ["sum", "mean"] as const) {
+          assertArrayClose([got[kind].loss], [expected[kind].loss], `${name} ${kind} loss`);
+          assertArrayClose(got[kind].grad, expected[kind].grad, `${name} ${kind} grad`);
+        }
+      });
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+  });
+
+  test("a model too big for memory: exit 1, NQM3008 located with the estimate, no stack trace, nothing written", async () => {
+    const out = join(WORK, "never");
+    const run = await nqm("compile", "examples/two_layer_relu.nqm", "--set", "m=1000000", "--batch", "10000", "-o", out);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, "");
+    assert.match(run.stderr, /^examples\/two_layer_relu\.nqm:\d+:1: error NQM3008: the compiled kernels would need about \d+(\.\d)? GiB of memory, more than the limit of [\d.]+ [KMGT]?i?B/m);
+    assert.match(run.stderr, /\| model two_layer_relu \{/);
+    assertNoStackTrace(run);
+    assert.ok(!existsSync(out), "the output folder was created");
+  });
+});
+
+// ---------------------------------------------------------------- nqm verify
+
+describe("nqm verify", { concurrency: true }, () => {
+  for (const example of examples()) {
+    test(`${example.file} passes and prints the table`, async () => {
+      const run = await nqm("verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", "6", "--seed", "3");
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assertNoStackTrace(run);
+      const lines = run.stdout.trimEnd().split("\n");
+      assert.match(lines[0]!, /^verify \w+ \(seed 3, 6 runs per property\)$/);
+      assert.match(lines[1]!, /^property\s+cases\s+worst\s+result$/);
+      const rows = lines.slice(2, -1);
+      assert.deepEqual(
+        rows.map((r) => r.split(/\s{2,}/)[0]),
+        ["gradient vs finite differences", "adjointness c·(JΔ) = (Jᵀc)·Δ", "hvp vs finite differences of gradients", "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)", "Taylor remainder of f_lin ~ t²", "Taylor remainder of f_quad ~ t³", "compiled vs interpreter"],
+      );
+      for (const row of rows) assert.match(row, /\s\d+( \(\+\d+ skipped\))?\s+(rel\. error \S+|slope \d\.\d\d|exact)\s+pass$/, row);
+      assert.equal(lines.at(-1), "all properties hold");
+    });
+  }
+});
+
+test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counterexample", async () => {
+  // Wrong kernels, planted as a cache entry whose recorded hash matches (the cache guards
+  // against damage, not against a deliberate edit): tanh computed as sinh everywhere, while
+  // its derivative stays 1 − tanh², now 1 − sinh².
+  const cache = join(WORK, "planted");
+  const example = examples().find((e) => e.file === "two_layer_tanh.nqm")!;
+  const { model } = loadModel(example.source, { set: example.set });
+  const compiled = await compileModel(model, { source: example.source, maxBatch: 4, cacheDir: cache });
+  const wrong = readFileSync(compiled.javascriptPath, "utf8").replaceAll("Math.tanh(", "Math.sinh(");
+  writeFileSync(compiled.javascriptPath, wrong);
+  const metaPath = compiled.javascriptPath.replace(/\.mjs$/, ".json");
+  writeFileSync(metaPath, JSON.stringify({ ...(JSON.parse(readFileSync(metaPath, "utf8")) as object), sha256: createHash("sha256").update(wrong).digest("hex") }));
+  const run = await nqmWithCache(cache, "verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", "4");
+  assert.equal(run.code, 1, run.stdout);
+  assertNoStackTrace(run);
+  const rows = run.stdout.split("\n").filter((line) => /\s(pass|FAIL)$/.test(line));
+  assert.equal(rows.length, 7, run.stdout);
+  const failing = rows.filter((r) => r.endsWith("FAIL")).map((r) => r.split(/\s{2,}/)[0]!);
+  for (const property of ["gradient vs finite differences", "compiled vs interpreter"]) assert.ok(failing.includes(property), `${property} did not fail:\n${run.stdout}`);
+  // Each failure has its counterexample: the shrunk case and what went wrong.
+  for (const property of failing) assert.match(run.stdout, new RegExp(`^counterexample for "${property.replace(/[()^$.*+?[\]{}|\\]/g, "\\$&")}": \\{"seed":\\d+,"n":[1-4]\\}: \\S`, "m"), property);
+  assert.match(run.stdout, /^counterexample for "compiled vs interpreter": .*largest relative difference \S+$/m);
+  assert.match(run.stdout, new RegExp(`^${failing.length} properties failed$`, "m"));
+});
+
+// ---------------------------------------------------------------- nqm eval --backend compiled
+
+/**
+ * A point file for `model`: 4 examples (kernels for a batch of 4 are what nqm verify compiled
+ * and cached before), a direction for every param, a cotangent; params drawn by the seed.
+ */
+function pointFile(name: string, model: CheckedModel): string {
+  const n = 4;
+  const point = {
+    inputs: Object.fromEntries(model.inputs.map((d, q) => [d.name, Array.from({ length: n }, (_, j) => nested(d.shape, numbers(sizeOf(d.shape), 7 * q + j + 1)))])),
+    direction: Object.fromEntries(model.params.map((p, i) => [p.name, nested(p.shape, numbers(sizeOf(p.shape), 50 + i))])),
+    cotangent: Array.from({ length: n }, (_, j) => nested(model.outputShape, numbers(sizeOf(model.outputShape), 90 + j))),
+  };
+  const path = join(WORK, `${name}.point.json`);
+  writeFileSync(path, JSON.stringify(point));
+  return path;
+}
+
+describe("nqm eval --backend compiled", { concurrency: true }, () => {
+  const cases = [
+    ...examples().map((e) => ({ label: e.file, file: `examples/${e.file}`, source: e.source, set: e.set, viaCli: false })),
+    { label: "params named class, constructor, __proto__, toString, prototype", file: writeModel("names-params.nqm", PARAMS_MODEL), source: PARAMS_MODEL, set: {}, viaCli: true },
+    { label: "inputs and fixed named class, __proto__, constructor, prototype, toString", file: writeModel("names-data.nqm", DATA_MODEL), source: DATA_MODEL, set: {}, viaCli: true },
+  ];
+  for (const c of cases) {
+    // For the examples the interpreter's JSON is computed in-process: spec/runtime/eval checks
+    // that the CLI prints exactly that (and each subprocess costs a second of CPU).
+    test(`${c.label}: the same JSON as --backend interpreter${c.viaCli ? " (both through the CLI)" : ""}`, async () => {
+      const { model } = loadModel(c.source, { set: c.set });
+      const point = pointFile(parse(c.file).name, model);
+      const args = ["eval", c.file, ...setArguments(c.set), "--point", point, "--seed", "5"];
+      const [compiled, interpreter] = await Promise.all([nqm(...args, "--backend", "compiled"), c.viaCli ? nqm(...args, "--backend", "interpreter") : undefined]);
+      for (const run of [compiled, interpreter]) {
+        if (!run) continue;
+        assert.equal(run.code, 0, run.stderr);
+        assertNoStackTrace(run);
+      }
+      const expected = interpreter
+        ? (JSON.parse(interpreter.stdout) as unknown)
+        : (JSON.parse(JSON.stringify(evaluateWithInterpreter(deriveModel(model), resolvePoint(parsePointJson(readFileSync(point, "utf8")), model, 5)))) as unknown);
+      const actual = JSON.parse(compiled.stdout) as unknown;
+      assertNestedClose(actual, expected);
+      // Every param appears under its own name, `__proto__` included.
+      for (const key of ["grad", "hvp"] as const) {
+        assert.deepEqual(Object.keys((actual as Record<string, object>)[key]!), model.params.map((p) => p.name));
+      }
+    });
+  }
+});
