@@ -74,18 +74,26 @@ interface FdStats {
   /** Checks whose error exceeded the rounding bound alone (the truncation estimate was needed). */
   neededTruncation: number;
   /** Cases with at least one such check. */
-  casesNeedingTruncation: Set<string>;
-  cases: Set<string>;
+  casesNeedingTruncation: Set<number>;
+  cases: Set<number>;
   /** The largest error / tolerance seen. */
   worst: number;
 }
 const newStats = (): FdStats => ({ checks: 0, neededTruncation: 0, casesNeedingTruncation: new Set(), cases: new Set(), worst: 0 });
 
+const caseIds = new WeakMap<Case, number>();
+let nextCaseId = 0;
+const caseId = (c: Case): number => {
+  let id = caseIds.get(c);
+  if (id === undefined) caseIds.set(c, (id = nextCaseId++));
+  return id;
+};
+
 function fdCheck(stats: FdStats, c: Case, what: string, exact: number, dh: number, d2h: number, scale: number): void {
   const error = Math.abs(exact - dh);
   const rounding = ROUNDING * scale;
   const tolerance = TRUNCATION_SAFETY * Math.abs(d2h - dh) + rounding;
-  const key = c.model.source + describeCase("", c.point);
+  const key = caseId(c);
   stats.checks++;
   stats.cases.add(key);
   if (error > rounding) {

@@ -7,6 +7,7 @@ import { deriveModel, type DerivativeProgram } from "../../compiler/diff/program
 import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import type { Bindings } from "../../compiler/ir/interpret.ts";
 import { modelArbitrary, type GenerateOptions, type GeneratedModel } from "./models.ts";
+import type { Tensor } from "../../compiler/ir/tensor.ts";
 import { evaluatePerExample, pointArbitrary, type TestPoint } from "./points.ts";
 
 export interface Case {
@@ -29,6 +30,24 @@ export function programOf(c: Case): DerivativeProgram {
     programs.set(c.model.source, program);
   }
   return program;
+}
+
+/**
+ * The values of every node of `roots`' graphs from one interpretation, and for each node the
+ * largest |value| in its own graph (itself and everything below it), over all examples.
+ */
+export function valueTable(roots: readonly Node[], bindings: Bindings): { value: (node: Node) => Tensor[]; largest: (node: Node) => number } {
+  const order = topologicalOrder(roots);
+  const values = new Map<number, Tensor[]>();
+  evaluatePerExample(order, bindings).forEach((v, i) => values.set(order[i]!.id, v));
+  const largest = new Map<number, number>();
+  for (const node of order) {
+    let m = 0;
+    for (const t of values.get(node.id)!) for (const v of t.data) m = Math.max(m, Math.abs(v));
+    for (const input of node.inputs) m = Math.max(m, largest.get(input.id)!);
+    largest.set(node.id, m);
+  }
+  return { value: (node) => values.get(node.id)!, largest: (node) => largest.get(node.id)! };
 }
 
 /** The largest |value| of any node of `roots`' graphs, over all examples. */
