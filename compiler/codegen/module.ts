@@ -321,15 +321,15 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   },
   ${methods.join(",\n")},
   ntkMatVec(w: Float64Array, x: readonly Float64Array[], n: number, v: Float64Array, out: Float64Array): void {
-    this.vjp(w, x, v, n, gradTemp);
-    this.jvp(w, gradTemp, x, n, out);
+    kernels.vjp(w, x, v, n, gradTemp);
+    kernels.jvp(w, gradTemp, x, n, out);
   },
   jacobianRows(w: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void {
     checkBatch(n);
     unit.fill(0);
     for (let row = 0; row < n * ${out}; row++) {
       unit[row] = 1;
-      this.vjp(w, x, unit, n, gradTemp);
+      kernels.vjp(w, x, unit, n, gradTemp);
       out.set(gradTemp, row * ${layout.paramCount});
       unit[row] = 0;
     }

@@ -177,6 +177,36 @@ describe("kernel calls", () => {
     for (const n of [1, 4]) kernels.f(w, x, n, out);
   });
 
+  test("every kernel also works detached from the object (destructured)", () => {
+    for (const { example, kernels } of compiled) {
+      const { f, jvp, vjp, ntkMatVec, jacobianRows, lossAndGrad, prepare, lossAndGradLin, lossAndGradQuad } = kernels;
+      const { paramCount: P, outputSize: K } = kernels.layout;
+      const w = Float64Array.from({ length: P }, (_, i) => Math.sin(i + 1));
+      const x = kernels.layout.inputs.map((slot) => Float64Array.from({ length: 2 * slot.size }, (_, i) => Math.cos(i + 1)));
+      const v = Float64Array.from({ length: 2 * K }, (_, i) => i - 1.5);
+      const out = new Float64Array(2 * K);
+      f(w, x, 2, out);
+      ntkMatVec(w, x, 2, v, out);
+      // K v = J (Jᵀ v), from the Jacobian rows.
+      const rows = new Float64Array(2 * K * P);
+      jacobianRows(w, x, 2, rows);
+      const jtv = new Float64Array(P);
+      vjp(w, x, v, 2, jtv);
+      const expected = new Float64Array(2 * K);
+      jvp(w, jtv, x, 2, expected);
+      for (let r = 0; r < 2 * K; r++) {
+        let dot = 0;
+        for (let p = 0; p < P; p++) dot += rows[r * P + p]! * jtv[p]!;
+        assert.ok(Math.abs(dot - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1), `${example.file}: row ${r}`);
+        assert.ok(Math.abs(out[r]! - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1), `${example.file}: ntkMatVec ${r}`);
+      }
+      lossAndGrad(w, x, v, 2, new Float64Array(P), true);
+      prepare(w, x, 2);
+      lossAndGradLin(jtv, v, new Float64Array(P), false);
+      lossAndGradQuad(jtv, v, new Float64Array(P), false);
+    }
+  });
+
   test("a staged step before prepare is an error, not a silent zero", async () => {
     const { example } = compiled[0]!;
     const { model } = loadModel(example.source, { set: example.set });
