@@ -268,7 +268,8 @@ export function emitKernelBody(input: KernelInput): string {
     const s = storage.get(node.id)!;
     if (s.kind === "const" || s.kind === "inline" || s.kind === "fused" || node.inputs.length === 0 || stopAtPrepared(node)) return;
     const comment = input.comments?.get(node.id);
-    if (comment && comment !== lastComment) lines.push(`// ${comment}`);
+    // Any line terminator (a lone \r is whitespace in a model file) would end the `//` comment.
+    if (comment && comment !== lastComment) lines.push(`// ${comment.replace(/[\r\n\u2028\u2029]+/g, " ")}`);
     lastComment = comment;
     lines.push(emitNode(node, s));
   };

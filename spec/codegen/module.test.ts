@@ -251,6 +251,26 @@ model commented {
     assert.equal(out[0], 3);
   });
 
+  test("comments point back to the model's source lines", () => {
+    const example = compiled.find((c) => c.example.file === "two_layer_relu.nqm")!;
+    const lines = example.example.source.split("\n");
+    for (const text of ["let z = u @ x / sqrt(d)", "output dot(v, relu(z)) / sqrt(m)"]) {
+      const line = lines.findIndex((l) => l.includes(text)) + 1;
+      const declaration = text.startsWith("output") ? text.slice("output ".length) : text;
+      assert.ok(line > 0);
+      assert.match(example.typescript, new RegExp(`^\\s*// (from )?line ${line}: ${declaration.replace(/[()@/*+?.^$|[\]\\]/g, "\\$&")}$`, "m"), text);
+    }
+  });
+
+  test("a lone carriage return in the model (whitespace to nqm, a line end to JavaScript) stays inside the line comments", async () => {
+    const source = "model cr {\n  dim d = 2\n  input x: [d]\n  param w: [d] ~ normal(0, 1)\n  let z = dot(w, x)\r/ 2\n  output z * z\n}\n";
+    const { model } = loadModel(source);
+    const result = await compileModel(model, { source, maxBatch: 1, cacheDir: CACHE });
+    const out = new Float64Array(1);
+    result.kernels.f(Float64Array.of(1, 2), [Float64Array.of(3, 4)], 1, out);
+    assert.equal(out[0], 30.25);
+  });
+
   test("number literals read back as the same double, and nothing else becomes a literal", () => {
     for (const value of [0, -0, 1, -1.5, 1e-300, -1e300, 5e-324, 0.1 + 0.2, Math.PI, 2 ** 53 + 2]) {
       const text = literal(value);
