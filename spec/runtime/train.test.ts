@@ -56,10 +56,8 @@ describe("classifyPhase", () => {
     ["ends exactly at L0", [1, 0.5, 1], false, "unfinished"],
     ["flat", [1, 1, 1], false, "unfinished"],
     ["a single step", [1], false, "unfinished"],
-    ["zero initial loss stays zero", [0, 0, 0], false, "unfinished"],
     ["diverged wins over everything", [1, 0.5, 0.1], true, "divergent"],
     ["diverged to a non-finite loss", [1, 10, Infinity], true, "divergent"],
-    ["NaN at the end, not flagged", [1, 0.5, NaN], false, "unfinished"],
   ];
   for (const [name, losses, diverged, phase] of cases) {
     test(`${name}: ${phase}`, () => assert.equal(classifyPhase(losses, diverged), phase));
