@@ -242,7 +242,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   pow: {
     ...elementwise(
       (v, attrs) => v ** attrs.exponent!,
-      (g, x, y) => g.mul(g.constant(y.attrs.exponent!), g.unary("pow", x, { exponent: y.attrs.exponent! - 1 })),
+      // x^0 is constant: its derivative is the symbolic zero, not 0·x^-1 (NaN at x = 0, which
+      // made the second derivative of x^1 NaN there).
+      (g, x, y) => (y.attrs.exponent === 0 ? null : g.mul(g.constant(y.attrs.exponent!), g.unary("pow", x, { exponent: y.attrs.exponent! - 1 }))),
       (x, attrs) => `${x}^${attrs.exponent! < 0 ? `(${attrs.exponent})` : attrs.exponent}`,
     ),
     precedence: 4,

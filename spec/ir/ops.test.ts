@@ -308,6 +308,18 @@ test("leaky_relu'(0) = slope (the left branch, like relu'(0) = 0 = its slope), l
   }
 });
 
+test("x^0 has derivative 0 and x^1 second derivative 0 everywhere, also at x = 0 (no 0·∞)", () => {
+  for (const z of [0, -0.5, 1.5]) {
+    const constant = derivativesAt("pow", z, { exponent: 0 });
+    assert.equal(constant.first, 0);
+    assert.equal(constant.reverse, 0);
+    const identity = derivativesAt("pow", z, { exponent: 1 });
+    assert.equal(identity.first, 1);
+    assert.equal(identity.second, 0, `(x^1)'' at ${z}`);
+    assert.equal(derivativesAt("pow", z, { exponent: 2 }).second, 2);
+  }
+});
+
 test("step, sign and leaky_step have derivative 0 everywhere: their jvp is a symbolic zero, their vjp contributes nothing", () => {
   for (const [op, attrs] of [["step", {}], ["sign", {}], ["leaky_step", { slope: 0.1 }]] as const) {
     const g = new Graph();
