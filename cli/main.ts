@@ -71,7 +71,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option("--data-seed <n>", "seed of the data draw", parseInteger("--data-seed", 0), 0)
       .option("--steps <n>", "gradient steps per run", parseInteger("--steps", 1), 500)
       .option("--loss <kind>", "sum: ½Σ(f−y)² as in the paper; mean: divided by n (η thresholds scale by n)", "sum")
-      .option("--eval-every <k>", "measure test loss, λ_max and ‖w−w0‖ every k steps (default steps/50)", parseInteger("--eval-every", 1))
+      .option("--eval-every <k>", "measure test loss, λ_max and ‖w−w0‖ every k steps (default max(10, steps/50))", parseInteger("--eval-every", 1))
       .option("--eigs <k>", "track the top k eigenvalues of the tangent kernel (0: none)", parseInteger("--eigs", 0), 1)
       .option("--batch <b>", "mini-batch size for SGD (default: full batch)", parseInteger("--batch", 1))
       .option("--cap <factor>", "a loss above factor × the initial loss counts as divergence", parseFloatOption("--cap"), 1e10)

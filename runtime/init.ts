@@ -31,11 +31,18 @@ export function draw(init: Initializer, rng: Rng, out: Float64Array): Float64Arr
   return out;
 }
 
-/** A seed for one tensor: the run's seed mixed with the tensor's name, so tensors draw independent streams. */
+/**
+ * A seed for one tensor: the tensor's name hashed (FNV-1a), then mixed with the run's seed
+ * through a multiply–xorshift finalizer, so that no (seed, name) pair shares a stream with
+ * another (a plain XOR would map (s, "u") and (s ^ 3, "v") to the same stream).
+ */
 function tensorSeed(seed: number, name: string): number {
-  let h = (Math.trunc(seed) ^ 0x811c9dc5) >>> 0;
+  let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
+  let z = (h + Math.imul(Math.trunc(seed) >>> 0, 0x9e3779b1)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
 }
 
 /** Draws one tensor's values for `seed`. */

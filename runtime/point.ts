@@ -9,7 +9,7 @@ import type { CheckedModel, Shape, TensorDecl } from "../compiler/check/typed.ts
 import { sizeOf } from "../compiler/check/typed.ts";
 import { didYouMean, fail } from "../compiler/diagnostics.ts";
 import { formatShape } from "../compiler/check/builtins.ts";
-import { filled, fromNested, type Tensor } from "../compiler/ir/tensor.ts";
+import { filled, fromNested, nestedShape, type Tensor } from "../compiler/ir/tensor.ts";
 import { initializeTensor } from "./init.ts";
 
 export interface Point {
@@ -70,7 +70,11 @@ function tensors(raw: Record<string, unknown>, key: string, decls: readonly Tens
 
 function shaped(value: unknown, shape: Shape, what: string, name: string): Tensor {
   const result = fromNested(value, shape);
-  if (typeof result === "string") fail("NQM4002", { what, name, expected: formatShape(shape), found: `a value where ${result}` });
+  if (typeof result === "string") {
+    const given = nestedShape(value);
+    const differs = given !== undefined && (given.length !== shape.length || given.some((size, i) => size !== shape[i]));
+    fail("NQM4002", { what, name, expected: formatShape(shape), found: differs ? `${formatShape(given)} (${result})` : `a value where ${result}` });
+  }
   return result;
 }
 

@@ -56,7 +56,7 @@ export function sweepJobs(spec: Pick<SweepSpec, "models" | "lrMultiples" | "seed
 export function parseLearningRates(text: string): number[] {
   const multiple = (part: string): number => {
     const match = /^\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)x\s*$/i.exec(part);
-    if (!match) fail("NQM3007", { option: "--lrs", reason: `\`${part}\` is not a multiple of η_crit such as 2.5x` });
+    if (!match || !(Number(match[1]) > 0)) fail("NQM3007", { option: "--lrs", reason: `\`${part}\` is not a positive multiple of η_crit such as 2.5x` });
     return Number(match[1]);
   };
   if (text.includes(":")) {

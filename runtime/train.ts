@@ -4,7 +4,8 @@
  * kernel and the distance from w0; then the run's phase.
  *
  * Phases (docs/training.md): with L0 the initial training loss,
- *   divergent   the loss became non-finite or exceeded divergenceFactor·L0 (the run stops there);
+ *   divergent   the loss became non-finite or exceeded divergenceFactor·max(L0, L_zero), with
+ *               L_zero the loss of predicting 0 (the run stops there);
  *   catapult    the loss rose above L0 at some step, and the final loss is below L0;
  *   lazy        the loss never rose above L0, and the final loss is below L0;
  *   unfinished  anything else (the final loss is not below L0).
@@ -182,6 +183,9 @@ export function trainRun(session: Session, start: RunStart, config: RunConfig, o
     return Math.sqrt(s);
   };
 
+  // The catapult's peak does not scale with L0, so a tiny L0 alone must not set the cap.
+  const zeroLoss = squaredLoss(new Float64Array(n * K), y, n * K, n, config.loss);
+  let divergenceThreshold = Infinity;
   const trainLoss: number[] = [];
   const evalSteps: number[] = [];
   const testLoss: number[] = [];
@@ -192,7 +196,8 @@ export function trainRun(session: Session, start: RunStart, config: RunConfig, o
   for (let t = 0; t <= config.steps; t++) {
     const loss = lossAndGrad();
     trainLoss.push(loss);
-    if (!Number.isFinite(loss) || loss > config.divergenceFactor * trainLoss[0]!) {
+    if (t === 0) divergenceThreshold = config.divergenceFactor * Math.max(loss, zeroLoss, Number.MIN_VALUE);
+    if (!Number.isFinite(loss) || loss > divergenceThreshold) {
       divergedAt = t;
       break;
     }

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileModel, formatBytes, generateChecked, transpile } from "../../compiler/codegen/compile.ts";
 import { parameterCount } from "../../compiler/check/typed.ts";
+import { fail } from "../../compiler/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { verifyModel } from "../../runtime/verify.ts";
 import { loadModelFile, type ModelOptions } from "../io.ts";
@@ -10,13 +11,19 @@ import { loadModelFile, type ModelOptions } from "../io.ts";
 export async function compileCommand(file: string, options: ModelOptions & { out: string; batch: number }): Promise<number> {
   const { model, source } = loadModelFile(file, options);
   const started = performance.now();
-  const generated = generateChecked(model, { source, file, maxBatch: options.batch });
+  const generated = await generateChecked(model, { source, file, maxBatch: options.batch });
   const javascript = await transpile(generated.code);
-  mkdirSync(options.out, { recursive: true });
   const tsPath = join(options.out, `${model.name}.ts`);
   const jsPath = join(options.out, `${model.name}.js`);
-  writeFileSync(tsPath, generated.code);
-  writeFileSync(jsPath, javascript);
+  try {
+    mkdirSync(options.out, { recursive: true });
+    writeFileSync(tsPath, generated.code);
+    writeFileSync(jsPath, javascript);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "EEXIST" || code === "ENOTDIR" ? "a file is in the way of the output folder" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    fail("NQM3007", { option: "--out", reason: `cannot write to ${options.out}: ${reason}` });
+  }
   const ms = performance.now() - started;
   process.stdout.write(
     [

@@ -39,10 +39,18 @@ export function parseModels(value: string): ModelKind[] {
   return kinds as ModelKind[];
 }
 
+/**
+ * Measurements every 10 steps, or 50 in a run (whichever is sparser): warm-started Lanczos
+ * needs a few kernel products per measurement, so tracking stays near one step's cost.
+ */
+function defaultEvalEvery(steps: number): number {
+  return Math.max(10, Math.round(steps / 50));
+}
+
 /** `0.01` (absolute) or `2.5x` (a multiple of η_crit). */
 function parseLearningRate(value: string): { absolute?: number; multiple?: number } {
   const multiple = /^([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)x$/i.exec(value.trim());
-  if (multiple) return { multiple: Number(multiple[1]) };
+  if (multiple && Number(multiple[1]) > 0) return { multiple: Number(multiple[1]) };
   const absolute = Number(value);
   if (!Number.isFinite(absolute) || absolute <= 0) fail("NQM3007", { option: "--lr", reason: `expected a positive number or a multiple of η_crit such as 2.5x, got \`${value}\`` });
   return { absolute };
@@ -86,7 +94,7 @@ export async function trainCommand(file: string, options: TrainingOptions & { lr
     const record = trainRun(
       session,
       { w0, lambda0, eigenvector0: top.vectors[0]! },
-      { kind, lr, steps: options.steps, loss, evalEvery: options.evalEvery ?? Math.max(1, Math.round(options.steps / 50)), eigs: options.eigs, ...(options.batch ? { batch: options.batch } : {}), seed: options.seed, divergenceFactor: options.cap },
+      { kind, lr, steps: options.steps, loss, evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps), eigs: options.eigs, ...(options.batch ? { batch: options.batch } : {}), seed: options.seed, divergenceFactor: options.cap },
       (t) => bar.update(t),
     );
     bar.finish(record.phase);
@@ -124,7 +132,7 @@ export async function sweepCommand(
     seeds: Array.from({ length: options.seeds }, (_, i) => i),
     steps: options.steps,
     loss,
-    evalEvery: options.evalEvery ?? Math.max(1, Math.round(options.steps / 50)),
+    evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
     eigs: options.eigs,
     ...(options.batch ? { batch: options.batch } : {}),
     divergenceFactor: options.cap,

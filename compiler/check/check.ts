@@ -166,7 +166,7 @@ class ModelChecker {
     const symbol = (fields: Partial<ScopeSymbol>): ScopeSymbol => ({ kind: decl.kind, span: decl.nameSpan, used: false, ...fields });
     switch (decl.kind) {
       case "dim": {
-        const override = this.set[decl.name];
+        const override = Object.hasOwn(this.set, decl.name) ? this.set[decl.name] : undefined;
         if (override !== undefined) {
           if (Number.isInteger(override) && override > 0) return symbol({ value: override });
           this.diagnostics.push(diagnostic("NQM3003", { name: decl.name, value: String(override), reason: "a dim must be a positive integer" }));
@@ -184,7 +184,7 @@ class ModelChecker {
         return symbol({ value });
       }
       case "const":
-        return symbol({ value: this.set[decl.name] ?? decl.value });
+        return symbol({ value: Object.hasOwn(this.set, decl.name) ? this.set[decl.name]! : decl.value });
       case "input":
       case "param":
       case "fixed": {

@@ -14,7 +14,7 @@ import { fail } from "../diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
 import type { CompiledKernels, KernelsModule } from "./api.ts";
 import { COMPILER_VERSION } from "../version.ts";
-import { generateModule, type GeneratedModule } from "./module.ts";
+import type { GeneratedModule } from "./module.ts";
 
 export interface CompileOptions {
   /** The model file's text and name, for the cache key and the module header. */
@@ -116,9 +116,11 @@ function refuseAbove(bytes: number, limit: number, model: CheckedModel, file: st
 
 /**
  * Generates the module of a checked model, refusing (NQM3008) one whose buffers would exceed
- * `limit` bytes; nothing is allocated before that check.
+ * `limit` bytes; nothing is allocated before that check. ts-morph loads here, on a cache miss
+ * only: a cache hit does not pay its start-up.
  */
-export function generateChecked(model: CheckedModel, options: Pick<CompileOptions, "source" | "file" | "maxBatch">, limit = Math.floor(totalmem() / 2)): GeneratedModule {
+export async function generateChecked(model: CheckedModel, options: Pick<CompileOptions, "source" | "file" | "maxBatch">, limit = Math.floor(totalmem() / 2)): Promise<GeneratedModule> {
+  const { generateModule } = await import("./module.ts");
   const dims = Object.entries(model.dims).map(([k, v]) => `${k}=${v}`).join(", ");
   const generated = generateModule(deriveModel(model), {
     maxBatch: options.maxBatch,
@@ -145,7 +147,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
     const t1 = performance.now();
     return { kernels: module.createKernels(), module, javascriptPath: jsPath, fromCache: true, timings: { generate: 0, transpile: 0, load: t1 - t0 } };
   }
-  const generated = generateChecked(model, options, limit);
+  const generated = await generateChecked(model, options, limit);
   const t1 = performance.now();
   const javascript = await transpile(generated.code);
   const t2 = performance.now();

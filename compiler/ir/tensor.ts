@@ -28,6 +28,15 @@ export function toNested(t: Tensor): Nested {
   return Array.from({ length: rows }, (_, i) => Array.from(t.data.subarray(i * cols, (i + 1) * cols)));
 }
 
+/** The shape nested arrays appear to have, following first elements (undefined for other values). */
+export function nestedShape(value: unknown): number[] | undefined {
+  if (typeof value === "number") return [];
+  if (!Array.isArray(value)) return undefined;
+  if (value.length === 0) return [0];
+  const inner = nestedShape(value[0]);
+  return inner === undefined ? undefined : [value.length, ...inner];
+}
+
 /**
  * Reads nested arrays of the given shape; returns a reason string when they do not fit
  * (so callers can turn it into a located diagnostic).

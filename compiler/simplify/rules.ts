@@ -52,7 +52,6 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     r("0-x -> -x", "sub", (n, [a, b], g) => (zero(a!) ? g.neg(fit(g, b!, n)) : undefined)),
     r("0@x -> 0, x@0 -> 0", "matmul", (n, [a, b], g) => (zero(a!) || zero(b!) ? g.zerosLike(n) : undefined)),
     r("outer(0,x) -> 0, outer(x,0) -> 0", "outer", (n, [a, b], g) => (zero(a!) || zero(b!) ? g.zerosLike(n) : undefined)),
-    r("Σⱼ 0 -> 0", "bsum", (n, [a], g) => (zero(a!) ? g.zerosLike(n) : undefined)),
   ],
   // ------------------------------------------------------------ one folding
   "one folding": [
@@ -76,24 +75,7 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     r("-x + y -> y - x", "add", (_, [a, b], g) => (a!.op === "neg" ? g.sub(b!, a!.inputs[0]!) : undefined)),
     r("x - -y -> x + y", "sub", (_, [a, b], g) => (b!.op === "neg" ? g.add(a!, b!.inputs[0]!) : undefined)),
     r("-x - y -> -(x + y)", "sub", (_, [a, b], g) => (a!.op === "neg" ? g.neg(g.add(a!.inputs[0]!, b!)) : undefined)),
-    r("x + x -> 2*x", "add", (_, [a, b], g) => (a === b ? g.mul(g.constant(2), a!) : undefined)),
-    r("x + (x + y) -> 2*x + y", "add", (_, [a, b], g) => (b!.op === "add" && b!.inputs[0] === a ? g.add(g.mul(g.constant(2), a!), b!.inputs[1]!) : undefined)),
-    r("x + (y + x) -> 2*x + y", "add", (_, [a, b], g) => (b!.op === "add" && b!.inputs[1] === a ? g.add(g.mul(g.constant(2), a!), b!.inputs[0]!) : undefined)),
-    r("x - x -> 0", "sub", (n, [a, b], g) => (a === b ? g.zerosLike(n) : undefined)),
-    r("a*x + b*x -> (a+b)*x", "add", (_, [a, b], g) => {
-      const [ca, xa] = scaled(a!);
-      const [cb, xb] = scaled(b!);
-      return xa === xb && (ca !== 1 || cb !== 1) ? g.mul(g.constant(ca + cb), xa) : undefined;
-    }),
-    r("a*x - b*x -> (a-b)*x", "sub", (_, [a, b], g) => {
-      const [ca, xa] = scaled(a!);
-      const [cb, xb] = scaled(b!);
-      return xa === xb && (ca !== 1 || cb !== 1) ? g.mul(g.constant(ca - cb), xa) : undefined;
-    }),
     r("Σⱼ a + Σⱼ b -> Σⱼ (a + b)", "add", (_, [a, b], g) => (a!.op === "bsum" && b!.op === "bsum" ? g.bsum(g.add(a!.inputs[0]!, b!.inputs[0]!)) : undefined)),
-    r("x*a + x*b -> x*(a + b)  (any operand order)", "add", (_, [a, b], g) => factorCommon(g, "mul", a!, b!)),
-    r("outer(a, x) + outer(b, x) -> outer(a + b, x), likewise on the right", "add", (_, [a, b], g) => factorCommon(g, "outer", a!, b!)),
-    r("A@x + B@x -> (A + B)@x, A@x + A@y -> A@(x + y)", "add", (_, [a, b], g) => factorCommon(g, "matmul", a!, b!)),
     r("x*c -> c*x  (scalar constants first)", "mul", (_, [a, b], g) => (scalarConst(b!) && !scalarConst(a!) ? g.mul(b!, a!) : undefined)),
     r("a*(b*x) -> (a*b)*x", "mul", (_, [a, b], g) =>
       scalarConst(a!) && b!.op === "mul" && scalarConst(b!.inputs[0]!) ? g.mul(g.constant(a!.attrs.value! * b!.inputs[0]!.attrs.value!), b!.inputs[1]!) : undefined,
@@ -138,32 +120,6 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     r("relu(x)*step(x) -> relu(x)", "mul", (_, [a, b]) => (b!.op === "step" && a!.op === "relu" && a!.inputs[0] === b!.inputs[0] ? a : undefined)),
   ],
 };
-
-/** Splits `c*x` into [c, x] for a scalar constant c; any other node is [1, node]. */
-function scaled(node: Node): [number, Node] {
-  if (node.op === "mul" && scalarConst(node.inputs[0]!)) return [node.inputs[0]!.attrs.value!, node.inputs[1]!];
-  if (node.op === "neg") return [-1, node.inputs[0]!];
-  return [1, node];
-}
-
-/**
- * For a sum of two products `op(p, q) + op(r, s)` sharing an operand in the same slot (or
- * either slot, for `mul`), the factored product.
- */
-function factorCommon(g: Graph, op: "mul" | "outer" | "matmul", a: Node, b: Node): Node | undefined {
-  if (a.op !== op || b.op !== op || !sameShape(a.shape, b.shape)) return undefined;
-  const [p, q] = a.inputs as [Node, Node];
-  const [r, s] = b.inputs as [Node, Node];
-  if (op === "mul") {
-    const shared = p === r || p === s ? p : q === r || q === s ? q : undefined;
-    if (shared === undefined) return undefined;
-    const rest = ([x, y]: readonly Node[]) => (x === shared ? y! : x!);
-    return g.mul(shared, g.add(rest(a.inputs), rest(b.inputs)));
-  }
-  if (p === r && sameShape(q.shape, s.shape)) return g.make(op, [p, g.add(q, s)]);
-  if (q === s && sameShape(p.shape, r.shape)) return g.make(op, [g.add(p, r), q]);
-  return undefined;
-}
 
 /** Flattens a tree of +, −, negation and scalar-constant scaling into coefficient·term pairs. */
 function linearTerms(node: Node, coefficient: number, terms: Map<Node, number>): void {

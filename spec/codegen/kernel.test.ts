@@ -217,7 +217,7 @@ test("register blocking: every remainder of the 2×4 blocks", () => {
 test("the generated module's scalar helpers are compiler/math.ts's, at special values too", async () => {
   const source = "model m {\n  input x: [1]\n  param w: [1] ~ normal(0, 1)\n  output dot(w, x)\n}\n";
   const { model } = loadModel(source);
-  const code = generateChecked(model, { source, maxBatch: 1 }).code;
+  const code = (await generateChecked(model, { source, maxBatch: 1 })).code;
   const javascript = await transpile(`${code}\nexport { ${HELPER_NAMES.join(", ")} };\n`);
   const module = (await import(`data:text/javascript;base64,${Buffer.from(javascript).toString("base64")}`)) as Record<string, (x: number, slope?: number) => number>;
   const specials = [0, -0, 5e-324, -5e-324, 1e-300, -1e-8, 0.5, -0.5, 1, -1, 20, -20, 36.7, -36.7, 709, -709, 745, -745, 800, -800, 1e308, -1e308, Infinity, -Infinity, Number.NaN];

@@ -87,16 +87,17 @@ describe("uv, one example (m = 1000)", () => {
   });
 
   test("divergence stops at the step that crossed the cap and records it", () => {
-    // f_lin at ηλ0 = 2.5: L_t = 2.25^t L0 exactly; with a cap of 1e4 × L0 the first step over it
-    // is t = ⌈4 ln 10/ln 2.25⌉ = 12.
+    // f_lin at ηλ0 = 2.5: L_t = 2.25^t L0 exactly; the cap is 1e4 × max(L0, L_zero) with
+    // L_zero = ½y² = 0.5 (the loss of predicting 0), first passed at t = ⌈ln(1e4 max(L0, 0.5)/L0) / ln 2.25⌉.
     const run = trainRun(session, start, config("lin", 2.5 / start.lambda0, 500, { divergenceFactor: 1e4 }));
-    const expected = Math.ceil((4 * Math.LN10) / Math.log(2.25));
+    const cap = 1e4 * Math.max(run.trainLoss[0]!, 0.5);
+    const expected = Math.ceil(Math.log(cap / run.trainLoss[0]!) / Math.log(2.25));
     assert.equal(run.phase, "divergent");
     assert.equal(run.divergedAt, expected);
     assert.equal(run.steps, expected);
     assert.equal(run.trainLoss.length, expected + 1);
-    assert.ok(run.trainLoss.at(-1)! > 1e4 * run.trainLoss[0]!);
-    assert.ok(run.trainLoss.slice(0, -1).every((l) => l <= 1e4 * run.trainLoss[0]!));
+    assert.ok(run.trainLoss.at(-1)! > cap);
+    assert.ok(run.trainLoss.slice(0, -1).every((l) => l <= cap));
     assert.equal(run.finalTrainLoss, run.trainLoss.at(-1));
     // Measurements stop with the run: none at or after the diverged step.
     assert.deepEqual(run.evalSteps, Array.from({ length: expected }, (_, t) => t));
@@ -115,12 +116,13 @@ describe("uv, one example (m = 1000)", () => {
     assert.ok(run.trainLoss.slice(0, -1).every(Number.isFinite));
   });
 
-  test("a catapult whose spike passes the cap counts as divergent (the cap is relative to L0)", () => {
+  test("a catapult whose spike passes the cap counts as divergent (the cap is relative to max(L0, L_zero))", () => {
     const lr = 3 / start.lambda0;
     const free = trainRun(session, start, config("f", lr, 300));
     assert.equal(free.phase, "catapult");
     const peak = Math.max(...free.trainLoss);
-    const capped = trainRun(session, start, config("f", lr, 300, { divergenceFactor: (0.5 * peak) / free.trainLoss[0]! }));
+    const scale = Math.max(free.trainLoss[0]!, 0.5); // L_zero = ½y² = 0.5
+    const capped = trainRun(session, start, config("f", lr, 300, { divergenceFactor: (0.5 * peak) / scale }));
     assert.equal(capped.phase, "divergent");
     assert.deepEqual(capped.trainLoss, free.trainLoss.slice(0, capped.divergedAt! + 1));
   });
@@ -157,7 +159,7 @@ describe("uv, one example (m = 1000)", () => {
   });
 });
 
-test("initialize: different seeds draw unrelated tensors", { todo: "runtime/init.ts tensorSeed hashes (seed ^ name char): seed 3's `u` is seed 0's `v`" }, async () => {
+test("initialize: different seeds draw unrelated tensors", async () => {
   const session = await open("uv", { m: 1000 }, "single:x=1,y=0");
   const seen = new Map<string, string>();
   for (let seed = 0; seed < 8; seed++) {

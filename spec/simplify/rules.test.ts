@@ -68,11 +68,8 @@ const BINDINGS: Bindings = {
   cotangent: [],
 };
 
-/**
- * One example per rule identity: a node the rule rewrites when it is the only rule. Rules that
- * cannot fire (see the note at "Σⱼ 0 -> 0") map to a string saying why.
- */
-const EXAMPLES: Record<string, ((l: Leaves) => Node) | string> = {
+/** One example per rule identity: a node the rule rewrites when it is the only rule. */
+const EXAMPLES: Record<string, (l: Leaves) => Node> = {
   "f(c1, …, ck) -> c  for constant inputs": ({ g, c }) => g.add(c(2), c(3)),
   "0*x -> 0": ({ g, a, c }) => g.mul(c(0), a),
   "x*0 -> 0": ({ g, a, c }) => g.mul(a, c(0)),
@@ -83,9 +80,6 @@ const EXAMPLES: Record<string, ((l: Leaves) => Node) | string> = {
   "0-x -> -x": ({ g, s, c }) => g.sub(c(0, [3]), s),
   "0@x -> 0, x@0 -> 0": ({ g, a, c }) => g.matmul(c(0, [2, 3]), a),
   "outer(0,x) -> 0, outer(x,0) -> 0": ({ g, a, c }) => g.outer(a, c(0, [2])),
-  // The engine folds Σⱼ 0 while rebuilding a batch sum whose argument became 0 (a bsum of a
-  // constant cannot even be built: it does not vary per example), so this rule never fires.
-  "Σⱼ 0 -> 0": "unreachable: rebuild() folds Σⱼ 0 before any rule sees it",
   "1*x -> x": ({ g, s, c }) => g.mul(c(1), s),
   "x*1 -> x": ({ g, s, c }) => g.mul(s, c(1, [3])),
   "x/1 -> x": ({ g, a, c }) => g.div(a, c(1)),
@@ -101,16 +95,7 @@ const EXAMPLES: Record<string, ((l: Leaves) => Node) | string> = {
   "-x + y -> y - x": ({ g, a, b }) => g.add(g.neg(a), b),
   "x - -y -> x + y": ({ g, a, b }) => g.sub(a, g.neg(b)),
   "-x - y -> -(x + y)": ({ g, a, b }) => g.sub(g.neg(a), b),
-  "x + x -> 2*x": ({ g, a }) => g.add(a, a),
-  "x + (x + y) -> 2*x + y": ({ g, a, b }) => g.add(a, g.add(a, b)),
-  "x + (y + x) -> 2*x + y": ({ g, a, b }) => g.add(a, g.add(b, a)),
-  "x - x -> 0": ({ g, x }) => g.sub(x, x),
-  "a*x + b*x -> (a+b)*x": ({ g, a, c }) => g.add(g.mul(c(2), a), g.mul(c(-0.5), a)),
-  "a*x - b*x -> (a-b)*x": ({ g, a, c }) => g.sub(g.mul(c(2), a), g.neg(a)),
   "Σⱼ a + Σⱼ b -> Σⱼ (a + b)": ({ g, a, x, y }) => g.add(g.bsum(g.mul(x, a)), g.bsum(g.mul(y, a))),
-  "x*a + x*b -> x*(a + b)  (any operand order)": ({ g, a, b, e }) => g.add(g.mul(a, b), g.mul(e, a)),
-  "outer(a, x) + outer(b, x) -> outer(a + b, x), likewise on the right": ({ g, a, b, v }) => g.add(g.outer(v, a), g.outer(v, b)),
-  "A@x + B@x -> (A + B)@x, A@x + A@y -> A@(x + y)": ({ g, A, B, x }) => g.add(g.matmul(A, x), g.matmul(B, x)),
   "x*c -> c*x  (scalar constants first)": ({ g, a, c }) => g.mul(a, c(3)),
   "a*(b*x) -> (a*b)*x": ({ g, a, c }) => g.mul(c(2), g.mul(c(-3), a)),
   "x/c -> (1/c)*x": ({ g, a, c }) => g.div(a, c(4)),
@@ -153,7 +138,7 @@ test("every rule has an example, and every example names a rule", () => {
 
 for (const rule of ALL_RULES) {
   const example = EXAMPLES[rule.identity];
-  if (typeof example !== "function") continue;
+  if (example === undefined) continue; // reported by the coverage test above
   test(`rule \`${rule.identity}\`: rewrites its example alone and keeps its value`, () => {
     const l = leaves();
     const node = example(l);
@@ -170,7 +155,7 @@ for (const rule of ALL_RULES) {
   });
 }
 
-test("`Σⱼ 0 -> 0` is handled by the engine: Σⱼ (x·0) folds to a shared zero", () => {
+test("the engine folds Σⱼ 0 while rebuilding: Σⱼ (x·0) becomes a shared zero", () => {
   const { g, x, c } = leaves();
   const [folded] = simplify(g, [g.bsum(g.mul(x, c(0)))]);
   assert.equal(folded!.op, "const");
