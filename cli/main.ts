@@ -125,5 +125,3 @@ export async function run(argv: readonly string[]): Promise<number> {
     throw error;
   }
 }
-
-process.exitCode = await run(process.argv.slice(2));

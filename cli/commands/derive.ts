@@ -1,5 +1,4 @@
 /** `nqm derive` and `nqm eval`. */
-import { compileModel } from "../../compiler/codegen/compile.ts";
 import { NqmError, diagnostic } from "../../compiler/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { DERIVE_VIEWS, deriveView, type DeriveView } from "../../compiler/diff/views.ts";
@@ -37,7 +36,7 @@ export async function evalCommand(file: string, options: ModelOptions & { point:
   const result =
     backend === "interpreter"
       ? evaluateWithInterpreter(deriveModel(model), point)
-      : evaluateWithKernels((await compileModel(model, { source, file, maxBatch: point.n })).kernels, point, model.outputShape);
+      : evaluateWithKernels((await (await import("../../compiler/codegen/compile.ts")).compileModel(model, { source, file, maxBatch: point.n })).kernels, point, model.outputShape);
   process.stdout.write(JSON.stringify(result) + "\n");
   return 0;
 }

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { buildCli } from "../../scripts/build.mjs";
 import { parseSource } from "../../grammar/build-ast.ts";
 import { withoutSpans } from "../../grammar/ast.ts";
 import { printFile } from "../../grammar/printer.ts";
@@ -20,16 +20,7 @@ const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-"));
 
 before(async () => {
   mkdirSync(SCRATCH, { recursive: true });
-  await build({
-    entryPoints: [join(ROOT, "cli/main.ts")],
-    outfile: CLI,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    logLevel: "error",
-  });
+  await buildCli(SCRATCH);
 });
 
 after(() => {

@@ -20,7 +20,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createHash } from "node:crypto";
-import { build } from "esbuild";
+import { buildCli } from "../../scripts/build.mjs";
 import { compileModel } from "../../compiler/codegen/compile.ts";
 import { sizeOf } from "../../compiler/check/typed.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
@@ -43,18 +43,7 @@ const CACHE = join(WORK, "cache");
 
 before(async () => {
   mkdirSync(SCRATCH, { recursive: true });
-  await build({
-    entryPoints: { nqm: join(ROOT, "cli/main.ts") },
-    outdir: SCRATCH,
-    chunkNames: "chunk-[hash]",
-    splitting: true,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    logLevel: "error",
-  });
+  await buildCli(SCRATCH);
 });
 
 after(() => {

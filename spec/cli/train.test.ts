@@ -14,7 +14,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { buildCli } from "../../scripts/build.mjs";
 import type { RunRecord } from "../../runtime/plot/types.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -51,18 +51,7 @@ let demo: Promise<Run>;
 
 before(async () => {
   mkdirSync(SCRATCH, { recursive: true });
-  await build({
-    entryPoints: { nqm: join(ROOT, "cli/main.ts"), "sweep-worker": join(ROOT, "runtime/sweep-worker.ts") },
-    outdir: SCRATCH,
-    chunkNames: "chunk-[hash]",
-    splitting: true,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    logLevel: "error",
-  });
+  await buildCli(SCRATCH);
   // The demo is the long one: it runs in the background while the other tests run.
   demo = nqm("demo", "--out", DEMO_OUT);
 });

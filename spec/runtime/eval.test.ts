@@ -18,7 +18,7 @@ import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { buildCli } from "../../scripts/build.mjs";
 import type { CheckedModel, Shape } from "../../compiler/check/typed.ts";
 import { sizeOf } from "../../compiler/check/typed.ts";
 import { NqmError } from "../../compiler/diagnostics.ts";
@@ -195,7 +195,7 @@ const processRuns: { example?: Run; error?: Run } = {};
 
 before(async () => {
   mkdirSync(SCRATCH, { recursive: true });
-  await build({ entryPoints: [join(ROOT, "cli/main.ts")], outfile: CLI, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error" });
+  await buildCli(SCRATCH);
   const argvs = [...prepared.map((p) => p.args), ...ERROR_CASES.map((_, i) => errorArgs(i))];
   const relu = prepared.find((p) => p.example.file === "two_layer_relu.nqm")!;
   const [batch, example, error] = await Promise.all([nqmBatch(argvs), nqm(...relu.args), nqm(...errorArgs(0))]);

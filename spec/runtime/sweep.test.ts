@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { buildCli } from "../../scripts/build.mjs";
 import { NqmError } from "../../compiler/diagnostics.ts";
 import { parseLearningRates, readRuns, runSweep, sweepJobs, type SweepSpec } from "../../runtime/sweep.ts";
 
@@ -22,18 +22,7 @@ const CACHE = join(WORK, "cache");
 const SCRATCH = join(ROOT, ".scratch", `spec-sweep-${process.pid}`);
 const CLI = join(SCRATCH, "nqm.js");
 before(async () => {
-  await build({
-    entryPoints: { nqm: join(ROOT, "cli/main.ts"), "sweep-worker": join(ROOT, "runtime/sweep-worker.ts") },
-    outdir: SCRATCH,
-    chunkNames: "chunk-[hash]",
-    splitting: true,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    logLevel: "error",
-  });
+  await buildCli(SCRATCH);
 });
 after(() => {
   rmSync(WORK, { recursive: true, force: true });
