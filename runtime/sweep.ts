@@ -10,15 +10,10 @@ import { Worker } from "node:worker_threads";
 import { fail, NqmError, type Diagnostic } from "../compiler/diagnostics.ts";
 import type { ModelKind, RunRecord } from "./plot/types.ts";
 import { runId } from "./train.ts";
-import type { LossNormalization } from "./session.ts";
+import type { LossNormalization, SessionOptions } from "./session.ts";
 
-export interface SweepSpec {
-  readonly file: string;
-  readonly source: string;
-  readonly set: Readonly<Record<string, number>>;
-  readonly modelName?: string;
-  readonly data: string;
-  readonly dataSeed: number;
+/** A sweep: the session it trains in, and the runs and settings it sweeps over. */
+export interface SweepSpec extends SessionOptions {
   readonly models: readonly ModelKind[];
   readonly lrMultiples: readonly number[];
   readonly seeds: readonly number[];
@@ -28,8 +23,6 @@ export interface SweepSpec {
   readonly eigs: number;
   readonly batch?: number;
   readonly divergenceFactor: number;
-  readonly cwd?: string;
-  readonly cacheDir?: string;
 }
 
 export interface Job {

@@ -4,11 +4,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
+import { runNode, type CliRun } from "../support/cli.ts";
 import { parseSource } from "../../grammar/build-ast.ts";
 import { withoutSpans } from "../../grammar/ast.ts";
 import { printFile } from "../../grammar/printer.ts";
@@ -28,20 +28,11 @@ after(() => {
   rmSync(WORK, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 /** Runs `nqm ...args` from the repository root. */
 function nqm(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runNode([CLI, ...args], { cwd: ROOT, timeout: 30_000 });
 }
 
 /** Writes a model file into a scratch directory; returns its path. */

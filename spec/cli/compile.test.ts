@@ -15,12 +15,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createHash } from "node:crypto";
 import { buildCli } from "../../scripts/build.mjs";
+import { runNode, type CliRun } from "../support/cli.ts";
 import { compileModel } from "../../compiler/codegen/compile.ts";
 import { sizeOf } from "../../compiler/check/typed.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
@@ -51,11 +51,7 @@ after(() => {
   rmSync(WORK, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 // At most two subprocesses at a time, across all tests of the file.
 let running = 0;
@@ -72,15 +68,7 @@ async function slot<T>(task: () => Promise<T>): Promise<T> {
 }
 
 function spawnNode(args: readonly string[], cwd: string, cache = CACHE): Promise<Run> {
-  return slot(
-    () =>
-      new Promise((resolve) => {
-        const env = { ...process.env, NQM_CACHE: cache };
-        execFile(process.execPath, [...args], { cwd, env, timeout: 120_000, maxBuffer: 1 << 26 }, (error, stdout, stderr) => {
-          resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
-        });
-      }),
-  );
+  return slot(() => runNode(args, { cwd, env: { ...process.env, NQM_CACHE: cache }, timeout: 120_000 }));
 }
 
 /** Runs `nqm ...args` from the repository root. */

@@ -10,11 +10,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
+import { runNode, type CliRun } from "../support/cli.ts";
 import type { RunRecord } from "../../runtime/plot/types.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -23,20 +23,11 @@ const CLI = join(SCRATCH, "nqm.js");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-train-"));
 const CACHE = join(WORK, "cache");
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 /** Runs `nqm ...args` from the repository root with a private kernel cache. */
 function nqm(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 180_000, env: { ...process.env, NQM_CACHE: CACHE } }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runNode([CLI, ...args], { cwd: ROOT, timeout: 180_000, env: { ...process.env, NQM_CACHE: CACHE } });
 }
 
 function assertNoStackTrace(run: Run): void {

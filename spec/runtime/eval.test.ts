@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
+import { runNode, type CliRun } from "../support/cli.ts";
 import type { CheckedModel, Shape } from "../../compiler/check/typed.ts";
 import { sizeOf } from "../../compiler/check/typed.ts";
 import { NqmError } from "../../compiler/diagnostics.ts";
@@ -38,19 +39,11 @@ const SCRATCH = join(ROOT, ".scratch", `spec-eval-${process.pid}`);
 const CLI = join(SCRATCH, "nqm.js");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-eval-"));
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 /** Runs `nqm ...args` as its own process. */
 function nqm(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
-    });
-  });
+  return runNode([CLI, ...args], { cwd: ROOT });
 }
 
 // Starting the CLI costs over a second of CPU (its eval command loads the code generator, and
