@@ -65,7 +65,7 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
   ],
   // ------------------------------------------------------------ collecting sums
   collecting: [
-    r("Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *", "add", (n, _, g) => collect(g, n)),
+    r("Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *; c·Σⱼ a + d·Σⱼ b -> Σⱼ (c·a + d·b)", "add", (n, _, g) => collect(g, n)),
     r("the same for a sum whose root is a difference", "sub", (n, _, g) => collect(g, n)),
   ],
   // ------------------------------------------------------------ algebraic identities
@@ -75,7 +75,6 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     r("-x + y -> y - x", "add", (_, [a, b], g) => (a!.op === "neg" ? g.sub(b!, a!.inputs[0]!) : undefined)),
     r("x - -y -> x + y", "sub", (_, [a, b], g) => (b!.op === "neg" ? g.add(a!, b!.inputs[0]!) : undefined)),
     r("-x - y -> -(x + y)", "sub", (_, [a, b], g) => (a!.op === "neg" ? g.neg(g.add(a!.inputs[0]!, b!)) : undefined)),
-    r("Σⱼ a + Σⱼ b -> Σⱼ (a + b)", "add", (_, [a, b], g) => (a!.op === "bsum" && b!.op === "bsum" ? g.bsum(g.add(a!.inputs[0]!, b!.inputs[0]!)) : undefined)),
     r("x*c -> c*x  (scalar constants first)", "mul", (_, [a, b], g) => (scalarConst(b!) && !scalarConst(a!) ? g.mul(b!, a!) : undefined)),
     r("a*(b*x) -> (a*b)*x", "mul", (_, [a, b], g) =>
       scalarConst(a!) && b!.op === "mul" && scalarConst(b!.inputs[0]!) ? g.mul(g.constant(a!.attrs.value! * b!.inputs[0]!.attrs.value!), b!.inputs[1]!) : undefined,
@@ -174,13 +173,18 @@ function collect(g: Graph, node: Node): Node | undefined {
   return entries.length < leaves ? rebuildSum(g, entries, node.shape) : undefined;
 }
 
-/** c·op(s, p) + d·op(s, q) -> op(s, c·p + d·q) (or with s on the right), when both share s. */
+/**
+ * c·op(s, p) + d·op(s, q) -> op(s, c·p + d·q) (or with s on the right), when both share s;
+ * c·Σⱼ p + d·Σⱼ q -> Σⱼ (c·p + d·q).
+ */
 function factorPair(g: Graph, [a, ca]: [Node, number], [b, cb]: [Node, number]): Node | undefined {
+  const scaled = (c: number, x: Node) => (c === 1 ? x : g.mul(g.constant(c), x));
+  const combine = (x: Node, y: Node) => (sameShape(x.shape, y.shape) ? g.add(scaled(ca, x), scaled(cb, y)) : undefined);
+  // Σⱼ is linear: one batch sum of the combination (so its products can be factored inside).
+  if (a.op === "bsum" && b.op === "bsum") return g.bsum(combine(a.inputs[0]!, b.inputs[0]!)!);
   if (a.op !== b.op || !(a.op === "matmul" || a.op === "outer" || a.op === "mul")) return undefined;
   const [p, q] = a.inputs as [Node, Node];
   const [r, s] = b.inputs as [Node, Node];
-  const scaled = (c: number, x: Node) => (c === 1 ? x : g.mul(g.constant(c), x));
-  const combine = (x: Node, y: Node) => (sameShape(x.shape, y.shape) ? g.add(scaled(ca, x), scaled(cb, y)) : undefined);
   if (a.op === "mul") {
     const shared = p === r || p === s ? p : q === r || q === s ? q : undefined;
     if (shared === undefined || scalarConst(shared)) return undefined;

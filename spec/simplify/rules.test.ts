@@ -87,7 +87,7 @@ const EXAMPLES: Record<string, (l: Leaves) => Node> = {
   "x^0 -> 1": ({ g, a }) => g.unary("pow", a, { exponent: 0 }),
   "x^2 -> square(x)": ({ g, a }) => g.unary("pow", a, { exponent: 2 }),
   "x^0.5 -> sqrt(x)": ({ g, A }) => g.unary("pow", g.unary("exp", A), { exponent: 0.5 }),
-  "Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *": ({ g, A, B, x, c }) =>
+  "Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *; c·Σⱼ a + d·Σⱼ b -> Σⱼ (c·a + d·b)": ({ g, A, B, x, c }) =>
     g.add(g.mul(c(2), g.matmul(A, x)), g.neg(g.matmul(B, x))),
   "the same for a sum whose root is a difference": ({ g, a, b }) => g.sub(g.add(a, b), a),
   "--x -> x": ({ g, a }) => g.neg(g.neg(a)),
@@ -95,7 +95,6 @@ const EXAMPLES: Record<string, (l: Leaves) => Node> = {
   "-x + y -> y - x": ({ g, a, b }) => g.add(g.neg(a), b),
   "x - -y -> x + y": ({ g, a, b }) => g.sub(a, g.neg(b)),
   "-x - y -> -(x + y)": ({ g, a, b }) => g.sub(g.neg(a), b),
-  "Σⱼ a + Σⱼ b -> Σⱼ (a + b)": ({ g, a, x, y }) => g.add(g.bsum(g.mul(x, a)), g.bsum(g.mul(y, a))),
   "x*c -> c*x  (scalar constants first)": ({ g, a, c }) => g.mul(a, c(3)),
   "a*(b*x) -> (a*b)*x": ({ g, a, c }) => g.mul(c(2), g.mul(c(-3), a)),
   "x/c -> (1/c)*x": ({ g, a, c }) => g.div(a, c(4)),
