@@ -195,6 +195,8 @@ export const DEMO = {
   data: "gauss1d:n=64,test=500",
   lrs: "0.5x:2.5x:0.25x",
   steps: 400,
+  // The catapult is over in about 20 steps: measure λ_max often enough to see it fall.
+  evalEvery: 2,
 } as const;
 
 export async function demoCommand(options: { out: string; workers?: number }): Promise<number> {
@@ -207,6 +209,7 @@ export async function demoCommand(options: { out: string; workers?: number }): P
     data: DEMO.data,
     dataSeed: 0,
     steps: DEMO.steps,
+    evalEvery: DEMO.evalEvery,
     loss: "sum",
     eigs: 1,
     cap: 1e10,

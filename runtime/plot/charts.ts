@@ -11,12 +11,12 @@ import { MODEL_LABELS, MODEL_ORDER, PHASE_COLORS, PHASES } from "./types.ts";
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 /** Points kept per curve: enough to show a catapult's spike, small enough for a light SVG. */
 const MAX_POINTS = 300;
-/** A loss this many times the largest initial loss counts as diverged for plotting. */
-const LOSS_CEILING_FACTOR = 1e8;
+/** Curves are cut at this many times the largest loss a converging run reached (or the initial loss). */
+const LOSS_CEILING_FACTOR = 10;
 /** The loss axis spans at most this factor below the largest initial loss (converged runs reach 1e-300). */
 const LOSS_FLOOR_FACTOR = 1e-12;
-/** A λ_max this many times the largest initial λ_max counts as diverged for plotting. */
-const LAMBDA_CEILING_FACTOR = 10;
+/** λ curves are cut at this many times the largest λ_max a converging run reached. */
+const LAMBDA_CEILING_FACTOR = 1.5;
 const MODEL_SORT = MODEL_ORDER.map((m) => MODEL_LABELS[m]);
 const PANEL = { width: 260, height: 190 } as const;
 
@@ -31,8 +31,12 @@ interface CurveRow {
 
 /** Rows for one per-run series, clipped at divergence and downsampled; adds a divergence marker. */
 function curveRows(runs: readonly RunRecord[], pick: (run: RunRecord) => { steps: number[]; values: number[] }, ceilingFactor: number, positive: boolean): CurveRow[] {
-  const initial = runs.map((run) => pick(run).values[0] ?? Number.NaN);
-  const ceiling = ceilingFactor * largestFinite(initial.filter((v) => !positive || v > 0), 1);
+  // The ceiling is set by what the converging runs reach (the catapult's peak), so divergent
+  // runs, cut there and marked, do not flatten every other curve.
+  const converging = runs.filter((run) => run.phase !== "divergent");
+  const reached = converging.flatMap((run) => pick(run).values.filter((v) => Number.isFinite(v) && (!positive || v > 0)));
+  const initial = runs.map((run) => pick(run).values[0] ?? Number.NaN).filter((v) => !positive || v > 0);
+  const ceiling = ceilingFactor * largestFinite([...initial, ...reached], 1);
   const rows: CurveRow[] = [];
   let top = 0;
   const markers: CurveRow[] = [];
@@ -101,7 +105,8 @@ function curveChart(
     ? ({ type: "log", ...(options.domainMin !== undefined ? { domainMin: options.domainMin } : {}) } as const)
     : ({ zero: false } as const);
   const y = { field: "value", type: "quantitative", title: options.yTitle, scale } as const;
-  const x = { field: "step", type: "quantitative", title: "step" } as const;
+  // A symmetric-log step axis shows the first steps (the catapult) and the long tail alike.
+  const x = { field: "step", type: "quantitative", title: "step", scale: { type: "symlog" } } as const;
   const ruleRows = options.rules.map((r) => ({ kind: "edge", ...r, step: 0, value: r.edge }));
   return {
     $schema: SCHEMA,
