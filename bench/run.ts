@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { compileModel } from "../compiler/codegen/compile.ts";
 import type { CompiledKernels } from "../compiler/codegen/api.ts";
 import { loadModel } from "../compiler/frontend.ts";
-import { initialize } from "../runtime/init.ts";
+import { initializeFlat } from "../runtime/init.ts";
 import { Rng } from "../runtime/rng.ts";
 import { createHandwrittenStep } from "./handwritten.ts";
 
@@ -113,9 +113,7 @@ for (const c of CASES) {
   const d = c.set.d!;
   const X = [Float64Array.from({ length: c.n * d }, () => rng.normal())];
   const y = Float64Array.from({ length: c.n }, () => rng.rademacher());
-  const init = initialize(model, 1);
-  const w0 = new Float64Array(k.layout.paramCount);
-  for (const slot of k.layout.params) w0.set(init.params[slot.name]!, slot.offset);
+  const w0 = initializeFlat(model, k.layout, 1).w;
   const s = steps(k, w0, X, y, c.n);
   const ms: Record<string, number> = {
     f: time(s.f),

@@ -1,5 +1,6 @@
 /** Drawing params and fixed tensors from their initializers, seeded and reproducible. */
 import type { CheckedModel, Initializer, TensorDecl } from "../compiler/check/typed.ts";
+import type { Layout } from "../compiler/codegen/layout.ts";
 import { sizeOf } from "../compiler/check/typed.ts";
 import { Rng } from "./rng.ts";
 
@@ -54,4 +55,14 @@ export function initializeTensor(tensor: TensorDecl, seed: number): Float64Array
 export function initialize(model: CheckedModel, seed: number): { params: Record<string, Float64Array>; fixed: Record<string, Float64Array> } {
   const each = (tensors: readonly TensorDecl[]) => Object.fromEntries(tensors.map((t) => [t.name, initializeTensor(t, seed)]));
   return { params: each(model.params), fixed: each(model.fixed) };
+}
+
+/** The same draw as `initialize`, packed into the flat vectors of a kernel layout. */
+export function initializeFlat(model: CheckedModel, layout: Layout, seed: number): { w: Float64Array; fixed: Float64Array } {
+  const init = initialize(model, seed);
+  const w = new Float64Array(layout.paramCount);
+  for (const slot of layout.params) w.set(init.params[slot.name]!, slot.offset);
+  const fixed = new Float64Array(layout.fixedCount);
+  for (const slot of layout.fixed) fixed.set(init.fixed[slot.name]!, slot.offset);
+  return { w, fixed };
 }

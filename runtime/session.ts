@@ -11,7 +11,7 @@ import { loadModel } from "../compiler/frontend.ts";
 import { formatShape } from "../compiler/check/builtins.ts";
 import { parseSource } from "../grammar/build-ast.ts";
 import { loadDataset, type Dataset } from "./data/index.ts";
-import { initialize } from "./init.ts";
+import { initializeFlat } from "./init.ts";
 import { lanczosTopK } from "./linalg/index.ts";
 
 export type LossNormalization = "sum" | "mean";
@@ -69,14 +69,9 @@ export async function openSession(options: SessionOptions): Promise<Session> {
 
 /** The initial parameters (and fixed tensors, set on the kernels) for a seed. */
 export function initialParameters(session: Session, seed: number): Float64Array {
-  const layout = session.kernels.layout;
-  const init = initialize(session.model, seed);
-  const w0 = new Float64Array(layout.paramCount);
-  for (const slot of layout.params) w0.set(init.params[slot.name]!, slot.offset);
-  const fixed = new Float64Array(layout.fixedCount);
-  for (const slot of layout.fixed) fixed.set(init.fixed[slot.name]!, slot.offset);
+  const { w, fixed } = initializeFlat(session.model, session.kernels.layout, seed);
   session.kernels.setFixed(fixed);
-  return w0;
+  return w;
 }
 
 /**

@@ -12,7 +12,7 @@ import { interpret, type Value } from "../compiler/ir/interpret.ts";
 import type { Node } from "../compiler/ir/graph.ts";
 import { topologicalOrder } from "../compiler/ir/graph.ts";
 import type { Tensor } from "../compiler/ir/tensor.ts";
-import { initialize } from "./init.ts";
+import { initializeFlat } from "./init.ts";
 import { Rng } from "./rng.ts";
 
 export interface VerifyOptions {
@@ -94,12 +94,8 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
   const nonSmooth = topologicalOrder([program.f]).some((node) => NON_SMOOTH.has(node.op));
 
   const pointOf = ({ seed, n }: Case): Point => {
-    const init = initialize(model, seed);
+    const { w, fixed } = initializeFlat(model, layout, seed);
     const rng = new Rng(seed ^ 0x5bd1e995);
-    const w = new Float64Array(P);
-    for (const slot of layout.params) w.set(init.params[slot.name]!, slot.offset);
-    const fixed = new Float64Array(layout.fixedCount);
-    for (const slot of layout.fixed) fixed.set(init.fixed[slot.name]!, slot.offset);
     kernels.setFixed(fixed);
     const normal = (length: number) => Float64Array.from({ length }, () => rng.normal());
     return { n, w, dw: normal(P), u: normal(P), x: layout.inputs.map((slot) => normal(n * slot.size)), c: normal(n * K), fixed };

@@ -202,8 +202,7 @@ export function emitKernelBody(input: KernelInput): string {
   // Operands of matrix products, outer products and transposes are read from buffers.
   const needsBuffer = new Set<number>();
   for (const node of order) {
-    if (fused.has(node.id) && node.op === "outer") node.inputs.forEach((x) => needsBuffer.add(x.id));
-    else if ((node.op === "matmul" && !isDot(node)) || node.op === "outer" || node.op === "transpose") node.inputs.forEach((x) => needsBuffer.add(x.id));
+    if ((node.op === "matmul" && !isDot(node)) || node.op === "outer" || node.op === "transpose") node.inputs.forEach((x) => needsBuffer.add(x.id));
   }
 
   // Where each value lives; inputs are decided before their users.
