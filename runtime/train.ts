@@ -12,7 +12,7 @@
  */
 import type { ModelKind, Phase, RunRecord } from "./plot/types.ts";
 import { criticalRate, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
-import { lanczosTopK } from "./linalg/index.ts";
+import { dot, lanczosTopK } from "./linalg/index.ts";
 import { Rng } from "./rng.ts";
 
 export interface RunConfig {
@@ -43,12 +43,6 @@ export interface RunStart {
 
 /** Relative residual of the eigenvalues tracked during training: far below what a plot shows. */
 const TRACKING_TOL = 1e-6;
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
 
 /** ½ Σ (out − y)², or its mean over the n examples. */
 function squaredLoss(out: Float64Array, y: Float64Array, count: number, n: number, loss: LossNormalization): number {

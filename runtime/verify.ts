@@ -13,6 +13,7 @@ import type { Node } from "../compiler/ir/graph.ts";
 import { topologicalOrder } from "../compiler/ir/graph.ts";
 import type { Tensor } from "../compiler/ir/tensor.ts";
 import { initializeFlat } from "./init.ts";
+import { dot } from "./linalg/index.ts";
 import { Rng } from "./rng.ts";
 
 export interface VerifyOptions {
@@ -51,12 +52,6 @@ interface Point {
 }
 
 const NON_SMOOTH = new Set(["relu", "step", "abs", "sign", "leaky_relu", "leaky_step"]);
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
 
 function absDot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;

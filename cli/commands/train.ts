@@ -1,9 +1,11 @@
 /** `nqm train`, `nqm sweep` and `nqm demo`. */
-import { readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NqmError, diagnostic, fail } from "../../compiler/diagnostics.ts";
-import { writeReport } from "../../runtime/plot/index.ts";
+import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
+import { formatNumber } from "../../runtime/plot/series.ts";
+import { MODEL_LABELS, MODEL_ORDER } from "../../runtime/plot/types.ts";
 import type { ModelKind, RunRecord } from "../../runtime/plot/types.ts";
 import { progress } from "../../runtime/progress.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type LossNormalization, type Session } from "../../runtime/session.ts";
@@ -24,7 +26,6 @@ export interface TrainingOptions {
   cap: number;
 }
 
-const MODEL_KINDS: readonly ModelKind[] = ["f", "lin", "quad"];
 
 function lossOf(value: string): LossNormalization {
   if (value !== "sum" && value !== "mean") fail("NQM3007", { option: "--loss", reason: `expected sum or mean, got \`${value}\`` });
@@ -33,9 +34,9 @@ function lossOf(value: string): LossNormalization {
 
 /** `f,lin,quad`, `all`, or one of them. */
 export function parseModels(value: string): ModelKind[] {
-  if (value === "all") return [...MODEL_KINDS];
+  if (value === "all") return [...MODEL_ORDER];
   const kinds = value.split(",").map((s) => s.trim());
-  for (const kind of kinds) if (!(MODEL_KINDS as readonly string[]).includes(kind)) fail("NQM3007", { option: "--model", reason: `\`${kind}\` is not one of f, lin, quad, all` });
+  for (const kind of kinds) if (!(MODEL_ORDER as readonly string[]).includes(kind)) fail("NQM3007", { option: "--model", reason: `\`${kind}\` is not one of f, lin, quad, all` });
   return kinds as ModelKind[];
 }
 
@@ -64,12 +65,12 @@ async function open(file: string, options: TrainingOptions): Promise<{ session: 
   return { session, source };
 }
 
-const num = (x: number | null | undefined, digits = 4) => (x === null || x === undefined || !Number.isFinite(x) ? "—" : Math.abs(x) >= 1e5 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(digits - 1) : Number(x.toPrecision(digits)).toString());
+const num = (x: number | null | undefined, digits = 4) => (x === null || x === undefined || !Number.isFinite(x) ? "—" : formatNumber(x, digits));
 
 function summaryLine(r: RunRecord): string {
   const finite = r.trainLoss.filter(Number.isFinite);
   return [
-    (r.model === "f" ? "f" : r.model === "lin" ? "f_lin" : "f_quad").padEnd(7),
+    MODEL_LABELS[r.model].padEnd(7),
     r.phase.padEnd(11),
     `loss ${num(r.trainLoss[0])} → peak ${num(Math.max(...finite))} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
@@ -90,7 +91,7 @@ export async function trainCommand(file: string, options: TrainingOptions & { lr
   const lr = rate.absolute ?? rate.multiple! * etaCrit;
   const runs: RunRecord[] = [];
   for (const kind of kinds) {
-    const bar = progress(`train ${kind === "f" ? "f" : kind === "lin" ? "f_lin" : "f_quad"}`, options.steps);
+    const bar = progress(`train ${MODEL_LABELS[kind]}`, options.steps);
     const record = trainRun(
       session,
       { w0, lambda0, eigenvector0: top.vectors[0]! },
@@ -159,17 +160,15 @@ export async function sweepCommand(
   return 0;
 }
 
-/** Model × η/η_crit → the majority phase, as text. */
+/** Model × η/η_crit → the majority phase (as the report counts it), as text. */
 function phaseTable(runs: readonly RunRecord[]): string {
   const multiples = [...new Set(runs.map((r) => r.lrMultiple))].sort((a, b) => a - b);
-  const kinds = MODEL_KINDS.filter((k) => runs.some((r) => r.model === k));
+  const kinds = MODEL_ORDER.filter((k) => runs.some((r) => r.model === k));
   const cell = (kind: ModelKind, m: number) => {
-    const phases = runs.filter((r) => r.model === kind && r.lrMultiple === m).map((r) => r.phase);
-    const counts = new Map<string, number>();
-    for (const p of phases) counts.set(p, (counts.get(p) ?? 0) + 1);
-    return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "";
+    const group = runs.filter((r) => r.model === kind && r.lrMultiple === m);
+    return group.length === 0 ? "" : majorityPhase(group).phase;
   };
-  const header = ["η/η_crit", ...kinds.map((k) => (k === "f" ? "f" : k === "lin" ? "f_lin" : "f_quad"))];
+  const header = ["η/η_crit", ...kinds.map((k) => MODEL_LABELS[k])];
   const rows = multiples.map((m) => [String(m), ...kinds.map((k) => cell(k, m))]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
@@ -178,15 +177,9 @@ function phaseTable(runs: readonly RunRecord[]): string {
 /** Where the bundled examples live (beside dist/ or beside cli/ when run from source). */
 function examplePath(name: string): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [resolve(here, "..", "examples", name), resolve(here, "..", "..", "examples", name)]) {
-    try {
-      readFileSync(candidate);
-      return candidate;
-    } catch {
-      // try the next place
-    }
-  }
-  throw new NqmError([diagnostic("NQM3006", { file: name, reason: "the bundled example was not found beside the nqm installation" })]);
+  const found = [resolve(here, "..", "examples", name), resolve(here, "..", "..", "examples", name)].find((path) => existsSync(path));
+  if (found === undefined) throw new NqmError([diagnostic("NQM3006", { file: name, reason: "the bundled example was not found beside the nqm installation" })]);
+  return found;
 }
 
 export const DEMO = {

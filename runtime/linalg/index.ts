@@ -3,3 +3,4 @@ export { symmetricEigen, tridiagonalEigen } from "./eigen.ts";
 export type { SymmetricEigen } from "./eigen.ts";
 export { lanczosTopK } from "./lanczos.ts";
 export type { LanczosOptions, LanczosResult, MatVec } from "./lanczos.ts";
+export { dot } from "./vector.ts";

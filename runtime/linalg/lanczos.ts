@@ -8,6 +8,7 @@
  * kernel) is handled by restarting from a random vector orthogonal to the basis, so the
  * tridiagonal matrix becomes block diagonal and every Ritz value stays exact and finite.
  */
+import { dot } from "./vector.ts";
 import { fail } from "../../compiler/diagnostics.ts";
 import { Rng } from "../rng.ts";
 import { tridiagonalEigen } from "./eigen.ts";
@@ -153,12 +154,6 @@ function startVector(start: LanczosOptions["start"], n: number, wanted: number, 
     norm = Math.sqrt(dot(v, v));
   }
   return scaled(v, 1 / norm);
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
 }
 
 function axpy(alpha: number, x: Float64Array, y: Float64Array): void {

@@ -294,7 +294,7 @@ export function phaseChart(runs: readonly RunRecord[], options: { title?: string
     const label = count === group.runs.length ? phase : `${phase} ${count}/${group.runs.length}`;
     return { model: MODEL_LABELS[group.model], multiple: group.multiple, multipleLabel: formatNumber(group.multiple), phase, label };
   });
-  const multiples = [...new Set(cells.map((c) => c.multiple))].sort((a, b) => a - b).map(formatNumber);
+  const multiples = [...new Set(cells.map((c) => c.multiple))].sort((a, b) => a - b).map((value) => formatNumber(value));
   const models = MODEL_SORT.filter((m) => cells.some((c) => c.model === m));
   const x = { field: "multipleLabel", type: "ordinal", title: "η/η_crit", sort: multiples, axis: { labelAngle: 0 } } as const;
   const y = { field: "model", type: "nominal", title: "model", sort: models } as const;

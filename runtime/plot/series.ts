@@ -66,11 +66,11 @@ export function largestFinite(values: Iterable<number>, fallback: number): numbe
   return best === -Infinity ? fallback : best;
 }
 
-/** A short rendering of a number for labels: 3 significant digits, exponent form when tiny or huge. */
-export function formatNumber(value: number): string {
+/** A short rendering of a number for labels: `digits` significant digits, exponent form when tiny or huge. */
+export function formatNumber(value: number, digits = 3): string {
   if (!Number.isFinite(value)) return String(value);
   if (value === 0) return "0";
   const magnitude = Math.abs(value);
-  if (magnitude >= 1e5 || magnitude < 1e-3) return value.toExponential(2).replace(/\.?0+e/, "e");
-  return String(Number(value.toPrecision(3)));
+  if (magnitude >= 1e5 || magnitude < 1e-3) return value.toExponential(digits - 1).replace(/\.?0+e/, "e");
+  return String(Number(value.toPrecision(digits)));
 }
