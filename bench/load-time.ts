@@ -9,4 +9,4 @@ const source = readFileSync(file, "utf8");
 const { model } = loadModel(source, { file, set: JSON.parse(setJson) as Record<string, number> });
 const result = await compileModel(model, { source, file, maxBatch: Number(maxBatch), cacheDir });
 const ms = performance.now() - started;
-process.stdout.write(JSON.stringify({ ms, fromCache: result.fromCache }) + "\n");
+process.stdout.write(`${JSON.stringify({ ms, fromCache: result.fromCache })}\n`);

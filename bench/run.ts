@@ -104,7 +104,11 @@ for (const c of CASES) {
   const compiled = await compileModel(model, { source, file: c.file, maxBatch: c.n, cacheDir });
   const coldMs = performance.now() - coldStart;
   const cached = JSON.parse(
-    execFileSync(process.execPath, ["--import", "tsx", "bench/load-time.ts", c.file, JSON.stringify(c.set), String(c.n), cacheDir], { encoding: "utf8" }),
+    execFileSync(
+      process.execPath,
+      ["--import", "tsx", "bench/load-time.ts", c.file, JSON.stringify(c.set), String(c.n), cacheDir],
+      { encoding: "utf8" },
+    ),
   ) as { ms: number; fromCache: boolean };
   rmSync(cacheDir, { recursive: true, force: true });
 
@@ -158,19 +162,52 @@ for (const c of CASES) {
   };
   if (ratios["f / handwritten"] !== undefined) targets["f ≤ 1.25× handwritten"] = ratios["f / handwritten"] <= 1.25;
 
-  const dims = Object.entries(c.set).map(([key, v]) => `${key}=${v}`).join(", ");
+  const dims = Object.entries(c.set)
+    .map(([key, v]) => `${key}=${v}`)
+    .join(", ");
   console.log(`\n${model.name} (n=${c.n}, ${dims}; ${k.layout.paramCount} params)`);
-  console.log("  ms per full-batch gradient step (median of " + REPEATS + "):");
+  console.log(`  ms per full-batch gradient step (median of ${REPEATS}):`);
   for (const [name, value] of Object.entries(ms)) console.log(`    ${name.padEnd(22)}${fmt(value)}`);
   console.log("  ratios:");
   for (const [name, value] of Object.entries(ratios)) console.log(`    ${name.padEnd(22)}${fmt(value)}`);
-  console.log(`  compile: cold ${coldMs.toFixed(0)} ms (source to loaded kernels), cached ${cached.ms.toFixed(1)} ms${cached.fromCache ? "" : " (CACHE MISS)"}`);
-  if (gradientAgreement !== undefined) console.log(`  handwritten vs compiled gradient: max rel. difference ${gradientAgreement.toExponential(1)}`);
-  console.log("  targets: " + Object.entries(targets).map(([name, ok]) => `${ok ? "met" : "MISSED"}: ${name}`).join("; "));
-  results.push({ model: model.name, file: c.file, n: c.n, set: c.set, params: k.layout.paramCount, ms, ratios, compile: { coldMs, cachedMs: cached.ms }, gradientAgreement, targets });
+  console.log(
+    `  compile: cold ${coldMs.toFixed(0)} ms (source to loaded kernels), cached ${cached.ms.toFixed(1)} ms${cached.fromCache ? "" : " (CACHE MISS)"}`,
+  );
+  if (gradientAgreement !== undefined)
+    console.log(`  handwritten vs compiled gradient: max rel. difference ${gradientAgreement.toExponential(1)}`);
+  console.log(
+    "  targets: " +
+      Object.entries(targets)
+        .map(([name, ok]) => `${ok ? "met" : "MISSED"}: ${name}`)
+        .join("; "),
+  );
+  results.push({
+    model: model.name,
+    file: c.file,
+    n: c.n,
+    set: c.set,
+    params: k.layout.paramCount,
+    ms,
+    ratios,
+    compile: { coldMs, cachedMs: cached.ms },
+    gradientAgreement,
+    targets,
+  });
 }
 writeFileSync(
   "bench/results.json",
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, warmup: WARMUP, repeats: REPEATS, results }, null, 2) + "\n",
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      warmup: WARMUP,
+      repeats: REPEATS,
+      results,
+    },
+    null,
+    2,
+  )}\n`,
 );
 console.log("\nwrote bench/results.json");

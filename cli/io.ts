@@ -19,7 +19,8 @@ export function readSource(file: string): string {
     return text;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : (error as Error).message;
+    const reason =
+      code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : (error as Error).message;
     throw new NqmError([diagnostic("NQM3006", { file, reason })]);
   }
 }
@@ -27,7 +28,7 @@ export function readSource(file: string): string {
 /** Prints diagnostics to stderr (not in --json mode, where the caller includes them). */
 export function report(diagnostics: readonly Diagnostic[]): void {
   if (diagnostics.length === 0 || output.json) return;
-  process.stderr.write(diagnostics.map((d) => renderDiagnostic(d, sources)).join("\n\n") + "\n");
+  process.stderr.write(`${diagnostics.map((d) => renderDiagnostic(d, sources)).join("\n\n")}\n`);
 }
 
 /** Diagnostics in their JSON form. */
@@ -41,9 +42,17 @@ export interface ModelOptions {
 }
 
 /** Reads, parses and checks a model file; prints warnings; throws on errors. */
-export function loadModelFile(file: string, options: ModelOptions, extraSet: Record<string, number> = {}): { model: CheckedModel; source: string } {
+export function loadModelFile(
+  file: string,
+  options: ModelOptions,
+  extraSet: Record<string, number> = {},
+): { model: CheckedModel; source: string } {
   const source = readSource(file);
-  const { model, warnings } = loadModel(source, { file, set: { ...extraSet, ...(options.set ?? {}) }, ...(options.modelName ? { name: options.modelName } : {}) });
+  const { model, warnings } = loadModel(source, {
+    file,
+    set: { ...extraSet, ...(options.set ?? {}) },
+    ...(options.modelName ? { name: options.modelName } : {}),
+  });
   report(warnings);
   return { model, source };
 }

@@ -36,7 +36,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .argument("<file>", "model file (.nqm)")
     .option("--set <name=value>", "set a dim or const (repeatable, or comma-separated)", collectSet)
     .option("--json", "print the result and diagnostics as JSON")
-    .action(async (file: string, options: { set?: Record<string, number>; json?: boolean }) => setExitCode((await frontend()).checkCommand(file, options)));
+    .action(async (file: string, options: { set?: Record<string, number>; json?: boolean }) =>
+      setExitCode((await frontend()).checkCommand(file, options)),
+    );
 
   program
     .command("fmt")
@@ -46,24 +48,42 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   withModel(program.command("derive").description("print the simplified symbolic derivatives of a model"))
     .option("--what <view>", `which expressions: ${DERIVE_VIEWS}`, "all")
-    .action(async (file: string, options: ModelOptions & { what: string }) => setExitCode((await derive()).deriveCommand(file, options)));
+    .action(async (file: string, options: ModelOptions & { what: string }) =>
+      setExitCode((await derive()).deriveCommand(file, options)),
+    );
 
-  withModel(program.command("eval").description("evaluate f, its gradient, jvp, hvp, f_lin and f_quad at a point (JSON in, JSON out)"))
+  withModel(
+    program
+      .command("eval")
+      .description("evaluate f, its gradient, jvp, hvp, f_lin and f_quad at a point (JSON in, JSON out)"),
+  )
     .requiredOption("--point <file.json>", "the point: {set, params, fixed, inputs, direction, cotangent}")
     .option("--seed <n>", "seed for the params and fixed tensors the point leaves out", parseInteger("--seed", 0), 0)
     .option("--backend <name>", "interpreter (the reference) or compiled", "interpreter")
-    .action(async (file: string, options: ModelOptions & { point: string; seed: number; backend: string }) => setExitCode(await (await derive()).evalCommand(file, options)));
+    .action(async (file: string, options: ModelOptions & { point: string; seed: number; backend: string }) =>
+      setExitCode(await (await derive()).evalCommand(file, options)),
+    );
 
-  withModel(program.command("compile").description("write the model's kernels as a standalone TypeScript and JavaScript module"))
+  withModel(
+    program
+      .command("compile")
+      .description("write the model's kernels as a standalone TypeScript and JavaScript module"),
+  )
     .requiredOption("-o, --out <dir>", "output folder")
     .option("--batch <n>", "the largest number of examples per call", parseInteger("--batch", 1), 256)
-    .action(async (file: string, options: ModelOptions & { out: string; batch: number }) => setExitCode(await (await compile()).compileCommand(file, options)));
+    .action(async (file: string, options: ModelOptions & { out: string; batch: number }) =>
+      setExitCode(await (await compile()).compileCommand(file, options)),
+    );
 
-  withModel(program.command("verify").description("check the model's derivatives and kernels with property-based tests"))
+  withModel(
+    program.command("verify").description("check the model's derivatives and kernels with property-based tests"),
+  )
     .option("--seed <n>", "fast-check seed (a failure is reproduced by the same seed)", parseInteger("--seed", 0), 1)
     .option("--runs <n>", "cases per property", parseInteger("--runs", 1), 50)
     .option("--json", "print the outcomes as JSON")
-    .action(async (file: string, options: ModelOptions & { seed: number; runs: number; json?: boolean }) => setExitCode(await (await compile()).verifyCommand(file, options)));
+    .action(async (file: string, options: ModelOptions & { seed: number; runs: number; json?: boolean }) =>
+      setExitCode(await (await compile()).verifyCommand(file, options)),
+    );
 
   const withTraining = (command: Command) =>
     withModel(command)
@@ -71,36 +91,70 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       .option("--data-seed <n>", "seed of the data draw", parseInteger("--data-seed", 0), 0)
       .option("--steps <n>", "gradient steps per run", parseInteger("--steps", 1), 500)
       .option("--loss <kind>", "sum: ½Σ(f−y)² as in the paper; mean: divided by n (η thresholds scale by n)", "sum")
-      .option("--eval-every <k>", "measure test loss, λ_max and ‖w−w0‖ every k steps (default max(10, steps/50))", parseInteger("--eval-every", 1))
+      .option(
+        "--eval-every <k>",
+        "measure test loss, λ_max and ‖w−w0‖ every k steps (default max(10, steps/50))",
+        parseInteger("--eval-every", 1),
+      )
       .option("--eigs <k>", "track the top k eigenvalues of the tangent kernel (0: none)", parseInteger("--eigs", 0), 1)
       .option("--batch <b>", "mini-batch size for SGD (default: full batch)", parseInteger("--batch", 1))
-      .option("--cap <factor>", "a loss above factor × the initial loss counts as divergence", parseFloatOption("--cap"), 1e10)
+      .option(
+        "--cap <factor>",
+        "a loss above factor × the initial loss counts as divergence",
+        parseFloatOption("--cap"),
+        1e10,
+      )
       .addHelpText("after", `\n${DATA_HELP}`);
 
-  withTraining(program.command("train").description("train f, f_lin and/or f_quad by gradient descent and print what happened"))
+  withTraining(
+    program.command("train").description("train f, f_lin and/or f_quad by gradient descent and print what happened"),
+  )
     .requiredOption("--lr <rate>", "learning rate: absolute (0.05) or a multiple of η_crit (2.5x)")
     .option("--model <kinds>", "f, lin, quad, a comma list, or all", "all")
     .option("--seed <n>", "initialization seed", parseInteger("--seed", 0), 0)
     .option("--json", "print the run records as JSON")
-    .action(async (file: string, options: TrainingOptions & { lr: string; model: string; seed: number; json?: boolean }) => setExitCode(await (await training()).trainCommand(file, options)));
+    .action(
+      async (file: string, options: TrainingOptions & { lr: string; model: string; seed: number; json?: boolean }) =>
+        setExitCode(await (await training()).trainCommand(file, options)),
+    );
 
-  withTraining(program.command("sweep").description("sweep learning rates across f, f_lin and f_quad in parallel; write runs, summary, plots and report"))
+  withTraining(
+    program
+      .command("sweep")
+      .description(
+        "sweep learning rates across f, f_lin and f_quad in parallel; write runs, summary, plots and report",
+      ),
+  )
     .option("--lrs <range>", "η/η_crit values: START:STOP:STEP or a comma list", "0.5x:4.5x:0.25x")
     .option("--models <kinds>", "which models", "f,lin,quad")
     .option("--seeds <n>", "initialization seeds 0..n-1", parseInteger("--seeds", 1), 1)
     .option("--out <dir>", "output folder (an unfinished sweep there is resumed)", "nqm-out")
     .option("--workers <n>", "worker threads (default: the number of cores)", parseInteger("--workers", 1))
     .option("--no-report", "skip the plots and report.md")
-    .action(async (file: string, options: TrainingOptions & { lrs: string; models: string; seeds: number; out: string; workers?: number; report: boolean }) =>
-      setExitCode(await (await training()).sweepCommand(file, options)),
+    .action(
+      async (
+        file: string,
+        options: TrainingOptions & {
+          lrs: string;
+          models: string;
+          seeds: number;
+          out: string;
+          workers?: number;
+          report: boolean;
+        },
+      ) => setExitCode(await (await training()).sweepCommand(file, options)),
     );
 
   program
     .command("demo")
-    .description("the three regimes on the paper's two-layer ReLU net and 1-D data: sweep, plots and report in ./nqm-out")
+    .description(
+      "the three regimes on the paper's two-layer ReLU net and 1-D data: sweep, plots and report in ./nqm-out",
+    )
     .option("--out <dir>", "output folder", "nqm-out")
     .option("--workers <n>", "worker threads (default: the number of cores)", parseInteger("--workers", 1))
-    .action(async (options: { out: string; workers?: number }) => setExitCode(await (await training()).demoCommand(options)));
+    .action(async (options: { out: string; workers?: number }) =>
+      setExitCode(await (await training()).demoCommand(options)),
+    );
 
   return program;
 }
@@ -118,7 +172,10 @@ export async function run(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof NqmError) {
-      if (output.json) process.stdout.write(JSON.stringify({ ok: false, diagnostics: diagnosticsJson(error.diagnostics) }, null, 2) + "\n");
+      if (output.json)
+        process.stdout.write(
+          `${JSON.stringify({ ok: false, diagnostics: diagnosticsJson(error.diagnostics) }, null, 2)}\n`,
+        );
       else report(error.diagnostics);
       return 1;
     }

@@ -12,7 +12,8 @@ export function collectSet(value: string, previous: Record<string, number> = {})
     if (!match) fail("NQM3002", { text: item });
     const [, name, text] = match;
     const number = Number(text);
-    if (!DECIMAL.test(text!) || !Number.isFinite(number)) fail("NQM3003", { name: name!, value: text!, reason: "the value is not a finite number" });
+    if (!DECIMAL.test(text!) || !Number.isFinite(number))
+      fail("NQM3003", { name: name!, value: text!, reason: "the value is not a finite number" });
     Object.defineProperty(result, name!, { value: number, enumerable: true, writable: true, configurable: true });
   }
   return result;
@@ -22,7 +23,8 @@ export function collectSet(value: string, previous: Record<string, number> = {})
 export function parseInteger(option: string, min: number): (value: string) => number {
   return (value: string) => {
     const number = Number(value);
-    if (!DECIMAL.test(value.trim()) || !Number.isInteger(number) || number < min) fail("NQM3007", { option, reason: `expected an integer ≥ ${min}, got \`${value}\`` });
+    if (!DECIMAL.test(value.trim()) || !Number.isInteger(number) || number < min)
+      fail("NQM3007", { option, reason: `expected an integer ≥ ${min}, got \`${value}\`` });
     return number;
   };
 }
@@ -31,7 +33,8 @@ export function parseInteger(option: string, min: number): (value: string) => nu
 export function parseFloatOption(option: string): (value: string) => number {
   return (value: string) => {
     const number = Number(value);
-    if (!DECIMAL.test(value.trim()) || !Number.isFinite(number) || number <= 0) fail("NQM3007", { option, reason: `expected a positive number, got \`${value}\`` });
+    if (!DECIMAL.test(value.trim()) || !Number.isFinite(number) || number <= 0)
+      fail("NQM3007", { option, reason: `expected a positive number, got \`${value}\`` });
     return number;
   };
 }

@@ -36,11 +36,16 @@ function excerpt(source: string, span: Span): string[] {
   const start = positionOf(source, span.start);
   const text = lineText(source, start.line);
   const end = positionOf(source, Math.max(span.start, span.end));
-  const width = end.line === start.line ? Math.max(1, end.column - start.column) : Math.max(1, text.length - start.column + 1);
+  const width =
+    end.line === start.line ? Math.max(1, end.column - start.column) : Math.max(1, text.length - start.column + 1);
   const gutter = String(start.line).length;
   // Tabs stay tabs so that the caret lines up however wide the terminal draws them.
   const indent = text.slice(0, start.column - 1).replace(/[^\t]/g, " ");
-  return [`${" ".repeat(gutter)} |`, `${start.line} | ${text}`, `${" ".repeat(gutter)} | ${indent}${"^".repeat(width)}`];
+  return [
+    `${" ".repeat(gutter)} |`,
+    `${start.line} | ${text}`,
+    `${" ".repeat(gutter)} | ${indent}${"^".repeat(width)}`,
+  ];
 }
 
 /** `file:line:col: error NQM1234: message`, then the source line and a caret under the span. */
@@ -48,7 +53,8 @@ export function renderDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, str
   const source = d.file === undefined ? undefined : sources.get(d.file);
   const lines = [`${location(d.file, source, d.span)}: ${d.severity} ${d.code}: ${d.message}`];
   if (source !== undefined && d.span) lines.push(...excerpt(source, d.span));
-  if (d.related && source !== undefined) lines.push(`${location(d.file, source, d.related.span)}: note: ${d.related.message}`);
+  if (d.related && source !== undefined)
+    lines.push(`${location(d.file, source, d.related.span)}: note: ${d.related.message}`);
   return lines.join("\n");
 }
 
@@ -59,7 +65,14 @@ export function diagnosticToJson(d: Diagnostic, sources: ReadonlyMap<string, str
     if (source === undefined) return { start: span.start, end: span.end };
     const start = positionOf(source, span.start);
     const end = positionOf(source, span.end);
-    return { start: span.start, end: span.end, line: start.line, column: start.column, endLine: end.line, endColumn: end.column };
+    return {
+      start: span.start,
+      end: span.end,
+      line: start.line,
+      column: start.column,
+      endLine: end.line,
+      endColumn: end.column,
+    };
   };
   return {
     code: d.code,

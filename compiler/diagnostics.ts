@@ -42,7 +42,10 @@ export const MESSAGES = {
   NQM2005: ["error", "`{name}` takes {expected} but was given {found}"],
   NQM2006: ["error", "shape mismatch in `{op}`: {left} and {right}{detail}"],
   NQM2007: ["error", "the exponent of `^` must be a finite constant scalar; {found}"],
-  NQM2008: ["error", "dim `{name}` has no value; give it a default (`dim {name} = 64`) or set it with --set {name}=VALUE"],
+  NQM2008: [
+    "error",
+    "dim `{name}` has no value; give it a default (`dim {name} = 64`) or set it with --set {name}=VALUE",
+  ],
   NQM2009: ["error", "dim `{name}` must be a positive integer, not {value}"],
   NQM2010: ["error", "model `{model}` has no `output`"],
   NQM2011: ["error", "model `{model}` has a second `output`; a model has exactly one"],
@@ -67,7 +70,10 @@ export const MESSAGES = {
   NQM3005: ["error", "this file holds several models ({models}); choose one with --model-name"],
   NQM3006: ["error", "cannot read {file}: {reason}"],
   NQM3007: ["error", "invalid option {option}: {reason}"],
-  NQM3008: ["error", "the compiled kernels would need about {estimate} of memory, more than the limit of {limit}; lower the sizes or the batch"],
+  NQM3008: [
+    "error",
+    "the compiled kernels would need about {estimate} of memory, more than the limit of {limit}; lower the sizes or the batch",
+  ],
   // 4xxx: data and runtime
   NQM4001: ["error", "invalid point file: {reason}"],
   NQM4002: ["error", "{what} `{name}` should have shape {expected} but has {found}"],
@@ -104,7 +110,11 @@ export class NqmError extends Error {
 }
 
 /** Throws an NqmError with one diagnostic. */
-export function fail(code: DiagnosticCode, args: Record<string, string | number>, location?: { span?: Span; file?: string }): never {
+export function fail(
+  code: DiagnosticCode,
+  args: Record<string, string | number>,
+  location?: { span?: Span; file?: string },
+): never {
   throw new NqmError([diagnostic(code, args, location)]);
 }
 
@@ -135,12 +145,15 @@ export function didYouMean(name: string, candidates: Iterable<string>): string {
 
 /** Edit distance where inserting, deleting, substituting, or swapping two neighbours costs 1. */
 function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const substitution = rows[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
       let best = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, substitution);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, rows[i - 2]![j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, rows[i - 2]![j - 2]! + 1);
       rows[i]![j] = best;
     }
   }

@@ -12,7 +12,10 @@ export interface FrontendResult {
 }
 
 /** Parses and checks `source`; never throws for a user error. */
-export function checkSource(source: string, options: { file?: string; set?: Readonly<Record<string, number>> } = {}): FrontendResult {
+export function checkSource(
+  source: string,
+  options: { file?: string; set?: Readonly<Record<string, number>> } = {},
+): FrontendResult {
   const parsed = parseSource(source, options.file);
   if (!parsed.ast) return { diagnostics: parsed.diagnostics };
   const checked = checkFile(parsed.ast, options);
@@ -24,14 +27,22 @@ export function checkSource(source: string, options: { file?: string; set?: Read
  * Parses and checks `source` and returns the model named `name` (or the only one), throwing an
  * NqmError with every diagnostic when the file has errors.
  */
-export function loadModel(source: string, options: { file?: string; set?: Readonly<Record<string, number>>; name?: string } = {}): {
+export function loadModel(
+  source: string,
+  options: { file?: string; set?: Readonly<Record<string, number>>; name?: string } = {},
+): {
   model: CheckedModel;
   warnings: readonly Diagnostic[];
 } {
   const result = checkSource(source, options);
   if (!result.models || hasErrors(result.diagnostics)) throw new NqmError(result.diagnostics);
   const names = result.models.map((m) => `\`${m.name}\``).join(", ");
-  const model = options.name === undefined ? (result.models.length === 1 ? result.models[0] : undefined) : result.models.find((m) => m.name === options.name);
+  const model =
+    options.name === undefined
+      ? result.models.length === 1
+        ? result.models[0]
+        : undefined
+      : result.models.find((m) => m.name === options.name);
   if (!model) {
     if (options.name === undefined) fail("NQM3005", { models: names });
     fail("NQM3004", { name: options.name, models: names });

@@ -7,8 +7,20 @@ export type Expr =
   | { readonly kind: "number"; readonly value: number; readonly span: Span }
   | { readonly kind: "name"; readonly name: string; readonly span: Span }
   | { readonly kind: "negate"; readonly operand: Expr; readonly span: Span }
-  | { readonly kind: "binary"; readonly op: BinaryOperator; readonly left: Expr; readonly right: Expr; readonly span: Span }
-  | { readonly kind: "call"; readonly callee: string; readonly calleeSpan: Span; readonly args: readonly Expr[]; readonly span: Span };
+  | {
+      readonly kind: "binary";
+      readonly op: BinaryOperator;
+      readonly left: Expr;
+      readonly right: Expr;
+      readonly span: Span;
+    }
+  | {
+      readonly kind: "call";
+      readonly callee: string;
+      readonly calleeSpan: Span;
+      readonly args: readonly Expr[];
+      readonly span: Span;
+    };
 
 /** One entry of a shape: an integer literal or a dim name. */
 export type ShapeEntry =
@@ -66,5 +78,7 @@ export interface FileAst {
 
 /** A deep copy of `node` with every span removed: what two parses of equal programs share. */
 export function withoutSpans<T>(node: T): T {
-  return JSON.parse(JSON.stringify(node, (key, value: unknown) => (key === "span" || key.endsWith("Span") ? undefined : value))) as T;
+  return JSON.parse(
+    JSON.stringify(node, (key, value: unknown) => (key === "span" || key.endsWith("Span") ? undefined : value)),
+  ) as T;
 }

@@ -1,7 +1,17 @@
 /** Parsing entry point: lexes, parses with recovery, and turns an error-free CST into the AST. */
 import type { CstElement, CstNode, IToken } from "chevrotain";
 import { diagnostic, type Diagnostic, type Span } from "../compiler/diagnostics.ts";
-import type { BinaryOperator, CommentAst, Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst, ShapeEntry } from "./ast.ts";
+import type {
+  BinaryOperator,
+  CommentAst,
+  Decl,
+  Expr,
+  FileAst,
+  InitAst,
+  ModelAst,
+  ShapeAst,
+  ShapeEntry,
+} from "./ast.ts";
 import { parser, type SyntaxErrorParts } from "./parser.ts";
 import { Identifier, lexer } from "./tokens.ts";
 
@@ -21,7 +31,11 @@ export interface ParseResult {
 export function parseSource(source: string, file?: string): ParseResult {
   const lexed = lexer.tokenize(source);
   const diagnostics: Diagnostic[] = lexed.errors.map((error) =>
-    diagnostic("NQM1001", { text: `\`${source.slice(error.offset, error.offset + error.length)}\`` }, { file, span: { start: error.offset, end: error.offset + error.length } }),
+    diagnostic(
+      "NQM1001",
+      { text: `\`${source.slice(error.offset, error.offset + error.length)}\`` },
+      { file, span: { start: error.offset, end: error.offset + error.length } },
+    ),
   );
   parser.input = lexed.tokens;
   let cst: CstNode;
@@ -51,10 +65,18 @@ export function parseSource(source: string, file?: string): ParseResult {
   if (diagnostics.length > 0) return { diagnostics };
   const comments = (lexed.groups.comments ?? []).map((t): CommentAst => {
     // A lone `\r` ends a comment too (see the Comment token), so it starts a line here.
-    const lineStart = Math.max(source.lastIndexOf("\n", t.startOffset - 1), source.lastIndexOf("\r", t.startOffset - 1)) + 1;
-    return { text: t.image.trimEnd(), ownLine: source.slice(lineStart, t.startOffset).trim() === "", span: tokenSpan(t) };
+    const lineStart =
+      Math.max(source.lastIndexOf("\n", t.startOffset - 1), source.lastIndexOf("\r", t.startOffset - 1)) + 1;
+    return {
+      text: t.image.trimEnd(),
+      ownLine: source.slice(lineStart, t.startOffset).trim() === "",
+      span: tokenSpan(t),
+    };
   });
-  return { ast: { models, ...(comments.length > 0 ? { comments } : {}), span: { start: 0, end: source.length } }, diagnostics };
+  return {
+    ast: { models, ...(comments.length > 0 ? { comments } : {}), span: { start: 0, end: source.length } },
+    diagnostics,
+  };
 }
 
 /** The span of the token inside the most open parentheses, counting a run of `-` and `^` as levels too. */
@@ -79,7 +101,9 @@ function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
   return diagnostics
     .filter((d) => {
       const key = `${d.span?.start}:${d.message}`;
-      return seen.has(key) ? false : (seen.add(key), true);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
     })
     .sort((a, b) => (a.span?.start ?? 0) - (b.span?.start ?? 0));
 }
@@ -183,7 +207,9 @@ class AstBuilder {
   private declaredName(c: Children): IToken {
     const name = token(node(c, "declaredName").children, "name");
     if (name.tokenType !== Identifier) {
-      this.diagnostics.push(diagnostic("NQM1006", { name: name.image }, { file: this.fileName, span: tokenSpan(name) }));
+      this.diagnostics.push(
+        diagnostic("NQM1006", { name: name.image }, { file: this.fileName, span: tokenSpan(name) }),
+      );
     }
     return name;
   }
@@ -226,17 +252,20 @@ class AstBuilder {
   private number(literal: IToken): number {
     const value = Number(literal.image);
     if (!Number.isFinite(value)) {
-      this.diagnostics.push(diagnostic("NQM1005", { found: `\`${literal.image}\`` }, { file: this.fileName, span: tokenSpan(literal) }));
+      this.diagnostics.push(
+        diagnostic("NQM1005", { found: `\`${literal.image}\`` }, { file: this.fileName, span: tokenSpan(literal) }),
+      );
     }
     return value;
   }
 
   private shape(cst: CstNode): ShapeAst {
     const c = cst.children;
-    const entries = tokens(c, "entry").map((t): ShapeEntry =>
-      t.tokenType.name === "Identifier"
-        ? { kind: "dimref", name: t.image, span: tokenSpan(t) }
-        : { kind: "size", value: this.number(t), span: tokenSpan(t) },
+    const entries = tokens(c, "entry").map(
+      (t): ShapeEntry =>
+        t.tokenType.name === "Identifier"
+          ? { kind: "dimref", name: t.image, span: tokenSpan(t) }
+          : { kind: "size", value: this.number(t), span: tokenSpan(t) },
     );
     return { entries, span: join(tokenSpan(token(c, "LBracket")), tokenSpan(token(c, "RBracket"))) };
   }
@@ -258,7 +287,9 @@ class AstBuilder {
   }
 
   private expression(cst: CstNode): Expr {
-    return this.leftAssociative(node(cst.children, "additive"), (operand) => this.leftAssociative(operand, (u) => this.unary(u)));
+    return this.leftAssociative(node(cst.children, "additive"), (operand) =>
+      this.leftAssociative(operand, (u) => this.unary(u)),
+    );
   }
 
   // additive and multiplicative share a shape: operand (operator operand)*
@@ -269,7 +300,13 @@ class AstBuilder {
     let result = operand(operands[0]!);
     operators.forEach((op, i) => {
       const right = operand(operands[i + 1]!);
-      result = { kind: "binary", op: op.image as BinaryOperator, left: result, right, span: join(result.span, right.span) };
+      result = {
+        kind: "binary",
+        op: op.image as BinaryOperator,
+        left: result,
+        right,
+        span: join(result.span, right.span),
+      };
     });
     return result;
   }

@@ -32,7 +32,8 @@ function label(type: TokenType): string {
 function parts(labels: Iterable<string>, actual: IToken): string {
   // A keyword is accepted as a name only to report it (see declaredName): never suggest one.
   const unique = [...new Set(labels)].filter((l) => l !== T.Keyword.LABEL);
-  const expected = unique.length <= 1 ? (unique[0] ?? "nothing") : `${unique.slice(0, -1).join(", ")} or ${unique.at(-1)}`;
+  const expected =
+    unique.length <= 1 ? (unique[0] ?? "nothing") : `${unique.slice(0, -1).join(", ")} or ${unique.at(-1)}`;
   return JSON.stringify({ expected, found: describeToken(actual), choices: unique.length } satisfies SyntaxErrorParts);
 }
 
@@ -43,9 +44,15 @@ const messageProvider: IParserErrorMessageProvider = {
     parts([ruleName === "model" && expected === T.RCurly ? DECLARATION_OR_CLOSE : label(expected)], actual),
   buildNotAllInputParsedMessage: ({ firstRedundant }) => parts([END_OF_FILE], firstRedundant),
   buildNoViableAltMessage: ({ expectedPathsPerAlt, actual }) =>
-    parts(expectedPathsPerAlt.flatMap((paths) => paths.map((path) => label(path[0]!))), actual[0]!),
+    parts(
+      expectedPathsPerAlt.flatMap((paths) => paths.map((path) => label(path[0]!))),
+      actual[0]!,
+    ),
   buildEarlyExitMessage: ({ expectedIterationPaths, actual }) =>
-    parts(expectedIterationPaths.map((path) => label(path[0]!)), actual[0]!),
+    parts(
+      expectedIterationPaths.map((path) => label(path[0]!)),
+      actual[0]!,
+    ),
 };
 
 export class ModelParser extends CstParser {
@@ -118,7 +125,10 @@ export class ModelParser extends CstParser {
   });
 
   tensorDecl = this.RULE("tensorDecl", () => {
-    this.OR([{ ALT: () => this.CONSUME(T.Param, { LABEL: "keyword" }) }, { ALT: () => this.CONSUME(T.Fixed, { LABEL: "keyword" }) }]);
+    this.OR([
+      { ALT: () => this.CONSUME(T.Param, { LABEL: "keyword" }) },
+      { ALT: () => this.CONSUME(T.Fixed, { LABEL: "keyword" }) },
+    ]);
     this.SUBRULE(this.declaredName, { ARGS: [T.Colon] });
     this.CONSUME(T.Colon);
     this.SUBRULE(this.shape);
@@ -167,7 +177,10 @@ export class ModelParser extends CstParser {
   additive = this.RULE("additive", () => {
     this.SUBRULE(this.multiplicative, { LABEL: "operand" });
     this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(T.Plus, { LABEL: "operator" }) }, { ALT: () => this.CONSUME(T.Minus, { LABEL: "operator" }) }]);
+      this.OR([
+        { ALT: () => this.CONSUME(T.Plus, { LABEL: "operator" }) },
+        { ALT: () => this.CONSUME(T.Minus, { LABEL: "operator" }) },
+      ]);
       this.SUBRULE2(this.multiplicative, { LABEL: "operand" });
     });
   });

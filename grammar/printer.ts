@@ -87,7 +87,9 @@ interface Line {
 function modelLines(model: ModelAst): Line[] {
   return [
     { code: `model ${model.name} {`, anchor: model.span.start, commentIndent: "", before: [] },
-    ...model.decls.map((d): Line => ({ code: `  ${printDecl(d)}`, anchor: d.span.start, commentIndent: "  ", before: [] })),
+    ...model.decls.map(
+      (d): Line => ({ code: `  ${printDecl(d)}`, anchor: d.span.start, commentIndent: "  ", before: [] }),
+    ),
     // A comment just before the closing brace belongs to the body.
     { code: "}", anchor: model.span.end - 1, commentIndent: "  ", before: [] },
   ];
@@ -135,5 +137,5 @@ export function printFile(file: FileAst): string {
   const blocks = file.models.map(modelLines);
   const end: string[] = [];
   placeComments(blocks.flat(), file.comments ?? [], end);
-  return [...blocks.map((b) => render(b).join("\n")), ...(end.length > 0 ? [end.join("\n")] : [])].join("\n\n") + "\n";
+  return `${[...blocks.map((b) => render(b).join("\n")), ...(end.length > 0 ? [end.join("\n")] : [])].join("\n\n")}\n`;
 }

@@ -11,7 +11,13 @@ export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][
 export const Keyword = createToken({ name: "Keyword", pattern: Lexer.NA, label: "a keyword" });
 
 function keyword(word: string): TokenType {
-  return createToken({ name: `Kw_${word}`, pattern: new RegExp(word), longer_alt: Identifier, categories: [Keyword], label: `\`${word}\`` });
+  return createToken({
+    name: `Kw_${word}`,
+    pattern: new RegExp(word),
+    longer_alt: Identifier,
+    categories: [Keyword],
+    label: `\`${word}\``,
+  });
 }
 export const Model = keyword("model");
 export const Dim = keyword("dim");
@@ -51,11 +57,35 @@ export const Caret = punct("Caret", "^");
 
 /** Keywords must precede Identifier so that they win ties; longer_alt keeps `models` a name. */
 export const allTokens: TokenType[] = [
-  WhiteSpace, Comment, Keyword,
-  Model, Dim, Const, Input, Param, Fixed, Let, Output,
-  Identifier, NumberLiteral,
-  LCurly, RCurly, LParen, RParen, LBracket, RBracket, Comma, Colon, Tilde, Equals,
-  Plus, Minus, Star, Slash, At, Caret,
+  WhiteSpace,
+  Comment,
+  Keyword,
+  Model,
+  Dim,
+  Const,
+  Input,
+  Param,
+  Fixed,
+  Let,
+  Output,
+  Identifier,
+  NumberLiteral,
+  LCurly,
+  RCurly,
+  LParen,
+  RParen,
+  LBracket,
+  RBracket,
+  Comma,
+  Colon,
+  Tilde,
+  Equals,
+  Plus,
+  Minus,
+  Star,
+  Slash,
+  At,
+  Caret,
 ];
 
 export const lexer = new Lexer(allTokens, { positionTracking: "full", ensureOptimizations: false });

@@ -31,7 +31,14 @@ function checkFinite(what: string, tensors: readonly Tensor[]): void {
 /** Evaluates every quantity of the contract with the reference interpreter. */
 export function evaluateWithInterpreter(program: DerivativeProgram, point: Point): EvalResult {
   const params = program.model.params.map((p) => p.name);
-  const roots = [program.f, program.jvp, program.fLin, program.fQuad, ...params.map((p) => program.grad[p]!), ...params.map((p) => program.hvp[p]!)];
+  const roots = [
+    program.f,
+    program.jvp,
+    program.fLin,
+    program.fQuad,
+    ...params.map((p) => program.grad[p]!),
+    ...params.map((p) => program.hvp[p]!),
+  ];
   const values = interpret(roots, {
     n: point.n,
     params: point.params,
@@ -53,11 +60,22 @@ export function evaluateWithInterpreter(program: DerivativeProgram, point: Point
         return [p, toNested(t)];
       }),
     );
-  return { f: f!, grad: named(4, "grad"), jvp: jvp!, hvp: named(4 + params.length, "hvp"), f_lin: fLin!, f_quad: fQuad! };
+  return {
+    f: f!,
+    grad: named(4, "grad"),
+    jvp: jvp!,
+    hvp: named(4 + params.length, "hvp"),
+    f_lin: fLin!,
+    f_quad: fQuad!,
+  };
 }
 
 /** Packs named tensors into one flat vector in layout order. */
-export function packTensors(slots: readonly Slot[], tensors: Readonly<Record<string, Tensor>>, total: number): Float64Array {
+export function packTensors(
+  slots: readonly Slot[],
+  tensors: Readonly<Record<string, Tensor>>,
+  total: number,
+): Float64Array {
   const flat = new Float64Array(total);
   for (const slot of slots) flat.set(tensors[slot.name]!.data, slot.offset);
   return flat;
@@ -71,7 +89,11 @@ function packExamples(examples: readonly Tensor[], size: number): Float64Array {
 }
 
 /** Evaluates every quantity of the contract with compiled kernels (built for ≥ point.n examples). */
-export function evaluateWithKernels(kernels: CompiledKernels, point: Point, outputShape: readonly number[]): EvalResult {
+export function evaluateWithKernels(
+  kernels: CompiledKernels,
+  point: Point,
+  outputShape: readonly number[],
+): EvalResult {
   const layout = kernels.layout;
   const n = point.n;
   const w = packTensors(layout.params, point.params, layout.paramCount);
@@ -82,7 +104,10 @@ export function evaluateWithKernels(kernels: CompiledKernels, point: Point, outp
   const perExampleValues = (what: string, run: (out: Float64Array) => void): Nested[] => {
     const out = new Float64Array(n * layout.outputSize);
     run(out);
-    const tensors = Array.from({ length: n }, (_, j) => ({ shape: outputShape, data: out.subarray(j * layout.outputSize, (j + 1) * layout.outputSize) }));
+    const tensors = Array.from({ length: n }, (_, j) => ({
+      shape: outputShape,
+      data: out.subarray(j * layout.outputSize, (j + 1) * layout.outputSize),
+    }));
     checkFinite(what, tensors);
     return tensors.map(toNested);
   };

@@ -48,17 +48,29 @@ function tensorSeed(seed: number, name: string): number {
 
 /** Draws one tensor's values for `seed`. */
 export function initializeTensor(tensor: TensorDecl, seed: number): Float64Array {
-  return draw(tensor.init ?? { kind: "normal", args: [0, 1] }, new Rng(tensorSeed(seed, tensor.name)), new Float64Array(sizeOf(tensor.shape)));
+  return draw(
+    tensor.init ?? { kind: "normal", args: [0, 1] },
+    new Rng(tensorSeed(seed, tensor.name)),
+    new Float64Array(sizeOf(tensor.shape)),
+  );
 }
 
 /** Draws every param and fixed tensor of `model` for `seed`: the same seed gives the same values. */
-export function initialize(model: CheckedModel, seed: number): { params: Record<string, Float64Array>; fixed: Record<string, Float64Array> } {
-  const each = (tensors: readonly TensorDecl[]) => Object.fromEntries(tensors.map((t) => [t.name, initializeTensor(t, seed)]));
+export function initialize(
+  model: CheckedModel,
+  seed: number,
+): { params: Record<string, Float64Array>; fixed: Record<string, Float64Array> } {
+  const each = (tensors: readonly TensorDecl[]) =>
+    Object.fromEntries(tensors.map((t) => [t.name, initializeTensor(t, seed)]));
   return { params: each(model.params), fixed: each(model.fixed) };
 }
 
 /** The same draw as `initialize`, packed into the flat vectors of a kernel layout. */
-export function initializeFlat(model: CheckedModel, layout: Layout, seed: number): { w: Float64Array; fixed: Float64Array } {
+export function initializeFlat(
+  model: CheckedModel,
+  layout: Layout,
+  seed: number,
+): { w: Float64Array; fixed: Float64Array } {
   const init = initialize(model, seed);
   const w = new Float64Array(layout.paramCount);
   for (const slot of layout.params) w.set(init.params[slot.name]!, slot.offset);

@@ -31,17 +31,21 @@ export function parsePointJson(text: string): Record<string, unknown> {
   } catch (error) {
     fail("NQM4001", { reason: `not valid JSON (${(error as Error).message})` });
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail("NQM4001", { reason: "the top level must be a JSON object" });
-  for (const key of Object.keys(value)) if (!KEYS.includes(key)) fail("NQM4001", { reason: `unknown key \`${key}\`${didYouMean(key, KEYS)}` });
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    fail("NQM4001", { reason: "the top level must be a JSON object" });
+  for (const key of Object.keys(value))
+    if (!KEYS.includes(key)) fail("NQM4001", { reason: `unknown key \`${key}\`${didYouMean(key, KEYS)}` });
   return value as Record<string, unknown>;
 }
 
 /** The `set` entry of a point file, as --set values. */
 export function pointSet(raw: Record<string, unknown>): Record<string, number> {
   const set = raw.set ?? {};
-  if (typeof set !== "object" || set === null || Array.isArray(set)) fail("NQM4001", { reason: "`set` must be an object of numbers" });
+  if (typeof set !== "object" || set === null || Array.isArray(set))
+    fail("NQM4001", { reason: "`set` must be an object of numbers" });
   for (const [name, value] of Object.entries(set)) {
-    if (typeof value !== "number" || !Number.isFinite(value)) fail("NQM4001", { reason: `set.${name} must be a finite number` });
+    if (typeof value !== "number" || !Number.isFinite(value))
+      fail("NQM4001", { reason: `set.${name} must be a finite number` });
   }
   return set as Record<string, number>;
 }
@@ -49,18 +53,31 @@ export function pointSet(raw: Record<string, unknown>): Record<string, number> {
 function record(raw: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
   const value = raw[key];
   if (value === undefined) return undefined;
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail("NQM4001", { reason: `\`${key}\` must be an object mapping names to arrays` });
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    fail("NQM4001", { reason: `\`${key}\` must be an object mapping names to arrays` });
   return value as Record<string, unknown>;
 }
 
-function tensors(raw: Record<string, unknown>, key: string, decls: readonly TensorDecl[], what: string, fallback: (t: TensorDecl) => Tensor): Record<string, Tensor> {
+function tensors(
+  raw: Record<string, unknown>,
+  key: string,
+  decls: readonly TensorDecl[],
+  what: string,
+  fallback: (t: TensorDecl) => Tensor,
+): Record<string, Tensor> {
   const given = record(raw, key);
   const names = decls.map((d) => d.name);
-  if (given) for (const name of Object.keys(given)) if (!names.includes(name)) fail("NQM4001", { reason: `\`${key}\` names \`${name}\`, which is not a ${what} of the model${didYouMean(name, names)}` });
+  if (given)
+    for (const name of Object.keys(given))
+      if (!names.includes(name))
+        fail("NQM4001", {
+          reason: `\`${key}\` names \`${name}\`, which is not a ${what} of the model${didYouMean(name, names)}`,
+        });
   return Object.fromEntries(
     decls.map((decl) => {
       if (!given || !Object.hasOwn(given, decl.name)) {
-        if (given && key !== "direction") fail("NQM4001", { reason: `\`${key}\` gives some ${what}s but not \`${decl.name}\`` });
+        if (given && key !== "direction")
+          fail("NQM4001", { reason: `\`${key}\` gives some ${what}s but not \`${decl.name}\`` });
         return [decl.name, fallback(decl)];
       }
       return [decl.name, shaped(given[decl.name], decl.shape, what, decl.name)];
@@ -72,8 +89,14 @@ function shaped(value: unknown, shape: Shape, what: string, name: string): Tenso
   const result = fromNested(value, shape);
   if (typeof result === "string") {
     const given = nestedShape(value);
-    const differs = given !== undefined && (given.length !== shape.length || given.some((size, i) => size !== shape[i]));
-    fail("NQM4002", { what, name, expected: formatShape(shape), found: differs ? `${formatShape(given)} (${result})` : `a value where ${result}` });
+    const differs =
+      given !== undefined && (given.length !== shape.length || given.some((size, i) => size !== shape[i]));
+    fail("NQM4002", {
+      what,
+      name,
+      expected: formatShape(shape),
+      found: differs ? `${formatShape(given)} (${result})` : `a value where ${result}`,
+    });
   }
   return result;
 }
@@ -83,15 +106,24 @@ export function resolvePoint(raw: Record<string, unknown>, model: CheckedModel, 
   const inputsRaw = record(raw, "inputs");
   if (!inputsRaw) fail("NQM4001", { reason: "`inputs` is required: {NAME: [example, ...]}" });
   const inputNames = model.inputs.map((i) => i.name);
-  for (const name of Object.keys(inputsRaw)) if (!inputNames.includes(name)) fail("NQM4001", { reason: `\`inputs\` names \`${name}\`, which is not an input of the model${didYouMean(name, inputNames)}` });
+  for (const name of Object.keys(inputsRaw))
+    if (!inputNames.includes(name))
+      fail("NQM4001", {
+        reason: `\`inputs\` names \`${name}\`, which is not an input of the model${didYouMean(name, inputNames)}`,
+      });
   let n = -1;
   const inputs: Record<string, Tensor[]> = {};
   for (const decl of model.inputs) {
     const examples = inputsRaw[decl.name];
-    if (!Array.isArray(examples) || examples.length === 0) fail("NQM4001", { reason: `inputs.${decl.name} must be a non-empty array of examples` });
-    if (n >= 0 && examples.length !== n) fail("NQM4001", { reason: `inputs.${decl.name} has ${examples.length} examples, but another input has ${n}` });
+    if (!Array.isArray(examples) || examples.length === 0)
+      fail("NQM4001", { reason: `inputs.${decl.name} must be a non-empty array of examples` });
+    if (n >= 0 && examples.length !== n)
+      fail("NQM4001", { reason: `inputs.${decl.name} has ${examples.length} examples, but another input has ${n}` });
     n = examples.length;
-    Object.defineProperty(inputs, decl.name, { value: examples.map((e, j) => shaped(e, decl.shape, "input", `${decl.name}[${j}]`)), enumerable: true });
+    Object.defineProperty(inputs, decl.name, {
+      value: examples.map((e, j) => shaped(e, decl.shape, "input", `${decl.name}[${j}]`)),
+      enumerable: true,
+    });
   }
   const draw = (t: TensorDecl): Tensor => ({ shape: t.shape, data: initializeTensor(t, seed) });
   const params = tensors(raw, "params", model.params, "param", draw);
@@ -101,7 +133,8 @@ export function resolvePoint(raw: Record<string, unknown>, model: CheckedModel, 
   if (raw.cotangent === undefined) {
     cotangent = Array.from({ length: n }, () => filled(model.outputShape, 1));
   } else {
-    if (!Array.isArray(raw.cotangent) || raw.cotangent.length !== n) fail("NQM4001", { reason: `\`cotangent\` must be an array of ${n} entries, one per example` });
+    if (!Array.isArray(raw.cotangent) || raw.cotangent.length !== n)
+      fail("NQM4001", { reason: `\`cotangent\` must be an array of ${n} entries, one per example` });
     cotangent = raw.cotangent.map((c, j) => shaped(c, model.outputShape, "cotangent", `[${j}]`));
   }
   return { n, params, fixed, inputs, direction, cotangent };

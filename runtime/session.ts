@@ -52,18 +52,35 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     const entries = inputs[0]!.shape.entries;
     if (entries.length === data.inputShape.length) {
       entries.forEach((entry, axis) => {
-        if (entry.kind === "dimref" && !Object.hasOwn(options.set, entry.name)) boundDims[entry.name] = data.inputShape[axis]!;
+        if (entry.kind === "dimref" && !Object.hasOwn(options.set, entry.name))
+          boundDims[entry.name] = data.inputShape[axis]!;
       });
     }
   }
-  const { model } = loadModel(options.source, { file: options.file, set: { ...boundDims, ...options.set }, ...(options.modelName ? { name: options.modelName } : {}) });
-  if (model.inputs.length !== 1) fail("NQM4004", { found: formatShape(data.inputShape), name: model.inputs.map((i) => i.name).join(", "), expected: "a single input" });
+  const { model } = loadModel(options.source, {
+    file: options.file,
+    set: { ...boundDims, ...options.set },
+    ...(options.modelName ? { name: options.modelName } : {}),
+  });
+  if (model.inputs.length !== 1)
+    fail("NQM4004", {
+      found: formatShape(data.inputShape),
+      name: model.inputs.map((i) => i.name).join(", "),
+      expected: "a single input",
+    });
   const input = model.inputs[0]!;
-  const sameShape = input.shape.length === data.inputShape.length && input.shape.every((s, i) => s === data.inputShape[i]);
-  if (!sameShape) fail("NQM4004", { found: formatShape(data.inputShape), name: input.name, expected: formatShape(input.shape) });
+  const sameShape =
+    input.shape.length === data.inputShape.length && input.shape.every((s, i) => s === data.inputShape[i]);
+  if (!sameShape)
+    fail("NQM4004", { found: formatShape(data.inputShape), name: input.name, expected: formatShape(input.shape) });
   const outputSize = model.outputShape.reduce((a, b) => a * b, 1);
   if (outputSize !== data.outputSize) fail("NQM4005", { found: data.outputSize, expected: outputSize });
-  const compiled = await compileModel(model, { source: options.source, file: options.file, maxBatch: data.train.n, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
+  const compiled = await compileModel(model, {
+    source: options.source,
+    file: options.file,
+    maxBatch: data.train.n,
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+  });
   return { model, data, kernels: compiled.kernels, boundDims, trainX: [data.train.x] };
 }
 
@@ -78,7 +95,13 @@ export function initialParameters(session: Session, seed: number): Float64Array 
  * The top-k eigenvalues of the tangent kernel K = J Jᵀ (sum over the training set) at w, by
  * Lanczos to a relative residual `tol` (1e-10 for η_crit; tracking during training needs less).
  */
-export function topEigenvalues(session: Session, w: Float64Array, k: number, start?: Float64Array | readonly Float64Array[], tol = 1e-10) {
+export function topEigenvalues(
+  session: Session,
+  w: Float64Array,
+  k: number,
+  start?: Float64Array | readonly Float64Array[],
+  tol = 1e-10,
+) {
   const { kernels, data } = session;
   const size = data.train.n * data.outputSize;
   return lanczosTopK((v, out) => kernels.ntkMatVec(w, session.trainX, data.train.n, v, out), size, Math.min(k, size), {

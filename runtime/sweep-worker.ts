@@ -29,7 +29,12 @@ try {
   session = await openSession(spec);
   post({ type: "ready" });
 } catch (error) {
-  post({ type: "failed", index: -1, error: (error as Error).message, ...(error instanceof NqmError ? { diagnostics: error.diagnostics } : {}) });
+  post({
+    type: "failed",
+    index: -1,
+    error: (error as Error).message,
+    ...(error instanceof NqmError ? { diagnostics: error.diagnostics } : {}),
+  });
 }
 
 port.on("message", (job: Job) => {
@@ -48,8 +53,17 @@ port.on("message", (job: Job) => {
       divergenceFactor: spec.divergenceFactor,
     });
     // The record's id must be the job's, not one recomputed from a rounded η.
-    post({ type: "done", index: job.index, record: { ...record, lrMultiple: job.lrMultiple, id: runId(job.kind, job.lrMultiple, job.seed) } });
+    post({
+      type: "done",
+      index: job.index,
+      record: { ...record, lrMultiple: job.lrMultiple, id: runId(job.kind, job.lrMultiple, job.seed) },
+    });
   } catch (error) {
-    post({ type: "failed", index: job.index, error: (error as Error).stack ?? String(error), ...(error instanceof NqmError ? { diagnostics: error.diagnostics } : {}) });
+    post({
+      type: "failed",
+      index: job.index,
+      error: (error as Error).stack ?? String(error),
+      ...(error instanceof NqmError ? { diagnostics: error.diagnostics } : {}),
+    });
   }
 });

@@ -41,7 +41,9 @@ export type WorkerMessage =
 /** Every run of the sweep in its fixed order: by seed, then learning rate, then model. */
 export function sweepJobs(spec: Pick<SweepSpec, "models" | "lrMultiples" | "seeds">): Job[] {
   const jobs: Job[] = [];
-  for (const seed of spec.seeds) for (const lrMultiple of spec.lrMultiples) for (const kind of spec.models) jobs.push({ index: jobs.length, kind, lrMultiple, seed });
+  for (const seed of spec.seeds)
+    for (const lrMultiple of spec.lrMultiples)
+      for (const kind of spec.models) jobs.push({ index: jobs.length, kind, lrMultiple, seed });
   return jobs;
 }
 
@@ -49,14 +51,17 @@ export function sweepJobs(spec: Pick<SweepSpec, "models" | "lrMultiples" | "seed
 export function parseLearningRates(text: string): number[] {
   const multiple = (part: string): number => {
     const match = /^\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)x\s*$/i.exec(part);
-    if (!match || !(Number(match[1]) > 0)) fail("NQM3007", { option: "--lrs", reason: `\`${part}\` is not a positive multiple of η_crit such as 2.5x` });
+    if (!match || !(Number(match[1]) > 0))
+      fail("NQM3007", { option: "--lrs", reason: `\`${part}\` is not a positive multiple of η_crit such as 2.5x` });
     return Number(match[1]);
   };
   if (text.includes(":")) {
     const parts = text.split(":");
-    if (parts.length !== 3) fail("NQM3007", { option: "--lrs", reason: "a range is START:STOP:STEP, e.g. 0.5x:4.5x:0.25x" });
+    if (parts.length !== 3)
+      fail("NQM3007", { option: "--lrs", reason: "a range is START:STOP:STEP, e.g. 0.5x:4.5x:0.25x" });
     const [start, stop, step] = parts.map(multiple) as [number, number, number];
-    if (!(step > 0) || stop < start) fail("NQM3007", { option: "--lrs", reason: "the range needs STEP > 0 and STOP ≥ START" });
+    if (!(step > 0) || stop < start)
+      fail("NQM3007", { option: "--lrs", reason: "the range needs STEP > 0 and STOP ≥ START" });
     const count = Math.floor((stop - start) / step + 1e-9) + 1;
     if (count > 1000) fail("NQM3007", { option: "--lrs", reason: `the range has ${count} values; at most 1000` });
     return Array.from({ length: count }, (_, i) => Number((start + i * step).toPrecision(12)));
@@ -66,8 +71,38 @@ export function parseLearningRates(text: string): number[] {
 
 /** The fields of a spec that decide its runs (what must match for a sweep to resume). */
 function identity(spec: SweepSpec): string {
-  const { source, set, modelName, data, dataSeed, models, lrMultiples, seeds, steps, loss, evalEvery, eigs, batch, divergenceFactor } = spec;
-  return JSON.stringify({ source, set, modelName, data, dataSeed, models, lrMultiples, seeds, steps, loss, evalEvery, eigs, batch, divergenceFactor });
+  const {
+    source,
+    set,
+    modelName,
+    data,
+    dataSeed,
+    models,
+    lrMultiples,
+    seeds,
+    steps,
+    loss,
+    evalEvery,
+    eigs,
+    batch,
+    divergenceFactor,
+  } = spec;
+  return JSON.stringify({
+    source,
+    set,
+    modelName,
+    data,
+    dataSeed,
+    models,
+    lrMultiples,
+    seeds,
+    steps,
+    loss,
+    evalEvery,
+    eigs,
+    batch,
+    divergenceFactor,
+  });
 }
 
 /**
@@ -113,12 +148,14 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
   if (existsSync(specPath) && existsSync(runsPath)) {
     const previous = readFileSync(specPath, "utf8");
     if (previous.trim() !== "" && JSON.parse(previous).identity !== id) {
-      fail("NQM4007", { reason: `${options.outDir} holds a different sweep (other model, data or settings); choose another --out or delete it` });
+      fail("NQM4007", {
+        reason: `${options.outDir} holds a different sweep (other model, data or settings); choose another --out or delete it`,
+      });
     }
   } else {
     writeFileSync(runsPath, "");
   }
-  writeFileSync(specPath, JSON.stringify({ identity: id, file: spec.file, data: spec.data }, null, 2) + "\n");
+  writeFileSync(specPath, `${JSON.stringify({ identity: id, file: spec.file, data: spec.data }, null, 2)}\n`);
 
   const jobs = sweepJobs(spec);
   const done = new Map<string, RunRecord>(readRuns(runsPath).map((r) => [r.id, r]));
@@ -134,18 +171,24 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
       const record = results[nextToWrite]!;
       if (!done.has(record.id)) {
         if (written >= limit) return;
-        appendFileSync(runsPath, JSON.stringify(record) + "\n");
+        appendFileSync(runsPath, `${JSON.stringify(record)}\n`);
         written++;
         options.onRun?.(record, jobs.length - pending.length + written, jobs.length);
       }
       nextToWrite++;
     }
   };
-  if (pending.length > 0) await runPool(spec, pending, Math.max(1, Math.min(options.workers ?? availableParallelism(), pending.length)), (index, record) => {
-    results[index] = record;
-    flush();
-    return written >= limit;
-  });
+  if (pending.length > 0)
+    await runPool(
+      spec,
+      pending,
+      Math.max(1, Math.min(options.workers ?? availableParallelism(), pending.length)),
+      (index, record) => {
+        results[index] = record;
+        flush();
+        return written >= limit;
+      },
+    );
   // runs.jsonl holds exactly the first nextToWrite jobs; runs finished past a stop are not in it,
   // so they are left out here too (a resumed sweep redoes them).
   const kept = results.slice(0, nextToWrite) as RunRecord[];
@@ -170,7 +213,12 @@ function workerUrl(): { url: URL; execArgv: string[] } {
 }
 
 /** Feeds jobs to `count` workers; `onDone` returns true to stop early. */
-function runPool(spec: SweepSpec, jobs: readonly Job[], count: number, onDone: (index: number, record: RunRecord) => boolean): Promise<void> {
+function runPool(
+  spec: SweepSpec,
+  jobs: readonly Job[],
+  count: number,
+  onDone: (index: number, record: RunRecord) => boolean,
+): Promise<void> {
   const { url, execArgv } = workerUrl();
   const queue = [...jobs];
   const workers: Worker[] = [];
@@ -200,7 +248,10 @@ function runPool(spec: SweepSpec, jobs: readonly Job[], count: number, onDone: (
       active++;
       worker.on("message", (message: WorkerMessage) => {
         if (message.type === "ready") return feed(worker);
-        if (message.type === "failed") return finish(message.diagnostics ? new NqmError(message.diagnostics as Diagnostic[]) : new Error(message.error));
+        if (message.type === "failed")
+          return finish(
+            message.diagnostics ? new NqmError(message.diagnostics as Diagnostic[]) : new Error(message.error),
+          );
         if (onDone(message.index, message.record)) return finish();
         feed(worker);
       });
@@ -211,11 +262,45 @@ function runPool(spec: SweepSpec, jobs: readonly Job[], count: number, onDone: (
 
 /** One row per run: the figures a spreadsheet or a quick look needs. */
 export function writeSummary(path: string, runs: readonly RunRecord[]): void {
-  const header = ["id", "model", "seed", "lr", "lr_multiple", "eta_crit", "phase", "steps", "initial_loss", "peak_loss", "final_loss", "best_test_loss", "lambda_max_initial", "lambda_max_final", "diverged_at"];
+  const header = [
+    "id",
+    "model",
+    "seed",
+    "lr",
+    "lr_multiple",
+    "eta_crit",
+    "phase",
+    "steps",
+    "initial_loss",
+    "peak_loss",
+    "final_loss",
+    "best_test_loss",
+    "lambda_max_initial",
+    "lambda_max_final",
+    "diverged_at",
+  ];
   const finite = (values: readonly number[]) => values.filter((v) => typeof v === "number" && Number.isFinite(v));
   const rows = runs.map((r) => [
-    r.id, r.model, r.seed, r.lr, r.lrMultiple, r.etaCrit, r.phase, r.steps, r.trainLoss[0], Math.max(...finite(r.trainLoss)), r.finalTrainLoss,
-    r.bestTestLoss ?? "", r.lambdaMax[0] ?? "", r.lambdaMax.at(-1) ?? "", r.divergedAt ?? "",
+    r.id,
+    r.model,
+    r.seed,
+    r.lr,
+    r.lrMultiple,
+    r.etaCrit,
+    r.phase,
+    r.steps,
+    r.trainLoss[0],
+    Math.max(...finite(r.trainLoss)),
+    r.finalTrainLoss,
+    r.bestTestLoss ?? "",
+    r.lambdaMax[0] ?? "",
+    r.lambdaMax.at(-1) ?? "",
+    r.divergedAt ?? "",
   ]);
-  writeFileSync(path, [header, ...rows].map((row) => row.map((cell) => (cell === null || cell === undefined ? "" : String(cell))).join(",")).join("\n") + "\n");
+  writeFileSync(
+    path,
+    `${[header, ...rows]
+      .map((row) => row.map((cell) => (cell === null || cell === undefined ? "" : String(cell))).join(","))
+      .join("\n")}\n`,
+  );
 }

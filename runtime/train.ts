@@ -64,7 +64,12 @@ export function classifyPhase(trainLoss: readonly number[], diverged: boolean): 
 }
 
 /** Runs gradient descent for one (model kind, learning rate, seed) and returns its record. */
-export function trainRun(session: Session, start: RunStart, config: RunConfig, onStep?: (t: number) => void): RunRecord {
+export function trainRun(
+  session: Session,
+  start: RunStart,
+  config: RunConfig,
+  onStep?: (t: number) => void,
+): RunRecord {
   const { kernels, data } = session;
   const P = kernels.layout.paramCount;
   const K = data.outputSize;
@@ -82,7 +87,7 @@ export function trainRun(session: Session, start: RunStart, config: RunConfig, o
   if (config.kind !== "f" && fullBatch) kernels.prepare(w0, X, n);
 
   // Mini-batches are copied into these buffers (no allocation per step).
-  const batchX = new Float64Array(B * X[0]!.length / n);
+  const batchX = new Float64Array((B * X[0]!.length) / n);
   const batchY = new Float64Array(B * K);
   const order = Array.from({ length: n }, (_, i) => i);
   const rng = new Rng(config.seed ^ 0x2545f491);
@@ -119,7 +124,12 @@ export function trainRun(session: Session, start: RunStart, config: RunConfig, o
   };
 
   /** The current model's loss on (x, y), in chunks of at most maxBatch examples. */
-  const predictLoss = (x: readonly Float64Array[], labels: Float64Array, count: number, loss: LossNormalization): number => {
+  const predictLoss = (
+    x: readonly Float64Array[],
+    labels: Float64Array,
+    count: number,
+    loss: LossNormalization,
+  ): number => {
     const width = x[0]!.length / count;
     let total = 0;
     for (let startRow = 0; startRow < count; startRow += kernels.maxBatch) {
@@ -165,7 +175,10 @@ export function trainRun(session: Session, start: RunStart, config: RunConfig, o
     if (config.kind === "lin" && config.eigs === 1) return [start.lambda0]; // K(w0) never changes for f_lin
     const result =
       config.kind === "quad"
-        ? lanczosTopK(quadKernelMatVec, n * K, Math.min(config.eigs, n * K), { tol: TRACKING_TOL, ...(eigenvectors ? { start: eigenvectors } : {}) })
+        ? lanczosTopK(quadKernelMatVec, n * K, Math.min(config.eigs, n * K), {
+            tol: TRACKING_TOL,
+            ...(eigenvectors ? { start: eigenvectors } : {}),
+          })
         : topEigenvalues(session, config.kind === "f" ? params : w0, config.eigs, eigenvectors, TRACKING_TOL);
     eigenvectors = result.vectors;
     return result.values;

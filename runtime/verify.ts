@@ -81,7 +81,12 @@ function logLogSlope(ts: readonly number[], ys: readonly number[]): number {
 }
 
 /** Runs every property on `kernels` (compiled from `program`); returns one outcome each. */
-export function verifyModel(model: CheckedModel, program: DerivativeProgram, kernels: CompiledKernels, options: VerifyOptions): PropertyOutcome[] {
+export function verifyModel(
+  model: CheckedModel,
+  program: DerivativeProgram,
+  kernels: CompiledKernels,
+  options: VerifyOptions,
+): PropertyOutcome[] {
   const layout = kernels.layout;
   const P = layout.paramCount;
   const K = layout.outputSize;
@@ -93,7 +98,15 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
     const rng = new Rng(seed ^ 0x5bd1e995);
     kernels.setFixed(fixed);
     const normal = (length: number) => Float64Array.from({ length }, () => rng.normal());
-    return { n, w, dw: normal(P), u: normal(P), x: layout.inputs.map((slot) => normal(n * slot.size)), c: normal(n * K), fixed };
+    return {
+      n,
+      w,
+      dw: normal(P),
+      u: normal(P),
+      x: layout.inputs.map((slot) => normal(n * slot.size)),
+      c: normal(n * K),
+      fixed,
+    };
   };
   const values = (kernel: "f" | "fLin" | "fQuad", p: Point, w: Float64Array, dw?: Float64Array): Float64Array => {
     const out = new Float64Array(p.n * K);
@@ -113,15 +126,24 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
   };
   // A finite-difference step relative to the size of w: central differences have truncation
   // error O(h²) and rounding error O(ε/h), balanced near h ≈ ε^(1/3) ≈ 6e-6 (relative).
-  const step = (p: Point, d: Float64Array) => (6e-6 * Math.max(1, Math.sqrt(dot(p.w, p.w) / P))) / Math.max(1e-300, Math.sqrt(dot(d, d) / P));
+  const step = (p: Point, d: Float64Array) =>
+    (6e-6 * Math.max(1, Math.sqrt(dot(p.w, p.w) / P))) / Math.max(1e-300, Math.sqrt(dot(d, d) / P));
 
   const outcomes: PropertyOutcome[] = [];
-  const run = (property: string, worstLabel: (worst: number) => string, better: "low" | "high", check: (p: Point) => { measure: number; ok: boolean; skip?: boolean; detail?: string }) => {
+  const run = (
+    property: string,
+    worstLabel: (worst: number) => string,
+    better: "low" | "high",
+    check: (p: Point) => { measure: number; ok: boolean; skip?: boolean; detail?: string },
+  ) => {
     let worst = better === "low" ? 0 : Infinity;
     let cases = 0;
     let skipped = 0;
     let lastDetail = "";
-    const arbitrary = fc.record({ seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }), n: fc.integer({ min: 1, max: maxExamples }) });
+    const arbitrary = fc.record({
+      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      n: fc.integer({ min: 1, max: maxExamples }),
+    });
     const details = fc.check(
       fc.property(arbitrary, (c: Case) => {
         const result = check(pointOf(c));
@@ -130,7 +152,8 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
           fc.pre(false);
         }
         cases++;
-        if (Number.isFinite(result.measure)) worst = better === "low" ? Math.max(worst, result.measure) : Math.min(worst, result.measure);
+        if (Number.isFinite(result.measure))
+          worst = better === "low" ? Math.max(worst, result.measure) : Math.min(worst, result.measure);
         lastDetail = result.detail ?? worstLabel(result.measure);
         return result.ok;
       }),
@@ -142,7 +165,13 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
       skipped,
       worst: worstLabel(worst),
       passed: !details.failed,
-      ...(details.failed ? { counterexample: details.counterexample ? `${JSON.stringify(details.counterexample[0])}: ${lastDetail}` : `too many skipped cases (${skipped})` } : {}),
+      ...(details.failed
+        ? {
+            counterexample: details.counterexample
+              ? `${JSON.stringify(details.counterexample[0])}: ${lastDetail}`
+              : `too many skipped cases (${skipped})`,
+          }
+        : {}),
     });
   };
   const relative = (e: number) => `rel. error ${e.toExponential(1)}`;
@@ -150,7 +179,8 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
   run("gradient vs finite differences", relative, "low", (p) => {
     const g = grad(p, p.w);
     const h = step(p, p.dw);
-    const fd = (s: number) => (dot(p.c, values("f", p, axpy(p.w, s, p.dw))) - dot(p.c, values("f", p, axpy(p.w, -s, p.dw)))) / (2 * s);
+    const fd = (s: number) =>
+      (dot(p.c, values("f", p, axpy(p.w, s, p.dw))) - dot(p.c, values("f", p, axpy(p.w, -s, p.dw)))) / (2 * s);
     const [coarse, fine] = [fd(h), fd(h / 2)];
     const exact = dot(g, p.dw);
     const scale = absDot(g, p.dw) + 1e-300;
@@ -158,7 +188,11 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
     if (nonSmooth && Math.abs(coarse - fine) > 1e-4 * scale) return { measure: 0, ok: true, skip: true };
     // Truncation ~h²‖f'''‖ and rounding ~ε·|f|/h at this h leave about 1e-7 relative.
     const error = Math.abs(fine - exact) / scale;
-    return { measure: error, ok: error <= 1e-5, detail: `directional derivative ${exact} vs finite difference ${fine}` };
+    return {
+      measure: error,
+      ok: error <= 1e-5,
+      detail: `directional derivative ${exact} vs finite difference ${fine}`,
+    };
   });
 
   run("adjointness c·(JΔ) = (Jᵀc)·Δ", relative, "low", (p) => {
@@ -178,7 +212,10 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
     const fd = (s: number) => {
       const plus = grad(p, axpy(p.w, s, p.dw));
       const minus = grad(p, axpy(p.w, -s, p.dw));
-      return dot(p.u, plus.map((v, i) => (v - minus[i]!) / (2 * s)));
+      return dot(
+        p.u,
+        plus.map((v, i) => (v - minus[i]!) / (2 * s)),
+      );
     };
     const [coarse, fine] = [fd(h), fd(h / 2)];
     const exact = dot(p.u, hv);
@@ -225,7 +262,8 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
       // Over t spanning 16×, an O(t^order) remainder fits a slope within ±0.3 of order unless
       // the next term dominates by design, which the smallest t values rule out.
       if (slope >= order - 0.3) return { measure: slope, ok: true };
-      if (!nonSmooth) return { measure: slope, ok: false, detail: `fitted slope ${slope.toFixed(2)}, expected ${order}` };
+      if (!nonSmooth)
+        return { measure: slope, ok: false, detail: `fitted slope ${slope.toFixed(2)}, expected ${order}` };
     }
     return { measure: 0, ok: true, skip: true };
   };
@@ -235,21 +273,40 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
 
   run("compiled vs interpreter", relative, "low", (p) => {
     const tensor = (shape: readonly number[], data: Float64Array): Tensor => ({ shape, data });
-    const slices = (slots: typeof layout.params, flat: Float64Array) => Object.fromEntries(slots.map((s) => [s.name, tensor(s.shape, flat.slice(s.offset, s.offset + s.size))]));
+    const slices = (slots: typeof layout.params, flat: Float64Array) =>
+      Object.fromEntries(slots.map((s) => [s.name, tensor(s.shape, flat.slice(s.offset, s.offset + s.size))]));
     const params = layout.params.map((slot) => slot.name);
     const bindings = {
       n: p.n,
       params: slices(layout.params, p.w),
       tangents: slices(layout.params, p.dw),
       fixed: slices(layout.fixed, p.fixed),
-      inputs: Object.fromEntries(layout.inputs.map((slot, q) => [slot.name, Array.from({ length: p.n }, (_, j) => tensor(slot.shape, p.x[q]!.slice(j * slot.size, (j + 1) * slot.size)))])),
+      inputs: Object.fromEntries(
+        layout.inputs.map((slot, q) => [
+          slot.name,
+          Array.from({ length: p.n }, (_, j) => tensor(slot.shape, p.x[q]!.slice(j * slot.size, (j + 1) * slot.size))),
+        ]),
+      ),
       cotangent: Array.from({ length: p.n }, (_, j) => tensor(model.outputShape, p.c.slice(j * K, (j + 1) * K))),
     };
-    const roots: Node[] = [program.f, program.jvp, ...params.map((name) => program.grad[name]!), ...params.map((name) => program.hvp[name]!)];
+    const roots: Node[] = [
+      program.f,
+      program.jvp,
+      ...params.map((name) => program.grad[name]!),
+      ...params.map((name) => program.hvp[name]!),
+    ];
     const reference = interpret(roots, bindings);
     const flatten = (v: Value, perExample: boolean): number[] =>
-      Array.isArray(v) ? (v as Tensor[]).flatMap((t) => Array.from(t.data)) : perExample ? Array.from({ length: p.n }, () => Array.from((v as Tensor).data)).flat() : Array.from((v as Tensor).data);
-    const expected = [...flatten(reference[0]!, true), ...flatten(reference[1]!, true), ...reference.slice(2).flatMap((v) => flatten(v, false))];
+      Array.isArray(v)
+        ? (v as Tensor[]).flatMap((t) => Array.from(t.data))
+        : perExample
+          ? Array.from({ length: p.n }, () => Array.from((v as Tensor).data)).flat()
+          : Array.from((v as Tensor).data);
+    const expected = [
+      ...flatten(reference[0]!, true),
+      ...flatten(reference[1]!, true),
+      ...reference.slice(2).flatMap((v) => flatten(v, false)),
+    ];
     const fOut = values("f", p, p.w);
     const jOut = new Float64Array(p.n * K);
     kernels.jvp(p.w, p.dw, p.x, p.n, jOut);
@@ -261,7 +318,8 @@ export function verifyModel(model: CheckedModel, program: DerivativeProgram, ker
     // against 1e-6 of the largest magnitude instead of its own.
     const peak = Math.max(...expected.map(Math.abs), 1e-300);
     let worst = 0;
-    for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / Math.max(Math.abs(expected[i]!), 1e-6 * peak));
+    for (let i = 0; i < actual.length; i++)
+      worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / Math.max(Math.abs(expected[i]!), 1e-6 * peak));
     return { measure: worst, ok: worst <= 1e-12, detail: `largest relative difference ${worst.toExponential(2)}` };
   });
   return outcomes;

@@ -12,10 +12,10 @@ function collect(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = collect("spec").sort().filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
-const result = spawnSync(
-  process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", ...files],
-  { stdio: "inherit" },
-);
+const files = collect("spec")
+  .sort()
+  .filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], {
+  stdio: "inherit",
+});
 process.exit(result.status ?? 1);

@@ -8,7 +8,10 @@ import { deriveModel } from "../../compiler/diff/programs.ts";
 import { verifyModel } from "../../runtime/verify.ts";
 import { loadModelFile, type ModelOptions } from "../io.ts";
 
-export async function compileCommand(file: string, options: ModelOptions & { out: string; batch: number }): Promise<number> {
+export async function compileCommand(
+  file: string,
+  options: ModelOptions & { out: string; batch: number },
+): Promise<number> {
   const { model, source } = loadModelFile(file, options);
   const started = performance.now();
   const generated = await generateChecked(model, { source, file, maxBatch: options.batch });
@@ -21,39 +24,70 @@ export async function compileCommand(file: string, options: ModelOptions & { out
     writeFileSync(jsPath, javascript);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "EEXIST" || code === "ENOTDIR" ? "a file is in the way of the output folder" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    const reason =
+      code === "EEXIST" || code === "ENOTDIR"
+        ? "a file is in the way of the output folder"
+        : code === "EACCES"
+          ? "permission denied"
+          : (error as Error).message;
     fail("NQM3007", { option: "--out", reason: `cannot write to ${options.out}: ${reason}` });
   }
   const ms = performance.now() - started;
   process.stdout.write(
-    [
+    `${[
       `compiled model ${model.name} in ${ms.toFixed(0)} ms`,
       `  ${resolve(tsPath)}`,
       `  ${resolve(jsPath)}`,
       `  ${parameterCount(model)} parameters; batches of up to ${options.batch} examples; ${formatBytes(generated.workspaceDoubles * 8)} of buffers`,
       `  use: import { createKernels } from "./${model.name}.js"; const k = createKernels();`,
-    ].join("\n") + "\n",
+    ].join("\n")}\n`,
   );
   return 0;
 }
 
-export async function verifyCommand(file: string, options: ModelOptions & { seed: number; runs: number; json?: boolean }): Promise<number> {
+export async function verifyCommand(
+  file: string,
+  options: ModelOptions & { seed: number; runs: number; json?: boolean },
+): Promise<number> {
   const { model, source } = loadModelFile(file, options);
   const maxExamples = 4;
   const compiled = await compileModel(model, { source, file, maxBatch: maxExamples });
-  const outcomes = verifyModel(model, deriveModel(model), compiled.kernels, { runs: options.runs, seed: options.seed, maxExamples });
+  const outcomes = verifyModel(model, deriveModel(model), compiled.kernels, {
+    runs: options.runs,
+    seed: options.seed,
+    maxExamples,
+  });
   const passed = outcomes.every((o) => o.passed);
   if (options.json) {
-    process.stdout.write(JSON.stringify({ model: model.name, seed: options.seed, passed, properties: outcomes }, null, 2) + "\n");
+    process.stdout.write(
+      `${JSON.stringify({ model: model.name, seed: options.seed, passed, properties: outcomes }, null, 2)}\n`,
+    );
     return passed ? 0 : 1;
   }
   const header = ["property", "cases", "worst", "result"];
-  const rows = outcomes.map((o) => [o.property, `${o.cases}${o.skipped ? ` (+${o.skipped} skipped)` : ""}`, o.worst, o.passed ? "pass" : "FAIL"]);
+  const rows = outcomes.map((o) => [
+    o.property,
+    `${o.cases}${o.skipped ? ` (+${o.skipped} skipped)` : ""}`,
+    o.worst,
+    o.passed ? "pass" : "FAIL",
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
-  const lines = [`verify ${model.name} (seed ${options.seed}, ${options.runs} runs per property)`, line(header), ...rows.map(line)];
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  const lines = [
+    `verify ${model.name} (seed ${options.seed}, ${options.runs} runs per property)`,
+    line(header),
+    ...rows.map(line),
+  ];
   for (const o of outcomes) if (!o.passed) lines.push(`\ncounterexample for "${o.property}": ${o.counterexample}`);
-  lines.push(passed ? "all properties hold" : `${outcomes.filter((o) => !o.passed).length} propert${outcomes.filter((o) => !o.passed).length === 1 ? "y" : "ies"} failed`);
-  process.stdout.write(lines.join("\n") + "\n");
+  lines.push(
+    passed
+      ? "all properties hold"
+      : `${outcomes.filter((o) => !o.passed).length} propert${outcomes.filter((o) => !o.passed).length === 1 ? "y" : "ies"} failed`,
+  );
+  process.stdout.write(`${lines.join("\n")}\n`);
   return passed ? 0 : 1;
 }

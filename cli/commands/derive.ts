@@ -9,7 +9,9 @@ import { loadModelFile, readSource, type ModelOptions } from "../io.ts";
 
 function choice<T extends string>(option: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new NqmError([diagnostic("NQM3007", { option, reason: `expected one of ${allowed.join(", ")}, got \`${value}\`` })]);
+    throw new NqmError([
+      diagnostic("NQM3007", { option, reason: `expected one of ${allowed.join(", ")}, got \`${value}\`` }),
+    ]);
   }
   return value as T;
 }
@@ -28,7 +30,10 @@ export function deriveCommand(file: string, options: ModelOptions & { what: stri
 
 export const BACKENDS = ["interpreter", "compiled"] as const;
 
-export async function evalCommand(file: string, options: ModelOptions & { point: string; seed: number; backend: string }): Promise<number> {
+export async function evalCommand(
+  file: string,
+  options: ModelOptions & { point: string; seed: number; backend: string },
+): Promise<number> {
   const backend = choice("--backend", options.backend, BACKENDS);
   const raw = parsePointJson(readSource(options.point));
   const { model, source } = loadModelFile(file, options, pointSet(raw));
@@ -36,7 +41,15 @@ export async function evalCommand(file: string, options: ModelOptions & { point:
   const result =
     backend === "interpreter"
       ? evaluateWithInterpreter(deriveModel(model), point)
-      : evaluateWithKernels((await (await import("../../compiler/codegen/compile.ts")).compileModel(model, { source, file, maxBatch: point.n })).kernels, point, model.outputShape);
-  process.stdout.write(JSON.stringify(result) + "\n");
+      : evaluateWithKernels(
+          (
+            await (
+              await import("../../compiler/codegen/compile.ts")
+            ).compileModel(model, { source, file, maxBatch: point.n })
+          ).kernels,
+          point,
+          model.outputShape,
+        );
+  process.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;
 }

@@ -17,12 +17,25 @@ export function describeModel(model: CheckedModel): string {
     ...model.inputs.map((t) => ["input", t.name, formatShape(t.shape), ""]),
     ...model.params.map((t) => ["param", t.name, formatShape(t.shape), describeInit(t)]),
     ...model.fixed.map((t) => ["fixed", t.name, formatShape(t.shape), describeInit(t)]),
-    ["output", "", formatShape(model.outputShape), model.outputShape.length === 0 ? "scalar" : `vector of ${model.outputShape[0]}`],
+    [
+      "output",
+      "",
+      formatShape(model.outputShape),
+      model.outputShape.length === 0 ? "scalar" : `vector of ${model.outputShape[0]}`,
+    ],
   ];
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const table = rows.map((r) => `  ${r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join("  ").trimEnd()}`);
+  const table = rows.map(
+    (r) =>
+      `  ${r
+        .map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell))
+        .join("  ")
+        .trimEnd()}`,
+  );
   const terms = model.params.map((p) => `${p.name} ${sizeOf(p.shape)}`).join(" + ");
-  const dims = Object.entries(model.dims).map(([k, v]) => `${k}=${v}`).join(", ");
+  const dims = Object.entries(model.dims)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
   return [
     `model ${model.name}${dims ? ` (${dims})` : ""}`,
     ...table,
@@ -45,10 +58,12 @@ export function checkCommand(file: string, options: { set?: Record<string, numbe
       outputShape: m.outputShape,
       parameterCount: parameterCount(m),
     }));
-    process.stdout.write(JSON.stringify({ ok, models, diagnostics: diagnosticsJson(result.diagnostics) }, null, 2) + "\n");
+    process.stdout.write(
+      `${JSON.stringify({ ok, models, diagnostics: diagnosticsJson(result.diagnostics) }, null, 2)}\n`,
+    );
   } else {
     report(result.diagnostics);
-    if (result.models) process.stdout.write(result.models.map(describeModel).join("\n\n") + "\n");
+    if (result.models) process.stdout.write(`${result.models.map(describeModel).join("\n\n")}\n`);
   }
   return ok ? 0 : 1;
 }

@@ -8,7 +8,14 @@ import { formatNumber } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER } from "../../runtime/plot/types.ts";
 import type { ModelKind, RunRecord } from "../../runtime/plot/types.ts";
 import { progress } from "../../runtime/progress.ts";
-import { criticalRate, initialParameters, openSession, topEigenvalues, type LossNormalization, type Session } from "../../runtime/session.ts";
+import {
+  criticalRate,
+  initialParameters,
+  openSession,
+  topEigenvalues,
+  type LossNormalization,
+  type Session,
+} from "../../runtime/session.ts";
 import { parseLearningRates, runSweep, type SweepSpec } from "../../runtime/sweep.ts";
 import { trainRun } from "../../runtime/train.ts";
 import { readSource } from "../io.ts";
@@ -26,9 +33,9 @@ export interface TrainingOptions {
   cap: number;
 }
 
-
 function lossOf(value: string): LossNormalization {
-  if (value !== "sum" && value !== "mean") fail("NQM3007", { option: "--loss", reason: `expected sum or mean, got \`${value}\`` });
+  if (value !== "sum" && value !== "mean")
+    fail("NQM3007", { option: "--loss", reason: `expected sum or mean, got \`${value}\`` });
   return value;
 }
 
@@ -36,7 +43,9 @@ function lossOf(value: string): LossNormalization {
 export function parseModels(value: string): ModelKind[] {
   if (value === "all") return [...MODEL_ORDER];
   const kinds = value.split(",").map((s) => s.trim());
-  for (const kind of kinds) if (!(MODEL_ORDER as readonly string[]).includes(kind)) fail("NQM3007", { option: "--model", reason: `\`${kind}\` is not one of f, lin, quad, all` });
+  for (const kind of kinds)
+    if (!(MODEL_ORDER as readonly string[]).includes(kind))
+      fail("NQM3007", { option: "--model", reason: `\`${kind}\` is not one of f, lin, quad, all` });
   return kinds as ModelKind[];
 }
 
@@ -53,19 +62,34 @@ function parseLearningRate(value: string): { absolute?: number; multiple?: numbe
   const multiple = /^([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)x$/i.exec(value.trim());
   if (multiple && Number(multiple[1]) > 0) return { multiple: Number(multiple[1]) };
   const absolute = Number(value);
-  if (!Number.isFinite(absolute) || absolute <= 0) fail("NQM3007", { option: "--lr", reason: `expected a positive number or a multiple of η_crit such as 2.5x, got \`${value}\`` });
+  if (!Number.isFinite(absolute) || absolute <= 0)
+    fail("NQM3007", {
+      option: "--lr",
+      reason: `expected a positive number or a multiple of η_crit such as 2.5x, got \`${value}\``,
+    });
   return { absolute };
 }
 
 async function open(file: string, options: TrainingOptions): Promise<{ session: Session; source: string }> {
   const source = readSource(file);
-  const session = await openSession({ file, source, set: options.set ?? {}, ...(options.modelName ? { modelName: options.modelName } : {}), data: options.data, dataSeed: options.dataSeed });
+  const session = await openSession({
+    file,
+    source,
+    set: options.set ?? {},
+    ...(options.modelName ? { modelName: options.modelName } : {}),
+    data: options.data,
+    dataSeed: options.dataSeed,
+  });
   const bound = Object.entries(session.boundDims);
-  if (bound.length > 0) process.stderr.write(`nqm: ${bound.map(([k, v]) => `${k} = ${v}`).join(", ")} from the data (${session.data.name})\n`);
+  if (bound.length > 0)
+    process.stderr.write(
+      `nqm: ${bound.map(([k, v]) => `${k} = ${v}`).join(", ")} from the data (${session.data.name})\n`,
+    );
   return { session, source };
 }
 
-const num = (x: number | null | undefined, digits = 4) => (x === null || x === undefined || !Number.isFinite(x) ? "—" : formatNumber(x, digits));
+const num = (x: number | null | undefined, digits = 4) =>
+  x === null || x === undefined || !Number.isFinite(x) ? "—" : formatNumber(x, digits);
 
 function summaryLine(r: RunRecord): string {
   const finite = r.trainLoss.filter(Number.isFinite);
@@ -78,7 +102,10 @@ function summaryLine(r: RunRecord): string {
   ].join(" ");
 }
 
-export async function trainCommand(file: string, options: TrainingOptions & { lr: string; model: string; seed: number; json?: boolean }): Promise<number> {
+export async function trainCommand(
+  file: string,
+  options: TrainingOptions & { lr: string; model: string; seed: number; json?: boolean },
+): Promise<number> {
   const kinds = parseModels(options.model);
   const loss = lossOf(options.loss);
   const rate = parseLearningRate(options.lr);
@@ -95,29 +122,48 @@ export async function trainCommand(file: string, options: TrainingOptions & { lr
     const record = trainRun(
       session,
       { w0, lambda0, eigenvector0: top.vectors[0]! },
-      { kind, lr, steps: options.steps, loss, evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps), eigs: options.eigs, ...(options.batch ? { batch: options.batch } : {}), seed: options.seed, divergenceFactor: options.cap },
+      {
+        kind,
+        lr,
+        steps: options.steps,
+        loss,
+        evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
+        eigs: options.eigs,
+        ...(options.batch ? { batch: options.batch } : {}),
+        seed: options.seed,
+        divergenceFactor: options.cap,
+      },
       (t) => bar.update(t),
     );
     bar.finish(record.phase);
     runs.push(record);
   }
   if (options.json) {
-    process.stdout.write(JSON.stringify({ model: session.model.name, data: session.data.name, lambda0, etaCrit, lr, runs }) + "\n");
+    process.stdout.write(
+      `${JSON.stringify({ model: session.model.name, data: session.data.name, lambda0, etaCrit, lr, runs })}\n`,
+    );
     return 0;
   }
   process.stdout.write(
-    [
+    `${[
       `model ${session.model.name} on ${session.data.name} (n = ${n}${session.data.test ? `, ${session.data.test.n} test` : ""}), seed ${options.seed}, ${loss} loss`,
       `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
       ...runs.map(summaryLine),
-    ].join("\n") + "\n",
+    ].join("\n")}\n`,
   );
   return 0;
 }
 
 export async function sweepCommand(
   file: string,
-  options: TrainingOptions & { lrs: string; models: string; seeds: number; out: string; workers?: number; report: boolean },
+  options: TrainingOptions & {
+    lrs: string;
+    models: string;
+    seeds: number;
+    out: string;
+    workers?: number;
+    report: boolean;
+  },
 ): Promise<number> {
   const source = readSource(file);
   const loss = lossOf(options.loss);
@@ -145,18 +191,31 @@ export async function sweepCommand(
   const lambda0 = topEigenvalues(session, w0, 1).values[0]!;
   const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
   const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
-  process.stderr.write(`nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`);
+  process.stderr.write(
+    `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
+  );
   const bar = progress("sweep", total, { unit: "runs" });
   const started = performance.now();
-  const runs = await runSweep(spec, { outDir: options.out, ...(options.workers ? { workers: options.workers } : {}), onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`) });
+  const runs = await runSweep(spec, {
+    outDir: options.out,
+    ...(options.workers ? { workers: options.workers } : {}),
+    onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
+  });
   bar.finish();
-  const lines = [`wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`];
+  const lines = [
+    `wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+  ];
   if (options.report) {
-    const paths = await writeReport(options.out, runs, { modelFile: file, data: session.data.name, etaCrit, lossNormalization: loss });
+    const paths = await writeReport(options.out, runs, {
+      modelFile: file,
+      data: session.data.name,
+      etaCrit,
+      lossNormalization: loss,
+    });
     lines.push(`report: ${paths.at(-1)}`);
   }
   lines.push(phaseTable(runs));
-  process.stdout.write(lines.join("\n") + "\n");
+  process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
 }
 
@@ -171,14 +230,26 @@ function phaseTable(runs: readonly RunRecord[]): string {
   const header = ["η/η_crit", ...kinds.map((k) => MODEL_LABELS[k])];
   const rows = multiples.map((m) => [String(m), ...kinds.map((k) => cell(k, m))]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return [header, ...rows]
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** Where the bundled examples live (beside dist/ or beside cli/ when run from source). */
 function examplePath(name: string): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const found = [resolve(here, "..", "examples", name), resolve(here, "..", "..", "examples", name)].find((path) => existsSync(path));
-  if (found === undefined) throw new NqmError([diagnostic("NQM3006", { file: name, reason: "the bundled example was not found beside the nqm installation" })]);
+  const found = [resolve(here, "..", "examples", name), resolve(here, "..", "..", "examples", name)].find((path) =>
+    existsSync(path),
+  );
+  if (found === undefined)
+    throw new NqmError([
+      diagnostic("NQM3006", { file: name, reason: "the bundled example was not found beside the nqm installation" }),
+    ]);
   return found;
 }
 

@@ -6,7 +6,14 @@
 import type { Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst } from "../../grammar/ast.ts";
 import { diagnostic, didYouMean, hasErrors, type Diagnostic, type DiagnosticCode, type Span } from "../diagnostics.ts";
 import { SCALAR_FUNCTIONS } from "../math.ts";
-import { BUILTINS, formatShape, INITIALIZERS, isBuiltin, type BuiltinSignature, type InitializerName } from "./builtins.ts";
+import {
+  BUILTINS,
+  formatShape,
+  INITIALIZERS,
+  isBuiltin,
+  type BuiltinSignature,
+  type InitializerName,
+} from "./builtins.ts";
 import type { CheckedModel, Initializer, LetBinding, Shape, TensorDecl, TypedExpr } from "./typed.ts";
 
 export interface CheckOptions {
@@ -31,7 +38,11 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
     const earlier = seenModels.get(model.name);
     if (earlier) {
       diagnostics.push(
-        diagnostic("NQM2016", { model: model.name }, { file: options.file, span: model.nameSpan, related: { message: "first declared here", span: earlier } }),
+        diagnostic(
+          "NQM2016",
+          { model: model.name },
+          { file: options.file, span: model.nameSpan, related: { message: "first declared here", span: earlier } },
+        ),
       );
     }
     seenModels.set(model.name, model.nameSpan);
@@ -40,7 +51,9 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
     diagnostics.push(...checker.diagnostics);
     if (checked) models.push(checked);
   }
-  const settable = new Set(ast.models.flatMap((m) => m.decls.flatMap((d) => (d.kind === "dim" || d.kind === "const" ? [d.name] : []))));
+  const settable = new Set(
+    ast.models.flatMap((m) => m.decls.flatMap((d) => (d.kind === "dim" || d.kind === "const" ? [d.name] : []))),
+  );
   for (const name of Object.keys(set)) {
     if (!settable.has(name)) {
       const models = ast.models.map((m) => `\`${m.name}\``).join(", ");
@@ -84,10 +97,16 @@ class ModelChecker {
     private readonly set: Readonly<Record<string, number>>,
     private readonly file: string | undefined,
   ) {
-    for (const decl of model.decls) if (decl.kind !== "output" && !this.declared.has(decl.name)) this.declared.set(decl.name, decl.nameSpan);
+    for (const decl of model.decls)
+      if (decl.kind !== "output" && !this.declared.has(decl.name)) this.declared.set(decl.name, decl.nameSpan);
   }
 
-  private report(code: DiagnosticCode, args: Record<string, string | number>, span: Span, related?: Diagnostic["related"]): void {
+  private report(
+    code: DiagnosticCode,
+    args: Record<string, string | number>,
+    span: Span,
+    related?: Diagnostic["related"],
+  ): void {
     this.diagnostics.push(diagnostic(code, args, { file: this.file, span, ...(related ? { related } : {}) }));
   }
 
@@ -104,17 +123,24 @@ class ModelChecker {
     for (const decl of this.model.decls) {
       if (decl.kind === "output") {
         if (outputSpan) {
-          this.report("NQM2011", { model: this.model.name }, decl.span, { message: "the first output is here", span: outputSpan });
+          this.report("NQM2011", { model: this.model.name }, decl.span, {
+            message: "the first output is here",
+            span: outputSpan,
+          });
           continue;
         }
         outputSpan = decl.span;
         output = this.expr(decl.expr);
-        if (output && output.shape.length > 1) this.report("NQM2014", { shape: formatShape(output.shape) }, decl.expr.span);
+        if (output && output.shape.length > 1)
+          this.report("NQM2014", { shape: formatShape(output.shape) }, decl.expr.span);
         continue;
       }
       const previous = this.scope.get(decl.name);
       if (previous) {
-        this.report("NQM2002", { name: decl.name, model: this.model.name }, decl.nameSpan, { message: "first declared here", span: previous.span });
+        this.report("NQM2002", { name: decl.name, model: this.model.name }, decl.nameSpan, {
+          message: "first declared here",
+          span: previous.span,
+        });
         continue;
       }
       this.defining = decl.name;
@@ -136,7 +162,13 @@ class ModelChecker {
         case "fixed": {
           const init = this.initializer(decl.init);
           if (!init) break;
-          (decl.kind === "param" ? params : fixed).push({ name: decl.name, role: decl.kind, shape: symbol.shape!, init, span: decl.span });
+          (decl.kind === "param" ? params : fixed).push({
+            name: decl.name,
+            role: decl.kind,
+            shape: symbol.shape!,
+            init,
+            span: decl.span,
+          });
           break;
         }
         case "let":
@@ -146,8 +178,10 @@ class ModelChecker {
     }
 
     if (!outputSpan) this.report("NQM2010", { model: this.model.name }, this.model.nameSpan);
-    if (inputs.length === 0 && !this.model.decls.some((d) => d.kind === "input")) this.report("NQM2017", { model: this.model.name }, this.model.nameSpan);
-    if (params.length === 0 && !this.model.decls.some((d) => d.kind === "param")) this.report("NQM2021", { model: this.model.name }, this.model.nameSpan);
+    if (inputs.length === 0 && !this.model.decls.some((d) => d.kind === "input"))
+      this.report("NQM2017", { model: this.model.name }, this.model.nameSpan);
+    if (params.length === 0 && !this.model.decls.some((d) => d.kind === "param"))
+      this.report("NQM2021", { model: this.model.name }, this.model.nameSpan);
     for (const decl of this.model.decls) {
       if (decl.kind === "input" || decl.kind === "param" || decl.kind === "fixed") {
         const symbol = this.scope.get(decl.name);
@@ -157,19 +191,41 @@ class ModelChecker {
       }
     }
     if (hasErrors(this.diagnostics) || !output) return undefined;
-    return { name: this.model.name, span: this.model.span, dims, consts, inputs, params, fixed, lets, output, outputShape: output.shape };
+    return {
+      name: this.model.name,
+      span: this.model.span,
+      dims,
+      consts,
+      inputs,
+      params,
+      fixed,
+      lets,
+      output,
+      outputShape: output.shape,
+    };
   }
 
   private readonly letExprs = new Map<string, TypedExpr>();
 
   private declaration(decl: Exclude<Decl, { kind: "output" }>): ScopeSymbol | undefined {
-    const symbol = (fields: Partial<ScopeSymbol>): ScopeSymbol => ({ kind: decl.kind, span: decl.nameSpan, used: false, ...fields });
+    const symbol = (fields: Partial<ScopeSymbol>): ScopeSymbol => ({
+      kind: decl.kind,
+      span: decl.nameSpan,
+      used: false,
+      ...fields,
+    });
     switch (decl.kind) {
       case "dim": {
         const override = Object.hasOwn(this.set, decl.name) ? this.set[decl.name] : undefined;
         if (override !== undefined) {
           if (Number.isInteger(override) && override > 0) return symbol({ value: override });
-          this.diagnostics.push(diagnostic("NQM3003", { name: decl.name, value: String(override), reason: "a dim must be a positive integer" }));
+          this.diagnostics.push(
+            diagnostic("NQM3003", {
+              name: decl.name,
+              value: String(override),
+              reason: "a dim must be a positive integer",
+            }),
+          );
           return undefined;
         }
         if (!decl.value) {
@@ -243,7 +299,8 @@ class ModelChecker {
     if (later && later.start > span.start) {
       this.report("NQM2003", { name }, span, { message: "defined here", span: later });
     } else if (!later) {
-      if (isBuiltin(name)) this.report("NQM2013", { name, kind: "a function", expected: "value; call it as `" + name + "(...)`" }, span);
+      if (isBuiltin(name))
+        this.report("NQM2013", { name, kind: "a function", expected: `value; call it as \`${name}(...)\`` }, span);
       else this.report("NQM2001", { name, hint: didYouMean(name, this.scope.keys()) }, span);
     }
     return undefined;
@@ -252,13 +309,20 @@ class ModelChecker {
   private initializer(init: InitAst | undefined): Initializer | undefined {
     if (!init) return { kind: "normal", args: [0, 1] };
     if (!Object.hasOwn(INITIALIZERS, init.name)) {
-      this.report("NQM2018", { name: init.name, hint: didYouMean(init.name, Object.keys(INITIALIZERS)) }, init.nameSpan);
+      this.report(
+        "NQM2018",
+        { name: init.name, hint: didYouMean(init.name, Object.keys(INITIALIZERS)) },
+        init.nameSpan,
+      );
       return undefined;
     }
     const kind = init.name as InitializerName;
     const names: readonly string[] = INITIALIZERS[kind];
     if (init.args.length !== names.length) {
-      const expected = names.length === 0 ? "no arguments" : `${names.length} argument${names.length > 1 ? "s" : ""} (${names.join(", ")})`;
+      const expected =
+        names.length === 0
+          ? "no arguments"
+          : `${names.length} argument${names.length > 1 ? "s" : ""} (${names.join(", ")})`;
       this.report("NQM2005", { name: init.name, expected, found: init.args.length }, init.span);
       return undefined;
     }
@@ -284,7 +348,14 @@ class ModelChecker {
     if (!typed) return undefined;
     const value = constantValue(typed);
     if (value === undefined) {
-      this.report("NQM2019", { name: owner, found: `this argument ${typed.shape.length > 0 ? `has shape ${formatShape(typed.shape)}` : "depends on a tensor"}` }, arg.span);
+      this.report(
+        "NQM2019",
+        {
+          name: owner,
+          found: `this argument ${typed.shape.length > 0 ? `has shape ${formatShape(typed.shape)}` : "depends on a tensor"}`,
+        },
+        arg.span,
+      );
       return undefined;
     }
     if (!Number.isFinite(value)) {
@@ -330,7 +401,16 @@ class ModelChecker {
       if (!left || !right) return undefined;
       const exponent = constantValue(right);
       if (exponent === undefined) {
-        this.report("NQM2007", { found: right.shape.length > 0 ? `this one has shape ${formatShape(right.shape)}` : "this one depends on a tensor" }, expr.right.span);
+        this.report(
+          "NQM2007",
+          {
+            found:
+              right.shape.length > 0
+                ? `this one has shape ${formatShape(right.shape)}`
+                : "this one depends on a tensor",
+          },
+          expr.right.span,
+        );
         return undefined;
       }
       if (!Number.isFinite(exponent)) {
@@ -341,7 +421,10 @@ class ModelChecker {
     }
     const right = this.expr(expr.right);
     if (!left || !right) return undefined;
-    const shape = expr.op === "@" ? this.matmulShape(left.shape, right.shape, expr) : this.elementwiseShape(expr.op, left.shape, right.shape, expr.span);
+    const shape =
+      expr.op === "@"
+        ? this.matmulShape(left.shape, right.shape, expr)
+        : this.elementwiseShape(expr.op, left.shape, right.shape, expr.span);
     return shape && { kind: "binary", op: expr.op, left, right, shape, span: expr.span };
   }
 
@@ -354,9 +437,16 @@ class ModelChecker {
   }
 
   private matmulShape(a: Shape, b: Shape, expr: Extract<Expr, { kind: "binary" }>): Shape | undefined {
-    for (const [shape, side] of [[a, expr.left], [b, expr.right]] as const) {
+    for (const [shape, side] of [
+      [a, expr.left],
+      [b, expr.right],
+    ] as const) {
       if (shape.length === 0) {
-        this.report("NQM2015", { op: "@", expected: "vectors or matrices (use `*` to scale by a scalar)", shape: formatShape(shape) }, side.span);
+        this.report(
+          "NQM2015",
+          { op: "@", expected: "vectors or matrices (use `*` to scale by a scalar)", shape: formatShape(shape) },
+          side.span,
+        );
         return undefined;
       }
     }
@@ -364,7 +454,12 @@ class ModelChecker {
     if (inner[0] !== inner[1]) {
       this.report(
         "NQM2006",
-        { op: "@", left: formatShape(a), right: formatShape(b), detail: `; the inner sizes differ: ${inner[0]} (last of the left) vs ${inner[1]} (first of the right)` },
+        {
+          op: "@",
+          left: formatShape(a),
+          right: formatShape(b),
+          detail: `; the inner sizes differ: ${inner[0]} (last of the left) vs ${inner[1]} (first of the right)`,
+        },
         expr.span,
       );
       return undefined;
@@ -410,9 +505,17 @@ class ModelChecker {
       const shapes = args.map((a) => formatShape(a.shape));
       // Two vectors that should have the same length disagree: show both shapes.
       if (args.length === 2 && args.every((a) => a.shape.length === 1)) {
-        this.report("NQM2006", { op: callee, left: shapes[0]!, right: shapes[1]!, detail: mismatchDetail(args[0]!.shape, args[1]!.shape) }, expr.span);
+        this.report(
+          "NQM2006",
+          { op: callee, left: shapes[0]!, right: shapes[1]!, detail: mismatchDetail(args[0]!.shape, args[1]!.shape) },
+          expr.span,
+        );
       } else {
-        this.report("NQM2015", { op: callee, expected: shape.error, shape: shapes[shape.argument]! }, expr.args[shape.argument]!.span);
+        this.report(
+          "NQM2015",
+          { op: callee, expected: shape.error, shape: shapes[shape.argument]! },
+          expr.args[shape.argument]!.span,
+        );
       }
       return undefined;
     }
@@ -444,6 +547,7 @@ export function constantValue(expr: TypedExpr): number | undefined {
       const v = constantValue(expr.base);
       return v === undefined ? undefined : v ** expr.exponent;
     }
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: the inner switch over expr.op is exhaustive (checked by tsc)
     case "binary": {
       const a = constantValue(expr.left);
       const b = constantValue(expr.right);
@@ -462,7 +566,8 @@ export function constantValue(expr: TypedExpr): number | undefined {
       }
     }
     case "call": {
-      if (expr.args.length !== 1 || expr.constants.length > 0 || !Object.hasOwn(SCALAR_FUNCTIONS, expr.fn)) return undefined;
+      if (expr.args.length !== 1 || expr.constants.length > 0 || !Object.hasOwn(SCALAR_FUNCTIONS, expr.fn))
+        return undefined;
       const v = constantValue(expr.args[0]!);
       return v === undefined ? undefined : SCALAR_FUNCTIONS[expr.fn as keyof typeof SCALAR_FUNCTIONS](v);
     }

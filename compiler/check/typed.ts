@@ -9,12 +9,37 @@ export type TensorRole = "input" | "param" | "fixed";
 
 export type TypedExpr =
   /** A number literal, or a dim or const by name (its value is resolved). */
-  | { readonly kind: "constant"; readonly value: number; readonly name?: string; readonly shape: Shape; readonly span: Span }
-  | { readonly kind: "tensor"; readonly name: string; readonly role: TensorRole; readonly shape: Shape; readonly span: Span }
+  | {
+      readonly kind: "constant";
+      readonly value: number;
+      readonly name?: string;
+      readonly shape: Shape;
+      readonly span: Span;
+    }
+  | {
+      readonly kind: "tensor";
+      readonly name: string;
+      readonly role: TensorRole;
+      readonly shape: Shape;
+      readonly span: Span;
+    }
   | { readonly kind: "let"; readonly name: string; readonly shape: Shape; readonly span: Span }
   | { readonly kind: "negate"; readonly operand: TypedExpr; readonly shape: Shape; readonly span: Span }
-  | { readonly kind: "binary"; readonly op: "+" | "-" | "*" | "/" | "@"; readonly left: TypedExpr; readonly right: TypedExpr; readonly shape: Shape; readonly span: Span }
-  | { readonly kind: "power"; readonly base: TypedExpr; readonly exponent: number; readonly shape: Shape; readonly span: Span }
+  | {
+      readonly kind: "binary";
+      readonly op: "+" | "-" | "*" | "/" | "@";
+      readonly left: TypedExpr;
+      readonly right: TypedExpr;
+      readonly shape: Shape;
+      readonly span: Span;
+    }
+  | {
+      readonly kind: "power";
+      readonly base: TypedExpr;
+      readonly exponent: number;
+      readonly shape: Shape;
+      readonly span: Span;
+    }
   | {
       readonly kind: "call";
       readonly fn: BuiltinName;

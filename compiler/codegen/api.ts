@@ -16,8 +16,22 @@ export interface CompiledKernels {
   fLin(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
   fQuad(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
   vjp(w: Float64Array, x: readonly Float64Array[], c: Float64Array, n: number, grad: Float64Array): void;
-  hvp(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], c: Float64Array, n: number, out: Float64Array): void;
-  lossAndGrad(w: Float64Array, x: readonly Float64Array[], y: Float64Array, n: number, grad: Float64Array, mean: boolean): number;
+  hvp(
+    w: Float64Array,
+    dw: Float64Array,
+    x: readonly Float64Array[],
+    c: Float64Array,
+    n: number,
+    out: Float64Array,
+  ): void;
+  lossAndGrad(
+    w: Float64Array,
+    x: readonly Float64Array[],
+    y: Float64Array,
+    n: number,
+    grad: Float64Array,
+    mean: boolean,
+  ): number;
   prepare(w0: Float64Array, x: readonly Float64Array[], n: number): void;
   lossAndGradLin(dw: Float64Array, y: Float64Array, grad: Float64Array, mean: boolean): number;
   lossAndGradQuad(dw: Float64Array, y: Float64Array, grad: Float64Array, mean: boolean): number;

@@ -52,7 +52,16 @@ function sha256(text: string): string {
 
 /** The cache key: everything the generated code depends on. */
 export function cacheKey(model: CheckedModel, options: Pick<CompileOptions, "source" | "maxBatch">): string {
-  return sha256(JSON.stringify({ version: COMPILER_VERSION, source: options.source, model: model.name, dims: model.dims, consts: model.consts, maxBatch: options.maxBatch })).slice(0, 32);
+  return sha256(
+    JSON.stringify({
+      version: COMPILER_VERSION,
+      source: options.source,
+      model: model.name,
+      dims: model.dims,
+      consts: model.consts,
+      maxBatch: options.maxBatch,
+    }),
+  ).slice(0, 32);
 }
 
 function writeAtomic(path: string, text: string): void {
@@ -103,7 +112,9 @@ function readCached(jsPath: string, metaPath: string): CacheMeta | undefined {
   try {
     const meta = JSON.parse(readFileSync(metaPath, "utf8")) as CacheMeta;
     const code = readFileSync(jsPath, "utf8");
-    return meta.version === COMPILER_VERSION && meta.sha256 === sha256(code) && typeof meta.bytes === "number" ? meta : undefined;
+    return meta.version === COMPILER_VERSION && meta.sha256 === sha256(code) && typeof meta.bytes === "number"
+      ? meta
+      : undefined;
   } catch {
     return undefined;
   }
@@ -111,7 +122,12 @@ function readCached(jsPath: string, metaPath: string): CacheMeta | undefined {
 
 /** NQM3008 when `bytes` exceed `limit`, located at the model in its file (when known). */
 function refuseAbove(bytes: number, limit: number, model: CheckedModel, file: string | undefined): void {
-  if (bytes > limit) fail("NQM3008", { estimate: formatBytes(bytes), limit: formatBytes(limit) }, file === undefined ? {} : { file, span: model.span });
+  if (bytes > limit)
+    fail(
+      "NQM3008",
+      { estimate: formatBytes(bytes), limit: formatBytes(limit) },
+      file === undefined ? {} : { file, span: model.span },
+    );
 }
 
 /**
@@ -119,9 +135,15 @@ function refuseAbove(bytes: number, limit: number, model: CheckedModel, file: st
  * `limit` bytes; nothing is allocated before that check. ts-morph loads here, on a cache miss
  * only: a cache hit does not pay its start-up.
  */
-export async function generateChecked(model: CheckedModel, options: Pick<CompileOptions, "source" | "file" | "maxBatch">, limit = Math.floor(totalmem() / 2)): Promise<GeneratedModule> {
+export async function generateChecked(
+  model: CheckedModel,
+  options: Pick<CompileOptions, "source" | "file" | "maxBatch">,
+  limit = Math.floor(totalmem() / 2),
+): Promise<GeneratedModule> {
   const { generateModule } = await import("./module.ts");
-  const dims = Object.entries(model.dims).map(([k, v]) => `${k}=${v}`).join(", ");
+  const dims = Object.entries(model.dims)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
   const generated = generateModule(deriveModel(model), {
     maxBatch: options.maxBatch,
     header: `Kernels for model ${model.name}${options.file ? ` of ${options.file}` : ""} (${dims}${dims ? ", " : ""}batch ≤ ${options.maxBatch})`,
@@ -145,7 +167,13 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
     refuseAbove(cached.bytes, limit, model, options.file);
     const module = await load(jsPath);
     const t1 = performance.now();
-    return { kernels: module.createKernels(), module, javascriptPath: jsPath, fromCache: true, timings: { generate: 0, transpile: 0, load: t1 - t0 } };
+    return {
+      kernels: module.createKernels(),
+      module,
+      javascriptPath: jsPath,
+      fromCache: true,
+      timings: { generate: 0, transpile: 0, load: t1 - t0 },
+    };
   }
   const generated = await generateChecked(model, options, limit);
   const t1 = performance.now();
@@ -155,7 +183,14 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   try {
     mkdirSync(cacheDir, { recursive: true });
     writeAtomic(jsPath, javascript);
-    writeAtomic(metaPath, JSON.stringify({ sha256: sha256(javascript), version: COMPILER_VERSION, bytes: generated.workspaceDoubles * 8 } satisfies CacheMeta));
+    writeAtomic(
+      metaPath,
+      JSON.stringify({
+        sha256: sha256(javascript),
+        version: COMPILER_VERSION,
+        bytes: generated.workspaceDoubles * 8,
+      } satisfies CacheMeta),
+    );
   } catch {
     // A cache folder that cannot be written (read-only, a file in the way) costs the cache, not the compile.
     written = false;

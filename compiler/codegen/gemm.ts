@@ -63,8 +63,15 @@ export function emitGemm(spec: Gemm): string {
       }
     }
     const stores: string[] = [];
-    for (let i = 0; i < rowCount; i++) for (let j = 0; j < colCount; j++) stores.push(store(rowOf(i), colOf(j), `s${i}${j}`));
-    return [`let ${accs.map((a) => `${a} = 0`).join(", ")};`, `for (let ${k} = 0; ${k} < ${spec.depth}; ${k}++) {`, ...body.map((l) => `  ${l}`), `}`, ...stores].join("\n");
+    for (let i = 0; i < rowCount; i++)
+      for (let j = 0; j < colCount; j++) stores.push(store(rowOf(i), colOf(j), `s${i}${j}`));
+    return [
+      `let ${accs.map((a) => `${a} = 0`).join(", ")};`,
+      `for (let ${k} = 0; ${k} < ${spec.depth}; ${k}++) {`,
+      ...body.map((l) => `  ${l}`),
+      `}`,
+      ...stores,
+    ].join("\n");
   };
   const indent = (text: string, depth: number) => text.replace(/^/gm, "  ".repeat(depth));
   return [

@@ -12,11 +12,17 @@
 import { sizeOf } from "../check/typed.ts";
 import { isConst, topologicalOrder, type Node } from "../ir/graph.ts";
 import { isDot, type OpName } from "../ir/ops.ts";
-import { emitGemm, index, type View } from "./gemm.ts";
+import { emitGemm, type View } from "./gemm.ts";
 
 /** Where a node's value lives in generated code. */
 export type Storage =
-  | { readonly kind: "buffer"; readonly array: string; readonly offset: number; readonly batched: boolean; readonly size: number }
+  | {
+      readonly kind: "buffer";
+      readonly array: string;
+      readonly offset: number;
+      readonly batched: boolean;
+      readonly size: number;
+    }
   | { readonly kind: "local"; readonly name: string }
   | { readonly kind: "const"; readonly value: number }
   | { readonly kind: "inline" }
@@ -80,8 +86,28 @@ export interface KernelInput {
 }
 
 const ELEMENTWISE = new Set<OpName>([
-  "add", "sub", "mul", "div", "neg", "pow", "relu", "step", "tanh", "sigmoid", "softplus", "exp", "log", "sqrt",
-  "abs", "sign", "sin", "cos", "square", "leaky_relu", "leaky_step", "broadcast",
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "neg",
+  "pow",
+  "relu",
+  "step",
+  "tanh",
+  "sigmoid",
+  "softplus",
+  "exp",
+  "log",
+  "sqrt",
+  "abs",
+  "sign",
+  "sin",
+  "cos",
+  "square",
+  "leaky_relu",
+  "leaky_step",
+  "broadcast",
 ]);
 
 /** The JavaScript expression of an elementwise op applied to argument expressions. */
@@ -202,7 +228,8 @@ export function emitKernelBody(input: KernelInput): string {
   // Operands of matrix products, outer products and transposes are read from buffers.
   const needsBuffer = new Set<number>();
   for (const node of order) {
-    if ((node.op === "matmul" && !isDot(node)) || node.op === "outer" || node.op === "transpose") node.inputs.forEach((x) => needsBuffer.add(x.id));
+    if ((node.op === "matmul" && !isDot(node)) || node.op === "outer" || node.op === "transpose")
+      node.inputs.forEach((x) => needsBuffer.add(x.id));
   }
 
   // Where each value lives; inputs are decided before their users.
@@ -224,7 +251,11 @@ export function emitKernelBody(input: KernelInput): string {
       // Fusing a shared value into a per-example loop would recompute it n times.
       const sameDomain = node.batched || !consumer.batched;
       const sameSize = sizeOf(consumer.shape) === sizeOf(node.shape);
-      const fusable = (ELEMENTWISE.has(consumer.op) && sameSize) || consumer.op === "sum" || consumer.op === "bsum" || isDot(consumer);
+      const fusable =
+        (ELEMENTWISE.has(consumer.op) && sameSize) ||
+        consumer.op === "sum" ||
+        consumer.op === "bsum" ||
+        isDot(consumer);
       if (sameDomain && fusable) return { kind: "inline" };
     }
     return input.scratch.storage(node);
@@ -254,7 +285,8 @@ export function emitKernelBody(input: KernelInput): string {
     const s = storage.get(node.id)!;
     if (s.kind !== "buffer") throw new Error(`internal: ${node.op} operand not in a buffer`);
     const cols = node.shape.length === 2 ? node.shape[1]! : 1;
-    const offset = [String(s.offset), s.batched && j !== "0" ? `${j} * ${s.size}` : "0"].filter((p) => p !== "0").join(" + ") || "0";
+    const offset =
+      [String(s.offset), s.batched && j !== "0" ? `${j} * ${s.size}` : "0"].filter((p) => p !== "0").join(" + ") || "0";
     return { array: s.array, offset, rowStride: String(cols), colStride: "1" };
   };
 
@@ -265,7 +297,14 @@ export function emitKernelBody(input: KernelInput): string {
     if (emitted.has(node.id) || !inKernel.has(node.id)) return;
     emitted.add(node.id);
     const s = storage.get(node.id)!;
-    if (s.kind === "const" || s.kind === "inline" || s.kind === "fused" || node.inputs.length === 0 || stopAtPrepared(node)) return;
+    if (
+      s.kind === "const" ||
+      s.kind === "inline" ||
+      s.kind === "fused" ||
+      node.inputs.length === 0 ||
+      stopAtPrepared(node)
+    )
+      return;
     const comment = input.comments?.get(node.id);
     // Any line terminator (a lone \r is whitespace in a model file) would end the `//` comment.
     if (comment && comment !== lastComment) lines.push(`// ${comment.replace(/[\r\n\u2028\u2029]+/g, " ")}`);
@@ -288,17 +327,28 @@ export function emitKernelBody(input: KernelInput): string {
       return `{\n${loopOver(node, (i, j) => `${at(target!, i, j)} = ${value(i, j)};`)}\n}`;
     };
     const reduce = (term: (i: string, j: string) => string, count: number) => {
-      if (s.kind === "local") return `let ${s.name} = 0;\nfor (let i = 0; i < ${count}; i++) ${s.name} += ${term("i", "0")};`;
+      if (s.kind === "local")
+        return `let ${s.name} = 0;\nfor (let i = 0; i < ${count}; i++) ${s.name} += ${term("i", "0")};`;
       const j = node.batched ? "j" : "0";
       const body = `let acc = 0;\nfor (let i = 0; i < ${count}; i++) acc += ${term("i", j)};\n${at(target!, "0", j)} = acc;`;
       return node.batched ? `for (let j = 0; j < n; j++) {\n${body}\n}` : `{\n${body}\n}`;
     };
-    if (ELEMENTWISE.has(node.op)) return assignTo((i, j) => elementwiseExpression(node, node.inputs.map((x) => expr(x, x.shape.length === 0 ? "0" : i, j))));
+    if (ELEMENTWISE.has(node.op))
+      return assignTo((i, j) =>
+        elementwiseExpression(
+          node,
+          node.inputs.map((x) => expr(x, x.shape.length === 0 ? "0" : i, j)),
+        ),
+      );
     switch (node.op) {
       case "sum":
         return reduce((i, j) => expr(node.inputs[0]!, i, j), sizeOf(node.inputs[0]!.shape));
       case "matmul":
-        if (isDot(node)) return reduce((i, j) => `${expr(node.inputs[0]!, i, j)} * ${expr(node.inputs[1]!, i, j)}`, node.inputs[0]!.shape[0]!);
+        if (isDot(node))
+          return reduce(
+            (i, j) => `${expr(node.inputs[0]!, i, j)} * ${expr(node.inputs[1]!, i, j)}`,
+            node.inputs[0]!.shape[0]!,
+          );
         return emitMatmul(node, target!);
       case "bsum":
         return emitBatchSum(node, s);
@@ -325,7 +375,10 @@ export function emitKernelBody(input: KernelInput): string {
       const av = view(a, "0");
       const bv = view(b, "0");
       return emitGemm({
-        rows: "n", cols: String(m), depth: String(k), assign: "=",
+        rows: "n",
+        cols: String(m),
+        depth: String(k),
+        assign: "=",
         a: { ...bv, rowStride: String(k), colStride: "1" },
         b: { ...av, rowStride: "1", colStride: String(k) },
         c: { ...out, rowStride: String(m) },
@@ -335,7 +388,10 @@ export function emitKernelBody(input: KernelInput): string {
     if (a.shape.length === 1 && b.shape.length === 2 && a.batched && !b.batched) {
       const [k, cols] = b.shape as [number, number];
       return emitGemm({
-        rows: "n", cols: String(cols), depth: String(k), assign: "=",
+        rows: "n",
+        cols: String(cols),
+        depth: String(k),
+        assign: "=",
         a: { ...view(a, "0"), rowStride: String(k), colStride: "1" },
         b: { ...view(b, "0"), rowStride: String(cols), colStride: "1" },
         c: { ...out, rowStride: String(cols) },
@@ -350,10 +406,19 @@ export function emitKernelBody(input: KernelInput): string {
     const bv = view(b, j);
     const size = sizeOf(node.shape);
     const gemm = emitGemm({
-      rows: String(rows), cols: String(cols), depth: String(depth), assign: "=",
+      rows: String(rows),
+      cols: String(cols),
+      depth: String(depth),
+      assign: "=",
       a: { ...av, rowStride: a.shape.length === 2 ? String(depth) : "0", colStride: "1" },
       b: { ...bv, rowStride: String(cols), colStride: "1" },
-      c: { array: target.array, offset: [String(target.offset), target.batched ? `j * ${size}` : "0"].filter((p) => p !== "0").join(" + ") || "0", rowStride: String(cols), colStride: "1" },
+      c: {
+        array: target.array,
+        offset:
+          [String(target.offset), target.batched ? `j * ${size}` : "0"].filter((p) => p !== "0").join(" + ") || "0",
+        rowStride: String(cols),
+        colStride: "1",
+      },
     });
     return node.batched ? `for (let j = 0; j < n; j++) {\n${gemm}\n}` : `{\n${gemm}\n}`;
   }
@@ -370,7 +435,10 @@ export function emitKernelBody(input: KernelInput): string {
           const la = storage.get(term.left.id) as Extract<Storage, { kind: "buffer" }>;
           const rb = storage.get(term.right.id) as Extract<Storage, { kind: "buffer" }>;
           return emitGemm({
-            rows: String(m), cols: String(cols), depth: "n", assign: t === 0 ? "=" : "+=",
+            rows: String(m),
+            cols: String(cols),
+            depth: "n",
+            assign: t === 0 ? "=" : "+=",
             ...(factor === 1 ? {} : { scale: literal(factor) }),
             a: { array: la.array, offset: String(la.offset), rowStride: "1", colStride: String(m) },
             b: { array: rb.array, offset: String(rb.offset), rowStride: String(cols), colStride: "1" },
@@ -403,7 +471,11 @@ export function emitKernelBody(input: KernelInput): string {
       const target = root.target;
       const copy = loopOver(root.node, (i, j) => `${at(target, i, j)} = ${expr(root.node, i, j)};`);
       const broadcast = target.batched && !root.node.batched;
-      lines.push(broadcast ? `for (let j = 0; j < n; j++) {\n${loopOver(root.node, (i) => `${at(target, i, "j")} = ${expr(root.node, i, "0")};`)}\n}` : `{\n${copy}\n}`);
+      lines.push(
+        broadcast
+          ? `for (let j = 0; j < n; j++) {\n${loopOver(root.node, (i) => `${at(target, i, "j")} = ${expr(root.node, i, "0")};`)}\n}`
+          : `{\n${copy}\n}`,
+      );
     }
     const between = input.between?.[p];
     if (between) lines.push(between);

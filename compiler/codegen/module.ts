@@ -3,7 +3,13 @@
  * functions of kernel.ts inside a `createKernels()` factory that owns every buffer, plus the
  * parameter layout. Built with ts-morph; it imports nothing, so it runs without nqm.
  */
-import { IndentationText, Project, StructureKind, VariableDeclarationKind, type FunctionDeclarationStructure } from "ts-morph";
+import {
+  IndentationText,
+  Project,
+  StructureKind,
+  VariableDeclarationKind,
+  type FunctionDeclarationStructure,
+} from "ts-morph";
 import type { DerivativeProgram } from "../diff/programs.ts";
 import { topologicalOrder, type Node } from "../ir/graph.ts";
 import { simplify } from "../simplify/simplify.ts";
@@ -105,10 +111,19 @@ function sourceComments(program: DerivativeProgram, source: string | undefined):
   const comments = new Map<number, string>();
   if (source === undefined) return comments;
   const lineOf = (offset: number) => source.slice(0, offset).split("\n").length;
-  const describe = (start: number, end: number) => `line ${lineOf(start)}: ${source.slice(start, end).split("\n")[0]!.trim()}`;
+  const describe = (start: number, end: number) =>
+    `line ${lineOf(start)}: ${source.slice(start, end).split("\n")[0]!.trim()}`;
   const direct = new Map<number, { start: number; text: string }>();
   for (const [id, span] of program.origins) direct.set(id, { start: span.start, text: describe(span.start, span.end) });
-  const roots = [program.f, program.jvp, program.quad, program.fLin, program.fQuad, ...Object.values(program.grad), ...Object.values(program.hvp)];
+  const roots = [
+    program.f,
+    program.jvp,
+    program.quad,
+    program.fLin,
+    program.fQuad,
+    ...Object.values(program.grad),
+    ...Object.values(program.hvp),
+  ];
   const inherited = new Map<number, { start: number; text: string }>();
   for (const node of topologicalOrder(roots)) {
     const own = direct.get(node.id);
@@ -117,7 +132,10 @@ function sourceComments(program: DerivativeProgram, source: string | undefined):
       comments.set(node.id, own.text);
       continue;
     }
-    const from = node.inputs.map((input) => inherited.get(input.id)).filter((o) => o !== undefined).sort((a, b) => b.start - a.start)[0];
+    const from = node.inputs
+      .map((input) => inherited.get(input.id))
+      .filter((o) => o !== undefined)
+      .sort((a, b) => b.start - a.start)[0];
     if (from) {
       inherited.set(node.id, from);
       comments.set(node.id, `from ${from.text}`);
@@ -176,10 +194,19 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ...over,
   });
   const stagedLeaves = leaves({ param: "W0", input: (name) => `X0_${inputIndex(name)}`, cotangent: "R" });
-  const perExample = (array: string): RootTarget["target"] => ({ kind: "buffer", array, offset: 0, batched: true, size: out });
+  const perExample = (array: string): RootTarget["target"] => ({
+    kind: "buffer",
+    array,
+    offset: 0,
+    batched: true,
+    size: out,
+  });
   const toOutput = (node: Node, array = "out"): RootTarget => ({ node, target: perExample(array) });
   const perParam = (table: Readonly<Record<string, Node>>, array: string): RootTarget[] =>
-    layout.params.map((p) => ({ node: table[p.name]!, target: { kind: "buffer", array, offset: p.offset, batched: false, size: p.size } }));
+    layout.params.map((p) => ({
+      node: table[p.name]!,
+      target: { kind: "buffer", array, offset: p.offset, batched: false, size: p.size },
+    }));
 
   const params = model.params.map((p) => p.name);
   const quadGrad = simplify(
@@ -218,8 +245,16 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
 
   const comments = sourceComments(program, options.source);
   const unstaged = (phases: RootTarget[][], between?: string[], cotangent = "c") =>
-    emitKernelBody({ phases, ...(between ? { between } : {}), leaves: leaves({ cotangent }), prepared: new Map(), scratch, comments });
-  const staged = (phases: RootTarget[][], between: string[]) => emitKernelBody({ phases, between, leaves: stagedLeaves, prepared, scratch, comments });
+    emitKernelBody({
+      phases,
+      ...(between ? { between } : {}),
+      leaves: leaves({ cotangent }),
+      prepared: new Map(),
+      scratch,
+      comments,
+    });
+  const staged = (phases: RootTarget[][], between: string[]) =>
+    emitKernelBody({ phases, between, leaves: stagedLeaves, prepared, scratch, comments });
 
   const W = ["w", "Float64Array"] as [string, string];
   const DW = ["dw", "Float64Array"] as [string, string];
@@ -227,13 +262,48 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   const Nn = ["n", "number"] as [string, string];
   const inputsPrologue = layout.inputs.map((_, k) => `const x${k} = x[${k}]!;`).join("\n");
   const kernels: KernelDef[] = [
-    { name: "f", parameters: [W, X, Nn, ["out", "Float64Array"]], returnType: "void", body: unstaged([[toOutput(program.f)]]) },
-    { name: "jvp", parameters: [W, DW, X, Nn, ["out", "Float64Array"]], returnType: "void", body: unstaged([[toOutput(program.jvp)]]) },
-    { name: "quad", parameters: [W, DW, X, Nn, ["out", "Float64Array"]], returnType: "void", body: unstaged([[toOutput(program.quad)]]) },
-    { name: "fLin", parameters: [W, DW, X, Nn, ["out", "Float64Array"]], returnType: "void", body: unstaged([[toOutput(program.fLin)]]) },
-    { name: "fQuad", parameters: [W, DW, X, Nn, ["out", "Float64Array"]], returnType: "void", body: unstaged([[toOutput(program.fQuad)]]) },
-    { name: "vjp", parameters: [W, X, ["c", "Float64Array"], Nn, ["grad", "Float64Array"]], returnType: "void", body: unstaged([perParam(program.grad, "grad")]) },
-    { name: "hvp", parameters: [W, DW, X, ["c", "Float64Array"], Nn, ["out", "Float64Array"]], returnType: "void", body: unstaged([perParam(program.hvp, "out")]) },
+    {
+      name: "f",
+      parameters: [W, X, Nn, ["out", "Float64Array"]],
+      returnType: "void",
+      body: unstaged([[toOutput(program.f)]]),
+    },
+    {
+      name: "jvp",
+      parameters: [W, DW, X, Nn, ["out", "Float64Array"]],
+      returnType: "void",
+      body: unstaged([[toOutput(program.jvp)]]),
+    },
+    {
+      name: "quad",
+      parameters: [W, DW, X, Nn, ["out", "Float64Array"]],
+      returnType: "void",
+      body: unstaged([[toOutput(program.quad)]]),
+    },
+    {
+      name: "fLin",
+      parameters: [W, DW, X, Nn, ["out", "Float64Array"]],
+      returnType: "void",
+      body: unstaged([[toOutput(program.fLin)]]),
+    },
+    {
+      name: "fQuad",
+      parameters: [W, DW, X, Nn, ["out", "Float64Array"]],
+      returnType: "void",
+      body: unstaged([[toOutput(program.fQuad)]]),
+    },
+    {
+      name: "vjp",
+      parameters: [W, X, ["c", "Float64Array"], Nn, ["grad", "Float64Array"]],
+      returnType: "void",
+      body: unstaged([perParam(program.grad, "grad")]),
+    },
+    {
+      name: "hvp",
+      parameters: [W, DW, X, ["c", "Float64Array"], Nn, ["out", "Float64Array"]],
+      returnType: "void",
+      body: unstaged([perParam(program.hvp, "out")]),
+    },
     {
       name: "lossAndGrad",
       parameters: [W, X, ["y", "Float64Array"], Nn, ["grad", "Float64Array"], ["mean", "boolean"]],
@@ -249,7 +319,9 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         ...layout.inputs.map((input, k) => `X0_${k}.set(x[${k}]!.subarray(0, n * ${input.size}));`),
         `preparedN = n;`,
         emitKernelBody({
-          phases: [[...frontier.values()].map((node) => ({ node, target: prepared.get(node.id) as RootTarget["target"] }))],
+          phases: [
+            [...frontier.values()].map((node) => ({ node, target: prepared.get(node.id) as RootTarget["target"] })),
+          ],
           leaves: leaves({ param: "W0", input: (name) => `X0_${inputIndex(name)}` }),
           prepared: new Map(),
           scratch,
@@ -271,12 +343,17 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     },
   ];
 
-  const project = new Project({ useInMemoryFileSystem: true, manipulationSettings: { indentationText: IndentationText.TwoSpaces } });
+  const project = new Project({
+    useInMemoryFileSystem: true,
+    manipulationSettings: { indentationText: IndentationText.TwoSpaces },
+  });
   const file = project.createSourceFile("kernels.ts", "", { overwrite: true });
   // The header and the model source are quoted in a block comment: a `*/` in either (the file
   // name is the user's too) must not end the comment.
   const commentSafe = (text: string) => text.replaceAll("*/", "*\\/");
-  const quoted = commentSafe(options.source ?? "").split("\n").map((line) => ` * ${line}`.trimEnd());
+  const quoted = commentSafe(options.source ?? "")
+    .split("\n")
+    .map((line) => ` * ${line}`.trimEnd());
   file.addStatements([
     `/**\n * ${commentSafe(options.header ?? `Kernels for model ${model.name}`).replace(/[\r\n\u2028\u2029]+/g, " ")}\n * Generated by nqm ${COMPILER_VERSION}; do not edit. Model source:\n *\n${quoted.join("\n")}\n */`,
     `/* eslint-disable */`,
@@ -286,13 +363,20 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     declarationKind: VariableDeclarationKind.Const,
     declarations: [{ name: "LAYOUT", initializer: `${JSON.stringify(layout, null, 2)} as const` }],
   });
-  file.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: "MAX_BATCH", initializer: String(N) }] });
+  file.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    declarations: [{ name: "MAX_BATCH", initializer: String(N) }],
+  });
   file.addStatements(HELPERS);
   file.addStatements(INTERFACE);
   const methods = kernels.map((k) => {
     const checks = k.parameters.some(([name]) => name === "n") ? `checkBatch(n);\n` : "";
     const prologue = k.parameters.some(([name]) => name === "x") ? `${inputsPrologue}\n` : "";
-    return reindent(`${k.name}(${k.parameters.map(([name, type]) => `${name}: ${type}`).join(", ")}): ${k.returnType} {\n${checks}${prologue}${k.body}\n}`, 1);
+    return reindent(
+      `${k.name}(${k.parameters.map(([name, type]) => `${name}: ${type}`).join(", ")}): ${k.returnType} {\n${checks}${prologue}${k.body}\n}`,
+      1,
+    );
   });
   const factory: FunctionDeclarationStructure = {
     kind: StructureKind.Function,
@@ -340,6 +424,11 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   };
   file.addFunction(factory);
   const code = file.getFullText();
-  const workspaceDoubles = scratch.size + persistent.size + layout.fixedCount + layout.paramCount * 2 + N * (3 * out + layout.inputs.reduce((a, i) => a + i.size, 0));
+  const workspaceDoubles =
+    scratch.size +
+    persistent.size +
+    layout.fixedCount +
+    layout.paramCount * 2 +
+    N * (3 * out + layout.inputs.reduce((a, i) => a + i.size, 0));
   return { code, layout, workspaceDoubles };
 }

@@ -37,8 +37,10 @@ export function deriveModel(model: CheckedModel): DerivativeProgram {
   const g = new Graph();
   const origins = new Map<number, Span>();
   const [f] = simplify(g, [lowerModel(model, g, origins)]);
-  const tangentOf = (leaf: Node): Node | null => (leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null);
-  const orZero = (node: Node | null | undefined, like: { shape: readonly number[] }) => node ?? g.constant(0, like.shape);
+  const tangentOf = (leaf: Node): Node | null =>
+    leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null;
+  const orZero = (node: Node | null | undefined, like: { shape: readonly number[] }) =>
+    node ?? g.constant(0, like.shape);
 
   const [jvpRaw] = jvp(g, [f!], tangentOf);
   const [jvpNode] = simplify(g, [orZero(jvpRaw, f!)]);

@@ -24,7 +24,8 @@ function perExampleGradient(program: DerivativeProgram): NamedExpression[] {
   const substituted = substitute(
     g,
     params.map((p) => program.grad[p]!),
-    (node, inputs) => (node.op === "cotangent" ? g.constant(1, node.shape) : node.op === "bsum" ? inputs[0] : undefined),
+    (node, inputs) =>
+      node.op === "cotangent" ? g.constant(1, node.shape) : node.op === "bsum" ? inputs[0] : undefined,
   );
   return simplify(g, substituted).map((node, i) => ({ name: `grad[${params[i]}]`, node }));
 }
@@ -32,7 +33,8 @@ function perExampleGradient(program: DerivativeProgram): NamedExpression[] {
 /** The sections `nqm derive --what VIEW` prints. */
 export function deriveView(program: DerivativeProgram, view: DeriveView): ViewSection[] {
   const params = program.model.params.map((p) => p.name);
-  const perParam = (prefix: string, table: Readonly<Record<string, Node>>) => params.map((p) => ({ name: `${prefix}[${p}]`, node: table[p]! }));
+  const perParam = (prefix: string, table: Readonly<Record<string, Node>>) =>
+    params.map((p) => ({ name: `${prefix}[${p}]`, node: table[p]! }));
   const sections: Record<Exclude<DeriveView, "all">, () => ViewSection> = {
     f: () => ({ title: "f(w; x), per example", expressions: [{ name: "f", node: program.f }] }),
     grad: () => ({
@@ -40,7 +42,10 @@ export function deriveView(program: DerivativeProgram, view: DeriveView): ViewSe
       expressions: perExampleGradient(program),
     }),
     jvp: () => ({ title: "J(w; x) Δ, per example (Δ = direction)", expressions: [{ name: "jvp", node: program.jvp }] }),
-    vjp: () => ({ title: "Σⱼ c_j ∇_w f(w; x_j), per param (c = cotangent)", expressions: perParam("vjp", program.grad) }),
+    vjp: () => ({
+      title: "Σⱼ c_j ∇_w f(w; x_j), per param (c = cotangent)",
+      expressions: perParam("vjp", program.grad),
+    }),
     hvp: () => ({ title: "Σⱼ c_j H_f(w; x_j) Δ, per param", expressions: perParam("hvp", program.hvp) }),
     quad: () => ({
       title: "Δᵀ H_f(w; x) Δ per example; f_quad = f + J Δ + ½ Δᵀ H Δ",
@@ -50,5 +55,7 @@ export function deriveView(program: DerivativeProgram, view: DeriveView): ViewSe
       ],
     }),
   };
-  return view === "all" ? (Object.keys(sections) as Exclude<DeriveView, "all">[]).map((k) => sections[k]()) : [sections[view]()];
+  return view === "all"
+    ? (Object.keys(sections) as Exclude<DeriveView, "all">[]).map((k) => sections[k]())
+    : [sections[view]()];
 }

@@ -35,7 +35,13 @@ export interface Node {
 }
 
 function attrsKey(attrs: Attrs): string {
-  return [attrs.name ?? "", attrs.value ?? "", attrs.exponent ?? "", attrs.slope ?? "", attrs.shape?.join("x") ?? ""].join("|");
+  return [
+    attrs.name ?? "",
+    attrs.value ?? "",
+    attrs.exponent ?? "",
+    attrs.slope ?? "",
+    attrs.shape?.join("x") ?? "",
+  ].join("|");
 }
 
 export class Graph {
@@ -48,8 +54,12 @@ export class Graph {
     const existing = this.table.get(key);
     if (existing) return existing;
     const rule = OPS[op];
-    if (inputs.length !== rule.arity) throw new Error(`internal: ${op} takes ${rule.arity} inputs, got ${inputs.length}`);
-    const shape = rule.shape(inputs.map((n) => n.shape), attrs);
+    if (inputs.length !== rule.arity)
+      throw new Error(`internal: ${op} takes ${rule.arity} inputs, got ${inputs.length}`);
+    const shape = rule.shape(
+      inputs.map((n) => n.shape),
+      attrs,
+    );
     const batched = rule.batched ? rule.batched(inputs) : inputs.some((n) => n.batched);
     const node: Node = { id: this.nextId++, op, inputs, attrs, shape, batched };
     this.table.set(key, node);
@@ -134,7 +144,8 @@ export function topologicalOrder(roots: readonly Node[], stop?: (node: Node) => 
     seen.add(top.node.id);
     stack.push({ node: top.node, expanded: true });
     if (stop?.(top.node)) continue;
-    for (let i = top.node.inputs.length - 1; i >= 0; i--) if (!seen.has(top.node.inputs[i]!.id)) stack.push({ node: top.node.inputs[i]!, expanded: false });
+    for (let i = top.node.inputs.length - 1; i >= 0; i--)
+      if (!seen.has(top.node.inputs[i]!.id)) stack.push({ node: top.node.inputs[i]!, expanded: false });
   }
   return order;
 }

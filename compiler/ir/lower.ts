@@ -60,6 +60,10 @@ export function lowerModel(model: CheckedModel, g: Graph, origins?: Map<number, 
     for (let id = first; id < g.size; id++) origins?.set(id, span);
     return node;
   };
-  for (const binding of model.lets) lets.set(binding.name, traced(binding.span, () => lower(binding.expr)));
+  for (const binding of model.lets)
+    lets.set(
+      binding.name,
+      traced(binding.span, () => lower(binding.expr)),
+    );
   return traced(model.output.span, () => lower(model.output));
 }

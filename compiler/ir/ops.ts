@@ -113,7 +113,11 @@ function elementwise(
 }
 
 function named(fn: keyof typeof SCALAR_FUNCTIONS, derivative: (g: Graph, x: Node, y: Node) => Node | null): OpRule {
-  return elementwise((v) => SCALAR_FUNCTIONS[fn](v), derivative, (x) => `${fn}(${x})`);
+  return elementwise(
+    (v) => SCALAR_FUNCTIONS[fn](v),
+    derivative,
+    (x) => `${fn}(${x})`,
+  );
 }
 
 /** Scalar × vector etc. for matmul of the (rank a, rank b) forms the checker allows. */
@@ -146,10 +150,39 @@ export function isDot(node: Node): boolean {
 
 /** Every op of the IR; OPS below must give each one a full rule (the type check enforces it). */
 export const OP_NAMES = [
-  "input", "param", "fixed", "tangent", "cotangent", "const",
-  "add", "sub", "mul", "div", "neg", "pow",
-  "relu", "step", "tanh", "sigmoid", "softplus", "exp", "log", "sqrt", "abs", "sign", "sin", "cos", "square", "leaky_relu", "leaky_step",
-  "sum", "matmul", "outer", "transpose", "broadcast", "bsum",
+  "input",
+  "param",
+  "fixed",
+  "tangent",
+  "cotangent",
+  "const",
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "neg",
+  "pow",
+  "relu",
+  "step",
+  "tanh",
+  "sigmoid",
+  "softplus",
+  "exp",
+  "log",
+  "sqrt",
+  "abs",
+  "sign",
+  "sin",
+  "cos",
+  "square",
+  "leaky_relu",
+  "leaky_step",
+  "sum",
+  "matmul",
+  "outer",
+  "transpose",
+  "broadcast",
+  "bsum",
 ] as const;
 
 export type OpName = (typeof OP_NAMES)[number];
@@ -244,7 +277,10 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
       (v, attrs) => v ** attrs.exponent!,
       // x^0 is constant: its derivative is the symbolic zero, not 0·x^-1 (NaN at x = 0, which
       // made the second derivative of x^1 NaN there).
-      (g, x, y) => (y.attrs.exponent === 0 ? null : g.mul(g.constant(y.attrs.exponent!), g.unary("pow", x, { exponent: y.attrs.exponent! - 1 }))),
+      (g, x, y) =>
+        y.attrs.exponent === 0
+          ? null
+          : g.mul(g.constant(y.attrs.exponent!), g.unary("pow", x, { exponent: y.attrs.exponent! - 1 })),
       (x, attrs) => `${x}^${attrs.exponent! < 0 ? `(${attrs.exponent})` : attrs.exponent}`,
     ),
     precedence: 4,
@@ -312,7 +348,12 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   outer: {
     arity: 2,
     shape: ([a, b]) => [a![0]!, b![0]!],
-    evaluate: ([a, b], node) => matmulEvaluate({ shape: [a!.shape[0]!, 1], data: a!.data }, { shape: [1, b!.shape[0]!], data: b!.data }, node.shape),
+    evaluate: ([a, b], node) =>
+      matmulEvaluate(
+        { shape: [a!.shape[0]!, 1], data: a!.data },
+        { shape: [1, b!.shape[0]!], data: b!.data },
+        node.shape,
+      ),
     jvp: (node, [ta, tb], g) => {
       const [a, b] = node.inputs as [Node, Node];
       return addTangents(g, ta === null ? null : g.outer(ta!, b), tb === null ? null : g.outer(a, tb!), node.shape);

@@ -5,7 +5,11 @@ import { topologicalOrder, type Graph, type Node } from "./graph.ts";
  * `roots` with nodes swapped: `replace` sees each node with its already rebuilt inputs and
  * returns its replacement, or undefined to keep it.
  */
-export function substitute(g: Graph, roots: readonly Node[], replace: (node: Node, inputs: readonly Node[]) => Node | undefined): Node[] {
+export function substitute(
+  g: Graph,
+  roots: readonly Node[],
+  replace: (node: Node, inputs: readonly Node[]) => Node | undefined,
+): Node[] {
   const rebuilt = new Map<number, Node>();
   for (const node of topologicalOrder(roots)) {
     const inputs = node.inputs.map((input) => rebuilt.get(input.id)!);
@@ -14,7 +18,10 @@ export function substitute(g: Graph, roots: readonly Node[], replace: (node: Nod
       rebuilt.set(node.id, replacement);
       continue;
     }
-    rebuilt.set(node.id, inputs.every((input, i) => input === node.inputs[i]) ? node : g.make(node.op, inputs, node.attrs));
+    rebuilt.set(
+      node.id,
+      inputs.every((input, i) => input === node.inputs[i]) ? node : g.make(node.op, inputs, node.attrs),
+    );
   }
   return roots.map((root) => rebuilt.get(root.id)!);
 }

@@ -45,7 +45,8 @@ export function fromNested(value: unknown, shape: Shape): Tensor | string {
   const data: number[] = [];
   const walk = (v: unknown, depth: number, path: string): string | undefined => {
     if (depth === shape.length) {
-      if (typeof v !== "number" || !Number.isFinite(v)) return `${path || "the value"} is ${JSON.stringify(v)}, not a finite number`;
+      if (typeof v !== "number" || !Number.isFinite(v))
+        return `${path || "the value"} is ${JSON.stringify(v)}, not a finite number`;
       data.push(v);
       return undefined;
     }

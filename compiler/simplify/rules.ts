@@ -37,7 +37,12 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
   "constant folding": [
     r("f(c1, …, ck) -> c  for constant inputs", "*", (n, ins, g) => {
       if (ins.length === 0 || n.op === "bsum" || !ins.every((x) => x.op === "const")) return undefined;
-      const value = uniformValue(OPS[n.op].evaluate(ins.map((x) => OPS.const.evaluate([], x)), n));
+      const value = uniformValue(
+        OPS[n.op].evaluate(
+          ins.map((x) => OPS.const.evaluate([], x)),
+          n,
+        ),
+      );
       return value === undefined ? undefined : g.constant(value, n.shape);
     }),
   ],
@@ -51,7 +56,9 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     r("x-0 -> x", "sub", (n, [a, b], g) => (zero(b!) ? fit(g, a!, n) : undefined)),
     r("0-x -> -x", "sub", (n, [a, b], g) => (zero(a!) ? g.neg(fit(g, b!, n)) : undefined)),
     r("0@x -> 0, x@0 -> 0", "matmul", (n, [a, b], g) => (zero(a!) || zero(b!) ? g.zerosLike(n) : undefined)),
-    r("outer(0,x) -> 0, outer(x,0) -> 0", "outer", (n, [a, b], g) => (zero(a!) || zero(b!) ? g.zerosLike(n) : undefined)),
+    r("outer(0,x) -> 0, outer(x,0) -> 0", "outer", (n, [a, b], g) =>
+      zero(a!) || zero(b!) ? g.zerosLike(n) : undefined,
+    ),
   ],
   // ------------------------------------------------------------ one folding
   "one folding": [
@@ -65,7 +72,11 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
   ],
   // ------------------------------------------------------------ collecting sums
   collecting: [
-    r("Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *; c·Σⱼ a + d·Σⱼ b -> Σⱼ (c·a + d·b)", "add", (n, _, g) => collect(g, n)),
+    r(
+      "Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *; c·Σⱼ a + d·Σⱼ b -> Σⱼ (c·a + d·b)",
+      "add",
+      (n, _, g) => collect(g, n),
+    ),
     r("the same for a sum whose root is a difference", "sub", (n, _, g) => collect(g, n)),
   ],
   // ------------------------------------------------------------ algebraic identities
@@ -75,18 +86,34 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     r("-x + y -> y - x", "add", (_, [a, b], g) => (a!.op === "neg" ? g.sub(b!, a!.inputs[0]!) : undefined)),
     r("x - -y -> x + y", "sub", (_, [a, b], g) => (b!.op === "neg" ? g.add(a!, b!.inputs[0]!) : undefined)),
     r("-x - y -> -(x + y)", "sub", (_, [a, b], g) => (a!.op === "neg" ? g.neg(g.add(a!.inputs[0]!, b!)) : undefined)),
-    r("x*c -> c*x  (scalar constants first)", "mul", (_, [a, b], g) => (scalarConst(b!) && !scalarConst(a!) ? g.mul(b!, a!) : undefined)),
-    r("a*(b*x) -> (a*b)*x", "mul", (_, [a, b], g) =>
-      scalarConst(a!) && b!.op === "mul" && scalarConst(b!.inputs[0]!) ? g.mul(g.constant(a!.attrs.value! * b!.inputs[0]!.attrs.value!), b!.inputs[1]!) : undefined,
+    r("x*c -> c*x  (scalar constants first)", "mul", (_, [a, b], g) =>
+      scalarConst(b!) && !scalarConst(a!) ? g.mul(b!, a!) : undefined,
     ),
-    r("x/c -> (1/c)*x", "div", (_, [a, b], g) => (scalarConst(b!) && b!.attrs.value !== 0 ? g.mul(g.constant(1 / b!.attrs.value!), a!) : undefined)),
-    r("(c*x)/y -> c*(x/y)", "div", (_, [a, b], g) => (a!.op === "mul" && scalarConst(a!.inputs[0]!) ? g.mul(a!.inputs[0]!, g.div(a!.inputs[1]!, b!)) : undefined)),
+    r("a*(b*x) -> (a*b)*x", "mul", (_, [a, b], g) =>
+      scalarConst(a!) && b!.op === "mul" && scalarConst(b!.inputs[0]!)
+        ? g.mul(g.constant(a!.attrs.value! * b!.inputs[0]!.attrs.value!), b!.inputs[1]!)
+        : undefined,
+    ),
+    r("x/c -> (1/c)*x", "div", (_, [a, b], g) =>
+      scalarConst(b!) && b!.attrs.value !== 0 ? g.mul(g.constant(1 / b!.attrs.value!), a!) : undefined,
+    ),
+    r("(c*x)/y -> c*(x/y)", "div", (_, [a, b], g) =>
+      a!.op === "mul" && scalarConst(a!.inputs[0]!) ? g.mul(a!.inputs[0]!, g.div(a!.inputs[1]!, b!)) : undefined,
+    ),
     r("-x * y -> -(x*y)", "mul", (_, [a, b], g) => (a!.op === "neg" ? g.neg(g.mul(a!.inputs[0]!, b!)) : undefined)),
     r("x * -y -> -(x*y)", "mul", (_, [a, b], g) => (b!.op === "neg" ? g.neg(g.mul(a!, b!.inputs[0]!)) : undefined)),
     r("-x / y -> -(x/y)", "div", (_, [a, b], g) => (a!.op === "neg" ? g.neg(g.div(a!.inputs[0]!, b!)) : undefined)),
-    r("c*-x -> (-c)*x", "neg", (_, [x], g) => (x!.op === "mul" && scalarConst(x!.inputs[0]!) ? g.mul(g.constant(-x!.inputs[0]!.attrs.value!), x!.inputs[1]!) : undefined)),
+    r("c*-x -> (-c)*x", "neg", (_, [x], g) =>
+      x!.op === "mul" && scalarConst(x!.inputs[0]!)
+        ? g.mul(g.constant(-x!.inputs[0]!.attrs.value!), x!.inputs[1]!)
+        : undefined,
+    ),
     r("-(x) @ y -> -(x @ y), x @ -(y) -> -(x @ y)", "matmul", (_, [a, b], g) =>
-      a!.op === "neg" ? g.neg(g.matmul(a!.inputs[0]!, b!)) : b!.op === "neg" ? g.neg(g.matmul(a!, b!.inputs[0]!)) : undefined,
+      a!.op === "neg"
+        ? g.neg(g.matmul(a!.inputs[0]!, b!))
+        : b!.op === "neg"
+          ? g.neg(g.matmul(a!, b!.inputs[0]!))
+          : undefined,
     ),
     r("(c*x) @ y -> c*(x @ y), x @ (c*y) -> c*(x @ y)", "matmul", (_, [a, b], g) =>
       a!.op === "mul" && scalarConst(a!.inputs[0]!)
@@ -105,7 +132,8 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     r("L(c*x) -> c*L(x), L(-x) -> -L(x)  for linear L in sum, Σⱼ, transpose", "*", (n, [x], g) => {
       if (!LINEAR_UNARY.has(n.op) || n.op === "neg" || x === undefined) return undefined;
       if (x.op === "neg") return g.neg(g.make(n.op, [x.inputs[0]!], n.attrs));
-      if (x.op === "mul" && scalarConst(x.inputs[0]!)) return g.mul(x.inputs[0]!, g.make(n.op, [x.inputs[1]!], n.attrs));
+      if (x.op === "mul" && scalarConst(x.inputs[0]!))
+        return g.mul(x.inputs[0]!, g.make(n.op, [x.inputs[1]!], n.attrs));
       return undefined;
     }),
     r("a ⊙ b -> b ⊙ a  when b is older (commutative ops, dot)", "*", (n, [a, b], g) => {
@@ -115,8 +143,12 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     }),
     r("transpose(transpose(x)) -> x", "transpose", (_, [x]) => (x!.op === "transpose" ? x!.inputs[0] : undefined)),
     r("step(x)*step(x) -> step(x)", "mul", (_, [a, b]) => (a === b && a!.op === "step" ? a : undefined)),
-    r("step(x)*relu(x) -> relu(x)", "mul", (_, [a, b]) => (a!.op === "step" && b!.op === "relu" && a!.inputs[0] === b!.inputs[0] ? b : undefined)),
-    r("relu(x)*step(x) -> relu(x)", "mul", (_, [a, b]) => (b!.op === "step" && a!.op === "relu" && a!.inputs[0] === b!.inputs[0] ? a : undefined)),
+    r("step(x)*relu(x) -> relu(x)", "mul", (_, [a, b]) =>
+      a!.op === "step" && b!.op === "relu" && a!.inputs[0] === b!.inputs[0] ? b : undefined,
+    ),
+    r("relu(x)*step(x) -> relu(x)", "mul", (_, [a, b]) =>
+      b!.op === "step" && a!.op === "relu" && a!.inputs[0] === b!.inputs[0] ? a : undefined,
+    ),
   ],
 };
 
@@ -141,7 +173,14 @@ function rebuildSum(g: Graph, terms: readonly [Node, number][], shape: readonly 
   for (const [term, c] of terms) {
     if (c === 0) continue;
     const magnitude = Math.abs(c) === 1 ? term : g.mul(g.constant(Math.abs(c)), term);
-    sum = sum === undefined ? (c < 0 ? g.neg(magnitude) : magnitude) : c < 0 ? g.sub(sum, magnitude) : g.add(sum, magnitude);
+    sum =
+      sum === undefined
+        ? c < 0
+          ? g.neg(magnitude)
+          : magnitude
+        : c < 0
+          ? g.sub(sum, magnitude)
+          : g.add(sum, magnitude);
   }
   return sum ?? g.constant(0, shape);
 }
@@ -158,7 +197,8 @@ function collect(g: Graph, node: Node): Node | undefined {
   let leaves = 0;
   const count = (n: Node): void => {
     if (n.op === "add" || n.op === "sub") n.inputs.forEach(count);
-    else if (n.op === "neg" || (n.op === "mul" && scalarConst(n.inputs[0]!))) count(n.op === "neg" ? n.inputs[0]! : n.inputs[1]!);
+    else if (n.op === "neg" || (n.op === "mul" && scalarConst(n.inputs[0]!)))
+      count(n.op === "neg" ? n.inputs[0]! : n.inputs[1]!);
     else leaves++;
   };
   count(node);

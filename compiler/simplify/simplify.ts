@@ -34,7 +34,9 @@ export function simplify(g: Graph, roots: readonly Node[], rules: readonly Rule[
       if (count > MAX_REWRITES_PER_NODE) throw new Error(`internal: simplifier did not converge at ${node.op}`);
       const next = firstRewrite(current);
       if (next === undefined) break;
-      current = next.inputs.every((input) => memo.get(input.id) === input) ? next : rebuild(g, next, next.inputs.map(visit));
+      current = next.inputs.every((input) => memo.get(input.id) === input)
+        ? next
+        : rebuild(g, next, next.inputs.map(visit));
     }
     memo.set(node.id, current);
     memo.set(current.id, current);

@@ -23,23 +23,33 @@ interface Table {
 export function loadCsv(options: OptionReader, bare: string[], seed: number, cwd: string): Dataset {
   const pathOption = options.raw("path");
   if (bare.length > 1) {
-    fail("NQM4003", { reason: `csv: expected one file but found ${bare.map((b) => `\`${b}\``).join(", ")}; options are key=value` });
+    fail("NQM4003", {
+      reason: `csv: expected one file but found ${bare.map((b) => `\`${b}\``).join(", ")}; options are key=value`,
+    });
   }
-  if (bare.length === 1 && pathOption !== undefined) fail("NQM4003", { reason: "csv: the file is given twice (as a bare path and as path=)" });
+  if (bare.length === 1 && pathOption !== undefined)
+    fail("NQM4003", { reason: "csv: the file is given twice (as a bare path and as path=)" });
   const path = bare[0] ?? pathOption;
   if (path === undefined) fail("NQM4003", { reason: "csv needs a file: write csv:PATH, e.g. csv:data/train.csv" });
 
   const table = readTable(path, cwd);
   const labelText = options.raw("label");
-  const labelColumns = labelText === undefined ? [table.columns.length - 1] : labelText.split("+").map((name) => {
-    const index = table.columns.indexOf(name.trim());
-    if (index < 0) {
-      fail("NQM4003", { reason: `csv: ${path} has no column \`${name}\`${didYouMean(name, table.columns)} (its columns: ${table.columns.join(", ")})` });
-    }
-    return index;
-  });
-  if (new Set(labelColumns).size !== labelColumns.length) fail("NQM4003", { reason: `csv: label=${labelText ?? ""} names a column twice` });
-  if (labelColumns.length >= table.columns.length) fail("NQM4003", { reason: `csv: ${path} has no feature columns left besides the label` });
+  const labelColumns =
+    labelText === undefined
+      ? [table.columns.length - 1]
+      : labelText.split("+").map((name) => {
+          const index = table.columns.indexOf(name.trim());
+          if (index < 0) {
+            fail("NQM4003", {
+              reason: `csv: ${path} has no column \`${name}\`${didYouMean(name, table.columns)} (its columns: ${table.columns.join(", ")})`,
+            });
+          }
+          return index;
+        });
+  if (new Set(labelColumns).size !== labelColumns.length)
+    fail("NQM4003", { reason: `csv: label=${labelText ?? ""} names a column twice` });
+  if (labelColumns.length >= table.columns.length)
+    fail("NQM4003", { reason: `csv: ${path} has no feature columns left besides the label` });
   const featureNames = table.columns.filter((_, c) => !labelColumns.includes(c));
   const labelNames = labelColumns.map((c) => table.columns[c]!);
 
@@ -64,15 +74,21 @@ export function loadCsv(options: OptionReader, bare: string[], seed: number, cwd
   if (testText !== undefined) {
     const fraction = parseNumber(testText);
     if (fraction !== undefined) {
-      if (!(fraction > 0 && fraction < 1)) fail("NQM4003", { reason: `csv: test=${testText} must be a fraction between 0 and 1, or a file` });
+      if (!(fraction > 0 && fraction < 1))
+        fail("NQM4003", { reason: `csv: test=${testText} must be a fraction between 0 and 1, or a file` });
       const testCount = Math.round(fraction * table.rows.length);
       if (testCount < 1 || testCount >= table.rows.length) {
-        fail("NQM4003", { reason: `csv: test=${testText} of ${table.rows.length} rows leaves an empty train or test split` });
+        fail("NQM4003", {
+          reason: `csv: test=${testText} of ${table.rows.length} rows leaves an empty train or test split`,
+        });
       }
       const indices = new Rng(streamSeed(seed, "csv/split")).shuffle(table.rows.map((_, i) => i));
       const testIndices = indices.slice(0, testCount).sort((a, b) => a - b);
       const trainIndices = indices.slice(testCount).sort((a, b) => a - b);
-      test = toSplit(testIndices.map((i) => table.rows[i]!), table);
+      test = toSplit(
+        testIndices.map((i) => table.rows[i]!),
+        table,
+      );
       trainRows = trainIndices.map((i) => table.rows[i]!);
       testName = `,test=${testText}`;
     } else {
@@ -80,8 +96,13 @@ export function loadCsv(options: OptionReader, bare: string[], seed: number, cwd
       const missing = table.columns.filter((name) => !testTable.columns.includes(name));
       const extra = testTable.columns.filter((name) => !table.columns.includes(name));
       if (missing.length > 0 || extra.length > 0) {
-        const parts = [missing.length > 0 ? `lacks ${missing.join(", ")}` : "", extra.length > 0 ? `has extra ${extra.join(", ")}` : ""];
-        fail("NQM4003", { reason: `csv: the test file ${testText} ${parts.filter((p) => p !== "").join(" and ")} compared with ${path}` });
+        const parts = [
+          missing.length > 0 ? `lacks ${missing.join(", ")}` : "",
+          extra.length > 0 ? `has extra ${extra.join(", ")}` : "",
+        ];
+        fail("NQM4003", {
+          reason: `csv: the test file ${testText} ${parts.filter((p) => p !== "").join(" and ")} compared with ${path}`,
+        });
       }
       test = toSplit(testTable.rows, testTable);
       testName = `,test=${testText}`;
@@ -104,7 +125,14 @@ function readTable(path: string, cwd: string): Table {
     text = readFileSync(resolve(cwd, path), "utf8");
   } catch (error) {
     const code = error instanceof Error && "code" in error ? String(error.code) : "";
-    const reason = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : String(error);
+    const reason =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "it is a directory"
+          : code === "EACCES"
+            ? "permission denied"
+            : String(error);
     fail("NQM4003", { reason: `${path}: cannot read the file (${reason})` });
   }
   const lines = text.split(/\r?\n/);
@@ -116,20 +144,29 @@ function readTable(path: string, cwd: string): Table {
     const cells = splitCsvLine(line, `${path}:${lineNumber}`);
     if (columns === undefined) {
       columns = cells;
-      if (columns.some((name) => name === "")) fail("NQM4003", { reason: `${path}:${lineNumber}: the header has an empty column name` });
+      if (columns.some((name) => name === ""))
+        fail("NQM4003", { reason: `${path}:${lineNumber}: the header has an empty column name` });
       const seen = new Set<string>();
       for (const name of columns) {
-        if (seen.has(name)) fail("NQM4003", { reason: `${path}:${lineNumber}: column \`${name}\` appears twice in the header` });
+        if (seen.has(name))
+          fail("NQM4003", { reason: `${path}:${lineNumber}: column \`${name}\` appears twice in the header` });
         seen.add(name);
       }
-      if (columns.length < 2) fail("NQM4003", { reason: `${path}:${lineNumber}: the header needs at least two columns (features and a label)` });
+      if (columns.length < 2)
+        fail("NQM4003", {
+          reason: `${path}:${lineNumber}: the header needs at least two columns (features and a label)`,
+        });
       if (columns.every((name) => parseNumber(name) !== undefined)) {
-        fail("NQM4003", { reason: `${path}:${lineNumber}: the first row must be a header of column names, but it holds only numbers` });
+        fail("NQM4003", {
+          reason: `${path}:${lineNumber}: the first row must be a header of column names, but it holds only numbers`,
+        });
       }
       return;
     }
     if (cells.length !== columns.length) {
-      fail("NQM4003", { reason: `${path}:${lineNumber}: ${cells.length} cells, but the header has ${columns.length} columns` });
+      fail("NQM4003", {
+        reason: `${path}:${lineNumber}: ${cells.length} cells, but the header has ${columns.length} columns`,
+      });
     }
     const row = new Float64Array(cells.length);
     cells.forEach((cell, c) => {
@@ -138,12 +175,16 @@ function readTable(path: string, cwd: string): Table {
         row[c] = value;
         return;
       }
-      if (isNonFiniteSpelling(cell)) fail("NQM4006", { what: `\`${cell}\` in column \`${columns![c]}\``, where: `${path}:${lineNumber}` });
-      fail("NQM4003", { reason: `${path}:${lineNumber}: ${cell === "" ? "empty cell" : `\`${cell}\``} in column \`${columns![c]}\` is not a number` });
+      if (isNonFiniteSpelling(cell))
+        fail("NQM4006", { what: `\`${cell}\` in column \`${columns![c]}\``, where: `${path}:${lineNumber}` });
+      fail("NQM4003", {
+        reason: `${path}:${lineNumber}: ${cell === "" ? "empty cell" : `\`${cell}\``} in column \`${columns![c]}\` is not a number`,
+      });
     });
     rows.push(row);
   });
-  if (columns === undefined) fail("NQM4003", { reason: `${path}: the file is empty; expected a header row and data rows` });
+  if (columns === undefined)
+    fail("NQM4003", { reason: `${path}: the file is empty; expected a header row and data rows` });
   if (rows.length === 0) fail("NQM4003", { reason: `${path}: no data rows after the header` });
   return { file: path, columns, rows };
 }
@@ -172,7 +213,8 @@ function splitCsvLine(line: string, where: string): string[] {
         i++;
       }
       while (line[i] === " " || line[i] === "\t") i++;
-      if (i < line.length && line[i] !== ",") fail("NQM4003", { reason: `${where}: unexpected text after a quoted cell` });
+      if (i < line.length && line[i] !== ",")
+        fail("NQM4003", { reason: `${where}: unexpected text after a quoted cell` });
     } else {
       const comma = line.indexOf(",", i);
       const end = comma < 0 ? line.length : comma;

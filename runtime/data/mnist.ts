@@ -43,7 +43,10 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
     });
   }
   const trainCounts = allocate(n, available);
-  const testCounts = allocate(testSize, available.map((a, c) => a - trainCounts[c]!));
+  const testCounts = allocate(
+    testSize,
+    available.map((a, c) => a - trainCounts[c]!),
+  );
 
   const label = (c: number, y: Float64Array, row: number): void => {
     if (classes.length === 2) y[row] = c === 0 ? -1 : 1;
@@ -66,12 +69,17 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
     return { n: size, x, y };
   };
 
-  const train = build(trainCounts, classes.map(() => 0), "mnist/train");
+  const train = build(
+    trainCounts,
+    classes.map(() => 0),
+    "mnist/train",
+  );
   const test = testSize > 0 ? build(testCounts, trainCounts, "mnist/test") : undefined;
   const splits = test === undefined ? [train] : [train, test];
   if (center) {
     const mean = new Float64Array(PIXELS);
-    for (let row = 0; row < train.n; row++) for (let p = 0; p < PIXELS; p++) mean[p]! += train.x[row * PIXELS + p]! / train.n;
+    for (let row = 0; row < train.n; row++)
+      for (let p = 0; p < PIXELS; p++) mean[p]! += train.x[row * PIXELS + p]! / train.n;
     for (const split of splits) for (let i = 0; i < split.x.length; i++) split.x[i]! -= mean[i % PIXELS]!;
   }
   if (normalize) {
@@ -87,8 +95,15 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
   }
   if (scale !== 1) for (const split of splits) for (let i = 0; i < split.x.length; i++) split.x[i]! *= scale;
 
-  const labelling = classes.length === 2 ? `digit ${classes[0]} → −1, digit ${classes[1]} → +1` : `one-hot over digits ${classes.join(", ")}`;
-  const transforms = [center ? "centered" : "", normalize ? "unit-norm" : "", scale !== 1 ? `scaled by ${scale}` : ""].filter((s) => s !== "");
+  const labelling =
+    classes.length === 2
+      ? `digit ${classes[0]} → −1, digit ${classes[1]} → +1`
+      : `one-hot over digits ${classes.join(", ")}`;
+  const transforms = [
+    center ? "centered" : "",
+    normalize ? "unit-norm" : "",
+    scale !== 1 ? `scaled by ${scale}` : "",
+  ].filter((s) => s !== "");
   const dataset: Dataset = {
     name: `mnist:classes=${classes.join("+")},n=${n},test=${testSize},scale=${scale},center=${center},normalize=${normalize}`,
     description: `MNIST digits (28×28 pixels in [0, 1]${transforms.length > 0 ? `, ${transforms.join(", ")}` : ""}); ${labelling}`,
@@ -104,10 +119,14 @@ function parseClasses(text: string): number[] {
   if (text === "all") return [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const parts = text.split("+").map((p) => p.trim());
   const digits = parts.map((part) => {
-    if (!/^[0-9]$/.test(part)) fail("NQM4003", { reason: `mnist: class \`${part}\` in classes=${text} is not a digit 0-9` });
+    if (!/^[0-9]$/.test(part))
+      fail("NQM4003", { reason: `mnist: class \`${part}\` in classes=${text} is not a digit 0-9` });
     return Number(part);
   });
-  if (digits.length < 2) fail("NQM4003", { reason: `mnist: classes=${text} names one class; give two or more, like classes=0+1, or classes=all` });
+  if (digits.length < 2)
+    fail("NQM4003", {
+      reason: `mnist: classes=${text} names one class; give two or more, like classes=0+1, or classes=all`,
+    });
   if (new Set(digits).size !== digits.length) fail("NQM4003", { reason: `mnist: classes=${text} names a class twice` });
   return digits;
 }
@@ -143,7 +162,8 @@ function loadDigit(digit: number): Float64Array {
   const file = join(root, "src", "digits", `${digit}.json`);
   const parsed: unknown = JSON.parse(readFileSync(file, "utf8"));
   const data = typeof parsed === "object" && parsed !== null && "data" in parsed ? parsed.data : undefined;
-  if (!Array.isArray(data) || data.length % PIXELS !== 0) fail("NQM4003", { reason: `mnist: ${file} is not in the expected format` });
+  if (!Array.isArray(data) || data.length % PIXELS !== 0)
+    fail("NQM4003", { reason: `mnist: ${file} is not in the expected format` });
   const pixels = Float64Array.from(data, (v: unknown) => (typeof v === "number" ? v : Number.NaN));
   digitCache.set(digit, pixels);
   return pixels;

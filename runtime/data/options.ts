@@ -47,8 +47,7 @@ export class OptionReader {
   constructor(
     private readonly kind: string,
     private readonly options: Map<string, string>,
-    /** Every key this kind accepts (including aliases), for the unknown-key check. */
-    private readonly known: readonly string[],
+    readonly known: readonly string[],
     /** Alternative names: alias → canonical key. */
     private readonly aliases: Readonly<Record<string, string>> = {},
   ) {
@@ -59,7 +58,8 @@ export class OptionReader {
     }
     for (const key of options.keys()) {
       if (!known.includes(key)) {
-        const accepted = known.length === 0 ? "it takes no options" : `it takes ${known.map((k) => `\`${k}\``).join(", ")}`;
+        const accepted =
+          known.length === 0 ? "it takes no options" : `it takes ${known.map((k) => `\`${k}\``).join(", ")}`;
         fail("NQM4003", { reason: `${kind} has no option \`${key}\`${didYouMean(key, known)} (${accepted})` });
       }
     }
@@ -94,7 +94,8 @@ export class OptionReader {
     if (text === undefined) return fallback;
     const value = parseNumber(text);
     if (value === undefined) fail("NQM4003", { reason: `${this.kind}: ${key}=${text} is not a number` });
-    if (options.positive === true && !(value > 0)) fail("NQM4003", { reason: `${this.kind}: ${key}=${text} must be positive` });
+    if (options.positive === true && !(value > 0))
+      fail("NQM4003", { reason: `${this.kind}: ${key}=${text} must be positive` });
     return value;
   }
 
@@ -114,7 +115,8 @@ export class OptionReader {
     if (text === undefined) return fallback;
     return text.split("/").map((part) => {
       const value = parseNumber(part.trim());
-      if (value === undefined) fail("NQM4003", { reason: `${this.kind}: \`${part}\` in ${key}=${text} is not a number` });
+      if (value === undefined)
+        fail("NQM4003", { reason: `${this.kind}: \`${part}\` in ${key}=${text} is not a number` });
       return value;
     });
   }

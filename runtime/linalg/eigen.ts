@@ -22,7 +22,8 @@ export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       const value = 0.5 * (a[i * n + j]! + a[j * n + i]!);
-      if (!Number.isFinite(value)) fail("NQM4006", { what: "a matrix entry", where: `row ${i}, column ${j} of a ${n}×${n} matrix` });
+      if (!Number.isFinite(value))
+        fail("NQM4006", { what: "a matrix entry", where: `row ${i}, column ${j} of a ${n}×${n} matrix` });
       v[i * n + j] = value;
     }
   }
@@ -42,7 +43,11 @@ export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
  * only the last component of each eigenvector is returned (vectors has m entries), which is all
  * the Lanczos residual estimate needs, at O(m²) instead of O(m³).
  */
-export function tridiagonalEigen(diag: ArrayLike<number>, off: ArrayLike<number>, rows: "all" | "last" = "all"): SymmetricEigen {
+export function tridiagonalEigen(
+  diag: ArrayLike<number>,
+  off: ArrayLike<number>,
+  rows: "all" | "last" = "all",
+): SymmetricEigen {
   const m = diag.length;
   const d = Float64Array.from(diag);
   const e = new Float64Array(m);

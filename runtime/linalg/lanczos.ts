@@ -76,7 +76,8 @@ export function lanczosTopK(matVec: MatVec, n: number, k: number, options: Lancz
     matVec(q, w);
     matVecs++;
     for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(w[i]!)) fail("NQM4006", { what: "the kernel-vector product", where: `entry ${i} in Lanczos step ${j + 1}` });
+      if (!Number.isFinite(w[i]!))
+        fail("NQM4006", { what: "the kernel-vector product", where: `entry ${i} in Lanczos step ${j + 1}` });
     }
     alpha.push(dot(q, w));
     // Two passes of classical Gram–Schmidt against the whole basis ("twice is enough").
@@ -133,7 +134,12 @@ export function lanczosTopK(matVec: MatVec, n: number, k: number, options: Lancz
 }
 
 /** The normalized start: the warm-start vector(s), else a random vector. */
-function startVector(start: LanczosOptions["start"], n: number, wanted: number, random: () => Float64Array): Float64Array {
+function startVector(
+  start: LanczosOptions["start"],
+  n: number,
+  wanted: number,
+  random: () => Float64Array,
+): Float64Array {
   const given = start === undefined ? [] : start instanceof Float64Array ? [start] : [...start];
   const v = new Float64Array(n);
   for (const s of given) {

@@ -30,11 +30,18 @@ interface CurveRow {
 }
 
 /** Rows for one per-run series, clipped at divergence and downsampled; adds a divergence marker. */
-function curveRows(runs: readonly RunRecord[], pick: (run: RunRecord) => { steps: number[]; values: number[] }, ceilingFactor: number, positive: boolean): CurveRow[] {
+function curveRows(
+  runs: readonly RunRecord[],
+  pick: (run: RunRecord) => { steps: number[]; values: number[] },
+  ceilingFactor: number,
+  positive: boolean,
+): CurveRow[] {
   // The ceiling is set by what the converging runs reach (the catapult's peak), so divergent
   // runs, cut there and marked, do not flatten every other curve.
   const converging = runs.filter((run) => run.phase !== "divergent");
-  const reached = converging.flatMap((run) => pick(run).values.filter((v) => Number.isFinite(v) && (!positive || v > 0)));
+  const reached = converging.flatMap((run) =>
+    pick(run).values.filter((v) => Number.isFinite(v) && (!positive || v > 0)),
+  );
   const initial = runs.map((run) => pick(run).values[0] ?? Number.NaN).filter((v) => !positive || v > 0);
   const ceiling = ceilingFactor * largestFinite([...initial, ...reached], 1);
   const rows: CurveRow[] = [];
@@ -72,7 +79,12 @@ function multipleColor(title = "η/η_crit") {
 /** Training loss against step on a log axis, one line per run coloured by η/η_crit, one panel per model (the paper's Figure 2a). */
 export function lossChart(runs: readonly RunRecord[], options: { title?: string } = {}): TopLevelSpec {
   const rows = curveRows(runs, lossSeries, LOSS_CEILING_FACTOR, true);
-  const floor = LOSS_FLOOR_FACTOR * largestFinite(runs.map((run) => run.trainLoss[0] ?? Number.NaN), 1);
+  const floor =
+    LOSS_FLOOR_FACTOR *
+    largestFinite(
+      runs.map((run) => run.trainLoss[0] ?? Number.NaN),
+      1,
+    );
   const lowest = Math.min(...rows.filter((r) => r.kind === "curve").map((r) => r.value));
   return curveChart(rows, {
     title: options.title ?? "Training loss",
@@ -98,7 +110,13 @@ export function lambdaMaxChart(runs: readonly RunRecord[], options: { title?: st
 
 function curveChart(
   rows: CurveRow[],
-  options: { title: string; yTitle: string; logY: boolean; rules: Array<{ model: string; multiple: number; edge: number }>; domainMin?: number },
+  options: {
+    title: string;
+    yTitle: string;
+    logY: boolean;
+    rules: Array<{ model: string; multiple: number; edge: number }>;
+    domainMin?: number;
+  },
 ): TopLevelSpec {
   const models = new Set(rows.map((r) => r.model));
   const scale = options.logY
@@ -147,10 +165,22 @@ export function eigenvaluesChart(runs: readonly RunRecord[], options: { title?: 
     const steps = seriesSteps(run, eigs.length);
     const count = Math.max(0, ...eigs.map((e) => e.length));
     for (let rank = 0; rank < count; rank++) {
-      const clipped = clipSeries(steps, eigs.map((e) => e[rank] ?? Number.NaN), ceiling, false);
+      const clipped = clipSeries(
+        steps,
+        eigs.map((e) => e[rank] ?? Number.NaN),
+        ceiling,
+        false,
+      );
       const thinned = downsample(clipped.steps, clipped.values, MAX_POINTS);
       thinned.steps.forEach((step, i) => {
-        rows.push({ model: MODEL_LABELS[run.model], multiple: run.lrMultiple, run: run.id, rank: `λ${rank + 1}`, step, value: thinned.values[i]! });
+        rows.push({
+          model: MODEL_LABELS[run.model],
+          multiple: run.lrMultiple,
+          run: run.id,
+          rank: `λ${rank + 1}`,
+          step,
+          value: thinned.values[i]!,
+        });
       });
     }
   }
@@ -189,7 +219,9 @@ export function groupRuns(runs: readonly RunRecord[]): Aggregate[] {
     group.runs.push(run);
     groups.set(key, group);
   }
-  return [...groups.values()].sort((a, b) => MODEL_ORDER.indexOf(a.model) - MODEL_ORDER.indexOf(b.model) || a.multiple - b.multiple);
+  return [...groups.values()].sort(
+    (a, b) => MODEL_ORDER.indexOf(a.model) - MODEL_ORDER.indexOf(b.model) || a.multiple - b.multiple,
+  );
 }
 
 /** The most common phase of a group (ties go to the earlier phase in PHASES) and how many runs had it. */
@@ -218,16 +250,35 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
     const finite = run.trainLoss.filter(Number.isFinite);
     return finite.length > 0 ? Math.min(...finite) : Number.NaN;
   };
-  const points: Array<{ kind: string; model: string; multiple: number; mean: number; min: number; max: number; seeds: number }> = [];
+  const points: Array<{
+    kind: string;
+    model: string;
+    multiple: number;
+    mean: number;
+    min: number;
+    max: number;
+    seeds: number;
+  }> = [];
   const diverged: Array<{ kind: string; model: string; multiple: number }> = [];
   for (const group of groupRuns(runs)) {
-    const values = group.runs.filter((r) => r.phase !== "divergent").map(best).filter(Number.isFinite);
+    const values = group.runs
+      .filter((r) => r.phase !== "divergent")
+      .map(best)
+      .filter(Number.isFinite);
     if (values.length === 0) {
       diverged.push({ kind: "diverged", model: MODEL_LABELS[group.model], multiple: group.multiple });
       continue;
     }
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
-    points.push({ kind: "point", model: MODEL_LABELS[group.model], multiple: group.multiple, mean, min: Math.min(...values), max: Math.max(...values), seeds: values.length });
+    points.push({
+      kind: "point",
+      model: MODEL_LABELS[group.model],
+      multiple: group.multiple,
+      mean,
+      min: Math.min(...values),
+      max: Math.max(...values),
+      seeds: values.length,
+    });
   }
   // Diverged (model, η) get a cross in a row of their own per model, just above the plotted range.
   const top = points.length > 0 ? Math.max(...points.map((p) => p.max)) : 1;
@@ -236,7 +287,12 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
   const markerRow = (model: string): number => top + step * (1 + MODEL_SORT.indexOf(model));
   const multiples = runs.map((r) => r.lrMultiple).filter((m) => m > 0);
   const logX = multiples.length > 0 && Math.max(...multiples) / Math.min(...multiples) >= 16;
-  const x = { field: "multiple", type: "quantitative", title: "η/η_crit", scale: logX ? ({ type: "log" } as const) : ({ zero: false } as const) } as const;
+  const x = {
+    field: "multiple",
+    type: "quantitative",
+    title: "η/η_crit",
+    scale: logX ? ({ type: "log" } as const) : ({ zero: false } as const),
+  } as const;
   const yTitle = haveTest ? "best test loss" : "best training loss";
   const color = { field: "model", type: "nominal", title: "model", sort: MODEL_SORT } as const;
   const edges = [
@@ -246,8 +302,15 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
   return {
     $schema: SCHEMA,
     title: {
-      text: options.title ?? (haveTest ? "Best test loss against the learning rate" : "Best training loss against the learning rate (no test set)"),
-      subtitle: diverged.length > 0 ? "mean over seeds, bars min–max; crosses above the curves: every seed diverged" : "mean over seeds, bars min–max",
+      text:
+        options.title ??
+        (haveTest
+          ? "Best test loss against the learning rate"
+          : "Best training loss against the learning rate (no test set)"),
+      subtitle:
+        diverged.length > 0
+          ? "mean over seeds, bars min–max; crosses above the curves: every seed diverged"
+          : "mean over seeds, bars min–max",
     },
     width: 420,
     height: 260,
@@ -281,7 +344,12 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
       {
         transform: [{ filter: "datum.kind === 'diverged'" }],
         mark: { type: "point", shape: "cross", size: 110, filled: true },
-        encoding: { x, y: { field: "mean", type: "quantitative" }, color, tooltip: [{ field: "model" }, { field: "multiple" }] },
+        encoding: {
+          x,
+          y: { field: "mean", type: "quantitative" },
+          color,
+          tooltip: [{ field: "model" }, { field: "multiple" }],
+        },
       },
     ],
   };
@@ -292,11 +360,25 @@ export function phaseChart(runs: readonly RunRecord[], options: { title?: string
   const cells = groupRuns(runs).map((group) => {
     const { phase, count } = majorityPhase(group.runs);
     const label = count === group.runs.length ? phase : `${phase} ${count}/${group.runs.length}`;
-    return { model: MODEL_LABELS[group.model], multiple: group.multiple, multipleLabel: formatNumber(group.multiple), phase, label };
+    return {
+      model: MODEL_LABELS[group.model],
+      multiple: group.multiple,
+      multipleLabel: formatNumber(group.multiple),
+      phase,
+      label,
+    };
   });
-  const multiples = [...new Set(cells.map((c) => c.multiple))].sort((a, b) => a - b).map((value) => formatNumber(value));
+  const multiples = [...new Set(cells.map((c) => c.multiple))]
+    .sort((a, b) => a - b)
+    .map((value) => formatNumber(value));
   const models = MODEL_SORT.filter((m) => cells.some((c) => c.model === m));
-  const x = { field: "multipleLabel", type: "ordinal", title: "η/η_crit", sort: multiples, axis: { labelAngle: 0 } } as const;
+  const x = {
+    field: "multipleLabel",
+    type: "ordinal",
+    title: "η/η_crit",
+    sort: multiples,
+    axis: { labelAngle: 0 },
+  } as const;
   const y = { field: "model", type: "nominal", title: "model", sort: models } as const;
   return {
     $schema: SCHEMA,
@@ -310,7 +392,12 @@ export function phaseChart(runs: readonly RunRecord[], options: { title?: string
         encoding: {
           x,
           y,
-          color: { field: "phase", type: "nominal", title: "phase", scale: { domain: [...PHASES], range: PHASES.map((p) => PHASE_COLORS[p]) } },
+          color: {
+            field: "phase",
+            type: "nominal",
+            title: "phase",
+            scale: { domain: [...PHASES], range: PHASES.map((p) => PHASE_COLORS[p]) },
+          },
         },
       },
       {

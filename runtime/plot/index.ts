@@ -1,5 +1,13 @@
 /** Charts of sweep results (Vega-Lite specs, rendered to SVG headless) and the sweep report. */
-export { bestTestLossChart, eigenvaluesChart, groupRuns, lambdaMaxChart, lossChart, majorityPhase, phaseChart } from "./charts.ts";
+export {
+  bestTestLossChart,
+  eigenvaluesChart,
+  groupRuns,
+  lambdaMaxChart,
+  lossChart,
+  majorityPhase,
+  phaseChart,
+} from "./charts.ts";
 export { renderSvg } from "./render.ts";
 export { reportMarkdown, writeReport } from "./report.ts";
 export type { ModelKind, Phase, ReportMeta, RunRecord } from "./types.ts";

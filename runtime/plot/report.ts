@@ -2,7 +2,15 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TopLevelSpec } from "vega-lite";
-import { bestTestLossChart, eigenvaluesChart, groupRuns, lambdaMaxChart, lossChart, majorityPhase, phaseChart } from "./charts.ts";
+import {
+  bestTestLossChart,
+  eigenvaluesChart,
+  groupRuns,
+  lambdaMaxChart,
+  lossChart,
+  majorityPhase,
+  phaseChart,
+} from "./charts.ts";
 import { renderSvg } from "./render.ts";
 import { formatNumber } from "./series.ts";
 import type { ModelKind, ReportMeta, RunRecord } from "./types.ts";
@@ -23,7 +31,8 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
     { file: "best-test-loss.svg", title: "Best test loss against η/η_crit", spec: bestTestLossChart(runs) },
     { file: "phases.svg", title: "Phases", spec: phaseChart(runs) },
   ];
-  if (runs.some((r) => (r.eigs?.length ?? 0) > 0)) figures.push({ file: "eigenvalues.svg", title: "Top kernel eigenvalues", spec: eigenvaluesChart(runs) });
+  if (runs.some((r) => (r.eigs?.length ?? 0) > 0))
+    figures.push({ file: "eigenvalues.svg", title: "Top kernel eigenvalues", spec: eigenvaluesChart(runs) });
   const written: string[] = [];
   for (const figure of figures) {
     const path = join(dir, figure.file);
@@ -37,12 +46,19 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
 }
 
 /** The text of report.md. */
-export function reportMarkdown(runs: readonly RunRecord[], meta: ReportMeta, figures: ReadonlyArray<{ file: string; title: string }>): string {
+export function reportMarkdown(
+  runs: readonly RunRecord[],
+  meta: ReportMeta,
+  figures: ReadonlyArray<{ file: string; title: string }>,
+): string {
   const groups = groupRuns(runs);
   const models = MODEL_ORDER.filter((m) => runs.some((r) => r.model === m));
   const multiples = [...new Set(runs.map((r) => r.lrMultiple))].sort((a, b) => a - b);
   const seeds = new Set(runs.map((r) => r.seed)).size;
-  const lossText = meta.lossNormalization === "sum" ? "sum, L = ½ Σ (f − y)²" : "mean, L = 1/(2n) Σ (f − y)² (every η threshold is n times the sum's)";
+  const lossText =
+    meta.lossNormalization === "sum"
+      ? "sum, L = ½ Σ (f − y)²"
+      : "mean, L = 1/(2n) Σ (f − y)² (every η threshold is n times the sum's)";
   const lines: string[] = [
     "# Learning-rate sweep",
     "",

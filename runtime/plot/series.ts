@@ -19,12 +19,18 @@ export interface ClippedSeries {
  * Keeps the values of a series up to its divergence; values ≤ 0 are dropped when `positive`
  * (a log axis cannot show them) without ending the series.
  */
-export function clipSeries(steps: readonly number[], values: readonly number[], ceiling: number, positive: boolean): ClippedSeries {
+export function clipSeries(
+  steps: readonly number[],
+  values: readonly number[],
+  ceiling: number,
+  positive: boolean,
+): ClippedSeries {
   const keptSteps: number[] = [];
   const kept: number[] = [];
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
-    if (!Number.isFinite(value) || Math.abs(value) > ceiling) return { steps: keptSteps, values: kept, divergedAt: steps[i]! };
+    if (!Number.isFinite(value) || Math.abs(value) > ceiling)
+      return { steps: keptSteps, values: kept, divergedAt: steps[i]! };
     if (positive && !(value > 0)) continue;
     keptSteps.push(steps[i]!);
     kept.push(value);
@@ -36,7 +42,11 @@ export function clipSeries(steps: readonly number[], values: readonly number[], 
  * At most about `maxPoints` points, keeping the first and last and, per bucket, the minimum and
  * maximum, so the spike of a catapult survives downsampling.
  */
-export function downsample(steps: readonly number[], values: readonly number[], maxPoints: number): { steps: number[]; values: number[] } {
+export function downsample(
+  steps: readonly number[],
+  values: readonly number[],
+  maxPoints: number,
+): { steps: number[]; values: number[] } {
   const n = values.length;
   if (n <= maxPoints) return { steps: [...steps], values: [...values] };
   const buckets = Math.max(1, Math.floor((maxPoints - 2) / 2));

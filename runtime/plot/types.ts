@@ -55,4 +55,9 @@ export const MODEL_ORDER: readonly ModelKind[] = ["f", "lin", "quad"];
 
 /** The order and colours of phases in charts and tables. */
 export const PHASES: readonly Phase[] = ["lazy", "catapult", "divergent", "unfinished"];
-export const PHASE_COLORS: Record<Phase, string> = { lazy: "#4c78a8", catapult: "#f58518", divergent: "#e45756", unfinished: "#bab0ac" };
+export const PHASE_COLORS: Record<Phase, string> = {
+  lazy: "#4c78a8",
+  catapult: "#f58518",
+  divergent: "#e45756",
+  unfinished: "#bab0ac",
+};

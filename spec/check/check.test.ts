@@ -35,7 +35,11 @@ function errorsOf(source: string, set: Record<string, number> = {}): Diagnostic[
 function shapeOf(expr: string): Shape {
   const source = model(`let e = ${expr}\n  output s + sum(a) + sum(b) + sum(c) + sum(M) + sum(N)`);
   const result = checkSource(source);
-  assert.deepEqual(result.diagnostics.filter((d) => d.severity === "error"), [], expr);
+  assert.deepEqual(
+    result.diagnostics.filter((d) => d.severity === "error"),
+    [],
+    expr,
+  );
   return result.models![0]!.lets.find((l) => l.name === "e")!.expr.shape;
 }
 
@@ -95,10 +99,19 @@ test("dims and consts are scalar constants; --set overrides both", () => {
   const constants: Extract<TypedExpr, { kind: "constant" }>[] = [];
   const walk = (e: TypedExpr): void => {
     if (e.kind === "constant") constants.push(e);
-    if (e.kind === "binary") (walk(e.left), walk(e.right));
+    if (e.kind === "binary") {
+      walk(e.left);
+      walk(e.right);
+    }
   };
   walk(m.output);
-  assert.deepEqual(constants.map((c) => [c.name, c.value]), [["k", 5], ["n", 3]]);
+  assert.deepEqual(
+    constants.map((c) => [c.name, c.value]),
+    [
+      ["k", 5],
+      ["n", 3],
+    ],
+  );
 });
 
 test("a dim without a default is fine when --set gives it", () => {
@@ -113,7 +126,10 @@ test("the exponent may be any constant expression: numbers, dims, consts, scalar
   const powers: number[] = [];
   const walk = (e: TypedExpr): void => {
     if (e.kind === "power") powers.push(e.exponent);
-    if (e.kind === "binary") (walk(e.left), walk(e.right));
+    if (e.kind === "binary") {
+      walk(e.left);
+      walk(e.right);
+    }
     if (e.kind === "call") e.args.forEach(walk);
   };
   walk(result.models![0]!.output);
@@ -121,18 +137,29 @@ test("the exponent may be any constant expression: numbers, dims, consts, scalar
 });
 
 test("initializers: defaults to normal(0, 1); arguments may be constant expressions", () => {
-  const source = "model t {\n  dim m = 4\n  input x: [m]\n  param w: [m]\n  param v: [m] ~ uniform(-1 / sqrt(m), 1 / sqrt(m))\n  fixed r: [m] ~ constant(0.5)\n  output dot(w, x) + dot(v, r)\n}\n";
+  const source =
+    "model t {\n  dim m = 4\n  input x: [m]\n  param w: [m]\n  param v: [m] ~ uniform(-1 / sqrt(m), 1 / sqrt(m))\n  fixed r: [m] ~ constant(0.5)\n  output dot(w, x) + dot(v, r)\n}\n";
   const { model: m } = loadModel(source);
-  assert.deepEqual(m.params.map((p) => p.init), [{ kind: "normal", args: [0, 1] }, { kind: "uniform", args: [-0.5, 0.5] }]);
+  assert.deepEqual(
+    m.params.map((p) => p.init),
+    [
+      { kind: "normal", args: [0, 1] },
+      { kind: "uniform", args: [-0.5, 0.5] },
+    ],
+  );
   assert.deepEqual(m.fixed[0]!.init, { kind: "constant", args: [0.5] });
-  for (const init of Object.keys(INITIALIZERS)) assert.ok(["normal", "uniform", "rademacher", "zeros", "ones", "constant"].includes(init));
+  for (const init of Object.keys(INITIALIZERS))
+    assert.ok(["normal", "uniform", "rademacher", "zeros", "ones", "constant"].includes(init));
 });
 
 test("a redeclared name points back at its first declaration", () => {
   const source = "model t {\n  input x: [2]\n  param x: [2]\n  output sum(x)\n}\n";
   // No "has no param" cascade: the failed declaration still counts as the model's param.
   const errors = errorsOf(source);
-  assert.deepEqual(errors.map((e) => e.code), ["NQM2002"]);
+  assert.deepEqual(
+    errors.map((e) => e.code),
+    ["NQM2002"],
+  );
   const x = source.indexOf("x");
   assert.deepEqual(errors[0]!.span, { start: source.indexOf("x", x + 1), end: source.indexOf("x", x + 1) + 1 });
   assert.deepEqual(errors[0]!.related, { message: "first declared here", span: { start: x, end: x + 1 } });
@@ -145,7 +172,10 @@ test("an unknown name far from every known name gets no hint", () => {
 
 test("an error inside an expression is reported once, not again for each enclosing operator", () => {
   const errors = errorsOf(model("output sum(relu(a + c) * 2 + b) / n + s + sum(M) + sum(N)"));
-  assert.deepEqual(errors.map((e) => e.code), ["NQM2006"]);
+  assert.deepEqual(
+    errors.map((e) => e.code),
+    ["NQM2006"],
+  );
 });
 
 test("loadModel: several models need a name; an unknown name lists them", () => {
@@ -161,14 +191,26 @@ test("loadModel: several models need a name; an unknown name lists them", () => 
     }
     return [];
   };
-  assert.deepEqual(codeOf(() => loadModel(source)), ["NQM3005"]);
-  assert.deepEqual(codeOf(() => loadModel(source, { name: "r" })), ["NQM3004"]);
-  assert.deepEqual(codeOf(() => loadModel("model p {\n  input x: [2]\n  param w: [3]\n  output dot(w, x)\n}\n")), ["NQM2006"]);
+  assert.deepEqual(
+    codeOf(() => loadModel(source)),
+    ["NQM3005"],
+  );
+  assert.deepEqual(
+    codeOf(() => loadModel(source, { name: "r" })),
+    ["NQM3004"],
+  );
+  assert.deepEqual(
+    codeOf(() => loadModel("model p {\n  input x: [2]\n  param w: [3]\n  output dot(w, x)\n}\n")),
+    ["NQM2006"],
+  );
 });
 
 test("warnings do not stop loadModel; they are returned", () => {
   const { warnings } = loadModel("model t {\n  input x: [2]\n  input y: [2]\n  param w: [2]\n  output dot(w, x)\n}\n");
-  assert.deepEqual(warnings.map((w) => [w.code, w.severity]), [["NQM2012", "warning"]]);
+  assert.deepEqual(
+    warnings.map((w) => [w.code, w.severity]),
+    [["NQM2012", "warning"]],
+  );
 });
 
 // ---------------------------------------------------------------- properties of the shape rules
@@ -182,7 +224,8 @@ function shapeModel(a: Shape, b: Shape, expr: string): string {
 test("property: [m,k] @ [k,n] is [m,n]; [m,k] @ [k] is [m]; [k] @ [k,n] is [n]; unequal inner sizes name both", () => {
   fc.assert(
     fc.property(size, size, size, size, (m, k, n, other) => {
-      const shapeOfLet = (a: Shape, b: Shape) => checkSource(shapeModel(a, b, "x @ w")).models?.[0]?.lets[0]?.expr.shape;
+      const shapeOfLet = (a: Shape, b: Shape) =>
+        checkSource(shapeModel(a, b, "x @ w")).models?.[0]?.lets[0]?.expr.shape;
       assert.deepEqual(shapeOfLet([m, k], [k, n]), [m, n]);
       assert.deepEqual(shapeOfLet([m, k], [k]), [m]);
       assert.deepEqual(shapeOfLet([k], [k, n]), [n]);
@@ -208,9 +251,17 @@ test("property: + - * / accept equal shapes or a scalar side, and otherwise name
       }
       const [error] = result.diagnostics.filter((d) => d.severity === "error");
       assert.equal(error?.code, "NQM2006");
-      assert.ok(error.message.startsWith(`shape mismatch in \`${op}\`: [${a.join(", ")}] and [${b.join(", ")}]`), error.message);
+      assert.ok(
+        error.message.startsWith(`shape mismatch in \`${op}\`: [${a.join(", ")}] and [${b.join(", ")}]`),
+        error.message,
+      );
       const axis = a.findIndex((s, i) => s !== b[i]);
-      assert.ok(error.message.endsWith(a.length !== b.length ? `(${a.length} vs ${b.length})` : `axis ${axis} differs: ${a[axis]} vs ${b[axis]}`), error.message);
+      assert.ok(
+        error.message.endsWith(
+          a.length !== b.length ? `(${a.length} vs ${b.length})` : `axis ${axis} differs: ${a[axis]} vs ${b[axis]}`,
+        ),
+        error.message,
+      );
     }),
     { numRuns: propertyRuns(200) },
   );

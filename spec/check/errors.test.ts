@@ -74,15 +74,18 @@ function describe(e: { severity: string; code: string; at?: { line: number; colu
 test("the table holds at least 35 malformed programs, each expecting an error or a warning", () => {
   assert.ok(fixtures.length >= 35, `only ${fixtures.length} fixtures`);
   test("every syntax and checker code (1xxx, 2xxx) has a fixture", () => {
-  // NQM1007 (nesting too deep) needs thousands of parentheses: spec/grammar/parser.test.ts covers it.
-  const elsewhere = new Set(["NQM1007"]);
-  const covered = new Set(fixtures.flatMap((f) => f.expected.map((e) => e.code)));
-  const missing = Object.keys(MESSAGES).filter((code) => /^NQM[12]/.test(code) && !covered.has(code) && !elsewhere.has(code));
-  assert.deepEqual(missing, []);
-});
+    // NQM1007 (nesting too deep) needs thousands of parentheses: spec/grammar/parser.test.ts covers it.
+    const elsewhere = new Set(["NQM1007"]);
+    const covered = new Set(fixtures.flatMap((f) => f.expected.map((e) => e.code)));
+    const missing = Object.keys(MESSAGES).filter(
+      (code) => /^NQM[12]/.test(code) && !covered.has(code) && !elsewhere.has(code),
+    );
+    assert.deepEqual(missing, []);
+  });
 
-for (const fixture of fixtures) {
-    for (const e of fixture.expected) assert.ok(Object.hasOwn(MESSAGES, e.code), `${fixture.name}: ${e.code} is not in the message table`);
+  for (const fixture of fixtures) {
+    for (const e of fixture.expected)
+      assert.ok(Object.hasOwn(MESSAGES, e.code), `${fixture.name}: ${e.code} is not in the message table`);
   }
 });
 
@@ -96,7 +99,9 @@ for (const fixture of fixtures) {
       message: d.message,
     }));
     const order = (a: { at?: { line: number; column: number }; code: string }, b: typeof a) =>
-      (a.at?.line ?? Infinity) - (b.at?.line ?? Infinity) || (a.at?.column ?? 0) - (b.at?.column ?? 0) || a.code.localeCompare(b.code);
+      (a.at?.line ?? Infinity) - (b.at?.line ?? Infinity) ||
+      (a.at?.column ?? 0) - (b.at?.column ?? 0) ||
+      a.code.localeCompare(b.code);
     const listing = actual.map((d) => `  ${describe(d)}: ${d.message}`).join("\n");
     assert.deepEqual(
       [...actual].sort(order).map(describe),
@@ -105,13 +110,22 @@ for (const fixture of fixtures) {
     );
     const sorted = [...actual].sort(order);
     [...fixture.expected].sort(order).forEach((e, i) => {
-      for (const part of e.messageParts) assert.ok(sorted[i]!.message.includes(part), `${describe(e)}: message "${sorted[i]!.message}" lacks "${part}"`);
+      for (const part of e.messageParts)
+        assert.ok(sorted[i]!.message.includes(part), `${describe(e)}: message "${sorted[i]!.message}" lacks "${part}"`);
     });
     for (const d of result.diagnostics) {
-      if (d.span) assert.ok(0 <= d.span.start && d.span.start <= d.span.end && d.span.end <= fixture.source.length, `span ${JSON.stringify(d.span)} outside the source`);
+      if (d.span)
+        assert.ok(
+          0 <= d.span.start && d.span.start <= d.span.end && d.span.end <= fixture.source.length,
+          `span ${JSON.stringify(d.span)} outside the source`,
+        );
       assert.equal(d.file, d.span ? fixture.name : d.file, "a located diagnostic names its file");
     }
     const errors = fixture.expected.some((e) => e.severity === "error");
-    assert.equal(result.models !== undefined, !errors, errors ? "a file with errors yields no checked model" : "warnings alone must not stop the check");
+    assert.equal(
+      result.models !== undefined,
+      !errors,
+      errors ? "a file with errors yields no checked model" : "warnings alone must not stop the check",
+    );
   });
 }

@@ -6,7 +6,9 @@ import { checkSource, loadModel } from "../../compiler/frontend.ts";
 import { parameterCount, type CheckedModel } from "../../compiler/check/typed.ts";
 
 const EXAMPLES = join(import.meta.dirname, "../../examples");
-const files = readdirSync(EXAMPLES).filter((f) => f.endsWith(".nqm")).sort();
+const files = readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith(".nqm"))
+  .sort();
 
 function read(name: string): string {
   return readFileSync(join(EXAMPLES, name), "utf8");
@@ -17,7 +19,15 @@ function load(name: string, set: Record<string, number> = {}): CheckedModel {
 }
 
 test("the issue's examples are all there", () => {
-  for (const name of ["two_layer_relu", "uv", "general_quadratic", "three_layer_relu", "two_layer_tanh", "two_layer_swish", "mnist_multiclass"]) {
+  for (const name of [
+    "two_layer_relu",
+    "uv",
+    "general_quadratic",
+    "three_layer_relu",
+    "two_layer_tanh",
+    "two_layer_swish",
+    "mnist_multiclass",
+  ]) {
     assert.ok(files.includes(`${name}.nqm`), `examples/${name}.nqm is missing`);
   }
 });
@@ -38,12 +48,27 @@ test("two_layer_relu with --set m=2048: u is m×d, v is m, so m·d + m = 2048·1
   const d = 1;
   const model = load("two_layer_relu.nqm", { m });
   assert.deepEqual(model.dims, { d, m });
-  assert.deepEqual(model.params.map((p) => [p.name, p.shape]), [["u", [m, d]], ["v", [m]]]);
-  assert.deepEqual(model.inputs.map((t) => [t.name, t.shape]), [["x", [d]]]);
+  assert.deepEqual(
+    model.params.map((p) => [p.name, p.shape]),
+    [
+      ["u", [m, d]],
+      ["v", [m]],
+    ],
+  );
+  assert.deepEqual(
+    model.inputs.map((t) => [t.name, t.shape]),
+    [["x", [d]]],
+  );
   assert.deepEqual(model.outputShape, []);
   assert.equal(parameterCount(model), m * d + m);
   assert.equal(parameterCount(model), 4096);
-  assert.deepEqual(model.params.map((p) => p.init), [{ kind: "normal", args: [0, 1] }, { kind: "rademacher", args: [] }]);
+  assert.deepEqual(
+    model.params.map((p) => p.init),
+    [
+      { kind: "normal", args: [0, 1] },
+      { kind: "rademacher", args: [] },
+    ],
+  );
 });
 
 test("two_layer_relu: the default width is the file's (m = 5000), and --set d=3 changes u's shape", () => {
@@ -70,14 +95,24 @@ test("mnist_multiclass: a vector output of 10 classes, m·784 + 10·m parameters
 test("general_quadratic: w trainable, sigma a fixed ±1 diagonal, gamma a const 1e-3", () => {
   const model = load("general_quadratic.nqm");
   assert.deepEqual(model.consts, { gamma: 1e-3 });
-  assert.deepEqual(model.params.map((p) => [p.name, p.shape]), [["w", [100]]]);
-  assert.deepEqual(model.fixed.map((p) => [p.name, p.shape, p.init?.kind]), [["sigma", [100], "rademacher"]]);
+  assert.deepEqual(
+    model.params.map((p) => [p.name, p.shape]),
+    [["w", [100]]],
+  );
+  assert.deepEqual(
+    model.fixed.map((p) => [p.name, p.shape, p.init?.kind]),
+    [["sigma", [100], "rademacher"]],
+  );
   assert.equal(parameterCount(model), 100);
   assert.equal(load("general_quadratic.nqm", { gamma: 0.5 }).consts.gamma, 0.5);
 });
 
 test("uv and the two-layer tanh and swish networks: m·d + m parameters and a scalar output", () => {
-  for (const [file, m] of [["uv.nqm", 1000], ["two_layer_tanh.nqm", 2048], ["two_layer_swish.nqm", 2048]] as const) {
+  for (const [file, m] of [
+    ["uv.nqm", 1000],
+    ["two_layer_tanh.nqm", 2048],
+    ["two_layer_swish.nqm", 2048],
+  ] as const) {
     const model = load(file);
     assert.deepEqual(model.outputShape, [], file);
     assert.equal(parameterCount(model), m * 1 + m, file);

@@ -86,13 +86,22 @@ describe("nqm check", { concurrency: true }, () => {
   });
 
   test("every error and warning of a file is reported in one run, with its location", async () => {
-    const path = modelFile("several.nqm", "model a {\n  input x: [2]\n  input y: [2]\n  param w: [3]\n  let z = q * x\n  output dot(w, x)\n}\n");
+    const path = modelFile(
+      "several.nqm",
+      "model a {\n  input x: [2]\n  input y: [2]\n  param w: [3]\n  let z = q * x\n  output dot(w, x)\n}\n",
+    );
     const run = await nqm("check", path);
     assert.equal(run.code, 1);
     assert.equal(run.stdout, "");
     const headers = run.stderr.split("\n").filter((l) => l.startsWith(path));
     assert.deepEqual(
-      headers.map((h) => h.slice(path.length + 1).split(":").slice(0, 3).join(":")),
+      headers.map((h) =>
+        h
+          .slice(path.length + 1)
+          .split(":")
+          .slice(0, 3)
+          .join(":"),
+      ),
       ["3:9: warning NQM2012", "5:11: error NQM2001", "6:10: error NQM2006"],
     );
     assertNoStackTrace(run);
@@ -107,7 +116,18 @@ describe("nqm check", { concurrency: true }, () => {
     assert.equal(result.diagnostics.length, 1);
     assert.deepEqual(
       { ...result.diagnostics[0], message: undefined },
-      { code: "NQM2006", severity: "error", message: undefined, file: path, start: BAD.indexOf("w + x"), end: BAD.indexOf("w + x") + 5, line: 5, column: 14, endLine: 5, endColumn: 19 },
+      {
+        code: "NQM2006",
+        severity: "error",
+        message: undefined,
+        file: path,
+        start: BAD.indexOf("w + x"),
+        end: BAD.indexOf("w + x") + 5,
+        line: 5,
+        column: 14,
+        endLine: 5,
+        endColumn: 19,
+      },
     );
     assert.equal(run.stderr, "");
   });
@@ -115,10 +135,17 @@ describe("nqm check", { concurrency: true }, () => {
   test("--json for a good file: the models with their parameter counts", async () => {
     const run = await nqm("check", "examples/two_layer_relu.nqm", "--set", "m=2048", "--json");
     assert.equal(run.code, 0);
-    const result = JSON.parse(run.stdout) as { ok: boolean; models: { name: string; parameterCount: number; outputShape: number[] }[]; diagnostics: unknown[] };
+    const result = JSON.parse(run.stdout) as {
+      ok: boolean;
+      models: { name: string; parameterCount: number; outputShape: number[] }[];
+      diagnostics: unknown[];
+    };
     assert.equal(result.ok, true);
     assert.deepEqual(result.diagnostics, []);
-    assert.deepEqual(result.models.map((m) => [m.name, m.parameterCount, m.outputShape]), [["two_layer_relu", 4096, []]]);
+    assert.deepEqual(
+      result.models.map((m) => [m.name, m.parameterCount, m.outputShape]),
+      [["two_layer_relu", 4096, []]],
+    );
   });
 
   test("--json for a command-line error: still JSON, the diagnostic without a location", async () => {
@@ -135,7 +162,10 @@ describe("nqm check", { concurrency: true }, () => {
   test("user errors never print a stack trace: a missing file, a dim set to 2.5", async () => {
     const cases: [string[], string][] = [
       [["check", "no/such/file.nqm"], "nqm: error NQM3006: cannot read no/such/file.nqm: no such file"],
-      [["check", "examples/uv.nqm", "--set", "m=2.5"], "nqm: error NQM3003: --set m=2.5: a dim must be a positive integer"],
+      [
+        ["check", "examples/uv.nqm", "--set", "m=2.5"],
+        "nqm: error NQM3003: --set m=2.5: a dim must be a positive integer",
+      ],
     ];
     const runs = await Promise.all(cases.map(([args]) => nqm(...args)));
     runs.forEach((run, i) => {

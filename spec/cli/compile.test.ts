@@ -15,7 +15,16 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createHash } from "node:crypto";
@@ -90,7 +99,8 @@ function writeModel(name: string, text: string): string {
 }
 
 /** Deterministic numbers in (−1, 1). */
-const numbers = (count: number, seed: number) => Array.from({ length: count }, (_, i) => Math.sin(seed * 97.13 + i * 12.9898));
+const numbers = (count: number, seed: number) =>
+  Array.from({ length: count }, (_, i) => Math.sin(seed * 97.13 + i * 12.9898));
 
 /** Nested JSON arrays of a shape from flat numbers. */
 function nested(shape: readonly number[], data: readonly number[]): unknown {
@@ -138,9 +148,16 @@ interface StandaloneCase {
 function standaloneCase(model: CheckedModel, n: number) {
   const program = deriveModel(model);
   const K = sizeOf(model.outputShape);
-  const params = Object.fromEntries(model.params.map((p, i) => [p.name, tensor(p.shape, numbers(sizeOf(p.shape), i + 1))]));
+  const params = Object.fromEntries(
+    model.params.map((p, i) => [p.name, tensor(p.shape, numbers(sizeOf(p.shape), i + 1))]),
+  );
   const fixed = Object.fromEntries(model.fixed.map((t) => [t.name, tensor(t.shape, initializeTensor(t, 3))]));
-  const inputs = Object.fromEntries(model.inputs.map((d, q) => [d.name, Array.from({ length: n }, (_, j) => tensor(d.shape, numbers(sizeOf(d.shape), 10 * q + j + 5)))]));
+  const inputs = Object.fromEntries(
+    model.inputs.map((d, q) => [
+      d.name,
+      Array.from({ length: n }, (_, j) => tensor(d.shape, numbers(sizeOf(d.shape), 10 * q + j + 5))),
+    ]),
+  );
   const y = numbers(n * K, 42);
   const bindings = (cotangent: readonly number[]) => ({
     n,
@@ -150,9 +167,16 @@ function standaloneCase(model: CheckedModel, n: number) {
     tangents: {},
     cotangent: Array.from({ length: n }, (_, j) => tensor(model.outputShape, cotangent.slice(j * K, (j + 1) * K))),
   });
-  const flat = (value: Tensor | readonly Tensor[]) => (Array.isArray(value) ? (value as readonly Tensor[]).flatMap((t) => [...t.data]) : Array.from({ length: n }, () => [...(value as Tensor).data]).flat());
+  const flat = (value: Tensor | readonly Tensor[]) =>
+    Array.isArray(value)
+      ? (value as readonly Tensor[]).flatMap((t) => [...t.data])
+      : Array.from({ length: n }, () => [...(value as Tensor).data]).flat();
   const f = flat(interpret([program.f], bindings(new Array(n * K).fill(0)))[0]!);
-  const expected = { f } as { f: number[]; sum: { loss: number; grad: number[] }; mean: { loss: number; grad: number[] } };
+  const expected = { f } as {
+    f: number[];
+    sum: { loss: number; grad: number[] };
+    mean: { loss: number; grad: number[] };
+  };
   for (const mean of [false, true]) {
     const scale = mean ? 1 / n : 1;
     const residual = f.map((v, q) => (v - y[q]!) * scale);
@@ -161,7 +185,7 @@ function standaloneCase(model: CheckedModel, n: number) {
       model.params.map((p) => program.grad[p.name]!),
       bindings(residual),
     ) as Tensor[];
-    const grad = new Array<number>();
+    const grad: number[] = [];
     for (const g of grads) grad.push(...g.data);
     expected[mean ? "mean" : "sum"] = { loss, grad };
   }
@@ -177,9 +201,21 @@ function standaloneCase(model: CheckedModel, n: number) {
   const fixedSlots = slotsOf(model.fixed);
   const input: StandaloneCase = {
     n,
-    w: [...pack(paramSlots, params, paramSlots.reduce((s, p) => s + p.size, 0))],
+    w: [
+      ...pack(
+        paramSlots,
+        params,
+        paramSlots.reduce((s, p) => s + p.size, 0),
+      ),
+    ],
     x: model.inputs.map((d) => [...packExamples(inputs[d.name]!, sizeOf(d.shape))]),
-    fixed: [...pack(fixedSlots, fixed, fixedSlots.reduce((s, p) => s + p.size, 0))],
+    fixed: [
+      ...pack(
+        fixedSlots,
+        fixed,
+        fixedSlots.reduce((s, p) => s + p.size, 0),
+      ),
+    ],
     y,
   };
   return { input, expected };
@@ -188,7 +224,9 @@ function standaloneCase(model: CheckedModel, n: number) {
 function assertArrayClose(actual: readonly number[], expected: readonly number[], what: string): void {
   assert.equal(actual.length, expected.length, what);
   const scale = Math.max(...expected.map(Math.abs));
-  expected.forEach((e, i) => assert.ok(withinTolerance(actual[i]!, e, scale), `${what}[${i}]: module ${actual[i]}, interpreter ${e}`));
+  expected.forEach((e, i) =>
+    assert.ok(withinTolerance(actual[i]!, e, scale), `${what}[${i}]: module ${actual[i]}, interpreter ${e}`),
+  );
 }
 
 describe("nqm compile", () => {
@@ -209,19 +247,25 @@ model commented {
 
   test("-o DIR writes a standalone module that a separate program imports and runs", async () => {
     const out = join(WORK, "compiled");
-    const runs = await Promise.all(models.map((m) => nqm("compile", m.file, ...setArguments(m.set), "--batch", "3", "-o", out)));
+    const runs = await Promise.all(
+      models.map((m) => nqm("compile", m.file, ...setArguments(m.set), "--batch", "3", "-o", out)),
+    );
     runs.forEach((run, i) => {
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stderr, "");
       const name = parse(models[i]!.file).name;
       assert.match(run.stdout, new RegExp(`compiled model ${name} in \\d+ ms`));
-      assert.ok(run.stdout.includes(join(out, `${name}.ts`)) && run.stdout.includes(join(out, `${name}.js`)), run.stdout);
+      assert.ok(
+        run.stdout.includes(join(out, `${name}.ts`)) && run.stdout.includes(join(out, `${name}.js`)),
+        run.stdout,
+      );
       assert.match(run.stdout, /batches of up to 3 examples/);
     });
     // A folder with no node_modules above it, and nothing but the modules and the program.
     const alone = mkdtempSync(join(tmpdir(), "nqm-standalone-"));
     try {
-      for (let dir = alone; dir !== dirname(dir); dir = dirname(dir)) assert.ok(!existsSync(join(dir, "node_modules")), `node_modules above ${alone}`);
+      for (let dir = alone; dir !== dirname(dir); dir = dirname(dir))
+        assert.ok(!existsSync(join(dir, "node_modules")), `node_modules above ${alone}`);
       writeFileSync(join(alone, "run.mjs"), RUNNER);
       const cases = models.map((m, i) => {
         const name = parse(m.file).name;
@@ -235,7 +279,15 @@ model commented {
         writeFileSync(join(alone, `case${i}.json`), JSON.stringify(input));
         return { name, expected };
       });
-      assert.deepEqual(readdirSync(alone).sort(), ["case0.json", "case1.json", "case2.json", "commented.js", "mnist_multiclass.js", "run.mjs", "two_layer_relu.js"]);
+      assert.deepEqual(readdirSync(alone).sort(), [
+        "case0.json",
+        "case1.json",
+        "case2.json",
+        "commented.js",
+        "mnist_multiclass.js",
+        "run.mjs",
+        "two_layer_relu.js",
+      ]);
       const run = await spawnNode(["run.mjs", ...cases.flatMap((c, i) => [`./${c.name}.js`, `case${i}.json`])], alone);
       assert.equal(run.code, 0, run.stderr);
       const outputs = JSON.parse(run.stdout) as unknown[];
@@ -257,10 +309,22 @@ model commented {
 
   test("a model too big for memory: exit 1, NQM3008 located with the estimate, no stack trace, nothing written", async () => {
     const out = join(WORK, "never");
-    const run = await nqm("compile", "examples/two_layer_relu.nqm", "--set", "m=1000000", "--batch", "10000", "-o", out);
+    const run = await nqm(
+      "compile",
+      "examples/two_layer_relu.nqm",
+      "--set",
+      "m=1000000",
+      "--batch",
+      "10000",
+      "-o",
+      out,
+    );
     assert.equal(run.code, 1);
     assert.equal(run.stdout, "");
-    assert.match(run.stderr, /^examples\/two_layer_relu\.nqm:\d+:1: error NQM3008: the compiled kernels would need about \d+(\.\d)? GiB of memory, more than the limit of [\d.]+ [KMGT]?i?B/m);
+    assert.match(
+      run.stderr,
+      /^examples\/two_layer_relu\.nqm:\d+:1: error NQM3008: the compiled kernels would need about \d+(\.\d)? GiB of memory, more than the limit of [\d.]+ [KMGT]?i?B/m,
+    );
     assert.match(run.stderr, /\| model two_layer_relu \{/);
     assertNoStackTrace(run);
     assert.ok(!existsSync(out), "the output folder was created");
@@ -272,7 +336,15 @@ model commented {
 describe("nqm verify", { concurrency: true }, () => {
   for (const example of examples()) {
     test(`${example.file} passes and prints the table`, async () => {
-      const run = await nqm("verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", "6", "--seed", "3");
+      const run = await nqm(
+        "verify",
+        `examples/${example.file}`,
+        ...setArguments(example.set),
+        "--runs",
+        "6",
+        "--seed",
+        "3",
+      );
       assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
       assertNoStackTrace(run);
       const lines = run.stdout.trimEnd().split("\n");
@@ -281,9 +353,18 @@ describe("nqm verify", { concurrency: true }, () => {
       const rows = lines.slice(2, -1);
       assert.deepEqual(
         rows.map((r) => r.split(/\s{2,}/)[0]),
-        ["gradient vs finite differences", "adjointness c·(JΔ) = (Jᵀc)·Δ", "hvp vs finite differences of gradients", "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)", "Taylor remainder of f_lin ~ t²", "Taylor remainder of f_quad ~ t³", "compiled vs interpreter"],
+        [
+          "gradient vs finite differences",
+          "adjointness c·(JΔ) = (Jᵀc)·Δ",
+          "hvp vs finite differences of gradients",
+          "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)",
+          "Taylor remainder of f_lin ~ t²",
+          "Taylor remainder of f_quad ~ t³",
+          "compiled vs interpreter",
+        ],
       );
-      for (const row of rows) assert.match(row, /\s\d+( \(\+\d+ skipped\))?\s+(rel\. error \S+|slope \d\.\d\d|exact)\s+pass$/, row);
+      for (const row of rows)
+        assert.match(row, /\s\d+( \(\+\d+ skipped\))?\s+(rel\. error \S+|slope \d\.\d\d|exact)\s+pass$/, row);
       assert.equal(lines.at(-1), "all properties hold");
     });
   }
@@ -300,16 +381,38 @@ test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counter
   const wrong = readFileSync(compiled.javascriptPath, "utf8").replaceAll("Math.tanh(", "Math.sinh(");
   writeFileSync(compiled.javascriptPath, wrong);
   const metaPath = compiled.javascriptPath.replace(/\.mjs$/, ".json");
-  writeFileSync(metaPath, JSON.stringify({ ...(JSON.parse(readFileSync(metaPath, "utf8")) as object), sha256: createHash("sha256").update(wrong).digest("hex") }));
-  const run = await nqmWithCache(cache, "verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", "4");
+  writeFileSync(
+    metaPath,
+    JSON.stringify({
+      ...(JSON.parse(readFileSync(metaPath, "utf8")) as object),
+      sha256: createHash("sha256").update(wrong).digest("hex"),
+    }),
+  );
+  const run = await nqmWithCache(
+    cache,
+    "verify",
+    `examples/${example.file}`,
+    ...setArguments(example.set),
+    "--runs",
+    "4",
+  );
   assert.equal(run.code, 1, run.stdout);
   assertNoStackTrace(run);
   const rows = run.stdout.split("\n").filter((line) => /\s(pass|FAIL)$/.test(line));
   assert.equal(rows.length, 7, run.stdout);
   const failing = rows.filter((r) => r.endsWith("FAIL")).map((r) => r.split(/\s{2,}/)[0]!);
-  for (const property of ["gradient vs finite differences", "compiled vs interpreter"]) assert.ok(failing.includes(property), `${property} did not fail:\n${run.stdout}`);
+  for (const property of ["gradient vs finite differences", "compiled vs interpreter"])
+    assert.ok(failing.includes(property), `${property} did not fail:\n${run.stdout}`);
   // Each failure has its counterexample: the shrunk case and what went wrong.
-  for (const property of failing) assert.match(run.stdout, new RegExp(`^counterexample for "${property.replace(/[()^$.*+?[\]{}|\\]/g, "\\$&")}": \\{"seed":\\d+,"n":[1-4]\\}: \\S`, "m"), property);
+  for (const property of failing)
+    assert.match(
+      run.stdout,
+      new RegExp(
+        `^counterexample for "${property.replace(/[()^$.*+?[\]{}|\\]/g, "\\$&")}": \\{"seed":\\d+,"n":[1-4]\\}: \\S`,
+        "m",
+      ),
+      property,
+    );
   assert.match(run.stdout, /^counterexample for "compiled vs interpreter": .*largest relative difference \S+$/m);
   assert.match(run.stdout, new RegExp(`^${failing.length} properties failed$`, "m"));
 });
@@ -323,9 +426,18 @@ test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counter
 function pointFile(name: string, model: CheckedModel): string {
   const n = 4;
   const point = {
-    inputs: Object.fromEntries(model.inputs.map((d, q) => [d.name, Array.from({ length: n }, (_, j) => nested(d.shape, numbers(sizeOf(d.shape), 7 * q + j + 1)))])),
-    direction: Object.fromEntries(model.params.map((p, i) => [p.name, nested(p.shape, numbers(sizeOf(p.shape), 50 + i))])),
-    cotangent: Array.from({ length: n }, (_, j) => nested(model.outputShape, numbers(sizeOf(model.outputShape), 90 + j))),
+    inputs: Object.fromEntries(
+      model.inputs.map((d, q) => [
+        d.name,
+        Array.from({ length: n }, (_, j) => nested(d.shape, numbers(sizeOf(d.shape), 7 * q + j + 1))),
+      ]),
+    ),
+    direction: Object.fromEntries(
+      model.params.map((p, i) => [p.name, nested(p.shape, numbers(sizeOf(p.shape), 50 + i))]),
+    ),
+    cotangent: Array.from({ length: n }, (_, j) =>
+      nested(model.outputShape, numbers(sizeOf(model.outputShape), 90 + j)),
+    ),
   };
   const path = join(WORK, `${name}.point.json`);
   writeFileSync(path, JSON.stringify(point));
@@ -334,9 +446,27 @@ function pointFile(name: string, model: CheckedModel): string {
 
 describe("nqm eval --backend compiled", { concurrency: true }, () => {
   const cases = [
-    ...examples().map((e) => ({ label: e.file, file: `examples/${e.file}`, source: e.source, set: e.set, viaCli: false })),
-    { label: "params named class, constructor, __proto__, toString, prototype", file: writeModel("names-params.nqm", PARAMS_MODEL), source: PARAMS_MODEL, set: {}, viaCli: true },
-    { label: "inputs and fixed named class, __proto__, constructor, prototype, toString", file: writeModel("names-data.nqm", DATA_MODEL), source: DATA_MODEL, set: {}, viaCli: true },
+    ...examples().map((e) => ({
+      label: e.file,
+      file: `examples/${e.file}`,
+      source: e.source,
+      set: e.set,
+      viaCli: false,
+    })),
+    {
+      label: "params named class, constructor, __proto__, toString, prototype",
+      file: writeModel("names-params.nqm", PARAMS_MODEL),
+      source: PARAMS_MODEL,
+      set: {},
+      viaCli: true,
+    },
+    {
+      label: "inputs and fixed named class, __proto__, constructor, prototype, toString",
+      file: writeModel("names-data.nqm", DATA_MODEL),
+      source: DATA_MODEL,
+      set: {},
+      viaCli: true,
+    },
   ];
   for (const c of cases) {
     // For the examples the interpreter's JSON is computed in-process: spec/runtime/eval checks
@@ -345,7 +475,10 @@ describe("nqm eval --backend compiled", { concurrency: true }, () => {
       const { model } = loadModel(c.source, { set: c.set });
       const point = pointFile(parse(c.file).name, model);
       const args = ["eval", c.file, ...setArguments(c.set), "--point", point, "--seed", "5"];
-      const [compiled, interpreter] = await Promise.all([nqm(...args, "--backend", "compiled"), c.viaCli ? nqm(...args, "--backend", "interpreter") : undefined]);
+      const [compiled, interpreter] = await Promise.all([
+        nqm(...args, "--backend", "compiled"),
+        c.viaCli ? nqm(...args, "--backend", "interpreter") : undefined,
+      ]);
       for (const run of [compiled, interpreter]) {
         if (!run) continue;
         assert.equal(run.code, 0, run.stderr);
@@ -353,12 +486,22 @@ describe("nqm eval --backend compiled", { concurrency: true }, () => {
       }
       const expected = interpreter
         ? (JSON.parse(interpreter.stdout) as unknown)
-        : (JSON.parse(JSON.stringify(evaluateWithInterpreter(deriveModel(model), resolvePoint(parsePointJson(readFileSync(point, "utf8")), model, 5)))) as unknown);
+        : (JSON.parse(
+            JSON.stringify(
+              evaluateWithInterpreter(
+                deriveModel(model),
+                resolvePoint(parsePointJson(readFileSync(point, "utf8")), model, 5),
+              ),
+            ),
+          ) as unknown);
       const actual = JSON.parse(compiled.stdout) as unknown;
       assertNestedClose(actual, expected);
       // Every param appears under its own name, `__proto__` included.
       for (const key of ["grad", "hvp"] as const) {
-        assert.deepEqual(Object.keys((actual as Record<string, object>)[key]!), model.params.map((p) => p.name));
+        assert.deepEqual(
+          Object.keys((actual as Record<string, object>)[key]!),
+          model.params.map((p) => p.name),
+        );
       }
     });
   }

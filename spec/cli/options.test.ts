@@ -24,14 +24,29 @@ test("--set: NAME=VALUE, repeatable, comma-separated, later values win", () => {
 });
 
 test("--set: a malformed item is NQM3002, a value that is not a decimal number NQM3003", () => {
-  for (const text of ["m", "=3", "m=", "2m=3", "m=1 2"]) assert.equal(codeOf(() => collectSet(text)), "NQM3002", text);
-  for (const text of ["m=abc", "m=Infinity", "m=NaN", "m=0x10", "m=1e999", "m=1_000"]) assert.equal(codeOf(() => collectSet(text)), "NQM3003", text);
+  for (const text of ["m", "=3", "m=", "2m=3", "m=1 2"])
+    assert.equal(
+      codeOf(() => collectSet(text)),
+      "NQM3002",
+      text,
+    );
+  for (const text of ["m=abc", "m=Infinity", "m=NaN", "m=0x10", "m=1e999", "m=1_000"])
+    assert.equal(
+      codeOf(() => collectSet(text)),
+      "NQM3003",
+      text,
+    );
 });
 
 test("integer options: decimal integers at least the minimum, else NQM3007", () => {
   const steps = parseInteger("--steps", 1);
   assert.equal(steps("100"), 100);
   assert.equal(steps("1e3"), 1000);
-  for (const text of ["0", "-1", "2.5", "", " ", "0x10", "ten"]) assert.equal(codeOf(() => steps(text)), "NQM3007", JSON.stringify(text));
+  for (const text of ["0", "-1", "2.5", "", " ", "0x10", "ten"])
+    assert.equal(
+      codeOf(() => steps(text)),
+      "NQM3007",
+      JSON.stringify(text),
+    );
   assert.equal(parseInteger("--seed", 0)("0"), 0);
 });

@@ -61,7 +61,10 @@ describe("nqm train", { concurrency: true }, () => {
     assert.equal(run.code, 0, run.stderr);
     assertNoStackTrace(run);
     assert.match(run.stderr, /d = 1 from the data/);
-    const header = /λ_max\(K\(w0\)\) = ([\d.e+-]+)\s+η_crit = 2\/λ_max = ([\d.e+-]+)\s+η = ([\d.e+-]+) = 1\.5·η_crit/.exec(run.stdout);
+    const header =
+      /λ_max\(K\(w0\)\) = ([\d.e+-]+)\s+η_crit = 2\/λ_max = ([\d.e+-]+)\s+η = ([\d.e+-]+) = 1\.5·η_crit/.exec(
+        run.stdout,
+      );
     assert.ok(header, run.stdout);
     const [lambda0, etaCrit, lr] = header.slice(1).map(Number) as [number, number, number];
     // Printed to 6 significant digits.
@@ -69,7 +72,10 @@ describe("nqm train", { concurrency: true }, () => {
     assert.ok(Math.abs(lr - 1.5 * etaCrit) <= 1e-5 * lr);
     assert.match(run.stdout, /^model uv on single:x=1,y=1 \(n = 1\), seed 0, sum loss$/m);
     // η = 3/λ0: f and f_quad catapult, f_lin diverges (and says where).
-    assert.match(run.stdout, /^f {7}catapult .*loss [\d.e+-]+ → peak [\d.e+-]+ → [\d.e+-]+ {3}λ_max [\d.e+-]+ → [\d.e+-]+/m);
+    assert.match(
+      run.stdout,
+      /^f {7}catapult .*loss [\d.e+-]+ → peak [\d.e+-]+ → [\d.e+-]+ {3}λ_max [\d.e+-]+ → [\d.e+-]+/m,
+    );
     assert.match(run.stdout, /^f_lin {3}divergent .*diverged at step \d+/m);
     assert.match(run.stdout, /^f_quad {2}catapult /m);
   });
@@ -77,14 +83,24 @@ describe("nqm train", { concurrency: true }, () => {
   test("--json with an absolute --lr: the session's λ0 and η_crit, and one full record per model", async () => {
     const run = await nqm("train", ...UV, "--lr", "0.5", "--json", "--eval-every", "20");
     assert.equal(run.code, 0, run.stderr);
-    const result = JSON.parse(run.stdout) as { model: string; data: string; lambda0: number; etaCrit: number; lr: number; runs: RunRecord[] };
+    const result = JSON.parse(run.stdout) as {
+      model: string;
+      data: string;
+      lambda0: number;
+      etaCrit: number;
+      lr: number;
+      runs: RunRecord[];
+    };
     assert.equal(result.model, "uv");
     assert.equal(result.data, "single:x=1,y=1");
     assert.equal(result.lr, 0.5);
     assert.equal(result.etaCrit, 2 / result.lambda0);
     // λ0 ≈ 2 at m = 1000 (E λ0 = (E u² + E v²)·x² = 2), so η = 0.5 is about η_crit/2: every model is lazy.
     assert.ok(result.lr < result.etaCrit);
-    assert.deepEqual(result.runs.map((r) => r.model), ["f", "lin", "quad"]);
+    assert.deepEqual(
+      result.runs.map((r) => r.model),
+      ["f", "lin", "quad"],
+    );
     for (const r of result.runs) {
       assert.equal(r.phase, "lazy", r.model);
       assert.equal(r.lr, 0.5);
@@ -133,20 +149,35 @@ describe("nqm demo", () => {
     assertNoStackTrace(run);
     // The elapsed time is printed (its value depends on the machine and is not checked).
     assert.match(run.stdout, /\(\d+ runs, \d+(\.\d+)? s\)/);
-    for (const name of ["report.md", "runs.jsonl", "summary.csv", "loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"]) {
+    for (const name of [
+      "report.md",
+      "runs.jsonl",
+      "summary.csv",
+      "loss.svg",
+      "lambda-max.svg",
+      "best-test-loss.svg",
+      "phases.svg",
+    ]) {
       assert.ok(existsSync(join(DEMO_OUT, name)), `${name} is missing`);
     }
     for (const name of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"]) {
       assert.match(readFileSync(join(DEMO_OUT, name), "utf8"), /<svg[\s>]/, name);
     }
     const report = readFileSync(join(DEMO_OUT, "report.md"), "utf8");
-    for (const figure of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"]) assert.ok(report.includes(`(${figure})`), `report links ${figure}`);
+    for (const figure of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"])
+      assert.ok(report.includes(`(${figure})`), `report links ${figure}`);
 
-    const runs = readFileSync(join(DEMO_OUT, "runs.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as RunRecord);
+    const runs = readFileSync(join(DEMO_OUT, "runs.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as RunRecord);
     const summary = readFileSync(join(DEMO_OUT, "summary.csv"), "utf8").trim().split("\n");
     assert.equal(summary.length, runs.length + 1);
     const multiples = [...new Set(runs.map((r) => r.lrMultiple))].sort((a, b) => a - b);
-    assert.ok(multiples.some((m) => m < 1) && multiples.some((m) => m > 1 && m < 2), `the sweep covers both sides of η_crit: ${multiples}`);
+    assert.ok(
+      multiples.some((m) => m < 1) && multiples.some((m) => m > 1 && m < 2),
+      `the sweep covers both sides of η_crit: ${multiples}`,
+    );
     for (const model of ["f", "lin", "quad"] as const) {
       assert.equal(runs.filter((r) => r.model === model).length, multiples.length, model);
     }
@@ -157,12 +188,16 @@ describe("nqm demo", () => {
       if (r.model !== "lin" && r.lrMultiple > 1 && r.lrMultiple < 2) {
         // Between 2/λ1 and 4/λ1 (with a margin ε = Θ(log m/√m) ≈ 0.2 at the demo's m = 2000).
         assert.equal(r.phase, "catapult", where);
-        assert.ok(r.lambdaMax.at(-1)! < 2 / r.lr, `${r.id}: λ_max ends at ${r.lambdaMax.at(-1)}, not below 2/η = ${2 / r.lr}`);
+        assert.ok(
+          r.lambdaMax.at(-1)! < 2 / r.lr,
+          `${r.id}: λ_max ends at ${r.lambdaMax.at(-1)}, not below 2/η = ${2 / r.lr}`,
+        );
       }
       if (r.model === "quad" && r.lrMultiple > 2.2) assert.equal(r.phase, "divergent", `${where} (η > 4/λ_max)`);
     }
     // The report's phase table says the same.
-    const row = (label: string) => report.split("\n").find((line) => line.startsWith(`| \`${label}\` |`) && /lazy|catapult|divergent/.test(line));
+    const row = (label: string) =>
+      report.split("\n").find((line) => line.startsWith(`| \`${label}\` |`) && /lazy|catapult|divergent/.test(line));
     for (const label of ["f", "f_quad"]) {
       assert.match(row(label) ?? "", /lazy.*catapult/, `${label} row`);
     }

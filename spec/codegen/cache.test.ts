@@ -9,10 +9,16 @@
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compileModel, defaultCacheDir, formatBytes, generateChecked, type CompileResult } from "../../compiler/codegen/compile.ts";
+import {
+  compileModel,
+  defaultCacheDir,
+  formatBytes,
+  generateChecked,
+  type CompileResult,
+} from "../../compiler/codegen/compile.ts";
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import { NqmError } from "../../compiler/diagnostics.ts";
 import { loadModel } from "../../compiler/frontend.ts";
@@ -27,7 +33,10 @@ const freshDir = () => mkdtempSync(join(ROOT, `c${folders++}-`));
 const SOURCE = readFileSync(join(EXAMPLES_DIR, "two_layer_tanh.nqm"), "utf8");
 const SET = { d: 2, m: 5 };
 const model = (set: Record<string, number> = SET, source = SOURCE) => loadModel(source, { set }).model;
-const compile = (cacheDir: string, options: { set?: Record<string, number>; source?: string; maxBatch?: number; memoryLimit?: number } = {}) =>
+const compile = (
+  cacheDir: string,
+  options: { set?: Record<string, number>; source?: string; maxBatch?: number; memoryLimit?: number } = {},
+) =>
   compileModel(model(options.set ?? SET, options.source ?? SOURCE), {
     source: options.source ?? SOURCE,
     maxBatch: options.maxBatch ?? 3,
@@ -57,7 +66,7 @@ describe("the compile cache", () => {
     firstDir = freshDir();
     first = await compile(firstDir);
     assert.equal(first.fromCache, false);
-    assert.ok(first.typescript && first.typescript.includes("export function createKernels"));
+    assert.ok(first.typescript?.includes("export function createKernels"));
     reference = valuesOf(first.kernels);
     assert.ok(reference.every(Number.isFinite));
     const files = entries(firstDir);
@@ -89,10 +98,15 @@ describe("the compile cache", () => {
       paths.add(result.javascriptPath);
     }
     assert.equal(paths.size, variants.length + 1);
-    const constSource = "model c {\n  const a = 2\n  input x: [1]\n  param w: [1] ~ normal(0, 1)\n  output a * dot(w, x)\n}\n";
+    const constSource =
+      "model c {\n  const a = 2\n  input x: [1]\n  param w: [1] ~ normal(0, 1)\n  output a * dot(w, x)\n}\n";
     const dir = freshDir();
     const two = await compileModel(loadModel(constSource).model, { source: constSource, maxBatch: 1, cacheDir: dir });
-    const three = await compileModel(loadModel(constSource, { set: { a: 3 } }).model, { source: constSource, maxBatch: 1, cacheDir: dir });
+    const three = await compileModel(loadModel(constSource, { set: { a: 3 } }).model, {
+      source: constSource,
+      maxBatch: 1,
+      cacheDir: dir,
+    });
     assert.equal(three.fromCache, false);
     const out = new Float64Array(1);
     three.kernels.f(Float64Array.of(1), [Float64Array.of(1)], 1, out);
@@ -104,7 +118,9 @@ describe("the compile cache", () => {
   /** A copy of the first entry in a fresh folder, damaged by `damage`. */
   async function damaged(damage: (paths: { mjs: string; json: string }) => void): Promise<CompileResult> {
     const dir = freshDir();
-    const [json, mjs] = entries(firstDir).filter((f) => f.startsWith("two_layer_tanh-") && first.javascriptPath.endsWith(f.replace(/\.json$/, ".mjs")));
+    const [json, mjs] = entries(firstDir).filter(
+      (f) => f.startsWith("two_layer_tanh-") && first.javascriptPath.endsWith(f.replace(/\.json$/, ".mjs")),
+    );
     assert.ok(json && mjs);
     copyFileSync(join(firstDir, json), join(dir, json));
     copyFileSync(join(firstDir, mjs), join(dir, mjs));
@@ -131,12 +147,14 @@ describe("the compile cache", () => {
       const text = readFileSync(mjs, "utf8");
       const at = text.indexOf("Math.tanh(");
       assert.ok(at > 0);
-      writeFileSync(mjs, text.slice(0, at) + "Math.sinh(" + text.slice(at + "Math.tanh(".length));
+      writeFileSync(mjs, `${text.slice(0, at)}Math.sinh(${text.slice(at + "Math.tanh(".length)}`);
     },
     "a missing module": ({ mjs }) => rmSync(mjs),
     "metadata that is not JSON": ({ json }) => writeFileSync(json, "{ not json"),
-    "metadata with another hash": ({ json }) => writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), sha256: "0".repeat(64) })),
-    "metadata of another compiler version": ({ json }) => writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), version: "0.0.0-other" })),
+    "metadata with another hash": ({ json }) =>
+      writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), sha256: "0".repeat(64) })),
+    "metadata of another compiler version": ({ json }) =>
+      writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), version: "0.0.0-other" })),
     "metadata of the wrong type": ({ json }) => writeFileSync(json, "null"),
     "missing metadata": ({ json }) => rmSync(json),
   };
@@ -180,7 +198,7 @@ describe("the compile cache", () => {
       assert.equal(defaultCacheDir(), dir);
       const result = await compileModel(model(), { source: SOURCE, maxBatch: 3 });
       assert.equal(result.fromCache, false);
-      assert.ok(result.javascriptPath.startsWith(dir + "/"), result.javascriptPath);
+      assert.ok(result.javascriptPath.startsWith(`${dir}/`), result.javascriptPath);
       assert.equal(entries(dir).length, 2);
       assert.equal((await compileModel(model(), { source: SOURCE, maxBatch: 3 })).fromCache, true);
       delete process.env.NQM_CACHE;
@@ -226,7 +244,13 @@ describe("the memory refusal (NQM3008)", () => {
   test("the refusal is located at the model in its file", async () => {
     const small = model();
     try {
-      await compileModel(small, { source: SOURCE, file: "models/tanh.nqm", maxBatch: 3, cacheDir: freshDir(), memoryLimit: 8 });
+      await compileModel(small, {
+        source: SOURCE,
+        file: "models/tanh.nqm",
+        maxBatch: 3,
+        cacheDir: freshDir(),
+        memoryLimit: 8,
+      });
       assert.fail("not refused");
     } catch (error) {
       assert.ok(error instanceof NqmError);

@@ -40,13 +40,20 @@ function opScalar(op: "leaky_relu" | "leaky_step", x: number, slope: number): nu
 }
 
 /** A small deterministic sequence in (−1.5, 1.5). */
-const values = (count: number, seed: number) => Array.from({ length: count }, (_, i) => 1.5 * Math.sin(seed * 12.9898 + i * 78.233));
+const values = (count: number, seed: number) =>
+  Array.from({ length: count }, (_, i) => 1.5 * Math.sin(seed * 12.9898 + i * 78.233));
 
 /**
  * Emits one kernel computing `roots` (each into its own output array) and runs it on
  * deterministic bindings; compares each output with the interpreter.
  */
-function runAndCompare(g: Graph, roots: readonly { node: Node; batched: boolean }[], params: Record<string, Tensor>, n: number, inputs: Record<string, Tensor[]>): void {
+function runAndCompare(
+  _graph: Graph,
+  roots: readonly { node: Node; batched: boolean }[],
+  params: Record<string, Tensor>,
+  n: number,
+  inputs: Record<string, Tensor[]>,
+): void {
   const paramNames = Object.keys(params);
   const offsets = new Map<string, number>();
   let paramCount = 0;
@@ -75,7 +82,15 @@ function runAndCompare(g: Graph, roots: readonly { node: Node; batched: boolean 
     scratch,
   });
   const outNames = roots.map((_, k) => `out${k}`);
-  const kernel = new Function(...HELPER_NAMES, "w", "ws", "n", ...inputNames.map((_, k) => `x${k}`), ...outNames, body) as (...args: unknown[]) => void;
+  const kernel = new Function(
+    ...HELPER_NAMES,
+    "w",
+    "ws",
+    "n",
+    ...inputNames.map((_, k) => `x${k}`),
+    ...outNames,
+    body,
+  ) as (...args: unknown[]) => void;
   const w = new Float64Array(paramCount);
   for (const name of paramNames) w.set(params[name]!.data, offsets.get(name)!);
   const ws = new Float64Array(scratch.size).fill(Number.NaN);
@@ -84,7 +99,9 @@ function runAndCompare(g: Graph, roots: readonly { node: Node; batched: boolean 
     inputs[name]!.forEach((t, j) => flat.set(t.data, j * t.data.length));
     return flat;
   });
-  const outs = roots.map((root) => new Float64Array((root.batched ? MAX_BATCH : 1) * sizeOf(root.node.shape)).fill(Number.NaN));
+  const outs = roots.map((root) =>
+    new Float64Array((root.batched ? MAX_BATCH : 1) * sizeOf(root.node.shape)).fill(Number.NaN),
+  );
   kernel(...HELPER_NAMES.map((h) => HELPERS[h]), w, ws, n, ...xs, ...outs);
 
   const bindings: Bindings = { n, params, fixed: {}, inputs, tangents: {}, cotangent: [] };
@@ -94,13 +111,18 @@ function runAndCompare(g: Graph, roots: readonly { node: Node; batched: boolean 
   );
   roots.forEach((root, k) => {
     const value = expected[k]!;
-    const perExample = Array.isArray(value) ? (value as readonly Tensor[]) : Array.from({ length: root.batched ? n : 1 }, () => value as Tensor);
+    const perExample = Array.isArray(value)
+      ? (value as readonly Tensor[])
+      : Array.from({ length: root.batched ? n : 1 }, () => value as Tensor);
     const size = sizeOf(root.node.shape);
     perExample.forEach((t, j) => {
       const scale = Math.max(...t.data.map(Math.abs));
       for (let i = 0; i < size; i++) {
         const actual = outs[k]![j * size + i]!;
-        assert.ok(withinTolerance(actual, t.data[i]!, scale), `root ${k} (${root.node.op}), example ${j}, entry ${i}: kernel ${actual}, interpreter ${t.data[i]}\n${body}`);
+        assert.ok(
+          withinTolerance(actual, t.data[i]!, scale),
+          `root ${k} (${root.node.op}), example ${j}, entry ${i}: kernel ${actual}, interpreter ${t.data[i]}\n${body}`,
+        );
       }
     });
     // Rows past n are not written (the caller's buffer may be shorter).
@@ -202,7 +224,13 @@ test("register blocking: every remainder of the 2×4 blocks", () => {
     [9, 6],
   ] as const) {
     const { g, x, z, u, params, inputsFor } = setup(d, k);
-    const roots = [g.matmul(u, x), g.matmul(z, u), g.bsum(g.outer(z, x)), g.matmul(u, g.transpose(u)), g.matmul(g.outer(z, x), x)];
+    const roots = [
+      g.matmul(u, x),
+      g.matmul(z, u),
+      g.bsum(g.outer(z, x)),
+      g.matmul(u, g.transpose(u)),
+      g.matmul(g.outer(z, x), x),
+    ];
     for (const n of [1, 2, 3, 4])
       runAndCompare(
         g,
@@ -219,14 +247,46 @@ test("the generated module's scalar helpers are compiler/math.ts's, at special v
   const { model } = loadModel(source);
   const code = (await generateChecked(model, { source, maxBatch: 1 })).code;
   const javascript = await transpile(`${code}\nexport { ${HELPER_NAMES.join(", ")} };\n`);
-  const module = (await import(`data:text/javascript;base64,${Buffer.from(javascript).toString("base64")}`)) as Record<string, (x: number, slope?: number) => number>;
-  const specials = [0, -0, 5e-324, -5e-324, 1e-300, -1e-8, 0.5, -0.5, 1, -1, 20, -20, 36.7, -36.7, 709, -709, 745, -745, 800, -800, 1e308, -1e308, Infinity, -Infinity, Number.NaN];
+  const module = (await import(`data:text/javascript;base64,${Buffer.from(javascript).toString("base64")}`)) as Record<
+    string,
+    (x: number, slope?: number) => number
+  >;
+  const specials = [
+    0,
+    -0,
+    5e-324,
+    -5e-324,
+    1e-300,
+    -1e-8,
+    0.5,
+    -0.5,
+    1,
+    -1,
+    20,
+    -20,
+    36.7,
+    -36.7,
+    709,
+    -709,
+    745,
+    -745,
+    800,
+    -800,
+    1e308,
+    -1e308,
+    Infinity,
+    -Infinity,
+    Number.NaN,
+  ];
   for (const name of HELPER_NAMES) {
     for (const value of specials) {
       for (const slope of [0.1, -2]) {
         const actual = module[name]!(value, slope);
         const expected = HELPERS[name](value, slope);
-        assert.ok(Object.is(actual, expected), `${name}(${value}${name.startsWith("leaky") ? `, ${slope}` : ""}): module ${actual}, interpreter ${expected}`);
+        assert.ok(
+          Object.is(actual, expected),
+          `${name}(${value}${name.startsWith("leaky") ? `, ${slope}` : ""}): module ${actual}, interpreter ${expected}`,
+        );
       }
     }
   }

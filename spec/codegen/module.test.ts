@@ -33,7 +33,12 @@ const compiled: Compiled[] = [];
 before(async () => {
   for (const example of examples()) {
     const { model } = loadModel(example.source, { file: example.path, set: example.set });
-    const result = await compileModel(model, { source: example.source, file: example.path, maxBatch: 4, cacheDir: CACHE });
+    const result = await compileModel(model, {
+      source: example.source,
+      file: example.path,
+      maxBatch: 4,
+      cacheDir: CACHE,
+    });
     assert.equal(result.fromCache, false);
     compiled.push({ example, name: model.name, typescript: result.typescript!, kernels: result.kernels });
   }
@@ -70,7 +75,9 @@ function typeCheck(files: Readonly<Record<string, string>>): Map<string, string[
   host.readFile = (path) => virtual.get(path) ?? readFile.call(host, path);
   host.getSourceFile = (path, language, onError, create) => {
     const text = virtual.get(path);
-    return text === undefined ? getSourceFile.call(host, path, language, onError, create) : ts.createSourceFile(path, text, language, true);
+    return text === undefined
+      ? getSourceFile.call(host, path, language, onError, create)
+      : ts.createSourceFile(path, text, language, true);
   };
   const program = ts.createProgram([...virtual.keys()], STRICT, host);
   const result = new Map<string, string[]>([...Object.keys(files)].map((name) => [name, []]));
@@ -120,12 +127,15 @@ describe("generated modules", () => {
       files[`${name}.check.ts`] = API_CHECK(name);
     }
     // A control: the same checker must reject a module that does not meet the interface.
-    files["control.check.ts"] = `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nexport const k: CompiledKernels = { maxBatch: 1 };\n`;
+    files["control.check.ts"] =
+      `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nexport const k: CompiledKernels = { maxBatch: 1 };\n`;
     const diagnostics = typeCheck(files);
     const control = diagnostics.get("control.check.ts")!;
     assert.ok(control.length > 0, "the control file type-checked: the check is vacuous");
     diagnostics.delete("control.check.ts");
-    const errors = [...diagnostics].filter(([, list]) => list.length > 0).map(([name, list]) => `${name}:\n  ${list.slice(0, 5).join("\n  ")}`);
+    const errors = [...diagnostics]
+      .filter(([, list]) => list.length > 0)
+      .map(([name, list]) => `${name}:\n  ${list.slice(0, 5).join("\n  ")}`);
     assert.deepEqual(errors, []);
   });
 
@@ -146,7 +156,10 @@ describe("generated modules", () => {
   test("generation is deterministic", async () => {
     const { example, typescript } = compiled[0]!;
     const { model } = loadModel(example.source, { file: example.path, set: example.set });
-    assert.equal((await generateChecked(model, { source: example.source, file: example.path, maxBatch: 4 })).code, typescript);
+    assert.equal(
+      (await generateChecked(model, { source: example.source, file: example.path, maxBatch: 4 })).code,
+      typescript,
+    );
   });
 
   test("buffers are allocated in createKernels only, and the memory estimate is what it allocates", async () => {
@@ -159,8 +172,15 @@ describe("generated modules", () => {
       // Every `new` is in the factory's prologue, none inside a kernel (nor in the helpers).
       const before = generated.code.slice(0, generated.code.indexOf("export function createKernels"));
       assert.doesNotMatch(before, /\bnew\s/, `${example.file}: allocation outside createKernels`);
-      assert.doesNotMatch(factory.slice(kernelsStart), /\bnew\s+(?!RangeError|Error)/, `${example.file}: allocation inside a kernel`);
-      const allocated = [...factory.slice(0, kernelsStart).matchAll(/new Float64Array\((\d+)\)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      assert.doesNotMatch(
+        factory.slice(kernelsStart),
+        /\bnew\s+(?!RangeError|Error)/,
+        `${example.file}: allocation inside a kernel`,
+      );
+      const allocated = [...factory.slice(0, kernelsStart).matchAll(/new Float64Array\((\d+)\)/g)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
       assert.equal(allocated, generated.workspaceDoubles, example.file);
     }
   });
@@ -182,7 +202,9 @@ describe("kernel calls", () => {
       const { f, jvp, vjp, ntkMatVec, jacobianRows, lossAndGrad, prepare, lossAndGradLin, lossAndGradQuad } = kernels;
       const { paramCount: P, outputSize: K } = kernels.layout;
       const w = Float64Array.from({ length: P }, (_, i) => Math.sin(i + 1));
-      const x = kernels.layout.inputs.map((slot) => Float64Array.from({ length: 2 * slot.size }, (_, i) => Math.cos(i + 1)));
+      const x = kernels.layout.inputs.map((slot) =>
+        Float64Array.from({ length: 2 * slot.size }, (_, i) => Math.cos(i + 1)),
+      );
       const v = Float64Array.from({ length: 2 * K }, (_, i) => i - 1.5);
       const out = new Float64Array(2 * K);
       f(w, x, 2, out);
@@ -198,7 +220,10 @@ describe("kernel calls", () => {
         let dot = 0;
         for (let p = 0; p < P; p++) dot += rows[r * P + p]! * jtv[p]!;
         assert.ok(Math.abs(dot - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1), `${example.file}: row ${r}`);
-        assert.ok(Math.abs(out[r]! - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1), `${example.file}: ntkMatVec ${r}`);
+        assert.ok(
+          Math.abs(out[r]! - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1),
+          `${example.file}: ntkMatVec ${r}`,
+        );
       }
       lossAndGrad(w, x, v, 2, new Float64Array(P), true);
       prepare(w, x, 2);
@@ -243,7 +268,12 @@ model commented {
     const { model } = loadModel(SOURCE);
     // A cache folder of its own: a module already imported from the same path would not be evaluated again.
     const cacheDir = mkdtempSync(join(CACHE, "header-"));
-    const result = await compileModel(model, { source: SOURCE, file: `odd*/ throw new Error("escaped"); /*.nqm`, maxBatch: 2, cacheDir });
+    const result = await compileModel(model, {
+      source: SOURCE,
+      file: `odd*/ throw new Error("escaped"); /*.nqm`,
+      maxBatch: 2,
+      cacheDir,
+    });
     assert.equal(result.fromCache, false);
     assert.match(result.typescript!, /^ \* Kernels for model commented of odd\*\\\/ throw/m);
     const out = new Float64Array(1);
@@ -258,12 +288,17 @@ model commented {
       const line = lines.findIndex((l) => l.includes(text)) + 1;
       const declaration = text.startsWith("output") ? text.slice("output ".length) : text;
       assert.ok(line > 0);
-      assert.match(example.typescript, new RegExp(`^\\s*// (from )?line ${line}: ${declaration.replace(/[()@/*+?.^$|[\]\\]/g, "\\$&")}$`, "m"), text);
+      assert.match(
+        example.typescript,
+        new RegExp(`^\\s*// (from )?line ${line}: ${declaration.replace(/[()@/*+?.^$|[\]\\]/g, "\\$&")}$`, "m"),
+        text,
+      );
     }
   });
 
   test("a lone carriage return in the model (whitespace to nqm, a line end to JavaScript) stays inside the line comments", async () => {
-    const source = "model cr {\n  dim d = 2\n  input x: [d]\n  param w: [d] ~ normal(0, 1)\n  let z = dot(w, x)\r/ 2\n  output z * z\n}\n";
+    const source =
+      "model cr {\n  dim d = 2\n  input x: [d]\n  param w: [d] ~ normal(0, 1)\n  let z = dot(w, x)\r/ 2\n  output z * z\n}\n";
     const { model } = loadModel(source);
     const result = await compileModel(model, { source, maxBatch: 1, cacheDir: CACHE });
     const out = new Float64Array(1);

@@ -55,7 +55,8 @@ for (const [name, source] of [
     const program = deriveModel(model);
     const { kernels, typescript } = await compileModel(model, { source, maxBatch: 3, cacheDir: CACHE });
     // The names appear in the module only as data (LAYOUT) and in the quoted source.
-    for (const decl of [...model.params, ...model.inputs, ...model.fixed]) assert.ok(typescript!.includes(`"name": ${JSON.stringify(decl.name)}`), decl.name);
+    for (const decl of [...model.params, ...model.inputs, ...model.fixed])
+      assert.ok(typescript!.includes(`"name": ${JSON.stringify(decl.name)}`), decl.name);
     assert.deepEqual(
       kernels.layout.params.map((s) => s.name),
       model.params.map((p) => p.name),
@@ -75,15 +76,37 @@ test("the eval JSON contract: a point file naming __proto__ and constructor, bot
   // As `nqm eval` reads it: JSON text, so "__proto__" is an own key, not the prototype.
   const text = JSON.stringify({
     params: { w: [0.5, -1.25], n: [0.75, 0.3] },
-    fixed: { prototype: [0.2, -0.4], toString: [[0.1, 0.2], [-0.3, 0.4]] },
+    fixed: {
+      prototype: [0.2, -0.4],
+      toString: [
+        [0.1, 0.2],
+        [-0.3, 0.4],
+      ],
+    },
     // A computed key: `__proto__: …` in an object literal would set the prototype instead.
-    inputs: { class: [[1, 2], [-0.5, 0.25]], ["__proto__"]: [[[1, 0], [0, 1]], [[0.5, -1], [2, 0.125]]], constructor: [3, -2] },
+    inputs: {
+      class: [
+        [1, 2],
+        [-0.5, 0.25],
+      ],
+      ["__proto__"]: [
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        [
+          [0.5, -1],
+          [2, 0.125],
+        ],
+      ],
+      constructor: [3, -2],
+    },
     direction: { w: [0.1, 0.2], n: [-0.3, 0.05] },
     cotangent: [1.5, -0.75],
   });
   assert.match(text, /"__proto__":\[\[\[/);
   const point = resolvePoint(parsePointJson(text), model, 0);
-  assert.equal(point.inputs.__proto__!.length, 2);
+  assert.equal(point.inputs["__proto__"]!.length, 2);
   const program = deriveModel(model);
   const interpreted = evaluateWithInterpreter(program, point);
   const { kernels } = await compileModel(model, { source: DATA_MODEL, maxBatch: point.n, cacheDir: CACHE });
@@ -93,10 +116,8 @@ test("the eval JSON contract: a point file naming __proto__ and constructor, bot
   assert.deepEqual(Object.keys(roundTrip(compiled) as object).sort(), ["f", "f_lin", "f_quad", "grad", "hvp", "jvp"]);
 });
 
-test(
-  "a dim or const named like an Object.prototype member (toString, valueOf, constructor) takes its declared value",
-  async () => {
-    const source = `model m {
+test("a dim or const named like an Object.prototype member (toString, valueOf, constructor) takes its declared value", async () => {
+  const source = `model m {
   dim toString = 2
   const valueOf = 0.5
   input x: [toString]
@@ -104,12 +125,11 @@ test(
   output valueOf * dot(w, x)
 }
 `;
-    const { model } = loadModel(source);
-    assert.deepEqual(model.dims, { toString: 2 });
-    assert.deepEqual(model.consts, { valueOf: 0.5 });
-    const { kernels } = await compileModel(model, { source, maxBatch: 1, cacheDir: CACHE });
-    const out = new Float64Array(1);
-    kernels.f(Float64Array.of(1, 2), [Float64Array.of(3, 4)], 1, out);
-    assert.equal(out[0], 5.5);
-  },
-);
+  const { model } = loadModel(source);
+  assert.deepEqual(model.dims, { toString: 2 });
+  assert.deepEqual(model.consts, { valueOf: 0.5 });
+  const { kernels } = await compileModel(model, { source, maxBatch: 1, cacheDir: CACHE });
+  const out = new Float64Array(1);
+  kernels.f(Float64Array.of(1, 2), [Float64Array.of(3, 4)], 1, out);
+  assert.equal(out[0], 5.5);
+});

@@ -26,7 +26,13 @@ after(() => rmSync(CACHE, { recursive: true, force: true }));
 
 /** What a program exercises, for the coverage report of the generated run. */
 function features(program: DerivativeProgram): string[] {
-  const roots: Node[] = [program.f, program.jvp, program.quad, ...Object.values(program.grad), ...Object.values(program.hvp)];
+  const roots: Node[] = [
+    program.f,
+    program.jvp,
+    program.quad,
+    ...Object.values(program.grad),
+    ...Object.values(program.hvp),
+  ];
   const nodes = topologicalOrder(roots);
   const found = new Set<string>();
   if (!program.f.batched) found.add("output independent of the input");
@@ -36,7 +42,8 @@ function features(program: DerivativeProgram): string[] {
   for (const node of nodes) {
     if (node.op === "transpose") found.add("transpose");
     if (node.op === "outer") found.add("outer");
-    if (node.op === "matmul" && node.inputs[0]!.shape.length === 2 && node.inputs[1]!.shape.length === 2) found.add("matrix product");
+    if (node.op === "matmul" && node.inputs[0]!.shape.length === 2 && node.inputs[1]!.shape.length === 2)
+      found.add("matrix product");
     if (node.op === "bsum" && (node.inputs[0]!.op === "add" || node.inputs[0]!.op === "sub")) {
       const outers = topologicalOrder([node.inputs[0]!]).filter((x) => x.op === "outer" && x.batched).length;
       if (outers >= 2) found.add("Σⱼ of a sum of outer products");
@@ -51,14 +58,23 @@ interface Checked {
 }
 
 /** Compiles `model` and compares every kernel with the interpreter at each point. */
-async function checkProgram(model: GeneratedModel, points: readonly TestPoint[], maxBatch: number, stats: Checked): Promise<DerivativeProgram> {
+async function checkProgram(
+  model: GeneratedModel,
+  points: readonly TestPoint[],
+  maxBatch: number,
+  stats: Checked,
+): Promise<DerivativeProgram> {
   const program = deriveModel(model.checked);
   const { kernels } = await compileModel(model.checked, { source: model.source, maxBatch, cacheDir: CACHE });
   for (const point of points) {
     const result = compareWithInterpreter(program, kernels, point);
     stats.entries += result.entries;
     stats.worst = Math.max(stats.worst, result.worst);
-    assert.deepEqual(result.failures, [], `compiled kernels differ from the interpreter:\n${result.failures.join("\n")}\n${describeCase(model.source, point)}`);
+    assert.deepEqual(
+      result.failures,
+      [],
+      `compiled kernels differ from the interpreter:\n${result.failures.join("\n")}\n${describeCase(model.source, point)}`,
+    );
   }
   return program;
 }
@@ -68,8 +84,13 @@ test("compiled kernels equal the interpreter on generated programs", async (t) =
   const coverage = new Map<string, number>();
   let programs = 0;
   // Depth 2 keeps each compile near 0.1 s; smooth and piecewise-smooth ops both.
-  const modelArb = fc.oneof({ arbitrary: modelArbitrary({ maxDepth: 2 }), weight: 2 }, { arbitrary: modelArbitrary({ maxDepth: 2, kinks: true }), weight: 1 });
-  const caseArb = modelArb.chain((model) => fc.tuple(fc.constant(model), pointArbitrary(model.checked), pointArbitrary(model.checked)));
+  const modelArb = fc.oneof(
+    { arbitrary: modelArbitrary({ maxDepth: 2 }), weight: 2 },
+    { arbitrary: modelArbitrary({ maxDepth: 2, kinks: true }), weight: 1 },
+  );
+  const caseArb = modelArb.chain((model) =>
+    fc.tuple(fc.constant(model), pointArbitrary(model.checked), pointArbitrary(model.checked)),
+  );
   await fc.assert(
     fc.asyncProperty(caseArb, async ([model, first, second]) => {
       // maxBatch 3 = the largest n of the points: full and partial batches both occur.
@@ -79,8 +100,15 @@ test("compiled kernels equal the interpreter on generated programs", async (t) =
     }),
     { numRuns: propertyRuns(100) },
   );
-  t.diagnostic(`${programs} programs, ${stats.entries} entries compared, worst error ${(stats.worst / 1e-12).toExponential(2)} of the tolerance`);
-  t.diagnostic(`coverage: ${[...coverage].sort().map(([k, v]) => `${k} ${v}`).join("; ")}`);
+  t.diagnostic(
+    `${programs} programs, ${stats.entries} entries compared, worst error ${(stats.worst / 1e-12).toExponential(2)} of the tolerance`,
+  );
+  t.diagnostic(
+    `coverage: ${[...coverage]
+      .sort()
+      .map(([k, v]) => `${k} ${v}`)
+      .join("; ")}`,
+  );
   assert.ok(stats.worst <= 1e-12);
 });
 
@@ -148,7 +176,7 @@ const HAND_WRITTEN: Record<string, string> = {
       param u: [k, d] ~ normal(0, 1)
       param v: [k] ~ normal(0, 1)
       output dot(v, tanh(u @ x)) + dot(v, sigmoid(u @ (x * x))) - 0.5 * dot(v, u @ x) }`,
-  "transposes": `
+  transposes: `
     model m { dim d = 3
       dim k = 2
       input x: [d]
@@ -233,7 +261,7 @@ const EXPECTED_FEATURES: Record<string, string[]> = {
   "scalar output independent of the input": ["output independent of the input", "scalar output"],
   "vector output independent of the input": ["output independent of the input", "vector output"],
   "Σⱼ of a sum of scaled outer products": ["Σⱼ of a sum of outer products"],
-  "transposes": ["transpose"],
+  transposes: ["transpose"],
   "matrix products of params": ["matrix product"],
   "fixed tensors": ["fixed tensor"],
 };
@@ -241,16 +269,21 @@ const EXPECTED_FEATURES: Record<string, string[]> = {
 describe("compiled kernels equal the interpreter on hand-written programs", { concurrency: 2 }, () => {
   for (const [name, text] of Object.entries(HAND_WRITTEN)) {
     test(name, async () => {
-      const source = text.replace(/^ {4}/gm, "").trim() + "\n";
+      const source = `${text.replace(/^ {4}/gm, "").trim()}\n`;
       const model: GeneratedModel = { source, checked: loadModel(source).model };
       const program = deriveModel(model.checked);
-      for (const feature of EXPECTED_FEATURES[name] ?? []) assert.ok(features(program).includes(feature), `does not exercise ${feature}`);
+      for (const feature of EXPECTED_FEATURES[name] ?? [])
+        assert.ok(features(program).includes(feature), `does not exercise ${feature}`);
       // maxBatch 5 > every point's n: only partial batches.
       const { kernels } = await compileModel(model.checked, { source, maxBatch: 5, cacheDir: CACHE });
       fc.assert(
         fc.property(pointArbitrary(model.checked), (point) => {
           const result = compareWithInterpreter(program, kernels, point);
-          assert.deepEqual(result.failures, [], `compiled kernels differ from the interpreter:\n${result.failures.join("\n")}\n${describeCase(source, point)}`);
+          assert.deepEqual(
+            result.failures,
+            [],
+            `compiled kernels differ from the interpreter:\n${result.failures.join("\n")}\n${describeCase(source, point)}`,
+          );
         }),
         { numRuns: propertyRuns(6) },
       );

@@ -60,7 +60,9 @@ function failed(outcomes: readonly PropertyOutcome[]): Property[] {
 }
 
 /** The kernels with some methods replaced. */
-const wrap = (over: Partial<Pick<CompiledKernels, "vjp" | "hvp" | "fLin" | "fQuad" | "f" | "jvp">>): CompiledKernels => ({ ...kernels, ...over });
+const wrap = (
+  over: Partial<Pick<CompiledKernels, "vjp" | "hvp" | "fLin" | "fQuad" | "f" | "jvp">>,
+): CompiledKernels => ({ ...kernels, ...over });
 
 test("the correct kernels pass every property", () => {
   assert.deepEqual(failed(verify(kernels)), []);
@@ -76,7 +78,11 @@ test("a gradient off by a constant: gradient, adjointness and compiled-vs-interp
     }),
   );
   // The finite differences of gradients are unchanged by a constant: the hvp checks still pass.
-  assert.deepEqual(failed(outcomes), ["gradient vs finite differences", "adjointness c·(JΔ) = (Jᵀc)·Δ", "compiled vs interpreter"]);
+  assert.deepEqual(failed(outcomes), [
+    "gradient vs finite differences",
+    "adjointness c·(JΔ) = (Jᵀc)·Δ",
+    "compiled vs interpreter",
+  ]);
   const gradient = outcomes.find((o) => o.property === "gradient vs finite differences")!;
   assert.match(gradient.counterexample!, /directional derivative .* vs finite difference /);
 });
@@ -91,7 +97,10 @@ test("an hvp scaled by 1.001: still symmetric, but finite differences and the in
     }),
   );
   assert.deepEqual(failed(outcomes), ["hvp vs finite differences of gradients", "compiled vs interpreter"]);
-  assert.match(outcomes.find((o) => o.property === "compiled vs interpreter")!.counterexample!, /largest relative difference/);
+  assert.match(
+    outcomes.find((o) => o.property === "compiled vs interpreter")!.counterexample!,
+    /largest relative difference/,
+  );
 });
 
 test("an hvp that is not symmetric: the symmetry check fails too", () => {
@@ -104,8 +113,15 @@ test("an hvp that is not symmetric: the symmetry check fails too", () => {
       },
     }),
   );
-  assert.deepEqual(failed(outcomes), ["hvp vs finite differences of gradients", "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)", "compiled vs interpreter"]);
-  assert.match(outcomes.find((o) => o.property === "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)")!.counterexample!, /uᵀ\(HΔ\) = .*, Δᵀ\(Hu\) = /);
+  assert.deepEqual(failed(outcomes), [
+    "hvp vs finite differences of gradients",
+    "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)",
+    "compiled vs interpreter",
+  ]);
+  assert.match(
+    outcomes.find((o) => o.property === "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)")!.counterexample!,
+    /uᵀ\(HΔ\) = .*, Δᵀ\(Hu\) = /,
+  );
 });
 
 test("f_quad without its quadratic term: only the f_quad Taylor slope fails (it measures 2, not 3)", () => {

@@ -28,12 +28,19 @@ function program(file: string, set: Record<string, number> = {}): DerivativeProg
 /** `roots` with the direction of every param in `zeroed` set to 0, simplified. */
 function withZeroDirection(p: DerivativeProgram, roots: readonly Node[], zeroed: readonly string[]): Node[] {
   const g = p.graph;
-  const substituted = substitute(g, roots, (node) => (node.op === "tangent" && zeroed.includes(node.attrs.name!) ? g.constant(0, node.shape) : undefined));
+  const substituted = substitute(g, roots, (node) =>
+    node.op === "tangent" && zeroed.includes(node.attrs.name!) ? g.constant(0, node.shape) : undefined,
+  );
   return simplify(g, substituted);
 }
 
 const isZero = (node: Node) => isConst(node, 0);
-const tangentsIn = (node: Node) => new Set(topologicalOrder([node]).filter((n) => n.op === "tangent").map((n) => n.attrs.name!));
+const tangentsIn = (node: Node) =>
+  new Set(
+    topologicalOrder([node])
+      .filter((n) => n.op === "tangent")
+      .map((n) => n.attrs.name!),
+  );
 
 test("two_layer_relu: ΔᵀHΔ has no u–u and no v–v term (Δv = 0 or Δu = 0 simplifies it to the constant 0)", () => {
   const p = program("two_layer_relu.nqm");
@@ -94,7 +101,10 @@ test("two_layer_relu: f_quad is the network with its activation pattern frozen a
   const v = [1, -1, 1, 1, -1];
   const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
   const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
-  const xs = [[0.5, -1.0, 2.0], [-0.3, 0.8, 0.1]];
+  const xs = [
+    [0.5, -1.0, 2.0],
+    [-0.3, 0.8, 0.1],
+  ];
   const bindings = {
     n: xs.length,
     params: { u: tensor([m, d], u), v: tensor([m], v) },
@@ -107,13 +117,16 @@ test("two_layer_relu: f_quad is the network with its activation pattern frozen a
   xs.forEach((x, j) => {
     let expected = 0;
     for (let i = 0; i < m; i++) {
-      const z0 = (u.slice(i * d, i * d + d).reduce((s, w, k) => s + w * x[k]!, 0)) / Math.sqrt(d);
-      const z = (u.slice(i * d, i * d + d).reduce((s, w, k) => s + (w + du[i * d + k]!) * x[k]!, 0)) / Math.sqrt(d);
+      const z0 = u.slice(i * d, i * d + d).reduce((s, w, k) => s + w * x[k]!, 0) / Math.sqrt(d);
+      const z = u.slice(i * d, i * d + d).reduce((s, w, k) => s + (w + du[i * d + k]!) * x[k]!, 0) / Math.sqrt(d);
       expected += (v[i]! + dv[i]!) * (z0 > 0 ? z : 0);
     }
     expected /= Math.sqrt(m);
     const actual = (fQuad[j] as Tensor).data[0]!;
     // A handful of operations on O(1) values: agreement to 1e-13 relative to the terms' size (~10).
-    assert.ok(Math.abs(actual - expected) <= 1e-12, `example ${j}: f_quad ${actual}, frozen-pattern network ${expected}`);
+    assert.ok(
+      Math.abs(actual - expected) <= 1e-12,
+      `example ${j}: f_quad ${actual}, frozen-pattern network ${expected}`,
+    );
   });
 });

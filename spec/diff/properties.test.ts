@@ -18,7 +18,15 @@ import fc from "fast-check";
 import type { DerivativeProgram } from "../../compiler/diff/programs.ts";
 import type { Tensor } from "../../compiler/ir/tensor.ts";
 import { propertyRuns } from "../support/runs.ts";
-import { caseArbitrary, kinkArguments, largestIntermediate, kinkMargin, kinkPattern, programOf, type Case } from "../support/cases.ts";
+import {
+  caseArbitrary,
+  kinkArguments,
+  largestIntermediate,
+  kinkMargin,
+  kinkPattern,
+  programOf,
+  type Case,
+} from "../support/cases.ts";
 import {
   absDotMaps,
   basisDirection,
@@ -79,13 +87,22 @@ interface FdStats {
   /** The largest error / tolerance seen. */
   worst: number;
 }
-const newStats = (): FdStats => ({ checks: 0, neededTruncation: 0, casesNeedingTruncation: new Set(), cases: new Set(), worst: 0 });
+const newStats = (): FdStats => ({
+  checks: 0,
+  neededTruncation: 0,
+  casesNeedingTruncation: new Set(),
+  cases: new Set(),
+  worst: 0,
+});
 
 const caseIds = new WeakMap<Case, number>();
 let nextCaseId = 0;
 const caseId = (c: Case): number => {
   let id = caseIds.get(c);
-  if (id === undefined) caseIds.set(c, (id = nextCaseId++));
+  if (id === undefined) {
+    id = nextCaseId++;
+    caseIds.set(c, id);
+  }
   return id;
 };
 
@@ -102,7 +119,9 @@ function fdCheck(stats: FdStats, c: Case, what: string, exact: number, dh: numbe
   }
   stats.worst = Math.max(stats.worst, error / tolerance);
   if (!(error <= tolerance)) {
-    assert.fail(`${what}: exact ${exact}, central difference ${dh} (2h: ${d2h}), error ${error} > tolerance ${tolerance}\n${describeCase(c.model.source, c.point)}`);
+    assert.fail(
+      `${what}: exact ${exact}, central difference ${dh} (2h: ${d2h}), error ${error} > tolerance ${tolerance}\n${describeCase(c.model.source, c.point)}`,
+    );
   }
 }
 
@@ -149,13 +168,24 @@ function objective(c: Case, p: Prepared, params: TensorMap): { value: number; sc
   return contract(c.point.cotangent, evaluatePerExample([p.program.f], bindings)[0]!);
 }
 
-function gradients(c: Case, p: Prepared, params: TensorMap = c.point.params, direction: TensorMap = c.point.direction): TensorMap {
-  const values = evaluateShared(p.names.map((n) => p.program.grad[n]!), bindingsOf(c.point, params, direction));
+function gradients(
+  c: Case,
+  p: Prepared,
+  params: TensorMap = c.point.params,
+  direction: TensorMap = c.point.direction,
+): TensorMap {
+  const values = evaluateShared(
+    p.names.map((n) => p.program.grad[n]!),
+    bindingsOf(c.point, params, direction),
+  );
   return Object.fromEntries(p.names.map((n, i) => [n, values[i]!]));
 }
 
 function hvps(c: Case, p: Prepared, direction: TensorMap): TensorMap {
-  const values = evaluateShared(p.names.map((n) => p.program.hvp[n]!), bindingsOf(c.point, c.point.params, direction));
+  const values = evaluateShared(
+    p.names.map((n) => p.program.hvp[n]!),
+    bindingsOf(c.point, c.point.params, direction),
+  );
   return Object.fromEntries(p.names.map((n, i) => [n, values[i]!]));
 }
 
@@ -174,7 +204,15 @@ function checkGradient(c: Case, kinked: boolean, stats: FdStats): void {
       const values = [H, -H, 2 * H, -2 * H].map((s) => objective(c, p, moved(c.point.params, e, s)));
       if (values.some((v) => v === null)) continue; // a kink within 2h: no finite difference
       const [plus, minus, plus2, minus2] = values.map((v) => v!.value) as [number, number, number, number];
-      fdCheck(stats, c, `∂L/∂${name}[${i}]`, grad[name]!.data[i]!, (plus - minus) / (2 * H), (plus2 - minus2) / (4 * H), scale);
+      fdCheck(
+        stats,
+        c,
+        `∂L/∂${name}[${i}]`,
+        grad[name]!.data[i]!,
+        (plus - minus) / (2 * H),
+        (plus2 - minus2) / (4 * H),
+        scale,
+      );
     }
   }
 }
@@ -189,9 +227,15 @@ function checkAdjointness(c: Case, kinked: boolean): void {
   const reverse = dotMaps(grad, c.point.direction);
   const cNorm = c.point.cotangent.reduce((s, t) => s + absSum([t]), 0);
   const rounding =
-    jvp.scale + absDotMaps(grad, c.point.direction) + largestIntermediate([p.program.jvp], bindings) * cNorm + largestIntermediate(Object.values(p.program.grad), bindings) * absSum(Object.values(c.point.direction));
+    jvp.scale +
+    absDotMaps(grad, c.point.direction) +
+    largestIntermediate([p.program.jvp], bindings) * cNorm +
+    largestIntermediate(Object.values(p.program.grad), bindings) * absSum(Object.values(c.point.direction));
   const tolerance = IDENTITY_RTOL * rounding + IDENTITY_ATOL;
-  assert.ok(Math.abs(jvp.value - reverse) <= tolerance, `c·(JΔ) = ${jvp.value} but (Jᵀc)·Δ = ${reverse}\n${describeCase(c.model.source, c.point)}`);
+  assert.ok(
+    Math.abs(jvp.value - reverse) <= tolerance,
+    `c·(JΔ) = ${jvp.value} but (Jᵀc)·Δ = ${reverse}\n${describeCase(c.model.source, c.point)}`,
+  );
 }
 
 // ---------------------------------------------------------------- 3. hvp vs finite differences of the gradient
@@ -201,7 +245,9 @@ function checkHvp(c: Case, kinked: boolean, stats: FdStats): void {
   const hvp = hvps(c, p, c.point.direction);
   const steps = [H, -H, 2 * H, -2 * H];
   if (steps.some((s) => objective(c, p, moved(c.point.params, c.point.direction, s)) === null)) return;
-  const [plus, minus, plus2, minus2] = steps.map((s) => gradients(c, p, moved(c.point.params, c.point.direction, s))) as [TensorMap, TensorMap, TensorMap, TensorMap];
+  const [plus, minus, plus2, minus2] = steps.map((s) =>
+    gradients(c, p, moved(c.point.params, c.point.direction, s)),
+  ) as [TensorMap, TensorMap, TensorMap, TensorMap];
   const grad = gradients(c, p);
   const scale = 1 + maxAbs(...flat(grad)) + maxAbs(...flat(hvp));
   for (const name of p.names) {
@@ -223,10 +269,18 @@ function checkSymmetry(c: Case, kinked: boolean): void {
   const hu = hvps(c, p, u);
   const left = dotMaps(u, hv);
   const right = dotMaps(v, hu);
-  const largestHvp = (direction: TensorMap) => largestIntermediate(Object.values(p.program.hvp), bindingsOf(c.point, c.point.params, direction));
-  const rounding = absDotMaps(u, hv) + absDotMaps(v, hu) + largestHvp(v) * absSum(Object.values(u)) + largestHvp(u) * absSum(Object.values(v));
+  const largestHvp = (direction: TensorMap) =>
+    largestIntermediate(Object.values(p.program.hvp), bindingsOf(c.point, c.point.params, direction));
+  const rounding =
+    absDotMaps(u, hv) +
+    absDotMaps(v, hu) +
+    largestHvp(v) * absSum(Object.values(u)) +
+    largestHvp(u) * absSum(Object.values(v));
   const tolerance = IDENTITY_RTOL * rounding + IDENTITY_ATOL;
-  assert.ok(Math.abs(left - right) <= tolerance, `uᵀ(Hv) = ${left} but vᵀ(Hu) = ${right}\n${describeCase(c.model.source, c.point)}`);
+  assert.ok(
+    Math.abs(left - right) <= tolerance,
+    `uᵀ(Hv) = ${left} but vᵀ(Hu) = ${right}\n${describeCase(c.model.source, c.point)}`,
+  );
 }
 
 // ---------------------------------------------------------------- 5. Taylor remainders
@@ -276,12 +330,20 @@ function slope(points: readonly { t: number; r: number }[]): number {
   return num / den;
 }
 
-const absSum = (values: readonly Tensor[]) => values.reduce((s, t) => s + t.data.reduce((a, v) => a + Math.abs(v), 0), 0);
+const absSum = (values: readonly Tensor[]) =>
+  values.reduce((s, t) => s + t.data.reduce((a, v) => a + Math.abs(v), 0), 0);
 
 /** The fitted slopes of the f_lin and f_quad remainders along `direction` (null: nothing to fit), with the data for messages. */
-function taylorSlopes(c: Case, p: Prepared, direction: TensorMap): { slopes: [number | null, number | null]; data: string } {
+function taylorSlopes(
+  c: Case,
+  p: Prepared,
+  direction: TensorMap,
+): { slopes: [number | null, number | null]; data: string } {
   const { program } = p;
-  const [f0, jvp0, quad0] = evaluatePerExample([program.f, program.jvp, program.quad], bindingsOf(c.point, c.point.params, direction));
+  const [f0, jvp0, quad0] = evaluatePerExample(
+    [program.f, program.jvp, program.quad],
+    bindingsOf(c.point, c.point.params, direction),
+  );
   const components = f0!.reduce((s, t) => s + t.data.length, 0);
   const scale = components + absSum(f0!) + absSum(jvp0!) + absSum(quad0!);
   const remainders: { t: number; r: [number, number] }[] = [];
@@ -289,8 +351,12 @@ function taylorSlopes(c: Case, p: Prepared, direction: TensorMap): { slopes: [nu
     const displaced = moved(c.point.params, direction, t);
     if (p.kinks.length > 0 && kinkPattern(p.kinks, bindingsOf(c.point, displaced)) !== p.pattern) continue; // another smooth piece
     const [exact] = evaluatePerExample([program.f], bindingsOf(c.point, displaced));
-    const [lin, quad] = evaluatePerExample([program.fLin, program.fQuad], bindingsOf(c.point, c.point.params, scaled(direction, t)));
-    const r = (model: Tensor[]) => exact!.reduce((s, e, j) => s + e.data.reduce((a, v, i) => a + Math.abs(v - model[j]!.data[i]!), 0), 0);
+    const [lin, quad] = evaluatePerExample(
+      [program.fLin, program.fQuad],
+      bindingsOf(c.point, c.point.params, scaled(direction, t)),
+    );
+    const r = (model: Tensor[]) =>
+      exact!.reduce((s, e, j) => s + e.data.reduce((a, v, i) => a + Math.abs(v - model[j]!.data[i]!), 0), 0);
     remainders.push({ t, r: [r(lin!), r(quad!)] });
   }
   const slopes = ([0, 1] as const).map((k) => {
@@ -302,7 +368,12 @@ function taylorSlopes(c: Case, p: Prepared, direction: TensorMap): { slopes: [nu
 
 function checkTaylor(c: Case, kinked: boolean, stats: TaylorStats): void {
   const p = prepare(c, kinked);
-  const sum = Object.fromEntries(Object.entries(c.point.direction).map(([n, d]) => [n, { shape: d.shape, data: d.data.map((v, i) => v + c.point.other[n]!.data[i]!) }]));
+  const sum = Object.fromEntries(
+    Object.entries(c.point.direction).map(([n, d]) => [
+      n,
+      { shape: d.shape, data: d.data.map((v, i) => v + c.point.other[n]!.data[i]!) },
+    ]),
+  );
   const along = [c.point.direction, c.point.other, sum].map((direction) => taylorSlopes(c, p, direction));
   stats.cases++;
   for (const k of [0, 1] as const) {
@@ -333,27 +404,42 @@ for (const [label, arbitrary, runs, isKinked] of [
 ] as const) {
   test(`1. the gradient equals central finite differences (${label})`, (t) => {
     const stats = newStats();
-    fc.assert(fc.property(arbitrary, (c) => checkGradient(c, isKinked, stats)), { numRuns: runs, includeErrorInReport: true });
+    fc.assert(
+      fc.property(arbitrary, (c) => checkGradient(c, isKinked, stats)),
+      { numRuns: runs, includeErrorInReport: true },
+    );
     report(t, stats);
   });
 
   test(`2. adjointness c·(JΔ) = (Jᵀc)·Δ (${label})`, () => {
-    fc.assert(fc.property(arbitrary, (c) => checkAdjointness(c, isKinked)), { numRuns: runs, includeErrorInReport: true });
+    fc.assert(
+      fc.property(arbitrary, (c) => checkAdjointness(c, isKinked)),
+      { numRuns: runs, includeErrorInReport: true },
+    );
   });
 
   test(`3. the hvp equals the finite difference of the gradient (${label})`, (t) => {
     const stats = newStats();
-    fc.assert(fc.property(arbitrary, (c) => checkHvp(c, isKinked, stats)), { numRuns: runs, includeErrorInReport: true });
+    fc.assert(
+      fc.property(arbitrary, (c) => checkHvp(c, isKinked, stats)),
+      { numRuns: runs, includeErrorInReport: true },
+    );
     report(t, stats);
   });
 
   test(`4. symmetry uᵀ(Hv) = vᵀ(Hu) (${label})`, () => {
-    fc.assert(fc.property(arbitrary, (c) => checkSymmetry(c, isKinked)), { numRuns: runs, includeErrorInReport: true });
+    fc.assert(
+      fc.property(arbitrary, (c) => checkSymmetry(c, isKinked)),
+      { numRuns: runs, includeErrorInReport: true },
+    );
   });
 
   test(`5. Taylor remainders shrink like t² (f_lin) and t³ (f_quad) (${label})`, (t) => {
     const stats: TaylorStats = { cases: 0, fitted: [0, 0], minSlope: [Infinity, Infinity], preAsymptotic: 0 };
-    fc.assert(fc.property(arbitrary, (c) => checkTaylor(c, isKinked, stats)), { numRuns: runs, includeErrorInReport: true });
+    fc.assert(
+      fc.property(arbitrary, (c) => checkTaylor(c, isKinked, stats)),
+      { numRuns: runs, includeErrorInReport: true },
+    );
     t.diagnostic(
       `${stats.cases} cases; slopes fitted ${stats.fitted.join(" / ")} times, smallest ${stats.minSlope.map((s) => s.toFixed(3)).join(" / ")} (f_lin / f_quad); ${stats.preAsymptotic} pre-asymptotic directions`,
     );

@@ -30,7 +30,14 @@ function measure(source: string): Record<Measure, number> {
   const p = deriveModel(loadModel(source).model);
   const grad = Object.values(p.grad);
   const hvp = Object.values(p.hvp);
-  return { f: count([p.f]), jvp: count([p.jvp]), grad: count(grad), quad: count([p.quad]), hvp: count(hvp), all: count([p.jvp, p.quad, ...grad, ...hvp]) };
+  return {
+    f: count([p.f]),
+    jvp: count([p.jvp]),
+    grad: count(grad),
+    quad: count([p.quad]),
+    hvp: count(hvp),
+    all: count([p.jvp, p.quad, ...grad, ...hvp]),
+  };
 }
 
 /** A k-layer network with the given activation: v·σ(U_k … σ(U_1 x / √d) / √m) / √m. */
@@ -53,7 +60,10 @@ function tower(k: number, step: string): string {
 
 function checkBounds(label: string, m: Record<Measure, number>): void {
   for (const key of Object.keys(BOUNDS) as (keyof typeof BOUNDS)[]) {
-    assert.ok(m[key] <= BOUNDS[key] * m.f, `${label}: ${key} has ${m[key]} nodes, more than ${BOUNDS[key]} × ${m.f} forward nodes`);
+    assert.ok(
+      m[key] <= BOUNDS[key] * m.f,
+      `${label}: ${key} has ${m[key]} nodes, more than ${BOUNDS[key]} × ${m.f} forward nodes`,
+    );
   }
 }
 
@@ -85,7 +95,11 @@ for (const [label, make] of FAMILIES) {
         `${label}: ${key} grows by ${increments.join(", ")} nodes per layer (${uniform.map((r) => r.m[key]).join(", ")}): not linear`,
       );
       // ... and the ratio to the forward graph tends to increment/forward increment ≤ C: it does not grow without bound.
-      if (key !== "f") assert.ok(increments[0]! <= BOUNDS[key] * (uniform[1]!.m.f - uniform[0]!.m.f), `${label}: ${key} adds ${increments[0]} nodes per layer`);
+      if (key !== "f")
+        assert.ok(
+          increments[0]! <= BOUNDS[key] * (uniform[1]!.m.f - uniform[0]!.m.f),
+          `${label}: ${key} adds ${increments[0]} nodes per layer`,
+        );
     }
   });
 }
@@ -96,6 +110,9 @@ test("without simplification the derivative graphs are linear too (sharing, not 
     return { f: count([raw.f]), all: count(raw.roots) };
   });
   const increments = sizes.slice(1).map((s, i) => s.all - sizes[i]!.all);
-  assert.ok(increments.every((d) => d === increments[0]), `raw sizes ${sizes.map((s) => s.all).join(", ")}`);
+  assert.ok(
+    increments.every((d) => d === increments[0]),
+    `raw sizes ${sizes.map((s) => s.all).join(", ")}`,
+  );
   for (const s of sizes) assert.ok(s.all <= 2 * BOUNDS.all * s.f);
 });

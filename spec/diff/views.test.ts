@@ -22,7 +22,8 @@ test("every view of every example derives and prints", () => {
       for (const section of sections) {
         const printed = printGraph(section.expressions);
         assert.equal(printed.results.length, section.expressions.length);
-        for (const line of [...printed.lets, ...printed.results]) assert.doesNotMatch(line, /undefined|NaN|\[object/, `${example.file} ${view}: ${line}`);
+        for (const line of [...printed.lets, ...printed.results])
+          assert.doesNotMatch(line, /undefined|NaN|\[object/, `${example.file} ${view}: ${line}`);
       }
     }
   }
@@ -35,8 +36,20 @@ test("the grad view is the per-example gradient: no cotangent, no batch sum, and
   const [section] = deriveView(program, "grad");
   const d = example.set.d!;
   const m = example.set.m!;
-  const params = { u: tensor([m, d], Array.from({ length: m * d }, (_, i) => Math.sin(i + 1))), v: tensor([m], Array.from({ length: m }, (_, i) => Math.cos(i))) };
-  const x = tensor([d], Array.from({ length: d }, (_, i) => 0.5 - i));
+  const params = {
+    u: tensor(
+      [m, d],
+      Array.from({ length: m * d }, (_, i) => Math.sin(i + 1)),
+    ),
+    v: tensor(
+      [m],
+      Array.from({ length: m }, (_, i) => Math.cos(i)),
+    ),
+  };
+  const x = tensor(
+    [d],
+    Array.from({ length: d }, (_, i) => 0.5 - i),
+  );
   const bindings = { n: 1, params, fixed: {}, inputs: { x: [x] }, tangents: {}, cotangent: [tensor([], [1])] };
   section!.expressions.forEach((expression, i) => {
     const ops = new Set(topologicalOrder([expression.node]).map((n) => n.op));
@@ -46,6 +59,8 @@ test("the grad view is the per-example gradient: no cotangent, no batch sum, and
     const perExample = (interpret([expression.node], bindings)[0] as readonly Tensor[])[0]!;
     const batch = interpret([program.grad[name]!], bindings)[0] as Tensor;
     // Two simplifications of the same value (c = 1 folded in or not): equal to rounding.
-    perExample.data.forEach((v, k) => assert.ok(Math.abs(v - batch.data[k]!) <= 1e-14 * (1 + Math.abs(v)), `${expression.name}[${k}]`));
+    perExample.data.forEach((v, k) =>
+      assert.ok(Math.abs(v - batch.data[k]!) <= 1e-14 * (1 + Math.abs(v)), `${expression.name}[${k}]`),
+    );
   });
 });

@@ -1,6 +1,15 @@
 /** fast-check arbitraries for ASTs of the model language (spans are placeholders: compare withoutSpans). */
 import fc from "fast-check";
-import type { BinaryOperator, Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst, ShapeEntry } from "../../grammar/ast.ts";
+import type {
+  BinaryOperator,
+  Decl,
+  Expr,
+  FileAst,
+  InitAst,
+  ModelAst,
+  ShapeAst,
+  ShapeEntry,
+} from "../../grammar/ast.ts";
 
 const span = { start: 0, end: 0 };
 
@@ -16,7 +25,10 @@ export const numberArbitrary = fc.oneof(
   fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }),
 );
 
-const signedArbitrary = fc.oneof(numberArbitrary, numberArbitrary.map((v) => -v));
+const signedArbitrary = fc.oneof(
+  numberArbitrary,
+  numberArbitrary.map((v) => -v),
+);
 
 const OPERATORS: readonly BinaryOperator[] = ["+", "-", "*", "/", "@", "^"];
 
@@ -26,19 +38,34 @@ const leafArbitrary: fc.Arbitrary<Expr> = fc.oneof(
 );
 
 /** Expressions with every operator, unary minus, calls of 0 to 3 arguments and nested `^`. */
-export const exprArbitrary: fc.Arbitrary<Expr> = fc.letrec<{ expr: Expr; negate: Expr; binary: Expr; power: Expr; call: Expr }>((tie) => ({
-  expr: fc.oneof({ depthSize: "small", withCrossShrink: true }, leafArbitrary, tie("negate"), tie("binary"), tie("power"), tie("call")),
+export const exprArbitrary: fc.Arbitrary<Expr> = fc.letrec<{
+  expr: Expr;
+  negate: Expr;
+  binary: Expr;
+  power: Expr;
+  call: Expr;
+}>((tie) => ({
+  expr: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    leafArbitrary,
+    tie("negate"),
+    tie("binary"),
+    tie("power"),
+    tie("call"),
+  ),
   negate: tie("expr").map((operand): Expr => ({ kind: "negate", operand, span })),
   binary: fc
     .record({ op: fc.constantFrom(...OPERATORS), left: tie("expr"), right: tie("expr") })
     .map(({ op, left, right }): Expr => ({ kind: "binary", op, left, right, span })),
   // Chains like a^b^c and (a^b)^c, which only right-associativity tells apart.
-  power: fc
-    .tuple(tie("expr"), tie("expr"), tie("expr"), fc.boolean())
-    .map(([a, b, c, right]): Expr => {
-      const inner: Expr = right ? { kind: "binary", op: "^", left: b, right: c, span } : { kind: "binary", op: "^", left: a, right: b, span };
-      return right ? { kind: "binary", op: "^", left: a, right: inner, span } : { kind: "binary", op: "^", left: inner, right: c, span };
-    }),
+  power: fc.tuple(tie("expr"), tie("expr"), tie("expr"), fc.boolean()).map(([a, b, c, right]): Expr => {
+    const inner: Expr = right
+      ? { kind: "binary", op: "^", left: b, right: c, span }
+      : { kind: "binary", op: "^", left: a, right: b, span };
+    return right
+      ? { kind: "binary", op: "^", left: a, right: inner, span }
+      : { kind: "binary", op: "^", left: inner, right: c, span };
+  }),
   call: fc
     .record({ callee: nameArbitrary, args: fc.array(tie("expr"), { maxLength: 3 }) })
     .map(({ callee, args }): Expr => ({ kind: "call", callee, calleeSpan: span, args, span })),
@@ -61,14 +88,33 @@ const initArbitrary: fc.Arbitrary<InitAst> = fc
 /** Declarations of every kind, with and without the optional parts. */
 export const declArbitrary: fc.Arbitrary<Decl> = fc.oneof(
   fc.record({ name: nameArbitrary, value: fc.option(signedArbitrary, { nil: undefined }) }).map(
-    ({ name, value }): Decl => ({ kind: "dim", name, nameSpan: span, ...(value === undefined ? {} : { value: { value, span } }), span }),
+    ({ name, value }): Decl => ({
+      kind: "dim",
+      name,
+      nameSpan: span,
+      ...(value === undefined ? {} : { value: { value, span } }),
+      span,
+    }),
   ),
-  fc.record({ name: nameArbitrary, value: signedArbitrary }).map(({ name, value }): Decl => ({ kind: "const", name, nameSpan: span, value, valueSpan: span, span })),
-  fc.record({ name: nameArbitrary, shape: shapeArbitrary }).map(({ name, shape }): Decl => ({ kind: "input", name, nameSpan: span, shape, span })),
   fc
-    .record({ kind: fc.constantFrom("param" as const, "fixed" as const), name: nameArbitrary, shape: shapeArbitrary, init: fc.option(initArbitrary, { nil: undefined }) })
-    .map(({ kind, name, shape, init }): Decl => ({ kind, name, nameSpan: span, shape, ...(init ? { init } : {}), span })),
-  fc.record({ name: nameArbitrary, expr: exprArbitrary }).map(({ name, expr }): Decl => ({ kind: "let", name, nameSpan: span, expr, span })),
+    .record({ name: nameArbitrary, value: signedArbitrary })
+    .map(({ name, value }): Decl => ({ kind: "const", name, nameSpan: span, value, valueSpan: span, span })),
+  fc
+    .record({ name: nameArbitrary, shape: shapeArbitrary })
+    .map(({ name, shape }): Decl => ({ kind: "input", name, nameSpan: span, shape, span })),
+  fc
+    .record({
+      kind: fc.constantFrom("param" as const, "fixed" as const),
+      name: nameArbitrary,
+      shape: shapeArbitrary,
+      init: fc.option(initArbitrary, { nil: undefined }),
+    })
+    .map(
+      ({ kind, name, shape, init }): Decl => ({ kind, name, nameSpan: span, shape, ...(init ? { init } : {}), span }),
+    ),
+  fc
+    .record({ name: nameArbitrary, expr: exprArbitrary })
+    .map(({ name, expr }): Decl => ({ kind: "let", name, nameSpan: span, expr, span })),
   exprArbitrary.map((expr): Decl => ({ kind: "output", expr, span })),
 );
 
@@ -76,4 +122,6 @@ export const modelArbitrary: fc.Arbitrary<ModelAst> = fc
   .record({ name: nameArbitrary, decls: fc.array(declArbitrary, { maxLength: 6 }) })
   .map(({ name, decls }) => ({ name, nameSpan: span, decls, span }));
 
-export const fileArbitrary: fc.Arbitrary<FileAst> = fc.array(modelArbitrary, { minLength: 1, maxLength: 3 }).map((models) => ({ models, span }));
+export const fileArbitrary: fc.Arbitrary<FileAst> = fc
+  .array(modelArbitrary, { minLength: 1, maxLength: 3 })
+  .map((models) => ({ models, span }));

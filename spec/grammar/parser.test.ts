@@ -75,7 +75,9 @@ test("keywords are whole words: `models`, `dim2`, `input_x` and `letter` are nam
 });
 
 test("newlines are not significant and `#` comments run to the end of the line", () => {
-  const a = parseSource("model m {\n  input x: [2]   # the input\n  param w: [2]\n  output dot(w,\n    x)  # done\n}\n");
+  const a = parseSource(
+    "model m {\n  input x: [2]   # the input\n  param w: [2]\n  output dot(w,\n    x)  # done\n}\n",
+  );
   const b = parseSource("model m { input x: [2] param w: [2] output dot(w, x) }");
   assert.deepEqual(a.diagnostics, []);
   assert.deepEqual(withoutSpans({ ...a.ast!, comments: undefined }), withoutSpans(b.ast));
@@ -128,7 +130,14 @@ test("recovery: one run reports every syntax error, each at its own token, in so
     const { line, column } = positionOf(source, d.span!.start);
     return `${d.code} ${line}:${column}`;
   });
-  assert.deepEqual(found, ["NQM1002 2:11", "NQM1002 4:3", "NQM1003 4:15", "NQM1001 5:13", "NQM1002 5:15", "NQM1002 7:1"]);
+  assert.deepEqual(found, [
+    "NQM1002 2:11",
+    "NQM1002 4:3",
+    "NQM1003 4:15",
+    "NQM1001 5:13",
+    "NQM1002 5:15",
+    "NQM1002 7:1",
+  ]);
   assert.equal(result.ast, undefined);
 });
 
@@ -160,23 +169,29 @@ test("a missing name is 'expected a name', never a suggestion to write a keyword
 const wrap = (expr: string) => `model m {\n  input x: []\n  param w: []\n  output w * ${expr}\n}\n`;
 
 test("deep but reasonable nesting parses: 50 parentheses, 50 minus signs, 900 terms", () => {
-  for (const expr of ["(".repeat(50) + "x" + ")".repeat(50), "-".repeat(50) + "x", Array(900).fill("x").join(" + ")]) {
+  for (const expr of [`${"(".repeat(50)}x${")".repeat(50)}`, `${"-".repeat(50)}x`, Array(900).fill("x").join(" + ")]) {
     assert.deepEqual(parseSource(wrap(expr)).diagnostics, []);
   }
 });
 
 test("nesting that would exhaust the stack is a diagnostic (NQM1007), not a crash, and the parser still works after it", () => {
   const cases = [
-    "(".repeat(5000) + "x" + ")".repeat(5000),
-    "-".repeat(5000) + "x",
+    `${"(".repeat(5000)}x${")".repeat(5000)}`,
+    `${"-".repeat(5000)}x`,
     Array(3000).fill("x").join(" ^ "),
-    Array(MAX_EXPRESSION_DEPTH + 500).fill("x").join(" + "),
+    Array(MAX_EXPRESSION_DEPTH + 500)
+      .fill("x")
+      .join(" + "),
   ];
   for (const expr of cases) {
     const source = wrap(expr);
     const result = parseSource(source);
     assert.equal(result.ast, undefined);
-    assert.deepEqual(result.diagnostics.map((d) => d.code), ["NQM1007"], expr.slice(0, 20));
+    assert.deepEqual(
+      result.diagnostics.map((d) => d.code),
+      ["NQM1007"],
+      expr.slice(0, 20),
+    );
     const span = result.diagnostics[0]!.span!;
     assert.ok(0 <= span.start && span.start <= span.end && span.end <= source.length);
     assert.equal(positionOf(source, span.start).line, 4);

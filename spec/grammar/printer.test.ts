@@ -27,7 +27,9 @@ function parseExpr(text: string): Expr {
   return decl.kind === "output" ? decl.expr : assert.fail();
 }
 
-for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".nqm")).sort()) {
+for (const file of readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith(".nqm"))
+  .sort()) {
   test(`examples/${file}: parse(print(ast)) equals ast, and printing is idempotent`, () => {
     const ast = parse(readFileSync(join(EXAMPLES, file), "utf8"));
     const printed = printFile(ast);
@@ -79,7 +81,8 @@ test("property: an expression prints with the fewest parentheses: dropping any g
         const dropped = text.slice(0, open) + text.slice(open + 1, close) + text.slice(close + 1);
         const result = parseSource(`model m { output ${dropped} }`);
         const decl = result.ast?.models[0]?.decls[0];
-        if (decl?.kind === "output") assert.notDeepEqual(withoutSpans(decl.expr), tree, `${text}: the parentheses at ${open} are not needed`);
+        if (decl?.kind === "output")
+          assert.notDeepEqual(withoutSpans(decl.expr), tree, `${text}: the parentheses at ${open} are not needed`);
       }
     }),
     { numRuns: propertyRuns(300) },
@@ -110,7 +113,8 @@ test("canonical forms: minimal parentheses, right-associative ^, unary minus und
 });
 
 test("a whole file: canonical layout, models separated by a blank line", () => {
-  const source = "model a{dim d=2 const c=-1.5 # comment\ninput x:[d] param w:[d,2]~normal(0,1) fixed s:[] let z=w@x output sum(z)*c}\nmodel b{dim m input y:[] param v:[]~zeros() output v*y}";
+  const source =
+    "model a{dim d=2 const c=-1.5 # comment\ninput x:[d] param w:[d,2]~normal(0,1) fixed s:[] let z=w@x output sum(z)*c}\nmodel b{dim m input y:[] param v:[]~zeros() output v*y}";
   assert.equal(
     printFile(parse(source)),
     [

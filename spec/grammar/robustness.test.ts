@@ -33,7 +33,10 @@ function assertWellFormed(diagnostics: readonly Diagnostic[], source: string): v
     assert.equal(d.severity, MESSAGES[d.code][0]);
     assert.ok(d.message.length > 0 && !/\{\w+\}/.test(d.message), `unfilled placeholder: ${d.message}`);
     assert.ok(d.span, `${d.code} has no span`);
-    assert.ok(0 <= d.span.start && d.span.start <= d.span.end && d.span.end <= source.length, `${d.code} span ${JSON.stringify(d.span)} outside [0, ${source.length}]`);
+    assert.ok(
+      0 <= d.span.start && d.span.start <= d.span.end && d.span.end <= source.length,
+      `${d.code} span ${JSON.stringify(d.span)} outside [0, ${source.length}]`,
+    );
   }
 }
 
@@ -49,7 +52,8 @@ function frontEndSurvives(source: string): void {
   assert.equal(parsed.ast === undefined, parsed.diagnostics.length > 0, "an AST exactly when there is no syntax error");
   const errors = checked.diagnostics.some((d) => d.severity === "error");
   assert.equal(checked.models === undefined, errors, "checked models exactly when there is no error");
-  if (checked.models) assert.equal(checked.models.length, parsed.ast?.models.length, "without an error, every model is checked");
+  if (checked.models)
+    assert.equal(checked.models.length, parsed.ast?.models.length, "without an error, every model is checked");
   if (parsed.ast) {
     // Whatever parses also round-trips through the printer, comments and all (a comment may
     // move to its own line: see printer.ts).
@@ -62,7 +66,16 @@ function frontEndSurvives(source: string): void {
 
 // ---------------------------------------------------------------- character-level mutations
 
-const ALPHABET = [..."{}()[],:~=+-*/@^#\n\t\r .0123456789eE_abxyzdm$%;!?\"'\\γ∑é\u0000\u2028", "model", "output", "let", "dim", "1e", "1e-", ".."];
+const ALPHABET = [
+  ..."{}()[],:~=+-*/@^#\n\t\r .0123456789eE_abxyzdm$%;!?\"'\\γ∑é\u0000\u2028",
+  "model",
+  "output",
+  "let",
+  "dim",
+  "1e",
+  "1e-",
+  "..",
+];
 
 type Edit =
   | { readonly kind: "delete"; readonly at: number; readonly length: number }
@@ -71,7 +84,11 @@ type Edit =
 
 const editArbitrary: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), length: fc.integer({ min: 1, max: 12 }) }),
-  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), text: fc.oneof(fc.constantFrom(...ALPHABET), fc.string({ maxLength: 4 })) }),
+  fc.record({
+    kind: fc.constant("insert" as const),
+    at: fc.nat(),
+    text: fc.oneof(fc.constantFrom(...ALPHABET), fc.string({ maxLength: 4 })),
+  }),
   fc.record({ kind: fc.constant("replace" as const), at: fc.nat(), text: fc.constantFrom(...ALPHABET) }),
 );
 
@@ -89,9 +106,13 @@ function applyEdit(source: string, edit: Edit): string {
 
 test("property: examples with random characters deleted, inserted or replaced give diagnostics, never an exception", () => {
   fc.assert(
-    fc.property(fc.constantFrom(...examples), fc.array(editArbitrary, { minLength: 1, maxLength: 6 }), (example, edits) => {
-      frontEndSurvives(edits.reduce(applyEdit, example));
-    }),
+    fc.property(
+      fc.constantFrom(...examples),
+      fc.array(editArbitrary, { minLength: 1, maxLength: 6 }),
+      (example, edits) => {
+        frontEndSurvives(edits.reduce(applyEdit, example));
+      },
+    ),
     { numRuns: propertyRuns(400) },
   );
 });
@@ -99,10 +120,50 @@ test("property: examples with random characters deleted, inserted or replaced gi
 // ---------------------------------------------------------------- token-level mutations
 
 const TOKEN_TEXTS = [
-  "model", "dim", "const", "input", "param", "fixed", "let", "output",
-  "x", "w", "m", "d", "relu", "dot", "outer", "sum", "normal", "rademacher", "leaky_relu", "transpose", "sqrt",
-  "0", "1", "2", "0.5", "1e-7", "1e999", "-3",
-  "{", "}", "(", ")", "[", "]", ",", ":", "~", "=", "+", "-", "*", "/", "@", "^",
+  "model",
+  "dim",
+  "const",
+  "input",
+  "param",
+  "fixed",
+  "let",
+  "output",
+  "x",
+  "w",
+  "m",
+  "d",
+  "relu",
+  "dot",
+  "outer",
+  "sum",
+  "normal",
+  "rademacher",
+  "leaky_relu",
+  "transpose",
+  "sqrt",
+  "0",
+  "1",
+  "2",
+  "0.5",
+  "1e-7",
+  "1e999",
+  "-3",
+  "{",
+  "}",
+  "(",
+  ")",
+  "[",
+  "]",
+  ",",
+  ":",
+  "~",
+  "=",
+  "+",
+  "-",
+  "*",
+  "/",
+  "@",
+  "^",
 ];
 
 function tokensOf(source: string): string[] {
@@ -120,7 +181,11 @@ const isName = (token: string) => /^[A-Za-z_]/.test(token) && !KEYWORDS.has(toke
 
 const tokenEditArbitrary: fc.Arbitrary<TokenEdit> = fc.oneof(
   fc.record({ kind: fc.constantFrom("delete" as const, "duplicate" as const, "swap" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constantFrom("insert" as const, "replace" as const), at: fc.nat(), token: fc.constantFrom(...TOKEN_TEXTS) }),
+  fc.record({
+    kind: fc.constantFrom("insert" as const, "replace" as const),
+    at: fc.nat(),
+    token: fc.constantFrom(...TOKEN_TEXTS),
+  }),
   fc.record({ kind: fc.constant("rename" as const), at: fc.nat(), pick: fc.nat() }),
 );
 
@@ -155,9 +220,14 @@ function applyTokenEdit(tokens: readonly string[], edit: TokenEdit): string[] {
 test("property: examples with tokens deleted, duplicated, swapped, inserted or replaced give diagnostics, never an exception", () => {
   const tokenized = examples.map(tokensOf);
   fc.assert(
-    fc.property(fc.constantFrom(...tokenized), fc.array(tokenEditArbitrary, { minLength: 1, maxLength: 6 }), fc.constantFrom(" ", "\n"), (tokens, edits, separator) => {
-      frontEndSurvives(edits.reduce(applyTokenEdit, tokens).join(separator));
-    }),
+    fc.property(
+      fc.constantFrom(...tokenized),
+      fc.array(tokenEditArbitrary, { minLength: 1, maxLength: 6 }),
+      fc.constantFrom(" ", "\n"),
+      (tokens, edits, separator) => {
+        frontEndSurvives(edits.reduce(applyTokenEdit, tokens).join(separator));
+      },
+    ),
     { numRuns: propertyRuns(400) },
   );
 });

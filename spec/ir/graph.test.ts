@@ -13,7 +13,14 @@ import { filled, fromNested, tensor, toNested } from "../../compiler/ir/tensor.t
 
 function leaves() {
   const g = new Graph();
-  return { g, a: g.leaf("param", "a", [3]), b: g.leaf("param", "b", [3]), M: g.leaf("param", "M", [2, 3]), x: g.leaf("input", "x", [3]), s: g.leaf("fixed", "s", []) };
+  return {
+    g,
+    a: g.leaf("param", "a", [3]),
+    b: g.leaf("param", "b", [3]),
+    M: g.leaf("param", "M", [2, 3]),
+    x: g.leaf("input", "x", [3]),
+    s: g.leaf("fixed", "s", []),
+  };
 }
 
 const BINDINGS: Bindings = {
@@ -107,13 +114,25 @@ test("interpret: shared values once, per-example values as one tensor per exampl
   const perExample = g.mul(a, x);
   const summed = g.bsum(perExample);
   const mixed = g.matmul(M, perExample);
-  const [sharedValue, perExampleValue, summedValue, mixedValue] = interpret([shared, perExample, summed, mixed], BINDINGS);
+  const [sharedValue, perExampleValue, summedValue, mixedValue] = interpret(
+    [shared, perExample, summed, mixed],
+    BINDINGS,
+  );
   assert.deepEqual(Array.from((sharedValue as { data: Float64Array }).data), [10, 20, 30]);
   assert.ok(Array.isArray(perExampleValue));
   const values = (perExampleValue as readonly { data: Float64Array }[]).map((t) => Array.from(t.data));
-  assert.deepEqual(values, [[1, 2, 3], [0, 4, -3]]);
+  assert.deepEqual(values, [
+    [1, 2, 3],
+    [0, 4, -3],
+  ]);
   assert.deepEqual(Array.from((summedValue as { data: Float64Array }).data), [1, 6, 0]);
-  assert.deepEqual((mixedValue as readonly { data: Float64Array }[]).map((t) => Array.from(t.data)), [[-2, 4], [3, 4]]);
+  assert.deepEqual(
+    (mixedValue as readonly { data: Float64Array }[]).map((t) => Array.from(t.data)),
+    [
+      [-2, 4],
+      [3, 4],
+    ],
+  );
 });
 
 test("interpret: an unbound leaf is an internal error naming it", () => {
@@ -134,7 +153,9 @@ test("substitute: replaces nodes, rebuilds their users, keeps what does not chan
   assert.ok(order.includes(untouched), "the unchanged subgraph is shared, not copied");
   assert.equal(substitute(g, [root], () => undefined)[0], root, "no replacement: the same root");
   // The replacement sees rebuilt inputs.
-  const [doubled] = substitute(g, [g.sum(g.mul(a, b))], (node, inputs) => (node.op === "mul" ? g.add(inputs[0]!, inputs[1]!) : undefined));
+  const [doubled] = substitute(g, [g.sum(g.mul(a, b))], (node, inputs) =>
+    node.op === "mul" ? g.add(inputs[0]!, inputs[1]!) : undefined,
+  );
   assert.equal(doubled!.inputs[0]!.op, "add");
 });
 
@@ -144,11 +165,20 @@ test("tensors: toNested and fromNested are inverse for every shape of rank ≤ 2
       fc.constantFrom<readonly number[]>([], [1], [4], [2, 3], [3, 1]),
       fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 12, maxLength: 12 }),
       (shape, pool) => {
-        const t = tensor(shape, pool.slice(0, shape.reduce((p, n) => p * n, 1)));
+        const t = tensor(
+          shape,
+          pool.slice(
+            0,
+            shape.reduce((p, n) => p * n, 1),
+          ),
+        );
         const back = fromNested(JSON.parse(JSON.stringify(toNested(t))), shape);
         assert.ok(typeof back !== "string");
         // JSON loses the sign of zero; every other double comes back exactly.
-        assert.deepEqual(Array.from(back.data, (v) => v + 0), Array.from(t.data, (v) => v + 0));
+        assert.deepEqual(
+          Array.from(back.data, (v) => v + 0),
+          Array.from(t.data, (v) => v + 0),
+        );
       },
     ),
   );

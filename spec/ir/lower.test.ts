@@ -32,7 +32,8 @@ function lower(output: string, extra = "") {
   return { g, root, value: Array.from(value[0]!.data) };
 }
 
-const close = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]!) <= 1e-14 * (1 + Math.abs(b[i]!)));
+const close = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((v, i) => Math.abs(v - b[i]!) <= 1e-14 * (1 + Math.abs(b[i]!)));
 
 test("every elementwise built-in evaluates to its scalar definition", () => {
   for (const fn of ["relu", "tanh", "sigmoid", "softplus", "swish", "exp", "sin", "cos", "square", "abs"] as const) {
@@ -41,10 +42,21 @@ test("every elementwise built-in evaluates to its scalar definition", () => {
   }
   for (const fn of ["log", "sqrt"] as const) {
     const { value } = lower(`${fn}(x * x + 1)`);
-    assert.ok(close(value, X.map((v) => SCALAR_FUNCTIONS[fn](v * v + 1))), fn);
+    assert.ok(
+      close(
+        value,
+        X.map((v) => SCALAR_FUNCTIONS[fn](v * v + 1)),
+      ),
+      fn,
+    );
   }
   const { value: leaky } = lower("leaky_relu(x, 0.2)");
-  assert.ok(close(leaky, X.map((v) => (v > 0 ? v : 0.2 * v))));
+  assert.ok(
+    close(
+      leaky,
+      X.map((v) => (v > 0 ? v : 0.2 * v)),
+    ),
+  );
 });
 
 test("the reductions and products evaluate to their definitions", () => {
@@ -54,9 +66,24 @@ test("the reductions and products evaluate to their definitions", () => {
   assert.ok(close(lower("mean(x)").value, [sum / 3]));
   assert.ok(close(lower("norm(x)").value, [Math.hypot(...X)]));
   assert.ok(close(lower("dot(w, x)").value, [X.reduce((s, v, i) => s + v * w[i]!, 0)]));
-  assert.ok(close(lower("outer(w, x) @ x").value, w.map((wi) => wi * X.reduce((s, v) => s + v * v, 0))));
-  assert.ok(close(lower("transpose(outer(w, x)) @ w").value, X.map((xi) => xi * w.reduce((s, v) => s + v * v, 0))));
-  assert.ok(close(lower("x ^ 3 - x / 2 + -x * 4").value, X.map((v) => v ** 3 - v / 2 + -v * 4)));
+  assert.ok(
+    close(
+      lower("outer(w, x) @ x").value,
+      w.map((wi) => wi * X.reduce((s, v) => s + v * v, 0)),
+    ),
+  );
+  assert.ok(
+    close(
+      lower("transpose(outer(w, x)) @ w").value,
+      X.map((xi) => xi * w.reduce((s, v) => s + v * v, 0)),
+    ),
+  );
+  assert.ok(
+    close(
+      lower("x ^ 3 - x / 2 + -x * 4").value,
+      X.map((v) => v ** 3 - v / 2 + -v * 4),
+    ),
+  );
 });
 
 test("built-ins lower to their documented IR", () => {
@@ -95,7 +122,12 @@ test("a let used twice and a repeated subexpression are one node each; dims are 
   assert.equal(order.filter((n) => n.op === "sin").length, 1);
   assert.equal(order.filter((n) => n.op === "mul" && n.inputs.some((i) => i.op === "param")).length, 1, "w * x once");
   const { value } = lower("x / n");
-  assert.ok(close(value, X.map((v) => v / 3)));
+  assert.ok(
+    close(
+      value,
+      X.map((v) => v / 3),
+    ),
+  );
 });
 
 test("printing: parentheses only where precedence needs them; shared subexpressions become lets", () => {

@@ -30,8 +30,12 @@ test("every op of OP_NAMES has a complete OPS entry, and OPS has no other entrie
     const rule = OPS[name];
     assert.ok(rule, `no OPS entry for ${name}`);
     assert.ok(Number.isInteger(rule.arity) && rule.arity >= 0 && rule.arity <= 2, `${name}: arity`);
-    for (const key of ["shape", "evaluate", "jvp", "vjp", "print"] as const) assert.equal(typeof rule[key], "function", `${name}: ${key} is not a function`);
-    assert.ok(typeof rule.precedence === "function" || [1, 2, 3, 4, 5].includes(rule.precedence), `${name}: precedence`);
+    for (const key of ["shape", "evaluate", "jvp", "vjp", "print"] as const)
+      assert.equal(typeof rule[key], "function", `${name}: ${key} is not a function`);
+    assert.ok(
+      typeof rule.precedence === "function" || [1, 2, 3, 4, 5].includes(rule.precedence),
+      `${name}: precedence`,
+    );
     if (rule.batched !== undefined) assert.equal(typeof rule.batched, "function", `${name}: batched`);
     assert.equal(LEAVES.includes(name), rule.arity === 0, `${name}: only leaves have no inputs`);
   }
@@ -52,13 +56,37 @@ interface Row {
   readonly attrs?: Attrs;
 }
 
-const elementwiseShapes: readonly (readonly Shape[])[] = [[[3], [3]], [[], [3]], [[3], []], [[2, 3], [2, 3]], [[], []]];
+const elementwiseShapes: readonly (readonly Shape[])[] = [
+  [[3], [3]],
+  [[], [3]],
+  [[3], []],
+  [
+    [2, 3],
+    [2, 3],
+  ],
+  [[], []],
+];
 const unary = (op: OpName, domain: Domain, attrs?: Attrs): Row[] =>
-  [[3], [2, 3], []].map((shape) => ({ op, label: `${op}${attrs ? JSON.stringify(attrs) : ""} [${shape}]`, shapes: [shape], domains: [domain], ...(attrs ? { attrs } : {}) }));
+  [[3], [2, 3], []].map((shape) => ({
+    op,
+    label: `${op}${attrs ? JSON.stringify(attrs) : ""} [${shape}]`,
+    shapes: [shape],
+    domains: [domain],
+    ...(attrs ? { attrs } : {}),
+  }));
 
 const ROWS: readonly Row[] = [
-  ...(["add", "sub", "mul"] as const).flatMap((op) => elementwiseShapes.map((shapes) => ({ op, label: `${op} [${shapes[0]}] [${shapes[1]}]`, shapes }))),
-  ...elementwiseShapes.map((shapes): Row => ({ op: "div", label: `div [${shapes[0]}] [${shapes[1]}]`, shapes, domains: ["any", "awayFromZero"] })),
+  ...(["add", "sub", "mul"] as const).flatMap((op) =>
+    elementwiseShapes.map((shapes) => ({ op, label: `${op} [${shapes[0]}] [${shapes[1]}]`, shapes })),
+  ),
+  ...elementwiseShapes.map(
+    (shapes): Row => ({
+      op: "div",
+      label: `div [${shapes[0]}] [${shapes[1]}]`,
+      shapes,
+      domains: ["any", "awayFromZero"],
+    }),
+  ),
   ...unary("neg", "any"),
   ...[2, 3].flatMap((exponent) => unary("pow", "any", { exponent })),
   ...[-1, 0.5, 1.5, -0.5, 1, 0, -2.5].flatMap((exponent) => unary("pow", "positive", { exponent })),
@@ -77,9 +105,21 @@ const ROWS: readonly Row[] = [
   { op: "sum", label: "sum []", shapes: [[]] },
   { op: "matmul", label: "matmul [2,3] @ [3]", shapes: [[2, 3], [3]] },
   { op: "matmul", label: "matmul [3] @ [3,2]", shapes: [[3], [3, 2]] },
-  { op: "matmul", label: "matmul [2,3] @ [3,4]", shapes: [[2, 3], [3, 4]] },
+  {
+    op: "matmul",
+    label: "matmul [2,3] @ [3,4]",
+    shapes: [
+      [2, 3],
+      [3, 4],
+    ],
+  },
   { op: "matmul", label: "matmul [3] @ [3] (dot)", shapes: [[3], [3]] },
-  { op: "matmul", label: "matmul [2,3] @ [3,2] of one param with itself", shapes: [[2, 3]], build: (g, [a]) => g.matmul(a!, g.transpose(a!)) },
+  {
+    op: "matmul",
+    label: "matmul [2,3] @ [3,2] of one param with itself",
+    shapes: [[2, 3]],
+    build: (g, [a]) => g.matmul(a!, g.transpose(a!)),
+  },
   { op: "outer", label: "outer [3] [2]", shapes: [[3], [2]] },
   { op: "outer", label: "outer of a param with itself", shapes: [[3]], build: (g, [a]) => g.outer(a!, a!) },
   { op: "transpose", label: "transpose [2,3]", shapes: [[2, 3]] },
@@ -87,11 +127,21 @@ const ROWS: readonly Row[] = [
   { op: "broadcast", label: "broadcast [] -> [2,3]", shapes: [[]], attrs: { shape: [2, 3] } },
   // A batch sum needs a per-example argument: Σⱼ xⱼ ⊙ p and Σⱼ tanh(xⱼ ⊙ p)·p.
   { op: "bsum", label: "bsum of x ⊙ p", shapes: [[3]], build: (g, [p], x) => g.bsum(g.mul(x, p!)) },
-  { op: "bsum", label: "bsum of tanh(x ⊙ p) ⊙ p", shapes: [[3]], build: (g, [p], x) => g.bsum(g.mul(g.unary("tanh", g.mul(x, p!)), p!)) },
+  {
+    op: "bsum",
+    label: "bsum of tanh(x ⊙ p) ⊙ p",
+    shapes: [[3]],
+    build: (g, [p], x) => g.bsum(g.mul(g.unary("tanh", g.mul(x, p!)), p!)),
+  },
 ];
 
 test("every op with derivatives has rows in this table", () => {
-  for (const op of OP_NAMES) if (!LEAVES.includes(op)) assert.ok(ROWS.some((r) => r.op === op), `op ${op} has no row in spec/ir/ops.test.ts`);
+  for (const op of OP_NAMES)
+    if (!LEAVES.includes(op))
+      assert.ok(
+        ROWS.some((r) => r.op === op),
+        `op ${op} has no row in spec/ir/ops.test.ts`,
+      );
 });
 
 // ---------------------------------------------------------------- finite differences
@@ -109,7 +159,8 @@ const RTOL = 1e-6;
 const X_VALUES = [tensor([3], [0.7, -1.1, 0.4]), tensor([3], [-0.3, 0.9, 1.2])];
 
 function entryArbitrary(domain: Domain): fc.Arbitrary<number> {
-  const grid = (lo: number, hi: number) => fc.noBias(fc.integer({ min: Math.round(lo * 1000), max: Math.round(hi * 1000) })).map((i) => i / 1000);
+  const grid = (lo: number, hi: number) =>
+    fc.noBias(fc.integer({ min: Math.round(lo * 1000), max: Math.round(hi * 1000) })).map((i) => i / 1000);
   switch (domain) {
     case "any":
       return grid(-1.5, 1.5);
@@ -138,9 +189,15 @@ function build(row: Row): Built {
   return { g, params, node, cotangent: g.leaf("cotangent", "c", node.shape) };
 }
 
-const tangentOf = (g: Graph) => (leaf: Node) => (leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null);
+const tangentOf = (g: Graph) => (leaf: Node) =>
+  leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null;
 
-function bindings(built: Built, params: readonly Tensor[], direction: readonly Tensor[], cotangent: readonly Tensor[]): Bindings {
+function bindings(
+  built: Built,
+  params: readonly Tensor[],
+  direction: readonly Tensor[],
+  cotangent: readonly Tensor[],
+): Bindings {
   const names = built.params.map((p) => p.attrs.name!);
   return {
     n: 2,
@@ -156,7 +213,11 @@ function bindings(built: Built, params: readonly Tensor[], direction: readonly T
  * Values of `nodes`, flattened over the examples when per example. A null node is a symbolic
  * zero shaped like `like[i]` (and per example when it is).
  */
-function values(nodes: readonly (Node | null)[], like: readonly { shape: Shape; batched?: boolean }[], b: Bindings): Float64Array[] {
+function values(
+  nodes: readonly (Node | null)[],
+  like: readonly { shape: Shape; batched?: boolean }[],
+  b: Bindings,
+): Float64Array[] {
   const present = nodes.filter((n): n is Node => n !== null);
   const computed = present.length > 0 ? interpret(present, b) : [];
   let k = 0;
@@ -164,11 +225,14 @@ function values(nodes: readonly (Node | null)[], like: readonly { shape: Shape; 
     if (n === null) return new Float64Array(sizeOf(like[i]!.shape) * (like[i]!.batched ? b.n : 1));
     const tensors = perExample(computed[k++]!, b.n);
     // A shared value counts once (not per example): compare like with like.
-    return Float64Array.from(Array.isArray(computed[k - 1]) ? tensors.flatMap((t) => Array.from(t.data)) : Array.from(tensors[0]!.data));
+    return Float64Array.from(
+      Array.isArray(computed[k - 1]) ? tensors.flatMap((t) => Array.from(t.data)) : Array.from(tensors[0]!.data),
+    );
   });
 }
 
-const shifted = (ts: readonly Tensor[], ds: readonly Tensor[], t: number) => ts.map((p, i) => ({ shape: p.shape, data: p.data.map((v, k) => v + t * ds[i]!.data[k]!) }));
+const shifted = (ts: readonly Tensor[], ds: readonly Tensor[], t: number) =>
+  ts.map((p, i) => ({ shape: p.shape, data: p.data.map((v, k) => v + t * ds[i]!.data[k]!) }));
 const basis = (ts: readonly Tensor[], which: number, index: number) =>
   ts.map((p, i) => {
     const data = new Float64Array(p.data.length);
@@ -180,11 +244,19 @@ const maxAbs = (...arrays: ArrayLike<number>[]) => arrays.reduce((m, a) => Math.
 function assertClose(what: string, exact: ArrayLike<number>, approx: ArrayLike<number>, scale: number): void {
   assert.equal(exact.length, approx.length, `${what}: ${exact.length} values, expected ${approx.length}`);
   for (let i = 0; i < exact.length; i++) {
-    assert.ok(Math.abs(exact[i]! - approx[i]!) <= RTOL * scale, `${what}[${i}]: ${exact[i]} but finite differences give ${approx[i]} (scale ${scale})`);
+    assert.ok(
+      Math.abs(exact[i]! - approx[i]!) <= RTOL * scale,
+      `${what}[${i}]: ${exact[i]} but finite differences give ${approx[i]} (scale ${scale})`,
+    );
   }
 }
 
-function checkRow(row: Row, params: readonly Tensor[], direction: readonly Tensor[], cotangent: readonly Tensor[]): void {
+function checkRow(
+  row: Row,
+  params: readonly Tensor[],
+  direction: readonly Tensor[],
+  cotangent: readonly Tensor[],
+): void {
   const built = build(row);
   const { g, node } = built;
   const at = (ps: readonly Tensor[]) => bindings(built, ps, direction, cotangent);
@@ -203,16 +275,26 @@ function checkRow(row: Row, params: readonly Tensor[], direction: readonly Tenso
   // First derivative, reverse: the adjoint of each param entry against ∂⟨c, y⟩/∂p by differences.
   const adjoints = vjp(g, node, built.cotangent);
   const adjointNodes = built.params.map((p) => adjoints.get(p) ?? null);
-  const adjointValues = values(adjointNodes, row.shapes.map((shape) => ({ shape })), at(params));
+  const adjointValues = values(
+    adjointNodes,
+    row.shapes.map((shape) => ({ shape })),
+    at(params),
+  );
   const objective = (ps: readonly Tensor[]) => {
     const v = y(ps);
     const c = cotangent.flatMap((t) => Array.from(t.data));
     // A shared output is paired with Σⱼ cⱼ (the vjp sums the examples' cotangents).
-    const weights = v.length === c.length ? c : c.slice(0, v.length).map((_, i) => cotangent.reduce((s, t) => s + t.data[i]!, 0));
+    const weights =
+      v.length === c.length ? c : c.slice(0, v.length).map((_, i) => cotangent.reduce((s, t) => s + t.data[i]!, 0));
     return v.reduce((s, value, i) => s + weights[i]! * value, 0);
   };
   row.shapes.forEach((shape, i) => {
-    const fd = Float64Array.from({ length: sizeOf(shape) }, (_, k) => (objective(shifted(params, basis(params, i, k), H)) - objective(shifted(params, basis(params, i, k), -H))) / (2 * H));
+    const fd = Float64Array.from(
+      { length: sizeOf(shape) },
+      (_, k) =>
+        (objective(shifted(params, basis(params, i, k), H)) - objective(shifted(params, basis(params, i, k), -H))) /
+        (2 * H),
+    );
     assertClose(`${row.label}: vjp for input ${i}`, adjointValues[i]!, fd, 1 + maxAbs(y0, adjointValues[i]!) * 4);
   });
 
@@ -220,18 +302,43 @@ function checkRow(row: Row, params: readonly Tensor[], direction: readonly Tenso
   const [second] = tangent ? jvp(g, [tangent], tangentOf(g)) : [null];
   const secondValue = values([second ?? null], [node], at(params))[0]!;
   const jvpAt = (ps: readonly Tensor[]) => values([tangent ?? null], [node], at(ps))[0]!;
-  const fdSecond = jvpAt(shifted(params, direction, H)).map((v, i) => (v - jvpAt(shifted(params, direction, -H))[i]!) / (2 * H));
-  assertClose(`${row.label}: second directional derivative`, secondValue, fdSecond, 1 + maxAbs(y0, jvpValue, secondValue));
+  const fdSecond = jvpAt(shifted(params, direction, H)).map(
+    (v, i) => (v - jvpAt(shifted(params, direction, -H))[i]!) / (2 * H),
+  );
+  assertClose(
+    `${row.label}: second directional derivative`,
+    secondValue,
+    fdSecond,
+    1 + maxAbs(y0, jvpValue, secondValue),
+  );
 
   // Second derivative, forward over reverse: d/dt of the adjoints along Δ (the hvp).
-  const hvpNodes = jvp(g, adjointNodes.map((n, i) => n ?? g.constant(0, row.shapes[i]!)), tangentOf(g));
-  const hvpValues = values(hvpNodes, row.shapes.map((shape) => ({ shape })), at(params));
-  const adjointsAt = (ps: readonly Tensor[]) => values(adjointNodes, row.shapes.map((shape) => ({ shape })), at(ps));
+  const hvpNodes = jvp(
+    g,
+    adjointNodes.map((n, i) => n ?? g.constant(0, row.shapes[i]!)),
+    tangentOf(g),
+  );
+  const hvpValues = values(
+    hvpNodes,
+    row.shapes.map((shape) => ({ shape })),
+    at(params),
+  );
+  const adjointsAt = (ps: readonly Tensor[]) =>
+    values(
+      adjointNodes,
+      row.shapes.map((shape) => ({ shape })),
+      at(ps),
+    );
   row.shapes.forEach((_, i) => {
     const plus = adjointsAt(shifted(params, direction, H))[i]!;
     const minus = adjointsAt(shifted(params, direction, -H))[i]!;
     const fd = plus.map((v, k) => (v - minus[k]!) / (2 * H));
-    assertClose(`${row.label}: hvp for input ${i}`, hvpValues[i]!, fd, 1 + maxAbs(y0, adjointValues[i]!, hvpValues[i]!) * 4);
+    assertClose(
+      `${row.label}: hvp for input ${i}`,
+      hvpValues[i]!,
+      fd,
+      1 + maxAbs(y0, adjointValues[i]!, hvpValues[i]!) * 4,
+    );
   });
 
   // The simplified derivative graphs have the same values.
@@ -240,7 +347,9 @@ function checkRow(row: Row, params: readonly Tensor[], direction: readonly Tenso
   const simplified = simplify(g, kept);
   const before = values(kept, kept, at(params));
   const after = values(simplified, simplified, at(params));
-  before.forEach((v, i) => assertClose(`${row.label}: simplified derivative ${i}`, after[i]!, v, 1e-4 * (1 + maxAbs(v))));
+  before.forEach((v, i) =>
+    assertClose(`${row.label}: simplified derivative ${i}`, after[i]!, v, 1e-4 * (1 + maxAbs(v))),
+  );
 }
 
 for (const row of ROWS) {
@@ -265,7 +374,11 @@ for (const row of ROWS) {
 // ---------------------------------------------------------------- conventions at the kinks
 
 /** f'(z) and f''(z) of an elementwise op at z, by jvp and jvp of jvp (0 for a symbolic zero). */
-function derivativesAt(op: OpName, z: number, attrs: Attrs = {}): { first: number; second: number; secondIsSymbolicZero: boolean; reverse: number } {
+function derivativesAt(
+  op: OpName,
+  z: number,
+  attrs: Attrs = {},
+): { first: number; second: number; secondIsSymbolicZero: boolean; reverse: number } {
   const g = new Graph();
   const p = g.leaf("param", "p", []);
   const node = g.make(op, [p], attrs);
@@ -274,10 +387,22 @@ function derivativesAt(op: OpName, z: number, attrs: Attrs = {}): { first: numbe
   const [tt] = t ? jvp(g, [t], seed) : [null];
   const ct = g.leaf("cotangent", "c", []);
   const adjoint = vjp(g, node, ct).get(p);
-  const b: Bindings = { n: 1, params: { p: tensor([], [z]) }, fixed: {}, inputs: {}, tangents: { p: tensor([], [1]) }, cotangent: [tensor([], [1])] };
+  const b: Bindings = {
+    n: 1,
+    params: { p: tensor([], [z]) },
+    fixed: {},
+    inputs: {},
+    tangents: { p: tensor([], [1]) },
+    cotangent: [tensor([], [1])],
+  };
   const scalar = (n: Node | null | undefined) => (n ? perExample(interpret([n], b)[0]!, 1)[0]!.data[0]! : 0);
   const [simplifiedSecond] = tt ? simplify(g, [tt]) : [null];
-  return { first: scalar(t), second: scalar(tt), secondIsSymbolicZero: !simplifiedSecond || (simplifiedSecond.op === "const" && simplifiedSecond.attrs.value === 0), reverse: scalar(adjoint) };
+  return {
+    first: scalar(t),
+    second: scalar(tt),
+    secondIsSymbolicZero: !simplifiedSecond || (simplifiedSecond.op === "const" && simplifiedSecond.attrs.value === 0),
+    reverse: scalar(adjoint),
+  };
 }
 
 test("relu'(0) = 0 and relu'' = 0 everywhere (symbolically zero)", () => {
@@ -300,7 +425,11 @@ test("abs'(0) = 0, abs'(z) = sign(z), abs'' = 0", () => {
 });
 
 test("leaky_relu'(0) = slope (the left branch, like relu'(0) = 0 = its slope), leaky_relu'' = 0", () => {
-  for (const [z, expected] of [[0, 0.1], [-0.5, 0.1], [0.5, 1]] as const) {
+  for (const [z, expected] of [
+    [0, 0.1],
+    [-0.5, 0.1],
+    [0.5, 1],
+  ] as const) {
     const d = derivativesAt("leaky_relu", z, { slope: 0.1 });
     assert.equal(d.first, expected, `leaky_relu'(${z})`);
     assert.equal(d.reverse, expected);
@@ -321,7 +450,11 @@ test("x^0 has derivative 0 and x^1 second derivative 0 everywhere, also at x = 0
 });
 
 test("step, sign and leaky_step have derivative 0 everywhere: their jvp is a symbolic zero, their vjp contributes nothing", () => {
-  for (const [op, attrs] of [["step", {}], ["sign", {}], ["leaky_step", { slope: 0.1 }]] as const) {
+  for (const [op, attrs] of [
+    ["step", {}],
+    ["sign", {}],
+    ["leaky_step", { slope: 0.1 }],
+  ] as const) {
     const g = new Graph();
     const p = g.leaf("param", "p", [3]);
     const node = g.make(op, [p], attrs);
@@ -345,7 +478,10 @@ test("evaluation at the kinks: relu(0) = 0, step(0) = 0, sign(0) = 0, abs(0) = 0
 test("every op prints to a non-empty string with a valid precedence", () => {
   for (const row of ROWS) {
     const { node } = build(row);
-    const text = OPS[node.op].print(node.inputs.map((_, i) => `a${i}`), node);
+    const text = OPS[node.op].print(
+      node.inputs.map((_, i) => `a${i}`),
+      node,
+    );
     assert.ok(text.length > 0, row.label);
     assert.ok([1, 2, 3, 4, 5].includes(precedenceOf(node)), row.label);
   }

@@ -103,11 +103,13 @@ test("mnist: two classes give ±1 labels, balanced, disjoint train and test, pix
   assert.ok(data.train.x.every((v) => v >= 0 && v <= 1));
   const trainKeys = new Set(Array.from({ length: data.train.n }, (_, i) => rowKey(data.train.x, i, 784)));
   const test = data.test!;
-  for (let i = 0; i < test.n; i++) assert.ok(!trainKeys.has(rowKey(test.x, i, 784)), `test row ${i} is also a train row`);
+  for (let i = 0; i < test.n; i++)
+    assert.ok(!trainKeys.has(rowKey(test.x, i, 784)), `test row ${i} is also a train row`);
   // A known fact about MNIST: a 0 has far more ink than a 1, so label -1 (digit 0) is the heavier class.
   const ink = (label: number): number => {
     const sums: number[] = [];
-    for (let i = 0; i < data.train.n; i++) if (data.train.y[i] === label) sums.push(mean(data.train.x.subarray(i * 784, (i + 1) * 784)));
+    for (let i = 0; i < data.train.n; i++)
+      if (data.train.y[i] === label) sums.push(mean(data.train.x.subarray(i * 784, (i + 1) * 784)));
     return mean(sums);
   };
   assert.ok(ink(-1) > 1.5 * ink(1), `ink of 0s ${ink(-1)} vs 1s ${ink(1)}`);
@@ -129,7 +131,10 @@ test("mnist: many classes give one-hot labels", () => {
   const perClass = new Array<number>(10).fill(0);
   for (let i = 0; i < data.train.n; i++) {
     const row = data.train.y.subarray(i * 10, (i + 1) * 10);
-    assert.equal(row.reduce((a, b) => a + b, 0), 1);
+    assert.equal(
+      row.reduce((a, b) => a + b, 0),
+      1,
+    );
     perClass[row.indexOf(1)]!++;
   }
   assert.deepEqual(perClass, new Array<number>(10).fill(5));
@@ -201,7 +206,10 @@ test("csv: test split from a fraction (disjoint, seeded) or from a second file w
   assert.equal(data.train.n, 15);
   assert.equal(data.test?.n, 5);
   const all = [...data.train.x, ...data.test!.x].sort((a, b) => a - b);
-  assert.deepEqual(all, Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    all,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
   assert.deepEqual(loadDataset("csv:twenty.csv,test=0.25", { seed: 4, cwd: dir }).test?.x, data.test?.x);
   file("swapped.csv", "y,x\n1,100\n0,200\n");
   const withFile = loadDataset("csv:twenty.csv,test=swapped.csv", { seed: 0, cwd: dir });
@@ -214,14 +222,30 @@ test("csv: test split from a fraction (disjoint, seeded) or from a second file w
 
 test("csv: errors name the file and line", () => {
   file("word.csv", "a,b\n1,2\n3,abc\n");
-  throwsNqm(() => loadDataset("csv:word.csv", { seed: 0, cwd: dir }), "NQM4003", /^invalid data set: word\.csv:3: `abc` in column `b` is not a number/);
+  throwsNqm(
+    () => loadDataset("csv:word.csv", { seed: 0, cwd: dir }),
+    "NQM4003",
+    /^invalid data set: word\.csv:3: `abc` in column `b` is not a number/,
+  );
   file("ragged.csv", "a,b,c\n1,2,3\n\n4,5\n");
-  throwsNqm(() => loadDataset("csv:ragged.csv", { seed: 0, cwd: dir }), "NQM4003", /ragged\.csv:4: 2 cells, but the header has 3 columns/);
+  throwsNqm(
+    () => loadDataset("csv:ragged.csv", { seed: 0, cwd: dir }),
+    "NQM4003",
+    /ragged\.csv:4: 2 cells, but the header has 3 columns/,
+  );
   file("empty-cell.csv", "a,b\n1,\n");
-  throwsNqm(() => loadDataset("csv:empty-cell.csv", { seed: 0, cwd: dir }), "NQM4003", /empty-cell\.csv:2: empty cell in column `b`/);
+  throwsNqm(
+    () => loadDataset("csv:empty-cell.csv", { seed: 0, cwd: dir }),
+    "NQM4003",
+    /empty-cell\.csv:2: empty cell in column `b`/,
+  );
   file("nan.csv", "a,b\n1,2\nNaN,3\n");
   throwsNqm(() => loadDataset("csv:nan.csv", { seed: 0, cwd: dir }), "NQM4006", /`NaN` in column `a`/, /nan\.csv:3/);
-  throwsNqm(() => loadDataset("csv:missing.csv", { seed: 0, cwd: dir }), "NQM4003", /missing\.csv: cannot read the file \(no such file\)/);
+  throwsNqm(
+    () => loadDataset("csv:missing.csv", { seed: 0, cwd: dir }),
+    "NQM4003",
+    /missing\.csv: cannot read the file \(no such file\)/,
+  );
   file("noheader.csv", "1,2\n3,4\n");
   throwsNqm(() => loadDataset("csv:noheader.csv", { seed: 0, cwd: dir }), "NQM4003", /noheader\.csv:1: .*header/);
   file("onlyheader.csv", "a,b\n");
@@ -235,7 +259,11 @@ test("spec validation: unknown kinds, keys and bad values name the offending par
   throwsNqm(() => loadDataset("gaus1d", { seed: 0 }), "NQM4003", /unknown kind `gaus1d`; did you mean `gauss1d`\?/);
   throwsNqm(() => loadDataset("cifar", { seed: 0 }), "NQM4003", /unknown kind `cifar`/, /kinds: gauss1d/);
   throwsNqm(() => loadDataset("train.csv", { seed: 0 }), "NQM4003", /write csv:train\.csv/);
-  throwsNqm(() => loadDataset("mnist:clases=0+1", { seed: 0 }), "NQM4003", /no option `clases`; did you mean `classes`\?/);
+  throwsNqm(
+    () => loadDataset("mnist:clases=0+1", { seed: 0 }),
+    "NQM4003",
+    /no option `clases`; did you mean `classes`\?/,
+  );
   throwsNqm(() => loadDataset("gauss1d:n=abc", { seed: 0 }), "NQM4003", /n=abc is not an integer/);
   throwsNqm(() => loadDataset("gauss1d:n=0", { seed: 0 }), "NQM4003", /n=0 must be at least 1/);
   throwsNqm(() => loadDataset("gauss1d:n=1.5", { seed: 0 }), "NQM4003", /n=1\.5 is not an integer/);

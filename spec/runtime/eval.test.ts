@@ -89,10 +89,15 @@ function nqmBatch(argvs: readonly (readonly string[])[]): Promise<Run[]> {
   writeFileSync(driver, DRIVER);
   writeFileSync(list, JSON.stringify(argvs));
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [driver, CLI, list], { cwd: ROOT, timeout: 120_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`the CLI driver failed: ${stderr}`));
-      else resolve(JSON.parse(stdout) as Run[]);
-    });
+    execFile(
+      process.execPath,
+      [driver, CLI, list],
+      { cwd: ROOT, timeout: 120_000, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`the CLI driver failed: ${stderr}`));
+        else resolve(JSON.parse(stdout) as Run[]);
+      },
+    );
   });
 }
 
@@ -124,16 +129,27 @@ function prepare(example: Example, index: number): Prepared {
   const value = () => Math.round((2 * rng.uniform() - 1) * 1e6) / 1e6;
   const raw: Record<string, unknown> = {
     params: Object.fromEntries(model.params.map((p) => [p.name, nested(p.shape, value)])),
-    inputs: Object.fromEntries(model.inputs.map((x) => [x.name, Array.from({ length: N }, () => nested(x.shape, () => 2 * value()))])),
+    inputs: Object.fromEntries(
+      model.inputs.map((x) => [x.name, Array.from({ length: N }, () => nested(x.shape, () => 2 * value()))]),
+    ),
     direction: Object.fromEntries(model.params.map((p) => [p.name, nested(p.shape, () => 0.5 * value())])),
   };
   // Fixed tensors: given in the point for one example, drawn from their initializers (--seed) otherwise.
-  if (model.fixed.length > 0 && index % 2 === 0) raw.fixed = Object.fromEntries(model.fixed.map((f) => [f.name, nested(f.shape, value)]));
+  if (model.fixed.length > 0 && index % 2 === 0)
+    raw.fixed = Object.fromEntries(model.fixed.map((f) => [f.name, nested(f.shape, value)]));
   const inFile = index % 2 === 1;
   if (inFile) raw.set = example.set;
   const pointFile = join(WORK, `${example.file}.json`);
   writeFileSync(pointFile, JSON.stringify(raw));
-  const args = ["eval", example.path, "--point", pointFile, "--seed", "7", ...(inFile ? [] : setArguments(example.set))];
+  const args = [
+    "eval",
+    example.path,
+    "--point",
+    pointFile,
+    "--seed",
+    "7",
+    ...(inFile ? [] : setArguments(example.set)),
+  ];
   return { example, model, program: deriveModel(model), raw, point: resolvePoint(raw, model, 7), pointFile, args };
 }
 
@@ -143,7 +159,10 @@ function shapeOf(value: unknown, what: string): Shape {
   if (typeof value === "number") return [];
   assert.ok(Array.isArray(value) && value.length > 0, `${what}: not a number or a non-empty array`);
   const inner = value.map((v, i) => shapeOf(v, `${what}[${i}]`).join(","));
-  assert.ok(inner.every((s) => s === inner[0]), `${what}: ragged`);
+  assert.ok(
+    inner.every((s) => s === inner[0]),
+    `${what}: ragged`,
+  );
   return [value.length, ...(inner[0] === "" ? [] : inner[0]!.split(",").map(Number))];
 }
 
@@ -155,7 +174,12 @@ const sumAbs = (values: readonly number[]) => values.reduce((s, v) => s + Math.a
 
 function assertClose(what: string, actual: readonly number[], expected: readonly number[], tolerance: number): void {
   assert.equal(actual.length, expected.length, what);
-  actual.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) <= tolerance, `${what}[${i}]: ${v}, expected ${expected[i]} (tolerance ${tolerance})`));
+  actual.forEach((v, i) =>
+    assert.ok(
+      Math.abs(v - expected[i]!) <= tolerance,
+      `${what}[${i}]: ${v}, expected ${expected[i]} (tolerance ${tolerance})`,
+    ),
+  );
 }
 
 // ---------------------------------------------------------------- the examples
@@ -169,7 +193,11 @@ const outputs = new Map<string, Run>();
 const ERROR_MODEL = join(ROOT, "examples/two_layer_relu.nqm");
 const ERROR_CASES: { name: string; text: string; patterns: RegExp[] }[] = [
   { name: "invalid JSON", text: '{"inputs": [', patterns: [/NQM4001/, /not valid JSON/] },
-  { name: "an unknown param", text: '{"inputs": {"x": [[1, 2]]}, "params": {"w": [1]}}', patterns: [/NQM4001/, /`w`/, /not a param/] },
+  {
+    name: "an unknown param",
+    text: '{"inputs": {"x": [[1, 2]]}, "params": {"w": [1]}}',
+    patterns: [/NQM4001/, /`w`/, /not a param/],
+  },
   { name: "missing inputs", text: '{"params": {}}', patterns: [/NQM4001/, /`inputs` is required/] },
   {
     name: "a wrong shape (names the tensor, the declared shape and the given one)",
@@ -218,11 +246,24 @@ describe("nqm eval on every example", () => {
       const result = resultOf(p);
       assert.deepEqual(Object.keys(result).sort(), ["f", "f_lin", "f_quad", "grad", "hvp", "jvp"]);
       for (const key of ["f", "jvp", "f_lin", "f_quad"] as const) {
-        assert.deepEqual(shapeOf(result[key], key), [N, ...p.model.outputShape], `${key}: one value of the output shape per example`);
+        assert.deepEqual(
+          shapeOf(result[key], key),
+          [N, ...p.model.outputShape],
+          `${key}: one value of the output shape per example`,
+        );
       }
       for (const key of ["grad", "hvp"] as const) {
-        assert.deepEqual(Object.keys(result[key]).sort(), p.model.params.map((q) => q.name).sort(), `${key}: one entry per param`);
-        for (const param of p.model.params) assert.deepEqual(shapeOf(result[key][param.name], `${key}.${param.name}`), [...param.shape], `${key}.${param.name}`);
+        assert.deepEqual(
+          Object.keys(result[key]).sort(),
+          p.model.params.map((q) => q.name).sort(),
+          `${key}: one entry per param`,
+        );
+        for (const param of p.model.params)
+          assert.deepEqual(
+            shapeOf(result[key][param.name], `${key}.${param.name}`),
+            [...param.shape],
+            `${key}.${param.name}`,
+          );
       }
     });
 
@@ -236,7 +277,8 @@ describe("nqm eval on every example", () => {
       const walk = (a: unknown, b: unknown) => {
         if (typeof a === "number") pairs.push([a, b as number]);
         else if (Array.isArray(a)) a.forEach((x, i) => walk(x, (b as unknown[])[i]));
-        else if (a && typeof a === "object") for (const k of Object.keys(a)) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
+        else if (a && typeof a === "object")
+          for (const k of Object.keys(a)) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
       };
       walk(result, inProcess);
       for (const [printed, computed] of pairs) {
@@ -253,27 +295,49 @@ describe("nqm eval on every example", () => {
       const fQuad = flat(result.f_quad);
       // One addition apart: f_lin is f + JΔ computed by the interpreter, so they agree to an ulp of the terms.
       const ulps = 4 * Number.EPSILON * (sumAbs(f) + sumAbs(jvp));
-      assertClose("f_lin", fLin, f.map((v, i) => v + jvp[i]!), ulps);
+      assertClose(
+        "f_lin",
+        fLin,
+        f.map((v, i) => v + jvp[i]!),
+        ulps,
+      );
       // ΔᵀH_jΔ per example from the library; summed, it is Δ·(Σ_j H_j Δ) = Δ·hvp.
-      const quad = perExample(interpret([p.program.quad], bindingsOf(p.point))[0]!, N).flatMap((t) => Array.from(t.data));
+      const quad = perExample(interpret([p.program.quad], bindingsOf(p.point))[0]!, N).flatMap((t) =>
+        Array.from(t.data),
+      );
       const scale = sumAbs(fQuad) + sumAbs(fLin) + sumAbs(quad);
       // f_quad − f_lin cancels the O(|f|) part: its rounding is a few ulps of |f|, hence 1e-12 of the scale.
-      assertClose("f_quad − f_lin", fQuad.map((v, i) => v - fLin[i]!), quad.map((q) => q / 2), 1e-12 * scale);
+      assertClose(
+        "f_quad − f_lin",
+        fQuad.map((v, i) => v - fLin[i]!),
+        quad.map((q) => q / 2),
+        1e-12 * scale,
+      );
       const direction = p.model.params.flatMap((q) => flat((p.raw.direction as Record<string, Nested>)[q.name]!));
       const hvp = p.model.params.flatMap((q) => flat(result.hvp[q.name]!));
       const dHd = direction.reduce((s, d, i) => s + d * hvp[i]!, 0);
       const dHdScale = direction.reduce((s, d, i) => s + Math.abs(d * hvp[i]!), 0);
-      assert.ok(Math.abs(quad.reduce((a, b) => a + b, 0) - dHd) <= 1e-12 * (sumAbs(quad) + dHdScale), `Σ_j ΔᵀH_jΔ = ${quad.reduce((a, b) => a + b, 0)} but Δ·hvp = ${dHd}`);
+      assert.ok(
+        Math.abs(quad.reduce((a, b) => a + b, 0) - dHd) <= 1e-12 * (sumAbs(quad) + dHdScale),
+        `Σ_j ΔᵀH_jΔ = ${quad.reduce((a, b) => a + b, 0)} but Δ·hvp = ${dHd}`,
+      );
     });
 
     test(`${name}: grad with c = all ones is the sum over examples of the gradients (central differences)`, () => {
       const result = resultOf(p);
       // Away from kinks (relu's): no argument of a kink within 1e-4 of 0 at this point.
-      assert.ok(kinkMargin(kinkArguments([p.program.f]), bindingsOf(p.point)) > 1e-4, "the point is too close to a kink");
+      assert.ok(
+        kinkMargin(kinkArguments([p.program.f]), bindingsOf(p.point)) > 1e-4,
+        "the point is too close to a kink",
+      );
       // h = 1e-6: truncation (h²/6)·|f'''| ≲ 1e-12 for these O(1) networks; rounding ε·Σ|f|/h ≈ 2e-10·Σ|f|.
       // The tolerance 1e-7·(1 + Σ|f| + max|grad|) covers both by 100×.
       const h = 1e-6;
-      const total = (params: Point["params"]) => flat(perExample(interpret([p.program.f], bindingsOf(p.point, params))[0]!, N).map(toNested)).reduce((a, b) => a + b, 0);
+      const total = (params: Point["params"]) =>
+        flat(perExample(interpret([p.program.f], bindingsOf(p.point, params))[0]!, N).map(toNested)).reduce(
+          (a, b) => a + b,
+          0,
+        );
       const fValues = flat(result.f);
       for (const param of p.model.params) {
         const grad = flat(result.grad[param.name]!);
@@ -286,7 +350,10 @@ describe("nqm eval on every example", () => {
             return { ...p.point.params, [param.name]: { shape: base.shape, data } };
           };
           const fd = (total(shifted(h)) - total(shifted(-h))) / (2 * h);
-          assert.ok(Math.abs(fd - grad[i]!) <= 1e-7 * scale, `grad.${param.name}[${i}]: ${grad[i]}, central difference ${fd}`);
+          assert.ok(
+            Math.abs(fd - grad[i]!) <= 1e-7 * scale,
+            `grad.${param.name}[${i}]: ${grad[i]}, central difference ${fd}`,
+          );
         }
       }
     });
@@ -297,7 +364,11 @@ describe("nqm eval on every example", () => {
       const result = evaluateWithInterpreter(p.program, point);
       // Exactly 0: every term of the jvp and the hvp is a product with a zero of the direction.
       assert.ok(flat(result.jvp).every((v) => v === 0));
-      for (const param of p.model.params) assert.ok(flat(result.hvp[param.name]!).every((v) => v === 0), `hvp.${param.name}`);
+      for (const param of p.model.params)
+        assert.ok(
+          flat(result.hvp[param.name]!).every((v) => v === 0),
+          `hvp.${param.name}`,
+        );
       // f_lin and f_quad are their own (simplified) graphs, f + 0 reassociated: equal to f up to a
       // few ulps (the simplifier may compute f·(1/√m) in one and f/√m in the other).
       const f = flat(result.f);
@@ -333,11 +404,16 @@ test("an explicit cotangent weights the examples: grad(c) = Σ_j c_j ∇f_j", ()
   const c = [0.5, -2, 1.25];
   const weighted = evaluateWithInterpreter(p.program, resolvePoint({ ...p.raw, cotangent: c }, p.model, 7));
   const single = c.map((_, j) => {
-    const inputs = Object.fromEntries(Object.entries(p.raw.inputs as Record<string, Nested[]>).map(([k, v]) => [k, [v[j]!]]));
+    const inputs = Object.fromEntries(
+      Object.entries(p.raw.inputs as Record<string, Nested[]>).map(([k, v]) => [k, [v[j]!]]),
+    );
     return evaluateWithInterpreter(p.program, resolvePoint({ ...p.raw, inputs }, p.model, 7));
   });
   for (const param of p.model.params) {
-    const expected = c.reduce((acc, cj, j) => acc.map((v, i) => v + cj * flat(single[j]!.grad[param.name]!)[i]!), new Array(sizeOf(param.shape)).fill(0) as number[]);
+    const expected = c.reduce(
+      (acc, cj, j) => acc.map((v, i) => v + cj * flat(single[j]!.grad[param.name]!)[i]!),
+      new Array(sizeOf(param.shape)).fill(0) as number[],
+    );
     assertClose(`grad.${param.name}`, flat(weighted.grad[param.name]!), expected, 1e-12 * (1 + sumAbs(expected)));
   }
 });
@@ -379,6 +455,19 @@ test("in-process: an unknown key is NQM4001 with a suggestion, a non-finite resu
   throwsCode(() => parsePointJson('{"input": {"x": [[1, 2]]}}'), "NQM4001", /unknown key `input`/, /inputs/);
   const model = loadModel(EXAMPLES.find((e) => e.file === "two_layer_relu.nqm")!.source, { set: { d: 2, m: 2 } }).model;
   const program = deriveModel(model);
-  const raw = { inputs: { x: [[1e300, 1e300]] }, params: { u: [[1e300, 1e300], [1, 1]], v: [1, 1] } };
-  throwsCode(() => evaluateWithInterpreter(program, resolvePoint(raw, model, 0)), "NQM4006", /^f is not a finite number/);
+  const raw = {
+    inputs: { x: [[1e300, 1e300]] },
+    params: {
+      u: [
+        [1e300, 1e300],
+        [1, 1],
+      ],
+      v: [1, 1],
+    },
+  };
+  throwsCode(
+    () => evaluateWithInterpreter(program, resolvePoint(raw, model, 0)),
+    "NQM4006",
+    /^f is not a finite number/,
+  );
 });

@@ -102,7 +102,9 @@ test("symmetricEigen: recovers the spectrum of Q diag(λ) Qᵀ, with orthonormal
       (n, seed, repeated) => {
         const rng = new Rng(seed);
         // Repeated eigenvalues (a degenerate eigenspace) are the hard case for eigenvector accuracy.
-        const spectrum = Array.from({ length: n }, (_, i) => (repeated && i % 3 === 0 ? 2 : 10 * (rng.uniform() - 0.3)));
+        const spectrum = Array.from({ length: n }, (_, i) =>
+          repeated && i % 3 === 0 ? 2 : 10 * (rng.uniform() - 0.3),
+        );
         const a = withSpectrum(randomOrthogonal(n, rng), spectrum);
         const { values, vectors } = symmetricEigen(a, n);
         const scale = Math.max(1, ...spectrum.map(Math.abs));
@@ -110,7 +112,8 @@ test("symmetricEigen: recovers the spectrum of Q diag(λ) Qᵀ, with orthonormal
         for (let i = 0; i < n; i++) {
           const v = vectors.subarray(i * n, (i + 1) * n);
           assert.ok(residual(a, n, v, values[i]!) < 1e-10 * scale, `residual of pair ${i}`);
-          for (let j = 0; j <= i; j++) assertClose(dot(v, vectors.subarray(j * n, (j + 1) * n)), i === j ? 1 : 0, 1e-11, `⟨v${i}, v${j}⟩`);
+          for (let j = 0; j <= i; j++)
+            assertClose(dot(v, vectors.subarray(j * n, (j + 1) * n)), i === j ? 1 : 0, 1e-11, `⟨v${i}, v${j}⟩`);
         }
       },
     ),
@@ -128,8 +131,18 @@ test("symmetricEigen: trace and Frobenius norm are the sum of λ and of λ² (ra
       let trace = 0;
       for (let i = 0; i < n; i++) trace += a[i * n + i]!;
       const frobenius = dot(a, a);
-      assertClose(values.reduce((s, v) => s + v, 0), trace, 1e-10 * n, "Σλ = trace");
-      assertClose(values.reduce((s, v) => s + v * v, 0), frobenius, 1e-10 * frobenius, "Σλ² = ‖A‖²");
+      assertClose(
+        values.reduce((s, v) => s + v, 0),
+        trace,
+        1e-10 * n,
+        "Σλ = trace",
+      );
+      assertClose(
+        values.reduce((s, v) => s + v * v, 0),
+        frobenius,
+        1e-10 * frobenius,
+        "Σλ² = ‖A‖²",
+      );
       for (let i = 1; i < n; i++) assert.ok(values[i - 1]! >= values[i]!, "sorted descending");
     }),
     { numRuns: propertyRuns(40) },
@@ -148,7 +161,10 @@ test("symmetricEigen: a 150×150 matrix with a known spectrum in well under a se
 });
 
 test("symmetricEigen: non-finite entries are an NQM4006 error; a wrong size is a RangeError", () => {
-  assert.throws(() => symmetricEigen(Float64Array.from([1, NaN, NaN, 1]), 2), (e: unknown) => e instanceof NqmError && e.diagnostics[0]!.code === "NQM4006");
+  assert.throws(
+    () => symmetricEigen(Float64Array.from([1, NaN, NaN, 1]), 2),
+    (e: unknown) => e instanceof NqmError && e.diagnostics[0]!.code === "NQM4006",
+  );
   assert.throws(() => symmetricEigen(new Float64Array(5), 2), RangeError);
 });
 
@@ -206,7 +222,8 @@ test("lanczosTopK agrees with the dense solver on random Gram matrices (property
         const jac = Float64Array.from({ length: n * width }, () => rng.normal());
         const kernel = new Float64Array(n * n);
         for (let i = 0; i < n; i++) {
-          for (let j = 0; j < n; j++) kernel[i * n + j] = dot(jac.subarray(i * width, (i + 1) * width), jac.subarray(j * width, (j + 1) * width));
+          for (let j = 0; j < n; j++)
+            kernel[i * n + j] = dot(jac.subarray(i * width, (i + 1) * width), jac.subarray(j * width, (j + 1) * width));
         }
         const dense = symmetricEigen(kernel, n);
         const result = lanczosTopK(denseMatVec(kernel, n), n, k, { seed });
@@ -214,7 +231,12 @@ test("lanczosTopK agrees with the dense solver on random Gram matrices (property
         assert.equal(result.values.length, expectedCount);
         for (let i = 0; i < expectedCount; i++) {
           assert.ok(Number.isFinite(result.values[i]!));
-          assertClose(result.values[i]!, dense.values[i]!, 1e-7 * dense.values[0]!, `λ${i} (n=${n}, width=${width}, k=${k})`);
+          assertClose(
+            result.values[i]!,
+            dense.values[i]!,
+            1e-7 * dense.values[0]!,
+            `λ${i} (n=${n}, width=${width}, k=${k})`,
+          );
           assertClose(dot(result.vectors[i]!, result.vectors[i]!), 1, 1e-10, `‖y${i}‖`);
         }
       },
@@ -258,7 +280,13 @@ test("lanczosTopK: n smaller than maxIter, n = 1, and the zero operator", () => 
   const dense = symmetricEigen(a, 3);
   result.values.forEach((value, i) => assertClose(value, dense.values[i]!, 1e-12, `λ${i}`));
   assert.ok(result.matVecs <= 3);
-  const one = lanczosTopK((v, out) => void (out[0] = 5 * v[0]!), 1, 4);
+  const one = lanczosTopK(
+    (v, out) => {
+      out[0] = 5 * v[0]!;
+    },
+    1,
+    4,
+  );
   assert.deepEqual(one.values, [5]);
   const zero = lanczosTopK(() => undefined, 10, 2);
   assert.deepEqual(zero.values, [0, 0]);
@@ -271,7 +299,9 @@ test("lanczosTopK: a warm start from the previous top eigenvector needs fewer pr
   const spectrum = Array.from({ length: n }, (_, i) => 10 / (1 + i) ** 0.5); // slow decay: a hard case for a cold start
   const a = withSpectrum(randomOrthogonal(n, rng), spectrum);
   const perturbed = Float64Array.from(a);
-  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) perturbed[i * n + j] = perturbed[j * n + i] = a[i * n + j]! + 1e-4 * rng.normal() / Math.sqrt(n);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j <= i; j++)
+      perturbed[i * n + j] = perturbed[j * n + i] = a[i * n + j]! + (1e-4 * rng.normal()) / Math.sqrt(n);
   const expected = symmetricEigen(perturbed, n).values[0]!;
   const previous = lanczosTopK(denseMatVec(a, n), n, 1, { seed: 5 });
   const cold = lanczosTopK(denseMatVec(perturbed, n), n, 1, { seed: 6 });
@@ -296,7 +326,10 @@ test("lanczosTopK: a start that is exactly an eigenvector still finds the next e
 
 test("lanczosTopK: same seed gives identical results; non-finite products are NQM4006", () => {
   const n = 40;
-  const a = withSpectrum(randomOrthogonal(n, new Rng(1)), Array.from({ length: n }, (_, i) => 1 / (i + 1)));
+  const a = withSpectrum(
+    randomOrthogonal(n, new Rng(1)),
+    Array.from({ length: n }, (_, i) => 1 / (i + 1)),
+  );
   const first = lanczosTopK(denseMatVec(a, n), n, 2, { seed: 3 });
   const second = lanczosTopK(denseMatVec(a, n), n, 2, { seed: 3 });
   assert.deepEqual(first.values, second.values);

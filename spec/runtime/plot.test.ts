@@ -68,7 +68,9 @@ function uvRun(model: ModelKind, lrMultiple: number, seed: number, steps = 150):
 }
 
 const MULTIPLES = [0.5, 1.5, 2.5];
-const SWEEP: RunRecord[] = (["f", "lin", "quad"] as const).flatMap((model) => MULTIPLES.flatMap((m) => [0, 1].map((seed) => uvRun(model, m, seed))));
+const SWEEP: RunRecord[] = (["f", "lin", "quad"] as const).flatMap((model) =>
+  MULTIPLES.flatMap((m) => [0, 1].map((seed) => uvRun(model, m, seed))),
+);
 
 // ---------------------------------------------------------------- SVG checks
 
@@ -98,12 +100,16 @@ function assertFiniteGeometry(svg: string): void {
 // ---------------------------------------------------------------- tests
 
 test("the synthetic sweep has the phases the theory predicts (a check of the fixture itself)", () => {
-  const phase = (model: ModelKind, m: number): Phase => SWEEP.find((r) => r.model === model && r.lrMultiple === m)!.phase;
+  const phase = (model: ModelKind, m: number): Phase =>
+    SWEEP.find((r) => r.model === model && r.lrMultiple === m)!.phase;
   assert.equal(phase("f", 0.5), "lazy");
   assert.equal(phase("f", 1.5), "catapult");
   assert.equal(phase("f", 2.5), "divergent");
   assert.equal(phase("lin", 1.5), "divergent");
-  assert.ok(SWEEP.some((r) => r.trainLoss.some((l) => !Number.isFinite(l))), "some losses overflow to Infinity/NaN");
+  assert.ok(
+    SWEEP.some((r) => r.trainLoss.some((l) => !Number.isFinite(l))),
+    "some losses overflow to Infinity/NaN",
+  );
 });
 
 test("loss chart: one line per run, a log axis with its titles, divergence crosses, finite geometry", async () => {
@@ -114,7 +120,8 @@ test("loss chart: one line per run, a log axis with its titles, divergence cross
   const divergent = SWEEP.filter((r) => r.phase === "divergent").length;
   assert.equal(count(svg, "child_layer_2_marks"), 3, "one marker group per model panel");
   assert.equal(count(svg, 'aria-roledescription="point"'), divergent, "one cross per divergent run");
-  for (const title of ["training loss", "step", "η/η_crit", "f_lin", "f_quad"]) assert.ok(svg.includes(`>${title}<`), `title ${title}`);
+  for (const title of ["training loss", "step", "η/η_crit", "f_lin", "f_quad"])
+    assert.ok(svg.includes(`>${title}<`), `title ${title}`);
 });
 
 test("λ_max chart: one line per run and a dashed 2/η rule per super-critical run", async () => {
@@ -145,9 +152,12 @@ test("best test loss chart: a point per converged (model, η), crosses for all-d
   const modelsWithConvergedRuns = new Set(SWEEP.filter((r) => r.phase !== "divergent").map((r) => r.model));
   assert.equal(count(svg, 'aria-roledescription="line mark"'), modelsWithConvergedRuns.size);
   // Min–max bars: one per converged group (two seeds each).
-  const convergedGroups = new Set(SWEEP.filter((r) => r.phase !== "divergent").map((r) => `${r.model}|${r.lrMultiple}`));
+  const convergedGroups = new Set(
+    SWEEP.filter((r) => r.phase !== "divergent").map((r) => `${r.model}|${r.lrMultiple}`),
+  );
   assert.equal(count(svg, 'aria-roledescription="rule mark"'), convergedGroups.size + 2);
-  for (const title of ["best test loss", "η/η_crit", "η_crit", "2η_crit"]) assert.ok(svg.includes(`>${title}<`), `title ${title}`);
+  for (const title of ["best test loss", "η/η_crit", "η_crit", "2η_crit"])
+    assert.ok(svg.includes(`>${title}<`), `title ${title}`);
   const noTest = SWEEP.map((r) => ({ ...r, testLoss: [], bestTestLoss: null }));
   const fallback = await renderSvg(bestTestLossChart(noTest));
   assert.ok(fallback.includes(">best training loss<"));
@@ -177,7 +187,13 @@ test("runs made only of Infinity and NaN render without throwing", async () => {
     bestTestLoss: null,
     finalTrainLoss: NaN,
   };
-  for (const spec of [lossChart([broken]), lambdaMaxChart([broken]), bestTestLossChart([broken]), phaseChart([broken]), eigenvaluesChart([broken])]) {
+  for (const spec of [
+    lossChart([broken]),
+    lambdaMaxChart([broken]),
+    bestTestLossChart([broken]),
+    phaseChart([broken]),
+    eigenvaluesChart([broken]),
+  ]) {
     const svg = await renderSvg(spec);
     assertWellFormed(svg);
     assertFiniteGeometry(svg);
@@ -214,7 +230,12 @@ test("writeReport writes the SVGs and a report with η_crit, the largest converg
 
 test("writeReport handles a sweep without runs", async () => {
   const dir = mkdtempSync(join(tmpdir(), "nqm-report-empty-"));
-  const paths = await writeReport(dir, [], { modelFile: "m.nqm", data: "gauss1d", etaCrit: 0.01, lossNormalization: "mean" });
+  const paths = await writeReport(dir, [], {
+    modelFile: "m.nqm",
+    data: "gauss1d",
+    etaCrit: 0.01,
+    lossNormalization: "mean",
+  });
   assert.ok(paths.every((p) => existsSync(p)));
   assert.match(readFileSync(join(dir, "report.md"), "utf8"), /runs: 0/);
 });
@@ -227,7 +248,10 @@ test("downsample keeps the endpoints and the extremes; clipSeries stops at diver
   assert.equal(thin.steps[0], 0);
   assert.equal(thin.steps.at(-1), 9999);
   assert.ok(thin.values.includes(1e6) && thin.values.includes(-5));
-  assert.ok(thin.steps.every((s, i) => i === 0 || s > thin.steps[i - 1]!), "steps stay increasing");
+  assert.ok(
+    thin.steps.every((s, i) => i === 0 || s > thin.steps[i - 1]!),
+    "steps stay increasing",
+  );
   const clipped = clipSeries([0, 1, 2, 3, 4], [1, 0, 2, Infinity, 3], 100, true);
   assert.deepEqual(clipped, { steps: [0, 2], values: [1, 2], divergedAt: 3 });
   assert.deepEqual(clipSeries([0, 1, 2], [1, 500, 2], 100, false).divergedAt, 1);

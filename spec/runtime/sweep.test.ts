@@ -72,16 +72,25 @@ test("readRuns drops a line cut short and truncates the file to the whole lines"
   const path = join(dir, "runs.jsonl");
   const whole = `${JSON.stringify({ id: "a" })}\n${JSON.stringify({ id: "b" })}\n`;
   writeFileSync(path, `${whole}{"id":"c","trainLo`);
-  assert.deepEqual(readRuns(path).map((r) => r.id), ["a", "b"]);
+  assert.deepEqual(
+    readRuns(path).map((r) => r.id),
+    ["a", "b"],
+  );
   assert.equal(readFileSync(path, "utf8"), whole);
   // A whole record whose newline was cut off is redone too: the next record must start a line.
   writeFileSync(path, `${whole}{"id":"c"}`);
-  assert.deepEqual(readRuns(path).map((r) => r.id), ["a", "b"]);
+  assert.deepEqual(
+    readRuns(path).map((r) => r.id),
+    ["a", "b"],
+  );
   assert.equal(readFileSync(path, "utf8"), whole);
   // Non-ASCII text before the cut (character and byte offsets differ).
   const accented = `${JSON.stringify({ id: "η→λ" })}\n`;
   writeFileSync(path, `${accented}{"id":"λ`);
-  assert.deepEqual(readRuns(path).map((r) => r.id), ["η→λ"]);
+  assert.deepEqual(
+    readRuns(path).map((r) => r.id),
+    ["η→λ"],
+  );
   assert.equal(readFileSync(path, "utf8"), accented);
   assert.deepEqual(readRuns(join(dir, "missing.jsonl")), []);
 });
@@ -110,7 +119,23 @@ const SPEC: SweepSpec = {
   cacheDir: CACHE,
 };
 const TOTAL = 18;
-const SWEEP_ARGS = ["examples/uv.nqm", "--data", "single:x=1,y=1", "--set", "m=1000", "--lrs", "0.75x,1.5x,2.25x", "--models", "f,lin,quad", "--seeds", "2", "--steps", "200", "--eval-every", "10"];
+const SWEEP_ARGS = [
+  "examples/uv.nqm",
+  "--data",
+  "single:x=1,y=1",
+  "--set",
+  "m=1000",
+  "--lrs",
+  "0.75x,1.5x,2.25x",
+  "--models",
+  "f,lin,quad",
+  "--seeds",
+  "2",
+  "--steps",
+  "200",
+  "--eval-every",
+  "10",
+];
 
 const read = (dir: string, name = "runs.jsonl") => readFileSync(join(dir, name), "utf8");
 const lines = (text: string) => text.split("\n").filter((l) => l !== "");
@@ -126,13 +151,16 @@ describe("sweeps resume to the same runs.jsonl", () => {
   });
 
   test("the uninterrupted sweep: every job once, in job order, with the theory's phases", () => {
-    const records = lines(reference).map((l) => JSON.parse(l) as { id: string; phase: string; model: string; lrMultiple: number });
+    const records = lines(reference).map(
+      (l) => JSON.parse(l) as { id: string; phase: string; model: string; lrMultiple: number },
+    );
     assert.deepEqual(
       records.map((r) => r.id),
       sweepJobs(SPEC).map((j) => `${j.kind}|${j.lrMultiple}|${j.seed}`),
     );
     for (const r of records) {
-      const expected = r.lrMultiple < 1 ? "lazy" : r.lrMultiple < 2 ? (r.model === "lin" ? "divergent" : "catapult") : "divergent";
+      const expected =
+        r.lrMultiple < 1 ? "lazy" : r.lrMultiple < 2 ? (r.model === "lin" ? "divergent" : "catapult") : "divergent";
       assert.equal(r.phase, expected, r.id);
     }
     const summary = lines(read(A, "summary.csv"));
@@ -150,7 +178,7 @@ describe("sweeps resume to the same runs.jsonl", () => {
     const B = join(WORK, "B");
     const partial = await runSweep(SPEC, { outDir: B, workers: 1, stopAfter: 5 });
     assert.equal(partial.length, 5);
-    assert.equal(read(B), lines(reference).slice(0, 5).join("\n") + "\n");
+    assert.equal(read(B), `${lines(reference).slice(0, 5).join("\n")}\n`);
     // summary.csv describes what runs.jsonl holds.
     assert.equal(lines(read(B, "summary.csv")).length, 1 + 5);
     // A kill in the middle of writing the 6th line leaves part of it; the resume redoes that run.
@@ -175,7 +203,11 @@ describe("sweeps resume to the same runs.jsonl", () => {
     const env = { ...process.env, NQM_CACHE: CACHE };
     const cli = (onStart?: (kill: () => void) => void) =>
       new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI, "sweep", ...args], { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
+        const child = spawn(process.execPath, [CLI, "sweep", ...args], {
+          cwd: ROOT,
+          env,
+          stdio: ["ignore", "ignore", "pipe"],
+        });
         let stderr = "";
         child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
         onStart?.(() => child.kill("SIGKILL"));

@@ -34,8 +34,25 @@ function startOf(session: Session, seed: number): RunStart {
   return { w0, lambda0: top.values[0]!, eigenvector0: top.vectors[0]! };
 }
 
-function train(session: Session, start: RunStart, kind: ModelKind, lr: number, steps: number, extra: Partial<RunConfig> = {}): RunRecord {
-  return trainRun(session, start, { kind, lr, steps, loss: "sum", evalEvery: 1, eigs: 1, seed: 0, divergenceFactor: 1e10, ...extra });
+function train(
+  session: Session,
+  start: RunStart,
+  kind: ModelKind,
+  lr: number,
+  steps: number,
+  extra: Partial<RunConfig> = {},
+): RunRecord {
+  return trainRun(session, start, {
+    kind,
+    lr,
+    steps,
+    loss: "sum",
+    evalEvery: 1,
+    eigs: 1,
+    seed: 0,
+    divergenceFactor: 1e10,
+    ...extra,
+  });
 }
 
 /** The parameter slot `name` of w. */
@@ -103,7 +120,10 @@ for (const example of ["uv", "two_layer_relu"] as const) {
       assert.ok(relativeError(start.lambda0, closed) < 1e-12, `λ0 = ${start.lambda0}, closed form ${closed}`);
       // With u ~ N(0, 1) and v ~ N(0, 1) or ±1, E λ0 = 2 (uv) and 1 (ReLU: half the neurons active).
       const expected = example === "uv" ? 2 : 1;
-      assert.ok(Math.abs(start.lambda0 - expected) < 0.2, `λ0 = ${start.lambda0} is far from its mean ${expected} at m = 1000`);
+      assert.ok(
+        Math.abs(start.lambda0 - expected) < 0.2,
+        `λ0 = ${start.lambda0} is far from its mean ${expected} at m = 1000`,
+      );
     });
 
     test("η = 1.5/λ0: lazy — the loss falls monotonically by ≈ (1 − ηλ0)² per step, λ moves < 5%", () => {
@@ -133,7 +153,10 @@ for (const example of ["uv", "two_layer_relu"] as const) {
         assert.ok(run.finalTrainLoss < initial, `${kind}: final ${run.finalTrainLoss} vs initial ${initial}`);
         assert.ok(run.lambdaMax.at(-1)! < 2 / lr, `${kind}: final λ ${run.lambdaMax.at(-1)} vs 2/η = ${2 / lr}`);
         // The loss first grows (|1 − ηλ0| = 2: about 4× per step while η²r²/m is small).
-        assert.ok(run.trainLoss[1]! > 3 * initial, `${kind}: L1/L0 = ${run.trainLoss[1]! / initial}, expected ≈ (1 − 3)² = 4`);
+        assert.ok(
+          run.trainLoss[1]! > 3 * initial,
+          `${kind}: L1/L0 = ${run.trainLoss[1]! / initial}, expected ≈ (1 − 3)² = 4`,
+        );
       }
     });
 
@@ -160,7 +183,8 @@ for (const example of ["uv", "two_layer_relu"] as const) {
       const initial = run.trainLoss[0]!;
       assert.equal(run.divergedAt, Math.ceil(Math.log((1e10 * Math.max(initial, 0.5)) / initial) / Math.log(2.25)));
       // f and f_quad at the same rate catapult instead (2 < ηλ0 < 4).
-      for (const kind of ["f", "quad"] as const) assert.equal(train(session, start, kind, 2.5 / start.lambda0, 300).phase, "catapult", kind);
+      for (const kind of ["f", "quad"] as const)
+        assert.equal(train(session, start, kind, 2.5 / start.lambda0, 300).phase, "catapult", kind);
     });
   });
 }
@@ -180,7 +204,15 @@ for (const example of ["uv", "two_layer_relu"] as const) {
  * net with its activation pattern frozen at w0 — a uv model on the active neurons, with x/√d —
  * so the same recursion holds for it (the paper's Theorem 1 setting).
  */
-function closedForm(f0: number, lambda0: number, lr: number, x: number, y: number, m: number, steps: number): { loss: number[]; lambda: number[] } {
+function closedForm(
+  f0: number,
+  lambda0: number,
+  lr: number,
+  x: number,
+  y: number,
+  m: number,
+  steps: number,
+): { loss: number[]; lambda: number[] } {
   const c = (x * x) / m;
   let r = f0 - y;
   let lambda = lambda0;
@@ -233,10 +265,17 @@ describe("closed-form single-example dynamics", () => {
         // compared against the largest residual of the trajectory, not against itself.
         const peakResidual = Math.sqrt(2 * Math.max(...expected.loss));
         for (let t = 0; t <= STEPS; t++) {
-          const lossError = Math.abs(Math.sqrt(2 * run.trainLoss[t]!) - Math.sqrt(2 * expected.loss[t]!)) / peakResidual;
-          assert.ok(lossError < TOL, `${kind} step ${t}: loss ${run.trainLoss[t]} vs ${expected.loss[t]} (residual error ${lossError} of the peak residual)`);
+          const lossError =
+            Math.abs(Math.sqrt(2 * run.trainLoss[t]!) - Math.sqrt(2 * expected.loss[t]!)) / peakResidual;
+          assert.ok(
+            lossError < TOL,
+            `${kind} step ${t}: loss ${run.trainLoss[t]} vs ${expected.loss[t]} (residual error ${lossError} of the peak residual)`,
+          );
           const lambdaError = relativeError(run.lambdaMax[t]!, expected.lambda[t]!);
-          assert.ok(lambdaError < TOL, `${kind} step ${t}: λ ${run.lambdaMax[t]} vs ${expected.lambda[t]} (relative error ${lambdaError})`);
+          assert.ok(
+            lambdaError < TOL,
+            `${kind} step ${t}: λ ${run.lambdaMax[t]} vs ${expected.lambda[t]} (relative error ${lambdaError})`,
+          );
         }
       }
     });
@@ -339,14 +378,20 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
     assert.equal(run.phase, "catapult");
     assert.ok(peak(run) > run.trainLoss[0]!);
     const first = run.eigs![0]!;
-    assert.ok(relativeError(first[0]!, lambda1) < 1e-6 && relativeError(first[1]!, lambda2) < 1e-6, `tracking starts at ${first}`);
+    assert.ok(
+      relativeError(first[0]!, lambda1) < 1e-6 && relativeError(first[1]!, lambda2) < 1e-6,
+      `tracking starts at ${first}`,
+    );
     const final = run.eigs!.at(-1)!;
     assert.ok(Math.max(...final) < 2 / lr, `top eigenvalue ${Math.max(...final)} vs 2/η = ${2 / lr}`);
     const { second, other } = split(final);
     assert.ok(relativeError(second, lambda2) < 0.03, `λ2: ${lambda2} → ${second}`);
     assert.ok(other < 2 / lr, `λ1: ${lambda1} → ${other}`);
     // The loss outside span{p, q} is untouched, and the run converges to it.
-    assert.ok(relativeError(run.finalTrainLoss, floorLoss) < 1e-6, `final loss ${run.finalTrainLoss} vs ½‖P⊥y‖² = ${floorLoss}`);
+    assert.ok(
+      relativeError(run.finalTrainLoss, floorLoss) < 1e-6,
+      `final loss ${run.finalTrainLoss} vs ½‖P⊥y‖² = ${floorLoss}`,
+    );
   });
 
   test("the same η on f: λ_max drops below 2/η, λ2 does not drop; f_lin diverges", () => {
@@ -360,7 +405,10 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
     // with it λ2 can grow; what the theory still says is that the p2 direction is sub-critical
     // (ηλ2 < 2) and does not catapult, so λ2 does not fall.
     assert.ok(second > 0.97 * lambda2, `λ2: ${lambda2} → ${second}`);
-    assert.ok(relativeError(run.finalTrainLoss, floorLoss) < 1e-6, `final loss ${run.finalTrainLoss} vs ½‖P⊥y‖² = ${floorLoss}`);
+    assert.ok(
+      relativeError(run.finalTrainLoss, floorLoss) < 1e-6,
+      `final loss ${run.finalTrainLoss} vs ½‖P⊥y‖² = ${floorLoss}`,
+    );
     assert.equal(train(session, start, "lin", lr, 300, { eigs: 0 }).phase, "divergent");
   });
 
@@ -375,7 +423,11 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
       const [a, b] = blockWeights(session, w);
       const expected = [a * p2, b * q2].sort((s, r) => r - s);
       const values = topEigenvalues(session, w, 2).values;
-      for (let k = 0; k < 2; k++) assert.ok(relativeError(values[k]!, expected[k]!) < 1e-8, `step ${t}: eigenvalue ${k + 1} ${values[k]} vs ${expected[k]}`);
+      for (let k = 0; k < 2; k++)
+        assert.ok(
+          relativeError(values[k]!, expected[k]!) < 1e-8,
+          `step ${t}: eigenvalue ${k + 1} ${values[k]} vs ${expected[k]}`,
+        );
     }
   });
 });
@@ -407,8 +459,14 @@ describe("Theorem 3, 2/λ2 < η < 4/λ1: catapult along both directions (n = 16,
       assert.equal(run.phase, "catapult", kind);
       const final = run.eigs!.at(-1)!;
       // 2/η < λ2 ≤ λ1, so both being below 2/η means both dropped.
-      assert.ok(Math.max(...final) < 2 / lr, `${kind}: final eigenvalues ${final} vs 2/η = ${2 / lr} (λ1 = ${lambda1}, λ2 = ${lambda2})`);
-      assert.ok(relativeError(run.finalTrainLoss, floorLoss) < 1e-6, `${kind}: final loss ${run.finalTrainLoss} vs ${floorLoss}`);
+      assert.ok(
+        Math.max(...final) < 2 / lr,
+        `${kind}: final eigenvalues ${final} vs 2/η = ${2 / lr} (λ1 = ${lambda1}, λ2 = ${lambda2})`,
+      );
+      assert.ok(
+        relativeError(run.finalTrainLoss, floorLoss) < 1e-6,
+        `${kind}: final loss ${run.finalTrainLoss} vs ${floorLoss}`,
+      );
     }
   });
 });

@@ -11,7 +11,7 @@ import { NqmError } from "../../compiler/diagnostics.ts";
 import { initialize } from "../../runtime/init.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { classifyPhase, runId, trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
-import type { ModelKind, RunRecord } from "../../runtime/plot/types.ts";
+import type { ModelKind } from "../../runtime/plot/types.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-train-cache-"));
@@ -100,7 +100,10 @@ describe("uv, one example (m = 1000)", () => {
     assert.ok(run.trainLoss.slice(0, -1).every((l) => l <= cap));
     assert.equal(run.finalTrainLoss, run.trainLoss.at(-1));
     // Measurements stop with the run: none at or after the diverged step.
-    assert.deepEqual(run.evalSteps, Array.from({ length: expected }, (_, t) => t));
+    assert.deepEqual(
+      run.evalSteps,
+      Array.from({ length: expected }, (_, t) => t),
+    );
     assert.equal(run.lambdaMax.length, expected);
     assert.equal(run.distance.length, expected);
     assert.ok(run.distance.every(Number.isFinite));
@@ -206,12 +209,19 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
       }
     }
     // The phases follow η/η_crit: lazy at 0.5, catapult or worse at 1.5 for the sub-critical-only f_lin.
-    assert.equal(trainRun(session, start, config("lin", 1.5 * etaMean, 200, { loss: "mean", eigs: 0 })).phase, "divergent");
+    assert.equal(
+      trainRun(session, start, config("lin", 1.5 * etaMean, 200, { loss: "mean", eigs: 0 })).phase,
+      "divergent",
+    );
     assert.equal(trainRun(session, start, config("lin", 0.5 * etaMean, 200, { loss: "mean", eigs: 0 })).phase, "lazy");
   });
 
   test("test loss every eval step and the best of them", () => {
-    const run = trainRun(session, start, config("f", 0.5 * criticalRate(start.lambda0, "sum", n), 40, { evalEvery: 10 }));
+    const run = trainRun(
+      session,
+      start,
+      config("f", 0.5 * criticalRate(start.lambda0, "sum", n), 40, { evalEvery: 10 }),
+    );
     assert.deepEqual(run.evalSteps, [0, 10, 20, 30, 40]);
     assert.equal(run.testLoss.length, run.evalSteps.length);
     // At step 0: ½ mean over the test set of (f(w0; x) − y)², computed here directly.
@@ -252,7 +262,11 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
   });
 
   test("eigs = k tracks the top k eigenvalues, descending, λ_max first", () => {
-    const run = trainRun(session, start, config("quad", 0.5 * criticalRate(start.lambda0, "sum", n), 20, { eigs: 3, evalEvery: 5 }));
+    const run = trainRun(
+      session,
+      start,
+      config("quad", 0.5 * criticalRate(start.lambda0, "sum", n), 20, { eigs: 3, evalEvery: 5 }),
+    );
     assert.equal(run.eigs!.length, run.evalSteps.length);
     for (const [i, values] of run.eigs!.entries()) {
       assert.equal(values.length, 3);
@@ -268,12 +282,23 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
 describe("data and model that do not fit", () => {
   test("NQM4004: the data's inputs do not have the model's input shape", async () => {
     // d is set to 3 by the user, so it is not bound from the 1-D data.
-    await rejectsNqm(() => open("two_layer_relu", { m: 8, d: 3 }, "gauss1d:n=4,test=0"), "NQM4004", /shape \[1\]/, /`x`/, /shape \[3\]/);
+    await rejectsNqm(
+      () => open("two_layer_relu", { m: 8, d: 3 }, "gauss1d:n=4,test=0"),
+      "NQM4004",
+      /shape \[1\]/,
+      /`x`/,
+      /shape \[3\]/,
+    );
     await rejectsNqm(() => open("uv", { m: 8, d: 1 }, "single:x=1/2,y=0"), "NQM4004", /shape \[2\]/, /shape \[1\]/);
   });
 
   test("NQM4005: the labels have more values than the output", async () => {
-    await rejectsNqm(() => open("two_layer_relu", { m: 8 }, "single:x=1,y=1/2"), "NQM4005", /2 values per example/, /output has 1/);
+    await rejectsNqm(
+      () => open("two_layer_relu", { m: 8 }, "single:x=1,y=1/2"),
+      "NQM4005",
+      /2 values per example/,
+      /output has 1/,
+    );
   });
 
   test("dims left to the data are bound from it", async () => {

@@ -63,7 +63,10 @@ const BINDINGS: Bindings = {
     v: tensor([2], [0.9, -0.4]),
   },
   fixed: {},
-  inputs: { x: [tensor([3], [0.5, 1.5, -0.2]), tensor([3], [-1.0, 0.1, 0.7])], y: [tensor([3], [1.2, -0.3, 0.4]), tensor([3], [0.0, 0.8, -1.5])] },
+  inputs: {
+    x: [tensor([3], [0.5, 1.5, -0.2]), tensor([3], [-1.0, 0.1, 0.7])],
+    y: [tensor([3], [1.2, -0.3, 0.4]), tensor([3], [0.0, 0.8, -1.5])],
+  },
   tangents: {},
   cotangent: [],
 };
@@ -87,8 +90,8 @@ const EXAMPLES: Record<string, (l: Leaves) => Node> = {
   "x^0 -> 1": ({ g, a }) => g.unary("pow", a, { exponent: 0 }),
   "x^2 -> square(x)": ({ g, a }) => g.unary("pow", a, { exponent: 2 }),
   "x^0.5 -> sqrt(x)": ({ g, A }) => g.unary("pow", g.unary("exp", A), { exponent: 0.5 }),
-  "Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *; c·Σⱼ a + d·Σⱼ b -> Σⱼ (c·a + d·b)": ({ g, A, B, x, c }) =>
-    g.add(g.mul(c(2), g.matmul(A, x)), g.neg(g.matmul(B, x))),
+  "Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *; c·Σⱼ a + d·Σⱼ b -> Σⱼ (c·a + d·b)":
+    ({ g, A, B, x, c }) => g.add(g.mul(c(2), g.matmul(A, x)), g.neg(g.matmul(B, x))),
   "the same for a sum whose root is a difference": ({ g, a, b }) => g.sub(g.add(a, b), a),
   "--x -> x": ({ g, a }) => g.neg(g.neg(a)),
   "x + -y -> x - y": ({ g, a, b }) => g.add(a, g.neg(b)),
@@ -125,14 +128,18 @@ function assertSameValue(before: Node, after: Node, what: string): void {
   const x = value(before);
   const y = value(after);
   const scale = Math.max(1, ...x.flat().map(Math.abs));
-  x.forEach((row, j) => row.forEach((v, i) => assert.ok(Math.abs(v - y[j]![i]!) <= 1e-14 * scale, `${what}: ${x} before, ${y} after`)));
+  x.forEach((row, j) =>
+    row.forEach((v, i) => assert.ok(Math.abs(v - y[j]![i]!) <= 1e-14 * scale, `${what}: ${x} before, ${y} after`)),
+  );
 }
 
 test("every rule has an example, and every example names a rule", () => {
   const identities = ALL_RULES.map((r) => r.identity);
   assert.equal(new Set(identities).size, identities.length, "two rules share an identity");
-  for (const id of identities) assert.ok(Object.hasOwn(EXAMPLES, id), `rule \`${id}\` has no example in spec/simplify/rules.test.ts`);
-  for (const id of Object.keys(EXAMPLES)) assert.ok(identities.includes(id), `example for \`${id}\`, which is not a rule`);
+  for (const id of identities)
+    assert.ok(Object.hasOwn(EXAMPLES, id), `rule \`${id}\` has no example in spec/simplify/rules.test.ts`);
+  for (const id of Object.keys(EXAMPLES))
+    assert.ok(identities.includes(id), `example for \`${id}\`, which is not a rule`);
 });
 
 for (const rule of ALL_RULES) {
@@ -165,7 +172,10 @@ test("the engine folds Σⱼ 0 while rebuilding: Σⱼ (x·0) becomes a shared z
 
 test("zero propagation prunes whole subgraphs: (exp(a)·sin(b) + A@x)·0 + s is s", () => {
   const { g, a, b, A, x, s, c } = leaves();
-  const big = g.add(g.mul(g.unary("exp", a), g.unary("sin", b)), g.matmul(g.transpose(A), g.unary("tanh", g.matmul(A, x))));
+  const big = g.add(
+    g.mul(g.unary("exp", a), g.unary("sin", b)),
+    g.matmul(g.transpose(A), g.unary("tanh", g.matmul(A, x))),
+  );
   const [result] = simplify(g, [g.add(g.mul(big, c(0)), s)]);
   // s broadcast to the sum's shape [3]; nothing of `big` survives.
   assert.equal(result!.op, "broadcast");
@@ -210,7 +220,9 @@ test("the simplifier is deterministic: the same input graph gives structurally t
     const l = leaves();
     const { g, a, b, A, x, c } = l;
     const expr = g.add(g.mul(c(2), g.matmul(A, g.mul(a, x))), g.neg(g.matmul(A, g.mul(x, b))));
-    return topologicalOrder(simplify(g, [expr])).map((n) => `${n.op}(${n.inputs.map((i) => i.id).join(",")})${n.attrs.name ?? n.attrs.value ?? ""}`);
+    return topologicalOrder(simplify(g, [expr])).map(
+      (n) => `${n.op}(${n.inputs.map((i) => i.id).join(",")})${n.attrs.name ?? n.attrs.value ?? ""}`,
+    );
   };
   assert.deepEqual(build(), build());
 });

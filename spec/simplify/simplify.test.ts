@@ -13,7 +13,14 @@ import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import type { Tensor } from "../../compiler/ir/tensor.ts";
 import { RULE_SETS, type Rule } from "../../compiler/simplify/rules.ts";
 import { simplify } from "../../compiler/simplify/simplify.ts";
-import { caseArbitrary, kinkArguments, kinkMargin, largestIntermediate, valueTable, type Case } from "../support/cases.ts";
+import {
+  caseArbitrary,
+  kinkArguments,
+  kinkMargin,
+  largestIntermediate,
+  valueTable,
+  type Case,
+} from "../support/cases.ts";
 import { bindingsOf, describeCase } from "../support/points.ts";
 import { rawPrograms } from "../support/raw.ts";
 import { propertyRuns } from "../support/runs.ts";
@@ -79,7 +86,10 @@ function checkCase(c: Case, kinked: boolean, coverage: Coverage): void {
     // A shared value may have become per-example-free (x − x = 0): compare example by example.
     const perExample = (values: Tensor[], j: number) => values[Math.min(j, values.length - 1)]!;
     for (let j = 0; j < Math.max(x.length, y.length); j++) {
-      assert.ok(close(perExample(x, j), perExample(y, j), scale), `${what()}, example ${j}: ${Array.from(perExample(x, j).data)} before, ${Array.from(perExample(y, j).data)} after\n${describeCase(c.model.source, c.point)}`);
+      assert.ok(
+        close(perExample(x, j), perExample(y, j), scale),
+        `${what()}, example ${j}: ${Array.from(perExample(x, j).data)} before, ${Array.from(perExample(y, j).data)} after\n${describeCase(c.model.source, c.point)}`,
+      );
     }
   };
   raw.roots.forEach((root, r) => same(root, simplified[r]!, () => `${names[r]} after simplifying`));
@@ -91,7 +101,15 @@ function checkCase(c: Case, kinked: boolean, coverage: Coverage): void {
 
   // The programs compose: deriveModel's (simplified) programs are fixed points too.
   const program = deriveModel(c.model.checked);
-  const derived = [program.f, program.jvp, program.quad, program.fLin, program.fQuad, ...Object.values(program.grad), ...Object.values(program.hvp)];
+  const derived = [
+    program.f,
+    program.jvp,
+    program.quad,
+    program.fLin,
+    program.fQuad,
+    ...Object.values(program.grad),
+    ...Object.values(program.hvp),
+  ];
   assert.deepEqual(
     simplify(program.graph, derived).map((n) => n.id),
     derived.map((n) => n.id),
@@ -100,7 +118,9 @@ function checkCase(c: Case, kinked: boolean, coverage: Coverage): void {
 
 function reportCoverage(t: TestContext, coverage: Coverage): void {
   const unfired = ALL_RULES.filter((r) => !coverage.fired.has(r.identity)).map((r) => r.identity);
-  t.diagnostic(`${coverage.rewrites} rewrites by ${coverage.fired.size} of ${ALL_RULES.length} rules; never fired here: ${unfired.join(" | ")}`);
+  t.diagnostic(
+    `${coverage.rewrites} rewrites by ${coverage.fired.size} of ${ALL_RULES.length} rules; never fired here: ${unfired.join(" | ")}`,
+  );
 }
 
 test("6. simplifying preserves values, rewrite by rewrite, and is idempotent (smooth programs)", (t) => {

@@ -50,7 +50,14 @@ test("dependencies: leaves carry their own flag, a node the union of its inputs'
   const p = relu();
   const flags = dependencies(allRoots(p));
   for (const node of topologicalOrder(allRoots(p))) {
-    const own = { input: Depends.input, fixed: Depends.fixed, param: Depends.param, tangent: Depends.tangent, cotangent: Depends.cotangent }[node.op as string] ?? 0;
+    const own =
+      {
+        input: Depends.input,
+        fixed: Depends.fixed,
+        param: Depends.param,
+        tangent: Depends.tangent,
+        cotangent: Depends.cotangent,
+      }[node.op as string] ?? 0;
     const expected = node.inputs.reduce((mask, input) => mask | flags.get(input.id)!, own);
     assert.equal(flags.get(node.id), expected, `${node.op} #${node.id}`);
   }
@@ -76,7 +83,8 @@ test("two_layer_relu: every node reading Δ (jvp, quad, hvp, f_lin, f_quad) or c
     const perStep = reads.has("tangent") || reads.has("cotangent");
     assert.equal(s === "step", perStep, `${node.op} #${node.id}: ${s}`);
   }
-  for (const root of [p.jvp, p.quad, p.fLin, p.fQuad, ...Object.values(p.grad), ...Object.values(p.hvp)]) assert.equal(stage.get(root), "step");
+  for (const root of [p.jvp, p.quad, p.fLin, p.fQuad, ...Object.values(p.grad), ...Object.values(p.hvp)])
+    assert.equal(stage.get(root), "step");
 });
 
 test("two_layer_relu: the activation pattern step(u@x) in the derivative programs is w0 work, hoisted out of the steps", () => {
@@ -85,7 +93,9 @@ test("two_layer_relu: the activation pattern step(u@x) in the derivative program
   const steps = [...stage.keys()].filter((n) => n.op === "step");
   assert.ok(steps.length > 0, "the derivative programs use step(u @ x)");
   for (const node of steps) assert.equal(stage.get(node), "w0");
-  const matmuls = [...stage.keys()].filter((n) => n.op === "matmul" && n.inputs.some((i) => i.op === "param") && n.inputs.some((i) => i.op === "input"));
+  const matmuls = [...stage.keys()].filter(
+    (n) => n.op === "matmul" && n.inputs.some((i) => i.op === "param") && n.inputs.some((i) => i.op === "input"),
+  );
   for (const node of matmuls) assert.equal(stage.get(node), "w0", "u @ x");
 });
 
@@ -97,7 +107,8 @@ test("on generated programs: stages are monotone along edges and f never has ste
       const flags = dependencies(allRoots(p));
       for (const node of topologicalOrder(allRoots(p))) {
         const s = stageOf(flags.get(node.id)!);
-        for (const input of node.inputs) assert.ok(order[stageOf(flags.get(input.id)!)] <= order[s], "an input is computed later than its user");
+        for (const input of node.inputs)
+          assert.ok(order[stageOf(flags.get(input.id)!)] <= order[s], "an input is computed later than its user");
       }
       for (const node of topologicalOrder([p.f])) assert.notEqual(stageOf(flags.get(node.id)!), "step");
     }),

@@ -2,7 +2,7 @@
  * A generated model with a random point and its derived programs, shared by the derivative
  * property tests; plus the kink bookkeeping for models with relu, abs and leaky_relu.
  */
-import fc from "fast-check";
+import type fc from "fast-check";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
 import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import type { Bindings } from "../../compiler/ir/interpret.ts";
@@ -36,7 +36,10 @@ export function programOf(c: Case): DerivativeProgram {
  * The values of every node of `roots`' graphs from one interpretation, and for each node the
  * largest |value| in its own graph (itself and everything below it), over all examples.
  */
-export function valueTable(roots: readonly Node[], bindings: Bindings): { value: (node: Node) => Tensor[]; largest: (node: Node) => number } {
+export function valueTable(
+  roots: readonly Node[],
+  bindings: Bindings,
+): { value: (node: Node) => Tensor[]; largest: (node: Node) => number } {
   const order = topologicalOrder(roots);
   const values = new Map<number, Tensor[]>();
   evaluatePerExample(order, bindings).forEach((v, i) => values.set(order[i]!.id, v));
@@ -53,7 +56,8 @@ export function valueTable(roots: readonly Node[], bindings: Bindings): { value:
 /** The largest |value| of any node of `roots`' graphs, over all examples. */
 export function largestIntermediate(roots: readonly Node[], bindings: Bindings): number {
   let largest = 0;
-  for (const perExample of evaluatePerExample(topologicalOrder(roots), bindings)) for (const t of perExample) for (const v of t.data) largest = Math.max(largest, Math.abs(v));
+  for (const perExample of evaluatePerExample(topologicalOrder(roots), bindings))
+    for (const t of perExample) for (const v of t.data) largest = Math.max(largest, Math.abs(v));
   return largest;
 }
 
@@ -70,7 +74,8 @@ export function kinkArguments(roots: readonly Node[]): Node[] {
 export function kinkMargin(args: readonly Node[], bindings: Bindings): number {
   if (args.length === 0) return Infinity;
   let margin = Infinity;
-  for (const perExample of evaluatePerExample(args, bindings)) for (const t of perExample) for (const v of t.data) margin = Math.min(margin, Math.abs(v));
+  for (const perExample of evaluatePerExample(args, bindings))
+    for (const t of perExample) for (const v of t.data) margin = Math.min(margin, Math.abs(v));
   return margin;
 }
 
@@ -78,6 +83,8 @@ export function kinkMargin(args: readonly Node[], bindings: Bindings): number {
 export function kinkPattern(args: readonly Node[], bindings: Bindings): string {
   if (args.length === 0) return "";
   return evaluatePerExample(args, bindings)
-    .map((perExample) => perExample.map((t) => Array.from(t.data, (v) => (v > 0 ? "+" : v < 0 ? "-" : "0")).join("")).join("/"))
+    .map((perExample) =>
+      perExample.map((t) => Array.from(t.data, (v) => (v > 0 ? "+" : v < 0 ? "-" : "0")).join("")).join("/"),
+    )
     .join("|");
 }

@@ -54,7 +54,9 @@ export function packExamples(examples: readonly Tensor[], size: number): Float64
 
 /** A per-example value as one flat [n, size] array (a shared value is repeated per example). */
 function flatPerExample(value: Value, n: number): Float64Array {
-  const tensors = Array.isArray(value) ? (value as readonly Tensor[]) : Array.from({ length: n }, () => value as Tensor);
+  const tensors = Array.isArray(value)
+    ? (value as readonly Tensor[])
+    : Array.from({ length: n }, () => value as Tensor);
   return packExamples(tensors, tensors[0]!.data.length);
 }
 
@@ -74,7 +76,8 @@ function largestValue(roots: readonly Node[], bindings: Bindings): number {
   const nodes = topologicalOrder(roots);
   let largest = 0;
   for (const value of interpret(nodes, bindings)) {
-    for (const t of Array.isArray(value) ? (value as readonly Tensor[]) : [value as Tensor]) for (const v of t.data) largest = Math.max(largest, Math.abs(v));
+    for (const t of Array.isArray(value) ? (value as readonly Tensor[]) : [value as Tensor])
+      for (const v of t.data) largest = Math.max(largest, Math.abs(v));
   }
   return largest;
 }
@@ -100,7 +103,12 @@ export interface CompareOptions {
 }
 
 /** Runs every kernel at `point` and compares it with the interpreter (see the file comment). */
-export function compareWithInterpreter(program: DerivativeProgram, kernels: CompiledKernels, point: Point, options: CompareOptions = {}): Comparison {
+export function compareWithInterpreter(
+  program: DerivativeProgram,
+  kernels: CompiledKernels,
+  point: Point,
+  options: CompareOptions = {},
+): Comparison {
   const layout = kernels.layout;
   const n = point.n;
   const P = layout.paramCount;
@@ -111,26 +119,41 @@ export function compareWithInterpreter(program: DerivativeProgram, kernels: Comp
 
   const w = pack(layout.params, point.params, P);
   const dw = pack(layout.params, point.direction, P);
-  const other = options.otherDirection ?? Object.fromEntries(Object.entries(point.direction).map(([k, t]) => [k, { shape: t.shape, data: t.data.map((v) => -0.5 * v) }]));
+  const other =
+    options.otherDirection ??
+    Object.fromEntries(
+      Object.entries(point.direction).map(([k, t]) => [k, { shape: t.shape, data: t.data.map((v) => -0.5 * v) }]),
+    );
   const dw2 = pack(layout.params, other, P);
   kernels.setFixed(pack(layout.fixed, point.fixed, layout.fixedCount));
   const x = layout.inputs.map((slot) => packExamples(point.inputs[slot.name]!, slot.size));
   const c = packExamples(point.cotangent, K);
   const yTensors = options.y ?? point.cotangent;
   const y = packExamples(yTensors, K);
-  const bindings = (cotangent: Float64Array, direction: Readonly<Record<string, Tensor>> = point.direction): Bindings => ({
+  const bindings = (
+    cotangent: Float64Array,
+    direction: Readonly<Record<string, Tensor>> = point.direction,
+  ): Bindings => ({
     n,
     params: point.params,
     fixed: point.fixed,
     inputs: point.inputs,
     tangents: direction,
-    cotangent: Array.from({ length: n }, (_, j) => tensor(program.model.outputShape, cotangent.subarray(j * K, (j + 1) * K))),
+    cotangent: Array.from({ length: n }, (_, j) =>
+      tensor(program.model.outputShape, cotangent.subarray(j * K, (j + 1) * K)),
+    ),
   });
 
   let entries = 0;
   let worst = 0;
   const failures: string[] = [];
-  const compare = (quantity: string, actual: ArrayLike<number>, expected: ArrayLike<number>, scale: number, label: (i: number) => string) => {
+  const compare = (
+    quantity: string,
+    actual: ArrayLike<number>,
+    expected: ArrayLike<number>,
+    scale: number,
+    label: (i: number) => string,
+  ) => {
     if (actual.length !== expected.length) {
       failures.push(`${quantity}: ${actual.length} entries, expected ${expected.length}`);
       return;
@@ -141,7 +164,8 @@ export function compareWithInterpreter(program: DerivativeProgram, kernels: Comp
       const e = expected[i]!;
       const measure = a === e ? 0 : Math.abs(a - e) / Math.max(Math.abs(e), FLOOR * scale, 1e-300);
       worst = Math.max(worst, Number.isNaN(measure) ? Infinity : measure);
-      if (!withinTolerance(a, e, scale) && failures.length < 12) failures.push(`${quantity}[${label(i)}]: compiled ${a}, interpreter ${e} (scale ${scale.toExponential(2)})`);
+      if (!withinTolerance(a, e, scale) && failures.length < 12)
+        failures.push(`${quantity}[${label(i)}]: compiled ${a}, interpreter ${e} (scale ${scale.toExponential(2)})`);
     }
   };
   const exampleLabel = (i: number) => (K === 1 ? `example ${i}` : `example ${Math.floor(i / K)}, entry ${i % K}`);
@@ -167,7 +191,8 @@ export function compareWithInterpreter(program: DerivativeProgram, kernels: Comp
   run("quad", (out) => kernels.quad(w, dw, x, n, out), 2);
   run("fLin", (out) => kernels.fLin(w, dw, x, n, out), 3);
   run("fQuad", (out) => kernels.fQuad(w, dw, x, n, out), 4);
-  const gradAt = (values: readonly Value[], offset: number) => flatPerParam(values.slice(offset, offset + params.length), layout.params, P);
+  const gradAt = (values: readonly Value[], offset: number) =>
+    flatPerParam(values.slice(offset, offset + params.length), layout.params, P);
   {
     const out = perParamOut();
     kernels.vjp(w, x, c, n, out);
@@ -194,7 +219,8 @@ export function compareWithInterpreter(program: DerivativeProgram, kernels: Comp
     }
     return { loss: 0.5 * s * loss, scale: 0.5 * s * absolute, residual };
   };
-  const checkLoss = (name: string, loss: number, expected: ReturnType<typeof lossOf>) => compare(`${name} loss`, [loss], [expected.loss], expected.scale, () => "");
+  const checkLoss = (name: string, loss: number, expected: ReturnType<typeof lossOf>) =>
+    compare(`${name} loss`, [loss], [expected.loss], expected.scale, () => "");
   for (const mean of options.means ?? [false, true]) {
     const tag = mean ? "mean" : "sum";
     const expected = lossOf(fValues, mean);
@@ -203,7 +229,13 @@ export function compareWithInterpreter(program: DerivativeProgram, kernels: Comp
     checkLoss(`lossAndGrad(${tag})`, loss, expected);
     const at = bindings(expected.residual);
     compare(`lossAndGrad(${tag}) grad`, grad, gradAt(interpret(grads, at), 0), largestValue(grads, at), paramLabel);
-    compare(`lossAndGrad(${tag}) outputs`, kernels.outputs.subarray(0, n * K), fValues, largestValue([program.f], base), exampleLabel);
+    compare(
+      `lossAndGrad(${tag}) outputs`,
+      kernels.outputs.subarray(0, n * K),
+      fValues,
+      largestValue([program.f], base),
+      exampleLabel,
+    );
   }
 
   // The staged steps: prepare once at w0 = the point's params, then two displacements each.
@@ -220,31 +252,63 @@ export function compareWithInterpreter(program: DerivativeProgram, kernels: Comp
       const lin = lossOf(flatPerExample(models[0]!, n), mean);
       const gradLin = perParamOut();
       checkLoss(`lossAndGradLin(${tag})`, kernels.lossAndGradLin(d, y, gradLin, mean), lin);
-      compare(`lossAndGradLin(${tag}) outputs`, kernels.outputs.subarray(0, n * K), flatPerExample(models[0]!, n), largestValue([program.fLin], at), exampleLabel);
+      compare(
+        `lossAndGradLin(${tag}) outputs`,
+        kernels.outputs.subarray(0, n * K),
+        flatPerExample(models[0]!, n),
+        largestValue([program.fLin], at),
+        exampleLabel,
+      );
       const linAt = bindings(lin.residual, direction);
-      compare(`lossAndGradLin(${tag}) grad`, gradLin, gradAt(interpret(grads, linAt), 0), largestValue(grads, linAt), paramLabel);
+      compare(
+        `lossAndGradLin(${tag}) grad`,
+        gradLin,
+        gradAt(interpret(grads, linAt), 0),
+        largestValue(grads, linAt),
+        paramLabel,
+      );
       // f_quad: gradient in Δ is J(w0)ᵀ r + H(w0)[r] Δ.
       const quad = lossOf(flatPerExample(models[1]!, n), mean);
       const gradQuad = perParamOut();
       checkLoss(`lossAndGradQuad(${tag})`, kernels.lossAndGradQuad(d, y, gradQuad, mean), quad);
-      compare(`lossAndGradQuad(${tag}) outputs`, kernels.outputs.subarray(0, n * K), flatPerExample(models[1]!, n), largestValue([program.fQuad], at), exampleLabel);
+      compare(
+        `lossAndGradQuad(${tag}) outputs`,
+        kernels.outputs.subarray(0, n * K),
+        flatPerExample(models[1]!, n),
+        largestValue([program.fQuad], at),
+        exampleLabel,
+      );
       const quadAt = bindings(quad.residual, direction);
       const both = interpret([...grads, ...hvps], quadAt);
       const g = gradAt(both, 0);
       const h = gradAt(both, params.length);
       // The sum of two interpreter values: its scale includes both terms.
-      compare(`lossAndGradQuad(${tag}) grad`, gradQuad, g.map((v, i) => v + h[i]!), largestValue([...grads, ...hvps], quadAt), paramLabel);
+      compare(
+        `lossAndGradQuad(${tag}) grad`,
+        gradQuad,
+        g.map((v, i) => v + h[i]!),
+        largestValue([...grads, ...hvps], quadAt),
+        paramLabel,
+      );
     }
   }
 
   // ntkMatVec: J (Jᵀ v) with v = the cotangent.
   {
     const jtv = gradAt(interpret(grads, base), 0);
-    const direction = Object.fromEntries(layout.params.map((s) => [s.name, tensor(s.shape, jtv.subarray(s.offset, s.offset + s.size))]));
+    const direction = Object.fromEntries(
+      layout.params.map((s) => [s.name, tensor(s.shape, jtv.subarray(s.offset, s.offset + s.size))]),
+    );
     const at = bindings(c, direction);
     const out = perExampleOut();
     kernels.ntkMatVec(w, x, n, c, out);
-    compare("ntkMatVec", out, flatPerExample(interpret([program.jvp], at)[0]!, n), Math.max(largestValue([program.jvp], at), largestValue(grads, base)), exampleLabel);
+    compare(
+      "ntkMatVec",
+      out,
+      flatPerExample(interpret([program.jvp], at)[0]!, n),
+      Math.max(largestValue([program.jvp], at), largestValue(grads, base)),
+      exampleLabel,
+    );
   }
 
   // jacobianRows: row r is the gradient for the unit cotangent e_r.
@@ -270,18 +334,31 @@ export function assertNestedClose(actual: unknown, expected: unknown, path = "$"
   if (typeof expected === "number") {
     assert.equal(typeof actual, "number", `${path}: ${JSON.stringify(actual)}`);
     const a = actual as number;
-    assert.ok(a === expected || Math.abs(a - expected) <= 1e-12 * Math.max(Math.abs(expected), 1e-300), `${path}: ${a} vs ${expected}`);
+    assert.ok(
+      a === expected || Math.abs(a - expected) <= 1e-12 * Math.max(Math.abs(expected), 1e-300),
+      `${path}: ${a} vs ${expected}`,
+    );
     return;
   }
   if (Array.isArray(expected)) {
-    assert.ok(Array.isArray(actual) && actual.length === expected.length, `${path}: ${JSON.stringify(actual)} vs ${JSON.stringify(expected)}`);
+    assert.ok(
+      Array.isArray(actual) && actual.length === expected.length,
+      `${path}: ${JSON.stringify(actual)} vs ${JSON.stringify(expected)}`,
+    );
     expected.forEach((e, i) => assertNestedClose((actual as Nested[])[i], e, `${path}[${i}]`));
     return;
   }
   assert.ok(typeof expected === "object" && expected !== null);
-  assert.ok(typeof actual === "object" && actual !== null && !Array.isArray(actual), `${path}: ${JSON.stringify(actual)}`);
+  assert.ok(
+    typeof actual === "object" && actual !== null && !Array.isArray(actual),
+    `${path}: ${JSON.stringify(actual)}`,
+  );
   assert.deepEqual(Object.keys(actual as object).sort(), Object.keys(expected as object).sort(), path);
   for (const key of Object.keys(expected as object)) {
-    assertNestedClose((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${path}.${key}`);
+    assertNestedClose(
+      (actual as Record<string, unknown>)[key],
+      (expected as Record<string, unknown>)[key],
+      `${path}.${key}`,
+    );
   }
 }

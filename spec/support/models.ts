@@ -43,7 +43,11 @@ const keyOf = (shape: ShapeSpec): string => shape.join(",");
 const wrap = (e: string): string => `(${e})`;
 
 /** Every shape of rank ≤ 2 over the dims. */
-const ALL_SHAPES: readonly ShapeSpec[] = [[], ...DIMS.map((x) => [x]), ...DIMS.flatMap((x) => DIMS.map((y) => [x, y] as ShapeSpec))];
+const ALL_SHAPES: readonly ShapeSpec[] = [
+  [],
+  ...DIMS.map((x) => [x]),
+  ...DIMS.flatMap((x) => DIMS.map((y) => [x, y] as ShapeSpec)),
+];
 
 // Elementwise ops of one argument, as templates. Each is smooth everywhere on its argument.
 const SMOOTH_UNARY: readonly ((e: string) => string)[] = [
@@ -101,7 +105,10 @@ interface Structure {
 }
 
 /** The simplest expressions of each shape, built from the declared tensors alone. */
-function baseExpressions(leaves: readonly { name: string; shape: ShapeSpec }[], scalars: readonly string[]): Map<string, string[]> {
+function baseExpressions(
+  leaves: readonly { name: string; shape: ShapeSpec }[],
+  scalars: readonly string[],
+): Map<string, string[]> {
   const base = new Map<string, string[]>(ALL_SHAPES.map((s) => [keyOf(s), []]));
   const addBase = (shape: ShapeSpec, text: string) => {
     const list = base.get(keyOf(shape))!;
@@ -162,12 +169,21 @@ class ExpressionBuilder {
     const options: { arbitrary: fc.Arbitrary<string>; weight: number }[] = [
       { arbitrary: leaf, weight: 2 },
       { arbitrary: fc.tuple(fc.constantFrom(...this.unary), sub(shape)).map(([f, e]) => f(e)), weight: 6 },
-      { arbitrary: fc.tuple(fc.constantFrom(...BINARY), sub(shape), sub(shape)).map(([f, a, b]) => f(a, b)), weight: 4 },
+      {
+        arbitrary: fc.tuple(fc.constantFrom(...BINARY), sub(shape), sub(shape)).map(([f, a, b]) => f(a, b)),
+        weight: 4,
+      },
     ];
     if (shape.length > 0) {
       // A scalar on either side of an elementwise op broadcasts.
-      options.push({ arbitrary: fc.tuple(fc.constantFrom(...BINARY), sub(shape), sub([])).map(([f, a, s]) => f(a, s)), weight: 2 });
-      options.push({ arbitrary: fc.tuple(fc.constantFrom(...BINARY), sub([]), sub(shape)).map(([f, s, a]) => f(s, a)), weight: 1 });
+      options.push({
+        arbitrary: fc.tuple(fc.constantFrom(...BINARY), sub(shape), sub([])).map(([f, a, s]) => f(a, s)),
+        weight: 2,
+      });
+      options.push({
+        arbitrary: fc.tuple(fc.constantFrom(...BINARY), sub([]), sub(shape)).map(([f, s, a]) => f(s, a)),
+        weight: 1,
+      });
     }
     if (shape.length === 0) {
       const vectorsAndMatrices = ALL_SHAPES.filter((s) => s.length > 0 && this.has(s));
@@ -179,22 +195,50 @@ class ExpressionBuilder {
       }
       const vectors = DIMS.filter((x) => this.has([x]));
       if (vectors.length > 0) {
-        options.push({ arbitrary: fc.constantFrom(...vectors).chain((x) => fc.tuple(sub([x]), sub([x]))).map(([a, b]) => `dot(${a}, ${b})`), weight: 3 });
+        options.push({
+          arbitrary: fc
+            .constantFrom(...vectors)
+            .chain((x) => fc.tuple(sub([x]), sub([x])))
+            .map(([a, b]) => `dot(${a}, ${b})`),
+          weight: 3,
+        });
       }
     }
     if (shape.length === 1) {
       const [x] = shape as [DimName];
       const inner = DIMS.filter((y) => this.has([x, y]) && this.has([y]));
-      if (inner.length > 0) options.push({ arbitrary: fc.constantFrom(...inner).chain((y) => fc.tuple(sub([x, y]), sub([y]))).map(([m, v]) => `${wrap(m)} @ ${wrap(v)}`), weight: 4 });
+      if (inner.length > 0)
+        options.push({
+          arbitrary: fc
+            .constantFrom(...inner)
+            .chain((y) => fc.tuple(sub([x, y]), sub([y])))
+            .map(([m, v]) => `${wrap(m)} @ ${wrap(v)}`),
+          weight: 4,
+        });
       const left = DIMS.filter((y) => this.has([y, x]) && this.has([y]));
-      if (left.length > 0) options.push({ arbitrary: fc.constantFrom(...left).chain((y) => fc.tuple(sub([y]), sub([y, x]))).map(([v, m]) => `${wrap(v)} @ ${wrap(m)}`), weight: 2 });
+      if (left.length > 0)
+        options.push({
+          arbitrary: fc
+            .constantFrom(...left)
+            .chain((y) => fc.tuple(sub([y]), sub([y, x])))
+            .map(([v, m]) => `${wrap(v)} @ ${wrap(m)}`),
+          weight: 2,
+        });
     }
     if (shape.length === 2) {
       const [x, y] = shape as [DimName, DimName];
-      if (this.has([x]) && this.has([y])) options.push({ arbitrary: fc.tuple(sub([x]), sub([y])).map(([a, b]) => `outer(${a}, ${b})`), weight: 3 });
+      if (this.has([x]) && this.has([y]))
+        options.push({ arbitrary: fc.tuple(sub([x]), sub([y])).map(([a, b]) => `outer(${a}, ${b})`), weight: 3 });
       if (this.has([y, x])) options.push({ arbitrary: sub([y, x]).map((m) => `transpose(${m})`), weight: 2 });
       const inner = DIMS.filter((z) => this.has([x, z]) && this.has([z, y]));
-      if (inner.length > 0) options.push({ arbitrary: fc.constantFrom(...inner).chain((z) => fc.tuple(sub([x, z]), sub([z, y]))).map(([a, b]) => `${wrap(a)} @ ${wrap(b)}`), weight: 2 });
+      if (inner.length > 0)
+        options.push({
+          arbitrary: fc
+            .constantFrom(...inner)
+            .chain((z) => fc.tuple(sub([x, z]), sub([z, y])))
+            .map(([a, b]) => `${wrap(a)} @ ${wrap(b)}`),
+          weight: 2,
+        });
     }
     const arbitrary = fc.oneof(...options);
     this.memo.set(key, arbitrary);
@@ -207,7 +251,11 @@ const formatShape = (shape: ShapeSpec): string => `[${shape.join(", ")}]`;
 function modelFromStructure(structure: Structure, options: GenerateOptions): fc.Arbitrary<GeneratedModel> {
   const depth = options.maxDepth ?? 3;
   const params = structure.params.map((shape, i) => ({ name: PARAM_NAMES[i]!, shape }));
-  const leaves = [{ name: "x", shape: ["d"] as ShapeSpec }, ...params, ...(structure.fixed ? [{ name: "s", shape: structure.fixed }] : [])];
+  const leaves = [
+    { name: "x", shape: ["d"] as ShapeSpec },
+    ...params,
+    ...(structure.fixed ? [{ name: "s", shape: structure.fixed }] : []),
+  ];
   const scalars = ["0.7", "1.3", ...(structure.gain !== null ? ["gain"] : [])];
   const base = baseExpressions(leaves, scalars);
   const shapes = ALL_SHAPES.filter((s) => base.get(keyOf(s))!.length > 0);
@@ -215,7 +263,10 @@ function modelFromStructure(structure: Structure, options: GenerateOptions): fc.
   // Lets: each has a shape the leaves reach, and becomes a leaf of the expressions after it.
   const letShapes = structure.lets.map((choice) => shapes[choice % shapes.length]!);
   const vectorShapes = shapes.filter((s) => s.length === 1);
-  const outputShape: ShapeSpec = structure.vectorOutput !== null && vectorShapes.length > 0 ? vectorShapes[structure.vectorOutput % vectorShapes.length]! : [];
+  const outputShape: ShapeSpec =
+    structure.vectorOutput !== null && vectorShapes.length > 0
+      ? vectorShapes[structure.vectorOutput % vectorShapes.length]!
+      : [];
   const builders = [...letShapes, outputShape].map((_, i) => {
     const withLets = new Map([...base].map(([k, v]) => [k, [...v]]));
     letShapes.slice(0, i).forEach((shape, l) => withLets.get(keyOf(shape))!.unshift(`h${l + 1}`));
@@ -232,9 +283,11 @@ function modelFromStructure(structure: Structure, options: GenerateOptions): fc.
       const name = `h${l + 1}`;
       // Linear in the let: a nonlinear function of an arbitrary let could have derivatives
       // far larger than its value, which no finite-difference check resolves.
-      if (![output, ...lets.slice(l + 1)].some((t) => mentions(t, name))) output = `${wrap(output)} + 0.25 * mean(${name})`;
+      if (![output, ...lets.slice(l + 1)].some((t) => mentions(t, name)))
+        output = `${wrap(output)} + 0.25 * mean(${name})`;
     }
-    for (const p of params) if (![output, ...lets].some((t) => mentions(t, p.name))) output = `${wrap(output)} + 0.25 * sum(sin(${p.name}))`;
+    for (const p of params)
+      if (![output, ...lets].some((t) => mentions(t, p.name))) output = `${wrap(output)} + 0.25 * sum(sin(${p.name}))`;
     const lines = [
       "model generated {",
       ...DIMS.map((x) => `  dim ${x} = ${structure.sizes[x]}`),
@@ -246,7 +299,7 @@ function modelFromStructure(structure: Structure, options: GenerateOptions): fc.
       `  output ${output}`,
       "}",
     ];
-    const source = lines.join("\n") + "\n";
+    const source = `${lines.join("\n")}\n`;
     return { source, checked: loadModel(source).model };
   });
 }

@@ -28,7 +28,9 @@ function tensorArbitrary(shape: Shape, bound: number): fc.Arbitrary<Tensor> {
 }
 
 function tensorsArbitrary(decls: readonly TensorDecl[], bound: number): fc.Arbitrary<TensorMap> {
-  return fc.record(Object.fromEntries(decls.map((d) => [d.name, tensorArbitrary(d.shape, bound)]))) as fc.Arbitrary<TensorMap>;
+  return fc.record(
+    Object.fromEntries(decls.map((d) => [d.name, tensorArbitrary(d.shape, bound)])),
+  ) as fc.Arbitrary<TensorMap>;
 }
 
 /** Random points for `model`: 1–3 examples, params and inputs in [−1.5, 1.5], directions in [−1, 1]. */
@@ -38,7 +40,11 @@ export function pointArbitrary(model: CheckedModel): fc.Arbitrary<TestPoint> {
       .record({
         params: tensorsArbitrary(model.params, 1.5),
         fixed: tensorsArbitrary(model.fixed, 1),
-        inputs: fc.record(Object.fromEntries(model.inputs.map((d) => [d.name, fc.array(tensorArbitrary(d.shape, 1.5), { minLength: n, maxLength: n })]))) as fc.Arbitrary<Record<string, Tensor[]>>,
+        inputs: fc.record(
+          Object.fromEntries(
+            model.inputs.map((d) => [d.name, fc.array(tensorArbitrary(d.shape, 1.5), { minLength: n, maxLength: n })]),
+          ),
+        ) as fc.Arbitrary<Record<string, Tensor[]>>,
         direction: tensorsArbitrary(model.params, 1),
         other: tensorsArbitrary(model.params, 1),
         cotangent: fc.array(tensorArbitrary(model.outputShape, 1.5), { minLength: n, maxLength: n }),
@@ -48,8 +54,19 @@ export function pointArbitrary(model: CheckedModel): fc.Arbitrary<TestPoint> {
 }
 
 /** The interpreter's bindings for `point`, with the params and the direction optionally replaced. */
-export function bindingsOf(point: Point, params: TensorMap = point.params, direction: TensorMap = point.direction): Bindings {
-  return { n: point.n, params, fixed: point.fixed, inputs: point.inputs, tangents: direction, cotangent: point.cotangent };
+export function bindingsOf(
+  point: Point,
+  params: TensorMap = point.params,
+  direction: TensorMap = point.direction,
+): Bindings {
+  return {
+    n: point.n,
+    params,
+    fixed: point.fixed,
+    inputs: point.inputs,
+    tangents: direction,
+    cotangent: point.cotangent,
+  };
 }
 
 /** One tensor per example, whether or not the value varies per example. */
@@ -101,7 +118,9 @@ export function moved(params: TensorMap, direction: TensorMap, t: number): Tenso
 
 /** The direction scaled by t. */
 export function scaled(direction: TensorMap, t: number): TensorMap {
-  return Object.fromEntries(Object.entries(direction).map(([name, d]) => [name, { shape: d.shape, data: d.data.map((v) => t * v) }]));
+  return Object.fromEntries(
+    Object.entries(direction).map(([name, d]) => [name, { shape: d.shape, data: d.data.map((v) => t * v) }]),
+  );
 }
 
 /** The unit vector along entry `index` of param `name` (zeros elsewhere). */
@@ -138,6 +157,13 @@ export function contract(cotangent: readonly Tensor[], values: readonly Tensor[]
 /** A readable dump of a failing case. */
 export function describeCase(source: string, point: Point): string {
   const show = (m: Record<string, Tensor | Tensor[]>) =>
-    JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Array.isArray(v) ? v.map((t) => Array.from(t.data)) : Array.from(v.data)])));
+    JSON.stringify(
+      Object.fromEntries(
+        Object.entries(m).map(([k, v]) => [
+          k,
+          Array.isArray(v) ? v.map((t) => Array.from(t.data)) : Array.from(v.data),
+        ]),
+      ),
+    );
   return `${source}params ${show(point.params)}\ninputs ${show(point.inputs)}\nfixed ${show(point.fixed)}\ndirection ${show(point.direction)}\ncotangent ${JSON.stringify(point.cotangent.map((t) => Array.from(t.data)))}`;
 }

@@ -23,7 +23,8 @@ export interface RawPrograms {
 export function rawPrograms(model: CheckedModel): RawPrograms {
   const g = new Graph();
   const f = lowerModel(model, g);
-  const tangentOf = (leaf: Node): Node | null => (leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null);
+  const tangentOf = (leaf: Node): Node | null =>
+    leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null;
   const orZero = (node: Node | null | undefined, shape: readonly number[]) => node ?? g.constant(0, shape);
   const [jvpNode] = jvp(g, [f], tangentOf).map((n) => orZero(n, f.shape));
   const [quad] = jvp(g, [jvpNode!], tangentOf).map((n) => orZero(n, f.shape));

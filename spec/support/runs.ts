@@ -7,7 +7,9 @@ export function propertyRuns(defaultRuns: number): number {
   if (text === undefined || text.trim() === "") return defaultRuns;
   const factor = Number(text);
   if (!Number.isFinite(factor) || factor < 0) {
-    throw new Error(`NQM_PROPERTY_RUNS must be a non-negative number (a factor on each property's default runs), not \`${text}\``);
+    throw new Error(
+      `NQM_PROPERTY_RUNS must be a non-negative number (a factor on each property's default runs), not \`${text}\``,
+    );
   }
   return Math.max(1, Math.round(defaultRuns * factor));
 }
