@@ -38,7 +38,7 @@ export async function compileCommand(
       `compiled model ${model.name} in ${ms.toFixed(0)} ms`,
       `  ${resolve(tsPath)}`,
       `  ${resolve(jsPath)}`,
-      `  ${parameterCount(model)} parameters; batches of up to ${options.batch} examples; ${formatBytes(generated.workspaceDoubles * 8)} of buffers`,
+      `  ${parameterCount(model)} parameters; batches of up to ${options.batch} examples; ${formatBytes(generated.workspaceBytes)} of buffers`,
       `  use: import { createKernels } from "./${model.name}.js"; const k = createKernels();`,
     ].join("\n")}\n`,
   );

@@ -1,46 +1,44 @@
 /** The typed interface of a compiled kernels module, as nqm's runtime uses it. */
 import type { Layout } from "./layout.ts";
 
+/** The arrays of a module compiled for float64 (the default) or float32. */
+export type KernelArray = Float64Array | Float32Array;
+
 /**
- * Mirrors the `Kernels` interface written into every generated module; a test type-checks a
- * generated module against it.
+ * Mirrors the `Kernels` interface written into every generated module (for arrays `A`); a test
+ * type-checks generated modules of both dtypes against it.
  */
-export interface CompiledKernels {
+export interface CompiledKernels<A extends KernelArray = Float64Array> {
   readonly layout: Layout;
   readonly maxBatch: number;
-  readonly outputs: Float64Array;
-  setFixed(values: Float64Array): void;
-  f(w: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
-  jvp(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
-  quad(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
-  fLin(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
-  fQuad(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
-  vjp(w: Float64Array, x: readonly Float64Array[], c: Float64Array, n: number, grad: Float64Array): void;
-  hvp(
-    w: Float64Array,
-    dw: Float64Array,
-    x: readonly Float64Array[],
-    c: Float64Array,
-    n: number,
-    out: Float64Array,
-  ): void;
-  lossAndGrad(
-    w: Float64Array,
-    x: readonly Float64Array[],
-    y: Float64Array,
-    n: number,
-    grad: Float64Array,
-    mean: boolean,
-  ): number;
-  prepare(w0: Float64Array, x: readonly Float64Array[], n: number): void;
-  lossAndGradLin(dw: Float64Array, y: Float64Array, grad: Float64Array, mean: boolean): number;
-  lossAndGradQuad(dw: Float64Array, y: Float64Array, grad: Float64Array, mean: boolean): number;
-  ntkMatVec(w: Float64Array, x: readonly Float64Array[], n: number, v: Float64Array, out: Float64Array): void;
-  jacobianRows(w: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
+  readonly dtype: A extends Float32Array ? "f32" : "f64";
+  readonly threads: number;
+  readonly outputs: A;
+  setFixed(values: A): void;
+  f(w: A, x: readonly A[], n: number, out: A): void;
+  jvp(w: A, dw: A, x: readonly A[], n: number, out: A): void;
+  quad(w: A, dw: A, x: readonly A[], n: number, out: A): void;
+  fLin(w: A, dw: A, x: readonly A[], n: number, out: A): void;
+  fQuad(w: A, dw: A, x: readonly A[], n: number, out: A): void;
+  vjp(w: A, x: readonly A[], c: A, n: number, grad: A): void;
+  hvp(w: A, dw: A, x: readonly A[], c: A, n: number, out: A): void;
+  lossAndGrad(w: A, x: readonly A[], y: A, n: number, grad: A, mean: boolean): number;
+  prepare(w0: A, x: readonly A[], n: number): void;
+  lossAndGradLin(dw: A, y: A, grad: A, mean: boolean): number;
+  lossAndGradQuad(dw: A, y: A, grad: A, mean: boolean): number;
+  ntkMatVec(w: A, x: readonly A[], n: number, v: A, out: A): void;
+  jacobianRows(w: A, x: readonly A[], n: number, out: A): void;
+  dispose(): void;
 }
 
-export interface KernelsModule {
+/** Options of a module's `createKernels`. */
+export interface KernelsOptions {
+  /** Threads for the WebAssembly backend (default: the machine's cores); the JavaScript backend uses 1. */
+  readonly threads?: number;
+}
+
+export interface KernelsModule<A extends KernelArray = Float64Array> {
   readonly LAYOUT: Layout;
   readonly MAX_BATCH: number;
-  createKernels(): CompiledKernels;
+  createKernels(options?: KernelsOptions): CompiledKernels<A>;
 }

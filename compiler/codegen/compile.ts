@@ -149,7 +149,7 @@ export async function generateChecked(
     header: `Kernels for model ${model.name}${options.file ? ` of ${options.file}` : ""} (${dims}${dims ? ", " : ""}batch ≤ ${options.maxBatch})`,
     source: options.source,
   });
-  refuseAbove(generated.workspaceDoubles * 8, limit, model, options.file);
+  refuseAbove(generated.workspaceBytes, limit, model, options.file);
   return generated;
 }
 
@@ -188,7 +188,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
       JSON.stringify({
         sha256: sha256(javascript),
         version: COMPILER_VERSION,
-        bytes: generated.workspaceDoubles * 8,
+        bytes: generated.workspaceBytes,
       } satisfies CacheMeta),
     );
   } catch {

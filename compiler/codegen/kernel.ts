@@ -1,33 +1,30 @@
 /**
- * Lowering of IR roots to the body of one kernel function: loops over the batch of n
- * examples with the model's sizes as literals.
+ * Lowering of IR roots to the plan of one kernel (plan.ts): loops over the batch of n examples
+ * with the model's sizes, offsets and strides as numbers.
  * - Elementwise chains are fused: a single-use elementwise node becomes part of its
  *   consumer's loop expression instead of a buffer.
  * - Reductions (sum, dot, Σⱼ) read their fused argument directly, without temporaries.
- * - A matrix–vector product across the batch is one matrix–matrix product (see gemm.ts), and
+ * - A matrix–vector product across the batch is one matrix–matrix product, and
  *   Σⱼ outer(a_j, b_j) (the gradient of a weight matrix) is the product Aᵀ B.
  * - Nothing is allocated: values live in the caller's arrays or in workspace buffers created
  *   once with the kernels.
  */
 import { sizeOf } from "../check/typed.ts";
 import { isConst, topologicalOrder, type Node } from "../ir/graph.ts";
-import { isDot, type OpName } from "../ir/ops.ts";
-import { emitGemm, type View } from "./gemm.ts";
+import { isDot, OPS } from "../ir/ops.ts";
+import type { Destination, Index, KernelPlan, MatrixView, Region, Scalar, Step } from "./plan.ts";
+import { printKernel, type PrintOptions } from "./printer.ts";
 
-/** Where a node's value lives in generated code. */
+/** Where a node's value lives in a kernel. */
 export type Storage =
-  | {
-      readonly kind: "buffer";
-      readonly array: string;
-      readonly offset: number;
-      readonly batched: boolean;
-      readonly size: number;
-    }
+  | ({ readonly kind: "buffer" } & Region)
   | { readonly kind: "local"; readonly name: string }
   | { readonly kind: "const"; readonly value: number }
   | { readonly kind: "inline" }
   /** Part of a Σⱼ outer(·,·) product, computed by the batch sum that consumes it. */
   | { readonly kind: "fused" };
+
+export type BufferStorage = Extract<Storage, { kind: "buffer" }>;
 
 /** Names of the arrays that hold each kind of leaf in one kernel. */
 export interface LeafArrays {
@@ -41,6 +38,11 @@ export interface LeafArrays {
   readonly fixedOffset: (name: string) => number;
 }
 
+/** A region of `array` for a value of `size` entries, per example when `batched`. */
+export function region(array: string, offset: number, size: number, batched: boolean): BufferStorage {
+  return { kind: "buffer", array, offset, size, batchStride: batched ? size : 0 };
+}
+
 /** Buffers handed out by node id, so kernels that compute the same node share its buffer. */
 export class BufferPool {
   private readonly offsets = new Map<number, number>();
@@ -51,7 +53,7 @@ export class BufferPool {
     private readonly maxBatch: number,
   ) {}
 
-  storage(node: Node): Storage {
+  storage(node: Node): BufferStorage {
     const size = sizeOf(node.shape);
     let offset = this.offsets.get(node.id);
     if (offset === undefined) {
@@ -59,7 +61,7 @@ export class BufferPool {
       this.offsets.set(node.id, offset);
       this.length += node.batched ? size * this.maxBatch : size;
     }
-    return { kind: "buffer", array: this.array, offset, batched: node.batched, size };
+    return region(this.array, offset, size, node.batched);
   }
 
   get size(): number {
@@ -70,13 +72,13 @@ export class BufferPool {
 export interface RootTarget {
   readonly node: Node;
   /** The buffer the root's value must end up in. */
-  readonly target: Extract<Storage, { kind: "buffer" }>;
+  readonly target: BufferStorage;
 }
 
 export interface KernelInput {
   readonly phases: readonly (readonly RootTarget[])[];
-  /** Code between phases (e.g. the residual and loss after the model's value). */
-  readonly between?: readonly string[];
+  /** Steps between phases (e.g. the residual and loss after the model's value). */
+  readonly between?: readonly (readonly Step[])[];
   readonly leaves: LeafArrays;
   /** Nodes whose values a prepare kernel already stored. */
   readonly prepared: ReadonlyMap<number, Storage>;
@@ -85,82 +87,12 @@ export interface KernelInput {
   readonly comments?: ReadonlyMap<number, string>;
 }
 
-const ELEMENTWISE = new Set<OpName>([
-  "add",
-  "sub",
-  "mul",
-  "div",
-  "neg",
-  "pow",
-  "relu",
-  "step",
-  "tanh",
-  "sigmoid",
-  "softplus",
-  "exp",
-  "log",
-  "sqrt",
-  "abs",
-  "sign",
-  "sin",
-  "cos",
-  "square",
-  "leaky_relu",
-  "leaky_step",
-  "broadcast",
-]);
+const isElementwise = (node: Node) => OPS[node.op].kernel.kind === "elementwise";
+const isBatched = (s: BufferStorage) => s.batchStride !== 0;
 
-/** The JavaScript expression of an elementwise op applied to argument expressions. */
-function elementwiseExpression(node: Node, [a, b]: readonly string[]): string {
-  switch (node.op) {
-    case "add":
-      return `(${a} + ${b})`;
-    case "sub":
-      return `(${a} - ${b})`;
-    case "mul":
-      return `(${a} * ${b})`;
-    case "div":
-      return `(${a} / ${b})`;
-    case "neg":
-      return `(-${a})`;
-    case "pow":
-      return `Math.pow(${a}, ${literal(node.attrs.exponent!)})`;
-    case "tanh":
-    case "exp":
-    case "log":
-    case "sqrt":
-    case "abs":
-    case "sin":
-    case "cos":
-      return `Math.${node.op}(${a})`;
-    case "leaky_relu":
-      return `leakyRelu(${a}, ${literal(node.attrs.slope!)})`;
-    case "leaky_step":
-      return `leakyStep(${a}, ${literal(node.attrs.slope!)})`;
-    case "broadcast":
-      return a!;
-    default:
-      return `${node.op}(${a})`;
-  }
-}
-
-/** A number as a JavaScript literal that reads back as the same double. */
-export function literal(value: number): string {
-  // Only a number may become code: a value from elsewhere (say a function found on a prototype) must not.
-  if (typeof value !== "number") throw new Error(`internal: ${typeof value} used as a number literal`);
-  // String(-0) is "0", which reads back as +0.
-  if (Object.is(value, -0)) return "(-0)";
-  const text = String(value);
-  return value < 0 ? `(${text})` : text;
-}
-
-/** The flat-index expression `base + j·size + i` of a buffer, folding zeros. */
-function at(storage: Extract<Storage, { kind: "buffer" }>, i: string, j: string): string {
-  const parts = [String(storage.offset)];
-  if (storage.batched) parts.push(storage.size === 1 ? j : `${j} * ${storage.size}`);
-  if (storage.size > 1) parts.push(i);
-  const nonZero = parts.filter((p) => p !== "0");
-  return `${storage.array}[${nonZero.length === 0 ? "0" : nonZero.join(" + ")}]`;
+/** The statements of one kernel (without the function header): the plan, printed. */
+export function emitKernelBody(input: KernelInput, options?: PrintOptions): string {
+  return printKernel(lowerKernel(input), options);
 }
 
 interface OuterTerm {
@@ -191,8 +123,8 @@ function outerTerms(node: Node, uses: ReadonlyMap<number, number>, sign = 1, sca
   return undefined;
 }
 
-/** Emits the statements of one kernel (without the function header). */
-export function emitKernelBody(input: KernelInput): string {
+/** Lowers the roots of one kernel to its plan. */
+export function lowerKernel(input: KernelInput): KernelPlan {
   const roots = input.phases.flat();
   const isRoot = new Set(roots.map((r) => r.node.id));
   // A prepared value is read, not recomputed: the walk stops there (unless it is a root).
@@ -208,11 +140,13 @@ export function emitKernelBody(input: KernelInput): string {
     if (stopAtPrepared(node)) continue;
     for (const used of node.inputs) {
       uses.set(used.id, (uses.get(used.id) ?? 0) + 1);
-      consumers.set(used.id, [...(consumers.get(used.id) ?? []), node]);
+      const list = consumers.get(used.id);
+      if (list) list.push(node);
+      else consumers.set(used.id, [node]);
     }
   }
   for (const root of roots) uses.set(root.node.id, (uses.get(root.node.id) ?? 0) + 1);
-  const rootTarget = new Map<number, RootTarget["target"]>();
+  const rootTarget = new Map<number, BufferStorage>();
   for (const root of roots) if (!rootTarget.has(root.node.id)) rootTarget.set(root.node.id, root.target);
 
   // Σⱼ outer(a, b): the outer products (and the sums over them) are fused into the batch sum.
@@ -229,7 +163,7 @@ export function emitKernelBody(input: KernelInput): string {
   const needsBuffer = new Set<number>();
   for (const node of order) {
     if ((node.op === "matmul" && !isDot(node)) || node.op === "outer" || node.op === "transpose")
-      node.inputs.forEach((x) => needsBuffer.add(x.id));
+      for (const x of node.inputs) needsBuffer.add(x.id);
   }
 
   // Where each value lives; inputs are decided before their users.
@@ -243,219 +177,195 @@ export function emitKernelBody(input: KernelInput): string {
     const target = rootTarget.get(node.id);
     const useCount = uses.get(node.id) ?? 0;
     // A root that does not vary per example but goes to a per-example output is copied out.
-    if (target && target.batched === node.batched) return target;
+    if (target && isBatched(target) === node.batched) return target;
     if (!node.batched && node.shape.length === 0) return { kind: "local", name: `s${node.id}` };
     if (target) return input.scratch.storage(node);
-    if (ELEMENTWISE.has(node.op) && useCount === 1 && !needsBuffer.has(node.id)) {
+    if (isElementwise(node) && useCount === 1 && !needsBuffer.has(node.id)) {
       const consumer = consumers.get(node.id)![0]!;
       // Fusing a shared value into a per-example loop would recompute it n times.
       const sameDomain = node.batched || !consumer.batched;
       const sameSize = sizeOf(consumer.shape) === sizeOf(node.shape);
       const fusable =
-        (ELEMENTWISE.has(consumer.op) && sameSize) ||
-        consumer.op === "sum" ||
-        consumer.op === "bsum" ||
-        isDot(consumer);
+        (isElementwise(consumer) && sameSize) || consumer.op === "sum" || consumer.op === "bsum" || isDot(consumer);
       if (sameDomain && fusable) return { kind: "inline" };
     }
     return input.scratch.storage(node);
   };
   for (const node of order) storage.set(node.id, decide(node));
+  const storageOf = (node: Node): Storage => {
+    const s = storage.get(node.id);
+    if (s === undefined) throw new Error(`internal: node ${node.id} (${node.op}) has no storage`);
+    return s;
+  };
+  const bufferOf = (node: Node): BufferStorage => {
+    const s = storageOf(node);
+    if (s.kind !== "buffer") throw new Error(`internal: ${node.op} operand not in a buffer`);
+    return s;
+  };
 
-  const expr = (node: Node, i: string, j: string): string => {
-    const s = storage.get(node.id)!;
-    const flat = node.shape.length === 0 ? "0" : i;
+  /** The scalar expression of entry `index` of `node`. */
+  const scalar = (node: Node, index: Index): Scalar => {
+    const s = storageOf(node);
+    const at: Index = node.shape.length === 0 ? { kind: "first" } : index;
     switch (s.kind) {
       case "const":
-        return literal(s.value);
+        return { kind: "const", value: s.value };
       case "local":
-        return s.name;
+        return { kind: "local", name: s.name };
       case "buffer":
-        return at(s, flat, j);
+        return { kind: "load", region: s, index: at };
       case "inline":
-        return elementwiseExpression(
-          node,
-          node.inputs.map((x) => expr(x, flat, j)),
-        );
+        return { kind: "apply", op: node.op, attrs: node.attrs, args: node.inputs.map((x) => scalar(x, at)) };
       case "fused":
         throw new Error(`internal: fused node ${node.op} read directly`);
     }
   };
-  const view = (node: Node, j: string): View => {
-    const s = storage.get(node.id)!;
-    if (s.kind !== "buffer") throw new Error(`internal: ${node.op} operand not in a buffer`);
-    const cols = node.shape.length === 2 ? node.shape[1]! : 1;
-    const offset =
-      [String(s.offset), s.batched && j !== "0" ? `${j} * ${s.size}` : "0"].filter((p) => p !== "0").join(" + ") || "0";
-    return { array: s.array, offset, rowStride: String(cols), colStride: "1" };
+  const entry: Index = { kind: "entry" };
+  const destination = (s: Storage): Destination => {
+    if (s.kind === "local") return { kind: "local", name: s.name };
+    if (s.kind === "buffer") return { kind: "region", region: s };
+    throw new Error(`internal: ${s.kind} storage as a destination`);
   };
+  const matrix = (s: BufferStorage, rowStride: number, colStride: number): MatrixView => ({
+    array: s.array,
+    offset: s.offset,
+    rowStride,
+    colStride,
+    batchStride: s.batchStride,
+  });
 
-  const lines: string[] = [];
+  const steps: Step[] = [];
   let lastComment: string | undefined;
   const emitted = new Set<number>();
   const emit = (node: Node): void => {
     if (emitted.has(node.id) || !inKernel.has(node.id)) return;
     emitted.add(node.id);
-    const s = storage.get(node.id)!;
-    if (
-      s.kind === "const" ||
-      s.kind === "inline" ||
-      s.kind === "fused" ||
-      node.inputs.length === 0 ||
-      stopAtPrepared(node)
-    )
-      return;
+    const s = storageOf(node);
+    if (s.kind === "const" || s.kind === "inline" || s.kind === "fused" || node.inputs.length === 0) return;
+    if (stopAtPrepared(node)) return;
     const comment = input.comments?.get(node.id);
-    // Any line terminator (a lone \r is whitespace in a model file) would end the `//` comment.
-    if (comment && comment !== lastComment) lines.push(`// ${comment.replace(/[\r\n\u2028\u2029]+/g, " ")}`);
+    if (comment && comment !== lastComment) steps.push({ kind: "comment", text: comment });
     lastComment = comment;
-    lines.push(emitNode(node, s));
+    steps.push(...lowerNode(node, s));
   };
 
-  /** A loop over the node's entries (and examples, when batched) around `body(i, j)`. */
-  const loopOver = (node: Node, body: (i: string, j: string) => string): string => {
+  function lowerNode(node: Node, s: Storage): Step[] {
     const size = sizeOf(node.shape);
-    const j = node.batched ? "j" : "0";
-    const inner = size === 1 ? body("0", j) : `for (let i = 0; i < ${size}; i++) ${body("i", j)}`;
-    return node.batched ? `for (let j = 0; j < n; j++) {\n${inner}\n}` : inner;
-  };
-
-  function emitNode(node: Node, s: Storage): string {
-    const target = s.kind === "buffer" ? s : undefined;
-    const assignTo = (value: (i: string, j: string) => string) => {
-      if (s.kind === "local") return `const ${s.name} = ${value("0", "0")};`;
-      return `{\n${loopOver(node, (i, j) => `${at(target!, i, j)} = ${value(i, j)};`)}\n}`;
-    };
-    const reduce = (term: (i: string, j: string) => string, count: number) => {
-      if (s.kind === "local")
-        return `let ${s.name} = 0;\nfor (let i = 0; i < ${count}; i++) ${s.name} += ${term("i", "0")};`;
-      const j = node.batched ? "j" : "0";
-      const body = `let acc = 0;\nfor (let i = 0; i < ${count}; i++) acc += ${term("i", j)};\n${at(target!, "0", j)} = acc;`;
-      return node.batched ? `for (let j = 0; j < n; j++) {\n${body}\n}` : `{\n${body}\n}`;
-    };
-    if (ELEMENTWISE.has(node.op))
-      return assignTo((i, j) =>
-        elementwiseExpression(
-          node,
-          node.inputs.map((x) => expr(x, x.shape.length === 0 ? "0" : i, j)),
-        ),
-      );
+    const map = (value: Scalar): Step => ({ kind: "map", dest: destination(s), size, batched: node.batched, value });
+    const reduce = (term: Scalar, count: number): Step => ({
+      kind: "reduce",
+      dest: destination(s),
+      count,
+      batched: node.batched,
+      term,
+    });
+    if (isElementwise(node))
+      return [map({ kind: "apply", op: node.op, attrs: node.attrs, args: node.inputs.map((x) => scalar(x, entry)) })];
     switch (node.op) {
       case "sum":
-        return reduce((i, j) => expr(node.inputs[0]!, i, j), sizeOf(node.inputs[0]!.shape));
-      case "matmul":
+        return [reduce(scalar(node.inputs[0]!, entry), sizeOf(node.inputs[0]!.shape))];
+      case "matmul": {
+        const [a, b] = node.inputs as [Node, Node];
         if (isDot(node))
-          return reduce(
-            (i, j) => `${expr(node.inputs[0]!, i, j)} * ${expr(node.inputs[1]!, i, j)}`,
-            node.inputs[0]!.shape[0]!,
-          );
-        return emitMatmul(node, target!);
+          return [
+            reduce({ kind: "apply", op: "mul", attrs: {}, args: [scalar(a, entry), scalar(b, entry)] }, a.shape[0]!),
+          ];
+        return [lowerMatmul(node, a, b, s as BufferStorage)];
+      }
       case "bsum":
-        return emitBatchSum(node, s);
+        return lowerBatchSum(node, s);
       case "outer": {
         const [a, b] = node.inputs as [Node, Node];
         const cols = b.shape[0]!;
-        return `{\n${loopOver(node, (i, j) => `${at(target!, i, j)} = ${expr(a, `((${i} / ${cols}) | 0)`, j)} * ${expr(b, `(${i} % ${cols})`, j)};`)}\n}`;
+        return [
+          map({
+            kind: "apply",
+            op: "mul",
+            attrs: {},
+            args: [scalar(a, { kind: "row", of: entry, cols }), scalar(b, { kind: "column", of: entry, cols })],
+          }),
+        ];
       }
       case "transpose": {
         const [rows, cols] = node.inputs[0]!.shape as [number, number];
-        return `{\n${loopOver(node, (i, j) => `${at(target!, i, j)} = ${expr(node.inputs[0]!, `((${i} % ${rows}) * ${cols} + ((${i} / ${rows}) | 0))`, j)};`)}\n}`;
+        return [map(scalar(node.inputs[0]!, { kind: "transposed", of: entry, rows, cols }))];
       }
       default:
-        throw new Error(`internal: no code generation for ${node.op}`);
+        throw new Error(`internal: no kernel lowering for ${node.op}`);
     }
   }
 
-  function emitMatmul(node: Node, target: Extract<Storage, { kind: "buffer" }>): string {
-    const [a, b] = node.inputs as [Node, Node];
-    const out: View = { array: target.array, offset: String(target.offset), rowStride: "?", colStride: "1" };
+  function lowerMatmul(node: Node, a: Node, b: Node, target: BufferStorage): Step {
+    const gemm = { kind: "gemm", accumulate: false, scale: 1 } as const;
     // y_j = A x_j for every example, A shared: Y[n×M] = X[n×K] · Aᵀ.
     if (a.shape.length === 2 && b.shape.length === 1 && !a.batched && b.batched) {
       const [m, k] = a.shape as [number, number];
-      const av = view(a, "0");
-      const bv = view(b, "0");
-      return emitGemm({
+      return {
+        ...gemm,
         rows: "n",
-        cols: String(m),
-        depth: String(k),
-        assign: "=",
-        a: { ...bv, rowStride: String(k), colStride: "1" },
-        b: { ...av, rowStride: "1", colStride: String(k) },
-        c: { ...out, rowStride: String(m) },
-      });
+        cols: m,
+        depth: k,
+        perExample: false,
+        a: matrix(bufferOf(b), k, 1),
+        b: matrix(bufferOf(a), 1, k),
+        c: matrix(target, m, 1),
+      };
     }
     // y_j = x_j B for every example, B shared: Y[n×N] = X[n×K] · B.
     if (a.shape.length === 1 && b.shape.length === 2 && a.batched && !b.batched) {
       const [k, cols] = b.shape as [number, number];
-      return emitGemm({
+      return {
+        ...gemm,
         rows: "n",
-        cols: String(cols),
-        depth: String(k),
-        assign: "=",
-        a: { ...view(a, "0"), rowStride: String(k), colStride: "1" },
-        b: { ...view(b, "0"), rowStride: String(cols), colStride: "1" },
-        c: { ...out, rowStride: String(cols) },
-      });
+        cols,
+        depth: k,
+        perExample: false,
+        a: matrix(bufferOf(a), k, 1),
+        b: matrix(bufferOf(b), cols, 1),
+        c: matrix(target, cols, 1),
+      };
     }
     // Otherwise one product per example (or one in all, when nothing varies per example).
     const rows = a.shape.length === 2 ? a.shape[0]! : 1;
     const depth = b.shape[0]!;
     const cols = b.shape.length === 2 ? b.shape[1]! : 1;
-    const j = node.batched ? "j" : "0";
-    const av = view(a, j);
-    const bv = view(b, j);
-    const size = sizeOf(node.shape);
-    const gemm = emitGemm({
-      rows: String(rows),
-      cols: String(cols),
-      depth: String(depth),
-      assign: "=",
-      a: { ...av, rowStride: a.shape.length === 2 ? String(depth) : "0", colStride: "1" },
-      b: { ...bv, rowStride: String(cols), colStride: "1" },
-      c: {
-        array: target.array,
-        offset:
-          [String(target.offset), target.batched ? `j * ${size}` : "0"].filter((p) => p !== "0").join(" + ") || "0",
-        rowStride: String(cols),
-        colStride: "1",
-      },
-    });
-    return node.batched ? `for (let j = 0; j < n; j++) {\n${gemm}\n}` : `{\n${gemm}\n}`;
+    return {
+      ...gemm,
+      rows,
+      cols,
+      depth,
+      perExample: node.batched,
+      a: matrix(bufferOf(a), a.shape.length === 2 ? depth : 0, 1),
+      b: matrix(bufferOf(b), cols, 1),
+      c: matrix(target, cols, 1),
+    };
   }
 
-  function emitBatchSum(node: Node, s: Storage): string {
+  function lowerBatchSum(node: Node, s: Storage): Step[] {
     const terms = bsumTerms.get(node.id);
     const [x] = node.inputs as [Node];
     if (terms && s.kind === "buffer") {
       // Σⱼ outer(a_j, b_j) = Aᵀ B with A = [a_j] (n×M) and B = [b_j] (n×N).
       const [m, cols] = node.shape as [number, number];
-      return terms
-        .map((term, t) => {
-          const factor = term.sign * term.scale;
-          const la = storage.get(term.left.id) as Extract<Storage, { kind: "buffer" }>;
-          const rb = storage.get(term.right.id) as Extract<Storage, { kind: "buffer" }>;
-          return emitGemm({
-            rows: String(m),
-            cols: String(cols),
-            depth: "n",
-            assign: t === 0 ? "=" : "+=",
-            ...(factor === 1 ? {} : { scale: literal(factor) }),
-            a: { array: la.array, offset: String(la.offset), rowStride: "1", colStride: String(m) },
-            b: { array: rb.array, offset: String(rb.offset), rowStride: String(cols), colStride: "1" },
-            c: { array: s.array, offset: String(s.offset), rowStride: String(cols), colStride: "1" },
-          });
-        })
-        .join("\n");
+      return terms.map((term, t) => {
+        const left = bufferOf(term.left);
+        const right = bufferOf(term.right);
+        return {
+          kind: "gemm",
+          rows: m,
+          cols,
+          depth: "n",
+          accumulate: t > 0,
+          scale: term.sign * term.scale,
+          perExample: false,
+          a: { ...matrix(left, 1, m), batchStride: 0 },
+          b: { ...matrix(right, cols, 1), batchStride: 0 },
+          c: matrix(s, cols, 1),
+        };
+      });
     }
     const size = sizeOf(node.shape);
-    if (s.kind === "local") return `let ${s.name} = 0;\nfor (let j = 0; j < n; j++) ${s.name} += ${expr(x, "0", "j")};`;
-    const target = s as Extract<Storage, { kind: "buffer" }>;
-    return [
-      `for (let i = 0; i < ${size}; i++) ${at(target, "i", "0")} = 0;`,
-      `for (let j = 0; j < n; j++) {`,
-      `  for (let i = 0; i < ${size}; i++) ${at(target, "i", "0")} += ${expr(x, size === 1 ? "0" : "i", "j")};`,
-      `}`,
-    ].join("\n");
+    return [{ kind: "batchSum", dest: destination(s), size, term: scalar(x, size === 1 ? { kind: "first" } : entry) }];
   }
 
   input.phases.forEach((phase, p) => {
@@ -466,21 +376,19 @@ export function emitKernelBody(input: KernelInput): string {
       emit(node);
     // Roots whose value lives elsewhere (a leaf, a constant, a shared buffer) are copied out.
     for (const root of phase) {
-      const s = storage.get(root.node.id)!;
-      if (s === root.target) continue;
-      const target = root.target;
-      const copy = loopOver(root.node, (i, j) => `${at(target, i, j)} = ${expr(root.node, i, j)};`);
-      const broadcast = target.batched && !root.node.batched;
-      lines.push(
-        broadcast
-          ? `for (let j = 0; j < n; j++) {\n${loopOver(root.node, (i) => `${at(target, i, "j")} = ${expr(root.node, i, "0")};`)}\n}`
-          : `{\n${copy}\n}`,
-      );
+      if (storageOf(root.node) === root.target) continue;
+      const size = sizeOf(root.node.shape);
+      steps.push({
+        kind: "map",
+        dest: { kind: "region", region: root.target },
+        size,
+        batched: isBatched(root.target),
+        value: scalar(root.node, entry),
+      });
     }
-    const between = input.between?.[p];
-    if (between) lines.push(between);
+    steps.push(...(input.between?.[p] ?? []));
   });
-  return lines.join("\n");
+  return { steps };
 }
 
 function leafStorage(node: Node, leaves: LeafArrays): Storage | undefined {
@@ -488,15 +396,15 @@ function leafStorage(node: Node, leaves: LeafArrays): Storage | undefined {
   const name = node.attrs.name!;
   switch (node.op) {
     case "param":
-      return { kind: "buffer", array: leaves.param, offset: leaves.paramOffset(name), batched: false, size };
+      return region(leaves.param, leaves.paramOffset(name), size, false);
     case "tangent":
-      return { kind: "buffer", array: leaves.tangent, offset: leaves.paramOffset(name), batched: false, size };
+      return region(leaves.tangent, leaves.paramOffset(name), size, false);
     case "fixed":
-      return { kind: "buffer", array: leaves.fixed, offset: leaves.fixedOffset(name), batched: false, size };
+      return region(leaves.fixed, leaves.fixedOffset(name), size, false);
     case "input":
-      return { kind: "buffer", array: leaves.input(name), offset: 0, batched: true, size };
+      return region(leaves.input(name), 0, size, true);
     case "cotangent":
-      return { kind: "buffer", array: leaves.cotangent, offset: 0, batched: true, size };
+      return region(leaves.cotangent, 0, size, true);
     default:
       return undefined;
   }

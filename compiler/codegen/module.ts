@@ -1,7 +1,14 @@
 /**
- * Assembly of one standalone TypeScript module per (model, sizes, batch): the kernel
- * functions of kernel.ts inside a `createKernels()` factory that owns every buffer, plus the
- * parameter layout. Built with ts-morph; it imports nothing, so it runs without nqm.
+ * Assembly of one standalone TypeScript module per (model, sizes, batch, dtype, backend): the
+ * kernels, each a plan lowered by kernel.ts and printed by printer.ts, inside a
+ * `createKernels()` factory that owns every buffer, plus the parameter layout. Built with
+ * ts-morph; it imports nothing, so it runs without nqm.
+ *
+ * Backends: "js" prints every step as JavaScript loops over typed arrays; "wasm" keeps the
+ * loops but runs the matrix products across the batch in the WebAssembly SIMD GEMM
+ * (wasm/gemm.ts), on several threads (wasm/pool.ts). Every array a product touches then lives
+ * in one shared WebAssembly.Memory; a kernel argument that a product reads (w, x, c) is copied
+ * into memory on entry, and one it writes (out, grad) is copied out on return.
  */
 import {
   IndentationText,
@@ -12,14 +19,18 @@ import {
 } from "ts-morph";
 import type { DerivativeProgram } from "../diff/programs.ts";
 import { topologicalOrder, type Node } from "../ir/graph.ts";
-import { simplify } from "../simplify/simplify.ts";
-import { dependencies, stageOf } from "../stage/dependencies.ts";
+import { KERNEL_HELPERS } from "../math.ts";
+import { preparedFrontier } from "../stage/dependencies.ts";
+import { COMPILER_VERSION } from "../version.ts";
 import { resetGemmNames } from "./gemm.ts";
-import { BufferPool, emitKernelBody, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
+import { BufferPool, lowerKernel, region, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
+import type { KernelPlan, Step } from "./plan.ts";
+import { printKernel } from "./printer.ts";
 
-import { COMPILER_VERSION } from "../version.ts";
+/** The element type of every array of a kernel module. */
+export type Dtype = "f64" | "f32";
 
 export interface ModuleOptions {
   /** The largest batch the kernels accept; buffers are sized for it. */
@@ -28,80 +39,73 @@ export interface ModuleOptions {
   readonly header?: string;
   /** The model source, quoted at the top of the module. */
   readonly source?: string;
+  readonly dtype?: Dtype;
 }
 
 export interface GeneratedModule {
   readonly code: string;
   readonly layout: Layout;
-  /** Doubles of workspace the kernels allocate when created. */
-  readonly workspaceDoubles: number;
+  /** Bytes of buffers the kernels allocate when created (with one thread). */
+  readonly workspaceBytes: number;
 }
 
-/** Scalar helpers the kernels call; V8 inlines them. Must match compiler/math.ts exactly. */
-const HELPERS = `
-function relu(x: number): number {
-  return x > 0 ? x : 0;
+/** Source of the scalar helpers the kernels call (V8 inlines them): compiler/math.ts's own functions. */
+function helpersSource(): string {
+  const header = "// The scalar helpers: compiler/math.ts's KERNEL_HELPERS, as nqm was built.";
+  return [
+    header,
+    ...Object.entries(KERNEL_HELPERS).map(([name, fn]) => {
+      const type = fn.length === 1 ? "(x: number) => number" : "(x: number, slope: number) => number";
+      return `const ${name}: ${type} = ${fn.toString()};`;
+    }),
+  ].join("\n");
 }
-function step(x: number): number {
-  return x > 0 ? 1 : 0;
-}
-function sign(x: number): number {
-  return x > 0 ? 1 : x < 0 ? -1 : 0;
-}
-function square(x: number): number {
-  return x * x;
-}
-function sigmoid(x: number): number {
-  if (x >= 0) return 1 / (1 + Math.exp(-x));
-  const e = Math.exp(x);
-  return e / (1 + e);
-}
-function softplus(x: number): number {
-  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
-}
-function leakyRelu(x: number, slope: number): number {
-  return x > 0 ? x : slope * x;
-}
-function leakyStep(x: number, slope: number): number {
-  return x > 0 ? 1 : slope;
-}`;
 
-const INTERFACE = `
-/** Compiled kernels. Arrays are row-major Float64Arrays; n is the number of examples (≤ MAX_BATCH). */
+/** The `Kernels` interface of a module whose arrays are `A` (Float64Array or Float32Array). */
+function interfaceSource(A: string): string {
+  return `
+/** Compiled kernels. Arrays are row-major ${A}s; n is the number of examples (≤ MAX_BATCH). */
 export interface Kernels {
   readonly layout: typeof LAYOUT;
   readonly maxBatch: number;
+  /** The element type of every array argument. */
+  readonly dtype: "${A === "Float32Array" ? "f32" : "f64"}";
+  /** Threads the kernels run on (1 for the JavaScript backend). */
+  readonly threads: number;
   /** Model outputs of the last lossAndGrad* call, [n, outputSize]. */
-  readonly outputs: Float64Array;
+  readonly outputs: ${A};
   /** Sets the fixed (non-trained) tensors, in LAYOUT.fixed order. */
-  setFixed(values: Float64Array): void;
+  setFixed(values: ${A}): void;
   /** f(w; x_j) for each example into out [n, outputSize]. */
-  f(w: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
+  f(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
   /** J(w; x_j) Δ into out [n, outputSize]. */
-  jvp(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
+  jvp(w: ${A}, dw: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
   /** Δᵀ H_f(w; x_j) Δ into out [n, outputSize]. */
-  quad(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
+  quad(w: ${A}, dw: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
   /** f(w) + J(w) Δ into out. */
-  fLin(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
+  fLin(w: ${A}, dw: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
   /** f(w) + J(w) Δ + ½ Δᵀ H(w) Δ into out. */
-  fQuad(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
+  fQuad(w: ${A}, dw: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
   /** Σ_j c_j ∇f(w; x_j) into grad [paramCount]. */
-  vjp(w: Float64Array, x: readonly Float64Array[], c: Float64Array, n: number, grad: Float64Array): void;
+  vjp(w: ${A}, x: readonly ${A}[], c: ${A}, n: number, grad: ${A}): void;
   /** Σ_j c_j H_f(w; x_j) Δ into out [paramCount]. */
-  hvp(w: Float64Array, dw: Float64Array, x: readonly Float64Array[], c: Float64Array, n: number, out: Float64Array): void;
+  hvp(w: ${A}, dw: ${A}, x: readonly ${A}[], c: ${A}, n: number, out: ${A}): void;
   /** Squared loss of f at w and its gradient; sum: ½Σ(f−y)², mean: that divided by n. */
-  lossAndGrad(w: Float64Array, x: readonly Float64Array[], y: Float64Array, n: number, grad: Float64Array, mean: boolean): number;
+  lossAndGrad(w: ${A}, x: readonly ${A}[], y: ${A}, n: number, grad: ${A}, mean: boolean): number;
   /** Computes everything that depends only on w0 and the inputs, for the f_lin and f_quad steps. */
-  prepare(w0: Float64Array, x: readonly Float64Array[], n: number): void;
+  prepare(w0: ${A}, x: readonly ${A}[], n: number): void;
   /** Squared loss of f_lin at w0 + Δ and its gradient in Δ (after prepare). */
-  lossAndGradLin(dw: Float64Array, y: Float64Array, grad: Float64Array, mean: boolean): number;
+  lossAndGradLin(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
   /** Squared loss of f_quad at w0 + Δ and its gradient in Δ (after prepare). */
-  lossAndGradQuad(dw: Float64Array, y: Float64Array, grad: Float64Array, mean: boolean): number;
+  lossAndGradQuad(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
   /** K v with K = J Jᵀ the tangent kernel at w ([n·outputSize]² never formed). */
-  ntkMatVec(w: Float64Array, x: readonly Float64Array[], n: number, v: Float64Array, out: Float64Array): void;
+  ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void;
   /** The Jacobian rows ∇f(w; x_j)ᵀ into out [n·outputSize, paramCount] (small models). */
-  jacobianRows(w: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void;
+  jacobianRows(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
+  /** Stops the worker threads (the process can exit without it: they do not keep it alive). */
+  dispose(): void;
 }`;
+}
 
 /**
  * "line N: <declaration>" for each node lowered from a declaration, and "from line N: …" for
@@ -163,25 +167,48 @@ function reindent(code: string, depth: number): string {
     .trimStart();
 }
 
+/** A kernel argument that is an array: its name and how many entries a call reads or writes. */
+interface ArrayArgument {
+  readonly name: string;
+  /** Read by the kernel (copied into memory) or written (copied out). */
+  readonly direction: "in" | "out";
+  /** Entries used by a call, as an expression of n. */
+  readonly extent: string;
+  /** The most entries it can have (sizes the memory mirror). */
+  readonly capacity: number;
+}
+
 interface KernelDef {
   readonly name: string;
   readonly parameters: readonly [string, string][];
-  readonly returnType: string;
-  readonly body: string;
+  readonly returnType?: string;
+  /** Statements before the plan (argument checks aside). */
+  readonly prologue?: readonly string[];
+  readonly plan: KernelPlan;
+  /** The array arguments a matrix product may need in memory. */
+  readonly arrays: readonly ArrayArgument[];
+  /** The returned expression, if any. */
+  readonly returns?: string;
 }
 
 /** Builds the module text for `program` with ts-morph. */
 export function generateModule(program: DerivativeProgram, options: ModuleOptions): GeneratedModule {
   resetGemmNames();
+  const dtype = options.dtype ?? "f64";
+  const A = dtype === "f32" ? "Float32Array" : "Float64Array";
+  const bytesPerElement = dtype === "f32" ? 4 : 8;
   const model = program.model;
   const layout = layoutOf(model);
   const N = options.maxBatch;
   const out = layout.outputSize;
-  const g = program.graph;
+  const P = layout.paramCount;
   const scratch = new BufferPool("ws", N);
   const persistent = new BufferPool("ps", N);
-  const paramOffset = (name: string) => layout.params.find((p) => p.name === name)!.offset;
-  const fixedOffset = (name: string) => layout.fixed.find((p) => p.name === name)!.offset;
+  const offsetIn = (slots: Layout["params"], name: string) => {
+    const slot = slots.find((p) => p.name === name);
+    if (!slot) throw new Error(`internal: no slot for ${name}`);
+    return slot.offset;
+  };
   const inputIndex = (name: string) => layout.inputs.findIndex((i) => i.name === name);
   const leaves = (over: Partial<LeafArrays>): LeafArrays => ({
     param: "w",
@@ -189,159 +216,189 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     fixed: "fx",
     input: (name) => `x${inputIndex(name)}`,
     cotangent: "c",
-    paramOffset,
-    fixedOffset,
+    paramOffset: (name) => offsetIn(layout.params, name),
+    fixedOffset: (name) => offsetIn(layout.fixed, name),
     ...over,
   });
   const stagedLeaves = leaves({ param: "W0", input: (name) => `X0_${inputIndex(name)}`, cotangent: "R" });
-  const perExample = (array: string): RootTarget["target"] => ({
-    kind: "buffer",
-    array,
-    offset: 0,
-    batched: true,
-    size: out,
-  });
-  const toOutput = (node: Node, array = "out"): RootTarget => ({ node, target: perExample(array) });
+  const toOutput = (node: Node, array = "out"): RootTarget => ({ node, target: region(array, 0, out, true) });
   const perParam = (table: Readonly<Record<string, Node>>, array: string): RootTarget[] =>
-    layout.params.map((p) => ({
-      node: table[p.name]!,
-      target: { kind: "buffer", array, offset: p.offset, batched: false, size: p.size },
-    }));
+    layout.params.map((p) => {
+      const node = table[p.name];
+      if (!node) throw new Error(`internal: no program for param ${p.name}`);
+      return { node, target: region(array, p.offset, p.size, false) };
+    });
+  const loss = (predictions: string): Step[] => [{ kind: "squaredLoss", predictions, residual: "R", size: out }];
 
+  // Staging (compiler/stage): what the f_lin and f_quad steps read but do not change is computed by prepare.
   const params = model.params.map((p) => p.name);
-  const quadGrad = simplify(
-    g,
-    params.map((p) => g.add(program.grad[p]!, program.hvp[p]!)),
-  );
-  const quadGradTable = Object.fromEntries(params.map((p, i) => [p, quadGrad[i]!]));
-  const residual = (into: string) =>
-    [
-      `const scale = mean ? 1 / n : 1;`,
-      `let loss = 0;`,
-      `for (let q = 0; q < n * ${out}; q++) {`,
-      `  const r = ${into}[q] - y[q];`,
-      `  loss += r * r;`,
-      `  R[q] = r * scale;`,
-      `}`,
-    ].join("\n");
-
-  // Staging: what the f_lin and f_quad steps read but do not change is computed by prepare.
-  const stepRoots = [program.fLin, program.fQuad, ...params.map((p) => program.grad[p]!), ...quadGrad];
-  const flags = dependencies(stepRoots);
-  const frontier = new Map<number, Node>();
-  const visit = (node: Node, seen = new Set<number>()): void => {
-    if (seen.has(node.id)) return;
-    seen.add(node.id);
-    const stage = stageOf(flags.get(node.id)!);
-    if (stage !== "step") {
-      if (node.inputs.length > 0) frontier.set(node.id, node);
-      return;
-    }
-    for (const input of node.inputs) visit(input, seen);
-  };
-  const seen = new Set<number>();
-  for (const root of stepRoots) visit(root, seen);
-  const prepared = new Map<number, Storage>([...frontier.values()].map((node) => [node.id, persistent.storage(node)]));
+  const stepRoots = [
+    program.fLin,
+    program.fQuad,
+    ...params.map((p) => program.grad[p]!),
+    ...params.map((p) => program.quadGrad[p]!),
+  ];
+  const frontier = preparedFrontier(stepRoots);
+  const prepared = new Map<number, Storage>(frontier.map((node) => [node.id, persistent.storage(node)]));
 
   const comments = sourceComments(program, options.source);
-  const unstaged = (phases: RootTarget[][], between?: string[], cotangent = "c") =>
-    emitKernelBody({
+  const plan = (phases: RootTarget[][], over: Partial<LeafArrays> = {}, between?: Step[][]) =>
+    lowerKernel({
       phases,
       ...(between ? { between } : {}),
-      leaves: leaves({ cotangent }),
+      leaves: leaves(over),
       prepared: new Map(),
       scratch,
       comments,
     });
-  const staged = (phases: RootTarget[][], between: string[]) =>
-    emitKernelBody({ phases, between, leaves: stagedLeaves, prepared, scratch, comments });
+  const staged = (phases: RootTarget[][], between: Step[][]) =>
+    lowerKernel({ phases, between, leaves: stagedLeaves, prepared, scratch, comments });
 
-  const W = ["w", "Float64Array"] as [string, string];
-  const DW = ["dw", "Float64Array"] as [string, string];
-  const X = ["x", "readonly Float64Array[]"] as [string, string];
-  const Nn = ["n", "number"] as [string, string];
-  const inputsPrologue = layout.inputs.map((_, k) => `const x${k} = x[${k}]!;`).join("\n");
+  const arrayType = A;
+  const W: [string, string] = ["w", arrayType];
+  const DW: [string, string] = ["dw", arrayType];
+  const X: [string, string] = ["x", `readonly ${arrayType}[]`];
+  const Nn: [string, string] = ["n", "number"];
+  const OUT: [string, string] = ["out", arrayType];
+  const inputArrays: ArrayArgument[] = layout.inputs.map((input, k) => ({
+    name: `x${k}`,
+    direction: "in",
+    extent: `n * ${input.size}`,
+    capacity: N * input.size,
+  }));
+  const arg = (name: string, direction: "in" | "out", perExample: boolean): ArrayArgument => ({
+    name,
+    direction,
+    extent: perExample ? `n * ${out}` : String(P),
+    capacity: perExample ? N * out : P,
+  });
+  const withW = [arg("w", "in", false), ...inputArrays];
+  const withDw = [...withW, arg("dw", "in", false)];
   const kernels: KernelDef[] = [
     {
       name: "f",
-      parameters: [W, X, Nn, ["out", "Float64Array"]],
-      returnType: "void",
-      body: unstaged([[toOutput(program.f)]]),
+      parameters: [W, X, Nn, OUT],
+      arrays: [...withW, arg("out", "out", true)],
+      plan: plan([[toOutput(program.f)]]),
     },
-    {
-      name: "jvp",
-      parameters: [W, DW, X, Nn, ["out", "Float64Array"]],
-      returnType: "void",
-      body: unstaged([[toOutput(program.jvp)]]),
-    },
-    {
-      name: "quad",
-      parameters: [W, DW, X, Nn, ["out", "Float64Array"]],
-      returnType: "void",
-      body: unstaged([[toOutput(program.quad)]]),
-    },
-    {
-      name: "fLin",
-      parameters: [W, DW, X, Nn, ["out", "Float64Array"]],
-      returnType: "void",
-      body: unstaged([[toOutput(program.fLin)]]),
-    },
-    {
-      name: "fQuad",
-      parameters: [W, DW, X, Nn, ["out", "Float64Array"]],
-      returnType: "void",
-      body: unstaged([[toOutput(program.fQuad)]]),
-    },
+    ...(["jvp", "quad", "fLin", "fQuad"] as const).map(
+      (name): KernelDef => ({
+        name,
+        parameters: [W, DW, X, Nn, OUT],
+        arrays: [...withDw, arg("out", "out", true)],
+        plan: plan([[toOutput(program[name])]]),
+      }),
+    ),
     {
       name: "vjp",
-      parameters: [W, X, ["c", "Float64Array"], Nn, ["grad", "Float64Array"]],
-      returnType: "void",
-      body: unstaged([perParam(program.grad, "grad")]),
+      parameters: [W, X, ["c", arrayType], Nn, ["grad", arrayType]],
+      arrays: [...withW, arg("c", "in", true), arg("grad", "out", false)],
+      plan: plan([perParam(program.grad, "grad")]),
     },
     {
       name: "hvp",
-      parameters: [W, DW, X, ["c", "Float64Array"], Nn, ["out", "Float64Array"]],
-      returnType: "void",
-      body: unstaged([perParam(program.hvp, "out")]),
+      parameters: [W, DW, X, ["c", arrayType], Nn, OUT],
+      arrays: [...withDw, arg("c", "in", true), arg("out", "out", false)],
+      plan: plan([perParam(program.hvp, "out")]),
     },
     {
       name: "lossAndGrad",
-      parameters: [W, X, ["y", "Float64Array"], Nn, ["grad", "Float64Array"], ["mean", "boolean"]],
+      parameters: [W, X, ["y", arrayType], Nn, ["grad", arrayType], ["mean", "boolean"]],
       returnType: "number",
-      body: `${unstaged([[toOutput(program.f, "F")], perParam(program.grad, "grad")], [residual("F")], "R")}\nreturn 0.5 * scale * loss;`,
+      arrays: [...withW, arg("grad", "out", false)],
+      plan: plan([[toOutput(program.f, "F")], perParam(program.grad, "grad")], { cotangent: "R" }, [loss("F")]),
+      returns: "0.5 * scale * loss",
     },
     {
       name: "prepare",
-      parameters: [["w0", "Float64Array"], X, Nn],
+      parameters: [["w0", arrayType], X, Nn],
       returnType: "void",
-      body: [
-        `W0.set(w0.subarray(0, ${layout.paramCount}));`,
+      prologue: [
+        `W0.set(w0.subarray(0, ${P}));`,
         ...layout.inputs.map((input, k) => `X0_${k}.set(x[${k}]!.subarray(0, n * ${input.size}));`),
         `preparedN = n;`,
-        emitKernelBody({
-          phases: [
-            [...frontier.values()].map((node) => ({ node, target: prepared.get(node.id) as RootTarget["target"] })),
-          ],
-          leaves: leaves({ param: "W0", input: (name) => `X0_${inputIndex(name)}` }),
-          prepared: new Map(),
-          scratch,
-          comments,
-        }),
-      ].join("\n"),
+      ],
+      arrays: [],
+      plan: lowerKernel({
+        phases: [frontier.map((node) => ({ node, target: prepared.get(node.id) as RootTarget["target"] }))],
+        leaves: leaves({ param: "W0", input: (name) => `X0_${inputIndex(name)}` }),
+        prepared: new Map(),
+        scratch,
+        comments,
+      }),
     },
-    {
-      name: "lossAndGradLin",
-      parameters: [DW, ["y", "Float64Array"], ["grad", "Float64Array"], ["mean", "boolean"]],
-      returnType: "number",
-      body: `const n = preparedN;\nif (n === 0) throw new Error("lossAndGradLin before prepare");\n${staged([[toOutput(program.fLin, "F")], perParam(program.grad, "grad")], [residual("F")])}\nreturn 0.5 * scale * loss;`,
-    },
-    {
-      name: "lossAndGradQuad",
-      parameters: [DW, ["y", "Float64Array"], ["grad", "Float64Array"], ["mean", "boolean"]],
-      returnType: "number",
-      body: `const n = preparedN;\nif (n === 0) throw new Error("lossAndGradQuad before prepare");\n${staged([[toOutput(program.fQuad, "F")], perParam(quadGradTable, "grad")], [residual("F")])}\nreturn 0.5 * scale * loss;`,
-    },
+    ...(
+      [
+        ["lossAndGradLin", program.fLin, program.grad],
+        ["lossAndGradQuad", program.fQuad, program.quadGrad],
+      ] as const
+    ).map(
+      ([name, model, gradient]): KernelDef => ({
+        name,
+        parameters: [DW, ["y", arrayType], ["grad", arrayType], ["mean", "boolean"]],
+        returnType: "number",
+        prologue: [`const n = preparedN;`, `if (n === 0) throw new Error("${name} before prepare");`],
+        arrays: [arg("dw", "in", false), arg("grad", "out", false)],
+        plan: staged([[toOutput(model, "F")], perParam(gradient, "grad")], [loss("F")]),
+        returns: "0.5 * scale * loss",
+      }),
+    ),
   ];
+
+  // The module's own buffers (name, entries).
+  const buffers: [string, number][] = [
+    ["ws", scratch.size],
+    ["ps", persistent.size],
+    ["fx", layout.fixedCount],
+    ["W0", P],
+    ...layout.inputs.map((input, k): [string, number] => [`X0_${k}`, N * input.size]),
+    ["F", N * out],
+    ["R", N * out],
+    ["gradTemp", P],
+    ["unit", N * out],
+  ];
+  const bodies = kernels.map((kernel) => ({ kernel, body: printKernel(kernel.plan), copyIn: [], copyOut: [] }));
+  return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies });
+}
+
+interface PrintedKernel {
+  readonly kernel: KernelDef;
+  readonly body: string;
+  /** Statements copying arguments into memory before the body, and results out after it. */
+  readonly copyIn: readonly string[];
+  readonly copyOut: readonly string[];
+}
+
+interface Assembly {
+  readonly options: ModuleOptions;
+  readonly modelName: string;
+  readonly layout: Layout;
+  readonly A: string;
+  readonly bytesPerElement: number;
+  readonly buffers: readonly [string, number][];
+  readonly bodies: readonly PrintedKernel[];
+}
+
+/** The module text: header, layout, helpers, interface and the createKernels factory. */
+function assemble({ options, modelName, layout, A, bytesPerElement, buffers, bodies }: Assembly): GeneratedModule {
+  const N = options.maxBatch;
+  const out = layout.outputSize;
+  const P = layout.paramCount;
+  const inputsPrologue = layout.inputs.map((_, k) => `const x${k} = x[${k}]!;`).join("\n");
+  const methods = bodies.map(({ kernel, body, copyIn, copyOut }) => {
+    const names = kernel.parameters.map(([name]) => name);
+    const lines = [
+      ...(names.includes("n") ? ["checkBatch(n);"] : []),
+      ...(names.includes("x") ? [inputsPrologue] : []),
+      ...(kernel.prologue ?? []),
+      ...copyIn,
+      body,
+      ...copyOut,
+      ...(kernel.returns ? [`return ${kernel.returns};`] : []),
+    ];
+    const signature = kernel.parameters.map(([name, type]) => `${name}: ${type}`).join(", ");
+    return reindent(`${kernel.name}(${signature}): ${kernel.returnType ?? "void"} {\n${lines.join("\n")}\n}`, 1);
+  });
 
   const project = new Project({
     useInMemoryFileSystem: true,
@@ -355,7 +412,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     .split("\n")
     .map((line) => ` * ${line}`.trimEnd());
   file.addStatements([
-    `/**\n * ${commentSafe(options.header ?? `Kernels for model ${model.name}`).replace(/[\r\n\u2028\u2029]+/g, " ")}\n * Generated by nqm ${COMPILER_VERSION}; do not edit. Model source:\n *\n${quoted.join("\n")}\n */`,
+    `/**\n * ${commentSafe(options.header ?? `Kernels for model ${modelName}`).replace(/[\r\n\u2028\u2029]+/g, " ")}\n * Generated by nqm ${COMPILER_VERSION}; do not edit. Model source:\n *\n${quoted.join("\n")}\n */`,
     `/* eslint-disable */`,
   ]);
   file.addVariableStatement({
@@ -368,67 +425,52 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     declarationKind: VariableDeclarationKind.Const,
     declarations: [{ name: "MAX_BATCH", initializer: String(N) }],
   });
-  file.addStatements(HELPERS);
-  file.addStatements(INTERFACE);
-  const methods = kernels.map((k) => {
-    const checks = k.parameters.some(([name]) => name === "n") ? `checkBatch(n);\n` : "";
-    const prologue = k.parameters.some(([name]) => name === "x") ? `${inputsPrologue}\n` : "";
-    return reindent(
-      `${k.name}(${k.parameters.map(([name, type]) => `${name}: ${type}`).join(", ")}): ${k.returnType} {\n${checks}${prologue}${k.body}\n}`,
-      1,
-    );
-  });
+  file.addStatements(helpersSource());
+  file.addStatements(interfaceSource(A));
+  const allocations = buffers.map(([name, length]) => `const ${name} = new ${A}(${length});`);
   const factory: FunctionDeclarationStructure = {
     kind: StructureKind.Function,
     isExported: true,
     name: "createKernels",
     returnType: "Kernels",
-    docs: ["Creates the kernels with their buffers (allocated here once, never inside a kernel)."],
+    parameters: [{ name: "_options", type: "{ readonly threads?: number }", initializer: "{}" }],
+    docs: [
+      "Creates the kernels with their buffers (allocated here once, never inside a kernel). This backend runs on one thread.",
+    ],
     statements: [
-      `const ws = new Float64Array(${scratch.size});`,
-      `const ps = new Float64Array(${persistent.size});`,
-      `const fx = new Float64Array(${layout.fixedCount});`,
-      `const W0 = new Float64Array(${layout.paramCount});`,
-      ...layout.inputs.map((input, k) => `const X0_${k} = new Float64Array(${N * input.size});`),
-      `const F = new Float64Array(${N * out});`,
-      `const R = new Float64Array(${N * out});`,
-      `const gradTemp = new Float64Array(${layout.paramCount});`,
-      `const unit = new Float64Array(${N * out});`,
+      ...allocations,
       `let preparedN = 0;`,
       `function checkBatch(n: number): void {\n  if (!(Number.isInteger(n) && n >= 1 && n <= ${N})) throw new RangeError(\`n must be an integer in [1, ${N}], got \${n}\`);\n}`,
       `const kernels: Kernels = {
   layout: LAYOUT,
   maxBatch: ${N},
+  dtype: "${A === "Float32Array" ? "f32" : "f64"}",
+  threads: 1,
   outputs: F,
-  setFixed(values: Float64Array): void {
+  setFixed(values: ${A}): void {
     fx.set(values.subarray(0, ${layout.fixedCount}));
   },
   ${methods.join(",\n")},
-  ntkMatVec(w: Float64Array, x: readonly Float64Array[], n: number, v: Float64Array, out: Float64Array): void {
+  ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void {
     kernels.vjp(w, x, v, n, gradTemp);
     kernels.jvp(w, gradTemp, x, n, out);
   },
-  jacobianRows(w: Float64Array, x: readonly Float64Array[], n: number, out: Float64Array): void {
+  jacobianRows(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void {
     checkBatch(n);
     unit.fill(0);
     for (let row = 0; row < n * ${out}; row++) {
       unit[row] = 1;
       kernels.vjp(w, x, unit, n, gradTemp);
-      out.set(gradTemp, row * ${layout.paramCount});
+      out.set(gradTemp, row * ${P});
       unit[row] = 0;
     }
   },
+  dispose(): void {},
 };`,
       `return kernels;`,
     ],
   };
   file.addFunction(factory);
-  const code = file.getFullText();
-  const workspaceDoubles =
-    scratch.size +
-    persistent.size +
-    layout.fixedCount +
-    layout.paramCount * 2 +
-    N * (3 * out + layout.inputs.reduce((a, i) => a + i.size, 0));
-  return { code, layout, workspaceDoubles };
+  const workspaceBytes = buffers.reduce((total, [, length]) => total + length, 0) * bytesPerElement;
+  return { code: file.getFullText(), layout, workspaceBytes };
 }

@@ -2,7 +2,8 @@
  * Everything the quadratic-model experiments need from a model, as simplified IR:
  * f, the jvp J·Δ, the gradient Σ_j c_j ∇f_j, the hvp Σ_j c_j H_j Δ (forward over reverse),
  * the second directional derivative Δᵀ H Δ (forward over forward), and from them f_lin and
- * f_quad expanded around the params and evaluated at params + Δ. No dense Hessian is formed.
+ * f_quad expanded around the params and evaluated at params + Δ, and the gradient of f_quad
+ * in Δ. No dense Hessian is formed.
  */
 import type { CheckedModel } from "../check/typed.ts";
 import type { Span } from "../diagnostics.ts";
@@ -28,6 +29,11 @@ export interface DerivativeProgram {
   readonly fLin: Node;
   /** f + J Δ + ½ Δᵀ H Δ: the quadratic model around w, at w + Δ. */
   readonly fQuad: Node;
+  /**
+   * Σ_j c_j ∇_Δ f_quad(x_j) = grad + hvp, per param: the gradient of an f_quad loss in Δ,
+   * simplified together so that shared factors are computed once.
+   */
+  readonly quadGrad: Readonly<Record<string, Node>>;
   /** The source span of the declaration each lowered node came from. */
   readonly origins: ReadonlyMap<number, Span>;
 }
@@ -60,13 +66,19 @@ export function deriveModel(model: CheckedModel): DerivativeProgram {
     g.add(g.add(f!, jvpNode!), g.mul(half, orZero(quadRaw, f!))),
     ...hvpRaw,
   ]);
+  const hvps = params.map((_, i) => rest[i]!);
+  const quadGrads = simplify(
+    g,
+    params.map((_, i) => g.add(grads[i]!, hvps[i]!)),
+  );
   return {
     model,
     graph: g,
     f: f!,
     jvp: jvpNode!,
     grad: Object.fromEntries(params.map((p, i) => [p.name, grads[i]!])),
-    hvp: Object.fromEntries(params.map((p, i) => [p.name, rest[i]!])),
+    hvp: Object.fromEntries(params.map((p, i) => [p.name, hvps[i]!])),
+    quadGrad: Object.fromEntries(params.map((p, i) => [p.name, quadGrads[i]!])),
     quad: quad!,
     fLin: fLin!,
     fQuad: fQuad!,

@@ -10,6 +10,7 @@
 import type { Shape } from "../check/typed.ts";
 import { sizeOf } from "../check/typed.ts";
 import { SCALAR_FUNCTIONS } from "../math.ts";
+import { literal } from "./literal.ts";
 import { sameShape, type Attrs, type Graph, type Node } from "./graph.ts";
 import type { Tensor } from "./tensor.ts";
 import { filled, tensor } from "./tensor.ts";
@@ -30,7 +31,30 @@ export interface OpRule {
   readonly print: (args: readonly string[], node: Node) => string;
   /** How tightly the printed form binds (a function where it depends on the node's form). */
   readonly precedence: Precedence | ((node: Node) => Precedence);
+  /** How kernels compute the op (see KernelForm). */
+  readonly kernel: KernelForm;
+  /**
+   * False for an op with kinks, points where it is not differentiable (relu at 0, abs, step…):
+   * derivative checks keep their points away from them.
+   */
+  readonly smooth: boolean;
 }
+
+/**
+ * How kernels compute an op: elementwise, from its arguments' scalar expressions (`js` gives the
+ * JavaScript expression; a helper it names is one of compiler/math.ts's KERNEL_HELPERS), or
+ * lowered by the kernel plan itself (leaves, reductions, products, batch sums).
+ */
+export type KernelForm =
+  | { readonly kind: "elementwise"; readonly js: (args: readonly string[], attrs: Attrs) => string }
+  | { readonly kind: "plan" };
+
+const PLAN: KernelForm = { kind: "plan" };
+
+/** An elementwise kernel form. */
+const scalarForm = (js: (args: readonly string[], attrs: Attrs) => string): KernelForm => ({ kind: "elementwise", js });
+/** A call of a one-argument function (`Math.tanh`, or a helper of compiler/math.ts). */
+const call = (fn: string): KernelForm => scalarForm(([x]) => `${fn}(${x})`);
 
 /** The binding strength of `node`'s printed form. */
 export function precedenceOf(node: Node): Precedence {
@@ -82,6 +106,8 @@ function leaf(printName: (node: Node) => string): OpRule {
     vjp: () => [],
     print: (_, node) => printName(node),
     precedence: 5,
+    kernel: PLAN,
+    smooth: true,
   };
 }
 
@@ -93,6 +119,8 @@ function elementwise(
   scalar: (x: number, attrs: Attrs) => number,
   derivative: (g: Graph, x: Node, y: Node) => Node | null,
   print: (arg: string, attrs: Attrs) => string,
+  kernel: KernelForm,
+  smooth: boolean,
 ): OpRule {
   return {
     arity: 1,
@@ -109,14 +137,24 @@ function elementwise(
     },
     print: ([x], node) => print(x!, node.attrs),
     precedence: 5,
+    kernel,
+    smooth,
   };
 }
 
-function named(fn: keyof typeof SCALAR_FUNCTIONS, derivative: (g: Graph, x: Node, y: Node) => Node | null): OpRule {
+/** A one-argument function of compiler/math.ts, computed in kernels by `kernel`. */
+function named(
+  fn: keyof typeof SCALAR_FUNCTIONS,
+  derivative: (g: Graph, x: Node, y: Node) => Node | null,
+  kernel: KernelForm,
+  smooth = true,
+): OpRule {
   return elementwise(
     (v) => SCALAR_FUNCTIONS[fn](v),
     derivative,
     (x) => `${fn}(${x})`,
+    kernel,
+    smooth,
   );
 }
 
@@ -209,6 +247,8 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
       return node.shape.length === 0 ? text : `fill(${text}, [${node.shape}])`;
     },
     precedence: 5,
+    kernel: PLAN,
+    smooth: true,
   },
 
   // Arithmetic, elementwise with scalar broadcasting.
@@ -220,6 +260,8 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     vjp: (node, ct, g) => [g.unbroadcast(ct, node.inputs[0]!.shape), g.unbroadcast(ct, node.inputs[1]!.shape)],
     print: ([a, b]) => `${a} + ${b}`,
     precedence: 1,
+    kernel: scalarForm(([a, b]) => `(${a} + ${b})`),
+    smooth: true,
   },
   sub: {
     arity: 2,
@@ -229,6 +271,8 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     vjp: (node, ct, g) => [g.unbroadcast(ct, node.inputs[0]!.shape), g.unbroadcast(g.neg(ct), node.inputs[1]!.shape)],
     print: ([a, b]) => `${a} - ${b}`,
     precedence: 1,
+    kernel: scalarForm(([a, b]) => `(${a} - ${b})`),
+    smooth: true,
   },
   mul: {
     arity: 2,
@@ -244,6 +288,8 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     },
     print: ([a, b]) => `${a} * ${b}`,
     precedence: 2,
+    kernel: scalarForm(([a, b]) => `(${a} * ${b})`),
+    smooth: true,
   },
   div: {
     arity: 2,
@@ -262,6 +308,8 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     },
     print: ([a, b]) => `${a} / ${b}`,
     precedence: 2,
+    kernel: scalarForm(([a, b]) => `(${a} / ${b})`),
+    smooth: true,
   },
   neg: {
     arity: 1,
@@ -271,6 +319,8 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     vjp: (_, ct, g) => [g.neg(ct)],
     print: ([x]) => `-${x}`,
     precedence: 3,
+    kernel: scalarForm(([x]) => `(-${x})`),
+    smooth: true,
   },
   pow: {
     ...elementwise(
@@ -282,33 +332,40 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
           ? null
           : g.mul(g.constant(y.attrs.exponent!), g.unary("pow", x, { exponent: y.attrs.exponent! - 1 })),
       (x, attrs) => `${x}^${attrs.exponent! < 0 ? `(${attrs.exponent})` : attrs.exponent}`,
+      scalarForm(([x], attrs) => `Math.pow(${x}, ${literal(attrs.exponent!)})`),
+      // x^p for 0 < p < 1 has an infinite slope at 0; its domain is kept away from 0 like log's.
+      true,
     ),
     precedence: 4,
   },
 
   // Elementwise functions.
-  relu: named("relu", (g, x) => g.unary("step", x)),
-  step: named("step", () => null),
-  tanh: named("tanh", (g, _x, y) => g.sub(g.constant(1), g.unary("square", y))),
-  sigmoid: named("sigmoid", (g, _x, y) => g.mul(y, g.sub(g.constant(1), y))),
-  softplus: named("softplus", (g, x) => g.unary("sigmoid", x)),
-  exp: named("exp", (_g, _x, y) => y),
-  log: named("log", (g, x) => g.div(g.constant(1), x)),
-  sqrt: named("sqrt", (g, _x, y) => g.div(g.constant(0.5), y)),
-  abs: named("abs", (g, x) => g.unary("sign", x)),
-  sign: named("sign", () => null),
-  sin: named("sin", (g, x) => g.unary("cos", x)),
-  cos: named("cos", (g, x) => g.neg(g.unary("sin", x))),
-  square: named("square", (g, x) => g.mul(g.constant(2), x)),
+  relu: named("relu", (g, x) => g.unary("step", x), call("relu"), false),
+  step: named("step", () => null, call("step"), false),
+  tanh: named("tanh", (g, _x, y) => g.sub(g.constant(1), g.unary("square", y)), call("Math.tanh")),
+  sigmoid: named("sigmoid", (g, _x, y) => g.mul(y, g.sub(g.constant(1), y)), call("sigmoid")),
+  softplus: named("softplus", (g, x) => g.unary("sigmoid", x), call("softplus")),
+  exp: named("exp", (_g, _x, y) => y, call("Math.exp")),
+  log: named("log", (g, x) => g.div(g.constant(1), x), call("Math.log")),
+  sqrt: named("sqrt", (g, _x, y) => g.div(g.constant(0.5), y), call("Math.sqrt")),
+  abs: named("abs", (g, x) => g.unary("sign", x), call("Math.abs"), false),
+  sign: named("sign", () => null, call("sign"), false),
+  sin: named("sin", (g, x) => g.unary("cos", x), call("Math.sin")),
+  cos: named("cos", (g, x) => g.neg(g.unary("sin", x)), call("Math.cos")),
+  square: named("square", (g, x) => g.mul(g.constant(2), x), call("square")),
   leaky_relu: elementwise(
     (v, attrs) => (v > 0 ? v : attrs.slope! * v),
     (g, x, y) => g.unary("leaky_step", x, { slope: y.attrs.slope! }),
     (x, attrs) => `leaky_relu(${x}, ${attrs.slope})`,
+    scalarForm(([x], attrs) => `leakyRelu(${x}, ${literal(attrs.slope!)})`),
+    false,
   ),
   leaky_step: elementwise(
     (v, attrs) => (v > 0 ? 1 : attrs.slope!),
     () => null,
     (x, attrs) => `leaky_step(${x}, ${attrs.slope})`,
+    scalarForm(([x], attrs) => `leakyStep(${x}, ${literal(attrs.slope!)})`),
+    false,
   ),
 
   // Reductions and linear algebra.
@@ -320,6 +377,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     vjp: (node, ct, g) => [g.broadcast(ct, node.inputs[0]!.shape)],
     print: ([x]) => `sum(${x})`,
     precedence: 5,
+
+    kernel: PLAN,
+    smooth: true,
   },
   matmul: {
     arity: 2,
@@ -344,6 +404,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     },
     print: ([a, b], node) => (isDot(node) ? `dot(${a}, ${b})` : `${a} @ ${b}`),
     precedence: (node) => (isDot(node) ? 5 : 2),
+
+    kernel: PLAN,
+    smooth: true,
   },
   outer: {
     arity: 2,
@@ -361,6 +424,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     vjp: (node, ct, g) => [g.matmul(ct, node.inputs[1]!), g.matmul(node.inputs[0]!, ct)],
     print: ([a, b]) => `outer(${a}, ${b})`,
     precedence: 5,
+
+    kernel: PLAN,
+    smooth: true,
   },
   transpose: {
     arity: 1,
@@ -375,6 +441,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     vjp: (_, ct, g) => [g.transpose(ct)],
     print: ([x]) => `transpose(${x})`,
     precedence: 5,
+
+    kernel: PLAN,
+    smooth: true,
   },
   /** A scalar repeated to `attrs.shape`. */
   broadcast: {
@@ -385,6 +454,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     vjp: (_, ct, g) => [g.sum(ct)],
     print: ([x], node) => `fill(${x}, [${node.shape}])`,
     precedence: 5,
+    // A broadcast scalar is read as the scalar itself at every entry.
+    kernel: scalarForm(([x]) => x!),
+    smooth: true,
   },
   /** Σ_j over the examples of a batched value; the interpreter sums the batch before calling evaluate. */
   bsum: {
@@ -397,5 +469,8 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     vjp: (_, ct) => [ct],
     print: ([x]) => `Σⱼ ${x}`,
     precedence: 3,
+
+    kernel: PLAN,
+    smooth: true,
   },
 };

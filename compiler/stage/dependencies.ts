@@ -42,3 +42,28 @@ export function stageOf(mask: number): Stage {
   if (mask & Depends.param) return "w0";
   return "static";
 }
+
+/**
+ * The staging decision for kernels that run at every step of an f_lin or f_quad run: the
+ * frontier of the w0-only part of `stepRoots`, the nodes a `prepare` kernel computes once
+ * (f(w0), activation patterns, J(w0)-side factors) and the step kernels read. Leaves and
+ * constants are not in it: they are read where they are.
+ */
+export function preparedFrontier(stepRoots: readonly Node[]): Node[] {
+  const flags = dependencies(stepRoots);
+  const frontier = new Map<number, Node>();
+  const seen = new Set<number>();
+  const stack = [...stepRoots];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (seen.has(node.id)) continue;
+    seen.add(node.id);
+    if (stageOf(flags.get(node.id)!) !== "step") {
+      if (node.inputs.length > 0) frontier.set(node.id, node);
+      continue;
+    }
+    stack.push(...node.inputs);
+  }
+  // In id order (a topological order of the hash-consed graph), so generated code is stable.
+  return [...frontier.values()].sort((a, b) => a.id - b.id);
+}

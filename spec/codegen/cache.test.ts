@@ -230,7 +230,7 @@ describe("the memory refusal (NQM3008)", () => {
     const source = readFileSync(join(EXAMPLES_DIR, "two_layer_relu.nqm"), "utf8");
     const huge = loadModel(source, { set: { m: 1_000_000, d: 1 } }).model;
     // The estimate, computed without a limit (generation allocates nothing of the sizes).
-    const estimate = (await generateChecked(huge, { source, maxBatch: 10_000 }, Infinity)).workspaceDoubles * 8;
+    const estimate = (await generateChecked(huge, { source, maxBatch: 10_000 }, Infinity)).workspaceBytes;
     assert.ok(estimate > 1e11, `${estimate}`);
     const dir = freshDir();
     const rssBefore = process.memoryUsage().rss;
@@ -262,7 +262,7 @@ describe("the memory refusal (NQM3008)", () => {
 
   test("memoryLimit: the limit itself is accepted, one byte less is refused", async () => {
     const small = model();
-    const bytes = (await generateChecked(small, { source: SOURCE, maxBatch: 3 }, Infinity)).workspaceDoubles * 8;
+    const bytes = (await generateChecked(small, { source: SOURCE, maxBatch: 3 }, Infinity)).workspaceBytes;
     const message = await refusal(() => compile(freshDir(), { memoryLimit: bytes - 1 }));
     assert.ok(message.includes(formatBytes(bytes)) && message.includes(formatBytes(bytes - 1)), message);
     const accepted = await compile(freshDir(), { memoryLimit: bytes });
@@ -272,7 +272,7 @@ describe("the memory refusal (NQM3008)", () => {
   test("a cached entry is refused too when its buffers exceed the limit", async () => {
     const dir = freshDir();
     const small = model();
-    const bytes = (await generateChecked(small, { source: SOURCE, maxBatch: 3 }, Infinity)).workspaceDoubles * 8;
+    const bytes = (await generateChecked(small, { source: SOURCE, maxBatch: 3 }, Infinity)).workspaceBytes;
     await compile(dir);
     await refusal(() => compile(dir, { memoryLimit: bytes - 1 }));
   });

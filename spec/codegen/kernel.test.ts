@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { sizeOf } from "../../compiler/check/typed.ts";
 import { transpile } from "../../compiler/codegen/compile.ts";
 import { generateChecked } from "../../compiler/codegen/compile.ts";
-import { BufferPool, emitKernelBody, type RootTarget } from "../../compiler/codegen/kernel.ts";
+import { BufferPool, emitKernelBody, region, type RootTarget } from "../../compiler/codegen/kernel.ts";
 import { Graph, type Node } from "../../compiler/ir/graph.ts";
 import { interpret, type Bindings } from "../../compiler/ir/interpret.ts";
 import { OPS } from "../../compiler/ir/ops.ts";
@@ -64,7 +64,7 @@ function runAndCompare(
   const scratch = new BufferPool("ws", MAX_BATCH);
   const targets: RootTarget[] = roots.map((root, k) => ({
     node: root.node,
-    target: { kind: "buffer", array: `out${k}`, offset: 0, batched: root.batched, size: sizeOf(root.node.shape) },
+    target: region(`out${k}`, 0, sizeOf(root.node.shape), root.batched),
   }));
   const inputNames = Object.keys(inputs);
   const body = emitKernelBody({

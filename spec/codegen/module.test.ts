@@ -14,7 +14,7 @@ import ts from "typescript";
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import { compileModel, generateChecked } from "../../compiler/codegen/compile.ts";
 import { layoutOf } from "../../compiler/codegen/layout.ts";
-import { literal } from "../../compiler/codegen/kernel.ts";
+import { literal } from "../../compiler/ir/literal.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { examples, type Example } from "../support/examples.ts";
 
@@ -181,7 +181,7 @@ describe("generated modules", () => {
         (sum, m) => sum + Number(m[1]),
         0,
       );
-      assert.equal(allocated, generated.workspaceDoubles, example.file);
+      assert.equal(allocated * 8, generated.workspaceBytes, example.file);
     }
   });
 });
