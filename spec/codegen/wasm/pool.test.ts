@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -322,6 +322,34 @@ console.log(pool.threads, [...new Float64Array(memory.buffer, 0, 2)].join(" "));
     assert.equal(run.stderr, "");
     assert.equal(run.code, 0);
     assert.equal(run.stdout, "2 2 3\n");
+  });
+
+  test("a pool dropped without dispose() has its workers stopped once collected", {
+    skip: !existsSync("/proc/self/status"),
+  }, async () => {
+    const script = join(DIR, "dropped.mjs");
+    writeFileSync(
+      script,
+      `import { createWasmPool } from ${JSON.stringify(pathToFileURL(POOL_FILE).href)};
+import { readFileSync } from "node:fs";
+const threads = () => Number(/^Threads:\\s+(\\d+)/m.exec(readFileSync("/proc/self/status", "utf8"))[1]);
+const bytes = Uint8Array.from(${JSON.stringify([...testModule()])});
+const make = (threads) => createWasmPool({ bytes, memory: new WebAssembly.Memory({ initial: ${PAGES}, maximum: ${PAGES}, shared: true }), names: ["add", "trap", "nop"], threads });
+const before = threads();
+const kept = make(2).pool;
+make(4).pool.run(2, 0, 4);
+const during = threads();
+for (let i = 0; i < 200 && threads() > before + 1; i++) {
+  globalThis.gc();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
+kept.run(2, 0, 2);
+console.log(during - before, threads() - before);
+`,
+    );
+    const run = await runNode(["--expose-gc", script], { cwd: DIR, timeout: 30_000 });
+    assert.equal(run.stderr, "");
+    assert.equal(run.stdout, "4 1\n", "new threads while both pools live, then with only the kept one");
   });
 });
 
