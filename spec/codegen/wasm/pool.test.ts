@@ -67,8 +67,10 @@ const PAGES = 4;
  * (import "env" "memory" (memory PAGES PAGES shared)), and three exports:
  * add(offset: i32, count: i32, value: f64) adds value to count doubles from byte offset `offset`
  * (so an offset past the memory traps out of bounds); trap() hits `unreachable`; nop() returns.
+ * With `once`, a start function traps if the i32 at address 0 is set and sets it otherwise, so
+ * only the first instance (the caller's) can be made.
  */
-function testModule(): Uint8Array {
+function testModule(once = false): Uint8Array {
   const types = section(
     1,
     vector([
@@ -77,7 +79,7 @@ function testModule(): Uint8Array {
     ]),
   );
   const imports = section(2, vector([[...utf8("env"), ...utf8("memory"), 0x02, 0x03, ...uleb(PAGES), ...uleb(PAGES)]]));
-  const functions = section(3, vector([[0], [1], [1]]));
+  const functions = section(3, vector(once ? [[0], [1], [1], [1]] : [[0], [1], [1]]));
   const exports = section(
     7,
     vector([
@@ -100,8 +102,30 @@ function testModule(): Uint8Array {
   ];
   const trap = [...vector([]), 0x00, 0x0b];
   const nop = [...vector([]), 0x0b];
-  const code = section(10, vector([add, trap, nop].map((body) => [...uleb(body.length), ...body])));
-  return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, ...imports, ...functions, ...exports, ...code]);
+  const guard = [
+    ...vector([]),
+    ...[0x41, 0, 0x28, 2, 0, 0x04, 0x40, 0x00, 0x0b], // if (i32.load 0) unreachable
+    ...[0x41, 0, 0x41, 1, 0x36, 2, 0, 0x0b], // i32.store 0 1
+  ];
+  const bodies = once ? [add, trap, nop, guard] : [add, trap, nop];
+  const code = section(10, vector(bodies.map((body) => [...uleb(body.length), ...body])));
+  const start = once ? section(8, uleb(3)) : [];
+  return Uint8Array.from([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
+    ...types,
+    ...imports,
+    ...functions,
+    ...exports,
+    ...start,
+    ...code,
+  ]);
 }
 
 const NAMES = ["add", "trap", "nop"] as const;
@@ -270,6 +294,35 @@ describe("WebAssembly thread pool", () => {
     view.fill(0);
     splitAdd(pool, 1, 0, 3);
     assert.deepEqual([...view.subarray(0, 3)], [0.25, 0.25, 0.25]);
+  });
+
+  test("workers that fail to start leave a working pool with fewer threads, and say why", () => {
+    const memory = newMemory();
+    const { pool } = loaded.createWasmPool({ bytes: testModule(true), memory, names: NAMES, threads: 3 });
+    pools.push(pool);
+    assert.equal(pool.threads, 1);
+    assert.match(
+      pool.degraded,
+      /^1 of 3 threads: worker \d failed to start: RuntimeError: unreachable; worker \d failed to start/,
+    );
+    pool.args[0] = 8;
+    pool.args[1] = 1;
+    pool.args[2] = 2;
+    pool.run(ADD, 3, 1);
+    assert.equal(new Float64Array(memory.buffer)[1], 2);
+  });
+
+  test("without worker_threads (Node before 20.16, or not Node) the pool runs on the caller alone", () => {
+    const get = process.getBuiltinModule;
+    Object.defineProperty(process, "getBuiltinModule", { value: undefined, configurable: true, writable: true });
+    try {
+      const { pool } = create(2);
+      assert.equal(pool.threads, 1);
+      assert.equal(pool.degraded, "1 of 2 threads: worker_threads is not available (it needs Node 20.16 or later)");
+      pool.run(NOP, 0, 1);
+    } finally {
+      Object.defineProperty(process, "getBuiltinModule", { value: get, configurable: true, writable: true });
+    }
   });
 
   test("creation refuses an unshared memory for threads > 1 and a missing export", () => {
