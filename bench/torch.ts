@@ -22,8 +22,13 @@ export interface TorchDtypeFigures {
   readonly ms: Readonly<Record<TorchStep | "gemm", number>>;
   /** The f step's 4·n·m·d flops and the product's 2·1024³ flops per second, in GFLOP/s. */
   readonly gflops: Readonly<Record<"f" | "gemm", number>>;
-  /** Max relative difference of the f_lin and f_quad gradients from f's at w0, where all three agree. */
-  readonly gradientAgreement: Readonly<Record<"f_lin" | "f_quad", number>>;
+  /**
+   * Max relative differences: of the f_lin and f_quad gradients from f's at w0 (where all three
+   * agree), and of their values at a random step from the net with its activation pattern frozen
+   * at w0 (f_quad exactly, f_lin its first-order part). Near rounding error, or the timings compare
+   * different programs.
+   */
+  readonly agreement: Readonly<Record<"f_lin" | "f_quad" | "f_lin_value" | "f_quad_value", number>>;
   /** Where jvp and grad came from: "torch.func" or "functorch". */
   readonly functional: string;
 }
@@ -92,11 +97,7 @@ function dtypeFigures(value: unknown, what: string): TorchDtypeFigures {
   return {
     ms: numbers(source.ms, ["f", "f_lin", "f_quad", "gemm"], `${what}.ms`),
     gflops: numbers(source.gflops, ["f", "gemm"], `${what}.gflops`),
-    gradientAgreement: numbers(
-      source.gradient_agreement_at_w0,
-      ["f_lin", "f_quad"],
-      `${what}.gradient_agreement_at_w0`,
-    ),
+    agreement: numbers(source.agreement, ["f_lin", "f_quad", "f_lin_value", "f_quad_value"], `${what}.agreement`),
     functional: text(source.functional) ?? "",
   };
 }
