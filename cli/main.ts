@@ -1,7 +1,7 @@
 /** The `nqm` command line: thin; parses flags, calls the stages, prints. */
 import { Command, CommanderError } from "commander";
 import { NqmError } from "../compiler/diagnostics.ts";
-import { COMPILER_VERSION } from "../compiler/version.ts";
+import { versionLabel } from "../compiler/version.ts";
 import type { TrainingOptions } from "./commands/train.ts";
 import { diagnosticsJson, output, report, type ModelOptions } from "./io.ts";
 
@@ -20,7 +20,7 @@ import { collectSet, parseFloatOption, parseInteger } from "./options.ts";
 export function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command("nqm")
     .description("Compile neural-network model files to derivatives and fast kernels for f, f_lin and f_quad")
-    .version(COMPILER_VERSION)
+    .version(versionLabel())
     .showHelpAfterError("(run `nqm --help` for usage)")
     .exitOverride();
 

@@ -8,12 +8,12 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { homedir, totalmem } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { transform } from "esbuild";
+import { transform, version as esbuildVersion } from "esbuild";
 import type { CheckedModel } from "../check/typed.ts";
 import { fail } from "../diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
 import type { CompiledKernels, KernelsModule } from "./api.ts";
-import { COMPILER_VERSION } from "../version.ts";
+import { COMPILER_VERSION, compilerHash } from "../version.ts";
 import type { GeneratedModule } from "./module.ts";
 
 export interface CompileOptions {
@@ -50,11 +50,16 @@ function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
-/** The cache key: everything the generated code depends on. */
+/**
+ * The cache key: everything the generated code depends on, the compiler's own source (its hash)
+ * and the transpiler's version included.
+ */
 export function cacheKey(model: CheckedModel, options: Pick<CompileOptions, "source" | "maxBatch">): string {
   return sha256(
     JSON.stringify({
       version: COMPILER_VERSION,
+      compiler: compilerHash(),
+      esbuild: esbuildVersion,
       source: options.source,
       model: model.name,
       dims: model.dims,
@@ -103,6 +108,8 @@ async function loadText(javascript: string): Promise<KernelsModule> {
 interface CacheMeta {
   readonly sha256: string;
   readonly version: string;
+  /** The compiler hash of the compiler that wrote the entry. */
+  readonly compiler: string;
   /** The buffers' bytes, so that a cached entry is held to the memory limit too. */
   readonly bytes: number;
 }
@@ -112,7 +119,10 @@ function readCached(jsPath: string, metaPath: string): CacheMeta | undefined {
   try {
     const meta = JSON.parse(readFileSync(metaPath, "utf8")) as CacheMeta;
     const code = readFileSync(jsPath, "utf8");
-    return meta.version === COMPILER_VERSION && meta.sha256 === sha256(code) && typeof meta.bytes === "number"
+    return meta.version === COMPILER_VERSION &&
+      meta.compiler === compilerHash() &&
+      meta.sha256 === sha256(code) &&
+      typeof meta.bytes === "number"
       ? meta
       : undefined;
   } catch {
@@ -188,6 +198,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
       JSON.stringify({
         sha256: sha256(javascript),
         version: COMPILER_VERSION,
+        compiler: compilerHash(),
         bytes: generated.workspaceBytes,
       } satisfies CacheMeta),
     );

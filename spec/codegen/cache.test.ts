@@ -5,13 +5,27 @@
  * succeed and leave one valid entry; NQM_CACHE (then XDG_CACHE_HOME) choose the folder, and a
  * folder that cannot be written costs the cache, not the compile. A model whose buffers exceed
  * the limit is refused with NQM3008, the estimate and the model's location, before anything is
- * allocated or written, from the cache too.
+ * allocated or written, from the cache too. The key includes a hash of the compiler's own source
+ * (issue 11): one changed byte anywhere under compiler/ or grammar/ changes it, and the next
+ * compile misses.
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  copyFileSync,
+  cpSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   compileModel,
   defaultCacheDir,
@@ -22,6 +36,8 @@ import {
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import { NqmError } from "../../compiler/diagnostics.ts";
 import { loadModel } from "../../compiler/frontend.ts";
+import { COMPILER_SOURCE_DIRS, COMPILER_VERSION, compilerHash, hashCompilerSources } from "../../compiler/version.ts";
+import { buildCli } from "../../scripts/build.mjs";
 import { EXAMPLES_DIR } from "../support/examples.ts";
 
 const ROOT = mkdtempSync(join(tmpdir(), "nqm-codegen-cache-"));
@@ -155,6 +171,8 @@ describe("the compile cache", () => {
       writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), sha256: "0".repeat(64) })),
     "metadata of another compiler version": ({ json }) =>
       writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), version: "0.0.0-other" })),
+    "metadata of another compiler build": ({ json }) =>
+      writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, "utf8")), compiler: "0".repeat(64) })),
     "metadata of the wrong type": ({ json }) => writeFileSync(json, "null"),
     "missing metadata": ({ json }) => rmSync(json),
   };
@@ -211,6 +229,90 @@ describe("the compile cache", () => {
         else process.env[key] = value;
       }
     }
+  });
+});
+
+describe("the compiler hash in the cache key", () => {
+  const repo = fileURLToPath(new URL("../..", import.meta.url));
+  /** A copy of the compiler's source tree (with the packages it imports) in a fresh folder. */
+  function copyOfCompiler(): string {
+    const copy = freshDir();
+    for (const dir of COMPILER_SOURCE_DIRS) cpSync(join(repo, dir), join(copy, dir), { recursive: true });
+    symlinkSync(join(repo, "node_modules"), join(copy, "node_modules"));
+    writeFileSync(join(copy, "package.json"), '{ "type": "module" }\n');
+    return copy;
+  }
+  /** Replaces the first "a" of the first doc comment in `file` of the tree at `root` with a "b": code unchanged. */
+  function changeOneByte(root: string, file: string): void {
+    const path = join(root, file);
+    const text = readFileSync(path, "utf8");
+    const comment = text.indexOf("/** ");
+    const at = text.indexOf("a", comment);
+    assert.ok(comment >= 0 && at > comment && at < text.indexOf("*/", comment), `no doc comment in ${file}`);
+    writeFileSync(path, `${text.slice(0, at)}b${text.slice(at + 1)}`);
+  }
+
+  test("is a SHA-256 over the source that one changed byte, a new file or a rename changes", () => {
+    const hash = compilerHash();
+    assert.match(hash, /^[0-9a-f]{64}$/);
+    const copy = copyOfCompiler();
+    assert.equal(hashCompilerSources(copy), hash, "an identical copy hashes differently");
+    const seen = new Set([hash]);
+    changeOneByte(copy, "compiler/codegen/kernel.ts");
+    seen.add(hashCompilerSources(copy));
+    changeOneByte(copy, "grammar/parser.ts");
+    seen.add(hashCompilerSources(copy));
+    writeFileSync(join(copy, "compiler/codegen/extra.ts"), "");
+    seen.add(hashCompilerSources(copy));
+    cpSync(join(copy, "compiler/codegen/extra.ts"), join(copy, "compiler/codegen/other.ts"));
+    rmSync(join(copy, "compiler/codegen/extra.ts"));
+    seen.add(hashCompilerSources(copy));
+    assert.equal(seen.size, 5);
+  });
+
+  test("the dist bundle carries the hash computed at build time; `nqm --version` shows its short form", async () => {
+    // Under the repository, so that the bundle's external packages resolve from its node_modules.
+    const out = join(repo, ".scratch", `spec-cache-${process.pid}`);
+    try {
+      await buildCli(out);
+      const bundle = readdirSync(out)
+        .filter((f) => f.endsWith(".js"))
+        .map((f) => readFileSync(join(out, f), "utf8"))
+        .join("\n");
+      assert.ok(bundle.includes(`"${compilerHash()}"`), "the bundle does not carry the compiler hash");
+      const version = execFileSync(process.execPath, [join(out, "nqm.js"), "--version"], { encoding: "utf8" });
+      assert.equal(version.trim(), `${COMPILER_VERSION} (compiler ${compilerHash().slice(0, 12)})`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  test("a compile by a compiler with one changed byte misses the cache", async () => {
+    const dir = freshDir();
+    assert.equal((await compile(dir)).fromCache, false);
+    const copy = copyOfCompiler();
+    // Compiles SOURCE/SET in `dir` with the compiler of the tree at `root`; prints whether it hit.
+    const script = join(copy, "compile-once.ts");
+    writeFileSync(
+      script,
+      [
+        `import { compileModel } from "./compiler/codegen/compile.ts";`,
+        `import { loadModel } from "./compiler/frontend.ts";`,
+        `const source = ${JSON.stringify(SOURCE)};`,
+        `const model = loadModel(source, { set: ${JSON.stringify(SET)} }).model;`,
+        `const result = await compileModel(model, { source, maxBatch: 3, cacheDir: ${JSON.stringify(dir)} });`,
+        "console.log(JSON.stringify(result.fromCache));",
+      ].join("\n"),
+    );
+    const fromCache = () =>
+      JSON.parse(execFileSync(process.execPath, ["--import", "tsx", script], { cwd: copy, encoding: "utf8" }));
+    // The unchanged copy is the same compiler: a hit (so the miss below is the changed byte's doing).
+    assert.equal(fromCache(), true);
+    changeOneByte(copy, "compiler/codegen/kernel.ts");
+    assert.equal(fromCache(), false);
+    // The changed compiler's entry sits beside this compiler's, which is still served.
+    assert.equal(entries(dir).length, 4, entries(dir).join(", "));
+    assert.equal((await compile(dir)).fromCache, true);
   });
 });
 
