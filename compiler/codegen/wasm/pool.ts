@@ -177,7 +177,7 @@ interface WasmPoolOptions {
    * Atomics.load polls (each some 5 to 30 ns) before a thread sleeps in Atomics.wait: workers
    * after a job, the caller before its workers finish. Default 0: polling saves the futex wake-up
    * between back-to-back calls on an idle machine, but on a busy one the polling threads take the
-   * cores from the threads they wait for (measured: 10x slower round trips at load 10 on 2 cores).
+   * cores from the threads they wait for (measured on 2 cores at load 10: round trips several times slower).
    */
   readonly spin?: number;
 }
@@ -209,9 +209,9 @@ const WASM_POOL_WORKER = \`${WORKER}\`;
 
 /** A Node built-in module, or undefined outside Node or before Node 20.16. */
 function wasmPoolBuiltin(id: string): unknown {
-  const get = (globalThis as unknown as WasmPoolGlobals).process?.getBuiltinModule;
+  const node = (globalThis as unknown as WasmPoolGlobals).process;
   try {
-    return typeof get === "function" ? get(id) : undefined;
+    return typeof node?.getBuiltinModule === "function" ? node.getBuiltinModule(id) : undefined;
   } catch {
     return undefined;
   }
