@@ -352,6 +352,20 @@ describe("WebAssembly thread pool", () => {
     assert.deepEqual([...new Float64Array(memory.buffer, 0, 4)], [0, 1.5, 1.5, 0]);
   });
 
+  test("the pool also runs when its module is imported from a data: URL (as compile.ts may load kernels)", async () => {
+    const { code } = transformSync(POOL_SOURCE + EXPORTS, { loader: "ts", format: "esm", target: "node20" });
+    const viaData = (await import(
+      `data:text/javascript;base64,${Buffer.from(`${code}\n// data\n`).toString("base64")}`
+    )) as PoolModule;
+    const memory = newMemory();
+    const { pool } = viaData.createWasmPool({ bytes: testModule(), memory, names: NAMES, threads: 2 });
+    pools.push(pool);
+    assert.equal(pool.degraded, "");
+    new Float64Array(memory.buffer).fill(0);
+    splitAdd(pool, 2, 0, 2);
+    assert.deepEqual([...new Float64Array(memory.buffer, 0, 3)], [0.25, 0.5, 0]);
+  });
+
   test("wasmPoolCores is a positive integer", () => {
     const cores = loaded.wasmPoolCores();
     assert.ok(Number.isInteger(cores) && cores >= 1, String(cores));
