@@ -12,9 +12,9 @@
  * each worker reports its state in a status word: a pool whose workers do not start in time
  * falls back to fewer threads, and run() fails with a message if a worker exits mid-job.
  *
- * Names the source defines (all prefixed to stay clear of kernel names): WASM_POOL_ARGS,
- * WasmPool, WasmPoolOptions, WasmPoolMemory, WasmPoolFunction, createWasmPool, wasmPoolCores,
- * and internal wasmPool* helpers.
+ * Names the source defines at top level, all prefixed to stay clear of kernel names: the types
+ * WasmPool, WasmPoolOptions, WasmPoolMemory, WasmPoolFunction; the functions createWasmPool and
+ * wasmPoolCores; WASM_POOL_ARGS; and internal WasmPool*, WASM_POOL_* and wasmPool* helpers.
  */
 
 /** Argument slots per thread in WasmPool.args. */
@@ -82,8 +82,9 @@ const { workerData: d } = require("node:worker_threads");
   const call = (f, a, o, argc) => {
 ${callSwitch("    ")}
   };
+  // Only this thread writes its status word, so the check and the store cannot race.
   process.on("exit", () => {
-    Atomics.store(ctl, base + d.status, d.exited);
+    if (Atomics.load(ctl, base + d.status) !== d.failed) Atomics.store(ctl, base + d.status, d.exited);
     Atomics.notify(ctl, d.pending);
     Atomics.notify(ctl, d.reported);
   });
@@ -176,7 +177,7 @@ interface WasmPoolOptions {
    * Atomics.load polls (each some 5 to 30 ns) before a thread sleeps in Atomics.wait: workers
    * after a job, the caller before its workers finish. Default 0: polling saves the futex wake-up
    * between back-to-back calls on an idle machine, but on a busy one the polling threads take the
-   * cores from the threads they wait for (measured: 10x slower round trips at load 10 on 2 cores).
+   * cores from the threads they wait for (measured on 2 cores at load 10: round trips several times slower).
    */
   readonly spin?: number;
 }
@@ -208,9 +209,9 @@ const WASM_POOL_WORKER = \`${WORKER}\`;
 
 /** A Node built-in module, or undefined outside Node or before Node 20.16. */
 function wasmPoolBuiltin(id: string): unknown {
-  const get = (globalThis as unknown as WasmPoolGlobals).process?.getBuiltinModule;
+  const node = (globalThis as unknown as WasmPoolGlobals).process;
   try {
-    return typeof get === "function" ? get(id) : undefined;
+    return typeof node?.getBuiltinModule === "function" ? node.getBuiltinModule(id) : undefined;
   } catch {
     return undefined;
   }
@@ -292,26 +293,35 @@ function createWasmPool(options: WasmPoolOptions): { pool: WasmPool; exports: Re
       problems.push(\`a worker could not be created: \${String(error)}\`);
     }
   }
-  const deadline = Date.now() + (options.startTimeout ?? 10000);
-  for (let reported = Atomics.load(ctl, ${REPORTED}); reported < workers.length; reported = Atomics.load(ctl, ${REPORTED})) {
+  // Wait until no worker is still starting: each one that reports (ready, failed, or exited on
+  // the way) notifies REPORTED.
+  const startTimeout = options.startTimeout ?? 10000;
+  const deadline = Date.now() + startTimeout;
+  const statusOf = (slot: number): number => Atomics.load(ctl, slot * ${BLOCK} + ${STATUS});
+  for (;;) {
+    const reported = Atomics.load(ctl, ${REPORTED});
+    let starting = 0;
+    for (let slot = 1; slot <= workers.length; slot++) if (statusOf(slot) === ${STARTING}) starting++;
     const left = deadline - Date.now();
-    if (left <= 0) break;
+    if (starting === 0 || left <= 0) break;
     Atomics.wait(ctl, ${REPORTED}, reported, left);
   }
   const active: WasmPoolWorker[] = [];
   const wake: number[] = [0];
   for (let slot = 1; slot <= workers.length; slot++) {
     const worker = workers[slot - 1]!;
-    const status = Atomics.load(ctl, slot * ${BLOCK} + ${STATUS});
+    const status = statusOf(slot);
     if (status === ${READY}) {
       ctl[slot * ${BLOCK} + ${THREAD}] = wake.length;
       wake.push(slot * ${BLOCK} + ${GO});
       active.push(worker);
       continue;
     }
-    if (status === ${STARTING}) problems.push(\`worker \${slot} did not start within \${options.startTimeout ?? 10000} ms\`);
-    else if (Atomics.load(ctl, ${START_ERROR}) === slot + 1) problems.push(\`worker \${slot} failed to start: \${readMessage(${START_ERROR_LENGTH}, startText)}\`);
-    else problems.push(\`worker \${slot} failed to start\`);
+    if (Atomics.load(ctl, ${START_ERROR}) === slot + 1) {
+      problems.push(\`worker \${slot} failed to start: \${readMessage(${START_ERROR_LENGTH}, startText)}\`);
+    } else if (status === ${STARTING}) problems.push(\`worker \${slot} did not start within \${startTimeout} ms\`);
+    else if (status === ${FAILED}) problems.push(\`worker \${slot} failed to start\`);
+    else problems.push(\`worker \${slot} exited while starting\`);
     void worker.terminate().catch(() => undefined);
   }
   const threadCount = wake.length;
