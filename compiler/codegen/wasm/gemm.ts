@@ -31,6 +31,8 @@
  * measurements are at GEMM_SHAPES.
  *
  * Strides and offsets at the API are in elements; inside the module everything is in bytes.
+ * The module has no globals and no data: instances in several workers over one shared memory
+ * may run at once on disjoint slices of C, each with its own scratch regions.
  */
 import { type FunctionBuilder, type Local, ModuleBuilder, webAssembly } from "./encoder.ts";
 
@@ -113,7 +115,11 @@ const OPS: Record<GemmDtype, DtypeOps> = {
   },
 };
 
-/** Elements of scratch each gemm call needs: packA (A block and the edge tile) and packB (B block). */
+/**
+ * Elements of scratch each gemm call needs: packA (A block and the edge tile) and packB (B
+ * block). Any element offset works; 64-byte aligned regions keep the panels' vector loads
+ * within cache lines.
+ */
 export function gemmScratchElements(dtype: GemmDtype): { packA: number; packB: number } {
   return shapeScratchElements(GEMM_SHAPES[dtype]);
 }
