@@ -4,9 +4,9 @@
  * i32/f32/f64 arithmetic, structured control, locals, and the handful of SIMD128 instructions
  * the matrix-product micro-kernels use) to write the fast backend's modules.
  *
- * Why our own and not binaryen or wabt: those are multi-megabyte packages (binaryen.js is
- * ~10 MB of compiled C++, wabt.js ~2 MB) built for whole toolchains, with their own optimizer
- * passes whose output may change between versions. We need about 80 opcodes, no text parser and
+ * Why our own and not binaryen or wabt: those are multi-megabyte packages (C++ toolchains
+ * compiled to JavaScript/WebAssembly) built for whole compilers, with their own optimizer
+ * passes whose output may change between versions. We need about 90 opcodes, no text parser and
  * no optimizer: the kernels are written instruction by instruction here on purpose. An encoder
  * of a few hundred lines has no dependency, and the bytes it writes are a pure function of the
  * builder calls, so the bytes embedded in generated modules are deterministic and the compile

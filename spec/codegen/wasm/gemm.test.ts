@@ -22,10 +22,13 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { webAssembly } from "../../../compiler/codegen/wasm/encoder.ts";
 import {
+  buildGemmModule,
   GEMM_SHAPES,
   type GemmDtype,
+  type GemmShape,
   gemmModuleBytes,
   gemmScratchElements,
+  shapeScratchElements,
   simdSupported,
 } from "../../../compiler/codegen/wasm/gemm.ts";
 import { Rng } from "../../../runtime/rng.ts";
@@ -41,8 +44,27 @@ const gemms: Record<GemmDtype, Gemm> = {
 };
 
 function instantiate(dtype: GemmDtype): Gemm {
-  const instance = new webAssembly.Instance(new webAssembly.Module(gemmModuleBytes(dtype)), { env: { memory } });
+  return instantiateBytes(gemmModuleBytes(dtype));
+}
+
+function instantiateBytes(bytes: Uint8Array): Gemm {
+  const instance = new webAssembly.Instance(new webAssembly.Module(bytes), { env: { memory } });
   return instance.exports.gemm as Gemm;
+}
+
+/** Modules for other blocking shapes (the benchmark's comparison), by shape. */
+const shapeModules = new Map<string, Gemm>();
+
+/** The gemm function and scratch sizes a case runs with. */
+function moduleFor(c: Case): { gemm: Gemm; scratch: { packA: number; packB: number } } {
+  if (c.shape === undefined) return { gemm: gemms[c.dtype], scratch: gemmScratchElements(c.dtype) };
+  const key = JSON.stringify(c.shape);
+  let gemm = shapeModules.get(key);
+  if (gemm === undefined) {
+    gemm = instantiateBytes(buildGemmModule(c.shape));
+    shapeModules.set(key, gemm);
+  }
+  return { gemm, scratch: shapeScratchElements(c.shape) };
 }
 
 /** A view of the memory as elements of the dtype, after growing it to hold `elements`. */
@@ -94,6 +116,8 @@ interface Case {
   /** Small integers, for which the result must be exact. */
   readonly integers: boolean;
   readonly seed: number;
+  /** A blocking shape other than the dtype's default. */
+  readonly shape?: GemmShape;
 }
 
 /** Where each region of a case lives, in elements. */
@@ -101,7 +125,7 @@ function placement(c: Case) {
   const sa = strides(c.a, c.m, c.k);
   const sb = strides(c.b, c.k, c.n);
   const cRow = c.n + c.cPad;
-  const scratch = gemmScratchElements(c.dtype);
+  const { scratch } = moduleFor(c);
   let next = 0;
   const region = (gap: number, size: number) => {
     const start = next + gap;
@@ -273,6 +297,32 @@ describe("gemm in WebAssembly SIMD", () => {
       for (const overrides of cases) runCase({ ...base, ...overrides });
     });
 
+    test(`${dtype}: the other micro-tile shapes of the benchmark's comparison`, () => {
+      const tiles: [number, number][] =
+        dtype === "f64"
+          ? [
+              [2, 8],
+              [3, 4],
+              [4, 6],
+              [6, 4],
+              [8, 4],
+            ]
+          : [
+              [2, 16],
+              [3, 8],
+              [6, 8],
+              [4, 12],
+            ];
+      fc.assert(
+        fc.property(caseArbitrary(dtype), fc.constantFrom(...tiles), (c, [mr, nr]) => {
+          const base = GEMM_SHAPES[dtype];
+          const shape = { ...base, mr, nr, mc: Math.floor(base.mc / mr) * mr, nc: Math.floor(base.nc / nr) * nr };
+          runCase({ ...c, shape });
+        }),
+        { numRuns: propertyRuns(20) },
+      );
+    });
+
     test(`${dtype}: generated shapes, layouts and modes against the naive product`, () => {
       fc.assert(
         fc.property(caseArbitrary(dtype), (c) => {
@@ -337,7 +387,7 @@ function fill(c: Case, at: ReturnType<typeof placement>, mem: Float64Array | Flo
 
 /** gemm on the case's columns [firstColumn, n): B and C start that many columns later. */
 function callGemm(c: Case, at: ReturnType<typeof placement>, firstColumn: number) {
-  gemms[c.dtype](
+  moduleFor(c).gemm(
     c.m,
     c.n - firstColumn,
     c.k,
