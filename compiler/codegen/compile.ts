@@ -12,7 +12,10 @@ import { transform, version as esbuildVersion } from "esbuild";
 import type { CheckedModel } from "../check/typed.ts";
 import { fail } from "../diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
-import type { CompiledKernels, KernelsModule } from "./api.ts";
+import type { CompiledKernels, KernelArray, KernelsModule } from "./api.ts";
+import { widenedKernels } from "./float32.ts";
+import type { Backend, Dtype } from "./module.ts";
+import { simdSupported } from "./wasm/gemm.ts";
 import { COMPILER_VERSION, compilerHash } from "../version.ts";
 import type { GeneratedModule } from "./module.ts";
 
@@ -27,11 +30,20 @@ export interface CompileOptions {
   readonly memoryLimit?: number;
   /** Skip the cache entirely (always compile). */
   readonly noCache?: boolean;
+  /** Element type of the kernels (default f64); f32 kernels are served through the f64 API. */
+  readonly dtype?: Dtype;
+  /** js, wasm, or auto (default): the fastest this machine runs. */
+  readonly backend?: Backend | "auto";
+  /** Threads for the wasm backend (default: the machine's cores). */
+  readonly threads?: number;
 }
 
 export interface CompileResult {
+  /** The kernels, float64 at their interface whatever their dtype. */
   readonly kernels: CompiledKernels;
-  readonly module: KernelsModule;
+  readonly module: KernelsModule<KernelArray>;
+  /** The backend that was used (auto resolved). */
+  readonly backend: Backend;
   /** The generated TypeScript, when it was generated in this call. */
   readonly typescript?: string;
   /** The cached module's path; empty when the cache folder could not be written (loaded from memory). */
@@ -54,7 +66,10 @@ function sha256(text: string): string {
  * The cache key: everything the generated code depends on, the compiler's own source (its hash)
  * and the transpiler's version included.
  */
-export function cacheKey(model: CheckedModel, options: Pick<CompileOptions, "source" | "maxBatch">): string {
+export function cacheKey(
+  model: CheckedModel,
+  options: Pick<CompileOptions, "source" | "maxBatch" | "dtype"> & { readonly backend: Backend },
+): string {
   return sha256(
     JSON.stringify({
       version: COMPILER_VERSION,
@@ -65,6 +80,8 @@ export function cacheKey(model: CheckedModel, options: Pick<CompileOptions, "sou
       dims: model.dims,
       consts: model.consts,
       maxBatch: options.maxBatch,
+      dtype: options.dtype ?? "f64",
+      backend: options.backend,
     }),
   ).slice(0, 32);
 }
@@ -97,12 +114,33 @@ export async function transpile(typescript: string): Promise<string> {
   return result.code;
 }
 
-async function load(path: string): Promise<KernelsModule> {
-  return (await import(pathToFileURL(path).href)) as KernelsModule;
+async function load(path: string): Promise<KernelsModule<KernelArray>> {
+  return (await import(pathToFileURL(path).href)) as KernelsModule<KernelArray>;
 }
 
-async function loadText(javascript: string): Promise<KernelsModule> {
-  return (await import(`data:text/javascript;base64,${Buffer.from(javascript).toString("base64")}`)) as KernelsModule;
+async function loadText(javascript: string): Promise<KernelsModule<KernelArray>> {
+  return (await import(
+    `data:text/javascript;base64,${Buffer.from(javascript).toString("base64")}`
+  )) as KernelsModule<KernelArray>;
+}
+
+/** Whether this machine runs the wasm backend: WebAssembly SIMD128 and shared memory. */
+export function wasmAvailable(): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && simdSupported();
+}
+
+/** The backend `auto` stands for on this machine; an explicit choice is kept. */
+export function resolveBackend(requested: Backend | "auto" | undefined): Backend {
+  if (requested === "js" || requested === "wasm") return requested;
+  return wasmAvailable() ? "wasm" : "js";
+}
+
+/** The kernels of a loaded module, float64 at their interface. */
+function instantiate(module: KernelsModule<KernelArray>, options: CompileOptions): CompiledKernels {
+  const created = module.createKernels(options.threads === undefined ? {} : { threads: options.threads });
+  return created.dtype === "f32"
+    ? widenedKernels(created as CompiledKernels<Float32Array>)
+    : (created as CompiledKernels);
 }
 
 interface CacheMeta {
@@ -147,7 +185,7 @@ function refuseAbove(bytes: number, limit: number, model: CheckedModel, file: st
  */
 export async function generateChecked(
   model: CheckedModel,
-  options: Pick<CompileOptions, "source" | "file" | "maxBatch">,
+  options: Pick<CompileOptions, "source" | "file" | "maxBatch" | "dtype" | "backend">,
   limit = Math.floor(totalmem() / 2),
 ): Promise<GeneratedModule> {
   const { generateModule } = await import("./module.ts");
@@ -158,6 +196,8 @@ export async function generateChecked(
     maxBatch: options.maxBatch,
     header: `Kernels for model ${model.name}${options.file ? ` of ${options.file}` : ""} (${dims}${dims ? ", " : ""}batch ≤ ${options.maxBatch})`,
     source: options.source,
+    dtype: options.dtype ?? "f64",
+    backend: resolveBackend(options.backend),
   });
   refuseAbove(generated.workspaceBytes, limit, model, options.file);
   return generated;
@@ -167,7 +207,8 @@ export async function generateChecked(
 export async function compileModel(model: CheckedModel, options: CompileOptions): Promise<CompileResult> {
   const limit = options.memoryLimit ?? Math.floor(totalmem() / 2);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
-  const key = cacheKey(model, options);
+  const backend = resolveBackend(options.backend);
+  const key = cacheKey(model, { ...options, backend });
   const jsPath = join(cacheDir, `${model.name}-${key}.mjs`);
   const metaPath = join(cacheDir, `${model.name}-${key}.json`);
   const t0 = performance.now();
@@ -178,14 +219,15 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
     const module = await load(jsPath);
     const t1 = performance.now();
     return {
-      kernels: module.createKernels(),
+      kernels: instantiate(module, options),
       module,
+      backend,
       javascriptPath: jsPath,
       fromCache: true,
       timings: { generate: 0, transpile: 0, load: t1 - t0 },
     };
   }
-  const generated = await generateChecked(model, options, limit);
+  const generated = await generateChecked(model, { ...options, backend }, limit);
   const t1 = performance.now();
   const javascript = await transpile(generated.code);
   const t2 = performance.now();
@@ -209,8 +251,9 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   const module = written ? await load(jsPath) : await loadText(javascript);
   const t3 = performance.now();
   return {
-    kernels: module.createKernels(),
+    kernels: instantiate(module, options),
     module,
+    backend,
     typescript: generated.code,
     javascriptPath: written ? jsPath : "",
     fromCache: false,

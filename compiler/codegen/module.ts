@@ -26,11 +26,14 @@ import { resetGemmNames } from "./gemm.ts";
 import { BufferPool, lowerKernel, region, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
-import type { KernelPlan, Step } from "./plan.ts";
+import { gemmArrays, renameArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
+import { wasmRuntime } from "./wasm/runtime.ts";
 
 /** The element type of every array of a kernel module. */
 export type Dtype = "f64" | "f32";
+/** How matrix products run: JavaScript loops, or the WebAssembly SIMD GEMM on threads. */
+export type Backend = "js" | "wasm";
 
 export interface ModuleOptions {
   /** The largest batch the kernels accept; buffers are sized for it. */
@@ -40,6 +43,7 @@ export interface ModuleOptions {
   /** The model source, quoted at the top of the module. */
   readonly source?: string;
   readonly dtype?: Dtype;
+  readonly backend?: Backend;
 }
 
 export interface GeneratedModule {
@@ -195,6 +199,7 @@ interface KernelDef {
 export function generateModule(program: DerivativeProgram, options: ModuleOptions): GeneratedModule {
   resetGemmNames();
   const dtype = options.dtype ?? "f64";
+  const backend = options.backend ?? "js";
   const A = dtype === "f32" ? "Float32Array" : "Float64Array";
   const bytesPerElement = dtype === "f32" ? 4 : 8;
   const model = program.model;
@@ -357,8 +362,56 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ["gradTemp", P],
     ["unit", N * out],
   ];
-  const bodies = kernels.map((kernel) => ({ kernel, body: printKernel(kernel.plan), copyIn: [], copyOut: [] }));
-  return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies });
+  if (backend === "js") {
+    const bodies = kernels.map((kernel) => ({ kernel, body: printKernel(kernel.plan), copyIn: [], copyOut: [] }));
+    return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies });
+  }
+
+  // The fast backend: every array a product touches lives in the WebAssembly memory. Kernel
+  // arguments that products touch get a mirror there (one per name, shared by the kernels).
+  const mirrored = kernels.map((kernel) => {
+    const products = gemmArrays(kernel.plan);
+    return kernel.arrays.filter((a) => products.has(a.name));
+  });
+  const mirrors = new Map<string, number>();
+  for (const a of mirrored.flat()) mirrors.set(`M_${a.name}`, Math.max(mirrors.get(`M_${a.name}`) ?? 0, a.capacity));
+  const perLine = 64 / bytesPerElement;
+  const memory = new Map<string, { offset: number; length: number }>();
+  let end = 0;
+  for (const [name, length] of [...buffers, ...mirrors]) {
+    memory.set(name, { offset: end, length });
+    end += Math.ceil(length / perLine) * perLine;
+  }
+  const memoryBase = (array: string) => {
+    const place = memory.get(array);
+    if (!place) throw new Error(`internal: ${array} is not in the WebAssembly memory`);
+    return String(place.offset);
+  };
+  const bodies = kernels.map((kernel, k): PrintedKernel => {
+    const own = mirrored[k]!;
+    return {
+      kernel,
+      body: printKernel(renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`]))), {
+        wasm: { memoryBase },
+      }),
+      copyIn: own
+        .filter((a) => a.direction === "in")
+        .map((a) => `M_${a.name}.set(${a.name}.subarray(0, ${a.extent}));`),
+      copyOut: own
+        .filter((a) => a.direction === "out")
+        .map((a) => `${a.name}.set(M_${a.name}.subarray(0, ${a.extent}));`),
+    };
+  });
+  return assemble({
+    options,
+    modelName: model.name,
+    layout,
+    A,
+    bytesPerElement,
+    buffers: [...buffers, ...mirrors],
+    bodies,
+    wasm: { dtype, memory, end },
+  });
 }
 
 interface PrintedKernel {
@@ -370,6 +423,12 @@ interface PrintedKernel {
 }
 
 interface Assembly {
+  /** The fast backend's memory: each array's place (in elements) and the end of the arrays. */
+  readonly wasm?: {
+    readonly dtype: Dtype;
+    readonly memory: ReadonlyMap<string, { readonly offset: number; readonly length: number }>;
+    readonly end: number;
+  };
   readonly options: ModuleOptions;
   readonly modelName: string;
   readonly layout: Layout;
@@ -380,7 +439,16 @@ interface Assembly {
 }
 
 /** The module text: header, layout, helpers, interface and the createKernels factory. */
-function assemble({ options, modelName, layout, A, bytesPerElement, buffers, bodies }: Assembly): GeneratedModule {
+function assemble({
+  options,
+  modelName,
+  layout,
+  A,
+  bytesPerElement,
+  buffers,
+  bodies,
+  wasm,
+}: Assembly): GeneratedModule {
   const N = options.maxBatch;
   const out = layout.outputSize;
   const P = layout.paramCount;
@@ -427,15 +495,32 @@ function assemble({ options, modelName, layout, A, bytesPerElement, buffers, bod
   });
   file.addStatements(helpersSource());
   file.addStatements(interfaceSource(A));
-  const allocations = buffers.map(([name, length]) => `const ${name} = new ${A}(${length});`);
+  const runtime = wasm ? wasmRuntime(wasm.dtype) : undefined;
+  if (runtime) file.addStatements(runtime.source);
+  const allocations = wasm
+    ? [
+        `const threads = threadsWanted(options.threads);`,
+        `const scratchBase = ${wasm.end};`,
+        `const pages = Math.ceil(((scratchBase + threads * GEMM_SCRATCH) * ${bytesPerElement}) / 65536);`,
+        `const memory = newSharedMemory(pages);`,
+        ...[...wasm.memory].map(
+          ([name, place]) =>
+            `const ${name} = new ${A}(memory.buffer, ${place.offset * bytesPerElement}, ${place.length});`,
+        ),
+        `const runtime = startGemm(memory, scratchBase, threads);`,
+        `const gemm = runtime.gemm;`,
+      ]
+    : buffers.map(([name, length]) => `const ${name} = new ${A}(${length});`);
   const factory: FunctionDeclarationStructure = {
     kind: StructureKind.Function,
     isExported: true,
     name: "createKernels",
     returnType: "Kernels",
-    parameters: [{ name: "_options", type: "{ readonly threads?: number }", initializer: "{}" }],
+    parameters: [{ name: wasm ? "options" : "_options", type: "{ readonly threads?: number }", initializer: "{}" }],
     docs: [
-      "Creates the kernels with their buffers (allocated here once, never inside a kernel). This backend runs on one thread.",
+      wasm
+        ? "Creates the kernels with their buffers in one shared WebAssembly memory (allocated here once, never inside a kernel), and the GEMM's threads (default: the machine's cores)."
+        : "Creates the kernels with their buffers (allocated here once, never inside a kernel). This backend runs on one thread.",
     ],
     statements: [
       ...allocations,
@@ -445,7 +530,7 @@ function assemble({ options, modelName, layout, A, bytesPerElement, buffers, bod
   layout: LAYOUT,
   maxBatch: ${N},
   dtype: "${A === "Float32Array" ? "f32" : "f64"}",
-  threads: 1,
+  threads: ${wasm ? "runtime.threads" : "1"},
   outputs: F,
   setFixed(values: ${A}): void {
     fx.set(values.subarray(0, ${layout.fixedCount}));
@@ -465,12 +550,14 @@ function assemble({ options, modelName, layout, A, bytesPerElement, buffers, bod
       unit[row] = 0;
     }
   },
-  dispose(): void {},
+  dispose(): void {${wasm ? "\n    runtime.dispose();\n  " : ""}},
 };`,
       `return kernels;`,
     ],
   };
   file.addFunction(factory);
-  const workspaceBytes = buffers.reduce((total, [, length]) => total + length, 0) * bytesPerElement;
+  const workspaceBytes =
+    (wasm ? wasm.end + (runtime?.scratchPerThread ?? 0) : buffers.reduce((total, [, length]) => total + length, 0)) *
+    bytesPerElement;
   return { code: file.getFullText(), layout, workspaceBytes };
 }

@@ -57,6 +57,8 @@ const compile = (
     source: options.source ?? SOURCE,
     maxBatch: options.maxBatch ?? 3,
     cacheDir,
+    // The estimates below come from generateChecked's JavaScript module: compile the same one.
+    backend: "js",
     ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
   });
 
@@ -300,7 +302,7 @@ describe("the compiler hash in the cache key", () => {
         `import { loadModel } from "./compiler/frontend.ts";`,
         `const source = ${JSON.stringify(SOURCE)};`,
         `const model = loadModel(source, { set: ${JSON.stringify(SET)} }).model;`,
-        `const result = await compileModel(model, { source, maxBatch: 3, cacheDir: ${JSON.stringify(dir)} });`,
+        `const result = await compileModel(model, { source, maxBatch: 3, cacheDir: ${JSON.stringify(dir)}, backend: "js" });`,
         "console.log(JSON.stringify(result.fromCache));",
       ].join("\n"),
     );
@@ -332,11 +334,12 @@ describe("the memory refusal (NQM3008)", () => {
     const source = readFileSync(join(EXAMPLES_DIR, "two_layer_relu.nqm"), "utf8");
     const huge = loadModel(source, { set: { m: 1_000_000, d: 1 } }).model;
     // The estimate, computed without a limit (generation allocates nothing of the sizes).
-    const estimate = (await generateChecked(huge, { source, maxBatch: 10_000 }, Infinity)).workspaceBytes;
+    const estimate = (await generateChecked(huge, { source, maxBatch: 10_000, backend: "js" }, Infinity))
+      .workspaceBytes;
     assert.ok(estimate > 1e11, `${estimate}`);
     const dir = freshDir();
     const rssBefore = process.memoryUsage().rss;
-    const message = await refusal(() => compileModel(huge, { source, maxBatch: 10_000, cacheDir: dir }));
+    const message = await refusal(() => compileModel(huge, { source, maxBatch: 10_000, cacheDir: dir, backend: "js" }));
     assert.ok(message.includes(formatBytes(estimate)), `${message} (expected ${formatBytes(estimate)})`);
     assert.match(message, /GiB/);
     assert.ok(process.memoryUsage().rss - rssBefore < 500e6, "memory grew by half a gigabyte");
@@ -364,7 +367,8 @@ describe("the memory refusal (NQM3008)", () => {
 
   test("memoryLimit: the limit itself is accepted, one byte less is refused", async () => {
     const small = model();
-    const bytes = (await generateChecked(small, { source: SOURCE, maxBatch: 3 }, Infinity)).workspaceBytes;
+    const bytes = (await generateChecked(small, { source: SOURCE, maxBatch: 3, backend: "js" }, Infinity))
+      .workspaceBytes;
     const message = await refusal(() => compile(freshDir(), { memoryLimit: bytes - 1 }));
     assert.ok(message.includes(formatBytes(bytes)) && message.includes(formatBytes(bytes - 1)), message);
     const accepted = await compile(freshDir(), { memoryLimit: bytes });
@@ -374,7 +378,8 @@ describe("the memory refusal (NQM3008)", () => {
   test("a cached entry is refused too when its buffers exceed the limit", async () => {
     const dir = freshDir();
     const small = model();
-    const bytes = (await generateChecked(small, { source: SOURCE, maxBatch: 3 }, Infinity)).workspaceBytes;
+    const bytes = (await generateChecked(small, { source: SOURCE, maxBatch: 3, backend: "js" }, Infinity))
+      .workspaceBytes;
     await compile(dir);
     await refusal(() => compile(dir, { memoryLimit: bytes - 1 }));
   });

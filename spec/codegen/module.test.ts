@@ -165,23 +165,41 @@ describe("generated modules", () => {
   test("buffers are allocated in createKernels only, and the memory estimate is what it allocates", async () => {
     for (const { example } of compiled) {
       const { model } = loadModel(example.source, { set: example.set });
-      const generated = await generateChecked(model, { source: example.source, maxBatch: 4 });
-      const factory = generated.code.slice(generated.code.indexOf("export function createKernels"));
-      const kernelsStart = factory.indexOf("const kernels: Kernels = {");
-      assert.ok(kernelsStart > 0);
-      // Every `new` is in the factory's prologue, none inside a kernel (nor in the helpers).
-      const before = generated.code.slice(0, generated.code.indexOf("export function createKernels"));
-      assert.doesNotMatch(before, /\bnew\s/, `${example.file}: allocation outside createKernels`);
-      assert.doesNotMatch(
-        factory.slice(kernelsStart),
-        /\bnew\s+(?!RangeError|Error)/,
-        `${example.file}: allocation inside a kernel`,
-      );
-      const allocated = [...factory.slice(0, kernelsStart).matchAll(/new Float64Array\((\d+)\)/g)].reduce(
-        (sum, m) => sum + Number(m[1]),
-        0,
-      );
-      assert.equal(allocated * 8, generated.workspaceBytes, example.file);
+      for (const backend of ["js", "wasm"] as const) {
+        const generated = await generateChecked(model, { source: example.source, maxBatch: 4, backend });
+        const factory = generated.code.slice(generated.code.indexOf("export function createKernels"));
+        const kernelsStart = factory.indexOf("const kernels: Kernels = {");
+        assert.ok(kernelsStart > 0);
+        // Every `new` of a kernel's data is in the factory's prologue, none inside a kernel.
+        assert.doesNotMatch(
+          factory.slice(kernelsStart),
+          /\bnew\s+(?!RangeError|Error)/,
+          `${example.file}: allocation inside a kernel`,
+        );
+        const prologue = factory.slice(0, kernelsStart);
+        if (backend === "js") {
+          const before = generated.code.slice(0, generated.code.indexOf("export function createKernels"));
+          assert.doesNotMatch(before, /\bnew\s/, `${example.file}: allocation outside createKernels`);
+          const allocated = [...prologue.matchAll(/new Float64Array\((\d+)\)/g)].reduce(
+            (sum, m) => sum + Number(m[1]),
+            0,
+          );
+          assert.equal(allocated * 8, generated.workspaceBytes, example.file);
+          continue;
+        }
+        // wasm: views of one memory, disjoint, below the GEMM scratch that follows them.
+        const views = [...prologue.matchAll(/new Float64Array\(memory\.buffer, (\d+), (\d+)\)/g)].map((m) => ({
+          start: Number(m[1]),
+          end: Number(m[1]) + 8 * Number(m[2]),
+        }));
+        assert.ok(views.length >= 9, `${example.file}: ${views.length} views`);
+        views.sort((a, b) => a.start - b.start);
+        views.forEach((v, i) => assert.ok(i === 0 || views[i - 1]!.end <= v.start, `${example.file}: views overlap`));
+        const scratchBase = Number(/const scratchBase = (\d+);/.exec(prologue)?.[1]);
+        const perThread = Number(/const GEMM_SCRATCH = (\d+);/.exec(generated.code)?.[1]);
+        assert.ok(views.at(-1)!.end <= scratchBase * 8, `${example.file}: a view reaches into the GEMM scratch`);
+        assert.equal(generated.workspaceBytes, (scratchBase + perThread) * 8, example.file);
+      }
     }
   });
 });

@@ -1,0 +1,111 @@
+/**
+ * A float32 kernel module behind the float64 kernel API the runtime speaks: arguments are
+ * rounded into float32 buffers (allocated once, here) on the way in, results widened on the
+ * way out. Training thus keeps its parameters, residuals and losses in float64 while every
+ * product and loop of the kernels runs in float32, as mixed-precision training does.
+ */
+import type { CompiledKernels } from "./api.ts";
+
+/** The float64 API over float32 kernels. */
+export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKernels {
+  const { layout, maxBatch } = inner;
+  const P = layout.paramCount;
+  const out = layout.outputSize;
+  const perExample = maxBatch * out;
+  const w = new Float32Array(P);
+  const dw = new Float32Array(P);
+  const grad = new Float32Array(P);
+  const c = new Float32Array(perExample);
+  const y = new Float32Array(perExample);
+  const result = new Float32Array(Math.max(P, perExample));
+  const fixed = new Float32Array(layout.fixedCount);
+  const inputs = layout.inputs.map((slot) => new Float32Array(maxBatch * slot.size));
+  const outputs = new Float64Array(perExample);
+  let jacobian = new Float32Array(0);
+
+  /** Rounds `count` entries of `source` into `target` (TypedArray.set converts element types). */
+  const narrow = (target: Float32Array, source: Float64Array, count: number) => {
+    target.set(source.subarray(0, count));
+    return target;
+  };
+  const narrowInputs = (x: readonly Float64Array[], n: number) => {
+    layout.inputs.forEach((slot, k) => narrow(inputs[k]!, x[k]!, n * slot.size));
+    return inputs;
+  };
+  const widen = (target: Float64Array, source: Float32Array, count: number) => target.set(source.subarray(0, count));
+
+  const kernels: CompiledKernels = {
+    layout,
+    maxBatch,
+    dtype: "f64",
+    threads: inner.threads,
+    outputs,
+    setFixed: (values) => inner.setFixed(narrow(fixed, values, layout.fixedCount)),
+    f(wv, x, n, o) {
+      inner.f(narrow(w, wv, P), narrowInputs(x, n), n, result);
+      widen(o, result, n * out);
+    },
+    jvp(wv, dwv, x, n, o) {
+      inner.jvp(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
+      widen(o, result, n * out);
+    },
+    quad(wv, dwv, x, n, o) {
+      inner.quad(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
+      widen(o, result, n * out);
+    },
+    fLin(wv, dwv, x, n, o) {
+      inner.fLin(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
+      widen(o, result, n * out);
+    },
+    fQuad(wv, dwv, x, n, o) {
+      inner.fQuad(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
+      widen(o, result, n * out);
+    },
+    vjp(wv, x, cv, n, g) {
+      inner.vjp(narrow(w, wv, P), narrowInputs(x, n), narrow(c, cv, n * out), n, grad);
+      widen(g, grad, P);
+    },
+    hvp(wv, dwv, x, cv, n, o) {
+      inner.hvp(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), narrow(c, cv, n * out), n, result);
+      widen(o, result, P);
+    },
+    lossAndGrad(wv, x, yv, n, g, mean) {
+      const loss = inner.lossAndGrad(narrow(w, wv, P), narrowInputs(x, n), narrow(y, yv, n * out), n, grad, mean);
+      widen(g, grad, P);
+      widen(outputs, inner.outputs, n * out);
+      return loss;
+    },
+    prepare(w0, x, n) {
+      inner.prepare(narrow(w, w0, P), narrowInputs(x, n), n);
+    },
+    lossAndGradLin(dwv, yv, g, mean) {
+      const loss = inner.lossAndGradLin(narrow(dw, dwv, P), narrow(y, yv, Math.min(yv.length, perExample)), grad, mean);
+      widen(g, grad, P);
+      widen(outputs, inner.outputs, perExample);
+      return loss;
+    },
+    lossAndGradQuad(dwv, yv, g, mean) {
+      const loss = inner.lossAndGradQuad(
+        narrow(dw, dwv, P),
+        narrow(y, yv, Math.min(yv.length, perExample)),
+        grad,
+        mean,
+      );
+      widen(g, grad, P);
+      widen(outputs, inner.outputs, perExample);
+      return loss;
+    },
+    ntkMatVec(wv, x, n, v, o) {
+      inner.ntkMatVec(narrow(w, wv, P), narrowInputs(x, n), n, narrow(c, v, n * out), result);
+      widen(o, result, n * out);
+    },
+    jacobianRows(wv, x, n, o) {
+      // For small models only: its buffer is made at the first call, at the size asked for.
+      if (jacobian.length < n * out * P) jacobian = new Float32Array(n * out * P);
+      inner.jacobianRows(narrow(w, wv, P), narrowInputs(x, n), n, jacobian);
+      widen(o, jacobian, n * out * P);
+    },
+    dispose: () => inner.dispose(),
+  };
+  return kernels;
+}
