@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { transform } from "esbuild";
 import type { CheckedModel } from "../check/typed.ts";
-import { fail } from "../diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
 import type { CompiledKernels, KernelsModule } from "./api.ts";
 import { COMPILER_VERSION } from "../version.ts";

@@ -5,7 +5,7 @@
  * f_quad expanded around the params and evaluated at params + Δ. No dense Hessian is formed.
  */
 import type { CheckedModel } from "../check/typed.ts";
-import type { Span } from "../diagnostics.ts";
+import type { Span } from "../../foundation/diagnostics.ts";
 import { Graph, type Node } from "../ir/graph.ts";
 import { lowerModel } from "../ir/lower.ts";
 import { simplify } from "../simplify/simplify.ts";

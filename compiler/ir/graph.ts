@@ -7,7 +7,7 @@
  * (it depends on an input or on the per-example cotangent); `bsum` sums a batched value over
  * the examples. Code generation adds the batch loop.
  */
-import type { Shape } from "../check/typed.ts";
+import { type Shape, sameShape } from "../../foundation/shape.ts";
 import { OPS, type OpName } from "./ops.ts";
 
 /** Op attributes; which ones an op uses is given in its OPS entry. */
@@ -120,10 +120,6 @@ export class Graph {
   unbroadcast(a: Node, shape: Shape): Node {
     return sameShape(a.shape, shape) ? a : this.sum(a);
   }
-}
-
-export function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((size, i) => size === b[i]);
 }
 
 /**

@@ -7,12 +7,11 @@
  * Non-smooth points follow the convention used in practice: relu'(0) = step(0) = 0,
  * abs'(0) = sign(0) = 0, and step, sign, leaky_step have derivative 0 everywhere.
  */
-import type { Shape } from "../check/typed.ts";
-import { sizeOf } from "../check/typed.ts";
 import { SCALAR_FUNCTIONS } from "../math.ts";
-import { sameShape, type Attrs, type Graph, type Node } from "./graph.ts";
+import type { Attrs, Graph, Node } from "./graph.ts";
 import type { Tensor } from "./tensor.ts";
 import { filled, tensor } from "./tensor.ts";
+import { type Shape, sizeOf, sameShape } from "../../foundation/shape.ts";
 
 /** How tightly a printed form binds, for parenthesization: 5 atoms, 4 `^`, 3 prefix `-`, 2 `* / @`, 1 `+ -`. */
 export type Precedence = 1 | 2 | 3 | 4 | 5;

@@ -20,7 +20,7 @@ import {
   type CompileResult,
 } from "../../compiler/codegen/compile.ts";
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
-import { NqmError } from "../../compiler/diagnostics.ts";
+import { NqmError } from "../../foundation/diagnostics.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { EXAMPLES_DIR } from "../support/examples.ts";
 

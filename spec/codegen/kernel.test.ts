@@ -8,7 +8,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { sizeOf } from "../../compiler/check/typed.ts";
 import { transpile } from "../../compiler/codegen/compile.ts";
 import { generateChecked } from "../../compiler/codegen/compile.ts";
 import { BufferPool, emitKernelBody, type RootTarget } from "../../compiler/codegen/kernel.ts";
@@ -19,6 +18,7 @@ import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { SCALAR_FUNCTIONS, sigmoid, softplus } from "../../compiler/math.ts";
 import { withinTolerance } from "../support/kernel-check.ts";
+import { sizeOf } from "../../foundation/shape.ts";
 
 const MAX_BATCH = 4;
 const HELPER_NAMES = ["relu", "step", "sign", "square", "sigmoid", "softplus", "leakyRelu", "leakyStep"] as const;

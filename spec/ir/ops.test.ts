@@ -8,8 +8,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Shape } from "../../compiler/check/typed.ts";
-import { sizeOf } from "../../compiler/check/typed.ts";
 import { jvp, vjp } from "../../compiler/diff/transforms.ts";
 import { Graph, type Attrs, type Node } from "../../compiler/ir/graph.ts";
 import { interpret, type Bindings } from "../../compiler/ir/interpret.ts";
@@ -18,6 +16,7 @@ import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { simplify } from "../../compiler/simplify/simplify.ts";
 import { perExample } from "../support/points.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { type Shape, sizeOf } from "../../foundation/shape.ts";
 
 const LEAVES: readonly OpName[] = ["input", "param", "fixed", "tangent", "cotangent", "const"];
 
