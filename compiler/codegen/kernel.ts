@@ -9,10 +9,10 @@
  * - Nothing is allocated: values live in the caller's arrays or in workspace buffers created
  *   once with the kernels.
  */
-import { isConst, topologicalOrder, type Node } from "../ir/graph.ts";
-import { isDot, type OpName } from "../ir/ops.ts";
+import { isDot } from "../ir/ops.ts";
 import { emitGemm, type View } from "./gemm.ts";
 import { sizeOf } from "../../foundation/shape.ts";
+import { isConst, topologicalOrder, type Node, type OpName } from "../ir/node.ts";
 
 /** Where a node's value lives in generated code. */
 export type Storage =

@@ -11,7 +11,6 @@ import {
   type FunctionDeclarationStructure,
 } from "ts-morph";
 import type { DerivativeProgram } from "../diff/programs.ts";
-import { topologicalOrder, type Node } from "../ir/graph.ts";
 import { simplify } from "../simplify/simplify.ts";
 import { dependencies, stageOf } from "../stage/dependencies.ts";
 import { resetGemmNames } from "./gemm.ts";
@@ -20,6 +19,7 @@ import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
 
 import { COMPILER_VERSION } from "../version.ts";
+import { topologicalOrder, type Node } from "../ir/node.ts";
 
 export interface ModuleOptions {
   /** The largest batch the kernels accept; buffers are sized for it. */

@@ -8,7 +8,7 @@
  * abs'(0) = sign(0) = 0, and step, sign, leaky_step have derivative 0 everywhere.
  */
 import { SCALAR_FUNCTIONS } from "../math.ts";
-import type { Attrs, Graph, Node } from "./graph.ts";
+import type { Attrs, GraphBuilder, Node, OpName } from "./node.ts";
 import type { Tensor } from "./tensor.ts";
 import { filled, tensor } from "./tensor.ts";
 import { type Shape, sizeOf, sameShape } from "../../foundation/shape.ts";
@@ -23,9 +23,9 @@ export interface OpRule {
   readonly batched?: (inputs: readonly Node[]) => boolean;
   readonly evaluate: (inputs: readonly Tensor[], node: Node) => Tensor;
   /** The tangent of the node from its inputs' tangents (null = zero); null when zero. */
-  readonly jvp: (node: Node, tangents: readonly (Node | null)[], g: Graph) => Node | null;
+  readonly jvp: (node: Node, tangents: readonly (Node | null)[], g: GraphBuilder) => Node | null;
   /** The contribution of the node's adjoint `ct` to each input's adjoint (null = none). */
-  readonly vjp: (node: Node, ct: Node, g: Graph) => readonly (Node | null)[];
+  readonly vjp: (node: Node, ct: Node, g: GraphBuilder) => readonly (Node | null)[];
   readonly print: (args: readonly string[], node: Node) => string;
   /** How tightly the printed form binds (a function where it depends on the node's form). */
   readonly precedence: Precedence | ((node: Node) => Precedence);
@@ -65,7 +65,7 @@ function elementwiseShape([a, b]: readonly Shape[]): Shape {
 }
 
 /** Adds two tangents where either may be the symbolic zero (null). */
-function addTangents(g: Graph, a: Node | null, b: Node | null, shape: Shape): Node | null {
+function addTangents(g: GraphBuilder, a: Node | null, b: Node | null, shape: Shape): Node | null {
   if (a === null && b === null) return null;
   if (a === null) return g.broadcast(b!, shape);
   if (b === null) return g.broadcast(a, shape);
@@ -90,7 +90,7 @@ function leaf(printName: (node: Node) => string): OpRule {
  */
 function elementwise(
   scalar: (x: number, attrs: Attrs) => number,
-  derivative: (g: Graph, x: Node, y: Node) => Node | null,
+  derivative: (g: GraphBuilder, x: Node, y: Node) => Node | null,
   print: (arg: string, attrs: Attrs) => string,
 ): OpRule {
   return {
@@ -111,7 +111,10 @@ function elementwise(
   };
 }
 
-function named(fn: keyof typeof SCALAR_FUNCTIONS, derivative: (g: Graph, x: Node, y: Node) => Node | null): OpRule {
+function named(
+  fn: keyof typeof SCALAR_FUNCTIONS,
+  derivative: (g: GraphBuilder, x: Node, y: Node) => Node | null,
+): OpRule {
   return elementwise(
     (v) => SCALAR_FUNCTIONS[fn](v),
     derivative,
@@ -146,45 +149,6 @@ export function isDot(node: Node): boolean {
 }
 
 // ---------------------------------------------------------------- the table
-
-/** Every op of the IR; OPS below must give each one a full rule (the type check enforces it). */
-export const OP_NAMES = [
-  "input",
-  "param",
-  "fixed",
-  "tangent",
-  "cotangent",
-  "const",
-  "add",
-  "sub",
-  "mul",
-  "div",
-  "neg",
-  "pow",
-  "relu",
-  "step",
-  "tanh",
-  "sigmoid",
-  "softplus",
-  "exp",
-  "log",
-  "sqrt",
-  "abs",
-  "sign",
-  "sin",
-  "cos",
-  "square",
-  "leaky_relu",
-  "leaky_step",
-  "sum",
-  "matmul",
-  "outer",
-  "transpose",
-  "broadcast",
-  "bsum",
-] as const;
-
-export type OpName = (typeof OP_NAMES)[number];
 
 export const OPS: Readonly<Record<OpName, OpRule>> = {
   // Leaves. Their values come from the interpreter's bindings or the kernel's arguments.

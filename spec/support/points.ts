@@ -4,11 +4,11 @@
  */
 import fc from "fast-check";
 import type { CheckedModel, TensorDecl } from "../../compiler/check/typed.ts";
-import type { Node } from "../../compiler/ir/graph.ts";
 import { interpret, type Bindings, type Value } from "../../compiler/ir/interpret.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import type { Point } from "../../runtime/point.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
+import { type Node } from "../../compiler/ir/node.ts";
 
 export type TensorMap = Record<string, Tensor>;
 
