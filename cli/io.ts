@@ -1,6 +1,6 @@
 /** What every command shares: reading files, printing diagnostics, loading a model. */
 import { readFileSync } from "node:fs";
-import { NqmError, diagnostic, type Diagnostic } from "../compiler/diagnostics.ts";
+import { NqmError, diagnostic, type Diagnostic } from "../foundation/diagnostics.ts";
 import { loadModel } from "../compiler/frontend.ts";
 import type { CheckedModel } from "../compiler/check/typed.ts";
 import { diagnosticToJson, renderDiagnostic } from "./render.ts";

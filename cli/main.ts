@@ -1,6 +1,6 @@
 /** The `nqm` command line: thin; parses flags, calls the stages, prints. */
 import { Command, CommanderError } from "commander";
-import { NqmError } from "../compiler/diagnostics.ts";
+import { NqmError } from "../foundation/diagnostics.ts";
 import { versionLabel } from "../compiler/version.ts";
 import type { TrainingOptions } from "./commands/train.ts";
 import { diagnosticsJson, output, report, type ModelOptions } from "./io.ts";

@@ -1,5 +1,5 @@
 /** Parsing of shared command-line values (--set, numbers), reporting errors as diagnostics. */
-import { fail } from "../compiler/diagnostics.ts";
+import { fail } from "../foundation/diagnostics.ts";
 
 /** A decimal number as the model language writes it, with an optional sign: no hex, no `Infinity`. */
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;

@@ -1,5 +1,5 @@
 /** Turning diagnostics into text (file:line:col, source line, caret) or JSON, at the CLI edge. */
-import type { Diagnostic, Span } from "../compiler/diagnostics.ts";
+import type { Diagnostic, Span } from "../foundation/diagnostics.ts";
 
 export interface Position {
   /** 1-based. */

@@ -2,7 +2,7 @@
 import { parseSource } from "../grammar/build-ast.ts";
 import { checkFile } from "./check/check.ts";
 import type { CheckedModel } from "./check/typed.ts";
-import { fail, NqmError, hasErrors, type Diagnostic } from "./diagnostics.ts";
+import { fail, NqmError, hasErrors, type Diagnostic } from "../foundation/diagnostics.ts";
 
 export interface FrontendResult {
   /** Present when the file parsed and checked without error. */

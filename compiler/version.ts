@@ -1,6 +1,6 @@
 /**
  * The compiler's identity. The release version is set by hand; the compiler hash is a SHA-256 over
- * the compiler's own source (every file under compiler/ and grammar/), so that any change to the
+ * the compiler's own source (every file under foundation/, grammar/ and compiler/), so that any change to the
  * code that generates kernels changes every cache key. The dist bundle carries the hash computed
  * at build time (scripts/build.mjs defines __NQM_COMPILER_HASH__); running from source, it is
  * computed once, at first use, from the files beside this one.
@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 export const COMPILER_VERSION = "0.1.0";
 
 /** The folders, relative to the repository root, whose files make up the compiler. */
-export const COMPILER_SOURCE_DIRS = ["compiler", "grammar"] as const;
+export const COMPILER_SOURCE_DIRS = ["foundation", "grammar", "compiler"] as const;
 
 // Replaced by a string literal in the dist bundle; undeclared (so `typeof` is "undefined") from source.
 declare const __NQM_COMPILER_HASH__: string | undefined;

@@ -1,5 +1,5 @@
 /** The untyped AST produced by the parser. Every node carries its source span. */
-import type { Span } from "../compiler/diagnostics.ts";
+import type { Span } from "../foundation/diagnostics.ts";
 
 export type BinaryOperator = "+" | "-" | "*" | "/" | "@" | "^";
 

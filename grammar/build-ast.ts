@@ -1,6 +1,6 @@
 /** Parsing entry point: lexes, parses with recovery, and turns an error-free CST into the AST. */
 import type { CstElement, CstNode, IToken } from "chevrotain";
-import { diagnostic, type Diagnostic, type Span } from "../compiler/diagnostics.ts";
+import { diagnostic, type Diagnostic, type Span } from "../foundation/diagnostics.ts";
 import type {
   BinaryOperator,
   CommentAst,

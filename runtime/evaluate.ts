@@ -1,6 +1,6 @@
 /** `nqm eval`: every derivative quantity at one point, by a backend that meets the JSON contract. */
 import type { DerivativeProgram } from "../compiler/diff/programs.ts";
-import { fail } from "../compiler/diagnostics.ts";
+import { fail } from "../foundation/diagnostics.ts";
 import { interpret, type Value } from "../compiler/ir/interpret.ts";
 import { toNested, type Nested, type Tensor } from "../compiler/ir/tensor.ts";
 import type { CompiledKernels } from "../compiler/codegen/api.ts";

@@ -1,8 +1,8 @@
 /** Drawing params and fixed tensors from their initializers, seeded and reproducible. */
 import type { CheckedModel, Initializer, TensorDecl } from "../compiler/check/typed.ts";
 import type { Layout } from "../compiler/codegen/layout.ts";
-import { sizeOf } from "../compiler/check/typed.ts";
 import { Rng } from "./rng.ts";
+import { sizeOf } from "../foundation/shape.ts";
 
 /** Fills `out` from an initializer with the given generator. */
 export function draw(init: Initializer, rng: Rng, out: Float64Array): Float64Array {

@@ -5,12 +5,11 @@
  * `params`/`fixed` absent: drawn from the initializers with the seed; `direction` absent: zeros;
  * `cotangent` absent: all ones.
  */
-import type { CheckedModel, Shape, TensorDecl } from "../compiler/check/typed.ts";
-import { sizeOf } from "../compiler/check/typed.ts";
-import { didYouMean, fail } from "../compiler/diagnostics.ts";
-import { formatShape } from "../compiler/check/builtins.ts";
+import type { CheckedModel, TensorDecl } from "../compiler/check/typed.ts";
+import { didYouMean, fail } from "../foundation/diagnostics.ts";
 import { filled, fromNested, nestedShape, type Tensor } from "../compiler/ir/tensor.ts";
 import { initializeTensor } from "./init.ts";
+import { type Shape, sizeOf, formatShape } from "../foundation/shape.ts";
 
 export interface Point {
   readonly n: number;

@@ -6,13 +6,13 @@
 import { compileModel } from "../compiler/codegen/compile.ts";
 import type { CompiledKernels } from "../compiler/codegen/api.ts";
 import type { CheckedModel } from "../compiler/check/typed.ts";
-import { fail } from "../compiler/diagnostics.ts";
+import { fail } from "../foundation/diagnostics.ts";
 import { loadModel } from "../compiler/frontend.ts";
-import { formatShape } from "../compiler/check/builtins.ts";
 import { parseSource } from "../grammar/build-ast.ts";
 import { loadDataset, type Dataset } from "./data/index.ts";
 import { initializeFlat } from "./init.ts";
 import { lanczosTopK } from "./linalg/index.ts";
+import { formatShape } from "../foundation/shape.ts";
 
 export type LossNormalization = "sum" | "mean";
 

@@ -1,6 +1,6 @@
 /** A sweep worker: opens the session once, then trains each job it is sent. */
 import { parentPort, workerData } from "node:worker_threads";
-import { NqmError } from "../compiler/diagnostics.ts";
+import { NqmError } from "../foundation/diagnostics.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "./session.ts";
 import type { Job, SweepSpec, WorkerMessage } from "./sweep.ts";
 import { runId, trainRun, type RunStart } from "./train.ts";

@@ -7,7 +7,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writ
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { fail, NqmError, type Diagnostic } from "../compiler/diagnostics.ts";
+import { fail, NqmError, type Diagnostic } from "../foundation/diagnostics.ts";
 import type { ModelKind, RunRecord } from "./plot/types.ts";
 import { runId } from "./train.ts";
 import type { LossNormalization, SessionOptions } from "./session.ts";

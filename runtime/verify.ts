@@ -9,12 +9,11 @@ import type { CompiledKernels } from "../compiler/codegen/api.ts";
 import type { CheckedModel } from "../compiler/check/typed.ts";
 import type { DerivativeProgram } from "../compiler/diff/programs.ts";
 import { interpret, type Value } from "../compiler/ir/interpret.ts";
-import type { Node } from "../compiler/ir/graph.ts";
-import { topologicalOrder } from "../compiler/ir/graph.ts";
 import type { Tensor } from "../compiler/ir/tensor.ts";
 import { initializeFlat } from "./init.ts";
 import { dot } from "./linalg/index.ts";
 import { Rng } from "./rng.ts";
+import { type Node, topologicalOrder } from "../compiler/ir/node.ts";
 
 export interface VerifyOptions {
   readonly runs: number;

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileModel, formatBytes, generateChecked, transpile } from "../../compiler/codegen/compile.ts";
 import { parameterCount } from "../../compiler/check/typed.ts";
-import { fail } from "../../compiler/diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { verifyModel } from "../../runtime/verify.ts";
 import { loadModelFile, type ModelOptions } from "../io.ts";

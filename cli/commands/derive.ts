@@ -1,5 +1,5 @@
 /** `nqm derive` and `nqm eval`. */
-import { NqmError, diagnostic } from "../../compiler/diagnostics.ts";
+import { NqmError, diagnostic } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { DERIVE_VIEWS, deriveView, type DeriveView } from "../../compiler/diff/views.ts";
 import { printGraph } from "../../compiler/ir/print.ts";

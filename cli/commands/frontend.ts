@@ -1,11 +1,11 @@
 /** `nqm check` and `nqm fmt`. */
-import { NqmError } from "../../compiler/diagnostics.ts";
+import { NqmError } from "../../foundation/diagnostics.ts";
 import { checkSource } from "../../compiler/frontend.ts";
-import { formatShape } from "../../compiler/check/builtins.ts";
-import { parameterCount, sizeOf, type CheckedModel, type TensorDecl } from "../../compiler/check/typed.ts";
+import { parameterCount, type CheckedModel, type TensorDecl } from "../../compiler/check/typed.ts";
 import { parseSource } from "../../grammar/build-ast.ts";
 import { printFile } from "../../grammar/printer.ts";
 import { diagnosticsJson, readSource, report } from "../io.ts";
+import { formatShape, sizeOf } from "../../foundation/shape.ts";
 
 function describeInit(tensor: TensorDecl): string {
   return tensor.init ? `${tensor.init.kind}(${tensor.init.args.join(", ")})` : "";

@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { NqmError, diagnostic, fail } from "../../compiler/diagnostics.ts";
+import { NqmError, diagnostic, fail } from "../../foundation/diagnostics.ts";
 import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
 import { formatNumber } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER } from "../../runtime/plot/types.ts";

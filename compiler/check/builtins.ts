@@ -4,7 +4,7 @@
  * table, the op table (compiler/ir/ops.ts), the lowering (compiler/ir/lower.ts), the docs and
  * one test row.
  */
-import type { Shape } from "./typed.ts";
+import type { Shape } from "../../foundation/shape.ts";
 
 /** A shape rule returns the result shape, or the reason the argument shapes do not fit. */
 export type ShapeRule = (args: readonly Shape[]) => Shape | { readonly error: string; readonly argument: number };
@@ -16,10 +16,6 @@ export interface BuiltinSignature {
   /** Indices of arguments that must be constant scalars (their values become attributes). */
   readonly constantArgs: readonly number[];
   readonly shape: ShapeRule;
-}
-
-export function formatShape(shape: Shape): string {
-  return `[${shape.join(", ")}]`;
 }
 
 const sameShape: ShapeRule = ([x]) => x!;

@@ -4,17 +4,18 @@
  * an expression whose operand failed is not reported again (no cascades).
  */
 import type { Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst } from "../../grammar/ast.ts";
-import { diagnostic, didYouMean, hasErrors, type Diagnostic, type DiagnosticCode, type Span } from "../diagnostics.ts";
-import { SCALAR_FUNCTIONS } from "../math.ts";
 import {
-  BUILTINS,
-  formatShape,
-  INITIALIZERS,
-  isBuiltin,
-  type BuiltinSignature,
-  type InitializerName,
-} from "./builtins.ts";
-import type { CheckedModel, Initializer, LetBinding, Shape, TensorDecl, TypedExpr } from "./typed.ts";
+  diagnostic,
+  didYouMean,
+  hasErrors,
+  type Diagnostic,
+  type DiagnosticCode,
+  type Span,
+} from "../../foundation/diagnostics.ts";
+import { SCALAR_FUNCTIONS } from "../math.ts";
+import { BUILTINS, INITIALIZERS, isBuiltin, type BuiltinSignature, type InitializerName } from "./builtins.ts";
+import type { CheckedModel, Initializer, LetBinding, TensorDecl, TypedExpr } from "./typed.ts";
+import { formatShape, type Shape } from "../../foundation/shape.ts";
 
 export interface CheckOptions {
   /** Values for dims and consts, from --set; they override the defaults in the file. */

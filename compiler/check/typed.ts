@@ -1,9 +1,7 @@
 /** The typed AST: the checker's output. Every expression knows its shape; dims are numbers. */
-import type { Span } from "../diagnostics.ts";
+import type { Span } from "../../foundation/diagnostics.ts";
+import { type Shape, sizeOf } from "../../foundation/shape.ts";
 import type { BuiltinName, InitializerName } from "./builtins.ts";
-
-/** A tensor shape: [] scalar, [n] vector, [m, n] matrix. */
-export type Shape = readonly number[];
 
 export type TensorRole = "input" | "param" | "fixed";
 
@@ -83,11 +81,6 @@ export interface CheckedModel {
   readonly output: TypedExpr;
   /** [] for a scalar output, [k] for a vector output. */
   readonly outputShape: Shape;
-}
-
-/** The number of entries of a tensor of this shape. */
-export function sizeOf(shape: Shape): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** The total number of trainable parameters of a model. */

@@ -1,6 +1,11 @@
 /** The typed interface of a compiled kernels module, as nqm's runtime uses it. */
 import type { Layout } from "./layout.ts";
 
+/** The element type of every array of a kernel module. */
+export type Dtype = "f64" | "f32";
+/** How matrix products run: JavaScript loops, or the WebAssembly SIMD GEMM on threads. */
+export type Backend = "js" | "wasm";
+
 /** The arrays of a module compiled for float64 (the default) or float32. */
 export type KernelArray = Float64Array | Float32Array;
 

@@ -9,8 +9,8 @@
  * - Nothing is allocated: values live in the caller's arrays or in workspace buffers created
  *   once with the kernels.
  */
-import { sizeOf } from "../check/typed.ts";
-import { isConst, topologicalOrder, type Node } from "../ir/graph.ts";
+import { sizeOf } from "../../foundation/shape.ts";
+import { isConst, topologicalOrder, type Node } from "../ir/node.ts";
 import { isDot, OPS } from "../ir/ops.ts";
 import type { Destination, Index, KernelPlan, MatrixView, Region, Scalar, Step } from "./plan.ts";
 import { printKernel, type PrintOptions } from "./printer.ts";

@@ -1,6 +1,6 @@
 /** The flat layouts of params, fixed tensors and inputs that compiled kernels read and write. */
-import type { CheckedModel, Shape, TensorDecl } from "../check/typed.ts";
-import { sizeOf } from "../check/typed.ts";
+import type { CheckedModel, TensorDecl } from "../check/typed.ts";
+import { type Shape, sizeOf } from "../../foundation/shape.ts";
 
 export interface Slot {
   readonly name: string;

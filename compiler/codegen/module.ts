@@ -18,7 +18,8 @@ import {
   type FunctionDeclarationStructure,
 } from "ts-morph";
 import type { DerivativeProgram } from "../diff/programs.ts";
-import { topologicalOrder, type Node } from "../ir/graph.ts";
+import type { Backend, Dtype } from "./api.ts";
+import { topologicalOrder, type Node } from "../ir/node.ts";
 import { KERNEL_HELPERS } from "../math.ts";
 import { preparedFrontier } from "../stage/dependencies.ts";
 import { COMPILER_VERSION } from "../version.ts";
@@ -29,11 +30,6 @@ import { layoutOf } from "./layout.ts";
 import { gemmArrays, renameArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
 import { wasmRuntime } from "./wasm/runtime.ts";
-
-/** The element type of every array of a kernel module. */
-export type Dtype = "f64" | "f32";
-/** How matrix products run: JavaScript loops, or the WebAssembly SIMD GEMM on threads. */
-export type Backend = "js" | "wasm";
 
 export interface ModuleOptions {
   /** The largest batch the kernels accept; buffers are sized for it. */

@@ -5,8 +5,7 @@
  * printer re-derives math or addressing. The batch size n is the only size not known at
  * compile time: it appears as the extent "n".
  */
-import type { Attrs } from "../ir/graph.ts";
-import type { OpName } from "../ir/ops.ts";
+import type { Attrs, OpName } from "../ir/node.ts";
 
 /**
  * A region of a named array (a kernel argument such as `w` or `grad`, or a buffer of the

@@ -6,11 +6,12 @@
  * in Δ. No dense Hessian is formed.
  */
 import type { CheckedModel } from "../check/typed.ts";
-import type { Span } from "../diagnostics.ts";
-import { Graph, type Node } from "../ir/graph.ts";
+import type { Span } from "../../foundation/diagnostics.ts";
+import { Graph } from "../ir/graph.ts";
 import { lowerModel } from "../ir/lower.ts";
 import { simplify } from "../simplify/simplify.ts";
 import { jvp, vjp } from "./transforms.ts";
+import { type Node } from "../ir/node.ts";
 
 export interface DerivativeProgram {
   readonly model: CheckedModel;

@@ -2,8 +2,9 @@
  * Forward and reverse mode as IR → IR transforms, driven by the op table's jvp and vjp rules.
  * A zero tangent or adjoint is `null` and is skipped, never multiplied.
  */
-import { topologicalOrder, type Graph, type Node } from "../ir/graph.ts";
+import { type Graph } from "../ir/graph.ts";
 import { OPS } from "../ir/ops.ts";
+import { topologicalOrder, type Node } from "../ir/node.ts";
 
 /**
  * Forward mode: the tangents of `roots` given the tangents of the leaves (`seed` returns the

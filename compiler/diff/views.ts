@@ -1,8 +1,8 @@
 /** The derivative programs as `nqm derive` shows them: named, simplified expressions. */
 import { substitute } from "../ir/substitute.ts";
-import type { Node } from "../ir/graph.ts";
 import { simplify } from "../simplify/simplify.ts";
 import type { DerivativeProgram } from "./programs.ts";
+import { type Node } from "../ir/node.ts";
 
 export const DERIVE_VIEWS = ["f", "grad", "jvp", "vjp", "hvp", "quad", "all"] as const;
 export type DeriveView = (typeof DERIVE_VIEWS)[number];

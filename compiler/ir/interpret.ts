@@ -2,9 +2,9 @@
  * The reference interpreter: evaluates IR nodes tensor by tensor with the op table's
  * `evaluate`. Slow and simple on purpose: it is the contract the compiled kernels must meet.
  */
-import { topologicalOrder, type Node } from "./graph.ts";
 import { OPS } from "./ops.ts";
 import type { Tensor } from "./tensor.ts";
+import { topologicalOrder, type Node } from "./node.ts";
 
 export interface Bindings {
   /** The number of examples. */

@@ -1,9 +1,10 @@
 /** Lowering of a checked model's typed AST to the IR: one node per distinct subexpression. */
 import type { BuiltinName } from "../check/builtins.ts";
 import type { CheckedModel, TypedExpr } from "../check/typed.ts";
-import { sizeOf } from "../check/typed.ts";
-import type { Span } from "../diagnostics.ts";
-import type { Graph, Node } from "./graph.ts";
+import type { Span } from "../../foundation/diagnostics.ts";
+import type { Graph } from "./graph.ts";
+import { sizeOf } from "../../foundation/shape.ts";
+import { type Node } from "./node.ts";
 
 /** How each built-in function becomes IR; most are the op of the same name. */
 const LOWER_CALL: Record<BuiltinName, (g: Graph, args: readonly Node[], constants: readonly number[]) => Node> = {

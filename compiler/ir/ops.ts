@@ -7,13 +7,12 @@
  * Non-smooth points follow the convention used in practice: relu'(0) = step(0) = 0,
  * abs'(0) = sign(0) = 0, and step, sign, leaky_step have derivative 0 everywhere.
  */
-import type { Shape } from "../check/typed.ts";
-import { sizeOf } from "../check/typed.ts";
 import { SCALAR_FUNCTIONS } from "../math.ts";
 import { literal } from "./literal.ts";
-import { sameShape, type Attrs, type Graph, type Node } from "./graph.ts";
+import type { Attrs, GraphBuilder, Node, OpName } from "./node.ts";
 import type { Tensor } from "./tensor.ts";
 import { filled, tensor } from "./tensor.ts";
+import { type Shape, sizeOf, sameShape } from "../../foundation/shape.ts";
 
 /** How tightly a printed form binds, for parenthesization: 5 atoms, 4 `^`, 3 prefix `-`, 2 `* / @`, 1 `+ -`. */
 export type Precedence = 1 | 2 | 3 | 4 | 5;
@@ -25,9 +24,9 @@ export interface OpRule {
   readonly batched?: (inputs: readonly Node[]) => boolean;
   readonly evaluate: (inputs: readonly Tensor[], node: Node) => Tensor;
   /** The tangent of the node from its inputs' tangents (null = zero); null when zero. */
-  readonly jvp: (node: Node, tangents: readonly (Node | null)[], g: Graph) => Node | null;
+  readonly jvp: (node: Node, tangents: readonly (Node | null)[], g: GraphBuilder) => Node | null;
   /** The contribution of the node's adjoint `ct` to each input's adjoint (null = none). */
-  readonly vjp: (node: Node, ct: Node, g: Graph) => readonly (Node | null)[];
+  readonly vjp: (node: Node, ct: Node, g: GraphBuilder) => readonly (Node | null)[];
   readonly print: (args: readonly string[], node: Node) => string;
   /** How tightly the printed form binds (a function where it depends on the node's form). */
   readonly precedence: Precedence | ((node: Node) => Precedence);
@@ -90,7 +89,7 @@ function elementwiseShape([a, b]: readonly Shape[]): Shape {
 }
 
 /** Adds two tangents where either may be the symbolic zero (null). */
-function addTangents(g: Graph, a: Node | null, b: Node | null, shape: Shape): Node | null {
+function addTangents(g: GraphBuilder, a: Node | null, b: Node | null, shape: Shape): Node | null {
   if (a === null && b === null) return null;
   if (a === null) return g.broadcast(b!, shape);
   if (b === null) return g.broadcast(a, shape);
@@ -117,7 +116,7 @@ function leaf(printName: (node: Node) => string): OpRule {
  */
 function elementwise(
   scalar: (x: number, attrs: Attrs) => number,
-  derivative: (g: Graph, x: Node, y: Node) => Node | null,
+  derivative: (g: GraphBuilder, x: Node, y: Node) => Node | null,
   print: (arg: string, attrs: Attrs) => string,
   kernel: KernelForm,
   smooth: boolean,
@@ -145,7 +144,7 @@ function elementwise(
 /** A one-argument function of compiler/math.ts, computed in kernels by `kernel`. */
 function named(
   fn: keyof typeof SCALAR_FUNCTIONS,
-  derivative: (g: Graph, x: Node, y: Node) => Node | null,
+  derivative: (g: GraphBuilder, x: Node, y: Node) => Node | null,
   kernel: KernelForm,
   smooth = true,
 ): OpRule {
@@ -185,45 +184,6 @@ export function isDot(node: Node): boolean {
 }
 
 // ---------------------------------------------------------------- the table
-
-/** Every op of the IR; OPS below must give each one a full rule (the type check enforces it). */
-export const OP_NAMES = [
-  "input",
-  "param",
-  "fixed",
-  "tangent",
-  "cotangent",
-  "const",
-  "add",
-  "sub",
-  "mul",
-  "div",
-  "neg",
-  "pow",
-  "relu",
-  "step",
-  "tanh",
-  "sigmoid",
-  "softplus",
-  "exp",
-  "log",
-  "sqrt",
-  "abs",
-  "sign",
-  "sin",
-  "cos",
-  "square",
-  "leaky_relu",
-  "leaky_step",
-  "sum",
-  "matmul",
-  "outer",
-  "transpose",
-  "broadcast",
-  "bsum",
-] as const;
-
-export type OpName = (typeof OP_NAMES)[number];
 
 export const OPS: Readonly<Record<OpName, OpRule>> = {
   // Leaves. Their values come from the interpreter's bindings or the kernel's arguments.

@@ -2,8 +2,8 @@
  * Readable, math-like printing of IR graphs. Subexpressions used more than once are printed
  * once as `let tN = ...` (the DAG's sharing made visible).
  */
-import { topologicalOrder, type Node } from "./graph.ts";
 import { OPS, precedenceOf } from "./ops.ts";
+import { topologicalOrder, type Node } from "./node.ts";
 
 /** The binding strength each argument of `node` needs to print without parentheses. */
 function required(node: Node, index: number): number {

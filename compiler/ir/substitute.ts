@@ -1,5 +1,6 @@
 /** Rebuilding a graph with some nodes replaced (e.g. a direction set to zero, c set to one). */
-import { topologicalOrder, type Graph, type Node } from "./graph.ts";
+import { type Graph } from "./graph.ts";
+import { topologicalOrder, type Node } from "./node.ts";
 
 /**
  * `roots` with nodes swapped: `replace` sees each node with its already rebuilt inputs and

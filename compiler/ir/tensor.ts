@@ -1,6 +1,5 @@
 /** Dense row-major tensors of rank ≤ 2, the values of the reference interpreter. */
-import type { Shape } from "../check/typed.ts";
-import { sizeOf } from "../check/typed.ts";
+import { type Shape, sizeOf } from "../../foundation/shape.ts";
 
 export interface Tensor {
   readonly shape: Shape;

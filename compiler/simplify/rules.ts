@@ -5,9 +5,11 @@
  * canonical form (constants first, inputs of commutative ops in id order, negations outward),
  * so the engine reaches a fixed point.
  */
-import { isConst, sameShape, type Graph, type Node } from "../ir/graph.ts";
-import { isDot, OPS, type OpName } from "../ir/ops.ts";
+import { type Graph } from "../ir/graph.ts";
+import { isDot, OPS } from "../ir/ops.ts";
 import type { Tensor } from "../ir/tensor.ts";
+import { sameShape } from "../../foundation/shape.ts";
+import { isConst, type Node, type OpName } from "../ir/node.ts";
 
 export interface Rule {
   readonly identity: string;

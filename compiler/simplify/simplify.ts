@@ -2,8 +2,9 @@
  * The rewrite engine: applies the rule sets bottom-up until no rule applies (a fixed point).
  * Dead code disappears with it: the result holds only what the roots reach.
  */
-import { isConst, type Graph, type Node } from "../ir/graph.ts";
+import { type Graph } from "../ir/graph.ts";
 import { RULE_SETS, type Rule } from "./rules.ts";
+import { isConst, type Node } from "../ir/node.ts";
 
 /** A guard against a rule cycle: no node needs anywhere near this many rewrites. */
 const MAX_REWRITES_PER_NODE = 200;

@@ -4,7 +4,7 @@
  * steps move only the displacement Δ and the cotangent c = residual), so code generation
  * computes `static` and `w0` nodes once per run and only `step` nodes at every step.
  */
-import { topologicalOrder, type Node } from "../ir/graph.ts";
+import { topologicalOrder, type Node } from "../ir/node.ts";
 
 /** Bit flags of what a node's value depends on. */
 export const Depends = {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { didYouMean, fail } from "../../compiler/diagnostics.ts";
+import { didYouMean, fail } from "../../foundation/diagnostics.ts";
 import { Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
 import { isNonFiniteSpelling, parseNumber, streamSeed } from "./options.ts";

@@ -10,7 +10,7 @@
  * All randomness comes from the seed, split into independent named streams: the same spec and
  * seed give bit-identical data.
  */
-import { didYouMean, fail } from "../../compiler/diagnostics.ts";
+import { didYouMean, fail } from "../../foundation/diagnostics.ts";
 import { CSV_OPTIONS, loadCsv } from "./csv.ts";
 import { GAUSS1D_OPTIONS, loadGauss1d } from "./gauss1d.ts";
 import { loadMnist, MNIST_ALIASES, MNIST_OPTIONS } from "./mnist.ts";

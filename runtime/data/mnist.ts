@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { fail } from "../../compiler/diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
 import { Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
 import { streamSeed } from "./options.ts";

@@ -1,5 +1,5 @@
 /** One training example (x, y), as in the paper's single-example theorems; no test split. */
-import { fail } from "../../compiler/diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
 import type { OptionReader } from "./options.ts";
 import type { Dataset } from "./types.ts";
 

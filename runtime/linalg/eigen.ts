@@ -3,7 +3,7 @@
  * method (tred2 and tql2 from EISPACK, as in JAMA). O(n³), backward stable, and the tridiagonal
  * stage doubles as the Ritz-value solver of the Lanczos iteration.
  */
-import { fail } from "../../compiler/diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
 
 /** Eigenpairs of a symmetric matrix: values sorted descending, vectors row-major by eigenpair. */
 export interface SymmetricEigen {

@@ -9,7 +9,7 @@
  * tridiagonal matrix becomes block diagonal and every Ritz value stays exact and finite.
  */
 import { dot } from "./vector.ts";
-import { fail } from "../../compiler/diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
 import { Rng } from "../rng.ts";
 import { tridiagonalEigen } from "./eigen.ts";
 

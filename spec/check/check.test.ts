@@ -3,9 +3,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { checkSource, loadModel } from "../../compiler/frontend.ts";
 import { BUILTINS, INITIALIZERS } from "../../compiler/check/builtins.ts";
-import { NqmError, type Diagnostic } from "../../compiler/diagnostics.ts";
-import type { Shape, TypedExpr } from "../../compiler/check/typed.ts";
+import { NqmError, type Diagnostic } from "../../foundation/diagnostics.ts";
+import type { TypedExpr } from "../../compiler/check/typed.ts";
 import { propertyRuns } from "../support/runs.ts";
+import type { Shape } from "../../foundation/shape.ts";
 
 // Show the assertion that failed, not only the counterexample.
 fc.configureGlobal({ includeErrorInReport: true });

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkSource } from "../../compiler/frontend.ts";
-import { MESSAGES, type Severity } from "../../compiler/diagnostics.ts";
+import { MESSAGES, type Severity } from "../../foundation/diagnostics.ts";
 import { positionOf } from "../../cli/render.ts";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/errors");

@@ -31,7 +31,6 @@ import { createHash } from "node:crypto";
 import { buildCli } from "../../scripts/build.mjs";
 import { runNode, type CliRun } from "../support/cli.ts";
 import { compileModel } from "../../compiler/codegen/compile.ts";
-import { sizeOf } from "../../compiler/check/typed.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
@@ -43,6 +42,7 @@ import { parsePointJson, resolvePoint } from "../../runtime/point.ts";
 import { assertNestedClose, pack, packExamples, withinTolerance } from "../support/kernel-check.ts";
 import { examples, setArguments } from "../support/examples.ts";
 import { DATA_MODEL, PARAMS_MODEL } from "../support/names.ts";
+import { sizeOf } from "../../foundation/shape.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const SCRATCH = join(ROOT, ".scratch", `spec-cli-compile-${process.pid}`);

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { collectSet, parseInteger } from "../../cli/options.ts";
-import { NqmError } from "../../compiler/diagnostics.ts";
+import { NqmError } from "../../foundation/diagnostics.ts";
 
 function codeOf(run: () => unknown): string | undefined {
   try {

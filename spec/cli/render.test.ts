@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { diagnosticToJson, positionOf, renderDiagnostic } from "../../cli/render.ts";
-import { diagnostic } from "../../compiler/diagnostics.ts";
+import { diagnostic } from "../../foundation/diagnostics.ts";
 import { propertyRuns } from "../support/runs.ts";
 
 test("positionOf: 1-based lines and columns; a newline ends its line", () => {

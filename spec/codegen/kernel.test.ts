@@ -8,17 +8,18 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { sizeOf } from "../../compiler/check/typed.ts";
 import { transpile } from "../../compiler/codegen/compile.ts";
 import { generateChecked } from "../../compiler/codegen/compile.ts";
 import { BufferPool, emitKernelBody, region, type RootTarget } from "../../compiler/codegen/kernel.ts";
-import { Graph, type Node } from "../../compiler/ir/graph.ts";
+import { Graph } from "../../compiler/ir/graph.ts";
 import { interpret, type Bindings } from "../../compiler/ir/interpret.ts";
 import { OPS } from "../../compiler/ir/ops.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { SCALAR_FUNCTIONS, sigmoid, softplus } from "../../compiler/math.ts";
 import { withinTolerance } from "../support/kernel-check.ts";
+import { sizeOf } from "../../foundation/shape.ts";
+import { type Node } from "../../compiler/ir/node.ts";
 
 const MAX_BATCH = 4;
 const HELPER_NAMES = ["relu", "step", "sign", "square", "sigmoid", "softplus", "leakyRelu", "leakyStep"] as const;

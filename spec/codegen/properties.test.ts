@@ -14,12 +14,12 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { compileModel } from "../../compiler/codegen/compile.ts";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
-import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { compareWithInterpreter } from "../support/kernel-check.ts";
 import { modelArbitrary, type GeneratedModel } from "../support/models.ts";
 import { describeCase, pointArbitrary, type TestPoint } from "../support/points.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-properties-"));
 after(() => rmSync(CACHE, { recursive: true, force: true }));

@@ -11,13 +11,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
-import { isConst, topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import { interpret } from "../../compiler/ir/interpret.ts";
 import { printGraph } from "../../compiler/ir/print.ts";
 import { substitute } from "../../compiler/ir/substitute.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { simplify } from "../../compiler/simplify/simplify.ts";
 import { perExample } from "../support/points.ts";
+import { isConst, topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 const EXAMPLES = join(import.meta.dirname, "../../examples");
 

@@ -18,8 +18,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
-import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import { rawPrograms } from "../support/raw.ts";
+import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 const BOUNDS = { jvp: 4, grad: 4, quad: 8, hvp: 12, all: 16 } as const;
 type Measure = keyof typeof BOUNDS | "f";

@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { DERIVE_VIEWS, deriveView } from "../../compiler/diff/views.ts";
 import { loadModel } from "../../compiler/frontend.ts";
-import { topologicalOrder } from "../../compiler/ir/graph.ts";
 import { interpret } from "../../compiler/ir/interpret.ts";
 import { printGraph } from "../../compiler/ir/print.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { examples } from "../support/examples.ts";
+import { topologicalOrder } from "../../compiler/ir/node.ts";
 
 test("every view of every example derives and prints", () => {
   for (const example of examples()) {

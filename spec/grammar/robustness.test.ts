@@ -12,7 +12,7 @@ import { printFile } from "../../grammar/printer.ts";
 import { withoutSpans, type FileAst } from "../../grammar/ast.ts";
 import { lexer } from "../../grammar/tokens.ts";
 import { checkSource } from "../../compiler/frontend.ts";
-import { MESSAGES, type Diagnostic } from "../../compiler/diagnostics.ts";
+import { MESSAGES, type Diagnostic } from "../../foundation/diagnostics.ts";
 import { propertyRuns } from "../support/runs.ts";
 
 // Show the assertion that failed, not only the counterexample.

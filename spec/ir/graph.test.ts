@@ -6,10 +6,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Graph, isConst, sameShape, topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
+import { Graph } from "../../compiler/ir/graph.ts";
 import { interpret, type Bindings } from "../../compiler/ir/interpret.ts";
 import { substitute } from "../../compiler/ir/substitute.ts";
 import { filled, fromNested, tensor, toNested } from "../../compiler/ir/tensor.ts";
+import { sameShape } from "../../foundation/shape.ts";
+import { isConst, topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 function leaves() {
   const g = new Graph();

@@ -7,12 +7,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { BUILTINS } from "../../compiler/check/builtins.ts";
 import { loadModel } from "../../compiler/frontend.ts";
-import { Graph, topologicalOrder } from "../../compiler/ir/graph.ts";
+import { Graph } from "../../compiler/ir/graph.ts";
 import { interpret } from "../../compiler/ir/interpret.ts";
 import { lowerModel } from "../../compiler/ir/lower.ts";
 import { printGraph } from "../../compiler/ir/print.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { SCALAR_FUNCTIONS } from "../../compiler/math.ts";
+import { topologicalOrder } from "../../compiler/ir/node.ts";
 
 const X = [0.7, -1.3, 2.1];
 

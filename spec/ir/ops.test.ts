@@ -8,16 +8,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Shape } from "../../compiler/check/typed.ts";
-import { sizeOf } from "../../compiler/check/typed.ts";
 import { jvp, vjp } from "../../compiler/diff/transforms.ts";
-import { Graph, type Attrs, type Node } from "../../compiler/ir/graph.ts";
+import { Graph } from "../../compiler/ir/graph.ts";
 import { interpret, type Bindings } from "../../compiler/ir/interpret.ts";
-import { OP_NAMES, OPS, precedenceOf, type OpName } from "../../compiler/ir/ops.ts";
+import { OPS, precedenceOf } from "../../compiler/ir/ops.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { simplify } from "../../compiler/simplify/simplify.ts";
 import { perExample } from "../support/points.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { type Shape, sizeOf } from "../../foundation/shape.ts";
+import { type Attrs, type Node, OP_NAMES, type OpName } from "../../compiler/ir/node.ts";
 
 const LEAVES: readonly OpName[] = ["input", "param", "fixed", "tangent", "cotangent", "const"];
 

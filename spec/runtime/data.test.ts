@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NqmError } from "../../compiler/diagnostics.ts";
+import { NqmError } from "../../foundation/diagnostics.ts";
 import { DATASET_HELP, DATASET_KINDS, loadDataset } from "../../runtime/data/index.ts";
 
 /** Asserts that `run` throws an NqmError with `code` whose message matches every pattern. */

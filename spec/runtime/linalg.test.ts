@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { NqmError } from "../../compiler/diagnostics.ts";
+import { NqmError } from "../../foundation/diagnostics.ts";
 import { lanczosTopK, symmetricEigen, tridiagonalEigen } from "../../runtime/linalg/index.ts";
 import { Rng } from "../../runtime/rng.ts";
 import { propertyRuns } from "../support/runs.ts";

@@ -10,7 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
-import { NqmError } from "../../compiler/diagnostics.ts";
+import { NqmError } from "../../foundation/diagnostics.ts";
 import { parseLearningRates, readRuns, runSweep, sweepJobs, type SweepSpec } from "../../runtime/sweep.ts";
 
 const ROOT = join(import.meta.dirname, "../..");

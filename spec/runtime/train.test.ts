@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NqmError } from "../../compiler/diagnostics.ts";
+import { NqmError } from "../../foundation/diagnostics.ts";
 import { initialize } from "../../runtime/init.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { classifyPhase, runId, trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";

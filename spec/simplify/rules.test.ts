@@ -6,12 +6,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Graph, topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
+import { Graph } from "../../compiler/ir/graph.ts";
 import { interpret, type Bindings } from "../../compiler/ir/interpret.ts";
 import { tensor } from "../../compiler/ir/tensor.ts";
 import { RULE_SETS, type Rule } from "../../compiler/simplify/rules.ts";
 import { simplify } from "../../compiler/simplify/simplify.ts";
 import { perExample } from "../support/points.ts";
+import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 interface Leaves {
   readonly g: Graph;

@@ -9,7 +9,6 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { deriveModel } from "../../compiler/diff/programs.ts";
-import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import type { Tensor } from "../../compiler/ir/tensor.ts";
 import { RULE_SETS, type Rule } from "../../compiler/simplify/rules.ts";
 import { simplify } from "../../compiler/simplify/simplify.ts";
@@ -24,6 +23,7 @@ import {
 import { bindingsOf, describeCase } from "../support/points.ts";
 import { rawPrograms } from "../support/raw.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 const ALL_RULES: readonly Rule[] = Object.values(RULE_SETS).flat();
 

@@ -11,10 +11,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
-import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import { Depends, dependencies, stageOf, type Stage } from "../../compiler/stage/dependencies.ts";
 import { caseArbitrary } from "../support/cases.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 function relu(): DerivativeProgram {
   const source = readFileSync(join(import.meta.dirname, "../../examples/two_layer_relu.nqm"), "utf8");

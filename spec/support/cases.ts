@@ -4,11 +4,11 @@
  */
 import type fc from "fast-check";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
-import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import type { Bindings } from "../../compiler/ir/interpret.ts";
 import { modelArbitrary, type GenerateOptions, type GeneratedModel } from "./models.ts";
 import type { Tensor } from "../../compiler/ir/tensor.ts";
 import { evaluatePerExample, pointArbitrary, type TestPoint } from "./points.ts";
+import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 export interface Case {
   readonly model: GeneratedModel;

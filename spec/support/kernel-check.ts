@@ -20,10 +20,10 @@ import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import type { Slot } from "../../compiler/codegen/layout.ts";
 import type { DerivativeProgram } from "../../compiler/diff/programs.ts";
 import { interpret, type Bindings, type Value } from "../../compiler/ir/interpret.ts";
-import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import assert from "node:assert/strict";
 import { tensor, type Nested, type Tensor } from "../../compiler/ir/tensor.ts";
 import type { Point } from "../../runtime/point.ts";
+import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 export const RTOL = 1e-12;
 export const FLOOR = 1e-3;

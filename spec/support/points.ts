@@ -3,12 +3,12 @@
  * share: evaluating IR nodes per example, moving params along a direction, inner products.
  */
 import fc from "fast-check";
-import type { CheckedModel, Shape, TensorDecl } from "../../compiler/check/typed.ts";
-import { sizeOf } from "../../compiler/check/typed.ts";
-import type { Node } from "../../compiler/ir/graph.ts";
+import type { CheckedModel, TensorDecl } from "../../compiler/check/typed.ts";
 import { interpret, type Bindings, type Value } from "../../compiler/ir/interpret.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import type { Point } from "../../runtime/point.ts";
+import { type Shape, sizeOf } from "../../foundation/shape.ts";
+import { type Node } from "../../compiler/ir/node.ts";
 
 export type TensorMap = Record<string, Tensor>;
 

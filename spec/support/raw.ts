@@ -5,8 +5,9 @@
  */
 import type { CheckedModel } from "../../compiler/check/typed.ts";
 import { jvp, vjp } from "../../compiler/diff/transforms.ts";
-import { Graph, type Node } from "../../compiler/ir/graph.ts";
+import { Graph } from "../../compiler/ir/graph.ts";
 import { lowerModel } from "../../compiler/ir/lower.ts";
+import { type Node } from "../../compiler/ir/node.ts";
 
 export interface RawPrograms {
   readonly graph: Graph;

@@ -5,7 +5,7 @@
  * C into slices of whole micro-tiles; each thread packs into its own scratch region, so threads
  * share nothing but the operands they read and disjoint parts of C they write.
  */
-import type { Dtype } from "../module.ts";
+import type { Dtype } from "../api.ts";
 import { gemmModuleBytes, gemmScratchElements } from "./gemm.ts";
 import { POOL_ARGS, POOL_SOURCE } from "./pool.ts";
 

@@ -1,0 +1,158 @@
+/**
+ * IR nodes and what can be said about them without the op table: the op names, the node and
+ * attribute types, the builder vocabulary that derivative and rewrite rules use, and graph walks.
+ * `graph.ts` (the hash-consing Graph) and `ops.ts` (the op table) both build on this file, so
+ * neither imports the other's module in a cycle.
+ */
+import { type Shape, sameShape } from "../../foundation/shape.ts";
+
+/** Every op of the IR; OPS (ops.ts) must give each one a full rule (the type check enforces it). */
+export const OP_NAMES = [
+  "input",
+  "param",
+  "fixed",
+  "tangent",
+  "cotangent",
+  "const",
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "neg",
+  "pow",
+  "relu",
+  "step",
+  "tanh",
+  "sigmoid",
+  "softplus",
+  "exp",
+  "log",
+  "sqrt",
+  "abs",
+  "sign",
+  "sin",
+  "cos",
+  "square",
+  "leaky_relu",
+  "leaky_step",
+  "sum",
+  "matmul",
+  "outer",
+  "transpose",
+  "broadcast",
+  "bsum",
+] as const;
+
+export type OpName = (typeof OP_NAMES)[number];
+
+/** Op attributes; which ones an op uses is given in its OPS entry. */
+export interface Attrs {
+  /** Leaves: the tensor's name in the model. */
+  readonly name?: string;
+  /** `const`: the value of every entry. */
+  readonly value?: number;
+  /** `pow`: the constant exponent. */
+  readonly exponent?: number;
+  /** `leaky_relu`, `leaky_step`: the slope for negative arguments. */
+  readonly slope?: number;
+  /** Leaves, `const` and `broadcast`: the result shape. */
+  readonly shape?: Shape;
+}
+
+export interface Node {
+  /** Creation order: inputs always have smaller ids than their users. */
+  readonly id: number;
+  readonly op: OpName;
+  readonly inputs: readonly Node[];
+  readonly attrs: Attrs;
+  readonly shape: Shape;
+  readonly batched: boolean;
+}
+
+/**
+ * The builders rules use, so they read like the math they implement; `Graph.make` (graph.ts)
+ * supplies hash-consing and the op table's shape rules.
+ */
+export abstract class GraphBuilder {
+  /** The node for (op, inputs, attrs), created if new. */
+  abstract make(op: OpName, inputs: readonly Node[], attrs?: Attrs): Node;
+
+  constant(value: number, shape: Shape = []): Node {
+    return this.make("const", [], { value: value === 0 ? 0 : value, shape });
+  }
+  zerosLike(node: Node): Node {
+    return this.constant(0, node.shape);
+  }
+  leaf(op: "input" | "param" | "fixed" | "tangent" | "cotangent", name: string, shape: Shape): Node {
+    return this.make(op, [], { name, shape });
+  }
+  add(a: Node, b: Node): Node {
+    return this.make("add", [a, b]);
+  }
+  sub(a: Node, b: Node): Node {
+    return this.make("sub", [a, b]);
+  }
+  mul(a: Node, b: Node): Node {
+    return this.make("mul", [a, b]);
+  }
+  div(a: Node, b: Node): Node {
+    return this.make("div", [a, b]);
+  }
+  neg(a: Node): Node {
+    return this.make("neg", [a]);
+  }
+  unary(op: OpName, a: Node, attrs: Attrs = {}): Node {
+    return this.make(op, [a], attrs);
+  }
+  sum(a: Node): Node {
+    return this.make("sum", [a]);
+  }
+  matmul(a: Node, b: Node): Node {
+    return this.make("matmul", [a, b]);
+  }
+  outer(a: Node, b: Node): Node {
+    return this.make("outer", [a, b]);
+  }
+  transpose(a: Node): Node {
+    return this.make("transpose", [a]);
+  }
+  broadcast(a: Node, shape: Shape): Node {
+    return sameShape(a.shape, shape) ? a : this.make("broadcast", [a], { shape });
+  }
+  bsum(a: Node): Node {
+    return this.make("bsum", [a]);
+  }
+  /** Reduces a value to `shape` by summing broadcast axes (the adjoint of scalar broadcasting). */
+  unbroadcast(a: Node, shape: Shape): Node {
+    return sameShape(a.shape, shape) ? a : this.sum(a);
+  }
+}
+
+/**
+ * Every node reachable from `roots`, inputs before users. With `stop`, the inputs of nodes for
+ * which it returns true are not visited (the node itself is).
+ */
+export function topologicalOrder(roots: readonly Node[], stop?: (node: Node) => boolean): Node[] {
+  const seen = new Set<number>();
+  const order: Node[] = [];
+  const stack: { node: Node; expanded: boolean }[] = roots.map((node) => ({ node, expanded: false })).reverse();
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    if (top.expanded) {
+      order.push(top.node);
+      continue;
+    }
+    if (seen.has(top.node.id)) continue;
+    seen.add(top.node.id);
+    stack.push({ node: top.node, expanded: true });
+    if (stop?.(top.node)) continue;
+    for (let i = top.node.inputs.length - 1; i >= 0; i--)
+      if (!seen.has(top.node.inputs[i]!.id)) stack.push({ node: top.node.inputs[i]!, expanded: false });
+  }
+  return order;
+}
+
+/** True for a `const` node whose entries are all `value`. */
+export function isConst(node: Node, value?: number): boolean {
+  return node.op === "const" && (value === undefined || node.attrs.value === value);
+}
