@@ -26,6 +26,8 @@ export interface SessionOptions {
   readonly dataSeed: number;
   readonly cwd?: string;
   readonly cacheDir?: string;
+  /** The bytes this session may allocate (default: half the machine's memory); a sweep divides its budget among its sessions. */
+  readonly memoryLimit?: number;
 }
 
 export interface Session {
@@ -80,6 +82,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     file: options.file,
     maxBatch: data.train.n,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
   });
   return { model, data, kernels: compiled.kernels, boundDims, trainX: [data.train.x] };
 }
