@@ -45,7 +45,11 @@ export interface Session {
  * data's input shape; checks shapes; compiles the kernels for the training set size.
  */
 export async function openSession(options: SessionOptions): Promise<Session> {
-  const data = loadDataset(options.data, { seed: options.dataSeed, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const data = loadDataset(options.data, {
+    seed: options.dataSeed,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+  });
   const parsed = parseSource(options.source, options.file);
   const boundDims: Record<string, number> = {};
   const modelAst = parsed.ast?.models.find((m) => options.modelName === undefined || m.name === options.modelName);

@@ -121,6 +121,8 @@ describe("nqm train", { concurrency: true }, () => {
     ["--model xyz", ["--lr", "1x", "--model", "xyz"], "NQM3007", /--model.*`xyz`/],
     ["--loss foo", ["--lr", "1x", "--loss", "foo"], "NQM3007", /--loss.*`foo`/],
     ["--data nonsense", ["--lr", "1x", "--data", "nonsense"], "NQM4003", /unknown kind `nonsense`/],
+    ["--data gauss1d:n=1e9", ["--lr", "1x", "--data", "gauss1d:n=1e9"], "NQM3010", /about 14\.9 GiB of memory/],
+    ["--data single:y=1e300", ["--lr", "1x", "--data", "single:y=1e300"], "NQM4003", /`1e300` is beyond/],
   ];
   for (const [name, args, code, message] of BAD) {
     test(`${name}: exit 1, ${code}, no stack trace`, async () => {
