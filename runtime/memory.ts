@@ -5,9 +5,13 @@
 import { totalmem } from "node:os";
 import { fail } from "../compiler/diagnostics.ts";
 
-/** The default budget of one process: half the machine's memory. */
+/** The default budget of one process: $NQM_MEMORY_LIMIT bytes, else half the machine's memory. */
 export function defaultMemoryLimit(): number {
-  return Math.floor(totalmem() / 2);
+  const text = process.env.NQM_MEMORY_LIMIT;
+  const bytes = text === undefined || text.trim() === "" ? Number.NaN : Number(text);
+  if (text !== undefined && text.trim() !== "" && !(bytes > 0 && Number.isFinite(bytes)))
+    fail("NQM3007", { option: "NQM_MEMORY_LIMIT", reason: `expected a positive number of bytes, got \`${text}\`` });
+  return Number.isFinite(bytes) ? Math.floor(bytes) : Math.floor(totalmem() / 2);
 }
 
 /** 1536 → "1.5 KiB". */

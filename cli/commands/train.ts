@@ -1,12 +1,12 @@
 /** `nqm train`, `nqm sweep` and `nqm demo`. */
 import { existsSync } from "node:fs";
-import { totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NqmError, diagnostic, fail } from "../../compiler/diagnostics.ts";
 import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
 import { formatNumber } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../../runtime/run-record.ts";
+import { defaultMemoryLimit } from "../../runtime/memory.ts";
 import { progress } from "../../runtime/progress.ts";
 import {
   criticalRate,
@@ -120,7 +120,7 @@ export async function trainCommand(
   const kinds = parseModels(options.model);
   const loss = lossOf(options.loss);
   const rate = parseLearningRate(options.lr);
-  const { session } = await open(file, options);
+  const { session } = await open(file, options, defaultMemoryLimit());
   const n = session.data.train.n;
   const w0 = initialParameters(session, options.seed);
   const top = topEigenvalues(session, w0, 1);
@@ -201,7 +201,7 @@ export async function sweepCommand(
   const folder = openSweepFolder(spec, options.out);
   try {
     // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory.
-    const memoryLimit = Math.floor(totalmem() / 2 / (1 + workerCount(options.workers, total)));
+    const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const { session } = await open(file, options, memoryLimit);
     const w0 = initialParameters(session, spec.seeds[0]!);

@@ -181,6 +181,18 @@ describe("nqm sweep: its folder", { concurrency: true }, () => {
     assert.equal(readFileSync(join(out, "runs.jsonl"), "utf8"), runs);
   });
 
+  test("a sweep's memory limit is shared by its 1 + workers sessions", async () => {
+    // uv at m = 1000 needs about 125 KiB of kernel buffers: within 200 kB for one session, not within a third of it.
+    const env = { ...process.env, NQM_CACHE: CACHE, NQM_MEMORY_LIMIT: "200000" };
+    const train = await runNode([CLI, "train", ...UV, "--lr", "1x", "--steps", "5"], { cwd: ROOT, env });
+    assert.equal(train.code, 0, train.stderr);
+    const out = join(WORK, "memory-share");
+    const sweep = await runNode([CLI, "sweep", ...SWEEP, "--workers", "2", "--out", out], { cwd: ROOT, env });
+    assert.equal(sweep.code, 1, sweep.stderr);
+    assertNoStackTrace(sweep);
+    assert.match(sweep.stderr, /NQM3008: .*about 125\.1 KiB of memory, more than the limit of 65\.1 KiB/);
+  });
+
   test("two sweeps started in one folder: the second exits 1 naming the first, which finishes alone", async () => {
     const out = join(WORK, "two-sweeps");
     const first = spawn(process.execPath, [CLI, "sweep", ...SWEEP, "--out", out], {
