@@ -74,6 +74,8 @@ export const MESSAGES = {
     "error",
     "the compiled kernels would need about {estimate} of memory, more than the limit of {limit}; lower the sizes or the batch",
   ],
+  NQM3009: ["error", "cannot write {path}: {reason}"],
+  NQM3010: ["error", "{what} would need about {estimate} of memory, more than the limit of {limit}; {advice}"],
   // 4xxx: data and runtime
   NQM4001: ["error", "invalid point file: {reason}"],
   NQM4002: ["error", "{what} `{name}` should have shape {expected} but has {found}"],
@@ -82,6 +84,10 @@ export const MESSAGES = {
   NQM4005: ["error", "the data's labels have {found} values per example, but the model's output has {expected}"],
   NQM4006: ["error", "{what} is not a finite number at {where}"],
   NQM4007: ["error", "invalid run: {reason}"],
+  NQM4008: [
+    "error",
+    "{folder} is in use by another sweep ({owner}); wait for it to end, or delete {lock} if it is gone",
+  ],
 } as const satisfies Record<string, readonly [Severity, string]>;
 
 export type DiagnosticCode = keyof typeof MESSAGES;

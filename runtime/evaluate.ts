@@ -1,7 +1,9 @@
 /** `nqm eval`: every derivative quantity at one point, by a backend that meets the JSON contract. */
 import type { DerivativeProgram } from "../compiler/diff/programs.ts";
 import { fail } from "../foundation/diagnostics.ts";
+import { topologicalOrder, type Node } from "../compiler/ir/node.ts";
 import { interpret, type Value } from "../compiler/ir/interpret.ts";
+import { sizeOf } from "../foundation/shape.ts";
 import { toNested, type Nested, type Tensor } from "../compiler/ir/tensor.ts";
 import type { CompiledKernels } from "../compiler/codegen/api.ts";
 import type { Slot } from "../compiler/codegen/layout.ts";
@@ -28,10 +30,10 @@ function checkFinite(what: string, tensors: readonly Tensor[]): void {
   });
 }
 
-/** Evaluates every quantity of the contract with the reference interpreter. */
-export function evaluateWithInterpreter(program: DerivativeProgram, point: Point): EvalResult {
+/** The nodes the interpreter evaluates for the contract: f, jvp, f_lin, f_quad, then grad and hvp per param. */
+function contractRoots(program: DerivativeProgram): Node[] {
   const params = program.model.params.map((p) => p.name);
-  const roots = [
+  return [
     program.f,
     program.jvp,
     program.fLin,
@@ -39,7 +41,26 @@ export function evaluateWithInterpreter(program: DerivativeProgram, point: Point
     ...params.map((p) => program.grad[p]!),
     ...params.map((p) => program.hvp[p]!),
   ];
-  const values = interpret(roots, {
+}
+
+/** Bytes of a tensor beyond its doubles: the object, its typed array's header and the map entry. */
+const TENSOR_OVERHEAD = 256;
+
+/**
+ * What the interpreter would allocate to evaluate the contract on n examples: it keeps every
+ * node's value (n tensors for a batched node), so the sum over the nodes it visits.
+ */
+export function interpreterBytes(program: DerivativeProgram, n: number): number {
+  let bytes = 0;
+  for (const node of topologicalOrder(contractRoots(program)))
+    bytes += (8 * sizeOf(node.shape) + TENSOR_OVERHEAD) * (node.batched ? n : 1);
+  return bytes;
+}
+
+/** Evaluates every quantity of the contract with the reference interpreter. */
+export function evaluateWithInterpreter(program: DerivativeProgram, point: Point): EvalResult {
+  const params = program.model.params.map((p) => p.name);
+  const values = interpret(contractRoots(program), {
     n: point.n,
     params: point.params,
     fixed: point.fixed,

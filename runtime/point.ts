@@ -139,6 +139,20 @@ export function resolvePoint(raw: Record<string, unknown>, model: CheckedModel, 
   return { n, params, fixed, inputs, direction, cotangent };
 }
 
+/** The number of examples a parsed point file gives (its first input's), if it gives any. */
+export function pointExampleCount(raw: Record<string, unknown>): number | undefined {
+  const inputs = raw.inputs;
+  if (typeof inputs !== "object" || inputs === null) return undefined;
+  const first = Object.values(inputs)[0];
+  return Array.isArray(first) ? first.length : undefined;
+}
+
+/** Bytes the resolved point of `model` holds for n examples: params, fixed, direction, inputs, cotangents. */
+export function pointBytes(model: CheckedModel, n: number): number {
+  const total = (tensors: readonly TensorDecl[]) => tensors.reduce((sum, t) => sum + 8 * sizeOf(t.shape), 0);
+  return 2 * total(model.params) + total(model.fixed) + n * (total(model.inputs) + 8 * sizeOf(model.outputShape));
+}
+
 /** The number of scalars a point holds per example of output (1 for a scalar output). */
 export function outputSize(model: CheckedModel): number {
   return sizeOf(model.outputShape);

@@ -26,6 +26,8 @@ export interface SessionOptions {
   readonly dataSeed: number;
   readonly cwd?: string;
   readonly cacheDir?: string;
+  /** The bytes this session may allocate (default: half the machine's memory); a sweep divides its budget among its sessions. */
+  readonly memoryLimit?: number;
 }
 
 export interface Session {
@@ -43,7 +45,11 @@ export interface Session {
  * data's input shape; checks shapes; compiles the kernels for the training set size.
  */
 export async function openSession(options: SessionOptions): Promise<Session> {
-  const data = loadDataset(options.data, { seed: options.dataSeed, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const data = loadDataset(options.data, {
+    seed: options.dataSeed,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+  });
   const parsed = parseSource(options.source, options.file);
   const boundDims: Record<string, number> = {};
   const modelAst = parsed.ast?.models.find((m) => options.modelName === undefined || m.name === options.modelName);
@@ -80,6 +86,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     file: options.file,
     maxBatch: data.train.n,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
   });
   return { model, data, kernels: compiled.kernels, boundDims, trainX: [data.train.x] };
 }

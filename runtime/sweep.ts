@@ -1,42 +1,25 @@
 /**
- * Learning-rate sweeps: every (seed, η/η_crit, model) run in a pool of worker threads. Each
- * finished run is appended to runs.jsonl in job order, so an interrupted sweep resumes where
- * it stopped and its file ends up identical to that of an uninterrupted sweep.
+ * Learning-rate sweeps: every (seed, η/η_crit, model) run in a pool of worker threads (piscina).
+ * Each finished run is appended to runs.jsonl in job order, so an interrupted sweep resumes where
+ * it stopped and its file ends up identical to that of an uninterrupted sweep. The folder is
+ * locked for the sweep's life; every record carries the sweep's identity hash, so a folder is
+ * only ever resumed by the sweep that wrote it, even when its sweep.json is lost.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, truncateSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
-import { fail, NqmError, type Diagnostic } from "../foundation/diagnostics.ts";
-import type { ModelKind, RunRecord } from "./plot/types.ts";
+import { Piscina } from "piscina";
+import { stringify } from "csv-stringify/sync";
+import { z } from "zod";
+import { type Diagnostic, fail, NqmError } from "../foundation/diagnostics.ts";
+import { appendText, ensureWritableFolder, writeFailed, writeTextAtomic } from "./files.ts";
+import { RUN_RECORD, type RunRecord } from "./run-record.ts";
+import { lockSweepFolder } from "./sweep-lock.ts";
+import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
 import { runId } from "./train.ts";
-import type { LossNormalization, SessionOptions } from "./session.ts";
 
-/** A sweep: the session it trains in, and the runs and settings it sweeps over. */
-export interface SweepSpec extends SessionOptions {
-  readonly models: readonly ModelKind[];
-  readonly lrMultiples: readonly number[];
-  readonly seeds: readonly number[];
-  readonly steps: number;
-  readonly loss: LossNormalization;
-  readonly evalEvery: number;
-  readonly eigs: number;
-  readonly batch?: number;
-  readonly divergenceFactor: number;
-}
-
-export interface Job {
-  readonly index: number;
-  readonly kind: ModelKind;
-  readonly lrMultiple: number;
-  readonly seed: number;
-}
-
-/** Messages from a worker. */
-export type WorkerMessage =
-  | { readonly type: "ready" }
-  | { readonly type: "done"; readonly index: number; readonly record: RunRecord }
-  | { readonly type: "failed"; readonly index: number; readonly error: string; readonly diagnostics?: unknown };
+export type { Job, SweepSpec } from "./sweep-types.ts";
 
 /** Every run of the sweep in its fixed order: by seed, then learning rate, then model. */
 export function sweepJobs(spec: Pick<SweepSpec, "models" | "lrMultiples" | "seeds">): Job[] {
@@ -47,26 +30,52 @@ export function sweepJobs(spec: Pick<SweepSpec, "models" | "lrMultiples" | "seed
   return jobs;
 }
 
-/** Parses `0.5x:4.5x:0.25x` (start:stop:step, inclusive) or a comma list `1x,2.5x` into η/η_crit values. */
+/** A multiple of η_crit such as `2.5x`: finite and positive, or NQM3007 for `option`. */
+export function parseMultiple(part: string, option: string): number {
+  const match = /^\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)x\s*$/i.exec(part);
+  const value = match ? Number(match[1]) : Number.NaN;
+  // A subnormal multiple is refused with zero: η = multiple·η_crit would underflow or lose its digits.
+  if (!Number.isFinite(value) || !(value >= 2 ** -1022)) {
+    const reason =
+      match && value === Number.POSITIVE_INFINITY
+        ? `\`${part.trim()}\` is too large to be a number`
+        : match
+          ? `\`${part.trim()}\` is zero (or too small to be told from zero)`
+          : `\`${part.trim()}\` is not a positive multiple of η_crit such as 2.5x`;
+    fail("NQM3007", { option, reason });
+  }
+  return value;
+}
+
+/**
+ * Parses `0.5x:4.5x:0.25x` (start:stop:step, inclusive) or a comma list `1x,2.5x` into η/η_crit
+ * values; a value given twice is refused (two runs would share one id).
+ */
 export function parseLearningRates(text: string): number[] {
-  const multiple = (part: string): number => {
-    const match = /^\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)x\s*$/i.exec(part);
-    if (!match || !(Number(match[1]) > 0))
-      fail("NQM3007", { option: "--lrs", reason: `\`${part}\` is not a positive multiple of η_crit such as 2.5x` });
-    return Number(match[1]);
-  };
+  const multiple = (part: string) => parseMultiple(part, "--lrs");
+  let values: number[];
   if (text.includes(":")) {
     const parts = text.split(":");
     if (parts.length !== 3)
       fail("NQM3007", { option: "--lrs", reason: "a range is START:STOP:STEP, e.g. 0.5x:4.5x:0.25x" });
     const [start, stop, step] = parts.map(multiple) as [number, number, number];
-    if (!(step > 0) || stop < start)
-      fail("NQM3007", { option: "--lrs", reason: "the range needs STEP > 0 and STOP ≥ START" });
+    if (stop < start) fail("NQM3007", { option: "--lrs", reason: "the range needs STOP ≥ START" });
     const count = Math.floor((stop - start) / step + 1e-9) + 1;
-    if (count > 1000) fail("NQM3007", { option: "--lrs", reason: `the range has ${count} values; at most 1000` });
-    return Array.from({ length: count }, (_, i) => Number((start + i * step).toPrecision(12)));
+    if (!(count <= 1000)) fail("NQM3007", { option: "--lrs", reason: `the range has ${count} values; at most 1000` });
+    values = Array.from({ length: count }, (_, i) => Number((start + i * step).toPrecision(12)));
+  } else {
+    values = text.split(",").map(multiple);
   }
-  return text.split(",").map(multiple);
+  const seen = new Set<number>();
+  for (const value of values) {
+    if (seen.has(value))
+      fail("NQM3007", {
+        option: "--lrs",
+        reason: `${value}x is given twice (each rate is one run per model and seed)`,
+      });
+    seen.add(value);
+  }
+  return values;
 }
 
 /** The fields of a spec that decide its runs (what must match for a sweep to resume). */
@@ -105,95 +114,159 @@ function identity(spec: SweepSpec): string {
   });
 }
 
+/** A short hash of the sweep's identity, stored in sweep.json and in every record. */
+export function identityHash(spec: SweepSpec): string {
+  return createHash("sha256").update(identity(spec)).digest("hex").slice(0, 16);
+}
+
+const SWEEP_FILE = z.object({ hash: z.string(), identity: z.string() }).loose();
+
 /**
- * Reads the finished runs of a previous sweep in `dir`, dropping a line cut short by a kill: only
- * lines ended by a newline count (a record whose newline was never written is redone, or the next
- * record would be appended to its line).
+ * Reads the finished runs of a previous sweep, dropping a last line cut short by a kill: only
+ * lines ended by a newline count (a record whose newline was never written is redone, or the
+ * next record would be appended to its line). A damaged whole line is refused (NQM4007): no
+ * kill makes one, and the runs after it must not be thrown away.
  */
 export function readRuns(path: string): RunRecord[] {
   if (!existsSync(path)) return [];
   const text = readFileSync(path, "utf8");
   const runs: RunRecord[] = [];
   let kept = 0; // characters of text made of whole lines
-  for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", kept)) {
-    const line = text.slice(kept, end);
-    if (line.trim() !== "") {
+  for (let end = text.indexOf("\n"), line = 1; end >= 0; end = text.indexOf("\n", kept), line++) {
+    const content = text.slice(kept, end);
+    if (content.trim() !== "") {
+      let parsed: ReturnType<typeof RUN_RECORD.safeParse>;
       try {
-        runs.push(JSON.parse(line) as RunRecord);
-      } catch {
-        break; // a damaged line: everything from here is redone
+        parsed = RUN_RECORD.safeParse(JSON.parse(content));
+      } catch (error) {
+        fail("NQM4007", { reason: `${path}:${line} is not JSON (${(error as Error).message}); move the file away` });
       }
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue && issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
+        fail("NQM4007", {
+          reason: `${path}:${line} is not a run record (${issue?.message ?? "invalid"}${where}); move the file away`,
+        });
+      }
+      runs.push(parsed.data);
     }
     kept = end + 1;
   }
-  if (kept < text.length) truncateSync(path, Buffer.byteLength(text.slice(0, kept)));
+  if (kept < text.length) {
+    try {
+      truncateSync(path, Buffer.byteLength(text.slice(0, kept)));
+    } catch (error) {
+      writeFailed(path, error);
+    }
+  }
   return runs;
+}
+
+/** A locked sweep folder whose identity has been checked, with the runs already in it. */
+export interface SweepFolder {
+  readonly outDir: string;
+  readonly runsPath: string;
+  readonly hash: string;
+  readonly previous: readonly RunRecord[];
+  /** Releases the folder's lock (also done when the process exits). */
+  readonly release: () => void;
+}
+
+/**
+ * Opens `outDir` for `spec`: creates it, checks that it is writable, locks it (NQM4008 when
+ * another sweep holds it) and checks that whatever it holds belongs to this sweep (NQM4007).
+ * Cheap: call it before compiling or loading data, so a bad folder fails fast.
+ */
+export function openSweepFolder(spec: SweepSpec, outDir: string): SweepFolder {
+  ensureWritableFolder(outDir);
+  const release = lockSweepFolder(outDir);
+  try {
+    const specPath = join(outDir, "sweep.json");
+    const runsPath = join(outDir, "runs.jsonl");
+    const hash = identityHash(spec);
+    const advice = "choose another --out or delete it";
+    const other = `${outDir} holds a different sweep (other model, data or settings); ${advice}`;
+    if (existsSync(specPath)) {
+      let recorded: z.infer<typeof SWEEP_FILE> | undefined;
+      try {
+        recorded = SWEEP_FILE.parse(JSON.parse(readFileSync(specPath, "utf8")));
+      } catch {
+        recorded = undefined; // damaged (or left empty by an older nqm): the records decide
+      }
+      if (recorded !== undefined && recorded.hash !== hash) fail("NQM4007", { reason: other });
+    }
+    const previous = readRuns(runsPath);
+    const foreign = previous.find((record) => record.sweep !== hash);
+    if (foreign !== undefined)
+      fail("NQM4007", {
+        reason: `${runsPath} holds run ${foreign.id} of ${foreign.sweep === undefined ? "an unidentified sweep" : `sweep ${foreign.sweep}`}, not of this one (${hash}); ${advice}`,
+      });
+    writeTextAtomic(
+      specPath,
+      `${JSON.stringify({ hash, identity: identity(spec), file: spec.file, data: spec.data }, null, 2)}\n`,
+    );
+    if (!existsSync(runsPath)) writeTextAtomic(runsPath, "");
+    return { outDir, runsPath, hash, previous, release };
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 export interface SweepOptions {
   readonly outDir: string;
   readonly workers?: number;
+  /** The folder, when the caller opened it already (to fail fast before its own setup). */
+  readonly folder?: SweepFolder;
   /** Called as each run is written (for progress). */
   readonly onRun?: (record: RunRecord, done: number, total: number) => void;
   /** Stop after writing this many new runs (used to test resumption). */
   readonly stopAfter?: number;
 }
 
+/** The number of worker threads a sweep starts: the request (default: one per core), at most one per job. */
+export function workerCount(requested: number | undefined, jobs: number): number {
+  return Math.max(1, Math.min(requested ?? availableParallelism(), jobs));
+}
+
 /** Runs the sweep (resuming one found in outDir) and returns every run, in job order. */
 export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<RunRecord[]> {
-  mkdirSync(options.outDir, { recursive: true });
-  const specPath = join(options.outDir, "sweep.json");
-  const runsPath = join(options.outDir, "runs.jsonl");
-  const id = identity(spec);
-  if (existsSync(specPath) && existsSync(runsPath)) {
-    const previous = readFileSync(specPath, "utf8");
-    if (previous.trim() !== "" && JSON.parse(previous).identity !== id) {
-      fail("NQM4007", {
-        reason: `${options.outDir} holds a different sweep (other model, data or settings); choose another --out or delete it`,
-      });
-    }
-  } else {
-    writeFileSync(runsPath, "");
-  }
-  writeFileSync(specPath, `${JSON.stringify({ identity: id, file: spec.file, data: spec.data }, null, 2)}\n`);
-
-  const jobs = sweepJobs(spec);
-  const done = new Map<string, RunRecord>(readRuns(runsPath).map((r) => [r.id, r]));
-  const results: (RunRecord | undefined)[] = jobs.map((job) => done.get(expectedId(job)));
-  // Runs are written strictly in job order; finished ones wait for their predecessors.
-  let nextToWrite = 0;
-  while (nextToWrite < jobs.length && results[nextToWrite]) nextToWrite++;
-  const pending = jobs.filter((job) => !results[job.index]);
-  let written = 0;
-  const limit = options.stopAfter ?? Infinity;
-  const flush = () => {
-    while (nextToWrite < jobs.length && results[nextToWrite]) {
-      const record = results[nextToWrite]!;
-      if (!done.has(record.id)) {
-        if (written >= limit) return;
-        appendFileSync(runsPath, `${JSON.stringify(record)}\n`);
-        written++;
-        options.onRun?.(record, jobs.length - pending.length + written, jobs.length);
+  const folder = options.folder ?? openSweepFolder(spec, options.outDir);
+  try {
+    const jobs = sweepJobs(spec);
+    const done = new Map<string, RunRecord>(folder.previous.map((r) => [r.id, r]));
+    const results: (RunRecord | undefined)[] = jobs.map((job) => done.get(expectedId(job)));
+    // Runs are written strictly in job order; finished ones wait for their predecessors.
+    let nextToWrite = 0;
+    while (nextToWrite < jobs.length && results[nextToWrite]) nextToWrite++;
+    const pending = jobs.filter((job) => !results[job.index]);
+    let written = 0;
+    const limit = options.stopAfter ?? Infinity;
+    const flush = () => {
+      for (let record = results[nextToWrite]; record !== undefined; record = results[nextToWrite]) {
+        if (!done.has(record.id)) {
+          if (written >= limit) return;
+          appendText(folder.runsPath, `${JSON.stringify(record)}\n`);
+          written++;
+          options.onRun?.(record, jobs.length - pending.length + written, jobs.length);
+        }
+        nextToWrite++;
       }
-      nextToWrite++;
-    }
-  };
-  if (pending.length > 0)
-    await runPool(
-      spec,
-      pending,
-      Math.max(1, Math.min(options.workers ?? availableParallelism(), pending.length)),
-      (index, record) => {
-        results[index] = record;
+    };
+    if (pending.length > 0)
+      await runPool({ ...spec }, pending, workerCount(options.workers, pending.length), (index, record) => {
+        results[index] = { sweep: folder.hash, ...record };
         flush();
         return written >= limit;
-      },
-    );
-  // runs.jsonl holds exactly the first nextToWrite jobs; runs finished past a stop are not in it,
-  // so they are left out here too (a resumed sweep redoes them).
-  const kept = results.slice(0, nextToWrite) as RunRecord[];
-  writeSummary(join(options.outDir, "summary.csv"), kept);
-  return kept;
+      });
+    // runs.jsonl holds exactly the first nextToWrite jobs; runs finished past a stop are not in it,
+    // so they are left out here too (a resumed sweep redoes them).
+    const kept = results.slice(0, nextToWrite).filter((r) => r !== undefined);
+    writeTextAtomic(join(folder.outDir, "summary.csv"), summaryCsv(kept));
+    return kept;
+  } finally {
+    if (options.folder === undefined) folder.release();
+  }
 }
 
 /** The id a job's record will have (runs are keyed by it across resumptions). */
@@ -201,85 +274,76 @@ function expectedId(job: Job): string {
   return runId(job.kind, job.lrMultiple, job.seed);
 }
 
-function workerUrl(): { url: URL; execArgv: string[] } {
-  // In dist the worker is bundled beside nqm.js. From source (tsx) it is a .ts file, and Node 20
-  // does not apply `--import tsx` to a worker's entry (ERR_UNKNOWN_FILE_EXTENSION), so a one-line
-  // ESM bootstrap registers tsx's hooks in the worker and then imports the .ts worker.
-  if (!import.meta.url.endsWith(".ts")) return { url: new URL("./sweep-worker.js", import.meta.url), execArgv: [] };
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const worker = new URL("./sweep-worker.ts", import.meta.url).href;
-  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(worker)});`;
-  return { url: new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), execArgv: [] };
+/** The worker's module: bundled beside nqm.js in dist, or the tsx bootstrap of the .ts source. */
+function workerFile(): string {
+  return new URL(import.meta.url.endsWith(".ts") ? "./sweep-worker-tsx.mjs" : "./sweep-worker.js", import.meta.url)
+    .href;
 }
 
-/** Feeds jobs to `count` workers; `onDone` returns true to stop early. */
-function runPool(
+/** Runs `jobs` on `count` worker threads, in order; `onDone` returns true to stop early. */
+async function runPool(
   spec: SweepSpec,
   jobs: readonly Job[],
   count: number,
   onDone: (index: number, record: RunRecord) => boolean,
 ): Promise<void> {
-  const { url, execArgv } = workerUrl();
-  const queue = [...jobs];
-  const workers: Worker[] = [];
-  return new Promise((resolve, reject) => {
-    let active = 0;
-    let stopped = false;
-    const finish = (error?: unknown) => {
-      if (stopped) return;
-      stopped = true;
-      for (const worker of workers) void worker.terminate();
-      if (error) reject(error);
-      else resolve();
-    };
-    const feed = (worker: Worker) => {
-      const job = queue.shift();
-      if (!job) {
-        active--;
-        void worker.terminate();
-        if (active === 0) finish();
-        return;
-      }
-      worker.postMessage(job);
-    };
-    for (let i = 0; i < count; i++) {
-      const worker = new Worker(url, { workerData: spec, execArgv });
-      workers.push(worker);
-      active++;
-      worker.on("message", (message: WorkerMessage) => {
-        if (message.type === "ready") return feed(worker);
-        if (message.type === "failed")
-          return finish(
-            message.diagnostics ? new NqmError(message.diagnostics as Diagnostic[]) : new Error(message.error),
-          );
-        if (onDone(message.index, message.record)) return finish();
-        feed(worker);
-      });
-      worker.on("error", (error) => finish(error));
-    }
+  const pool = new Piscina<Job, JobOutcome>({
+    filename: workerFile(),
+    workerData: spec,
+    minThreads: count,
+    maxThreads: count,
+    concurrentTasksPerWorker: 1,
   });
+  let stopped = false;
+  let failure: unknown;
+  const stop = (error?: unknown) => {
+    if (stopped) return;
+    stopped = true;
+    failure = error;
+    void pool.destroy();
+  };
+  try {
+    await Promise.all(
+      jobs.map(async (job) => {
+        let outcome: JobOutcome;
+        try {
+          outcome = await pool.run(job);
+        } catch (error) {
+          stop(error); // after a stop, the queued jobs are cancelled: stop keeps the first cause
+          return;
+        }
+        if (stopped) return;
+        if (!outcome.ok) stop(new NqmError(outcome.diagnostics as Diagnostic[]));
+        else if (onDone(job.index, outcome.record)) stop();
+      }),
+    );
+  } finally {
+    await pool.destroy();
+  }
+  if (failure !== undefined) throw failure;
 }
 
-/** One row per run: the figures a spreadsheet or a quick look needs. */
-export function writeSummary(path: string, runs: readonly RunRecord[]): void {
-  const header = [
-    "id",
-    "model",
-    "seed",
-    "lr",
-    "lr_multiple",
-    "eta_crit",
-    "phase",
-    "steps",
-    "initial_loss",
-    "peak_loss",
-    "final_loss",
-    "best_test_loss",
-    "lambda_max_initial",
-    "lambda_max_final",
-    "diverged_at",
-  ];
-  const finite = (values: readonly number[]) => values.filter((v) => typeof v === "number" && Number.isFinite(v));
+const SUMMARY_COLUMNS = [
+  "id",
+  "model",
+  "seed",
+  "lr",
+  "lr_multiple",
+  "eta_crit",
+  "phase",
+  "steps",
+  "initial_loss",
+  "peak_loss",
+  "final_loss",
+  "best_test_loss",
+  "lambda_max_initial",
+  "lambda_max_final",
+  "diverged_at",
+];
+
+/** summary.csv: one row per run, the figures a spreadsheet or a quick look needs. */
+export function summaryCsv(runs: readonly RunRecord[]): string {
+  const finite = (values: readonly number[]) => values.filter((v) => Number.isFinite(v));
   const rows = runs.map((r) => [
     r.id,
     r.model,
@@ -290,17 +354,12 @@ export function writeSummary(path: string, runs: readonly RunRecord[]): void {
     r.phase,
     r.steps,
     r.trainLoss[0],
-    Math.max(...finite(r.trainLoss)),
+    r.peakTrainLoss ?? Math.max(...finite(r.trainLoss)),
     r.finalTrainLoss,
     r.bestTestLoss ?? "",
     r.lambdaMax[0] ?? "",
     r.lambdaMax.at(-1) ?? "",
     r.divergedAt ?? "",
   ]);
-  writeFileSync(
-    path,
-    `${[header, ...rows]
-      .map((row) => row.map((cell) => (cell === null || cell === undefined ? "" : String(cell))).join(","))
-      .join("\n")}\n`,
-  );
+  return stringify([SUMMARY_COLUMNS, ...rows], { cast: { number: (value) => String(value) } });
 }

@@ -10,10 +10,11 @@
  *   lazy        the loss never rose above L0, and the final loss is below L0;
  *   unfinished  anything else (the final loss is not below L0).
  */
-import type { ModelKind, Phase, RunRecord } from "./plot/types.ts";
+import type { ModelKind, Phase, RunRecord } from "./run-record.ts";
 import { criticalRate, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
 import { dot, lanczosTopK } from "./linalg/index.ts";
 import { Rng } from "./rng.ts";
+import { fail } from "../foundation/diagnostics.ts";
 
 export interface RunConfig {
   readonly kind: ModelKind;
@@ -70,6 +71,11 @@ export function trainRun(
   config: RunConfig,
   onStep?: (t: number) => void,
 ): RunRecord {
+  if (!(config.lr > 0 && Number.isFinite(config.lr)))
+    fail("NQM3007", {
+      option: "--lr",
+      reason: `the learning rate η = ${config.lr} is not a positive finite number (a multiple of η_crit too large or too small?)`,
+    });
   const { kernels, data } = session;
   const P = kernels.layout.paramCount;
   const K = data.outputSize;
@@ -243,7 +249,10 @@ export function trainRun(
   };
 }
 
-/** A run's id: model, learning-rate multiple (rounded to 6 digits) and seed. */
+/**
+ * A run's id: model, learning-rate multiple and seed. The multiple is written exactly (the
+ * shortest text that reads back as the same double), so distinct rates never share an id.
+ */
 export function runId(kind: ModelKind, lrMultiple: number, seed: number): string {
-  return `${kind}|${Number(lrMultiple.toPrecision(6))}|${seed}`;
+  return `${kind}|${String(lrMultiple)}|${seed}`;
 }

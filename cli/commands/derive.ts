@@ -3,8 +3,9 @@ import { NqmError, diagnostic } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { DERIVE_VIEWS, deriveView, type DeriveView } from "../../compiler/diff/views.ts";
 import { printGraph } from "../../compiler/ir/print.ts";
-import { evaluateWithInterpreter, evaluateWithKernels } from "../../runtime/evaluate.ts";
-import { parsePointJson, pointSet, resolvePoint } from "../../runtime/point.ts";
+import { evaluateWithInterpreter, evaluateWithKernels, interpreterBytes } from "../../runtime/evaluate.ts";
+import { checkMemory, defaultMemoryLimit } from "../../runtime/memory.ts";
+import { parsePointJson, pointBytes, pointExampleCount, pointSet, resolvePoint } from "../../runtime/point.ts";
 import { loadModelFile, readSource, type ModelOptions } from "../io.ts";
 
 function choice<T extends string>(option: string, value: string, allowed: readonly T[]): T {
@@ -37,10 +38,22 @@ export async function evalCommand(
   const backend = choice("--backend", options.backend, BACKENDS);
   const raw = parsePointJson(readSource(options.point));
   const { model, source } = loadModelFile(file, options, pointSet(raw));
+  // Memory is estimated before the point's tensors are drawn or any value is computed.
+  const limit = defaultMemoryLimit();
+  const n = pointExampleCount(raw) ?? 1;
+  checkMemory("the point's tensors", pointBytes(model, n), limit);
+  const program = backend === "interpreter" ? deriveModel(model) : undefined;
+  if (program)
+    checkMemory(
+      "evaluating with the interpreter",
+      pointBytes(model, n) + interpreterBytes(program, n),
+      limit,
+      "use --backend compiled, or lower the sizes",
+    );
   const point = resolvePoint(raw, model, options.seed);
   const result =
-    backend === "interpreter"
-      ? evaluateWithInterpreter(deriveModel(model), point)
+    program !== undefined
+      ? evaluateWithInterpreter(program, point)
       : evaluateWithKernels(
           (
             await (

@@ -5,8 +5,8 @@ import { fileURLToPath } from "node:url";
 import { NqmError, diagnostic, fail } from "../../foundation/diagnostics.ts";
 import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
 import { formatNumber } from "../../runtime/plot/series.ts";
-import { MODEL_LABELS, MODEL_ORDER } from "../../runtime/plot/types.ts";
-import type { ModelKind, RunRecord } from "../../runtime/plot/types.ts";
+import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../../runtime/run-record.ts";
+import { defaultMemoryLimit } from "../../runtime/memory.ts";
 import { progress } from "../../runtime/progress.ts";
 import {
   criticalRate,
@@ -16,7 +16,14 @@ import {
   type LossNormalization,
   type Session,
 } from "../../runtime/session.ts";
-import { parseLearningRates, runSweep, type SweepSpec } from "../../runtime/sweep.ts";
+import {
+  openSweepFolder,
+  parseLearningRates,
+  parseMultiple,
+  runSweep,
+  type SweepSpec,
+  workerCount,
+} from "../../runtime/sweep.ts";
 import { trainRun } from "../../runtime/train.ts";
 import { readSource } from "../io.ts";
 
@@ -57,12 +64,11 @@ function defaultEvalEvery(steps: number): number {
   return Math.max(10, Math.round(steps / 50));
 }
 
-/** `0.01` (absolute) or `2.5x` (a multiple of η_crit). */
+/** `0.01` (absolute) or `2.5x` (a multiple of η_crit); finite and positive. */
 function parseLearningRate(value: string): { absolute?: number; multiple?: number } {
-  const multiple = /^([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)x$/i.exec(value.trim());
-  if (multiple && Number(multiple[1]) > 0) return { multiple: Number(multiple[1]) };
+  if (/x\s*$/i.test(value)) return { multiple: parseMultiple(value, "--lr") };
   const absolute = Number(value);
-  if (!Number.isFinite(absolute) || absolute <= 0)
+  if (!/^\s*[0-9]*\.?[0-9]+(?:e[-+]?\d+)?\s*$/i.test(value) || !Number.isFinite(absolute) || absolute <= 0)
     fail("NQM3007", {
       option: "--lr",
       reason: `expected a positive number or a multiple of η_crit such as 2.5x, got \`${value}\``,
@@ -70,9 +76,14 @@ function parseLearningRate(value: string): { absolute?: number; multiple?: numbe
   return { absolute };
 }
 
-async function open(file: string, options: TrainingOptions): Promise<{ session: Session; source: string }> {
+async function open(
+  file: string,
+  options: TrainingOptions,
+  memoryLimit?: number,
+): Promise<{ session: Session; source: string }> {
   const source = readSource(file);
   const session = await openSession({
+    ...(memoryLimit !== undefined ? { memoryLimit } : {}),
     file,
     source,
     set: options.set ?? {},
@@ -109,7 +120,7 @@ export async function trainCommand(
   const kinds = parseModels(options.model);
   const loss = lossOf(options.loss);
   const rate = parseLearningRate(options.lr);
-  const { session } = await open(file, options);
+  const { session } = await open(file, options, defaultMemoryLimit());
   const n = session.data.train.n;
   const w0 = initialParameters(session, options.seed);
   const top = topEigenvalues(session, w0, 1);
@@ -185,38 +196,50 @@ export async function sweepCommand(
     divergenceFactor: options.cap,
     cwd: process.cwd(),
   };
-  // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
-  const { session } = await open(file, options);
-  const w0 = initialParameters(session, spec.seeds[0]!);
-  const lambda0 = topEigenvalues(session, w0, 1).values[0]!;
-  const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
   const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
-  process.stderr.write(
-    `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
-  );
-  const bar = progress("sweep", total, { unit: "runs" });
-  const started = performance.now();
-  const runs = await runSweep(spec, {
-    outDir: options.out,
-    ...(options.workers ? { workers: options.workers } : {}),
-    onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
-  });
-  bar.finish();
-  const lines = [
-    `wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
-  ];
-  if (options.report) {
-    const paths = await writeReport(options.out, runs, {
-      modelFile: file,
-      data: session.data.name,
-      etaCrit,
-      lossNormalization: loss,
-    });
-    lines.push(`report: ${paths.at(-1)}`);
+  // The folder first: an unwritable --out or a folder held by another sweep fails before any compile or data load.
+  const folder = openSweepFolder(spec, options.out);
+  try {
+    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory.
+    const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
+    // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
+    const { session } = await open(file, options, memoryLimit);
+    const w0 = initialParameters(session, spec.seeds[0]!);
+    const lambda0 = topEigenvalues(session, w0, 1).values[0]!;
+    const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
+    process.stderr.write(
+      `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
+    );
+    const bar = progress("sweep", total, { unit: "runs" });
+    const started = performance.now();
+    const runs = await runSweep(
+      { ...spec, memoryLimit },
+      {
+        outDir: options.out,
+        folder,
+        ...(options.workers ? { workers: options.workers } : {}),
+        onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
+      },
+    );
+    bar.finish();
+    const lines = [
+      `wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+    ];
+    if (options.report) {
+      const paths = await writeReport(options.out, runs, {
+        modelFile: file,
+        data: session.data.name,
+        etaCrit,
+        lossNormalization: loss,
+      });
+      lines.push(`report: ${paths.at(-1)}`);
+    }
+    lines.push(phaseTable(runs));
+    process.stdout.write(`${lines.join("\n")}\n`);
+    return 0;
+  } finally {
+    folder.release();
   }
-  lines.push(phaseTable(runs));
-  process.stdout.write(`${lines.join("\n")}\n`);
-  return 0;
 }
 
 /** Model × η/η_crit → the majority phase (as the report counts it), as text. */

@@ -85,6 +85,16 @@ export function cacheKey(
   ).slice(0, 32);
 }
 
+/**
+ * A cache entry's file name: the model's name (for people browsing the folder) and the key. A
+ * long name is cut and marked with a hash of itself, keeping the name under file systems' 255-byte
+ * limit; the key alone already tells entries apart.
+ */
+export function cacheFileName(modelName: string, key: string): string {
+  const name = modelName.length <= 64 ? modelName : `${modelName.slice(0, 48)}~${sha256(modelName).slice(0, 8)}`;
+  return `${name}-${key}`;
+}
+
 function writeAtomic(path: string, text: string): void {
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
@@ -208,8 +218,8 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const backend = resolveBackend(options.backend);
   const key = cacheKey(model, { ...options, backend });
-  const jsPath = join(cacheDir, `${model.name}-${key}.mjs`);
-  const metaPath = join(cacheDir, `${model.name}-${key}.json`);
+  const jsPath = join(cacheDir, `${cacheFileName(model.name, key)}.mjs`);
+  const metaPath = join(cacheDir, `${cacheFileName(model.name, key)}.json`);
   const t0 = performance.now();
   const cached = options.noCache ? undefined : readCached(jsPath, metaPath);
   if (cached) {

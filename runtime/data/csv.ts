@@ -1,14 +1,18 @@
 /**
  * CSV files: a header row of column names, then one example per row. The label columns
  * (default: the last column) form y, every other column is a feature of x. Errors name the file
- * and line, `data.csv:7: ...`. Blank lines are skipped; fields may be double-quoted.
+ * and line, `data.csv:7: ...`. Blank lines are skipped; fields may be double-quoted (csv-parse reads
+ * the file). Values beyond ±1e150 are refused: their squared loss would overflow.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { didYouMean, fail } from "../../foundation/diagnostics.ts";
+import { parse } from "csv-parse/sync";
+import { didYouMean, fail, NqmError } from "../../foundation/diagnostics.ts";
+import { ioReason } from "../files.ts";
 import { Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
-import { isNonFiniteSpelling, parseNumber, streamSeed } from "./options.ts";
+import { refuseMemory } from "../memory.ts";
+import { DATA_MAGNITUDE_LIMIT, isNonFiniteSpelling, parseNumber, streamSeed } from "./options.ts";
 import type { Dataset, Split } from "./types.ts";
 
 export const CSV_OPTIONS = ["path", "label", "test"] as const;
@@ -20,7 +24,13 @@ interface Table {
 }
 
 /** Loads `csv:PATH[,label=COL+COL][,test=PATH2|FRACTION]`; paths are relative to `cwd`. */
-export function loadCsv(options: OptionReader, bare: string[], seed: number, cwd: string): Dataset {
+export function loadCsv(
+  options: OptionReader,
+  bare: string[],
+  seed: number,
+  cwd: string,
+  memoryLimit: number,
+): Dataset {
   const pathOption = options.raw("path");
   if (bare.length > 1) {
     fail("NQM4003", {
@@ -32,7 +42,7 @@ export function loadCsv(options: OptionReader, bare: string[], seed: number, cwd
   const path = bare[0] ?? pathOption;
   if (path === undefined) fail("NQM4003", { reason: "csv needs a file: write csv:PATH, e.g. csv:data/train.csv" });
 
-  const table = readTable(path, cwd);
+  const table = readTable(path, cwd, memoryLimit);
   const labelText = options.raw("label");
   const labelColumns =
     labelText === undefined
@@ -92,7 +102,7 @@ export function loadCsv(options: OptionReader, bare: string[], seed: number, cwd
       trainRows = trainIndices.map((i) => table.rows[i]!);
       testName = `,test=${testText}`;
     } else {
-      const testTable = readTable(testText, cwd);
+      const testTable = readTable(testText, cwd, memoryLimit);
       const missing = table.columns.filter((name) => !testTable.columns.includes(name));
       const extra = testTable.columns.filter((name) => !table.columns.includes(name));
       if (missing.length > 0 || extra.length > 0) {
@@ -119,29 +129,36 @@ export function loadCsv(options: OptionReader, bare: string[], seed: number, cwd
   return dataset;
 }
 
-function readTable(path: string, cwd: string): Table {
+function readTable(path: string, cwd: string, memoryLimit: number): Table {
+  const absolute = resolve(cwd, path);
   let text: string;
   try {
-    text = readFileSync(resolve(cwd, path), "utf8");
+    // A cell of a few bytes becomes an 8-byte double (and the text is held while parsing).
+    const estimate = statSync(absolute).size * 8;
+    if (estimate > memoryLimit) refuseMemory(`the data set ${path}`, estimate, memoryLimit);
+    text = readFileSync(absolute, "utf8");
   } catch (error) {
-    const code = error instanceof Error && "code" in error ? String(error.code) : "";
-    const reason =
-      code === "ENOENT"
-        ? "no such file"
-        : code === "EISDIR"
-          ? "it is a directory"
-          : code === "EACCES"
-            ? "permission denied"
-            : String(error);
-    fail("NQM4003", { reason: `${path}: cannot read the file (${reason})` });
+    if (error instanceof NqmError) throw error;
+    fail("NQM4003", { reason: `${path}: cannot read the file: ${ioReason(error)}` });
   }
-  const lines = text.split(/\r?\n/);
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parse(text, {
+      info: true,
+      trim: true,
+      bom: true,
+      skip_empty_lines: true,
+      relax_column_count: true,
+    }) as unknown as typeof records; // with `info`, each record comes with its line
+  } catch (error) {
+    const line = (error as { lines?: number }).lines;
+    fail("NQM4003", { reason: `${path}${line === undefined ? "" : `:${line}`}: ${(error as Error).message}` });
+  }
   let columns: string[] | undefined;
   const rows: Float64Array[] = [];
-  lines.forEach((line, i) => {
-    const lineNumber = i + 1;
-    if (line.trim() === "") return;
-    const cells = splitCsvLine(line, `${path}:${lineNumber}`);
+  for (const { record: cells, info } of records) {
+    const lineNumber = info.lines;
+    if (cells.length === 1 && cells[0] === "") continue; // a line of blanks
     if (columns === undefined) {
       columns = cells;
       if (columns.some((name) => name === ""))
@@ -161,68 +178,35 @@ function readTable(path: string, cwd: string): Table {
           reason: `${path}:${lineNumber}: the first row must be a header of column names, but it holds only numbers`,
         });
       }
-      return;
+      continue;
     }
-    if (cells.length !== columns.length) {
+    const header = columns;
+    if (cells.length !== header.length) {
       fail("NQM4003", {
-        reason: `${path}:${lineNumber}: ${cells.length} cells, but the header has ${columns.length} columns`,
+        reason: `${path}:${lineNumber}: ${cells.length} cells, but the header has ${header.length} columns`,
       });
     }
     const row = new Float64Array(cells.length);
     cells.forEach((cell, c) => {
       const value = parseNumber(cell);
       if (value !== undefined) {
+        if (Math.abs(value) > DATA_MAGNITUDE_LIMIT)
+          fail("NQM4003", {
+            reason: `${path}:${lineNumber}: \`${cell}\` in column \`${header[c]}\` is beyond ±${DATA_MAGNITUDE_LIMIT}, where squared losses overflow`,
+          });
         row[c] = value;
         return;
       }
       if (isNonFiniteSpelling(cell))
-        fail("NQM4006", { what: `\`${cell}\` in column \`${columns![c]}\``, where: `${path}:${lineNumber}` });
+        fail("NQM4006", { what: `\`${cell}\` in column \`${header[c]}\``, where: `${path}:${lineNumber}` });
       fail("NQM4003", {
-        reason: `${path}:${lineNumber}: ${cell === "" ? "empty cell" : `\`${cell}\``} in column \`${columns![c]}\` is not a number`,
+        reason: `${path}:${lineNumber}: ${cell === "" ? "empty cell" : `\`${cell}\``} in column \`${header[c]}\` is not a number`,
       });
     });
     rows.push(row);
-  });
+  }
   if (columns === undefined)
     fail("NQM4003", { reason: `${path}: the file is empty; expected a header row and data rows` });
   if (rows.length === 0) fail("NQM4003", { reason: `${path}: no data rows after the header` });
   return { file: path, columns, rows };
-}
-
-/** Splits one CSV line into trimmed cells; a double-quoted cell may hold commas and `""`. */
-function splitCsvLine(line: string, where: string): string[] {
-  const cells: string[] = [];
-  let i = 0;
-  for (;;) {
-    while (line[i] === " " || line[i] === "\t") i++;
-    let cell = "";
-    if (line[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= line.length) fail("NQM4003", { reason: `${where}: a quoted cell is not closed` });
-        if (line[i] === '"') {
-          if (line[i + 1] === '"') {
-            cell += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        cell += line[i];
-        i++;
-      }
-      while (line[i] === " " || line[i] === "\t") i++;
-      if (i < line.length && line[i] !== ",")
-        fail("NQM4003", { reason: `${where}: unexpected text after a quoted cell` });
-    } else {
-      const comma = line.indexOf(",", i);
-      const end = comma < 0 ? line.length : comma;
-      cell = line.slice(i, end).trim();
-      i = end;
-    }
-    cells.push(cell);
-    if (i >= line.length) return cells;
-    i++; // the comma
-  }
 }

@@ -11,6 +11,7 @@
  * seed give bit-identical data.
  */
 import { didYouMean, fail } from "../../foundation/diagnostics.ts";
+import { defaultMemoryLimit } from "../memory.ts";
 import { CSV_OPTIONS, loadCsv } from "./csv.ts";
 import { GAUSS1D_OPTIONS, loadGauss1d } from "./gauss1d.ts";
 import { loadMnist, MNIST_ALIASES, MNIST_OPTIONS } from "./mnist.ts";
@@ -36,8 +37,12 @@ export const DATASET_HELP = `Data sets: KIND or KIND:key=value,key=value (lists:
             label=COLUMN (default: the last column; several: label=a+b), test=PATH2 or a fraction like 0.2
 The seed (--seed) fixes every random draw; train and test are always disjoint.`;
 
-/** Loads the data set described by `spec` (see DATASET_HELP); user errors throw NQM4003. */
-export function loadDataset(spec: string, options: { seed: number; cwd?: string }): Dataset {
+/**
+ * Loads the data set described by `spec` (see DATASET_HELP); user errors throw NQM4003, a data
+ * set over `memoryLimit` bytes (default: half the machine's memory) NQM3010 before it is allocated.
+ */
+export function loadDataset(spec: string, options: { seed: number; cwd?: string; memoryLimit?: number }): Dataset {
+  const memoryLimit = options.memoryLimit ?? defaultMemoryLimit();
   const parsed = parseSpec(spec);
   const kind = parsed.kind;
   const cwd = options.cwd ?? process.cwd();
@@ -51,13 +56,13 @@ export function loadDataset(spec: string, options: { seed: number; cwd?: string 
   }
   switch (kind) {
     case "gauss1d":
-      return loadGauss1d(new OptionReader(kind, parsed.options, GAUSS1D_OPTIONS), options.seed);
+      return loadGauss1d(new OptionReader(kind, parsed.options, GAUSS1D_OPTIONS), options.seed, memoryLimit);
     case "single":
       return loadSingle(new OptionReader(kind, parsed.options, SINGLE_OPTIONS));
     case "mnist":
       return loadMnist(new OptionReader(kind, parsed.options, MNIST_OPTIONS, MNIST_ALIASES), options.seed);
     case "csv":
-      return loadCsv(new OptionReader(kind, parsed.options, CSV_OPTIONS), parsed.bare, options.seed, cwd);
+      return loadCsv(new OptionReader(kind, parsed.options, CSV_OPTIONS), parsed.bare, options.seed, cwd, memoryLimit);
     default:
       throw new Error(`unreachable: data set kind ${kind}`);
   }

@@ -42,8 +42,6 @@ export function parseSpec(spec: string): ParsedSpec {
 
 /** Reads the options of one kind, rejecting unknown keys and badly formed values. */
 export class OptionReader {
-  private readonly used = new Set<string>();
-
   constructor(
     private readonly kind: string,
     private readonly options: Map<string, string>,
@@ -67,7 +65,6 @@ export class OptionReader {
 
   /** The raw text of `key` (or of an alias of it), if given. */
   raw(key: string): string | undefined {
-    this.used.add(key);
     const direct = this.options.get(key);
     if (direct !== undefined) return direct;
     for (const [alias, canonical] of Object.entries(this.aliases)) {
@@ -94,9 +91,18 @@ export class OptionReader {
     if (text === undefined) return fallback;
     const value = parseNumber(text);
     if (value === undefined) fail("NQM4003", { reason: `${this.kind}: ${key}=${text} is not a number` });
+    this.bounded(key, text, value);
     if (options.positive === true && !(value > 0))
       fail("NQM4003", { reason: `${this.kind}: ${key}=${text} must be positive` });
     return value;
+  }
+
+  /** Data values must stay within ±DATA_MAGNITUDE_LIMIT. */
+  private bounded(key: string, text: string, value: number): void {
+    if (Math.abs(value) > DATA_MAGNITUDE_LIMIT)
+      fail("NQM4003", {
+        reason: `${this.kind}: ${key}: \`${text}\` is beyond ±${DATA_MAGNITUDE_LIMIT}, where squared losses overflow`,
+      });
   }
 
   /** A `true`/`false` option (also `1`/`0`, `yes`/`no`). */
@@ -117,10 +123,14 @@ export class OptionReader {
       const value = parseNumber(part.trim());
       if (value === undefined)
         fail("NQM4003", { reason: `${this.kind}: \`${part}\` in ${key}=${text} is not a number` });
+      this.bounded(key, part, value);
       return value;
     });
   }
 }
+
+/** The largest magnitude of a data value (feature or label): its square, summed over examples, stays finite. */
+export const DATA_MAGNITUDE_LIMIT = 1e150;
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 

@@ -11,6 +11,7 @@ import {
   majorityPhase,
   phaseChart,
 } from "./charts.ts";
+import { writeFailed } from "../files.ts";
 import { renderSvg } from "./render.ts";
 import { formatNumber } from "./series.ts";
 import type { ModelKind, ReportMeta, RunRecord } from "./types.ts";
@@ -24,7 +25,18 @@ interface Figure {
 
 /** Writes the charts and report.md into `dir` (created if needed); returns the written paths, report.md last. */
 export async function writeReport(dir: string, runs: readonly RunRecord[], meta: ReportMeta): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
+  const write = async (path: string, text: string) => {
+    try {
+      await writeFile(path, text);
+    } catch (error) {
+      writeFailed(path, error);
+    }
+  };
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    writeFailed(dir, error);
+  }
   const figures: Figure[] = [
     { file: "loss.svg", title: "Training loss", spec: lossChart(runs) },
     { file: "lambda-max.svg", title: "λ_max of the tangent kernel", spec: lambdaMaxChart(runs) },
@@ -36,11 +48,11 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
   const written: string[] = [];
   for (const figure of figures) {
     const path = join(dir, figure.file);
-    await writeFile(path, await renderSvg(figure.spec));
+    await write(path, await renderSvg(figure.spec));
     written.push(path);
   }
   const reportPath = join(dir, "report.md");
-  await writeFile(reportPath, reportMarkdown(runs, meta, figures));
+  await write(reportPath, reportMarkdown(runs, meta, figures));
   written.push(reportPath);
   return written;
 }

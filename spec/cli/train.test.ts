@@ -10,12 +10,13 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
 import { runNode, type CliRun } from "../support/cli.ts";
-import type { RunRecord } from "../../runtime/plot/types.ts";
+import type { RunRecord } from "../../runtime/run-record.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const SCRATCH = join(ROOT, ".scratch", `spec-cli-train-${process.pid}`);
@@ -114,9 +115,14 @@ describe("nqm train", { concurrency: true }, () => {
 
   const BAD: [string, string[], string, RegExp][] = [
     ["--lr abc", ["--lr", "abc"], "NQM3007", /--lr.*`abc`/],
+    ["--lr 1e999x", ["--lr", "1e999x"], "NQM3007", /--lr.*`1e999x` is too large/],
+    ["--lr 5e-324x", ["--lr", "5e-324x"], "NQM3007", /--lr.*`5e-324x` is zero/],
+    ["--lr 1e999", ["--lr", "1e999"], "NQM3007", /--lr.*`1e999`/],
     ["--model xyz", ["--lr", "1x", "--model", "xyz"], "NQM3007", /--model.*`xyz`/],
     ["--loss foo", ["--lr", "1x", "--loss", "foo"], "NQM3007", /--loss.*`foo`/],
     ["--data nonsense", ["--lr", "1x", "--data", "nonsense"], "NQM4003", /unknown kind `nonsense`/],
+    ["--data gauss1d:n=1e9", ["--lr", "1x", "--data", "gauss1d:n=1e9"], "NQM3010", /about 14\.9 GiB of memory/],
+    ["--data single:y=1e300", ["--lr", "1x", "--data", "single:y=1e300"], "NQM4003", /`1e300` is beyond/],
   ];
   for (const [name, args, code, message] of BAD) {
     test(`${name}: exit 1, ${code}, no stack trace`, async () => {
@@ -139,6 +145,77 @@ describe("nqm train", { concurrency: true }, () => {
     // d = 3 is set by the user, so it is not bound from the data: the shapes disagree.
     assert.equal(result.diagnostics[0]!.code, "NQM4004");
     assert.match(result.diagnostics[0]!.message, /shape \[1\].*shape \[3\]/);
+  });
+});
+
+describe("nqm sweep: its folder", { concurrency: true }, () => {
+  const SWEEP = [...UV, "--lrs", "0.75x,1.5x", "--models", "f,lin", "--workers", "1", "--no-report"];
+
+  test("an --out that cannot be a folder: NQM3009 naming the path and the cause, before any data is loaded", async () => {
+    const file = join(WORK, "a-file");
+    writeFileSync(file, "");
+    // The data spec is bad too: the folder must be refused first, before the data is looked at.
+    const run = await nqm("sweep", ...SWEEP, "--data", "csv:missing.csv", "--out", join(file, "out"));
+    assert.equal(run.code, 1, run.stderr);
+    assertNoStackTrace(run);
+    assert.match(run.stderr, /NQM3009/);
+    assert.ok(run.stderr.includes(`cannot write ${join(file, "out")}`), run.stderr);
+    assert.match(run.stderr, /is a file, not a folder \(ENOTDIR\)|a file is in the way \(EEXIST\)/);
+    assert.doesNotMatch(run.stderr, /missing\.csv/);
+  });
+
+  test("a full disk while writing the report: NQM3009 naming the file and ENOSPC, no stack trace", async () => {
+    const out = join(WORK, "full-disk");
+    mkdirSync(out, { recursive: true });
+    symlinkSync("/dev/full", join(out, "loss.svg"));
+    const run = await nqm("sweep", ...SWEEP.filter((a) => a !== "--no-report"), "--out", out);
+    assert.equal(run.code, 1, run.stderr);
+    assertNoStackTrace(run);
+    assert.ok(run.stderr.includes(`cannot write ${join(out, "loss.svg")}: no space left on the device (ENOSPC)`));
+    // What was written before stays resumable: the rerun redoes nothing.
+    const runs = readFileSync(join(out, "runs.jsonl"), "utf8");
+    assert.equal(runs.trim().split("\n").length, 4);
+    rmSync(join(out, "loss.svg"));
+    const rerun = await nqm("sweep", ...SWEEP, "--out", out);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.equal(readFileSync(join(out, "runs.jsonl"), "utf8"), runs);
+  });
+
+  test("a sweep's memory limit is shared by its 1 + workers sessions", async () => {
+    // uv at m = 1000 needs about 125 KiB of kernel buffers: within 200 kB for one session, not within a third of it.
+    const env = { ...process.env, NQM_CACHE: CACHE, NQM_MEMORY_LIMIT: "200000" };
+    const train = await runNode([CLI, "train", ...UV, "--lr", "1x", "--steps", "5"], { cwd: ROOT, env });
+    assert.equal(train.code, 0, train.stderr);
+    const out = join(WORK, "memory-share");
+    const sweep = await runNode([CLI, "sweep", ...SWEEP, "--workers", "2", "--out", out], { cwd: ROOT, env });
+    assert.equal(sweep.code, 1, sweep.stderr);
+    assertNoStackTrace(sweep);
+    assert.match(sweep.stderr, /NQM3008: .*about 125\.1 KiB of memory, more than the limit of 65\.1 KiB/);
+  });
+
+  test("two sweeps started in one folder: the second exits 1 naming the first, which finishes alone", async () => {
+    const out = join(WORK, "two-sweeps");
+    const first = spawn(process.execPath, [CLI, "sweep", ...SWEEP, "--out", out], {
+      cwd: ROOT,
+      env: { ...process.env, NQM_CACHE: CACHE },
+      stdio: "ignore",
+    });
+    const exited = new Promise<number | null>((resolve) => first.on("exit", (code) => resolve(code)));
+    for (let waited = 0; !existsSync(join(out, "sweep.lock")); waited += 20) {
+      assert.ok(waited < 60_000, "the first sweep never took the lock");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const second = await nqm("sweep", ...SWEEP, "--out", out);
+    assert.equal(await exited, 0);
+    assert.equal(second.code, 1, second.stderr);
+    assertNoStackTrace(second);
+    assert.match(second.stderr, /NQM4008/);
+    assert.ok(second.stderr.includes(`in use by another sweep (process ${first.pid} on `), second.stderr);
+    const ids = readFileSync(join(out, "runs.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => (JSON.parse(line) as RunRecord).id);
+    assert.deepEqual(ids, ["f|0.75|0", "lin|0.75|0", "f|1.5|0", "lin|1.5|0"]);
   });
 });
 

@@ -27,6 +27,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  cacheFileName,
   compileModel,
   defaultCacheDir,
   formatBytes,
@@ -383,4 +384,22 @@ describe("the memory refusal (NQM3008)", () => {
     await compile(dir);
     await refusal(() => compile(dir, { memoryLimit: bytes - 1 }));
   });
+});
+
+test("a model name of 300 characters compiles and caches under a shortened file name (no ENAMETOOLONG)", async () => {
+  const name = `m${"x".repeat(299)}`;
+  const source = SOURCE.replace(/^model \w+/m, `model ${name}`);
+  assert.ok(source.includes(name));
+  const dir = freshDir();
+  const first = await compile(dir, { source });
+  assert.equal(first.fromCache, false);
+  assert.ok(first.javascriptPath !== "", "the entry was written");
+  const files = entries(dir);
+  assert.equal(files.length, 2);
+  for (const file of files) assert.ok(file.length < 100, file);
+  assert.ok(files[0]!.startsWith(name.slice(0, 48)));
+  const second = await compile(dir, { source });
+  assert.equal(second.fromCache, true);
+  assert.deepEqual(valuesOf(second.kernels), valuesOf(first.kernels));
+  assert.equal(cacheFileName("short", "k"), "short-k");
 });

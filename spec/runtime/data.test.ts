@@ -75,6 +75,29 @@ test("gauss1d: mean and std options", () => {
 
 // ---------------------------------------------------------------- single
 
+test("data sets are held to a memory limit before anything is allocated (NQM3010 with the estimate)", () => {
+  // gauss1d:n=1e9 would take 16 GB; it must be refused at once, whatever the machine.
+  throwsNqm(
+    () => loadDataset("gauss1d:n=1e9", { seed: 0 }),
+    "NQM3010",
+    /gauss1d with n=1000000000 and test=2000 would need about 14\.9 GiB/,
+  );
+  throwsNqm(
+    () => loadDataset("gauss1d:n=1000,test=0", { seed: 0, memoryLimit: 1000 }),
+    "NQM3010",
+    /about 15\.6 KiB .* limit of 1000 B/,
+  );
+  assert.equal(loadDataset("gauss1d:n=1000,test=0", { seed: 0, memoryLimit: 16_000 }).train.n, 1000);
+  file("limit.csv", "a,b\n1,2\n");
+  throwsNqm(() => loadDataset("csv:limit.csv", { seed: 0, cwd: dir, memoryLimit: 10 }), "NQM3010", /limit\.csv/);
+});
+
+test("data values beyond ±1e150 are data errors naming the value", () => {
+  throwsNqm(() => loadDataset("single:x=1,y=1e300", { seed: 0 }), "NQM4003", /single: y: `1e300` is beyond/);
+  throwsNqm(() => loadDataset("gauss1d:mean=-2e150", { seed: 0 }), "NQM4003", /gauss1d: mean: `-2e150` is beyond/);
+  assert.equal(loadDataset("single:x=1e150,y=-1e150", { seed: 0 }).train.y[0], -1e150);
+});
+
 test("single: defaults and lists", () => {
   const one = loadDataset("single", { seed: 0 });
   assert.deepEqual(one.inputShape, [1]);
@@ -244,8 +267,16 @@ test("csv: errors name the file and line", () => {
   throwsNqm(
     () => loadDataset("csv:missing.csv", { seed: 0, cwd: dir }),
     "NQM4003",
-    /missing\.csv: cannot read the file \(no such file\)/,
+    /missing\.csv: cannot read the file: no such file or folder \(ENOENT\)/,
   );
+  file("huge.csv", "a,b\n1,2\n3,1e308\n");
+  throwsNqm(
+    () => loadDataset("csv:huge.csv", { seed: 0, cwd: dir }),
+    "NQM4003",
+    /huge\.csv:3: `1e308` in column `b` is beyond ±1e\+150/,
+  );
+  file("unclosed.csv", 'a,b\n1,2\n"3,4\n');
+  throwsNqm(() => loadDataset("csv:unclosed.csv", { seed: 0, cwd: dir }), "NQM4003", /unclosed\.csv:\d+: .*quote/i);
   file("noheader.csv", "1,2\n3,4\n");
   throwsNqm(() => loadDataset("csv:noheader.csv", { seed: 0, cwd: dir }), "NQM4003", /noheader\.csv:1: .*header/);
   file("onlyheader.csv", "a,b\n");

@@ -471,3 +471,33 @@ test("in-process: an unknown key is NQM4001 with a suggestion, a non-finite resu
     /^f is not a finite number/,
   );
 });
+
+describe("nqm eval: memory is estimated before anything is allocated", { concurrency: true }, () => {
+  const pointFile = join(WORK, "one-example.json");
+  writeFileSync(pointFile, JSON.stringify({ inputs: { x: [[1]] } }));
+  const evalWith = (m: string, ...extra: string[]) =>
+    runNode([CLI, "eval", "examples/two_layer_relu.nqm", "--set", `m=${m}`, "--point", pointFile, ...extra], {
+      cwd: ROOT,
+      timeout: 120_000,
+      // 1 GB: the interpreter's values at m = 1e7 (one example) are over 2 GB on any machine.
+      env: { ...process.env, NQM_MEMORY_LIMIT: String(2 ** 30) },
+    });
+  // m = 1e10: the interpreter's values alone are terabytes; m = 1e12 overflowed typed arrays (RangeError).
+  const CASES: [string, string[], RegExp][] = [
+    [
+      "1e7",
+      [],
+      /NQM3010: evaluating with the interpreter would need about [\d.]+ GiB of memory, more than the limit of 1\.0 GiB/,
+    ],
+    ["1e12", ["--backend", "compiled"], /NQM3010: the point's tensors would need about 29\.1 TiB/],
+    ["1e12", [], /NQM3010: the point's tensors would need about 29\.1 TiB/],
+  ];
+  for (const [m, extra, pattern] of CASES) {
+    test(`m=${m} ${extra.join(" ") || "(interpreter)"}: exit 1 with NQM3010 and the estimate`, async () => {
+      const run = await evalWith(m, ...extra);
+      assert.equal(run.code, 1, run.stderr);
+      assert.doesNotMatch(run.stderr, /\n\s+at |RangeError|heap out of memory/, "no crash");
+      assert.match(run.stderr, pattern);
+    });
+  }
+});

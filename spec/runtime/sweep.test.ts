@@ -5,13 +5,21 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
 import { NqmError } from "../../foundation/diagnostics.ts";
-import { parseLearningRates, readRuns, runSweep, sweepJobs, type SweepSpec } from "../../runtime/sweep.ts";
+import {
+  identityHash,
+  parseLearningRates,
+  readRuns,
+  runSweep,
+  sweepJobs,
+  type SweepSpec,
+} from "../../runtime/sweep.ts";
+import { runId } from "../../runtime/train.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-sweep-"));
@@ -53,7 +61,30 @@ describe("parseLearningRates", () => {
     assert.deepEqual(parseLearningRates("1x, 2.5x,1e-1x"), [1, 2.5, 0.1]);
   });
 
-  for (const bad of ["1,2", "abc", "1x:2x", "2x:1x:0.5x", "1x:2x:0x", "0x:1000x:0.5x", "x", "1x:2x:0.5x:3x"]) {
+  test("rates that agree to 6 digits stay distinct, and their run ids too", () => {
+    const values = parseLearningRates("1.0000001x,1.0000002x,1.0000003x");
+    assert.deepEqual(values, [1.0000001, 1.0000002, 1.0000003]);
+    assert.deepEqual(
+      values.map((v) => runId("f", v, 0)),
+      ["f|1.0000001|0", "f|1.0000002|0", "f|1.0000003|0"],
+    );
+  });
+
+  const BAD = [
+    "1,2",
+    "abc",
+    "1x:2x",
+    "2x:1x:0.5x",
+    "1x:2x:0x",
+    "0x:1000x:0.5x",
+    "x",
+    "1x:2x:0.5x:3x",
+    "1e999x",
+    "5e-324x",
+    "1x,2x,1.0x",
+    "1x:1.0000000000001x:1e-14x",
+  ];
+  for (const bad of BAD) {
     test(`\`${bad}\` is NQM3007`, () => throwsNqm(() => parseLearningRates(bad), "NQM3007", /--lrs/));
   }
 });
@@ -66,11 +97,32 @@ test("sweepJobs: by seed, then learning rate, then model; indices in order", () 
   );
 });
 
+/** A minimal valid run record with this id. */
+function record(id: string): Record<string, unknown> {
+  return {
+    id,
+    model: "f",
+    lr: 1,
+    lrMultiple: 1,
+    etaCrit: 1,
+    seed: 0,
+    phase: "lazy",
+    steps: 1,
+    trainLoss: [2, 1],
+    evalSteps: [0, 1],
+    testLoss: [],
+    lambdaMax: [1, 1],
+    distance: [0, 0.1],
+    bestTestLoss: null,
+    finalTrainLoss: 1,
+  };
+}
+
 test("readRuns drops a line cut short and truncates the file to the whole lines", () => {
   const dir = join(WORK, "read-runs");
   mkdirSync(dir, { recursive: true });
   const path = join(dir, "runs.jsonl");
-  const whole = `${JSON.stringify({ id: "a" })}\n${JSON.stringify({ id: "b" })}\n`;
+  const whole = `${JSON.stringify(record("a"))}\n${JSON.stringify(record("b"))}\n`;
   writeFileSync(path, `${whole}{"id":"c","trainLo`);
   assert.deepEqual(
     readRuns(path).map((r) => r.id),
@@ -78,14 +130,14 @@ test("readRuns drops a line cut short and truncates the file to the whole lines"
   );
   assert.equal(readFileSync(path, "utf8"), whole);
   // A whole record whose newline was cut off is redone too: the next record must start a line.
-  writeFileSync(path, `${whole}{"id":"c"}`);
+  writeFileSync(path, `${whole}${JSON.stringify(record("c"))}`);
   assert.deepEqual(
     readRuns(path).map((r) => r.id),
     ["a", "b"],
   );
   assert.equal(readFileSync(path, "utf8"), whole);
   // Non-ASCII text before the cut (character and byte offsets differ).
-  const accented = `${JSON.stringify({ id: "η→λ" })}\n`;
+  const accented = `${JSON.stringify(record("η→λ"))}\n`;
   writeFileSync(path, `${accented}{"id":"λ`);
   assert.deepEqual(
     readRuns(path).map((r) => r.id),
@@ -93,6 +145,16 @@ test("readRuns drops a line cut short and truncates the file to the whole lines"
   );
   assert.equal(readFileSync(path, "utf8"), accented);
   assert.deepEqual(readRuns(join(dir, "missing.jsonl")), []);
+});
+
+test("readRuns refuses a damaged whole line (NQM4007 with the line) instead of dropping the runs after it", () => {
+  const path = join(WORK, "read-runs", "damaged.jsonl");
+  const text = `${JSON.stringify(record("a"))}\n{"id":"b"}\n${JSON.stringify(record("c"))}\n`;
+  writeFileSync(path, text);
+  throwsNqm(() => readRuns(path), "NQM4007", /damaged\.jsonl:2 is not a run record/);
+  writeFileSync(path, `${JSON.stringify(record("a"))}\nnot json\n`);
+  throwsNqm(() => readRuns(path), "NQM4007", /damaged\.jsonl:2 is not JSON/);
+  assert.equal(readFileSync(path, "utf8"), `${JSON.stringify(record("a"))}\nnot json\n`, "nothing is truncated");
 });
 
 // ---------------------------------------------------------------- interruption and resumption
@@ -197,6 +259,88 @@ describe("sweeps resume to the same runs.jsonl", () => {
     assert.equal(read(A), reference);
   });
 
+  test("every record carries the sweep's identity hash, as sweep.json does", () => {
+    const hash = identityHash(SPEC);
+    assert.match(hash, /^[0-9a-f]{16}$/);
+    assert.equal(JSON.parse(read(A, "sweep.json")).hash, hash);
+    for (const line of lines(reference)) assert.equal(JSON.parse(line).sweep, hash);
+    assert.notEqual(identityHash({ ...SPEC, steps: 50 }), hash);
+  });
+
+  /** A copy of the finished sweep A, with its sweep.json replaced by `identityFile` (undefined: deleted). */
+  const damagedCopy = (name: string, identityFile: string | undefined): string => {
+    const dir = join(WORK, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "runs.jsonl"), reference);
+    if (identityFile !== undefined) writeFileSync(join(dir, "sweep.json"), identityFile);
+    return dir;
+  };
+  const damages: [string, (text: string) => string | undefined][] = [
+    ["empty", () => ""],
+    ["truncated", (text) => text.slice(0, 20)],
+    ["deleted", () => undefined],
+  ];
+  for (const [what, damage] of damages) {
+    test(`a ${what} sweep.json: a different sweep is refused by the records, the same one rebuilds it and resumes`, async () => {
+      const dir = damagedCopy(`damaged-${what}`, damage(read(A, "sweep.json")));
+      await assert.rejects(
+        () => runSweep({ ...SPEC, steps: 50 }, { outDir: dir, workers: 1 }),
+        (error: unknown) =>
+          error instanceof NqmError &&
+          error.diagnostics[0]!.code === "NQM4007" &&
+          /holds run f\|0\.75\|0 of sweep [0-9a-f]{16}, not of this one/.test(error.diagnostics[0]!.message),
+      );
+      assert.equal(read(dir), reference, "the refused sweep wrote nothing");
+      const runs = await runSweep(SPEC, { outDir: dir, workers: 1 });
+      assert.equal(runs.length, TOTAL);
+      assert.equal(read(dir), reference, "nothing was redone");
+      assert.equal(read(dir, "sweep.json"), read(A, "sweep.json"));
+    });
+  }
+
+  test("records without an identity (another tool, an older nqm) are not adopted", async () => {
+    const foreign = lines(reference)
+      .map((line) => {
+        const { sweep: _, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        return `${JSON.stringify(rest)}\n`;
+      })
+      .join("");
+    const dir = damagedCopy("unidentified", undefined);
+    writeFileSync(join(dir, "runs.jsonl"), foreign);
+    await assert.rejects(
+      () => runSweep(SPEC, { outDir: dir, workers: 1 }),
+      (error: unknown) => error instanceof NqmError && /of an unidentified sweep/.test(error.diagnostics[0]!.message),
+    );
+  });
+
+  test("a second sweep in a folder in use is refused (NQM4008 naming the holder); the first is unharmed", async () => {
+    const C = join(WORK, "C");
+    const first = runSweep(SPEC, { outDir: C, workers: 1, stopAfter: 2 });
+    await assert.rejects(
+      () => runSweep(SPEC, { outDir: C, workers: 1 }),
+      (error: unknown) =>
+        error instanceof NqmError &&
+        error.diagnostics[0]!.code === "NQM4008" &&
+        error.diagnostics[0]!.message.includes(`process ${process.pid} on ${hostname()}`),
+    );
+    assert.equal((await first).length, 2);
+    assert.equal(read(C), `${lines(reference).slice(0, 2).join("\n")}\n`);
+    assert.ok(!existsSync(join(C, "sweep.lock")), "the lock is released");
+  });
+
+  test("the lock of a process that no longer exists is taken over", async () => {
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
+      encoding: "utf8",
+    });
+    const pid = Number(dead.stdout);
+    assert.ok(pid > 0);
+    const dir = damagedCopy("stale-lock", read(A, "sweep.json"));
+    writeFileSync(join(dir, "sweep.lock"), JSON.stringify({ pid, host: hostname(), started: "then" }));
+    const runs = await runSweep(SPEC, { outDir: dir, workers: 1 });
+    assert.equal(runs.length, TOTAL);
+    assert.ok(!existsSync(join(dir, "sweep.lock")));
+  });
+
   test("`nqm sweep` killed with SIGKILL after its first runs, then rerun: byte-identical", async () => {
     const B2 = join(WORK, "B2");
     const args = [...SWEEP_ARGS, "--out", B2, "--workers", "1", "--no-report"];
@@ -232,6 +376,8 @@ describe("sweeps resume to the same runs.jsonl", () => {
     const kept = read(B2);
     assert.ok(lines(kept).length < TOTAL);
 
+    // The killed sweep's lock is left behind; the rerun takes it over.
+    assert.ok(existsSync(join(B2, "sweep.lock")));
     const rerun = await cli();
     assert.equal(rerun.code, 0, rerun.stderr);
     assert.equal(read(B2), reference);

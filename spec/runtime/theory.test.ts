@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
-import type { ModelKind, RunRecord } from "../../runtime/plot/types.ts";
+import type { ModelKind, RunRecord } from "../../runtime/run-record.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-theory-cache-"));

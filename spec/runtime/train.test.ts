@@ -11,7 +11,7 @@ import { NqmError } from "../../foundation/diagnostics.ts";
 import { initialize } from "../../runtime/init.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { classifyPhase, runId, trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
-import type { ModelKind } from "../../runtime/plot/types.ts";
+import type { ModelKind } from "../../runtime/run-record.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-train-cache-"));

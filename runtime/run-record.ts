@@ -1,0 +1,88 @@
+/**
+ * The record of one training run: produced by training (train.ts), stored one per line in a
+ * sweep's runs.jsonl, read back by resumed sweeps and consumed by the charts and the report.
+ * The schema checks what is read back from disk; JSON writes a non-finite loss as null, which
+ * reads back as NaN.
+ */
+import { z } from "zod";
+
+/** How a run ended: lazy (loss fell, kernel nearly constant), catapult (loss spiked, λ_max dropped, then converged), divergent, or unfinished (stopped before either). */
+export type Phase = "lazy" | "catapult" | "divergent" | "unfinished";
+
+/** Which model was trained: the network f, its linearization f_lin, or its quadratic model f_quad. */
+export type ModelKind = "f" | "lin" | "quad";
+
+export interface RunRecord {
+  /** The identity hash of the sweep that wrote the record (absent outside sweeps). */
+  sweep?: string;
+  id: string;
+  model: ModelKind;
+  /** The learning rate η. */
+  lr: number;
+  /** η/η_crit. */
+  lrMultiple: number;
+  /** 2/λ_max(K(w0)). */
+  etaCrit: number;
+  seed: number;
+  phase: Phase;
+  /** Steps taken. */
+  steps: number;
+  /** trainLoss[t] is the training loss at step t, t = 0..steps (non-finite once diverged); at step lossSteps[t] when present. */
+  trainLoss: number[];
+  /** The steps of trainLoss's entries, when a long run kept only some of them (always the first and last). */
+  lossSteps?: number[];
+  /** The steps at which the slower measurements below were taken. */
+  evalSteps: number[];
+  /** testLoss[i] at step evalSteps[i]; empty when there is no test set. */
+  testLoss: number[];
+  /** lambdaMax[i] = λ_max(K) at step evalSteps[i] (or at step i when it has one entry per step). */
+  lambdaMax: number[];
+  /** eigs[i] = the top eigenvalues of K at step evalSteps[i], descending. */
+  eigs?: number[][];
+  /** distance[i] = ‖w − w0‖ at step evalSteps[i] (or at step i when it has one entry per step). */
+  distance: number[];
+  /** The lowest test loss seen during training; null without a test set or finite value. */
+  bestTestLoss: number | null;
+  /** The highest finite training loss of the run (exact, also when trainLoss keeps only some steps). */
+  peakTrainLoss?: number;
+  finalTrainLoss: number;
+  /** The first step whose loss was non-finite or past the divergence threshold. */
+  divergedAt?: number;
+}
+
+/** The names the paper uses for the three models. */
+export const MODEL_LABELS: Record<ModelKind, string> = { f: "f", lin: "f_lin", quad: "f_quad" };
+
+/** The order models are listed in. */
+export const MODEL_ORDER: readonly ModelKind[] = ["f", "lin", "quad"];
+
+/** A number as JSON stores it: null stands for a non-finite value. */
+const stored = z
+  .number()
+  .nullable()
+  .transform((value) => value ?? Number.NaN);
+const count = z.number().int().nonnegative();
+
+/** The schema of a RunRecord read back from runs.jsonl. */
+export const RUN_RECORD = z.object({
+  sweep: z.string().optional(),
+  id: z.string(),
+  model: z.enum(["f", "lin", "quad"]),
+  lr: z.number().positive(),
+  lrMultiple: z.number().positive(),
+  etaCrit: z.number().positive(),
+  seed: z.number().int(),
+  phase: z.enum(["lazy", "catapult", "divergent", "unfinished"]),
+  steps: count,
+  trainLoss: z.array(stored),
+  lossSteps: z.array(count).optional(),
+  evalSteps: z.array(count),
+  testLoss: z.array(stored),
+  lambdaMax: z.array(stored),
+  eigs: z.array(z.array(stored)).optional(),
+  distance: z.array(stored),
+  bestTestLoss: z.number().nullable(),
+  peakTrainLoss: stored.optional(),
+  finalTrainLoss: stored,
+  divergedAt: count.optional(),
+}) satisfies z.ZodType<RunRecord, unknown>;
