@@ -41,6 +41,22 @@ export interface ModelOptions {
   modelName?: string;
 }
 
+/** How compiled kernels run (--backend, --dtype, --threads). */
+export interface KernelOptions {
+  backend?: "auto" | "js" | "wasm";
+  dtype?: "f64" | "f32";
+  threads?: number;
+}
+
+/** The kernel options that are set, as compile options take them. */
+export function kernelChoice(options: KernelOptions): KernelOptions {
+  return {
+    ...(options.backend ? { backend: options.backend } : {}),
+    ...(options.dtype ? { dtype: options.dtype } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+  };
+}
+
 /** Reads, parses and checks a model file; prints warnings; throws on errors. */
 export function loadModelFile(
   file: string,

@@ -3,7 +3,7 @@ import { Command, CommanderError } from "commander";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { versionLabel } from "../compiler/version.ts";
 import type { TrainingOptions } from "./commands/train.ts";
-import { diagnosticsJson, output, report, type ModelOptions } from "./io.ts";
+import { diagnosticsJson, output, report, type KernelOptions, type ModelOptions } from "./io.ts";
 
 // Command modules load on use, so `nqm check` does not pay for ts-morph, esbuild or vega.
 const frontend = () => import("./commands/frontend.ts");
@@ -14,7 +14,29 @@ const training = () => import("./commands/train.ts");
 const DERIVE_VIEWS = "f, grad, jvp, vjp, hvp, quad, all";
 const DATA_HELP = `Data sets (--data): gauss1d, single, mnist, csv:PATH, each with key=value options after a colon,
 e.g. gauss1d:n=128,test=2000 or mnist:classes=0+1,n=128,test=2000; see docs/training.md for every option.`;
-import { collectSet, parseFloatOption, parseInteger } from "./options.ts";
+import { collectSet, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
+
+const BACKEND_HELP =
+  "kernels: js (portable loops), wasm (WebAssembly SIMD products on threads) or auto, the fastest here";
+
+/** --backend, --dtype and (where kernels run here) --threads. */
+function withKernels(command: Command, options: { dtype?: boolean; threads?: boolean } = {}): Command {
+  command.option("--backend <name>", BACKEND_HELP, parseChoice("--backend", ["auto", "js", "wasm"] as const), "auto");
+  if (options.dtype !== false)
+    command.option(
+      "--dtype <type>",
+      "the kernels' arithmetic: f64, or f32 (float32 products and loops; training state stays f64)",
+      parseChoice("--dtype", ["f64", "f32"] as const),
+      "f64",
+    );
+  if (options.threads !== false)
+    command.option(
+      "--threads <n>",
+      "threads of the wasm kernels (default: the cores for one run, 1 per run in a sweep)",
+      parseInteger("--threads", 1),
+    );
+  return command;
+}
 
 /** Builds the command tree; each action returns the process exit code. */
 export function buildProgram(setExitCode: (code: number) => void): Command {
@@ -59,34 +81,56 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   )
     .requiredOption("--point <file.json>", "the point: {set, params, fixed, inputs, direction, cotangent}")
     .option("--seed <n>", "seed for the params and fixed tensors the point leaves out", parseInteger("--seed", 0), 0)
-    .option("--backend <name>", "interpreter (the reference) or compiled", "interpreter")
-    .action(async (file: string, options: ModelOptions & { point: string; seed: number; backend: string }) =>
-      setExitCode(await (await derive()).evalCommand(file, options)),
+    .option(
+      "--backend <name>",
+      "interpreter (the reference), or compiled kernels: js, wasm, or auto (the fastest here)",
+      parseChoice("--backend", ["interpreter", "auto", "js", "wasm"] as const, {
+        compiled: { value: "auto", note: "use --backend auto (or js, wasm)" },
+      }),
+      "interpreter",
+    )
+    .option(
+      "--dtype <type>",
+      "the compiled kernels' arithmetic: f64 or f32",
+      parseChoice("--dtype", ["f64", "f32"] as const),
+      "f64",
+    )
+    .action(
+      async (file: string, options: ModelOptions & KernelOptions & { point: string; seed: number; backend: string }) =>
+        setExitCode(await (await derive()).evalCommand(file, options)),
     );
 
-  withModel(
-    program
-      .command("compile")
-      .description("write the model's kernels as a standalone TypeScript and JavaScript module"),
+  withKernels(
+    withModel(
+      program
+        .command("compile")
+        .description("write the model's kernels as a standalone TypeScript and JavaScript module"),
+    ),
+    { threads: false },
   )
     .requiredOption("-o, --out <dir>", "output folder")
     .option("--batch <n>", "the largest number of examples per call", parseInteger("--batch", 1), 256)
-    .action(async (file: string, options: ModelOptions & { out: string; batch: number }) =>
+    .action(async (file: string, options: ModelOptions & KernelOptions & { out: string; batch: number }) =>
       setExitCode(await (await compile()).compileCommand(file, options)),
     );
 
-  withModel(
-    program.command("verify").description("check the model's derivatives and kernels with property-based tests"),
+  withKernels(
+    withModel(
+      program.command("verify").description("check the model's derivatives and kernels with property-based tests"),
+    ),
+    // Verification compares in float64, whatever the kernels of a run use.
+    { dtype: false },
   )
     .option("--seed <n>", "fast-check seed (a failure is reproduced by the same seed)", parseInteger("--seed", 0), 1)
     .option("--runs <n>", "cases per property", parseInteger("--runs", 1), 50)
     .option("--json", "print the outcomes as JSON")
-    .action(async (file: string, options: ModelOptions & { seed: number; runs: number; json?: boolean }) =>
-      setExitCode(await (await compile()).verifyCommand(file, options)),
+    .action(
+      async (file: string, options: ModelOptions & KernelOptions & { seed: number; runs: number; json?: boolean }) =>
+        setExitCode(await (await compile()).verifyCommand(file, options)),
     );
 
   const withTraining = (command: Command) =>
-    withModel(command)
+    withKernels(withModel(command))
       .requiredOption("--data <spec>", "the data set: gauss1d, single, mnist, csv:PATH (see --help)")
       .option("--data-seed <n>", "seed of the data draw", parseInteger("--data-seed", 0), 0)
       .option("--steps <n>", "gradient steps per run", parseInteger("--steps", 1), 500)

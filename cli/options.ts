@@ -38,3 +38,20 @@ export function parseFloatOption(option: string): (value: string) => number {
     return number;
   };
 }
+
+/** Parses an option with a fixed set of values; `aliases` maps deprecated spellings to their value. */
+export function parseChoice<T extends string>(
+  option: string,
+  choices: readonly T[],
+  aliases: Readonly<Record<string, { value: T; note: string }>> = {},
+): (value: string) => T {
+  return (value: string) => {
+    if ((choices as readonly string[]).includes(value)) return value as T;
+    const alias = Object.hasOwn(aliases, value) ? aliases[value] : undefined;
+    if (alias) {
+      process.stderr.write(`nqm: ${option} ${value} is deprecated: ${alias.note}\n`);
+      return alias.value;
+    }
+    return fail("NQM3007", { option, reason: `expected one of ${choices.join(", ")}, got \`${value}\`` });
+  };
+}

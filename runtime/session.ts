@@ -4,7 +4,7 @@
  * the tangent kernel's top eigenvalue at w0, which fixes η_crit.
  */
 import { compileModel } from "../compiler/codegen/compile.ts";
-import type { CompiledKernels } from "../compiler/codegen/api.ts";
+import type { Backend, CompiledKernels, Dtype } from "../compiler/codegen/api.ts";
 import type { CheckedModel } from "../compiler/check/typed.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import { loadModel } from "../compiler/frontend.ts";
@@ -26,6 +26,12 @@ export interface SessionOptions {
   readonly dataSeed: number;
   readonly cwd?: string;
   readonly cacheDir?: string;
+  /** How the kernels run: js, wasm or auto (default: the fastest this machine runs). */
+  readonly backend?: Backend | "auto";
+  /** The kernels' arithmetic (default f64; training state stays f64 either way). */
+  readonly dtype?: Dtype;
+  /** Threads of the wasm kernels (default: the machine's cores; a sweep gives each run 1). */
+  readonly threads?: number;
   /** The bytes this session may allocate (default: half the machine's memory); a sweep divides its budget among its sessions. */
   readonly memoryLimit?: number;
 }
@@ -87,6 +93,9 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     maxBatch: data.train.n,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
     ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+    ...(options.backend ? { backend: options.backend } : {}),
+    ...(options.dtype ? { dtype: options.dtype } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
   });
   return { model, data, kernels: compiled.kernels, boundDims, trainX: [data.train.x] };
 }

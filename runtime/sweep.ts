@@ -111,6 +111,8 @@ function identity(spec: SweepSpec): string {
     eigs,
     batch,
     divergenceFactor,
+    // f32 runs are other numbers; f64 (the default) leaves the identity of older sweeps as it was.
+    dtype: spec.dtype === "f32" ? "f32" : undefined,
   });
 }
 
@@ -254,11 +256,17 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
       }
     };
     if (pending.length > 0)
-      await runPool({ ...spec }, pending, workerCount(options.workers, pending.length), (index, record) => {
-        results[index] = { sweep: folder.hash, ...record };
-        flush();
-        return written >= limit;
-      });
+      // The workers fill the cores: each run's kernels get one thread unless the spec says otherwise.
+      await runPool(
+        { ...spec, threads: spec.threads ?? 1 },
+        pending,
+        workerCount(options.workers, pending.length),
+        (index, record) => {
+          results[index] = { sweep: folder.hash, ...record };
+          flush();
+          return written >= limit;
+        },
+      );
     // runs.jsonl holds exactly the first nextToWrite jobs; runs finished past a stop are not in it,
     // so they are left out here too (a resumed sweep redoes them).
     const kept = results.slice(0, nextToWrite).filter((r) => r !== undefined);

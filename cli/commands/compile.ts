@@ -1,20 +1,28 @@
 /** `nqm compile` and `nqm verify`. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { compileModel, formatBytes, generateChecked, transpile } from "../../compiler/codegen/compile.ts";
+import {
+  compileModel,
+  formatBytes,
+  generateChecked,
+  resolveBackend,
+  transpile,
+} from "../../compiler/codegen/compile.ts";
 import { parameterCount } from "../../compiler/check/typed.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { verifyModel } from "../../runtime/verify.ts";
-import { loadModelFile, type ModelOptions } from "../io.ts";
+import { kernelChoice, loadModelFile, type KernelOptions, type ModelOptions } from "../io.ts";
 
 export async function compileCommand(
   file: string,
-  options: ModelOptions & { out: string; batch: number },
+  options: ModelOptions & KernelOptions & { out: string; batch: number },
 ): Promise<number> {
   const { model, source } = loadModelFile(file, options);
   const started = performance.now();
-  const generated = await generateChecked(model, { source, file, maxBatch: options.batch });
+  const backend = resolveBackend(options.backend);
+  const dtype = options.dtype ?? "f64";
+  const generated = await generateChecked(model, { source, file, maxBatch: options.batch, backend, dtype });
   const javascript = await transpile(generated.code);
   const tsPath = join(options.out, `${model.name}.ts`);
   const jsPath = join(options.out, `${model.name}.js`);
@@ -39,6 +47,7 @@ export async function compileCommand(
       `  ${resolve(tsPath)}`,
       `  ${resolve(jsPath)}`,
       `  ${parameterCount(model)} parameters; batches of up to ${options.batch} examples; ${formatBytes(generated.workspaceBytes)} of buffers`,
+      `  backend ${backend}, ${dtype === "f32" ? "Float32Array" : "Float64Array"} arrays${backend === "wasm" ? "; products on createKernels({ threads }) threads (default: the cores)" : ""}`,
       `  use: import { createKernels } from "./${model.name}.js"; const k = createKernels();`,
     ].join("\n")}\n`,
   );
@@ -47,11 +56,16 @@ export async function compileCommand(
 
 export async function verifyCommand(
   file: string,
-  options: ModelOptions & { seed: number; runs: number; json?: boolean },
+  options: ModelOptions & KernelOptions & { seed: number; runs: number; json?: boolean },
 ): Promise<number> {
   const { model, source } = loadModelFile(file, options);
   const maxExamples = 4;
-  const compiled = await compileModel(model, { source, file, maxBatch: maxExamples });
+  const compiled = await compileModel(model, {
+    source,
+    file,
+    maxBatch: maxExamples,
+    ...kernelChoice({ ...options, dtype: "f64" }),
+  });
   const outcomes = verifyModel(model, deriveModel(model), compiled.kernels, {
     runs: options.runs,
     seed: options.seed,

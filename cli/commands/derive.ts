@@ -29,36 +29,42 @@ export function deriveCommand(file: string, options: ModelOptions & { what: stri
   return 0;
 }
 
-export const BACKENDS = ["interpreter", "compiled"] as const;
-
 export async function evalCommand(
   file: string,
-  options: ModelOptions & { point: string; seed: number; backend: string },
+  options: ModelOptions & { point: string; seed: number; backend: string; dtype?: "f64" | "f32" },
 ): Promise<number> {
-  const backend = choice("--backend", options.backend, BACKENDS);
+  // The CLI parsed --backend (compiled, the old spelling, is auto).
+  const backend = options.backend as "interpreter" | "auto" | "js" | "wasm";
   const raw = parsePointJson(readSource(options.point));
   const { model, source } = loadModelFile(file, options, pointSet(raw));
   // Memory is estimated before the point's tensors are drawn or any value is computed.
   const limit = defaultMemoryLimit();
   const n = pointExampleCount(raw) ?? 1;
   checkMemory("the point's tensors", pointBytes(model, n), limit);
-  const program = backend === "interpreter" ? deriveModel(model) : undefined;
+  const compiled = backend === "interpreter" ? undefined : backend;
+  const program = compiled === undefined ? deriveModel(model) : undefined;
   if (program)
     checkMemory(
       "evaluating with the interpreter",
       pointBytes(model, n) + interpreterBytes(program, n),
       limit,
-      "use --backend compiled, or lower the sizes",
+      "use --backend auto (compiled kernels), or lower the sizes",
     );
   const point = resolvePoint(raw, model, options.seed);
   const result =
-    program !== undefined
-      ? evaluateWithInterpreter(program, point)
+    compiled === undefined
+      ? evaluateWithInterpreter(program ?? deriveModel(model), point)
       : evaluateWithKernels(
           (
             await (
               await import("../../compiler/codegen/compile.ts")
-            ).compileModel(model, { source, file, maxBatch: point.n })
+            ).compileModel(model, {
+              source,
+              file,
+              maxBatch: point.n,
+              backend: compiled,
+              ...(options.dtype ? { dtype: options.dtype } : {}),
+            })
           ).kernels,
           point,
           model.outputShape,

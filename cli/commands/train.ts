@@ -25,9 +25,9 @@ import {
   workerCount,
 } from "../../runtime/sweep.ts";
 import { trainRun } from "../../runtime/train.ts";
-import { readSource } from "../io.ts";
+import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
 
-export interface TrainingOptions {
+export interface TrainingOptions extends KernelOptions {
   set?: Record<string, number>;
   modelName?: string;
   data: string;
@@ -90,6 +90,7 @@ async function open(
     ...(options.modelName ? { modelName: options.modelName } : {}),
     data: options.data,
     dataSeed: options.dataSeed,
+    ...kernelChoice(options),
   });
   const bound = Object.entries(session.boundDims);
   if (bound.length > 0)
@@ -195,6 +196,7 @@ export async function sweepCommand(
     ...(options.batch ? { batch: options.batch } : {}),
     divergenceFactor: options.cap,
     cwd: process.cwd(),
+    ...kernelChoice(options),
   };
   const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
   // The folder first: an unwritable --out or a folder held by another sweep fails before any compile or data load.

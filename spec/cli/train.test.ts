@@ -184,10 +184,17 @@ describe("nqm sweep: its folder", { concurrency: true }, () => {
   test("a sweep's memory limit is shared by its 1 + workers sessions", async () => {
     // uv at m = 1000 needs about 125 KiB of kernel buffers: within 200 kB for one session, not within a third of it.
     const env = { ...process.env, NQM_CACHE: CACHE, NQM_MEMORY_LIMIT: "200000" };
-    const train = await runNode([CLI, "train", ...UV, "--lr", "1x", "--steps", "5"], { cwd: ROOT, env });
+    // The JavaScript backend: the WebAssembly one adds its fixed GEMM scratch (MiBs) to every session.
+    const train = await runNode([CLI, "train", ...UV, "--lr", "1x", "--steps", "5", "--backend", "js"], {
+      cwd: ROOT,
+      env,
+    });
     assert.equal(train.code, 0, train.stderr);
     const out = join(WORK, "memory-share");
-    const sweep = await runNode([CLI, "sweep", ...SWEEP, "--workers", "2", "--out", out], { cwd: ROOT, env });
+    const sweep = await runNode([CLI, "sweep", ...SWEEP, "--workers", "2", "--out", out, "--backend", "js"], {
+      cwd: ROOT,
+      env,
+    });
     assert.equal(sweep.code, 1, sweep.stderr);
     assertNoStackTrace(sweep);
     assert.match(sweep.stderr, /NQM3008: .*about 125\.1 KiB of memory, more than the limit of 65\.1 KiB/);
@@ -195,7 +202,9 @@ describe("nqm sweep: its folder", { concurrency: true }, () => {
 
   test("two sweeps started in one folder: the second exits 1 naming the first, which finishes alone", async () => {
     const out = join(WORK, "two-sweeps");
-    const first = spawn(process.execPath, [CLI, "sweep", ...SWEEP, "--out", out], {
+    // Runs long enough that the first sweep still holds the folder when the second starts.
+    const long = [...SWEEP, "--steps", "20000"];
+    const first = spawn(process.execPath, [CLI, "sweep", ...long, "--out", out], {
       cwd: ROOT,
       env: { ...process.env, NQM_CACHE: CACHE },
       stdio: "ignore",
@@ -205,7 +214,7 @@ describe("nqm sweep: its folder", { concurrency: true }, () => {
       assert.ok(waited < 60_000, "the first sweep never took the lock");
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const second = await nqm("sweep", ...SWEEP, "--out", out);
+    const second = await nqm("sweep", ...long, "--out", out);
     assert.equal(await exited, 0);
     assert.equal(second.code, 1, second.stderr);
     assertNoStackTrace(second);
