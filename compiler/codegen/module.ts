@@ -255,12 +255,11 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   const staged = (phases: RootTarget[][], between: Step[][]) =>
     lowerKernel({ phases, between, leaves: stagedLeaves, prepared, scratch, comments });
 
-  const arrayType = A;
-  const W: [string, string] = ["w", arrayType];
-  const DW: [string, string] = ["dw", arrayType];
-  const X: [string, string] = ["x", `readonly ${arrayType}[]`];
+  const W: [string, string] = ["w", A];
+  const DW: [string, string] = ["dw", A];
+  const X: [string, string] = ["x", `readonly ${A}[]`];
   const Nn: [string, string] = ["n", "number"];
-  const OUT: [string, string] = ["out", arrayType];
+  const OUT: [string, string] = ["out", A];
   const inputArrays: ArrayArgument[] = layout.inputs.map((input, k) => ({
     name: `x${k}`,
     direction: "in",
@@ -292,19 +291,19 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ),
     {
       name: "vjp",
-      parameters: [W, X, ["c", arrayType], Nn, ["grad", arrayType]],
+      parameters: [W, X, ["c", A], Nn, ["grad", A]],
       arrays: [...withW, arg("c", "in", true), arg("grad", "out", false)],
       plan: plan([perParam(program.grad, "grad")]),
     },
     {
       name: "hvp",
-      parameters: [W, DW, X, ["c", arrayType], Nn, OUT],
+      parameters: [W, DW, X, ["c", A], Nn, OUT],
       arrays: [...withDw, arg("c", "in", true), arg("out", "out", false)],
       plan: plan([perParam(program.hvp, "out")]),
     },
     {
       name: "lossAndGrad",
-      parameters: [W, X, ["y", arrayType], Nn, ["grad", arrayType], ["mean", "boolean"]],
+      parameters: [W, X, ["y", A], Nn, ["grad", A], ["mean", "boolean"]],
       returnType: "number",
       arrays: [...withW, arg("grad", "out", false)],
       plan: plan([[toOutput(program.f, "F")], perParam(program.grad, "grad")], { cotangent: "R" }, [loss("F")]),
@@ -312,7 +311,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     },
     {
       name: "prepare",
-      parameters: [["w0", arrayType], X, Nn],
+      parameters: [["w0", A], X, Nn],
       returnType: "void",
       prologue: [
         `W0.set(w0.subarray(0, ${P}));`,
@@ -336,7 +335,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ).map(
       ([name, model, gradient]): KernelDef => ({
         name,
-        parameters: [DW, ["y", arrayType], ["grad", arrayType], ["mean", "boolean"]],
+        parameters: [DW, ["y", A], ["grad", A], ["mean", "boolean"]],
         returnType: "number",
         prologue: [`const n = preparedN;`, `if (n === 0) throw new Error("${name} before prepare");`],
         arrays: [arg("dw", "in", false), arg("grad", "out", false)],
