@@ -154,19 +154,70 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
   ],
 };
 
-/** Flattens a tree of +, −, negation and scalar-constant scaling into coefficient·term pairs. */
-function linearTerms(node: Node, coefficient: number, terms: Map<Node, number>): void {
+/** The operands through which a sum's coefficients flow, with their factors; undefined for a term. */
+function linearOperands(node: Node): readonly (readonly [Node, number])[] | undefined {
   const [a, b] = node.inputs;
-  if (node.op === "add" || node.op === "sub") {
-    linearTerms(a!, coefficient, terms);
-    linearTerms(b!, node.op === "add" ? coefficient : -coefficient, terms);
-  } else if (node.op === "neg") {
-    linearTerms(a!, -coefficient, terms);
-  } else if (node.op === "mul" && scalarConst(a!)) {
-    linearTerms(b!, coefficient * a!.attrs.value!, terms);
-  } else {
-    terms.set(node, (terms.get(node) ?? 0) + coefficient);
+  if (a === undefined) return undefined;
+  if (node.op === "neg") return [[a, -1]];
+  if (b === undefined) return undefined;
+  if (node.op === "add")
+    return [
+      [a, 1],
+      [b, 1],
+    ];
+  if (node.op === "sub")
+    return [
+      [a, 1],
+      [b, -1],
+    ];
+  if (node.op === "mul" && scalarConst(a) && a.attrs.value !== undefined) return [[b, a.attrs.value]];
+  return undefined;
+}
+
+/**
+ * Flattens a DAG of +, −, negation and scalar-constant scaling into coefficient·term pairs, terms
+ * in the order a left-to-right walk first meets them, and counts the term occurrences of that
+ * walk as a tree (`occurrences`, the length of the sum as written). Iterative and linear in the
+ * DAG: a shared operand is visited once and its coefficient accumulated, not walked per path.
+ */
+function linearTerms(root: Node): { terms: Map<Node, number>; occurrences: number } {
+  const terms = new Map<Node, number>();
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const stack: Node[] = [root];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (seen.has(node)) continue;
+    seen.add(node);
+    const operands = linearOperands(node);
+    if (operands === undefined) {
+      terms.set(node, 0);
+      continue;
+    }
+    order.push(node);
+    for (let i = operands.length - 1; i >= 0; i--) {
+      const operand = operands[i]?.[0];
+      if (operand !== undefined && !seen.has(operand)) stack.push(operand);
+    }
   }
+  // Ids are creation order (operands before users): descending ids visit users first.
+  order.sort((x, y) => y.id - x.id);
+  const coefficient = new Map<Node, number>([[root, 1]]);
+  const count = new Map<Node, number>();
+  for (const node of order) {
+    const c = coefficient.get(node) ?? 0;
+    for (const [operand, factor] of linearOperands(node) ?? []) {
+      coefficient.set(operand, (coefficient.get(operand) ?? 0) + c * factor);
+    }
+  }
+  for (const term of terms.keys()) terms.set(term, coefficient.get(term) ?? 0);
+  for (let i = order.length - 1; i >= 0; i--) {
+    const node = order[i];
+    if (node === undefined) continue;
+    let total = 0;
+    for (const [operand] of linearOperands(node) ?? []) total += terms.has(operand) ? 1 : (count.get(operand) ?? 0);
+    count.set(node, total);
+  }
+  return { terms, occurrences: terms.has(root) ? 1 : (count.get(root) ?? 0) };
 }
 
 /** Σ c_k t_k as a chain of additions (coefficient 1 and −1 without a product). */
@@ -192,18 +243,9 @@ function rebuildSum(g: Graph, terms: readonly [Node, number][], shape: readonly 
  * same kind in the same slot (either slot for `*`). Fires only when the sum gets shorter.
  */
 function collect(g: Graph, node: Node): Node | undefined {
-  const terms = new Map<Node, number>();
-  linearTerms(node, 1, terms);
+  const { terms, occurrences: leaves } = linearTerms(node);
   const entries = [...terms.entries()];
   if (entries.some(([term]) => !sameShape(term.shape, node.shape))) return undefined;
-  let leaves = 0;
-  const count = (n: Node): void => {
-    if (n.op === "add" || n.op === "sub") n.inputs.forEach(count);
-    else if (n.op === "neg" || (n.op === "mul" && scalarConst(n.inputs[0]!)))
-      count(n.op === "neg" ? n.inputs[0]! : n.inputs[1]!);
-    else leaves++;
-  };
-  count(node);
   for (let i = 0; i < entries.length; i++) {
     for (let j = i + 1; j < entries.length; j++) {
       const factored = factorPair(g, entries[i]!, entries[j]!);
