@@ -5,11 +5,12 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { didYouMean, fail } from "../../foundation/diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
 import { Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
 import { isNonFiniteSpelling, parseNumber, streamSeed } from "./options.ts";
 import type { Dataset, Split } from "./types.ts";
+import { didYouMean } from "../../foundation/suggest.ts";
 
 export const CSV_OPTIONS = ["path", "label", "test"] as const;
 
