@@ -5,7 +5,7 @@ import { DERIVE_VIEWS, deriveView, type DeriveView } from "../../compiler/diff/v
 import { printGraph } from "../../compiler/ir/print.ts";
 import { evaluateWithInterpreter, evaluateWithKernels } from "../../runtime/evaluate.ts";
 import { parsePointJson, pointSet, resolvePoint } from "../../runtime/point.ts";
-import { loadModelFile, readSource, type ModelOptions } from "../io.ts";
+import { loadModelFile, MAX_POINT_FILE_BYTES, readSource, type ModelOptions } from "../io.ts";
 
 function choice<T extends string>(option: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
@@ -35,7 +35,7 @@ export async function evalCommand(
   options: ModelOptions & { point: string; seed: number; backend: string },
 ): Promise<number> {
   const backend = choice("--backend", options.backend, BACKENDS);
-  const raw = parsePointJson(readSource(options.point));
+  const raw = parsePointJson(readSource(options.point, MAX_POINT_FILE_BYTES));
   const { model, source } = loadModelFile(file, options, pointSet(raw));
   const point = resolvePoint(raw, model, options.seed);
   const result =
