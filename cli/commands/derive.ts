@@ -1,7 +1,8 @@
 /** `nqm derive` and `nqm eval`. */
 import { NqmError, diagnostic } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
-import { DERIVE_VIEWS, deriveView, type DeriveView } from "../../compiler/diff/views.ts";
+import { DERIVE_VIEWS, type DeriveView } from "../../compiler/diff/view-names.ts";
+import { deriveView } from "../../compiler/diff/views.ts";
 import { printGraph } from "../../compiler/ir/print.ts";
 import { evaluateWithInterpreter, evaluateWithKernels } from "../../runtime/evaluate.ts";
 import { parsePointJson, pointSet, resolvePoint } from "../../runtime/point.ts";

@@ -536,7 +536,7 @@ function mismatchDetail(a: Shape, b: Shape): string {
 }
 
 /** The value of an expression built only from numbers, dims and consts; else undefined. */
-export function constantValue(expr: TypedExpr): number | undefined {
+function constantValue(expr: TypedExpr): number | undefined {
   switch (expr.kind) {
     case "constant":
       return expr.value;
