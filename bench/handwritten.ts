@@ -100,7 +100,7 @@ export function createHandwrittenStep(n: number, d: number, m: number) {
       const base = jj * m;
       const rs = rj * su;
       for (let i = 0; i < m; i++) {
-        g[vOff + i] += H[base + i]! * rj;
+        g[vOff + i]! += H[base + i]! * rj;
         Z[base + i] = Z[base + i]! > 0 ? w[vOff + i]! * rs : 0;
       }
     }

@@ -45,7 +45,7 @@ function time(step: () => void): number {
 }
 
 function update(w: Float64Array, g: Float64Array): void {
-  for (let i = 0; i < w.length; i++) w[i] -= LR * g[i]!;
+  for (let i = 0; i < w.length; i++) w[i]! -= LR * g[i]!;
 }
 
 function steps(k: CompiledKernels, w0: Float64Array, X: Float64Array[], y: Float64Array, n: number) {
@@ -88,7 +88,7 @@ function steps(k: CompiledKernels, w0: Float64Array, X: Float64Array[], y: Float
       for (let j = 0; j < n; j++) r[j] = f0[j]! + jv[j]! + 0.5 * q[j]! - y[j]!;
       k.vjp(w0, X, r, n, g);
       k.hvp(w0, dQuad, X, r, n, h);
-      for (let i = 0; i < P; i++) g[i] += h[i]!;
+      for (let i = 0; i < P; i++) g[i]! += h[i]!;
       update(dQuad, g);
     },
   };

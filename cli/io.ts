@@ -1,9 +1,9 @@
 /** What every command shares: reading files, printing diagnostics, loading a model. */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { NqmError, diagnostic, type Diagnostic } from "../foundation/diagnostics.ts";
 import { loadModel } from "../compiler/frontend.ts";
 import type { CheckedModel } from "../compiler/check/typed.ts";
-import { diagnosticToJson, renderDiagnostic } from "./render.ts";
+import { diagnosticToJson, renderDiagnostics, SourceIndex } from "./render.ts";
 
 /** Source texts read so far, for rendering diagnostics with their lines. */
 export const sources = new Map<string, string>();
@@ -11,29 +11,83 @@ export const sources = new Map<string, string>();
 /** Output mode: with --json, diagnostics go into the JSON on stdout instead of stderr. */
 export const output = { json: false };
 
-/** Reads a text file, or throws NQM3006 naming it. */
-export function readSource(file: string): string {
+/** Model files larger than this are refused (a model of thousands of lines is a few hundred KB). */
+export const MAX_MODEL_FILE_BYTES = 1 << 20;
+
+/** Point files may hold many examples; still bounded, so that a device like /dev/zero cannot fill memory. */
+export const MAX_POINT_FILE_BYTES = 256 << 20;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads at most `limit` + 1 bytes of `file`, in chunks: a file that never ends (/dev/zero) or is
+ * too large is refused without reading it whole.
+ */
+function readBounded(file: string, limit: number): Buffer {
+  const fd = openSync(file, "r");
   try {
-    const text = readFileSync(file, "utf8");
-    sources.set(file, text);
-    return text;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(1 << 16, limit + 1 - total));
+      const read = readSync(fd, chunk, 0, chunk.length, null);
+      if (read === 0) break;
+      chunks.push(chunk.subarray(0, read));
+      total += read;
+      if (total > limit) break;
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The reason `bytes` are not a text file, if they are not: too large, a NUL byte, invalid UTF-8. */
+function notText(bytes: Buffer, limit: number): string | undefined {
+  if (bytes.length > limit) return `it is larger than ${formatLimit(limit)}, the limit for this kind of file`;
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) return `it is not a text file (it holds a NUL byte at offset ${nul})`;
+  try {
+    utf8.decode(bytes);
+  } catch {
+    return "it is not UTF-8 text";
+  }
+  return undefined;
+}
+
+const formatLimit = (bytes: number) => (bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`);
+
+/**
+ * Reads a UTF-8 text file of at most `limit` bytes, or throws one NQM3006 naming it and the
+ * reason (missing, a directory, too large, not text).
+ */
+export function readSource(file: string, limit = MAX_MODEL_FILE_BYTES): string {
+  let bytes: Buffer;
+  try {
+    bytes = readBounded(file, limit);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason =
       code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : (error as Error).message;
     throw new NqmError([diagnostic("NQM3006", { file, reason })]);
   }
+  const reason = notText(bytes, limit);
+  if (reason !== undefined) throw new NqmError([diagnostic("NQM3006", { file, reason })]);
+  const text = utf8.decode(bytes);
+  sources.set(file, text);
+  return text;
 }
 
 /** Prints diagnostics to stderr (not in --json mode, where the caller includes them). */
 export function report(diagnostics: readonly Diagnostic[]): void {
   if (diagnostics.length === 0 || output.json) return;
-  process.stderr.write(`${diagnostics.map((d) => renderDiagnostic(d, sources)).join("\n\n")}\n`);
+  process.stderr.write(`${renderDiagnostics(diagnostics, sources)}\n`);
 }
 
-/** Diagnostics in their JSON form. */
+/** Diagnostics in their JSON form: all of them (editors filter), each file's lines indexed once. */
 export function diagnosticsJson(diagnostics: readonly Diagnostic[]): Record<string, unknown>[] {
-  return diagnostics.map((d) => diagnosticToJson(d, sources));
+  const index = new SourceIndex(sources);
+  return diagnostics.map((d) => diagnosticToJson(d, index));
 }
 
 export interface ModelOptions {

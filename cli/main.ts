@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { versionLabel } from "../compiler/version.ts";
+import { DERIVE_VIEWS } from "../compiler/diff/view-names.ts";
 import type { TrainingOptions } from "./commands/train.ts";
 import { diagnosticsJson, output, report, type KernelOptions, type ModelOptions } from "./io.ts";
 
@@ -11,7 +12,6 @@ const derive = () => import("./commands/derive.ts");
 const compile = () => import("./commands/compile.ts");
 const training = () => import("./commands/train.ts");
 
-const DERIVE_VIEWS = "f, grad, jvp, vjp, hvp, quad, all";
 const DATA_HELP = `Data sets (--data): gauss1d, single, mnist, csv:PATH, each with key=value options after a colon,
 e.g. gauss1d:n=128,test=2000 or mnist:classes=0+1,n=128,test=2000; see docs/training.md for every option.`;
 import { collectSet, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
@@ -69,7 +69,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (file: string) => setExitCode((await frontend()).fmtCommand(file)));
 
   withModel(program.command("derive").description("print the simplified symbolic derivatives of a model"))
-    .option("--what <view>", `which expressions: ${DERIVE_VIEWS}`, "all")
+    .option("--what <view>", `which expressions: ${DERIVE_VIEWS.join(", ")}`, "all")
     .action(async (file: string, options: ModelOptions & { what: string }) =>
       setExitCode((await derive()).deriveCommand(file, options)),
     );

@@ -16,8 +16,17 @@ import { parser, type SyntaxErrorParts } from "./parser.ts";
 import { Identifier, lexer } from "./tokens.ts";
 
 /**
- * The deepest expression tree accepted. Every stage after the parser walks expressions
- * recursively; this bound keeps those walks far from the stack limit.
+ * The deepest nesting accepted: parentheses (grouping or call) plus prefix `-` plus `^` open at
+ * one point of an expression. The parser and the AST builder recurse once per level, so this is
+ * counted on the tokens before parsing (`nesting`), and the limit holds in every process state:
+ * a fresh process, where frames are largest, parses 175 nested calls on Node's default stack.
+ */
+export const MAX_NESTING = 100;
+
+/**
+ * The deepest expression tree accepted (a chain `a + b + … ` is as deep as it has operators).
+ * The checker and the lowering walk an expression recursively; this bound keeps them far from
+ * the stack limit.
  */
 export const MAX_EXPRESSION_DEPTH = 1000;
 
@@ -37,15 +46,21 @@ export function parseSource(source: string, file?: string): ParseResult {
       { file, span: { start: error.offset, end: error.offset + error.length } },
     ),
   );
+  const deepest = nesting(lexed.tokens);
+  if (deepest.depth > MAX_NESTING) {
+    const span = deepest.token ? tokenSpan(deepest.token) : { start: 0, end: 0 };
+    return { diagnostics: dedupe([...diagnostics, diagnostic("NQM1007", {}, { file, span })]) };
+  }
   parser.input = lexed.tokens;
   let cst: CstNode;
   try {
     cst = parser.file();
   } catch (error) {
-    // The parser recurses once per nesting level; thousands of `(` or `-` exhaust the stack.
+    // Not expected: `nesting` bounds the recursion for Node's default stack. Kept so that a
+    // process started with a smaller stack (--stack-size) still gets a diagnostic.
     if (!(error instanceof RangeError)) throw error;
     parser.input = [];
-    const span = deepestNesting(lexed.tokens) ?? { start: 0, end: 0 };
+    const span = deepest.token ? tokenSpan(deepest.token) : { start: 0, end: 0 };
     return { diagnostics: dedupe([...diagnostics, diagnostic("NQM1007", {}, { file, span })]) };
   }
   for (const error of parser.errors) {
@@ -79,20 +94,49 @@ export function parseSource(source: string, file?: string): ParseResult {
   };
 }
 
-/** The span of the token inside the most open parentheses, counting a run of `-` and `^` as levels too. */
-function deepestNesting(tokens: readonly IToken[]): Span | undefined {
+const ENDS_OPERAND = new Set(["Identifier", "NumberLiteral", "RParen"]);
+const BINARY = new Set(["Plus", "Star", "Slash", "At", "Comma"]);
+
+/**
+ * How deeply the parser will recurse on these tokens, and the token where it is deepest: open
+ * parentheses, plus the prefix `-` and `^` whose operand is still open. An operand ends at a
+ * binary operator, a comma or a closing parenthesis of its level; any other token (a keyword,
+ * `}`, `=`) ends them all. Unbalanced parentheses keep counting, which only overestimates.
+ */
+export function nesting(tokens: readonly IToken[]): { depth: number; token?: IToken } {
+  // pending[i]: open prefix operands at parenthesis level i.
+  const pending: number[] = [0];
   let depth = 0;
-  let run = 0;
-  let deepest: { score: number; token: IToken } | undefined;
+  let deepest: { depth: number; token?: IToken } = { depth: 0 };
+  let previous: IToken | undefined;
+  const closeOperands = () => {
+    depth -= pending[pending.length - 1] ?? 0;
+    pending[pending.length - 1] = 0;
+  };
   for (const token of tokens) {
-    const image = token.image;
-    if (image === "(") depth++;
-    else if (image === ")") depth = Math.max(0, depth - 1);
-    run = image === "-" || image === "^" || image === "(" ? run + 1 : 0;
-    const score = depth + run;
-    if (!deepest || score > deepest.score) deepest = { score, token };
+    const name = token.tokenType.name;
+    if (name === "LParen") {
+      pending.push(0);
+      depth++;
+    } else if (name === "RParen") {
+      closeOperands();
+      if (pending.length > 1) {
+        pending.pop();
+        depth--;
+      }
+    } else if (name === "Caret" || (name === "Minus" && !ENDS_OPERAND.has(previous?.tokenType.name ?? ""))) {
+      pending[pending.length - 1] = (pending[pending.length - 1] ?? 0) + 1;
+      depth++;
+    } else if (name === "Minus" || BINARY.has(name)) {
+      closeOperands();
+    } else if (name !== "Identifier" && name !== "NumberLiteral") {
+      for (let level = 0; level < pending.length; level++) depth -= pending[level] ?? 0;
+      pending.fill(0);
+    }
+    if (depth > deepest.depth) deepest = { depth, token };
+    previous = token;
   }
-  return deepest && tokenSpan(deepest.token);
+  return deepest;
 }
 
 // Recovery can report the same position twice (e.g. a re-sync after an insertion).

@@ -14,7 +14,7 @@ export interface SyntaxErrorParts {
 }
 
 /** "`let`", "name `foo`", "number `3`", "end of file". */
-export function describeToken(token: IToken): string {
+function describeToken(token: IToken): string {
   if (token.tokenType === EOF) return "end of file";
   if (token.tokenType === T.Identifier) return `name \`${token.image}\``;
   if (token.tokenType === T.NumberLiteral) return `number \`${token.image}\``;

@@ -22,7 +22,7 @@ function strength(expr: Expr): number {
 }
 
 /** Prints a number so that it reads back as the same double. */
-export function formatNumber(value: number): string {
+function formatNumber(value: number): string {
   return String(value);
 }
 

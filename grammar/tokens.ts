@@ -1,9 +1,9 @@
 /** The tokens of the model language. Newlines are not significant; `#` starts a comment. */
 import { createToken, Lexer, type TokenType } from "chevrotain";
 
-export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
+const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
 // Comments go to their own group: the parser never sees them, the printer puts them back.
-export const Comment = createToken({ name: "Comment", pattern: /#[^\n\r]*/, group: "comments" });
+const Comment = createToken({ name: "Comment", pattern: /#[^\n\r]*/, group: "comments" });
 
 export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: "a name" });
 

@@ -6,10 +6,11 @@
  * `cotangent` absent: all ones.
  */
 import type { CheckedModel, TensorDecl } from "../compiler/check/typed.ts";
-import { didYouMean, fail } from "../foundation/diagnostics.ts";
+import { fail } from "../foundation/diagnostics.ts";
 import { filled, fromNested, nestedShape, type Tensor } from "../compiler/ir/tensor.ts";
 import { initializeTensor } from "./init.ts";
 import { type Shape, sizeOf, formatShape } from "../foundation/shape.ts";
+import { didYouMean } from "../foundation/suggest.ts";
 
 export interface Point {
   readonly n: number;

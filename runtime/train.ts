@@ -161,7 +161,7 @@ export function trainRun(
     // the mixed term by polarization with g scaled to ‖Δ‖ (to keep the difference accurate).
     kernels.vjp(w0, X, v, n, jtv);
     kernels.hvp(w0, params, X, v, n, hv);
-    for (let i = 0; i < P; i++) jtv[i] += hv[i]!;
+    for (let i = 0; i < P; i++) jtv[i]! += hv[i]!;
     kernels.jvp(w0, jtv, X, n, result);
     const normD = Math.sqrt(dot(params, params));
     const normG = Math.sqrt(dot(jtv, jtv));
@@ -173,7 +173,7 @@ export function trainRun(
     }
     kernels.quad(w0, plus, X, n, qPlus);
     kernels.quad(w0, minus, X, n, qMinus);
-    for (let i = 0; i < n * K; i++) result[i] += (qPlus[i]! - qMinus[i]!) / (4 * s);
+    for (let i = 0; i < n * K; i++) result[i]! += (qPlus[i]! - qMinus[i]!) / (4 * s);
   };
   let eigenvectors: readonly Float64Array[] | undefined = start.eigenvector0 ? [start.eigenvector0] : undefined;
   const trackEigenvalues = (): number[] => {
@@ -224,7 +224,7 @@ export function trainRun(
     }
     onStep?.(t);
     if (t === config.steps) break;
-    for (let i = 0; i < P; i++) params[i] -= config.lr * grad[i]!;
+    for (let i = 0; i < P; i++) params[i]! -= config.lr * grad[i]!;
   }
   const etaCrit = criticalRate(start.lambda0, config.loss, n);
   const finiteTest = testLoss.filter(Number.isFinite);

@@ -1,12 +1,13 @@
 /** `nqm derive` and `nqm eval`. */
 import { NqmError, diagnostic } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
-import { DERIVE_VIEWS, deriveView, type DeriveView } from "../../compiler/diff/views.ts";
+import { DERIVE_VIEWS, type DeriveView } from "../../compiler/diff/view-names.ts";
+import { deriveView } from "../../compiler/diff/views.ts";
 import { printGraph } from "../../compiler/ir/print.ts";
 import { evaluateWithInterpreter, evaluateWithKernels, interpreterBytes } from "../../runtime/evaluate.ts";
 import { checkMemory, defaultMemoryLimit } from "../../runtime/memory.ts";
 import { parsePointJson, pointBytes, pointExampleCount, pointSet, resolvePoint } from "../../runtime/point.ts";
-import { loadModelFile, readSource, type ModelOptions } from "../io.ts";
+import { loadModelFile, MAX_POINT_FILE_BYTES, readSource, type ModelOptions } from "../io.ts";
 
 function choice<T extends string>(option: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
@@ -35,7 +36,7 @@ export async function evalCommand(
 ): Promise<number> {
   // The CLI parsed --backend (compiled, the old spelling, is auto).
   const backend = options.backend as "interpreter" | "auto" | "js" | "wasm";
-  const raw = parsePointJson(readSource(options.point));
+  const raw = parsePointJson(readSource(options.point, MAX_POINT_FILE_BYTES));
   const { model, source } = loadModelFile(file, options, pointSet(raw));
   // Memory is estimated before the point's tensors are drawn or any value is computed.
   const limit = defaultMemoryLimit();

@@ -6,7 +6,6 @@
 import type { Decl, Expr, FileAst, InitAst, ModelAst, ShapeAst } from "../../grammar/ast.ts";
 import {
   diagnostic,
-  didYouMean,
   hasErrors,
   type Diagnostic,
   type DiagnosticCode,
@@ -16,6 +15,7 @@ import { SCALAR_FUNCTIONS } from "../math.ts";
 import { BUILTINS, INITIALIZERS, isBuiltin, type BuiltinSignature, type InitializerName } from "./builtins.ts";
 import type { CheckedModel, Initializer, LetBinding, TensorDecl, TypedExpr } from "./typed.ts";
 import { formatShape, type Shape } from "../../foundation/shape.ts";
+import { didYouMean } from "../../foundation/suggest.ts";
 
 export interface CheckOptions {
   /** Values for dims and consts, from --set; they override the defaults in the file. */
@@ -536,7 +536,7 @@ function mismatchDetail(a: Shape, b: Shape): string {
 }
 
 /** The value of an expression built only from numbers, dims and consts; else undefined. */
-export function constantValue(expr: TypedExpr): number | undefined {
+function constantValue(expr: TypedExpr): number | undefined {
   switch (expr.kind) {
     case "constant":
       return expr.value;

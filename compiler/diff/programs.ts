@@ -9,7 +9,7 @@ import type { CheckedModel } from "../check/typed.ts";
 import type { Span } from "../../foundation/diagnostics.ts";
 import { Graph } from "../ir/graph.ts";
 import { lowerModel } from "../ir/lower.ts";
-import { simplify } from "../simplify/simplify.ts";
+import { simplify as simplifyGraph } from "../simplify/simplify.ts";
 import { jvp, vjp } from "./transforms.ts";
 import { type Node } from "../ir/node.ts";
 
@@ -39,8 +39,12 @@ export interface DerivativeProgram {
   readonly origins: ReadonlyMap<number, Span>;
 }
 
-/** Builds and simplifies every derivative program of `model`. */
-export function deriveModel(model: CheckedModel): DerivativeProgram {
+/**
+ * Builds and simplifies every derivative program of `model`. With `simplify: false`, the same
+ * construction without any simplification: the reference the simplifier's tests compare against.
+ */
+export function deriveModel(model: CheckedModel, options: { simplify?: boolean } = {}): DerivativeProgram {
+  const simplify = options.simplify === false ? (_: Graph, roots: readonly Node[]) => [...roots] : simplifyGraph;
   const g = new Graph();
   const origins = new Map<number, Span>();
   const [f] = simplify(g, [lowerModel(model, g, origins)]);

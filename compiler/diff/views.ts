@@ -3,9 +3,7 @@ import { substitute } from "../ir/substitute.ts";
 import { simplify } from "../simplify/simplify.ts";
 import type { DerivativeProgram } from "./programs.ts";
 import { type Node } from "../ir/node.ts";
-
-export const DERIVE_VIEWS = ["f", "grad", "jvp", "vjp", "hvp", "quad", "all"] as const;
-export type DeriveView = (typeof DERIVE_VIEWS)[number];
+import type { DeriveView } from "./view-names.ts";
 
 export interface NamedExpression {
   readonly name: string;

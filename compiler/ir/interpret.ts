@@ -50,7 +50,7 @@ function evaluateNode(node: Node, values: ReadonlyMap<number, Value>, bindings: 
     case "bsum": {
       const perExample = values.get(node.inputs[0]!.id) as readonly Tensor[];
       const total = new Float64Array(perExample[0]?.data.length ?? 0);
-      for (const t of perExample) for (let i = 0; i < total.length; i++) total[i] += t.data[i]!;
+      for (const t of perExample) for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (t.data[i] ?? 0);
       return { shape: node.shape, data: total };
     }
     default:

@@ -4,6 +4,7 @@
  * `graph.ts` (the hash-consing Graph) and `ops.ts` (the op table) both build on this file, so
  * neither imports the other's module in a cycle.
  */
+import { defined } from "../../foundation/defined.ts";
 import { type Shape, sameShape } from "../../foundation/shape.ts";
 
 /** Every op of the IR; OPS (ops.ts) must give each one a full rule (the type check enforces it). */
@@ -136,8 +137,7 @@ export function topologicalOrder(roots: readonly Node[], stop?: (node: Node) => 
   const seen = new Set<number>();
   const order: Node[] = [];
   const stack: { node: Node; expanded: boolean }[] = roots.map((node) => ({ node, expanded: false })).reverse();
-  while (stack.length > 0) {
-    const top = stack.pop()!;
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
     if (top.expanded) {
       order.push(top.node);
       continue;
@@ -146,8 +146,11 @@ export function topologicalOrder(roots: readonly Node[], stop?: (node: Node) => 
     seen.add(top.node.id);
     stack.push({ node: top.node, expanded: true });
     if (stop?.(top.node)) continue;
-    for (let i = top.node.inputs.length - 1; i >= 0; i--)
-      if (!seen.has(top.node.inputs[i]!.id)) stack.push({ node: top.node.inputs[i]!, expanded: false });
+    const inputs = top.node.inputs;
+    for (let i = inputs.length - 1; i >= 0; i--) {
+      const input = inputs[i];
+      if (input !== undefined && !seen.has(input.id)) stack.push({ node: input, expanded: false });
+    }
   }
   return order;
 }
@@ -155,4 +158,19 @@ export function topologicalOrder(roots: readonly Node[], stop?: (node: Node) => 
 /** True for a `const` node whose entries are all `value`. */
 export function isConst(node: Node, value?: number): boolean {
   return node.op === "const" && (value === undefined || node.attrs.value === value);
+}
+
+/** The first input of `node` (an internal error if its op takes none). */
+export function first(node: Node): Node {
+  return defined(node.inputs[0], `the first input of ${node.op}`);
+}
+
+/** The second input of `node` (an internal error if its op takes fewer than two). */
+export function second(node: Node): Node {
+  return defined(node.inputs[1], `the second input of ${node.op}`);
+}
+
+/** The value of a `const` node. */
+export function constValue(node: Node): number {
+  return defined(node.attrs.value, `the value of ${node.op}`);
 }

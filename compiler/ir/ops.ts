@@ -9,7 +9,8 @@
  */
 import { SCALAR_FUNCTIONS } from "../math.ts";
 import { literal } from "./literal.ts";
-import type { Attrs, GraphBuilder, Node, OpName } from "./node.ts";
+import { type Attrs, constValue, first, type GraphBuilder, type Node, type OpName, second } from "./node.ts";
+import { defined, two } from "../../foundation/defined.ts";
 import type { Tensor } from "./tensor.ts";
 import { filled, tensor } from "./tensor.ts";
 import { type Shape, sizeOf, sameShape } from "../../foundation/shape.ts";
@@ -17,17 +18,27 @@ import { type Shape, sizeOf, sameShape } from "../../foundation/shape.ts";
 /** How tightly a printed form binds, for parenthesization: 5 atoms, 4 `^`, 3 prefix `-`, 2 `* / @`, 1 `+ -`. */
 export type Precedence = 1 | 2 | 3 | 4 | 5;
 
+/** The operands of a unary rule: Graph.make has checked that the node has exactly one input. */
+type One<T> = readonly [T];
+/** The operands of a binary rule: Graph.make has checked that the node has exactly two inputs. */
+type Two<T> = readonly [T, T];
+
+/**
+ * Everything about one op. The functions that receive one value per input are methods, so that a
+ * rule may declare its operands as a tuple of its arity (`([a, b]: Two<Tensor>) => …`): Graph.make
+ * refuses a node whose input count differs from `arity`, which is what makes that tuple true.
+ */
 export interface OpRule {
   readonly arity: number;
-  readonly shape: (inputs: readonly Shape[], attrs: Attrs) => Shape;
+  shape(inputs: readonly Shape[], attrs: Attrs): Shape;
   /** Whether the result varies per example; default: when any input does. */
-  readonly batched?: (inputs: readonly Node[]) => boolean;
-  readonly evaluate: (inputs: readonly Tensor[], node: Node) => Tensor;
+  batched?(inputs: readonly Node[]): boolean;
+  evaluate(inputs: readonly Tensor[], node: Node): Tensor;
   /** The tangent of the node from its inputs' tangents (null = zero); null when zero. */
-  readonly jvp: (node: Node, tangents: readonly (Node | null)[], g: GraphBuilder) => Node | null;
+  jvp(node: Node, tangents: readonly (Node | null)[], g: GraphBuilder): Node | null;
   /** The contribution of the node's adjoint `ct` to each input's adjoint (null = none). */
   readonly vjp: (node: Node, ct: Node, g: GraphBuilder) => readonly (Node | null)[];
-  readonly print: (args: readonly string[], node: Node) => string;
+  print(args: readonly string[], node: Node): string;
   /** How tightly the printed form binds (a function where it depends on the node's form). */
   readonly precedence: Precedence | ((node: Node) => Precedence);
   /** How kernels compute the op (see KernelForm). */
@@ -69,7 +80,7 @@ const fail = (what: string): never => {
 
 function map(x: Tensor, fn: (v: number) => number): Tensor {
   const out = new Float64Array(x.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = fn(x.data[i]!);
+  for (let i = 0; i < out.length; i++) out[i] = fn(x.data[i] ?? Number.NaN);
   return { shape: x.shape, data: out };
 }
 
@@ -78,20 +89,19 @@ function zip(a: Tensor, b: Tensor, shape: Shape, fn: (x: number, y: number) => n
   const out = new Float64Array(sizeOf(shape));
   const sa = a.data.length === 1 && out.length !== 1;
   const sb = b.data.length === 1 && out.length !== 1;
-  for (let i = 0; i < out.length; i++) out[i] = fn(a.data[sa ? 0 : i]!, b.data[sb ? 0 : i]!);
+  for (let i = 0; i < out.length; i++) out[i] = fn(a.data[sa ? 0 : i] ?? Number.NaN, b.data[sb ? 0 : i] ?? Number.NaN);
   return { shape, data: out };
 }
 
-function elementwiseShape([a, b]: readonly Shape[]): Shape {
-  if (a!.length === 0) return b!;
-  if (b!.length === 0 || sameShape(a!, b!)) return a!;
+function elementwiseShape([a, b]: Two<Shape>): Shape {
+  if (a.length === 0) return b;
+  if (b.length === 0 || sameShape(a, b)) return a;
   return fail(`elementwise shapes [${a}] and [${b}]`);
 }
 
 /** Adds two tangents where either may be the symbolic zero (null). */
 function addTangents(g: GraphBuilder, a: Node | null, b: Node | null, shape: Shape): Node | null {
-  if (a === null && b === null) return null;
-  if (a === null) return g.broadcast(b!, shape);
+  if (a === null) return b === null ? null : g.broadcast(b, shape);
   if (b === null) return g.broadcast(a, shape);
   return g.add(a, b);
 }
@@ -123,18 +133,18 @@ function elementwise(
 ): OpRule {
   return {
     arity: 1,
-    shape: ([x]) => x!,
-    evaluate: ([x], node) => map(x!, (v) => scalar(v, node.attrs)),
-    jvp: (node, [t], g) => {
+    shape: ([x]: One<Shape>) => x,
+    evaluate: ([x]: One<Tensor>, node) => map(x, (v) => scalar(v, node.attrs)),
+    jvp: (node, [t]: One<Node | null>, g) => {
       if (t === null) return null;
-      const d = derivative(g, node.inputs[0]!, node);
-      return d === null ? null : g.mul(d, t!);
+      const d = derivative(g, first(node), node);
+      return d === null ? null : g.mul(d, t);
     },
     vjp: (node, ct, g) => {
-      const d = derivative(g, node.inputs[0]!, node);
+      const d = derivative(g, first(node), node);
       return [d === null ? null : g.mul(ct, d)];
     },
-    print: ([x], node) => print(x!, node.attrs),
+    print: ([x]: One<string>, node) => print(x, node.attrs),
     precedence: 5,
     kernel,
     smooth,
@@ -158,20 +168,20 @@ function named(
 }
 
 /** Scalar × vector etc. for matmul of the (rank a, rank b) forms the checker allows. */
-function matmulShape([a, b]: readonly Shape[]): Shape {
-  if (a!.length === 0 || b!.length === 0 || a!.at(-1) !== b![0]) fail(`matmul shapes [${a}] @ [${b}]`);
-  return [...a!.slice(0, -1), ...b!.slice(1)];
+function matmulShape([a, b]: Two<Shape>): Shape {
+  if (a.length === 0 || b.length === 0 || a.at(-1) !== b[0]) fail(`matmul shapes [${a}] @ [${b}]`);
+  return [...a.slice(0, -1), ...b.slice(1)];
 }
 
 function matmulEvaluate(a: Tensor, b: Tensor, shape: Shape): Tensor {
-  const k = b.shape[0]!;
-  const rows = a.shape.length === 2 ? a.shape[0]! : 1;
-  const cols = b.shape.length === 2 ? b.shape[1]! : 1;
+  const k = defined(b.shape[0], "the inner size of a matmul");
+  const rows = a.shape.length === 2 ? defined(a.shape[0], "the rows of a matmul") : 1;
+  const cols = b.shape.length === 2 ? defined(b.shape[1], "the columns of a matmul") : 1;
   const out = new Float64Array(rows * cols);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) {
       let acc = 0;
-      for (let p = 0; p < k; p++) acc += a.data[i * k + p]! * b.data[p * cols + j]!;
+      for (let p = 0; p < k; p++) acc += (a.data[i * k + p] ?? Number.NaN) * (b.data[p * cols + j] ?? Number.NaN);
       out[i * cols + j] = acc;
     }
   }
@@ -180,16 +190,16 @@ function matmulEvaluate(a: Tensor, b: Tensor, shape: Shape): Tensor {
 
 /** A matmul of two vectors: their dot product. */
 export function isDot(node: Node): boolean {
-  return node.op === "matmul" && node.inputs[0]!.shape.length === 1 && node.inputs[1]!.shape.length === 1;
+  return node.op === "matmul" && first(node).shape.length === 1 && second(node).shape.length === 1;
 }
 
 // ---------------------------------------------------------------- the table
 
 export const OPS: Readonly<Record<OpName, OpRule>> = {
   // Leaves. Their values come from the interpreter's bindings or the kernel's arguments.
-  input: { ...leaf((n) => n.attrs.name!), batched: () => true },
-  param: leaf((n) => n.attrs.name!),
-  fixed: leaf((n) => n.attrs.name!),
+  input: { ...leaf((n) => defined(n.attrs.name, "a leaf's name")), batched: () => true },
+  param: leaf((n) => defined(n.attrs.name, "a leaf's name")),
+  fixed: leaf((n) => defined(n.attrs.name, "a leaf's name")),
   /** The displacement Δ = w − w0 of a param (the direction of jvp and hvp). */
   tangent: leaf((n) => `Δ${n.attrs.name}`),
   /** The per-example output cotangent c (the residual, when computing a loss gradient). */
@@ -198,11 +208,11 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   const: {
     arity: 0,
     shape: (_, attrs) => attrs.shape ?? [],
-    evaluate: (_, node) => filled(node.shape, node.attrs.value!),
+    evaluate: (_, node) => filled(node.shape, constValue(node)),
     jvp: () => null,
     vjp: () => [],
     print: (_, node) => {
-      const v = node.attrs.value!;
+      const v = constValue(node);
       const text = Number.isInteger(v) || Math.abs(v) >= 1e-3 ? String(Number(v.toPrecision(12))) : v.toExponential();
       return node.shape.length === 0 ? text : `fill(${text}, [${node.shape}])`;
     },
@@ -215,9 +225,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   add: {
     arity: 2,
     shape: elementwiseShape,
-    evaluate: ([a, b], node) => zip(a!, b!, node.shape, (x, y) => x + y),
-    jvp: (node, [ta, tb], g) => addTangents(g, ta!, tb!, node.shape),
-    vjp: (node, ct, g) => [g.unbroadcast(ct, node.inputs[0]!.shape), g.unbroadcast(ct, node.inputs[1]!.shape)],
+    evaluate: ([a, b]: Two<Tensor>, node) => zip(a, b, node.shape, (x, y) => x + y),
+    jvp: (node, [ta, tb]: Two<Node | null>, g) => addTangents(g, ta, tb, node.shape),
+    vjp: (node, ct, g) => [g.unbroadcast(ct, first(node).shape), g.unbroadcast(ct, second(node).shape)],
     print: ([a, b]) => `${a} + ${b}`,
     precedence: 1,
     kernel: scalarForm(([a, b]) => `(${a} + ${b})`),
@@ -226,9 +236,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   sub: {
     arity: 2,
     shape: elementwiseShape,
-    evaluate: ([a, b], node) => zip(a!, b!, node.shape, (x, y) => x - y),
-    jvp: (node, [ta, tb], g) => addTangents(g, ta!, tb === null ? null : g.neg(tb!), node.shape),
-    vjp: (node, ct, g) => [g.unbroadcast(ct, node.inputs[0]!.shape), g.unbroadcast(g.neg(ct), node.inputs[1]!.shape)],
+    evaluate: ([a, b]: Two<Tensor>, node) => zip(a, b, node.shape, (x, y) => x - y),
+    jvp: (node, [ta, tb]: Two<Node | null>, g) => addTangents(g, ta, tb === null ? null : g.neg(tb), node.shape),
+    vjp: (node, ct, g) => [g.unbroadcast(ct, first(node).shape), g.unbroadcast(g.neg(ct), second(node).shape)],
     print: ([a, b]) => `${a} - ${b}`,
     precedence: 1,
     kernel: scalarForm(([a, b]) => `(${a} - ${b})`),
@@ -237,13 +247,13 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   mul: {
     arity: 2,
     shape: elementwiseShape,
-    evaluate: ([a, b], node) => zip(a!, b!, node.shape, (x, y) => x * y),
-    jvp: (node, [ta, tb], g) => {
-      const [a, b] = node.inputs as [Node, Node];
-      return addTangents(g, ta === null ? null : g.mul(ta!, b), tb === null ? null : g.mul(a, tb!), node.shape);
+    evaluate: ([a, b]: Two<Tensor>, node) => zip(a, b, node.shape, (x, y) => x * y),
+    jvp: (node, [ta, tb]: Two<Node | null>, g) => {
+      const [a, b] = two(node.inputs);
+      return addTangents(g, ta === null ? null : g.mul(ta, b), tb === null ? null : g.mul(a, tb), node.shape);
     },
     vjp: (node, ct, g) => {
-      const [a, b] = node.inputs as [Node, Node];
+      const [a, b] = two(node.inputs);
       return [g.unbroadcast(g.mul(ct, b), a.shape), g.unbroadcast(g.mul(ct, a), b.shape)];
     },
     print: ([a, b]) => `${a} * ${b}`,
@@ -254,15 +264,15 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   div: {
     arity: 2,
     shape: elementwiseShape,
-    evaluate: ([a, b], node) => zip(a!, b!, node.shape, (x, y) => x / y),
+    evaluate: ([a, b]: Two<Tensor>, node) => zip(a, b, node.shape, (x, y) => x / y),
     // d(a/b) = (da − (a/b)·db) / b
-    jvp: (node, [ta, tb], g) => {
-      const b = node.inputs[1]!;
-      const numerator = addTangents(g, ta!, tb === null ? null : g.neg(g.mul(node, tb!)), node.shape);
+    jvp: (node, [ta, tb]: Two<Node | null>, g) => {
+      const b = second(node);
+      const numerator = addTangents(g, ta, tb === null ? null : g.neg(g.mul(node, tb)), node.shape);
       return numerator === null ? null : g.div(numerator, b);
     },
     vjp: (node, ct, g) => {
-      const [a, b] = node.inputs as [Node, Node];
+      const [a, b] = two(node.inputs);
       const scaled = g.div(ct, b);
       return [g.unbroadcast(scaled, a.shape), g.unbroadcast(g.neg(g.mul(scaled, node)), b.shape)];
     },
@@ -273,9 +283,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   },
   neg: {
     arity: 1,
-    shape: ([x]) => x!,
-    evaluate: ([x]) => map(x!, (v) => -v),
-    jvp: (_, [t], g) => (t === null ? null : g.neg(t!)),
+    shape: ([x]: One<Shape>) => x,
+    evaluate: ([x]: One<Tensor>) => map(x, (v) => -v),
+    jvp: (_, [t]: One<Node | null>, g) => (t === null ? null : g.neg(t)),
     vjp: (_, ct, g) => [g.neg(ct)],
     print: ([x]) => `-${x}`,
     precedence: 3,
@@ -284,15 +294,18 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   },
   pow: {
     ...elementwise(
-      (v, attrs) => v ** attrs.exponent!,
+      (v, attrs) => v ** defined(attrs.exponent, "the exponent"),
       // x^0 is constant: its derivative is the symbolic zero, not 0·x^-1 (NaN at x = 0, which
       // made the second derivative of x^1 NaN there).
       (g, x, y) =>
         y.attrs.exponent === 0
           ? null
-          : g.mul(g.constant(y.attrs.exponent!), g.unary("pow", x, { exponent: y.attrs.exponent! - 1 })),
-      (x, attrs) => `${x}^${attrs.exponent! < 0 ? `(${attrs.exponent})` : attrs.exponent}`,
-      scalarForm(([x], attrs) => `Math.pow(${x}, ${literal(attrs.exponent!)})`),
+          : g.mul(
+              g.constant(defined(y.attrs.exponent, "the exponent")),
+              g.unary("pow", x, { exponent: defined(y.attrs.exponent, "the exponent") - 1 }),
+            ),
+      (x, attrs) => `${x}^${defined(attrs.exponent, "the exponent") < 0 ? `(${attrs.exponent})` : attrs.exponent}`,
+      scalarForm(([x], attrs) => `Math.pow(${x}, ${literal(defined(attrs.exponent, "the exponent"))})`),
       // x^p for 0 < p < 1 has an infinite slope at 0; its domain is kept away from 0 like log's.
       true,
     ),
@@ -314,14 +327,14 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   cos: named("cos", (g, x) => g.neg(g.unary("sin", x)), call("Math.cos")),
   square: named("square", (g, x) => g.mul(g.constant(2), x), call("square")),
   leaky_relu: elementwise(
-    (v, attrs) => (v > 0 ? v : attrs.slope! * v),
-    (g, x, y) => g.unary("leaky_step", x, { slope: y.attrs.slope! }),
+    (v, attrs) => (v > 0 ? v : defined(attrs.slope, "the slope") * v),
+    (g, x, y) => g.unary("leaky_step", x, { slope: defined(y.attrs.slope, "the slope") }),
     (x, attrs) => `leaky_relu(${x}, ${attrs.slope})`,
     scalarForm(([x], attrs) => `leakyRelu(${x}, ${literal(attrs.slope!)})`),
     false,
   ),
   leaky_step: elementwise(
-    (v, attrs) => (v > 0 ? 1 : attrs.slope!),
+    (v, attrs) => (v > 0 ? 1 : defined(attrs.slope, "the slope")),
     () => null,
     (x, attrs) => `leaky_step(${x}, ${attrs.slope})`,
     scalarForm(([x], attrs) => `leakyStep(${x}, ${literal(attrs.slope!)})`),
@@ -332,9 +345,9 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   sum: {
     arity: 1,
     shape: () => [],
-    evaluate: ([x]) => tensor([], [x!.data.reduce((a, b) => a + b, 0)]),
-    jvp: (_, [t], g) => (t === null ? null : g.sum(t!)),
-    vjp: (node, ct, g) => [g.broadcast(ct, node.inputs[0]!.shape)],
+    evaluate: ([x]: One<Tensor>) => tensor([], [x.data.reduce((a, b) => a + b, 0)]),
+    jvp: (_, [t]: One<Node | null>, g) => (t === null ? null : g.sum(t)),
+    vjp: (node, ct, g) => [g.broadcast(ct, first(node).shape)],
     print: ([x]) => `sum(${x})`,
     precedence: 5,
 
@@ -344,13 +357,13 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   matmul: {
     arity: 2,
     shape: matmulShape,
-    evaluate: ([a, b], node) => matmulEvaluate(a!, b!, node.shape),
-    jvp: (node, [ta, tb], g) => {
-      const [a, b] = node.inputs as [Node, Node];
-      return addTangents(g, ta === null ? null : g.matmul(ta!, b), tb === null ? null : g.matmul(a, tb!), node.shape);
+    evaluate: ([a, b]: Two<Tensor>, node) => matmulEvaluate(a, b, node.shape),
+    jvp: (node, [ta, tb]: Two<Node | null>, g) => {
+      const [a, b] = two(node.inputs);
+      return addTangents(g, ta === null ? null : g.matmul(ta, b), tb === null ? null : g.matmul(a, tb), node.shape);
     },
     vjp: (node, ct, g) => {
-      const [a, b] = node.inputs as [Node, Node];
+      const [a, b] = two(node.inputs);
       switch (`${a.shape.length}${b.shape.length}`) {
         case "21": // y = A x
           return [g.outer(ct, b), g.matmul(ct, a)];
@@ -362,7 +375,7 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
           return [g.mul(ct, b), g.mul(ct, a)];
       }
     },
-    print: ([a, b], node) => (isDot(node) ? `dot(${a}, ${b})` : `${a} @ ${b}`),
+    print: ([a, b]: Two<string>, node) => (isDot(node) ? `dot(${a}, ${b})` : `${a} @ ${b}`),
     precedence: (node) => (isDot(node) ? 5 : 2),
 
     kernel: PLAN,
@@ -370,18 +383,18 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   },
   outer: {
     arity: 2,
-    shape: ([a, b]) => [a![0]!, b![0]!],
-    evaluate: ([a, b], node) =>
+    shape: ([a, b]: Two<Shape>) => [defined(a[0], "a vector's length"), defined(b[0], "a vector's length")],
+    evaluate: ([a, b]: Two<Tensor>, node) =>
       matmulEvaluate(
-        { shape: [a!.shape[0]!, 1], data: a!.data },
-        { shape: [1, b!.shape[0]!], data: b!.data },
+        { shape: [a.data.length, 1], data: a.data },
+        { shape: [1, b.data.length], data: b.data },
         node.shape,
       ),
-    jvp: (node, [ta, tb], g) => {
-      const [a, b] = node.inputs as [Node, Node];
-      return addTangents(g, ta === null ? null : g.outer(ta!, b), tb === null ? null : g.outer(a, tb!), node.shape);
+    jvp: (node, [ta, tb]: Two<Node | null>, g) => {
+      const [a, b] = two(node.inputs);
+      return addTangents(g, ta === null ? null : g.outer(ta, b), tb === null ? null : g.outer(a, tb), node.shape);
     },
-    vjp: (node, ct, g) => [g.matmul(ct, node.inputs[1]!), g.matmul(node.inputs[0]!, ct)],
+    vjp: (node, ct, g) => [g.matmul(ct, second(node)), g.matmul(first(node), ct)],
     print: ([a, b]) => `outer(${a}, ${b})`,
     precedence: 5,
 
@@ -390,14 +403,18 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   },
   transpose: {
     arity: 1,
-    shape: ([x]) => [x![1]!, x![0]!],
-    evaluate: ([x], node) => {
-      const [rows, cols] = x!.shape as [number, number];
+    shape: ([x]: One<Shape>) => {
+      const [rows, cols] = two(x, "a matrix's sizes");
+      return [cols, rows];
+    },
+    evaluate: ([x]: One<Tensor>, node) => {
+      const [rows, cols] = two(x.shape, "a matrix's sizes");
       const out = new Float64Array(rows * cols);
-      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x!.data[i * cols + j]!;
+      for (let i = 0; i < rows; i++)
+        for (let j = 0; j < cols; j++) out[j * rows + i] = x.data[i * cols + j] ?? Number.NaN;
       return { shape: node.shape, data: out };
     },
-    jvp: (_, [t], g) => (t === null ? null : g.transpose(t!)),
+    jvp: (_, [t]: One<Node | null>, g) => (t === null ? null : g.transpose(t)),
     vjp: (_, ct, g) => [g.transpose(ct)],
     print: ([x]) => `transpose(${x})`,
     precedence: 5,
@@ -408,11 +425,12 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   /** A scalar repeated to `attrs.shape`. */
   broadcast: {
     arity: 1,
-    shape: ([x], attrs) => (x!.length === 0 ? attrs.shape! : fail("broadcast of a non-scalar")),
-    evaluate: ([x], node) => filled(node.shape, x!.data[0]!),
-    jvp: (node, [t], g) => (t === null ? null : g.broadcast(t!, node.shape)),
+    shape: ([x]: One<Shape>, attrs) =>
+      x.length === 0 ? defined(attrs.shape, "the shape") : fail("broadcast of a non-scalar"),
+    evaluate: ([x]: One<Tensor>, node) => filled(node.shape, defined(x.data[0], "a scalar's value")),
+    jvp: (node, [t]: One<Node | null>, g) => (t === null ? null : g.broadcast(t, node.shape)),
     vjp: (_, ct, g) => [g.sum(ct)],
-    print: ([x], node) => `fill(${x}, [${node.shape}])`,
+    print: ([x]: One<string>, node) => `fill(${x}, [${node.shape}])`,
     precedence: 5,
     // A broadcast scalar is read as the scalar itself at every entry.
     kernel: scalarForm(([x]) => x!),
@@ -421,10 +439,10 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
   /** Σ_j over the examples of a batched value; the interpreter sums the batch before calling evaluate. */
   bsum: {
     arity: 1,
-    shape: ([x]) => x!,
-    batched: ([x]) => (x!.batched ? false : fail("bsum of a value that does not vary per example")),
-    evaluate: ([x]) => x!,
-    jvp: (_, [t], g) => (t === null ? null : g.bsum(t!)),
+    shape: ([x]: One<Shape>) => x,
+    batched: ([x]: One<Node>) => (x.batched ? false : fail("bsum of a value that does not vary per example")),
+    evaluate: ([x]: One<Tensor>) => x,
+    jvp: (_, [t]: One<Node | null>, g) => (t === null ? null : g.bsum(t)),
     // ∂(Σⱼ xⱼ)/∂xⱼ = 1: every example's value receives the (shared) adjoint of the sum.
     vjp: (_, ct) => [ct],
     print: ([x]) => `Σⱼ ${x}`,

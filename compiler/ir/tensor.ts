@@ -29,11 +29,14 @@ export function toNested(t: Tensor): Nested {
 
 /** The shape nested arrays appear to have, following first elements (undefined for other values). */
 export function nestedShape(value: unknown): number[] | undefined {
-  if (typeof value === "number") return [];
-  if (!Array.isArray(value)) return undefined;
-  if (value.length === 0) return [0];
-  const inner = nestedShape(value[0]);
-  return inner === undefined ? undefined : [value.length, ...inner];
+  const shape: number[] = [];
+  let current = value;
+  while (Array.isArray(current)) {
+    shape.push(current.length);
+    if (current.length === 0) return shape;
+    current = current[0];
+  }
+  return typeof current === "number" ? shape : undefined;
 }
 
 /**

@@ -7,13 +7,14 @@
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse } from "csv-parse/sync";
-import { didYouMean, fail, NqmError } from "../../foundation/diagnostics.ts";
+import { fail, NqmError } from "../../foundation/diagnostics.ts";
 import { ioReason } from "../files.ts";
 import { Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
 import { refuseMemory } from "../memory.ts";
 import { DATA_MAGNITUDE_LIMIT, isNonFiniteSpelling, parseNumber, streamSeed } from "./options.ts";
 import type { Dataset, Split } from "./types.ts";
+import { didYouMean } from "../../foundation/suggest.ts";
 
 export const CSV_OPTIONS = ["path", "label", "test"] as const;
 

@@ -10,7 +10,7 @@
  * All randomness comes from the seed, split into independent named streams: the same spec and
  * seed give bit-identical data.
  */
-import { didYouMean, fail } from "../../foundation/diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
 import { defaultMemoryLimit } from "../memory.ts";
 import { CSV_OPTIONS, loadCsv } from "./csv.ts";
 import { GAUSS1D_OPTIONS, loadGauss1d } from "./gauss1d.ts";
@@ -18,6 +18,7 @@ import { loadMnist, MNIST_ALIASES, MNIST_OPTIONS } from "./mnist.ts";
 import { OptionReader, parseSpec } from "./options.ts";
 import { loadSingle, SINGLE_OPTIONS } from "./single.ts";
 import type { Dataset } from "./types.ts";
+import { didYouMean } from "../../foundation/suggest.ts";
 
 export type { Dataset, Split } from "./types.ts";
 

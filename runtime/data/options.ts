@@ -2,7 +2,8 @@
  * Parsing of data set specs, `KIND` or `KIND:key=value,key=value`, and typed reading of their
  * options. Every user error is NQM4003 with a message naming the offending part.
  */
-import { didYouMean, fail } from "../../foundation/diagnostics.ts";
+import { fail } from "../../foundation/diagnostics.ts";
+import { didYouMean } from "../../foundation/suggest.ts";
 
 /** A spec split into its kind, its bare (key-less) items and its key=value options, in order. */
 export interface ParsedSpec {

@@ -1,7 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { diagnosticToJson, positionOf, renderDiagnostic } from "../../cli/render.ts";
+import {
+  diagnosticToJson,
+  limitPerFile,
+  MAX_DIAGNOSTICS_PER_FILE,
+  positionOf,
+  renderDiagnostic,
+  renderDiagnostics,
+} from "../../cli/render.ts";
 import { diagnostic } from "../../foundation/diagnostics.ts";
 import { propertyRuns } from "../support/runs.ts";
 
@@ -16,11 +23,21 @@ test("positionOf: 1-based lines and columns; a newline ends its line", () => {
   assert.deepEqual(positionOf("a\r\nb", 3), { line: 2, column: 1 }, "CRLF counts as one line break");
 });
 
-test("property: positionOf agrees with splitting the text at newlines", () => {
+test("positionOf: CR alone and CRLF end a line too (a file with old Mac line ends is not all on line 1)", () => {
+  assert.deepEqual(positionOf("ab\rcd", 3), { line: 2, column: 1 });
+  assert.deepEqual(positionOf("ab\rcd\r\ref", 8), { line: 4, column: 2 });
+  assert.deepEqual(positionOf("ab\r\ncd", 3), { line: 1, column: 4 }, "the LF of a CRLF is still on the first line");
+  assert.deepEqual(positionOf("ab\n\rcd", 4), { line: 3, column: 1 }, "LF then CR is two line ends");
+});
+
+test("property: positionOf agrees with splitting the text at CRLF, CR and LF", () => {
   fc.assert(
     fc.property(fc.string({ unit: fc.constantFrom("a", " ", "\n", "\t", "\r") }), fc.nat(), (source, n) => {
       const offset = n % (source.length + 1);
-      const before = source.slice(0, offset).split("\n");
+      let head = source.slice(0, offset);
+      // An offset between the CR and the LF of a CRLF lies on the line that CRLF ends.
+      if (head.endsWith("\r") && source[offset] === "\n") head = `${head.slice(0, -1)}a`;
+      const before = head.split(/\r\n|\r|\n/);
       assert.deepEqual(positionOf(source, offset), { line: before.length, column: before.at(-1)!.length + 1 });
     }),
     { numRuns: propertyRuns(200) },
@@ -107,4 +124,58 @@ test("diagnosticToJson: offsets and 1-based line/column of both ends", () => {
     endLine: 4,
     endColumn: 19,
   });
+});
+
+test("renderDiagnostic: a file with CR line ends shows the right line and column", () => {
+  const source = "model a {\r  input x: [2]\r  param w: [3]\r  output sum(w + x)\r}\r";
+  const start = source.indexOf("w + x");
+  const d = diagnostic(
+    "NQM2006",
+    { op: "+", left: "[3]", right: "[2]", detail: "" },
+    { file: "cr.nqm", span: { start, end: start + 5 } },
+  );
+  assert.deepEqual(
+    renderDiagnostic(d, new Map([["cr.nqm", source]]))
+      .split("\n")
+      .slice(0, 4),
+    [
+      "cr.nqm:4:14: error NQM2006: shape mismatch in `+`: [3] and [2]",
+      "  |",
+      "4 |   output sum(w + x)",
+      "  |              ^^^^^",
+    ],
+  );
+});
+
+test("renderDiagnostic: a very long line is shown as a window around the span, the caret still under it", () => {
+  const source = `let a = ${"x+".repeat(500)}qq\n`;
+  const start = source.indexOf("qq");
+  const d = diagnostic("NQM2001", { name: "qq", hint: "" }, { file: "long.nqm", span: { start, end: start + 2 } });
+  const [, , text, caret] = renderDiagnostic(d, new Map([["long.nqm", source]])).split("\n");
+  assert.ok(text !== undefined && caret !== undefined);
+  assert.ok(text.length < 200, `line of ${text.length} characters`);
+  assert.ok(text.startsWith("1 | …"));
+  assert.equal(text.slice(caret.indexOf("^"), caret.lastIndexOf("^") + 1), "qq");
+});
+
+test("renderDiagnostics: at most MAX_DIAGNOSTICS_PER_FILE per file, then how many more", () => {
+  const source = "x ".repeat(200);
+  const at = (file: string, i: number) =>
+    diagnostic("NQM2001", { name: "x", hint: "" }, { file, span: { start: 2 * i, end: 2 * i + 1 } });
+  const many = [...Array.from({ length: 120 }, (_, i) => at("a.nqm", i)), at("b.nqm", 0), at("b.nqm", 1)];
+  const { shown, omitted } = limitPerFile(many);
+  assert.equal(MAX_DIAGNOSTICS_PER_FILE, 50);
+  assert.equal(shown.length, 52);
+  assert.deepEqual([...omitted], [["a.nqm", 70]]);
+  const text = renderDiagnostics(
+    many,
+    new Map([
+      ["a.nqm", source],
+      ["b.nqm", source],
+    ]),
+  );
+  assert.equal(text.match(/error NQM2001/g)?.length, 52);
+  assert.ok(text.endsWith("a.nqm: and 70 more diagnostics (not shown)"));
+  assert.match(text, /^a\.nqm:1:99: error/m, "the 50th diagnostic of a.nqm is shown");
+  assert.doesNotMatch(text, /^a\.nqm:1:101: error/m, "the 51st is not");
 });

@@ -66,21 +66,113 @@ test("two_layer_relu: the hvp blocks H_uu Δu and H_vv Δv are the constant 0; t
   assert.deepEqual([...tangentsIn(p.hvp.v!)], ["u"]);
 });
 
-test("two_layer_relu: the printed quad shows only u–v cross terms", () => {
+/** A printed result with its lets written out in place, so that every term shows what it multiplies. */
+function inlined(printed: { lets: readonly string[]; results: readonly string[] }, result: number): string {
+  const definitions = new Map(
+    printed.lets.map((line) => {
+      const match = /^let (\w+) = (.*)$/.exec(line);
+      assert.ok(match?.[1] && match[2], `unexpected let line: ${line}`);
+      return [match[1], match[2]] as const;
+    }),
+  );
+  let text = (printed.results[result] ?? "").replace(/^\w+ = /, "");
+  for (let changed = true; changed; ) {
+    changed = false;
+    text = text.replace(/\bt\d+\b/g, (name) => {
+      const body = definitions.get(name);
+      if (body === undefined) return name;
+      changed = true;
+      return `(${body})`;
+    });
+  }
+  return text;
+}
+
+/** The top-level summands of a printed expression (split at + and binary - outside parentheses). */
+function summands(text: string): string[] {
+  const terms: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (depth === 0 && (c === "+" || c === "-") && text[i - 1] === " " && text[i + 1] === " ") {
+      terms.push(text.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  terms.push(text.slice(start).trim());
+  return terms;
+}
+
+const count = (text: string, what: string) => text.split(what).length - 1;
+
+test("two_layer_relu: the printed quad shows only u–v cross terms (each summand has Δu once and Δv once)", () => {
   const p = program("two_layer_relu.nqm");
-  const printed = printGraph([{ name: "quad", node: p.quad }]);
-  const text = [...printed.lets, ...printed.results].join("\n");
-  assert.match(text, /Δu/);
-  assert.match(text, /Δv/);
+  const text = inlined(printGraph([{ name: "quad", node: p.quad }]), 0);
+  const terms = summands(text);
+  assert.ok(terms.length >= 1);
+  for (const term of terms) {
+    assert.equal(count(term, "Δu"), 1, `Δu in ${term}`);
+    assert.equal(count(term, "Δv"), 1, `Δv in ${term}`);
+  }
+  // The same check rejects the control's u–u block: tanh's quad has a summand with Δu twice.
+  const tanh = program("two_layer_tanh.nqm");
+  const tanhTerms = summands(inlined(printGraph([{ name: "quad", node: tanh.quad }]), 0));
+  assert.ok(
+    tanhTerms.some((term) => count(term, "Δu") !== 1 || count(term, "Δv") !== 1),
+    tanhTerms.join("\n"),
+  );
 });
 
-test("uv (bilinear): no u–u, no v–v block either, and f_quad = f exactly", () => {
-  const p = program("uv.nqm");
+test("uv (bilinear): no u–u, no v–v block either, and f_quad = f(w0 + Δ) (to rounding)", () => {
+  const d = 2;
+  const m = 4;
+  const p = program("uv.nqm", { d, m });
   const [onlyU] = withZeroDirection(p, [p.quad], ["v"]);
   const [onlyV] = withZeroDirection(p, [p.quad], ["u"]);
-  assert.ok(isZero(onlyU!) && isZero(onlyV!));
-  const [uFromU, vFromV] = [withZeroDirection(p, [p.hvp.u!], ["v"])[0]!, withZeroDirection(p, [p.hvp.v!], ["u"])[0]!];
-  assert.ok(isZero(uFromU) && isZero(vFromV));
+  assert.ok(onlyU && onlyV && isZero(onlyU) && isZero(onlyV));
+  const { u: hvpU, v: hvpV } = p.hvp;
+  assert.ok(hvpU && hvpV);
+  const [uFromU] = withZeroDirection(p, [hvpU], ["v"]);
+  const [vFromV] = withZeroDirection(p, [hvpV], ["u"]);
+  assert.ok(uFromU && vFromV && isZero(uFromU) && isZero(vFromV));
+  const u = [0.4, -1.2, 0.7, 1.1, 0.3, -0.5, -0.8, 0.2];
+  const v = [1.5, -0.25, 0.5, -2];
+  const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
+  const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
+  const xs = [
+    [0.5, -1.0],
+    [-0.3, 0.8],
+  ];
+  const bindings = {
+    n: xs.length,
+    params: { u: tensor([m, d], u), v: tensor([m], v) },
+    fixed: {},
+    inputs: { x: xs.map((x) => tensor([d], x)) },
+    tangents: { u: tensor([m, d], du), v: tensor([m], dv) },
+    cotangent: xs.map(() => tensor([], [1])),
+  };
+  const [fQuadValue] = interpret([p.fQuad], bindings);
+  assert.ok(fQuadValue !== undefined);
+  const fQuad = perExample(fQuadValue, xs.length);
+  xs.forEach((x, j) => {
+    // f at w0 + Δ, written out: (v + Δv)ᵀ (u + Δu) x / √m.
+    let expected = 0;
+    for (let i = 0; i < m; i++) {
+      let row = 0;
+      for (let k = 0; k < d; k++) row += ((u[i * d + k] ?? 0) + (du[i * d + k] ?? 0)) * (x[k] ?? 0);
+      expected += ((v[i] ?? 0) + (dv[i] ?? 0)) * row;
+    }
+    expected /= Math.sqrt(m);
+    const actual = (fQuad[j] as Tensor).data[0];
+    assert.ok(
+      // A few operations on O(1) values: agreement to rounding.
+      actual !== undefined && Math.abs(actual - expected) <= 1e-13,
+      `example ${j}: f_quad ${actual}, f(w0 + Δ) ${expected}`,
+    );
+  });
 });
 
 test("two_layer_tanh (control): the u–u block is not zero, in quad and in the hvp", () => {

@@ -5,7 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { deriveModel } from "../../compiler/diff/programs.ts";
-import { DERIVE_VIEWS, deriveView } from "../../compiler/diff/views.ts";
+import { DERIVE_VIEWS } from "../../compiler/diff/view-names.ts";
+import { deriveView } from "../../compiler/diff/views.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { interpret } from "../../compiler/ir/interpret.ts";
 import { printGraph } from "../../compiler/ir/print.ts";

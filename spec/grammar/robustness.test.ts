@@ -265,3 +265,60 @@ test("the checker, too, survives declarations in any order: every permutation-li
     { numRuns: propertyRuns(200) },
   );
 });
+
+// ---------------------------------------------------------------- inputs that used to exhaust the process (issue 10)
+
+/** Like frontEndSurvives, with a bound for large inputs (a guard against quadratic blow-ups, not a benchmark). */
+function largeInputSurvives(source: string): void {
+  const started = performance.now();
+  const checked = checkSource(source, { file: "fuzz.nqm" });
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 20_000, `took ${elapsed.toFixed(0)} ms`);
+  assertWellFormed(checked.diagnostics, source);
+}
+
+test("property: long identifiers with a typo (up to 60,000 characters) get a diagnostic, never a blow-up", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 60, max: 60_000 }), fc.constantFrom("a", "b", "_"), (length, typo) => {
+      const name = "w".repeat(length);
+      const source = `model a {\n  input x: [2]\n  param ${name}: [2]\n  output dot(${name}${typo}, x)\n}\n`;
+      largeInputSurvives(source);
+      const codes = checkSource(source).diagnostics.map((d) => d.code);
+      assert.ok(codes.includes("NQM2001"), codes.join(","));
+    }),
+    { numRuns: propertyRuns(8) },
+  );
+});
+
+test("property: 256 KB of junk gives diagnostics in bounded time", () => {
+  const junkUnit = fc.constantFrom(...ALPHABET, ...TOKEN_TEXTS.map((t) => ` ${t} `));
+  fc.assert(
+    fc.property(fc.array(junkUnit, { minLength: 64, maxLength: 64 }), fc.nat(), (units, seed) => {
+      let text = "";
+      let state = seed + 1;
+      while (text.length < 256 * 1024) {
+        state = (state * 1103515245 + 12345) % 2147483648;
+        text += units[state % units.length];
+      }
+      largeInputSurvives(text);
+    }),
+    { numRuns: propertyRuns(3) },
+  );
+});
+
+test("property: deep nesting of every kind is parsed or refused with NQM1007, never a crash", () => {
+  const level = fc.constantFrom(["(", ")"], ["tanh(", ")"], ["-", ""], ["-(", ")"], ["sum(", ")"]);
+  fc.assert(
+    fc.property(fc.array(level, { minLength: 1, maxLength: 3000 }), fc.boolean(), (levels, powers) => {
+      const open = levels.map(([o]) => o).join("");
+      const close = levels
+        .map(([, c]) => c)
+        .reverse()
+        .join("");
+      const expr = `${open}x${powers ? "^1".repeat(levels.length) : ""}${close}`;
+      const source = `model m {\n  input x: []\n  param w: []\n  output w * ${expr}\n}\n`;
+      largeInputSurvives(source);
+    }),
+    { numRuns: propertyRuns(30) },
+  );
+});

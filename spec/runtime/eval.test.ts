@@ -346,7 +346,7 @@ describe("nqm eval on every example", () => {
         for (let i = 0; i < sizeOf(param.shape); i++) {
           const shifted = (delta: number) => {
             const data = Float64Array.from(base.data);
-            data[i] += delta;
+            data[i]! += delta;
             return { ...p.point.params, [param.name]: { shape: base.shape, data } };
           };
           const fd = (total(shifted(h)) - total(shifted(-h))) / (2 * h);

@@ -418,7 +418,7 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
     const grad = new Float64Array(w.length);
     for (let t = 1; t <= 12; t++) {
       kernels.lossAndGrad(w, session.trainX, data.train.y, data.train.n, grad, false);
-      for (let i = 0; i < w.length; i++) w[i] -= lr * grad[i]!;
+      for (let i = 0; i < w.length; i++) w[i]! -= lr * grad[i]!;
       if (t % 4 !== 0) continue;
       const [a, b] = blockWeights(session, w);
       const expected = [a * p2, b * q2].sort((s, r) => r - s);

@@ -1,8 +1,8 @@
 /**
  * Property 6 of issue 3: the simplifier preserves values and is idempotent, on the derivative
  * programs of generated models (spec/support/models.ts). Values are compared between the
- * unsimplified programs (spec/support/raw.ts, built exactly as compiler/diff/programs.ts builds
- * them) and their simplification, and every single rewrite the engine performs is checked on
+ * unsimplified programs (spec/support/raw.ts: deriveModel with simplification off, the same
+ * construction) and their simplification, and every single rewrite the engine performs is checked on
  * its own: the node a rule replaced and its replacement must have the same value.
  */
 import { test, type TestContext } from "node:test";

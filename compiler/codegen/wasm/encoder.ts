@@ -185,6 +185,11 @@ function opcodeBytes(code: readonly number[]): number[] {
   return code[0] === 0xfd ? [0xfd, ...unsignedLeb128(code[1]!)] : [...code];
 }
 
+/** `N` locals as a tuple type. */
+export type LocalTuple<N extends number, R extends Local[] = []> = R["length"] extends N
+  ? R
+  : LocalTuple<N, [...R, Local]>;
+
 /** A local variable (parameters are locals 0..params-1). */
 export interface Local {
   readonly index: number;
@@ -204,6 +209,13 @@ export interface Label {
  */
 export class FunctionBuilder {
   readonly params: readonly Local[];
+
+  /** The first `count` parameters as a tuple (a function with fewer is an internal error). */
+  parameters<N extends number>(count: N): LocalTuple<N> {
+    if (this.params.length < count)
+      throw new Error(`internal: ${count} parameters asked of a function with ${this.params.length}`);
+    return this.params.slice(0, count) as LocalTuple<N>;
+  }
   private readonly locals: Local[] = [];
   private readonly code: number[] = [];
   private depth = 0;

@@ -160,7 +160,7 @@ export function simdSupported(): boolean {
 function simdProbe(): Uint8Array {
   const module = new ModuleBuilder();
   const body = module.function(["f64"], ["f64"]).body;
-  const [x] = body.params;
+  const [x] = body.parameters(1);
   body.get(x!).op("f64x2.splat").get(x!).op("f64x2.splat", "f64x2.add").lane("f64x2.extract_lane", 0);
   return module.encode();
 }
@@ -268,7 +268,7 @@ function addTo(f: FunctionBuilder, target: Local, value: () => void) {
  * row stride) and width = nr for B (along = B's column stride).
  */
 function emitPack(f: FunctionBuilder, width: number, ops: DtypeOps) {
-  const [src, along, depthStride, count, depth, dst] = f.params;
+  const [src, along, depthStride, count, depth, dst] = f.parameters(6);
   const full = f.local("i32"); // elements in full panels
   const panelBytes = f.local("i32");
   const q = f.local("i32"); // first element of a panel
@@ -440,7 +440,7 @@ function emitPack(f: FunctionBuilder, width: number, ops: DtypeOps) {
  * or C += alpha·acc on the rows × cols corner of the tile that lies inside C.
  */
 function emitMicroKernel(f: FunctionBuilder, shape: GemmShape, ops: DtypeOps) {
-  const [depth, pa, pb, c, cRowStride, alpha, overwrite, rows, cols, tile] = f.params;
+  const [depth, pa, pb, c, cRowStride, alpha, overwrite, rows, cols, tile] = f.parameters(10);
   const { mr, nr } = shape;
   const vectors = nr / ops.lanes;
   // Locals start at zero (the core spec's function entry), so the accumulators need no setup.
@@ -584,7 +584,7 @@ function emitGemm(
     accumulate,
     packA,
     packB,
-  ] = f.params;
+  ] = f.parameters(15);
   const { mr, nr, kc, mc, nc } = shape;
 
   f.block((exit) => {
