@@ -23,7 +23,7 @@ import * as workerThreads from "node:worker_threads";
 import fc from "fast-check";
 import type { CompiledKernels, KernelArray } from "../../compiler/codegen/api.ts";
 import { compileModel, wasmAvailable } from "../../compiler/codegen/compile.ts";
-import type { Dtype } from "../../compiler/codegen/module.ts";
+import type { Dtype } from "../../compiler/codegen/api.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { interpret } from "../../compiler/ir/interpret.ts";

@@ -17,7 +17,7 @@ import { compileModel, generateChecked } from "../../compiler/codegen/compile.ts
 import { layoutOf } from "../../compiler/codegen/layout.ts";
 import { literal } from "../../compiler/ir/literal.ts";
 import { loadModel } from "../../compiler/frontend.ts";
-import type { Dtype } from "../../compiler/codegen/module.ts";
+import type { Dtype } from "../../compiler/codegen/api.ts";
 import { DEFAULT_BACKEND, VARIANTS } from "../support/backends.ts";
 import { examples, type Example } from "../support/examples.ts";
 
