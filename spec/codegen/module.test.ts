@@ -1,7 +1,8 @@
 /**
  * The generated module (issue 4): every example compiles and loads; its TypeScript type-checks
  * under strict settings on its own (it imports nothing) and against the CompiledKernels and
- * KernelsModule types of compiler/codegen/api.ts, so the two cannot drift apart; its text is
+ * KernelsModule types of compiler/codegen/api.ts (for both backends and both dtypes), so the
+ * two cannot drift apart; its text is
  * deterministic, quotes the model source safely, allocates only in createKernels, and its
  * memory estimate is what createKernels allocates.
  */
@@ -16,6 +17,8 @@ import { compileModel, generateChecked } from "../../compiler/codegen/compile.ts
 import { layoutOf } from "../../compiler/codegen/layout.ts";
 import { literal } from "../../compiler/ir/literal.ts";
 import { loadModel } from "../../compiler/frontend.ts";
+import type { Dtype } from "../../compiler/codegen/api.ts";
+import { DEFAULT_BACKEND, VARIANTS } from "../support/backends.ts";
 import { examples, type Example } from "../support/examples.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -90,21 +93,26 @@ function typeCheck(files: Readonly<Record<string, string>>): Map<string, string[
   return result;
 }
 
-/** Asserts that the generated Kernels interface and api.ts's CompiledKernels agree. */
-const API_CHECK = (module: string) => `
+/** Asserts that the generated Kernels interface and api.ts's CompiledKernels<A> agree. */
+const API_CHECK = (module: string, dtype: Dtype) => {
+  const A = dtype === "f32" ? "CompiledKernels<Float32Array>" : "CompiledKernels<Float64Array>";
+  const M = dtype === "f32" ? "KernelsModule<Float32Array>" : "KernelsModule<Float64Array>";
+  return `
 import type { CompiledKernels, KernelsModule } from "../../../compiler/codegen/api.ts";
 import * as generated from "./${module}.ts";
 import { createKernels, type Kernels } from "./${module}.ts";
 
-export const kernels: CompiledKernels = createKernels();
-export const asModule: KernelsModule = generated;
+export const kernels: ${A} = createKernels();
+export const threaded: ${A} = createKernels({ threads: 2 });
+export const asModule: ${M} = generated;
 // The same members on both sides, and every method assignable both ways.
 type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
-export const sameKeys: SameKeys<Kernels, CompiledKernels> = true;
+export const sameKeys: SameKeys<Kernels, ${A}> = true;
 type Methods<T> = Omit<T, "layout">;
-export const forward: Methods<CompiledKernels> = null! as Methods<Kernels>;
-export const backward: Methods<Kernels> = null! as Methods<CompiledKernels>;
+export const forward: Methods<${A}> = null! as Methods<Kernels>;
+export const backward: Methods<Kernels> = null! as Methods<${A}>;
 `;
+};
 
 describe("generated modules", () => {
   test("every example compiles, loads and runs", () => {
@@ -120,19 +128,41 @@ describe("generated modules", () => {
     }
   });
 
-  test("the generated TypeScript type-checks under strict settings, and against api.ts", () => {
+  test("the generated TypeScript type-checks under strict settings, and against api.ts: every backend and dtype", async () => {
     const files: Record<string, string> = {};
-    for (const { name, typescript } of compiled) {
-      files[`${name}.ts`] = typescript;
-      files[`${name}.check.ts`] = API_CHECK(name);
+    const variants = VARIANTS.filter((v) => v.skip === undefined);
+    // An f32 module is its f64 twin with other array types, offsets and GEMM bytes: two examples
+    // (a scalar and a vector output) check it on each backend; each module costs the checker ~0.4 s.
+    const f32Examples = new Set(["two_layer_relu.nqm", "mnist_multiclass.nqm"]);
+    for (const file of f32Examples)
+      assert.ok(
+        compiled.some((c) => c.example.file === file),
+        `no example ${file}`,
+      );
+    for (const { example, name, typescript } of compiled) {
+      for (const { backend, dtype } of variants) {
+        if (dtype === "f32" && !f32Examples.has(example.file)) continue;
+        const module = `${name}-${backend}-${dtype}`;
+        const { model } = loadModel(example.source, { file: example.path, set: example.set });
+        files[`${module}.ts`] =
+          backend === DEFAULT_BACKEND && dtype === "f64"
+            ? typescript
+            : (await generateChecked(model, { source: example.source, maxBatch: 4, backend, dtype })).code;
+        files[`${module}.check.ts`] = API_CHECK(module, dtype);
+      }
     }
-    // A control: the same checker must reject a module that does not meet the interface.
+    // Controls: the same checker must reject a module that does not meet the interface, and a
+    // float64 module where a float32 one is expected.
+    const first = `${compiled[0]!.name}-${variants[0]!.backend}-f64`;
     files["control.check.ts"] =
       `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nexport const k: CompiledKernels = { maxBatch: 1 };\n`;
+    files["control-dtype.check.ts"] =
+      `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nimport { createKernels } from "./${first}.ts";\nexport const k: CompiledKernels<Float32Array> = createKernels();\n`;
     const diagnostics = typeCheck(files);
-    const control = diagnostics.get("control.check.ts")!;
-    assert.ok(control.length > 0, "the control file type-checked: the check is vacuous");
-    diagnostics.delete("control.check.ts");
+    for (const control of ["control.check.ts", "control-dtype.check.ts"]) {
+      assert.ok(diagnostics.get(control)!.length > 0, `${control} type-checked: the check is vacuous`);
+      diagnostics.delete(control);
+    }
     const errors = [...diagnostics]
       .filter(([, list]) => list.length > 0)
       .map(([name, list]) => `${name}:\n  ${list.slice(0, 5).join("\n  ")}`);

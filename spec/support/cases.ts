@@ -5,6 +5,7 @@
 import type fc from "fast-check";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
 import type { Bindings } from "../../compiler/ir/interpret.ts";
+import { OPS } from "../../compiler/ir/ops.ts";
 import { modelArbitrary, type GenerateOptions, type GeneratedModel } from "./models.ts";
 import type { Tensor } from "../../compiler/ir/tensor.ts";
 import { evaluatePerExample, pointArbitrary, type TestPoint } from "./points.ts";
@@ -61,12 +62,10 @@ export function largestIntermediate(roots: readonly Node[], bindings: Bindings):
   return largest;
 }
 
-const KINK_OPS = new Set(["relu", "abs", "leaky_relu", "step", "sign", "leaky_step"]);
-
-/** The arguments of every non-smooth op reachable from `roots`. */
+/** The arguments of every non-smooth op (the op table's `smooth: false`) reachable from `roots`. */
 export function kinkArguments(roots: readonly Node[]): Node[] {
   const args = new Map<number, Node>();
-  for (const node of topologicalOrder(roots)) if (KINK_OPS.has(node.op)) args.set(node.inputs[0]!.id, node.inputs[0]!);
+  for (const node of topologicalOrder(roots)) if (!OPS[node.op].smooth) args.set(node.inputs[0]!.id, node.inputs[0]!);
   return [...args.values()];
 }
 

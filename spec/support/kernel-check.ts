@@ -28,11 +28,42 @@ import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 export const RTOL = 1e-12;
 export const FLOOR = 1e-3;
 
-/** |actual − expected| ≤ RTOL · max(|expected|, FLOOR · scale); NaN never passes. */
-export function withinTolerance(actual: number, expected: number, scale: number): boolean {
+/** The comparison rule's two constants: |a − e| ≤ rtol · max(|e|, floor · scale). */
+export interface Tolerance {
+  readonly rtol: number;
+  readonly floor: number;
+}
+
+/** Float64 kernels (see the file comment). */
+export const F64_TOLERANCE: Tolerance = { rtol: RTOL, floor: FLOOR };
+
+/**
+ * Float32 kernels (seen through the float64 adapter): the same error model with float32's unit
+ * roundoff. In units of float64's u = 2⁻⁵³, RTOL = 1e-12 is 9007 u relative to the entry, and
+ * RTOL·FLOOR = 1e-15 is 9 u of `scale` in absolute terms. Each rounding of a computation
+ * contributes at most u times the magnitude it rounds (≤ u·scale) to the result, through
+ * derivatives of moderate size on the points of these tests (|x| ≤ 1.5, a few layers), so the
+ * error is a count of roundings times u·scale whatever u is: the f32 rule keeps both multiples
+ * with u = 2⁻²⁴, rtol = RTOL·2²⁹ ≈ 5.4e-4 and the same FLOOR (9 u·scale ≈ 5.4e-7·scale).
+ * Unlike f64 kernels, which share their inputs with the interpreter bit for bit and differ from
+ * it by evaluation order only, an f32 kernel also rounds every input and every operation, so its
+ * errors use more of the allowance: about 2 u·scale at worst over a few hundred generated
+ * programs (an exact cancellation, x·(w·x) − (w·x)·x), against f64's 0.2 u·scale.
+ * Kinks are a separate matter: an f32 pre-activation within its rounding error of 0 may fall on
+ * the other side (see `kinkSafeForFloat32` in spec/support/backends.ts).
+ */
+export const F32_TOLERANCE: Tolerance = { rtol: RTOL * 2 ** 29, floor: FLOOR };
+
+/** |actual − expected| ≤ rtol · max(|expected|, floor · scale); NaN never passes. */
+export function withinTolerance(
+  actual: number,
+  expected: number,
+  scale: number,
+  tolerance: Tolerance = F64_TOLERANCE,
+): boolean {
   if (Number.isNaN(actual) || Number.isNaN(expected)) return false;
   if (actual === expected) return true;
-  return Math.abs(actual - expected) <= RTOL * Math.max(Math.abs(expected), FLOOR * scale);
+  return Math.abs(actual - expected) <= tolerance.rtol * Math.max(Math.abs(expected), tolerance.floor * scale);
 }
 
 /** Packs named tensors into one flat vector in layout order. */
@@ -85,7 +116,7 @@ function largestValue(roots: readonly Node[], bindings: Bindings): number {
 export interface Comparison {
   /** Entries compared, over every quantity. */
   readonly entries: number;
-  /** The largest |a − e| / max(|e|, FLOOR·scale) seen (≤ RTOL when everything passed). */
+  /** The largest |a − e| / max(|e|, floor·scale) seen (≤ rtol when everything passed). */
   readonly worst: number;
   /** Failures, one line each, readable. */
   readonly failures: readonly string[];
@@ -100,6 +131,8 @@ export interface CompareOptions {
   readonly means?: readonly boolean[];
   /** Skip jacobianRows (it runs the interpreter once per row). */
   readonly skipJacobian?: boolean;
+  /** The comparison rule (default F64_TOLERANCE). */
+  readonly tolerance?: Tolerance;
 }
 
 /** Runs every kernel at `point` and compares it with the interpreter (see the file comment). */
@@ -109,6 +142,7 @@ export function compareWithInterpreter(
   point: Point,
   options: CompareOptions = {},
 ): Comparison {
+  const tolerance = options.tolerance ?? F64_TOLERANCE;
   const layout = kernels.layout;
   const n = point.n;
   const P = layout.paramCount;
@@ -162,9 +196,9 @@ export function compareWithInterpreter(
       entries++;
       const a = actual[i]!;
       const e = expected[i]!;
-      const measure = a === e ? 0 : Math.abs(a - e) / Math.max(Math.abs(e), FLOOR * scale, 1e-300);
+      const measure = a === e ? 0 : Math.abs(a - e) / Math.max(Math.abs(e), tolerance.floor * scale, 1e-300);
       worst = Math.max(worst, Number.isNaN(measure) ? Infinity : measure);
-      if (!withinTolerance(a, e, scale) && failures.length < 12)
+      if (!withinTolerance(a, e, scale, tolerance) && failures.length < 12)
         failures.push(`${quantity}[${label(i)}]: compiled ${a}, interpreter ${e} (scale ${scale.toExponential(2)})`);
     }
   };
