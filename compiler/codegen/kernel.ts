@@ -159,6 +159,20 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     bsumTerms.set(node.id, terms);
     for (const term of terms) for (const part of term.parts) fused.add(part.id);
   }
+  // c · (a matrix product): the constant becomes the product's scale, so the product writes the
+  // scaled value itself instead of a pass over its result (1/√d in NTK parameterization).
+  const scaledProducts = new Map<number, { readonly product: Node; readonly factor: number }>();
+  for (const node of order) {
+    if (node.op !== "mul" || stopAtPrepared(node)) continue;
+    const [factor, product] = node.inputs as [Node, Node];
+    if (!isConst(factor) || factor.shape.length !== 0) continue;
+    const isProduct =
+      (product.op === "matmul" && !isDot(product)) || (product.op === "bsum" && bsumTerms.has(product.id));
+    const alone = (uses.get(product.id) ?? 0) === 1 && !rootTarget.has(product.id) && !stopAtPrepared(product);
+    if (!isProduct || !alone || product.batched !== node.batched) continue;
+    scaledProducts.set(node.id, { product, factor: factor.attrs.value! });
+    fused.add(product.id);
+  }
   // Operands of matrix products, outer products and transposes are read from buffers.
   const needsBuffer = new Set<number>();
   for (const node of order) {
@@ -179,7 +193,7 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     // A root that does not vary per example but goes to a per-example output is copied out.
     if (target && isBatched(target) === node.batched) return target;
     if (!node.batched && node.shape.length === 0) return { kind: "local", name: `s${node.id}` };
-    if (target) return input.scratch.storage(node);
+    if (target || scaledProducts.has(node.id)) return input.scratch.storage(node);
     if (isElementwise(node) && useCount === 1 && !needsBuffer.has(node.id)) {
       const consumer = consumers.get(node.id)![0]!;
       // Fusing a shared value into a per-example loop would recompute it n times.
@@ -259,6 +273,15 @@ export function lowerKernel(input: KernelInput): KernelPlan {
       batched: node.batched,
       term,
     });
+    const scaled = scaledProducts.get(node.id);
+    if (scaled) {
+      const { product, factor } = scaled;
+      const steps =
+        product.op === "bsum"
+          ? lowerBatchSum(product, s)
+          : [lowerMatmul(product, product.inputs[0]!, product.inputs[1]!, s as BufferStorage)];
+      return steps.map((step) => (step.kind === "gemm" ? { ...step, scale: step.scale * factor } : step));
+    }
     if (isElementwise(node))
       return [map({ kind: "apply", op: node.op, attrs: node.attrs, args: node.inputs.map((x) => scalar(x, entry)) })];
     switch (node.op) {
