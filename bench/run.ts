@@ -35,10 +35,11 @@ const argv = process.argv.slice(2);
 const withMnist = argv.includes("--mnist");
 const withTorch = !argv.includes("--no-torch");
 
-/** Best and median milliseconds of one step. */
+/** Milliseconds of one step: best and median wall clock, and the best CPU time of this process (all its threads). */
 interface Timing {
   readonly best: number;
   readonly median: number;
+  readonly cpu: number;
 }
 
 /** A target: `value` must be ≤ (or ≥) `bound`; n/a when a figure it needs is missing. */
@@ -60,17 +61,27 @@ function target(name: string, value: number | undefined, op: "≤" | "≥", boun
   return { name, value, op, bound, status };
 }
 
-/** Best and median of `step` over REPEATS runs after WARMUP runs. */
+/**
+ * Times `step` over REPEATS runs after WARMUP runs (fewer once the warm-up has taken a second: a
+ * step that slow is compiled by V8 well within its first run). The CPU time, unlike the wall
+ * clock, leaves out the time other processes held the cores; for one thread it is the step's own
+ * cost even on a loaded machine.
+ */
 function time(step: () => void): Timing {
-  for (let i = 0; i < WARMUP; i++) step();
+  const warm = performance.now();
+  for (let i = 0; i < WARMUP && (i === 0 || performance.now() - warm < 1000); i++) step();
   const samples: number[] = [];
+  let cpu = Number.POSITIVE_INFINITY;
   for (let i = 0; i < REPEATS; i++) {
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     step();
     samples.push(performance.now() - t0);
+    const used = process.cpuUsage(cpu0);
+    cpu = Math.min(cpu, (used.user + used.system) / 1000);
   }
   samples.sort((a, b) => a - b);
-  return { best: samples[0]!, median: samples[Math.floor(samples.length / 2)]! };
+  return { best: samples[0]!, median: samples[Math.floor(samples.length / 2)]!, cpu };
 }
 
 type StepName = "f" | "f_lin" | "f_quad" | "generic_f_lin" | "generic_f_quad";
@@ -199,7 +210,8 @@ const f64 = (length: number) => new Float64Array(length);
 const f32 = (length: number) => new Float32Array(length);
 const fmt = (x: number | undefined, digits = 2) => (x === undefined ? "—" : x.toFixed(digits));
 const pad = (text: string, width: number) => text.padStart(width);
-const timingText = (t: Timing | undefined) => (t === undefined ? "—" : `${fmt(t.best)} / ${fmt(t.median)}`);
+const timingText = (t: Timing | undefined) =>
+  t === undefined ? "—" : `${fmt(t.best, 1)} / ${fmt(t.median, 1)} / ${fmt(t.cpu, 1)}`;
 
 function printTargets(targets: readonly Target[]): void {
   for (const t of targets)
@@ -211,6 +223,14 @@ function printTargets(targets: readonly Target[]): void {
 const loadStart = loadavg();
 const cores = availableParallelism();
 const started = performance.now();
+/** Seconds each part of the bench took, for its time budget. */
+const phases: Record<string, number> = {};
+let phaseStart = started;
+const mark = (name: string) => {
+  const now = performance.now();
+  phases[name] = (now - phaseStart) / 1000;
+  phaseStart = now;
+};
 console.log(
   `nqm bench: ${cpus()[0]?.model ?? "unknown CPU"}, ${cores} cores, Node ${process.version}; ` +
     `load average ${loadStart.map((x) => x.toFixed(2)).join(" ")}; warm-up ${WARMUP}, best / median of ${REPEATS} (ms)`,
@@ -282,6 +302,7 @@ for (const [name, k] of Object.entries(kernels) as [keyof typeof kernels, Compil
 }
 for (const k of Object.values(kernels)) k.dispose();
 pure32.dispose();
+mark("two_layer_relu");
 
 // ---- the GEMM alone, one thread ----
 const gemm = gemmRates(REPEATS);
@@ -289,6 +310,7 @@ const NET_PRODUCTS = gemm.filter((r) => r.product.startsWith("net "));
 // Per thread: by CPU time, which on a shared machine leaves out the time other processes held the core.
 const gemmPerThreadF64 = Math.min(...NET_PRODUCTS.filter((r) => r.dtype === "f64").map((r) => r.cpu));
 const gemm1024F64 = gemm.find((r) => r.dtype === "f64" && r.product.startsWith("1024"))!;
+mark("gemm");
 
 // ---- three_layer_relu, both backends ----
 const three = setUp(THREE_LAYER);
@@ -314,10 +336,12 @@ for (const [name, backend, threads] of [
   result.kernels.dispose();
 }
 rmSync(cacheDir, { recursive: true, force: true });
+mark("three_layer_relu");
 
 // ---- PyTorch, last: it takes the cores in processes of its own ----
 let torch: TorchFigures | undefined;
 if (withTorch) torch = torchReference({ threads: [1, 2], warmup: WARMUP, repeats: REPEATS });
+mark("pytorch");
 
 // ---- ratios and targets (two_layer_relu) ----
 const { n } = TWO_LAYER;
@@ -450,11 +474,13 @@ function mnistSweep(): MnistFigures {
   };
 }
 let mnist: MnistFigures | undefined;
-if (withMnist) mnist = mnistSweep();
-else if (existsSync(RESULTS)) {
+if (withMnist) {
+  mnist = mnistSweep();
+  mark("mnist");
+} else if (existsSync(RESULTS)) {
   // Keep the last sweep's figures (with their own date) when this run skips it.
   const previous = JSON.parse(readFileSync(RESULTS, "utf8")) as { mnist?: MnistFigures };
-  mnist = previous.mnist;
+  mnist = previous.mnist ?? undefined;
 }
 const loadEnd = loadavg();
 const seconds = (performance.now() - started) / 1000;
@@ -467,9 +493,9 @@ const configs: Config[] = [
   "wasm f32 ×2 (f64 API)",
   "wasm f32 ×2 (Float32Array)",
 ];
-const W = 21;
+const W = 25;
 console.log(
-  `\ntwo_layer_relu (n ${n}, d ${d}, m ${m}; ${layout.paramCount} params): ms per full-batch GD step, best / median`,
+  `\ntwo_layer_relu (n ${n}, d ${d}, m ${m}; ${layout.paramCount} params): ms per full-batch GD step: best / median wall, best CPU`,
 );
 console.log(`  ${"".padEnd(28)}${pad("f", W)}${pad("f_lin", W)}${pad("f_quad", W)}   grad vs js f64`);
 for (const config of configs) {
@@ -523,7 +549,7 @@ console.log("  targets:");
 printTargets(targets);
 
 console.log(
-  `\nthree_layer_relu (n ${THREE_LAYER.n}, d ${THREE_LAYER.set.d}, m ${THREE_LAYER.set.m}): ms per full-batch GD step, best / median`,
+  `\nthree_layer_relu (n ${THREE_LAYER.n}, d ${THREE_LAYER.set.d}, m ${THREE_LAYER.set.m}): ms per full-batch GD step: best / median wall, best CPU`,
 );
 console.log(
   `  ${"".padEnd(14)}${pad("f", W)}${pad("f_lin", W)}${pad("f_quad", W)}${pad("generic f_lin", W)}${pad("generic f_quad", W)}`,
@@ -553,7 +579,11 @@ if (mnist !== undefined) {
   printTargets([mnist.target]);
 }
 console.log(
-  `\nload average: start ${loadStart.map((x) => x.toFixed(2)).join(" ")}, end ${loadEnd.map((x) => x.toFixed(2)).join(" ")}; ${seconds.toFixed(0)} s`,
+  `\nload average: start ${loadStart.map((x) => x.toFixed(2)).join(" ")}, end ${loadEnd.map((x) => x.toFixed(2)).join(" ")}; ${seconds.toFixed(0)} s (${Object.entries(
+    phases,
+  )
+    .map(([name, t]) => `${name} ${t.toFixed(0)}`)
+    .join(", ")})`,
 );
 
 writeFileSync(
@@ -568,6 +598,7 @@ writeFileSync(
       repeats: REPEATS,
       loadAverage: { start: loadStart, end: loadEnd },
       seconds,
+      phases,
       twoLayer: {
         model: two.model.name,
         file: TWO_LAYER.file,
