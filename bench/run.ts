@@ -166,8 +166,16 @@ interface Case {
 const TWO_LAYER: Case = { file: "examples/two_layer_relu.nqm", set: { d: 64, m: 2048 }, n: 256 };
 const THREE_LAYER: Case = { file: "examples/three_layer_relu.nqm", set: { d: 64, m: 512 }, n: 256 };
 
+/** Wall and CPU milliseconds of a cold compile and a cached load. */
+interface CompileTimes {
+  readonly coldMs: number;
+  readonly coldCpuMs: number;
+  readonly cachedMs: number;
+  readonly cachedCpuMs: number;
+}
+
 /** Cold compile and cached load of one case, each in a fresh process (the first fills `cacheDir`). */
-function compileTimes(c: Case, cacheDir: string, backend: Backend, dtype: Dtype): { coldMs: number; cachedMs: number } {
+function compileTimes(c: Case, cacheDir: string, backend: Backend, dtype: Dtype): CompileTimes {
   const once = () =>
     JSON.parse(
       execFileSync(
@@ -175,12 +183,22 @@ function compileTimes(c: Case, cacheDir: string, backend: Backend, dtype: Dtype)
         ["--import", "tsx", "bench/load-time.ts", c.file, JSON.stringify(c.set), String(c.n), cacheDir, backend, dtype],
         { encoding: "utf8" },
       ),
-    ) as { ms: number; fromCache: boolean };
+    ) as { ms: number; cpuMs: number; fromCache: boolean };
   const cold = once();
   const cached = once();
   if (cold.fromCache || !cached.fromCache)
     throw new Error(`bench: ${c.file} ${backend}: expected a cache miss, then a hit`);
-  return { coldMs: cold.ms, cachedMs: cached.ms };
+  return { coldMs: cold.ms, coldCpuMs: cold.cpuMs, cachedMs: cached.ms, cachedCpuMs: cached.cpuMs };
+}
+
+/** "js cold 1234 ms (CPU 900), cached …" for both backends. */
+function compileText(times: Record<Backend, CompileTimes>): string {
+  return (Object.entries(times) as [Backend, CompileTimes][])
+    .map(
+      ([backend, t]) =>
+        `${backend} cold ${fmt(t.coldMs, 0)} ms (CPU ${fmt(t.coldCpuMs, 0)}), cached ${fmt(t.cachedMs, 1)} ms (CPU ${fmt(t.cachedCpuMs, 1)})`,
+    )
+    .join("; ");
 }
 
 /** The model, its data (the same draw for every configuration) and its float32 copy. */
@@ -256,6 +274,8 @@ const kernels = {
   "wasm f32 ×2 (f64 API)": wasm32.kernels,
 };
 const pure32 = wasm32.module.createKernels({ threads: 2 }) as CompiledKernels<Float32Array>;
+for (const [name, k] of [...Object.entries(kernels), ["wasm f32 ×2 (Float32Array)", pure32] as const])
+  if (k.threads !== (name.includes("×2") ? 2 : 1)) throw new Error(`bench: ${name} runs on ${k.threads} threads`);
 type Config = keyof typeof kernels | "wasm f32 ×2 (Float32Array)";
 
 // The timed programs must compute the same thing: each gradient at w0 against the JS f64 one.
@@ -380,6 +400,23 @@ const ratios: Record<string, number | undefined> = {
   "GEMM f64 1024³ / OpenBLAS dgemm 1024³, ×1 (wall)": div(gemm1024F64.wall, dgemm.get(1)),
   "GEMM f64 1024³ / OpenBLAS dgemm 1024³, ×1 (CPU time)": div(gemm1024F64.cpu, dgemm.get(1)),
 };
+/**
+ * The same ratios by CPU time where both sides are steps of this process: the work each step
+ * costs (over all threads), which the load on a shared machine barely moves.
+ */
+const cpu = (config: Config, step: StepName | "handwritten_f") => twoMs[config]?.[step]?.cpu;
+const cpuRatios: Record<string, number | undefined> = {
+  "f32 / f64 ×2 (Float32Array)": div(cpu("wasm f32 ×2 (Float32Array)", "f"), cpu("wasm f64 ×2", "f")),
+  "f32 / f64 ×2 (f64 API)": div(cpu("wasm f32 ×2 (f64 API)", "f"), cpu("wasm f64 ×2", "f")),
+  "wasm ×2 f_lin / f": div(cpu("wasm f64 ×2", "f_lin"), cpu("wasm f64 ×2", "f")),
+  "wasm ×2 f_quad / f": div(cpu("wasm f64 ×2", "f_quad"), cpu("wasm f64 ×2", "f")),
+  "js f_lin / f": div(cpu("js f64 ×1", "f_lin"), cpu("js f64 ×1", "f")),
+  "js f_quad / f": div(cpu("js f64 ×1", "f_quad"), cpu("js f64 ×1", "f")),
+  "js generic f_lin / f_lin": div(cpu("js f64 ×1", "generic_f_lin"), cpu("js f64 ×1", "f_lin")),
+  "js generic f_quad / f_quad": div(cpu("js f64 ×1", "generic_f_quad"), cpu("js f64 ×1", "f_quad")),
+  "js f / handwritten": div(cpu("js f64 ×1", "f"), cpu("js f64 ×1", "handwritten_f")),
+  "wasm f64 ×1 / js f64 ×1 (f)": div(cpu("wasm f64 ×1", "f"), cpu("js f64 ×1", "f")),
+};
 const targets: Target[] = [
   target("f step f64 ×2 / PyTorch best f64", ratios["wasm f64 ×2 f / PyTorch best f64 f"], "≤", 0.5),
   target("f step f64 ×2 / ideal at dgemm rate ×2", ratios["wasm f64 ×2 f / ideal ×2"], "≤", 10),
@@ -474,13 +511,21 @@ function mnistSweep(): MnistFigures {
   };
 }
 let mnist: MnistFigures | undefined;
+let mnistError: string | undefined;
 if (withMnist) {
-  mnist = mnistSweep();
+  // A failed sweep must not cost the figures measured so far: report it, write the rest, exit 1.
+  try {
+    mnist = mnistSweep();
+  } catch (error) {
+    mnistError = error instanceof Error ? error.message : String(error);
+    console.error(`MNIST sweep failed: ${mnistError}`);
+    process.exitCode = 1;
+  }
   mark("mnist");
 } else if (existsSync(RESULTS)) {
   // Keep the last sweep's figures (with their own date) when this run skips it.
   const previous = JSON.parse(readFileSync(RESULTS, "utf8")) as { mnist?: MnistFigures };
-  mnist = previous.mnist ?? undefined;
+  if (typeof previous.mnist?.wallSeconds === "number") mnist = previous.mnist;
 }
 const loadEnd = loadavg();
 const seconds = (performance.now() - started) / 1000;
@@ -495,7 +540,7 @@ const configs: Config[] = [
 ];
 const W = 25;
 console.log(
-  `\ntwo_layer_relu (n ${n}, d ${d}, m ${m}; ${layout.paramCount} params): ms per full-batch GD step: best / median wall, best CPU`,
+  `\ntwo_layer_relu (n ${n}, d ${d}, m ${m}; ${layout.paramCount} params): ms per full-batch GD step: best / median wall, best CPU (this process, all threads)`,
 );
 console.log(`  ${"".padEnd(28)}${pad("f", W)}${pad("f_lin", W)}${pad("f_quad", W)}   grad vs js f64`);
 for (const config of configs) {
@@ -539,12 +584,12 @@ for (const product of [...new Set(gemm.map((r) => r.product))]) {
   });
   console.log(`    ${product.padEnd(26)}${cells.join("")}`);
 }
-console.log("\n  ratios:");
-for (const [name, value] of Object.entries(ratios)) console.log(`    ${name.padEnd(52)}${pad(fmt(value, 3), 9)}`);
-console.log(
-  `  compile (fresh process): js cold ${fmt(twoCompile.js.coldMs, 0)} ms, cached ${fmt(twoCompile.js.cachedMs, 1)} ms;` +
-    ` wasm cold ${fmt(twoCompile.wasm.coldMs, 0)} ms, cached ${fmt(twoCompile.wasm.cachedMs, 1)} ms`,
-);
+console.log(`\n  ratios${pad("wall", 51)}${pad("CPU", 9)}`);
+for (const [name, value] of Object.entries(ratios))
+  console.log(
+    `    ${name.padEnd(52)}${pad(fmt(value, 3), 9)}${name in cpuRatios ? pad(fmt(cpuRatios[name], 3), 9) : ""}`,
+  );
+console.log(`  compile (fresh process, wall and this process's CPU): ${compileText(twoCompile)}`);
 console.log("  targets:");
 printTargets(targets);
 
@@ -558,10 +603,7 @@ for (const [config, ms] of Object.entries(threeMs))
   console.log(
     `  ${config.padEnd(14)}${(["f", "f_lin", "f_quad", "generic_f_lin", "generic_f_quad"] as const).map((s) => pad(timingText(ms[s]), W)).join("")}`,
   );
-console.log(
-  `  compile (fresh process): js cold ${fmt(threeCompile.js.coldMs, 0)} ms, cached ${fmt(threeCompile.js.cachedMs, 1)} ms;` +
-    ` wasm cold ${fmt(threeCompile.wasm.coldMs, 0)} ms, cached ${fmt(threeCompile.wasm.cachedMs, 1)} ms`,
-);
+console.log(`  compile (fresh process, wall and this process's CPU): ${compileText(threeCompile)}`);
 console.log("  targets:");
 printTargets(threeTargets);
 
@@ -611,6 +653,7 @@ writeFileSync(
         compile: twoCompile,
         idealMs: { 1: ideal(1), 2: ideal(2) },
         ratios,
+        cpuRatios,
         targets,
       },
       gemm,
@@ -624,7 +667,7 @@ writeFileSync(
         compile: threeCompile,
         targets: threeTargets,
       },
-      mnist: mnist ?? null,
+      mnist: mnist ?? (mnistError === undefined ? null : { error: mnistError }),
     },
     null,
     2,
