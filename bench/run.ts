@@ -615,6 +615,7 @@ if (mnist !== undefined) {
   for (const [model, losses] of Object.entries(mnist.bestTestLoss))
     console.log(
       `    ${model.padEnd(6)}${Object.entries(losses)
+        .sort(([a], [b]) => Number(a) - Number(b))
         .map(([rate, loss]) => `${rate}x ${typeof loss === "number" ? loss.toFixed(4) : loss}`)
         .join("   ")}`,
     );
