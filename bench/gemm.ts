@@ -14,6 +14,7 @@
  * pipes), i.e. 2 × lanes × 2 flops per cycle: 19.6 GFLOP/s in f64 and 39.2 in f32 at 2.45 GHz.
  */
 import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
 import { webAssembly } from "../compiler/codegen/wasm/encoder.ts";
 import {
   buildGemmModule,
@@ -28,7 +29,7 @@ const REPEATS = Number(process.env.NQM_BENCH_REPEATS ?? 7);
 
 type Gemm = (...args: number[]) => void;
 
-interface Product {
+export interface Product {
   readonly name: string;
   readonly short: string;
   readonly m: number;
@@ -41,7 +42,8 @@ interface Product {
   readonly bCol: number;
 }
 
-const PRODUCTS: Product[] = [
+/** The products measured: 1024³ and the two of the two-layer net's step. */
+export const PRODUCTS: Product[] = [
   {
     name: "1024³ (A, B row-major)",
     short: "1024³",
@@ -67,7 +69,13 @@ function instantiate(bytes: Uint8Array): Gemm {
 }
 
 /** Best wall and CPU GFLOP/s of one product. */
-function measure(gemm: Gemm, dtype: GemmDtype, scratch: { packA: number; packB: number }, p: Product) {
+function measure(
+  gemm: Gemm,
+  dtype: GemmDtype,
+  scratch: { packA: number; packB: number },
+  p: Product,
+  repeats = REPEATS,
+): { wall: number; cpu: number } {
   const elements = dtype === "f64" ? new Float64Array(memory.buffer) : new Float32Array(memory.buffer);
   const a = 0;
   const b = a + p.m * p.k;
@@ -81,7 +89,7 @@ function measure(gemm: Gemm, dtype: GemmDtype, scratch: { packA: number; packB: 
   run();
   let wall = Number.POSITIVE_INFINITY;
   let cpu = Number.POSITIVE_INFINITY;
-  for (let r = 0; r < REPEATS; r++) {
+  for (let r = 0; r < repeats; r++) {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     run();
@@ -97,61 +105,88 @@ function row(cells: string[], widths: number[]): string {
   return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
 }
 
-console.log(`${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, best of ${REPEATS}, one thread`);
-console.log("GFLOP/s (wall clock / CPU time)\n");
-const widths = [26, 16, 16];
-console.log(row(["product", "f64", "f32"], widths));
-const results = new Map<GemmDtype, Gemm>();
-for (const dtype of ["f64", "f32"] as const) results.set(dtype, instantiate(buildGemmModule(GEMM_SHAPES[dtype])));
-for (const product of PRODUCTS) {
-  const cells = [product.name];
-  for (const dtype of ["f64", "f32"] as const) {
-    const r = measure(results.get(dtype)!, dtype, gemmScratchElements(dtype), product);
-    cells.push(`${r.wall.toFixed(1)} / ${r.cpu.toFixed(1)}`);
-  }
-  console.log(row(cells, widths));
+/** One product's single-thread GFLOP/s: best wall clock and best CPU time. */
+export interface GemmRate {
+  readonly product: string;
+  readonly dtype: GemmDtype;
+  readonly wall: number;
+  readonly cpu: number;
 }
-console.log("\nceiling without FMA at 2.45 GHz: f64 19.6, f32 39.2 (2 vector mul + 2 vector add per cycle)");
 
-if (process.argv.includes("--shapes")) {
-  const candidates: Record<GemmDtype, [number, number][]> = {
-    f64: [
-      [4, 4],
-      [2, 8],
-      [3, 4],
-      [4, 6],
-      [6, 4],
-      [8, 4],
-    ],
-    f32: [
-      [4, 8],
-      [2, 16],
-      [3, 8],
-      [6, 8],
-      [4, 12],
-    ],
-  };
-  console.log("\nmicro-tile shapes (mr×nr), GFLOP/s wall / CPU");
-  console.log(row(["shape", ...PRODUCTS.map((p) => p.short)], [10, 14, 14, 14]));
+/** Single-thread GFLOP/s of each product in f64 and f32, each the best of `repeats` runs. */
+export function gemmRates(repeats = REPEATS): GemmRate[] {
+  const rates: GemmRate[] = [];
   for (const dtype of ["f64", "f32"] as const) {
-    for (const [mr, nr] of candidates[dtype]) {
-      const base = GEMM_SHAPES[dtype];
-      // Keep mc and nc multiples of the tile.
-      const shape: GemmShape = {
-        ...base,
-        mr,
-        nr,
-        mc: Math.floor(base.mc / mr) * mr,
-        nc: Math.floor(base.nc / nr) * nr,
-      };
-      const gemm = instantiate(buildGemmModule(shape));
-      const scratch = shapeScratchElements(shape);
-      const cells = [`${dtype} ${mr}×${nr}`];
-      for (const product of PRODUCTS) {
-        const r = measure(gemm, dtype, scratch, product);
-        cells.push(`${r.wall.toFixed(1)} / ${r.cpu.toFixed(1)}`);
+    const gemm = instantiate(buildGemmModule(GEMM_SHAPES[dtype]));
+    for (const product of PRODUCTS)
+      rates.push({
+        product: product.name,
+        dtype,
+        ...measure(gemm, dtype, gemmScratchElements(dtype), product, repeats),
+      });
+  }
+  return rates;
+}
+
+function main(): void {
+  console.log(`${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, best of ${REPEATS}, one thread`);
+  console.log("GFLOP/s (wall clock / CPU time)\n");
+  const widths = [26, 16, 16];
+  console.log(row(["product", "f64", "f32"], widths));
+  const results = new Map<GemmDtype, Gemm>();
+  for (const dtype of ["f64", "f32"] as const) results.set(dtype, instantiate(buildGemmModule(GEMM_SHAPES[dtype])));
+  for (const product of PRODUCTS) {
+    const cells = [product.name];
+    for (const dtype of ["f64", "f32"] as const) {
+      const r = measure(results.get(dtype)!, dtype, gemmScratchElements(dtype), product);
+      cells.push(`${r.wall.toFixed(1)} / ${r.cpu.toFixed(1)}`);
+    }
+    console.log(row(cells, widths));
+  }
+  console.log("\nceiling without FMA at 2.45 GHz: f64 19.6, f32 39.2 (2 vector mul + 2 vector add per cycle)");
+
+  if (process.argv.includes("--shapes")) {
+    const candidates: Record<GemmDtype, [number, number][]> = {
+      f64: [
+        [4, 4],
+        [2, 8],
+        [3, 4],
+        [4, 6],
+        [6, 4],
+        [8, 4],
+      ],
+      f32: [
+        [4, 8],
+        [2, 16],
+        [3, 8],
+        [6, 8],
+        [4, 12],
+      ],
+    };
+    console.log("\nmicro-tile shapes (mr×nr), GFLOP/s wall / CPU");
+    console.log(row(["shape", ...PRODUCTS.map((p) => p.short)], [10, 14, 14, 14]));
+    for (const dtype of ["f64", "f32"] as const) {
+      for (const [mr, nr] of candidates[dtype]) {
+        const base = GEMM_SHAPES[dtype];
+        // Keep mc and nc multiples of the tile.
+        const shape: GemmShape = {
+          ...base,
+          mr,
+          nr,
+          mc: Math.floor(base.mc / mr) * mr,
+          nc: Math.floor(base.nc / nr) * nr,
+        };
+        const gemm = instantiate(buildGemmModule(shape));
+        const scratch = shapeScratchElements(shape);
+        const cells = [`${dtype} ${mr}×${nr}`];
+        for (const product of PRODUCTS) {
+          const r = measure(gemm, dtype, scratch, product);
+          cells.push(`${r.wall.toFixed(1)} / ${r.cpu.toFixed(1)}`);
+        }
+        console.log(row(cells, [10, 14, 14, 14]));
       }
-      console.log(row(cells, [10, 14, 14, 14]));
     }
   }
 }
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) main();
