@@ -11,7 +11,7 @@ import { Graph } from "../ir/graph.ts";
 import { lowerModel } from "../ir/lower.ts";
 import { simplify as simplifyGraph } from "../simplify/simplify.ts";
 import { jvp, vjp } from "./transforms.ts";
-import { type Node } from "../ir/node.ts";
+import type { Node } from "../ir/node.ts";
 
 export interface DerivativeProgram {
   readonly model: CheckedModel;

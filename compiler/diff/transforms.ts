@@ -2,7 +2,7 @@
  * Forward and reverse mode as IR → IR transforms, driven by the op table's jvp and vjp rules.
  * A zero tangent or adjoint is `null` and is skipped, never multiplied.
  */
-import { type Graph } from "../ir/graph.ts";
+import type { Graph } from "../ir/graph.ts";
 import { lookup } from "../../foundation/defined.ts";
 import { OPS } from "../ir/ops.ts";
 import { topologicalOrder, type Node } from "../ir/node.ts";

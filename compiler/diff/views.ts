@@ -3,7 +3,7 @@ import { defined } from "../../foundation/defined.ts";
 import { substitute } from "../ir/substitute.ts";
 import { simplify } from "../simplify/simplify.ts";
 import type { DerivativeProgram } from "./programs.ts";
-import { type Node } from "../ir/node.ts";
+import type { Node } from "../ir/node.ts";
 import type { DeriveView } from "./view-names.ts";
 
 export interface NamedExpression {

@@ -5,7 +5,7 @@ import type { Span } from "../../foundation/diagnostics.ts";
 import type { Graph } from "./graph.ts";
 import { lookup, one, two } from "../../foundation/defined.ts";
 import { sizeOf } from "../../foundation/shape.ts";
-import { type Node } from "./node.ts";
+import type { Node } from "./node.ts";
 
 /** How each built-in function becomes IR; most are the op of the same name. */
 const LOWER_CALL: Record<BuiltinName, (g: Graph, args: readonly Node[], constants: readonly number[]) => Node> = {

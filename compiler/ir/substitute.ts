@@ -1,6 +1,6 @@
 /** Rebuilding a graph with some nodes replaced (e.g. a direction set to zero, c set to one). */
 import { lookup } from "../../foundation/defined.ts";
-import { type Graph } from "./graph.ts";
+import type { Graph } from "./graph.ts";
 import { topologicalOrder, type Node } from "./node.ts";
 
 /**

@@ -2,7 +2,7 @@
  * The rewrite engine: applies the rule sets bottom-up until no rule applies (a fixed point).
  * Dead code disappears with it: the result holds only what the roots reach.
  */
-import { type Graph } from "../ir/graph.ts";
+import type { Graph } from "../ir/graph.ts";
 import { RULE_SETS, type Rule } from "./rules.ts";
 import { isConst, type Node } from "../ir/node.ts";
 
