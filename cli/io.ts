@@ -42,17 +42,17 @@ function readBounded(file: string, limit: number): Buffer {
   }
 }
 
-/** The reason `bytes` are not a text file, if they are not: too large, a NUL byte, invalid UTF-8. */
-function notText(bytes: Buffer, limit: number): string | undefined {
-  if (bytes.length > limit) return `it is larger than ${formatLimit(limit)}, the limit for this kind of file`;
+/** The text of `bytes`, or the reason they are not a text file: too large, a NUL byte, invalid UTF-8. */
+function decodeText(bytes: Buffer, limit: number): { text: string } | { reason: string } {
+  if (bytes.length > limit)
+    return { reason: `it is larger than ${formatLimit(limit)}, the limit for this kind of file` };
   const nul = bytes.indexOf(0);
-  if (nul >= 0) return `it is not a text file (it holds a NUL byte at offset ${nul})`;
+  if (nul >= 0) return { reason: `it is not a text file (it holds a NUL byte at offset ${nul})` };
   try {
-    utf8.decode(bytes);
+    return { text: utf8.decode(bytes) };
   } catch {
-    return "it is not UTF-8 text";
+    return { reason: "it is not UTF-8 text" };
   }
-  return undefined;
 }
 
 const formatLimit = (bytes: number) => (bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`);
@@ -71,11 +71,10 @@ export function readSource(file: string, limit = MAX_MODEL_FILE_BYTES): string {
       code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : (error as Error).message;
     throw new NqmError([diagnostic("NQM3006", { file, reason })]);
   }
-  const reason = notText(bytes, limit);
-  if (reason !== undefined) throw new NqmError([diagnostic("NQM3006", { file, reason })]);
-  const text = utf8.decode(bytes);
-  sources.set(file, text);
-  return text;
+  const decoded = decodeText(bytes, limit);
+  if ("reason" in decoded) throw new NqmError([diagnostic("NQM3006", { file, reason: decoded.reason })]);
+  sources.set(file, decoded.text);
+  return decoded.text;
 }
 
 /** Prints diagnostics to stderr (not in --json mode, where the caller includes them). */

@@ -19,3 +19,8 @@ export function one<T>(items: readonly T[], what = "an operand"): T {
 export function two<T>(items: readonly T[], what = "an operand"): [T, T] {
   return [defined(items[0], what), defined(items[1], what)];
 }
+
+/** The value of `key` in `map`, which must be there (e.g. a node's input, visited before it). */
+export function lookup<K, V>(map: ReadonlyMap<K, V>, key: K, what: string): V {
+  return defined(map.get(key), what);
+}

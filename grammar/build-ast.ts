@@ -1,5 +1,6 @@
 /** Parsing entry point: lexes, parses with recovery, and turns an error-free CST into the AST. */
 import type { CstElement, CstNode, IToken } from "chevrotain";
+import { defined } from "../foundation/defined.ts";
 import { diagnostic, type Diagnostic, type Span } from "../foundation/diagnostics.ts";
 import type {
   BinaryOperator,
@@ -172,16 +173,18 @@ function join(a: Span, b: Span): Span {
   return { start: a.start, end: b.end };
 }
 
+/** A token the grammar guarantees (the builder runs only on an error-free CST). */
 function token(children: Children, name: string, index = 0): IToken {
-  return children[name]![index] as IToken;
+  return defined(children[name]?.[index], `token ${name}`) as IToken;
 }
 
 function tokens(children: Children, name: string): IToken[] {
   return (children[name] ?? []) as IToken[];
 }
 
+/** A child node the grammar guarantees. */
 function node(children: Children, name: string, index = 0): CstNode {
-  return children[name]![index] as CstNode;
+  return defined(children[name]?.[index], `node ${name}`) as CstNode;
 }
 
 function nodes(children: Children, name: string): CstNode[] {
@@ -210,40 +213,41 @@ class AstBuilder {
   }
 
   private declaration(cst: CstNode): Decl {
-    const [inner] = Object.values(cst.children).flat() as CstNode[];
-    const c = inner!.children;
-    const first = tokenSpan(token(c, KEYWORD_LABEL[inner!.name]!));
-    const nameToken = c.declaredName ? this.declaredName(c) : undefined;
-    const base = nameToken ? { name: nameToken.image, nameSpan: tokenSpan(nameToken) } : undefined;
-    switch (inner!.name) {
+    const inner = defined((Object.values(cst.children).flat() as CstNode[])[0], "a declaration");
+    const c = inner.children;
+    const first = tokenSpan(token(c, defined(KEYWORD_LABEL[inner.name], `the keyword of ${inner.name}`)));
+    if (inner.name === "outputDecl") {
+      const expr = this.topExpression(node(c, "expression"));
+      return { kind: "output", expr, span: join(first, expr.span) };
+    }
+    // Every other declaration names something.
+    const nameToken = this.declaredName(c);
+    const base = { name: nameToken.image, nameSpan: tokenSpan(nameToken) };
+    switch (inner.name) {
       case "dimDecl": {
         const value = c.signedNumber ? this.signedNumber(node(c, "signedNumber")) : undefined;
-        return { kind: "dim", ...base!, ...(value ? { value } : {}), span: join(first, value?.span ?? base!.nameSpan) };
+        return { kind: "dim", ...base, ...(value ? { value } : {}), span: join(first, value?.span ?? base.nameSpan) };
       }
       case "constDecl": {
         const value = this.signedNumber(node(c, "signedNumber"));
-        return { kind: "const", ...base!, value: value.value, valueSpan: value.span, span: join(first, value.span) };
+        return { kind: "const", ...base, value: value.value, valueSpan: value.span, span: join(first, value.span) };
       }
       case "inputDecl": {
         const shape = this.shape(node(c, "shape"));
-        return { kind: "input", ...base!, shape, span: join(first, shape.span) };
+        return { kind: "input", ...base, shape, span: join(first, shape.span) };
       }
       case "tensorDecl": {
         const kind = token(c, "keyword").image as "param" | "fixed";
         const shape = this.shape(node(c, "shape"));
         const init = c.init ? this.init(node(c, "init")) : undefined;
-        return { kind, ...base!, shape, ...(init ? { init } : {}), span: join(first, (init ?? shape).span) };
+        return { kind, ...base, shape, ...(init ? { init } : {}), span: join(first, (init ?? shape).span) };
       }
       case "letDecl": {
         const expr = this.topExpression(node(c, "expression"));
-        return { kind: "let", ...base!, expr, span: join(first, expr.span) };
-      }
-      case "outputDecl": {
-        const expr = this.topExpression(node(c, "expression"));
-        return { kind: "output", expr, span: join(first, expr.span) };
+        return { kind: "let", ...base, expr, span: join(first, expr.span) };
       }
       default:
-        throw new Error(`unhandled declaration rule ${inner!.name}`);
+        throw new Error(`unhandled declaration rule ${inner.name}`);
     }
   }
 
@@ -261,8 +265,8 @@ class AstBuilder {
   /** Reports an expression tree deeper than MAX_EXPRESSION_DEPTH; walks it without recursion. */
   private checkDepth(expr: Expr): Expr {
     const stack: [Expr, number][] = [[expr, 1]];
-    while (stack.length > 0) {
-      const [node, depth] = stack.pop()!;
+    for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+      const [node, depth] = top;
       if (depth > MAX_EXPRESSION_DEPTH) {
         this.diagnostics.push(diagnostic("NQM1007", {}, { file: this.fileName, span: node.span }));
         break;
@@ -341,9 +345,9 @@ class AstBuilder {
     const c = cst.children;
     const operands = nodes(c, "operand");
     const operators = tokens(c, "operator").sort((a, b) => a.startOffset - b.startOffset);
-    let result = operand(operands[0]!);
+    let result = operand(defined(operands[0], "an operand"));
     operators.forEach((op, i) => {
-      const right = operand(operands[i + 1]!);
+      const right = operand(defined(operands[i + 1], "an operand"));
       result = {
         kind: "binary",
         op: op.image as BinaryOperator,

@@ -2,7 +2,14 @@
  * The Chevrotain parser: grammar rules only, building a CST. Error recovery is on, so a run
  * reports every syntax error it can; grammar/build-ast.ts turns an error-free CST into the AST.
  */
-import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
+import {
+  CstParser,
+  createTokenInstance,
+  EOF,
+  type IParserErrorMessageProvider,
+  type IToken,
+  type TokenType,
+} from "chevrotain";
 import * as T from "./tokens.ts";
 
 /** What a syntax error message is built from: kept structured so the diagnostics table words it. */
@@ -37,6 +44,9 @@ function parts(labels: Iterable<string>, actual: IToken): string {
   return JSON.stringify({ expected, found: describeToken(actual), choices: unique.length } satisfies SyntaxErrorParts);
 }
 
+/** Stands for a missing token in an error report (Chevrotain always passes one; this keeps the types honest). */
+const EOF_TOKEN = createTokenInstance(EOF, "", Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN);
+
 // Messages are returned as JSON of their parts; parseSource rebuilds them through the table.
 const messageProvider: IParserErrorMessageProvider = {
   // The `}` of a model follows any number of declarations: name those too.
@@ -45,13 +55,13 @@ const messageProvider: IParserErrorMessageProvider = {
   buildNotAllInputParsedMessage: ({ firstRedundant }) => parts([END_OF_FILE], firstRedundant),
   buildNoViableAltMessage: ({ expectedPathsPerAlt, actual }) =>
     parts(
-      expectedPathsPerAlt.flatMap((paths) => paths.map((path) => label(path[0]!))),
-      actual[0]!,
+      expectedPathsPerAlt.flatMap((paths) => paths.flatMap((path) => (path[0] ? [label(path[0])] : []))),
+      actual[0] ?? EOF_TOKEN,
     ),
   buildEarlyExitMessage: ({ expectedIterationPaths, actual }) =>
     parts(
-      expectedIterationPaths.map((path) => label(path[0]!)),
-      actual[0]!,
+      expectedIterationPaths.flatMap((path) => (path[0] ? [label(path[0])] : [])),
+      actual[0] ?? EOF_TOKEN,
     ),
 };
 

@@ -4,6 +4,7 @@
  * table, the op table (compiler/ir/ops.ts), the lowering (compiler/ir/lower.ts), the docs and
  * one test row.
  */
+import { one, two } from "../../foundation/defined.ts";
 import type { Shape } from "../../foundation/shape.ts";
 
 /** A shape rule returns the result shape, or the reason the argument shapes do not fit. */
@@ -18,7 +19,7 @@ export interface BuiltinSignature {
   readonly shape: ShapeRule;
 }
 
-const sameShape: ShapeRule = ([x]) => x!;
+const sameShape: ShapeRule = (args) => one(args);
 const toScalar: ShapeRule = () => [];
 
 function elementwise(): BuiltinSignature {
@@ -30,11 +31,13 @@ function reduction(): BuiltinSignature {
 }
 
 function vectorPair(result: (m: number, n: number) => Shape, equalLength: boolean): ShapeRule {
-  return ([a, b]) => {
-    if (a!.length !== 1) return { error: `a vector as first argument`, argument: 0 };
-    if (b!.length !== 1) return { error: `a vector as second argument`, argument: 1 };
-    if (equalLength && a![0] !== b![0]) return { error: `two vectors of equal length`, argument: 1 };
-    return result(a![0]!, b![0]!);
+  return (args) => {
+    const [a, b] = two(args);
+    const [m, n] = [a[0], b[0]];
+    if (a.length !== 1 || m === undefined) return { error: `a vector as first argument`, argument: 0 };
+    if (b.length !== 1 || n === undefined) return { error: `a vector as second argument`, argument: 1 };
+    if (equalLength && m !== n) return { error: `two vectors of equal length`, argument: 1 };
+    return result(m, n);
   };
 }
 
@@ -61,7 +64,12 @@ export const BUILTINS = {
     arity: 1,
     takes: "1 argument",
     constantArgs: [],
-    shape: ([a]) => (a!.length === 2 ? [a![1]!, a![0]!] : { error: "a matrix", argument: 0 }),
+    shape: (args) => {
+      const [rows, cols, ...more] = one(args);
+      return rows !== undefined && cols !== undefined && more.length === 0
+        ? [cols, rows]
+        : { error: "a matrix", argument: 0 };
+    },
   },
 } as const satisfies Record<string, BuiltinSignature>;
 

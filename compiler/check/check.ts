@@ -68,13 +68,12 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
 
 type SymbolKind = "dim" | "const" | "input" | "param" | "fixed" | "let";
 
-interface ScopeSymbol {
-  readonly kind: SymbolKind;
-  readonly span: Span;
-  readonly value?: number;
-  readonly shape?: Shape;
-  used: boolean;
-}
+/** A declared name: dims and consts carry their value, tensors their shape, lets their checked expression too. */
+type ScopeSymbol = { readonly span: Span; used: boolean } & (
+  | { readonly kind: "dim" | "const"; readonly value: number }
+  | { readonly kind: "input" | "param" | "fixed"; readonly shape: Shape }
+  | { readonly kind: "let"; readonly shape: Shape; readonly expr: TypedExpr }
+);
 
 const ARTICLE: Record<SymbolKind, string> = {
   dim: "a dim",
@@ -149,31 +148,31 @@ class ModelChecker {
       this.defining = undefined;
       if (!symbol) continue;
       this.scope.set(decl.name, symbol);
-      switch (decl.kind) {
+      switch (symbol.kind) {
         case "dim":
-          define(dims, decl.name, symbol.value!);
+          define(dims, decl.name, symbol.value);
           break;
         case "const":
-          define(consts, decl.name, symbol.value!);
+          define(consts, decl.name, symbol.value);
           break;
         case "input":
-          inputs.push({ name: decl.name, role: "input", shape: symbol.shape!, span: decl.span });
+          inputs.push({ name: decl.name, role: "input", shape: symbol.shape, span: decl.span });
           break;
         case "param":
         case "fixed": {
-          const init = this.initializer(decl.init);
+          const init = decl.kind === "param" || decl.kind === "fixed" ? this.initializer(decl.init) : undefined;
           if (!init) break;
-          (decl.kind === "param" ? params : fixed).push({
+          (symbol.kind === "param" ? params : fixed).push({
             name: decl.name,
-            role: decl.kind,
-            shape: symbol.shape!,
+            role: symbol.kind,
+            shape: symbol.shape,
             init,
             span: decl.span,
           });
           break;
         }
         case "let":
-          lets.push({ name: decl.name, expr: this.letExprs.get(decl.name)!, span: decl.span });
+          lets.push({ name: decl.name, expr: symbol.expr, span: decl.span });
           break;
       }
     }
@@ -206,20 +205,13 @@ class ModelChecker {
     };
   }
 
-  private readonly letExprs = new Map<string, TypedExpr>();
-
   private declaration(decl: Exclude<Decl, { kind: "output" }>): ScopeSymbol | undefined {
-    const symbol = (fields: Partial<ScopeSymbol>): ScopeSymbol => ({
-      kind: decl.kind,
-      span: decl.nameSpan,
-      used: false,
-      ...fields,
-    });
+    const base = { span: decl.nameSpan, used: false };
     switch (decl.kind) {
       case "dim": {
         const override = Object.hasOwn(this.set, decl.name) ? this.set[decl.name] : undefined;
         if (override !== undefined) {
-          if (Number.isInteger(override) && override > 0) return symbol({ value: override });
+          if (Number.isInteger(override) && override > 0) return { kind: "dim", ...base, value: override };
           this.diagnostics.push(
             diagnostic("NQM3003", {
               name: decl.name,
@@ -238,21 +230,24 @@ class ModelChecker {
           this.report("NQM2009", { name: decl.name, value: String(value) }, decl.value.span);
           return undefined;
         }
-        return symbol({ value });
+        return { kind: "dim", ...base, value };
       }
       case "const":
-        return symbol({ value: Object.hasOwn(this.set, decl.name) ? this.set[decl.name]! : decl.value });
+        return {
+          kind: "const",
+          ...base,
+          value: (Object.hasOwn(this.set, decl.name) ? this.set[decl.name] : undefined) ?? decl.value,
+        };
       case "input":
       case "param":
       case "fixed": {
         const shape = this.shape(decl.shape);
-        return shape ? symbol({ shape }) : undefined;
+        return shape ? { kind: decl.kind, ...base, shape } : undefined;
       }
       case "let": {
         const expr = this.expr(decl.expr);
         if (!expr) return undefined;
-        this.letExprs.set(decl.name, expr);
-        return symbol({ shape: expr.shape });
+        return { kind: "let", ...base, shape: expr.shape, expr };
       }
     }
   }
@@ -278,7 +273,7 @@ class ModelChecker {
         this.report("NQM2013", { name: entry.name, kind: ARTICLE[symbol.kind], expected: "dim" }, entry.span);
         return undefined;
       }
-      sizes.push(symbol.value!);
+      sizes.push(symbol.value);
     }
     return sizes;
   }
@@ -333,11 +328,11 @@ class ModelChecker {
       if (value === undefined) return undefined;
       args.push(value);
     }
-    if (kind === "normal" && !(args[1]! >= 0)) {
+    if (kind === "normal" && !((args[1] ?? Number.NaN) >= 0)) {
       this.report("NQM2022", { name: "normal", requirement: `a standard deviation ≥ 0, not ${args[1]}` }, init.span);
       return undefined;
     }
-    if (kind === "uniform" && !(args[0]! <= args[1]!)) {
+    if (kind === "uniform" && !((args[0] ?? Number.NaN) <= (args[1] ?? Number.NaN))) {
       this.report("NQM2022", { name: "uniform", requirement: `lo ≤ hi, not ${args[0]} > ${args[1]}` }, init.span);
       return undefined;
     }
@@ -377,11 +372,11 @@ class ModelChecker {
         switch (symbol.kind) {
           case "dim":
           case "const":
-            return { kind: "constant", value: symbol.value!, name: expr.name, shape: [], span: expr.span };
+            return { kind: "constant", value: symbol.value, name: expr.name, shape: [], span: expr.span };
           case "let":
-            return { kind: "let", name: expr.name, shape: symbol.shape!, span: expr.span };
+            return { kind: "let", name: expr.name, shape: symbol.shape, span: expr.span };
           default:
-            return { kind: "tensor", name: expr.name, role: symbol.kind, shape: symbol.shape!, span: expr.span };
+            return { kind: "tensor", name: expr.name, role: symbol.kind, shape: symbol.shape, span: expr.span };
         }
       }
       case "negate": {
@@ -451,7 +446,7 @@ class ModelChecker {
         return undefined;
       }
     }
-    const inner = [a.at(-1)!, b[0]!];
+    const inner = [a.at(-1), b[0]];
     if (inner[0] !== inner[1]) {
       this.report(
         "NQM2006",
@@ -505,17 +500,23 @@ class ModelChecker {
     if ("error" in shape) {
       const shapes = args.map((a) => formatShape(a.shape));
       // Two vectors that should have the same length disagree: show both shapes.
-      if (args.length === 2 && args.every((a) => a.shape.length === 1)) {
+      const [first, second] = args;
+      if (first?.shape.length === 1 && second?.shape.length === 1 && args.length === 2) {
         this.report(
           "NQM2006",
-          { op: callee, left: shapes[0]!, right: shapes[1]!, detail: mismatchDetail(args[0]!.shape, args[1]!.shape) },
+          {
+            op: callee,
+            left: formatShape(first.shape),
+            right: formatShape(second.shape),
+            detail: mismatchDetail(first.shape, second.shape),
+          },
           expr.span,
         );
       } else {
         this.report(
           "NQM2015",
-          { op: callee, expected: shape.error, shape: shapes[shape.argument]! },
-          expr.args[shape.argument]!.span,
+          { op: callee, expected: shape.error, shape: shapes[shape.argument] ?? "?" },
+          expr.args[shape.argument]?.span ?? expr.span,
         );
       }
       return undefined;
@@ -569,7 +570,8 @@ function constantValue(expr: TypedExpr): number | undefined {
     case "call": {
       if (expr.args.length !== 1 || expr.constants.length > 0 || !Object.hasOwn(SCALAR_FUNCTIONS, expr.fn))
         return undefined;
-      const v = constantValue(expr.args[0]!);
+      const [argument] = expr.args;
+      const v = argument && constantValue(argument);
       return v === undefined ? undefined : SCALAR_FUNCTIONS[expr.fn as keyof typeof SCALAR_FUNCTIONS](v);
     }
     case "tensor":

@@ -7,11 +7,12 @@
  */
 import type { CheckedModel } from "../check/typed.ts";
 import type { Span } from "../../foundation/diagnostics.ts";
+import { defined, one } from "../../foundation/defined.ts";
 import { Graph } from "../ir/graph.ts";
 import { lowerModel } from "../ir/lower.ts";
 import { simplify as simplifyGraph } from "../simplify/simplify.ts";
 import { jvp, vjp } from "./transforms.ts";
-import { type Node } from "../ir/node.ts";
+import type { Node } from "../ir/node.ts";
 
 export interface DerivativeProgram {
   readonly model: CheckedModel;
@@ -47,46 +48,50 @@ export function deriveModel(model: CheckedModel, options: { simplify?: boolean }
   const simplify = options.simplify === false ? (_: Graph, roots: readonly Node[]) => [...roots] : simplifyGraph;
   const g = new Graph();
   const origins = new Map<number, Span>();
-  const [f] = simplify(g, [lowerModel(model, g, origins)]);
+  const f = one(simplify(g, [lowerModel(model, g, origins)]));
   const tangentOf = (leaf: Node): Node | null =>
-    leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null;
+    leaf.op === "param" ? g.leaf("tangent", defined(leaf.attrs.name, "a param's name"), leaf.shape) : null;
   const orZero = (node: Node | null | undefined, like: { shape: readonly number[] }) =>
     node ?? g.constant(0, like.shape);
 
-  const [jvpRaw] = jvp(g, [f!], tangentOf);
-  const [jvpNode] = simplify(g, [orZero(jvpRaw, f!)]);
-  const [quadRaw] = jvp(g, [jvpNode!], tangentOf);
+  const jvpRaw = one(jvp(g, [f], tangentOf));
+  const jvpNode = one(simplify(g, [orZero(jvpRaw, f)]));
+  const quadRaw = one(jvp(g, [jvpNode], tangentOf));
 
-  const cotangent = g.leaf("cotangent", "c", f!.shape);
-  const adjoints = vjp(g, f!, cotangent);
+  const cotangent = g.leaf("cotangent", "c", f.shape);
+  const adjoints = vjp(g, f, cotangent);
   const params = model.params;
   const gradRaw = params.map((p) => orZero(findLeaf(adjoints, "param", p.name), p));
   const grads = simplify(g, gradRaw);
-  const hvpRaw = jvp(g, grads, tangentOf).map((node, i) => orZero(node, params[i]!));
+  const hvpTangents = jvp(g, grads, tangentOf);
+  const hvpRaw = params.map((p, i) => orZero(hvpTangents[i], p));
 
   const half = g.constant(0.5);
-  const [quad, fLin, fQuad, ...rest] = simplify(g, [
-    orZero(quadRaw, f!),
-    g.add(f!, jvpNode!),
-    g.add(g.add(f!, jvpNode!), g.mul(half, orZero(quadRaw, f!))),
+  const [quad, fLin, fQuad, ...hvps] = simplify(g, [
+    orZero(quadRaw, f),
+    g.add(f, jvpNode),
+    g.add(g.add(f, jvpNode), g.mul(half, orZero(quadRaw, f))),
     ...hvpRaw,
   ]);
-  const hvps = params.map((_, i) => rest[i]!);
+  const perParam = (nodes: readonly Node[], what: string) =>
+    Object.fromEntries(params.map((p, i) => [p.name, defined(nodes[i], `${what} of ${p.name}`)]));
   const quadGrads = simplify(
     g,
-    params.map((_, i) => g.add(grads[i]!, hvps[i]!)),
+    params.map((p, i) =>
+      g.add(defined(grads[i], `the gradient of ${p.name}`), defined(hvps[i], `the hvp of ${p.name}`)),
+    ),
   );
   return {
     model,
     graph: g,
-    f: f!,
-    jvp: jvpNode!,
-    grad: Object.fromEntries(params.map((p, i) => [p.name, grads[i]!])),
-    hvp: Object.fromEntries(params.map((p, i) => [p.name, hvps[i]!])),
-    quadGrad: Object.fromEntries(params.map((p, i) => [p.name, quadGrads[i]!])),
-    quad: quad!,
-    fLin: fLin!,
-    fQuad: fQuad!,
+    f,
+    jvp: jvpNode,
+    grad: perParam(grads, "the gradient"),
+    hvp: perParam(hvps, "the hvp"),
+    quadGrad: perParam(quadGrads, "the f_quad gradient"),
+    quad: defined(quad, "ΔᵀHΔ"),
+    fLin: defined(fLin, "f_lin"),
+    fQuad: defined(fQuad, "f_quad"),
     origins,
   };
 }

@@ -2,7 +2,8 @@
  * Forward and reverse mode as IR → IR transforms, driven by the op table's jvp and vjp rules.
  * A zero tangent or adjoint is `null` and is skipped, never multiplied.
  */
-import { type Graph } from "../ir/graph.ts";
+import type { Graph } from "../ir/graph.ts";
+import { lookup } from "../../foundation/defined.ts";
 import { OPS } from "../ir/ops.ts";
 import { topologicalOrder, type Node } from "../ir/node.ts";
 
@@ -17,10 +18,10 @@ export function jvp(g: Graph, roots: readonly Node[], seed: (leaf: Node) => Node
       tangents.set(node.id, node.op === "const" ? null : seed(node));
       continue;
     }
-    const inputTangents = node.inputs.map((input) => tangents.get(input.id)!);
+    const inputTangents = node.inputs.map((input) => lookup(tangents, input.id, "an input's tangent"));
     tangents.set(node.id, inputTangents.every((t) => t === null) ? null : OPS[node.op].jvp(node, inputTangents, g));
   }
-  return roots.map((root) => tangents.get(root.id)!);
+  return roots.map((root) => lookup(tangents, root.id, "a root's tangent"));
 }
 
 /**
@@ -35,8 +36,7 @@ export function vjp(g: Graph, root: Node, ct: Node): Map<Node, Node> {
   // per-example cotangent is then summed like any other adjoint flowing into a shared node.
   const adjoints = new Map<number, Node>([[root.id, ct.batched && !root.batched ? g.bsum(ct) : ct]]);
   const leaves = new Map<Node, Node>();
-  for (let i = order.length - 1; i >= 0; i--) {
-    const node = order[i]!;
+  for (const node of order.reverse()) {
     const adjoint = adjoints.get(node.id);
     if (adjoint === undefined) continue;
     if (node.inputs.length === 0) {

@@ -1,8 +1,9 @@
 /** The derivative programs as `nqm derive` shows them: named, simplified expressions. */
+import { defined } from "../../foundation/defined.ts";
 import { substitute } from "../ir/substitute.ts";
 import { simplify } from "../simplify/simplify.ts";
 import type { DerivativeProgram } from "./programs.ts";
-import { type Node } from "../ir/node.ts";
+import type { Node } from "../ir/node.ts";
 import type { DeriveView } from "./view-names.ts";
 
 export interface NamedExpression {
@@ -21,7 +22,7 @@ function perExampleGradient(program: DerivativeProgram): NamedExpression[] {
   const params = program.model.params.map((p) => p.name);
   const substituted = substitute(
     g,
-    params.map((p) => program.grad[p]!),
+    params.map((p) => defined(program.grad[p], `the gradient of ${p}`)),
     (node, inputs) =>
       node.op === "cotangent" ? g.constant(1, node.shape) : node.op === "bsum" ? inputs[0] : undefined,
   );
@@ -32,7 +33,7 @@ function perExampleGradient(program: DerivativeProgram): NamedExpression[] {
 export function deriveView(program: DerivativeProgram, view: DeriveView): ViewSection[] {
   const params = program.model.params.map((p) => p.name);
   const perParam = (prefix: string, table: Readonly<Record<string, Node>>) =>
-    params.map((p) => ({ name: `${prefix}[${p}]`, node: table[p]! }));
+    params.map((p) => ({ name: `${prefix}[${p}]`, node: defined(table[p], `${prefix}[${p}]`) }));
   const sections: Record<Exclude<DeriveView, "all">, () => ViewSection> = {
     f: () => ({ title: "f(w; x), per example", expressions: [{ name: "f", node: program.f }] }),
     grad: () => ({

@@ -4,7 +4,8 @@
  */
 import { OPS } from "./ops.ts";
 import type { Tensor } from "./tensor.ts";
-import { topologicalOrder, type Node } from "./node.ts";
+import { defined, lookup } from "../../foundation/defined.ts";
+import { first, topologicalOrder, type Node } from "./node.ts";
 
 export interface Bindings {
   /** The number of examples. */
@@ -26,12 +27,13 @@ export type Value = Tensor | readonly Tensor[];
 export function interpret(roots: readonly Node[], bindings: Bindings): Value[] {
   const values = new Map<number, Value>();
   for (const node of topologicalOrder(roots)) values.set(node.id, evaluateNode(node, values, bindings));
-  return roots.map((root) => values.get(root.id)!);
+  return roots.map((root) => lookup(values, root.id, "a root's value"));
 }
 
 function bound<T>(table: Readonly<Record<string, T>>, kind: string, name: string): T {
-  if (!Object.hasOwn(table, name)) throw new Error(`internal: no value bound for ${kind} ${name}`);
-  return table[name]!;
+  const value = Object.hasOwn(table, name) ? table[name] : undefined;
+  if (value === undefined) throw new Error(`internal: no value bound for ${kind} ${name}`);
+  return value;
 }
 
 function evaluateNode(node: Node, values: ReadonlyMap<number, Value>, bindings: Bindings): Value {
@@ -48,7 +50,7 @@ function evaluateNode(node: Node, values: ReadonlyMap<number, Value>, bindings: 
     case "cotangent":
       return bindings.cotangent;
     case "bsum": {
-      const perExample = values.get(node.inputs[0]!.id) as readonly Tensor[];
+      const perExample = lookup(values, first(node).id, "the summand of a batch sum") as readonly Tensor[];
       const total = new Float64Array(perExample[0]?.data.length ?? 0);
       for (const t of perExample) for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (t.data[i] ?? 0);
       return { shape: node.shape, data: total };
@@ -56,12 +58,14 @@ function evaluateNode(node: Node, values: ReadonlyMap<number, Value>, bindings: 
     default:
       break;
   }
-  const inputs = node.inputs.map((input) => values.get(input.id)!);
+  const inputs = node.inputs.map((input) => lookup(values, input.id, "an input's value"));
   const rule = OPS[node.op];
   if (!node.batched) return rule.evaluate(inputs as Tensor[], node);
   return Array.from({ length: bindings.n }, (_, j) =>
     rule.evaluate(
-      inputs.map((value, k) => (node.inputs[k]!.batched ? (value as readonly Tensor[])[j]! : (value as Tensor))),
+      inputs.map((value, k) =>
+        node.inputs[k]?.batched ? defined((value as readonly Tensor[])[j], "an example's value") : (value as Tensor),
+      ),
       node,
     ),
   );

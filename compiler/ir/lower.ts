@@ -3,30 +3,31 @@ import type { BuiltinName } from "../check/builtins.ts";
 import type { CheckedModel, TypedExpr } from "../check/typed.ts";
 import type { Span } from "../../foundation/diagnostics.ts";
 import type { Graph } from "./graph.ts";
+import { lookup, one, two } from "../../foundation/defined.ts";
 import { sizeOf } from "../../foundation/shape.ts";
-import { type Node } from "./node.ts";
+import type { Node } from "./node.ts";
 
 /** How each built-in function becomes IR; most are the op of the same name. */
 const LOWER_CALL: Record<BuiltinName, (g: Graph, args: readonly Node[], constants: readonly number[]) => Node> = {
-  relu: (g, [x]) => g.unary("relu", x!),
-  tanh: (g, [x]) => g.unary("tanh", x!),
-  sigmoid: (g, [x]) => g.unary("sigmoid", x!),
-  softplus: (g, [x]) => g.unary("softplus", x!),
-  swish: (g, [x]) => g.mul(x!, g.unary("sigmoid", x!)),
-  exp: (g, [x]) => g.unary("exp", x!),
-  log: (g, [x]) => g.unary("log", x!),
-  sqrt: (g, [x]) => g.unary("sqrt", x!),
-  abs: (g, [x]) => g.unary("abs", x!),
-  sin: (g, [x]) => g.unary("sin", x!),
-  cos: (g, [x]) => g.unary("cos", x!),
-  square: (g, [x]) => g.unary("square", x!),
-  leaky_relu: (g, [x], [slope]) => g.unary("leaky_relu", x!, { slope: slope! }),
-  sum: (g, [x]) => g.sum(x!),
-  mean: (g, [x]) => g.mul(g.constant(1 / sizeOf(x!.shape)), g.sum(x!)),
-  norm: (g, [x]) => g.unary("sqrt", g.sum(g.unary("square", x!))),
-  dot: (g, [a, b]) => g.matmul(a!, b!),
-  outer: (g, [a, b]) => g.outer(a!, b!),
-  transpose: (g, [x]) => g.transpose(x!),
+  relu: (g, args) => g.unary("relu", one(args)),
+  tanh: (g, args) => g.unary("tanh", one(args)),
+  sigmoid: (g, args) => g.unary("sigmoid", one(args)),
+  softplus: (g, args) => g.unary("softplus", one(args)),
+  swish: (g, args) => g.mul(one(args), g.unary("sigmoid", one(args))),
+  exp: (g, args) => g.unary("exp", one(args)),
+  log: (g, args) => g.unary("log", one(args)),
+  sqrt: (g, args) => g.unary("sqrt", one(args)),
+  abs: (g, args) => g.unary("abs", one(args)),
+  sin: (g, args) => g.unary("sin", one(args)),
+  cos: (g, args) => g.unary("cos", one(args)),
+  square: (g, args) => g.unary("square", one(args)),
+  leaky_relu: (g, args, constants) => g.unary("leaky_relu", one(args), { slope: one(constants, "the slope") }),
+  sum: (g, args) => g.sum(one(args)),
+  mean: (g, args) => g.mul(g.constant(1 / sizeOf(one(args).shape)), g.sum(one(args))),
+  norm: (g, args) => g.unary("sqrt", g.sum(g.unary("square", one(args)))),
+  dot: (g, args) => g.matmul(...two(args)),
+  outer: (g, args) => g.outer(...two(args)),
+  transpose: (g, args) => g.transpose(one(args)),
 };
 
 const BINARY = { "+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul" } as const;
@@ -44,7 +45,7 @@ export function lowerModel(model: CheckedModel, g: Graph, origins?: Map<number, 
       case "tensor":
         return g.leaf(expr.role, expr.name, expr.shape);
       case "let":
-        return lets.get(expr.name)!;
+        return lookup(lets, expr.name, `let ${expr.name}`);
       case "negate":
         return g.neg(lower(expr.operand));
       case "binary":

@@ -2,6 +2,7 @@
  * Readable, math-like printing of IR graphs. Subexpressions used more than once are printed
  * once as `let tN = ...` (the DAG's sharing made visible).
  */
+import { lookup } from "../../foundation/defined.ts";
 import { OPS, precedenceOf } from "./ops.ts";
 import { topologicalOrder, type Node } from "./node.ts";
 
@@ -28,7 +29,7 @@ export function printGraph(roots: readonly { name: string; node: Node }[]): Prin
   const lets: string[] = [];
   for (const node of order) {
     const args = node.inputs.map((input, i) => {
-      const printed = text.get(input.id)!;
+      const printed = lookup(text, input.id, "an input's printed form");
       return printed.precedence < required(node, i) ? `(${printed.text})` : printed.text;
     });
     const printed = { text: OPS[node.op].print(args, node), precedence: precedenceOf(node) as number };
@@ -40,5 +41,5 @@ export function printGraph(roots: readonly { name: string; node: Node }[]): Prin
       text.set(node.id, printed);
     }
   }
-  return { lets, results: roots.map((r) => `${r.name} = ${text.get(r.node.id)!.text}`) };
+  return { lets, results: roots.map((r) => `${r.name} = ${lookup(text, r.node.id, "a root's printed form").text}`) };
 }

@@ -1,5 +1,6 @@
 /** Rebuilding a graph with some nodes replaced (e.g. a direction set to zero, c set to one). */
-import { type Graph } from "./graph.ts";
+import { lookup } from "../../foundation/defined.ts";
+import type { Graph } from "./graph.ts";
 import { topologicalOrder, type Node } from "./node.ts";
 
 /**
@@ -13,7 +14,7 @@ export function substitute(
 ): Node[] {
   const rebuilt = new Map<number, Node>();
   for (const node of topologicalOrder(roots)) {
-    const inputs = node.inputs.map((input) => rebuilt.get(input.id)!);
+    const inputs = node.inputs.map((input) => lookup(rebuilt, input.id, "a rebuilt input"));
     const replacement = replace(node, inputs);
     if (replacement) {
       rebuilt.set(node.id, replacement);
@@ -24,5 +25,5 @@ export function substitute(
       inputs.every((input, i) => input === node.inputs[i]) ? node : g.make(node.op, inputs, node.attrs),
     );
   }
-  return roots.map((root) => rebuilt.get(root.id)!);
+  return roots.map((root) => lookup(rebuilt, root.id, "a rebuilt root"));
 }

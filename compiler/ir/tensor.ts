@@ -1,4 +1,5 @@
 /** Dense row-major tensors of rank ≤ 2, the values of the reference interpreter. */
+import { defined, two } from "../../foundation/defined.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 
 export interface Tensor {
@@ -21,9 +22,9 @@ export function filled(shape: Shape, value: number): Tensor {
 export type Nested = number | Nested[];
 
 export function toNested(t: Tensor): Nested {
-  if (t.shape.length === 0) return t.data[0]!;
+  if (t.shape.length === 0) return defined(t.data[0], "a scalar's value");
   if (t.shape.length === 1) return Array.from(t.data);
-  const [rows, cols] = t.shape as [number, number];
+  const [rows, cols] = two(t.shape, "a matrix's sizes");
   return Array.from({ length: rows }, (_, i) => Array.from(t.data.subarray(i * cols, (i + 1) * cols)));
 }
 

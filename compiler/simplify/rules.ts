@@ -5,7 +5,7 @@
  * canonical form (constants first, inputs of commutative ops in id order, negations outward),
  * so the engine reaches a fixed point.
  */
-import { type Graph } from "../ir/graph.ts";
+import type { Graph } from "../ir/graph.ts";
 import { isDot, OPS } from "../ir/ops.ts";
 import type { Tensor } from "../ir/tensor.ts";
 import { two } from "../../foundation/defined.ts";

@@ -2,7 +2,7 @@
  * The rewrite engine: applies the rule sets bottom-up until no rule applies (a fixed point).
  * Dead code disappears with it: the result holds only what the roots reach.
  */
-import { type Graph } from "../ir/graph.ts";
+import type { Graph } from "../ir/graph.ts";
 import { RULE_SETS, type Rule } from "./rules.ts";
 import { isConst, type Node } from "../ir/node.ts";
 
@@ -103,8 +103,9 @@ export function simplify(g: Graph, roots: readonly Node[], rules: readonly Rule[
 function rebuild(g: Graph, node: Node, inputs: readonly Node[]): Node {
   if (inputs.every((input, i) => input === node.inputs[i])) return node;
   // A batch sum whose argument folded to a constant: only zero can fold away (Σⱼ 0 = 0).
-  if (node.op === "bsum" && !inputs[0]!.batched) {
-    if (isConst(inputs[0]!, 0)) return g.zerosLike(node);
+  const [argument] = inputs;
+  if (node.op === "bsum" && argument !== undefined && !argument.batched) {
+    if (isConst(argument, 0)) return g.zerosLike(node);
     throw new Error("internal: a batch sum lost its per-example argument");
   }
   return g.make(node.op, inputs, node.attrs);

@@ -4,6 +4,7 @@
  * steps move only the displacement Δ and the cotangent c = residual), so code generation
  * computes `static` and `w0` nodes once per run and only `step` nodes at every step.
  */
+import { lookup } from "../../foundation/defined.ts";
 import { topologicalOrder, type Node } from "../ir/node.ts";
 
 /** Bit flags of what a node's value depends on. */
@@ -30,7 +31,7 @@ export function dependencies(roots: readonly Node[]): Map<number, number> {
   const flags = new Map<number, number>();
   for (const node of topologicalOrder(roots)) {
     let mask = LEAF_FLAG[node.op] ?? 0;
-    for (const input of node.inputs) mask |= flags.get(input.id)!;
+    for (const input of node.inputs) mask |= lookup(flags, input.id, "an input's flags");
     flags.set(node.id, mask);
   }
   return flags;

@@ -19,7 +19,7 @@ import { loadModel } from "../../compiler/frontend.ts";
 import { SCALAR_FUNCTIONS, sigmoid, softplus } from "../../compiler/math.ts";
 import { withinTolerance } from "../support/kernel-check.ts";
 import { sizeOf } from "../../foundation/shape.ts";
-import { type Node } from "../../compiler/ir/node.ts";
+import type { Node } from "../../compiler/ir/node.ts";
 
 const MAX_BATCH = 4;
 const HELPER_NAMES = ["relu", "step", "sign", "square", "sigmoid", "softplus", "leakyRelu", "leakyStep"] as const;

@@ -8,7 +8,7 @@ import { interpret, type Bindings, type Value } from "../../compiler/ir/interpre
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import type { Point } from "../../runtime/point.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
-import { type Node } from "../../compiler/ir/node.ts";
+import type { Node } from "../../compiler/ir/node.ts";
 
 export type TensorMap = Record<string, Tensor>;
 
