@@ -12,6 +12,8 @@ const compile = () => import("./commands/compile.ts");
 const training = () => import("./commands/train.ts");
 
 const DERIVE_VIEWS = "f, grad, jvp, vjp, hvp, quad, all";
+/** Far beyond any experiment (days of steps); records stay bounded, and the step count stays exact. */
+const MAX_STEPS = 1e9;
 const DATA_HELP = `Data sets (--data): gauss1d, single, mnist, csv:PATH, each with key=value options after a colon,
 e.g. gauss1d:n=128,test=2000 or mnist:classes=0+1,n=128,test=2000; see docs/training.md for every option.`;
 import { collectSet, parseFloatOption, parseInteger } from "./options.ts";
@@ -89,7 +91,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     withModel(command)
       .requiredOption("--data <spec>", "the data set: gauss1d, single, mnist, csv:PATH (see --help)")
       .option("--data-seed <n>", "seed of the data draw", parseInteger("--data-seed", 0), 0)
-      .option("--steps <n>", "gradient steps per run", parseInteger("--steps", 1), 500)
+      .option("--steps <n>", "gradient steps per run (at most 1e9)", parseInteger("--steps", 1, MAX_STEPS), 500)
       .option("--loss <kind>", "sum: ½Σ(f−y)² as in the paper; mean: divided by n (η thresholds scale by n)", "sum")
       .option(
         "--eval-every <k>",

@@ -343,7 +343,7 @@ const SUMMARY_COLUMNS = [
 
 /** summary.csv: one row per run, the figures a spreadsheet or a quick look needs. */
 export function summaryCsv(runs: readonly RunRecord[]): string {
-  const finite = (values: readonly number[]) => values.filter((v) => Number.isFinite(v));
+  const peak = (values: readonly number[]) => values.reduce((a, b) => (Number.isFinite(b) && b > a ? b : a), -Infinity);
   const rows = runs.map((r) => [
     r.id,
     r.model,
@@ -354,7 +354,7 @@ export function summaryCsv(runs: readonly RunRecord[]): string {
     r.phase,
     r.steps,
     r.trainLoss[0],
-    r.peakTrainLoss ?? Math.max(...finite(r.trainLoss)),
+    r.peakTrainLoss ?? peak(r.trainLoss),
     r.finalTrainLoss,
     r.bestTestLoss ?? "",
     r.lambdaMax[0] ?? "",

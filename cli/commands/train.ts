@@ -103,11 +103,10 @@ const num = (x: number | null | undefined, digits = 4) =>
   x === null || x === undefined || !Number.isFinite(x) ? "—" : formatNumber(x, digits);
 
 function summaryLine(r: RunRecord): string {
-  const finite = r.trainLoss.filter(Number.isFinite);
   return [
     MODEL_LABELS[r.model].padEnd(7),
     r.phase.padEnd(11),
-    `loss ${num(r.trainLoss[0])} → peak ${num(Math.max(...finite))} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
+    `loss ${num(r.trainLoss[0])} → peak ${num(r.peakTrainLoss)} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
     r.bestTestLoss !== null ? `  best test ${num(r.bestTestLoss)}` : "",
   ].join(" ");
@@ -136,6 +135,7 @@ export async function trainCommand(
       {
         kind,
         lr,
+        ...(rate.multiple !== undefined ? { lrMultiple: rate.multiple } : {}),
         steps: options.steps,
         loss,
         evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),

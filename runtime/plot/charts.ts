@@ -65,7 +65,7 @@ function curveRows(
 }
 
 function lossSeries(run: RunRecord): { steps: number[]; values: number[] } {
-  return { steps: run.trainLoss.map((_, t) => t), values: run.trainLoss };
+  return { steps: run.lossSteps ?? run.trainLoss.map((_, t) => t), values: run.trainLoss };
 }
 
 function lambdaSeries(run: RunRecord): { steps: number[]; values: number[] } {
@@ -247,8 +247,9 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
   const haveTest = runs.some((r) => r.bestTestLoss !== null && Number.isFinite(r.bestTestLoss));
   const best = (run: RunRecord): number => {
     if (haveTest) return run.bestTestLoss ?? Number.NaN;
-    const finite = run.trainLoss.filter(Number.isFinite);
-    return finite.length > 0 ? Math.min(...finite) : Number.NaN;
+    let lowest = Number.NaN;
+    for (const loss of run.trainLoss) if (Number.isFinite(loss) && !(loss >= lowest)) lowest = loss;
+    return lowest;
   };
   const points: Array<{
     kind: string;

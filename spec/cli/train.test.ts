@@ -118,6 +118,12 @@ describe("nqm train", { concurrency: true }, () => {
     ["--lr 1e999x", ["--lr", "1e999x"], "NQM3007", /--lr.*`1e999x` is too large/],
     ["--lr 5e-324x", ["--lr", "5e-324x"], "NQM3007", /--lr.*`5e-324x` is zero/],
     ["--lr 1e999", ["--lr", "1e999"], "NQM3007", /--lr.*`1e999`/],
+    [
+      "--steps 1e300",
+      ["--lr", "1x", "--steps", "1e300"],
+      "NQM3007",
+      /--steps: expected an integer from 1 to 1000000000/,
+    ],
     ["--model xyz", ["--lr", "1x", "--model", "xyz"], "NQM3007", /--model.*`xyz`/],
     ["--loss foo", ["--lr", "1x", "--loss", "foo"], "NQM3007", /--loss.*`foo`/],
     ["--data nonsense", ["--lr", "1x", "--data", "nonsense"], "NQM4003", /unknown kind `nonsense`/],
