@@ -1,10 +1,11 @@
 /** `nqm compile` and `nqm verify`. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileModel, formatBytes, generateChecked, transpile } from "../../compiler/codegen/compile.ts";
 import { parameterCount } from "../../compiler/check/typed.ts";
 import { fail } from "../../compiler/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
+import { checkWritableFolder, ensureWritableFolder, writeFailed } from "../../runtime/files.ts";
 import { verifyModel } from "../../runtime/verify.ts";
 import { loadModelFile, type ModelOptions } from "../io.ts";
 
@@ -13,24 +14,23 @@ export async function compileCommand(
   options: ModelOptions & { out: string; batch: number },
 ): Promise<number> {
   const { model, source } = loadModelFile(file, options);
+  // Before the (possibly long) compile, without creating anything: a refused model writes nothing.
+  checkWritableFolder(options.out);
   const started = performance.now();
   const generated = await generateChecked(model, { source, file, maxBatch: options.batch });
   const javascript = await transpile(generated.code);
   const tsPath = join(options.out, `${model.name}.ts`);
   const jsPath = join(options.out, `${model.name}.js`);
-  try {
-    mkdirSync(options.out, { recursive: true });
-    writeFileSync(tsPath, generated.code);
-    writeFileSync(jsPath, javascript);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === "EEXIST" || code === "ENOTDIR"
-        ? "a file is in the way of the output folder"
-        : code === "EACCES"
-          ? "permission denied"
-          : (error as Error).message;
-    fail("NQM3007", { option: "--out", reason: `cannot write to ${options.out}: ${reason}` });
+  ensureWritableFolder(options.out);
+  for (const [path, text] of [
+    [tsPath, generated.code],
+    [jsPath, javascript],
+  ] as const) {
+    try {
+      writeFileSync(path, text);
+    } catch (error) {
+      writeFailed(path, error);
+    }
   }
   const ms = performance.now() - started;
   process.stdout.write(

@@ -307,6 +307,30 @@ model commented {
     }
   });
 
+  test("-o under a file: exit 1, NQM3009 naming the folder and the cause, before compiling, no stack trace", async () => {
+    const blocker = join(WORK, "blocker");
+    writeFileSync(blocker, "");
+    const out = join(blocker, "out");
+    // m = 1e6 with batch 1e4 would be refused for memory after generation: the folder is checked first.
+    const run = await nqm(
+      "compile",
+      "examples/two_layer_relu.nqm",
+      "--set",
+      "m=1000000",
+      "--batch",
+      "10000",
+      "-o",
+      out,
+    );
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.ok(
+      run.stderr.includes(`error NQM3009: cannot write ${out}: a part of the path is a file, not a folder (ENOTDIR)`),
+      run.stderr,
+    );
+    assertNoStackTrace(run);
+  });
+
   test("a model too big for memory: exit 1, NQM3008 located with the estimate, no stack trace, nothing written", async () => {
     const out = join(WORK, "never");
     const run = await nqm(
