@@ -3,7 +3,6 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileModel, formatBytes, generateChecked, transpile } from "../../compiler/codegen/compile.ts";
 import { parameterCount } from "../../compiler/check/typed.ts";
-import { fail } from "../../compiler/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { checkWritableFolder, ensureWritableFolder, writeFailed } from "../../runtime/files.ts";
 import { verifyModel } from "../../runtime/verify.ts";
