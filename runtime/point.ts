@@ -10,6 +10,7 @@ import { sizeOf } from "../compiler/check/typed.ts";
 import { didYouMean, fail } from "../compiler/diagnostics.ts";
 import { formatShape } from "../compiler/check/builtins.ts";
 import { filled, fromNested, nestedShape, type Tensor } from "../compiler/ir/tensor.ts";
+import { z } from "zod";
 import { initializeTensor } from "./init.ts";
 
 export interface Point {
@@ -21,9 +22,21 @@ export interface Point {
   readonly cotangent: Tensor[];
 }
 
-const KEYS = ["set", "params", "fixed", "inputs", "direction", "cotangent"];
+/** The form of a point file; tensors inside are checked against the model's shapes by `resolvePoint`. */
+const tensorTable = z.record(z.string(), z.unknown(), { error: "must be an object mapping names to arrays" });
+const POINT_FILE = z.strictObject({
+  set: z
+    .record(z.string(), z.number({ error: "must be a finite number" }), { error: "must be an object of numbers" })
+    .optional(),
+  params: tensorTable.optional(),
+  fixed: tensorTable.optional(),
+  inputs: tensorTable.optional(),
+  direction: tensorTable.optional(),
+  cotangent: z.array(z.unknown(), { error: "must be an array with one entry per example" }).optional(),
+});
+const KEYS = Object.keys(POINT_FILE.shape);
 
-/** Parses the JSON text of a point file, checking its top-level form. */
+/** Parses the JSON text of a point file, checking its form (NQM4001 naming what is wrong). */
 export function parsePointJson(text: string): Record<string, unknown> {
   let value: unknown;
   try {
@@ -33,29 +46,27 @@ export function parsePointJson(text: string): Record<string, unknown> {
   }
   if (typeof value !== "object" || value === null || Array.isArray(value))
     fail("NQM4001", { reason: "the top level must be a JSON object" });
-  for (const key of Object.keys(value))
-    if (!KEYS.includes(key)) fail("NQM4001", { reason: `unknown key \`${key}\`${didYouMean(key, KEYS)}` });
+  const checked = POINT_FILE.safeParse(value);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    if (issue?.code === "unrecognized_keys") {
+      const key = issue.keys[0] ?? "";
+      fail("NQM4001", { reason: `unknown key \`${key}\`${didYouMean(key, KEYS)}` });
+    }
+    const where = issue?.path.map(String).join(".") ?? "";
+    fail("NQM4001", { reason: `\`${where}\` ${issue?.message ?? "is invalid"}` });
+  }
+  // The original object, not zod's copy: names such as `__proto__` must stay plain keys.
   return value as Record<string, unknown>;
 }
 
-/** The `set` entry of a point file, as --set values. */
+/** The `set` entry of a point file, as --set values (checked by parsePointJson). */
 export function pointSet(raw: Record<string, unknown>): Record<string, number> {
-  const set = raw.set ?? {};
-  if (typeof set !== "object" || set === null || Array.isArray(set))
-    fail("NQM4001", { reason: "`set` must be an object of numbers" });
-  for (const [name, value] of Object.entries(set)) {
-    if (typeof value !== "number" || !Number.isFinite(value))
-      fail("NQM4001", { reason: `set.${name} must be a finite number` });
-  }
-  return set as Record<string, number>;
+  return (raw.set ?? {}) as Record<string, number>;
 }
 
 function record(raw: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
-  const value = raw[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    fail("NQM4001", { reason: `\`${key}\` must be an object mapping names to arrays` });
-  return value as Record<string, unknown>;
+  return raw[key] as Record<string, unknown> | undefined;
 }
 
 function tensors(

@@ -200,6 +200,16 @@ const ERROR_CASES: { name: string; text: string; patterns: RegExp[] }[] = [
   },
   { name: "missing inputs", text: '{"params": {}}', patterns: [/NQM4001/, /`inputs` is required/] },
   {
+    name: "a set value that is not a number",
+    text: '{"inputs": {"x": [[1, 2]]}, "set": {"d": "2"}}',
+    patterns: [/NQM4001/, /`set\.d` must be a finite number/],
+  },
+  {
+    name: "inputs that are not an object",
+    text: '{"inputs": [[1, 2]]}',
+    patterns: [/NQM4001/, /`inputs` must be an object mapping names to arrays/],
+  },
+  {
     name: "a wrong shape (names the tensor, the declared shape and the given one)",
     text: '{"inputs": {"x": [[1, 2]]}, "params": {"u": [[1, 2, 3], [4, 5, 6]], "v": [1, 2]}}',
     patterns: [/NQM4002/, /`u`/, /\[2, 2\]/, /\[2, 3\]/],
