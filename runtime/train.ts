@@ -13,7 +13,7 @@
 import type { ModelKind, Phase, RunRecord } from "./run-record.ts";
 import { criticalRate, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
 import { dot, lanczosTopK } from "./linalg/index.ts";
-import { Rng } from "./rng.ts";
+import { deriveSeed, Rng } from "./rng.ts";
 import { Thinned } from "./thinned.ts";
 import { fail } from "../compiler/diagnostics.ts";
 
@@ -117,7 +117,7 @@ export function trainRun(
   const batchX = new Float64Array((B * X[0]!.length) / n);
   const batchY = new Float64Array(B * K);
   const order = Array.from({ length: n }, (_, i) => i);
-  const rng = new Rng(config.seed ^ 0x2545f491);
+  const rng = new Rng(deriveSeed(config.seed, "sgd/batches"));
   let cursor = n;
   const nextBatch = (): void => {
     const width = X[0]!.length / n;
