@@ -11,8 +11,8 @@
  *   unfinished  anything else (the final loss is not below L0).
  */
 import type { ModelKind, Phase, RunRecord } from "./run-record.ts";
-import { criticalRate, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
-import { dot, lanczosTopK } from "./linalg/index.ts";
+import { criticalRate, topEigenpairs, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
+import { dot } from "./linalg/index.ts";
 import { deriveSeed, Rng } from "./rng.ts";
 import { Thinned } from "./thinned.ts";
 import { fail } from "../compiler/diagnostics.ts";
@@ -202,7 +202,7 @@ export function trainRun(
     if (config.kind === "lin" && config.eigs === 1) return [start.lambda0]; // K(w0) never changes for f_lin
     const result =
       config.kind === "quad"
-        ? lanczosTopK(quadKernelMatVec, n * K, Math.min(config.eigs, n * K), {
+        ? topEigenpairs(quadKernelMatVec, n * K, config.eigs, {
             tol: TRACKING_TOL,
             ...(eigenvectors ? { start: eigenvectors } : {}),
           })

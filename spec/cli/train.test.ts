@@ -199,29 +199,32 @@ describe("nqm sweep: its folder", { concurrency: true }, () => {
     assert.match(sweep.stderr, /NQM3008: .*about 125\.1 KiB of memory, more than the limit of 65\.1 KiB/);
   });
 
-  test("two sweeps started in one folder: the second exits 1 naming the first, which finishes alone", async () => {
+  test("two sweeps started in one folder: the second exits 1 naming the first and writes nothing", async () => {
     const out = join(WORK, "two-sweeps");
-    const first = spawn(process.execPath, [CLI, "sweep", ...SWEEP, "--out", out], {
+    // A first sweep long enough (10^6 steps per run) to hold the folder for the whole test; killed at the end.
+    const first = spawn(process.execPath, [CLI, "sweep", ...SWEEP, "--steps", "1000000", "--out", out], {
       cwd: ROOT,
       env: { ...process.env, NQM_CACHE: CACHE },
       stdio: "ignore",
     });
-    const exited = new Promise<number | null>((resolve) => first.on("exit", (code) => resolve(code)));
-    for (let waited = 0; !existsSync(join(out, "sweep.lock")); waited += 20) {
-      assert.ok(waited < 60_000, "the first sweep never took the lock");
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    try {
+      // runs.jsonl is created last when a sweep opens its folder, after taking the lock.
+      for (let waited = 0; !existsSync(join(out, "runs.jsonl")); waited += 20) {
+        assert.ok(waited < 60_000, "the first sweep never opened the folder");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const before = readFileSync(join(out, "runs.jsonl"), "utf8");
+      const second = await nqm("sweep", ...SWEEP, "--steps", "1000000", "--out", out);
+      assert.equal(first.exitCode, null, "the first sweep is still running");
+      assert.equal(second.code, 1, second.stderr);
+      assertNoStackTrace(second);
+      assert.match(second.stderr, /NQM4008/);
+      assert.ok(second.stderr.includes(`in use by another sweep (process ${first.pid} on `), second.stderr);
+      assert.doesNotMatch(second.stderr, /from the data/, "refused before loading the data");
+      assert.ok(readFileSync(join(out, "runs.jsonl"), "utf8").startsWith(before));
+    } finally {
+      first.kill("SIGKILL");
     }
-    const second = await nqm("sweep", ...SWEEP, "--out", out);
-    assert.equal(await exited, 0);
-    assert.equal(second.code, 1, second.stderr);
-    assertNoStackTrace(second);
-    assert.match(second.stderr, /NQM4008/);
-    assert.ok(second.stderr.includes(`in use by another sweep (process ${first.pid} on `), second.stderr);
-    const ids = readFileSync(join(out, "runs.jsonl"), "utf8")
-      .trim()
-      .split("\n")
-      .map((line) => (JSON.parse(line) as RunRecord).id);
-    assert.deepEqual(ids, ["f|0.75|0", "lin|0.75|0", "f|1.5|0", "lin|1.5|0"]);
   });
 });
 

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NqmError } from "../../compiler/diagnostics.ts";
+import { loadModel } from "../../compiler/frontend.ts";
 import { initialize } from "../../runtime/init.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { classifyPhase, runId, trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
@@ -341,4 +342,19 @@ describe("data and model that do not fit", () => {
   test("a bad data spec is NQM4003", async () => {
     await rejectsNqm(() => open("uv", { m: 8 }, "nonsense"), "NQM4003", /unknown kind `nonsense`/);
   });
+});
+
+test("the checker binds the single input's open dims from the data's shape (one parse, one check)", () => {
+  const text = source("two_layer_relu"); // input x: [d], dim d = 1
+  const bound = loadModel(text, { inputShape: [7] });
+  assert.deepEqual(bound.boundDims, { d: 7 });
+  assert.deepEqual(bound.model.inputs[0]!.shape, [7]);
+  assert.equal(bound.model.dims.d, 7);
+  // A dim the user set is not bound (the shapes then disagree, and the session says so).
+  const set = loadModel(text, { inputShape: [7], set: { d: 2 } });
+  assert.deepEqual(set.boundDims, {});
+  assert.deepEqual(set.model.inputs[0]!.shape, [2]);
+  // Another rank binds nothing.
+  assert.deepEqual(loadModel(text, { inputShape: [7, 2] }).boundDims, {});
+  assert.deepEqual(loadModel(text).boundDims, {});
 });
