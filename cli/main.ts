@@ -19,7 +19,7 @@ e.g. gauss1d:n=128,test=2000 or mnist:classes=0+1,n=128,test=2000; see docs/trai
 import { collectSet, parseFloatOption, parseInteger } from "./options.ts";
 
 /** Builds the command tree; each action returns the process exit code. */
-export function buildProgram(setExitCode: (code: number) => void): Command {
+function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command("nqm")
     .description("Compile neural-network model files to derivatives and fast kernels for f, f_lin and f_quad")
     .version(COMPILER_VERSION)

@@ -5,7 +5,7 @@ import { sizeOf } from "../compiler/check/typed.ts";
 import { deriveSeed, Rng } from "./rng.ts";
 
 /** Fills `out` from an initializer with the given generator. */
-export function draw(init: Initializer, rng: Rng, out: Float64Array): Float64Array {
+function draw(init: Initializer, rng: Rng, out: Float64Array): Float64Array {
   const [a = 0, b = 0] = init.args;
   for (let i = 0; i < out.length; i++) {
     switch (init.kind) {

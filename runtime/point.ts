@@ -13,7 +13,7 @@ import { filled, fromNested, nestedShape, type Tensor } from "../compiler/ir/ten
 import { z } from "zod";
 import { initializeTensor } from "./init.ts";
 
-export interface Point {
+export interface EvalPoint {
   readonly n: number;
   readonly params: Record<string, Tensor>;
   readonly fixed: Record<string, Tensor>;
@@ -113,7 +113,7 @@ function shaped(value: unknown, shape: Shape, what: string, name: string): Tenso
 }
 
 /** Validates a parsed point file against `model`, filling the defaults. */
-export function resolvePoint(raw: Record<string, unknown>, model: CheckedModel, seed: number): Point {
+export function resolvePoint(raw: Record<string, unknown>, model: CheckedModel, seed: number): EvalPoint {
   const inputsRaw = record(raw, "inputs");
   if (!inputsRaw) fail("NQM4001", { reason: "`inputs` is required: {NAME: [example, ...]}" });
   const inputNames = model.inputs.map((i) => i.name);
@@ -163,9 +163,4 @@ export function pointExampleCount(raw: Record<string, unknown>): number | undefi
 export function pointBytes(model: CheckedModel, n: number): number {
   const total = (tensors: readonly TensorDecl[]) => tensors.reduce((sum, t) => sum + 8 * sizeOf(t.shape), 0);
   return 2 * total(model.params) + total(model.fixed) + n * (total(model.inputs) + 8 * sizeOf(model.outputShape));
-}
-
-/** The number of scalars a point holds per example of output (1 for a scalar output). */
-export function outputSize(model: CheckedModel): number {
-  return sizeOf(model.outputShape);
 }

@@ -13,7 +13,7 @@ import { Piscina } from "piscina";
 import { stringify } from "csv-stringify/sync";
 import { z } from "zod";
 import { type Diagnostic, fail, NqmError } from "../compiler/diagnostics.ts";
-import { appendText, ensureWritableFolder, writeFailed, writeTextAtomic } from "./files.ts";
+import { appendText, ensureWritableFolder, ioReason, writeFailed, writeTextAtomic } from "./files.ts";
 import { RUN_RECORD, type RunRecord } from "./run-record.ts";
 import { lockSweepFolder } from "./sweep-lock.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
@@ -129,7 +129,7 @@ const SWEEP_FILE = z.object({ hash: z.string(), identity: z.string() }).loose();
  */
 export function readRuns(path: string): RunRecord[] {
   if (!existsSync(path)) return [];
-  const text = readFileSync(path, "utf8");
+  const text = readOrFail(path);
   const runs: RunRecord[] = [];
   let kept = 0; // characters of text made of whole lines
   for (let end = text.indexOf("\n"), line = 1; end >= 0; end = text.indexOf("\n", kept), line++) {
@@ -162,6 +162,15 @@ export function readRuns(path: string): RunRecord[] {
   return runs;
 }
 
+/** The text of `path`, or NQM3006 naming it and the cause. */
+function readOrFail(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    fail("NQM3006", { file: path, reason: ioReason(error) });
+  }
+}
+
 /** A locked sweep folder whose identity has been checked, with the runs already in it. */
 export interface SweepFolder {
   readonly outDir: string;
@@ -189,8 +198,9 @@ export function openSweepFolder(spec: SweepSpec, outDir: string): SweepFolder {
     if (existsSync(specPath)) {
       let recorded: z.infer<typeof SWEEP_FILE> | undefined;
       try {
-        recorded = SWEEP_FILE.parse(JSON.parse(readFileSync(specPath, "utf8")));
-      } catch {
+        recorded = SWEEP_FILE.parse(JSON.parse(readOrFail(specPath)));
+      } catch (error) {
+        if (error instanceof NqmError) throw error; // unreadable
         recorded = undefined; // damaged (or left empty by an older nqm): the records decide
       }
       if (recorded !== undefined && recorded.hash !== hash) fail("NQM4007", { reason: other });
@@ -342,7 +352,7 @@ const SUMMARY_COLUMNS = [
 ];
 
 /** summary.csv: one row per run, the figures a spreadsheet or a quick look needs. */
-export function summaryCsv(runs: readonly RunRecord[]): string {
+function summaryCsv(runs: readonly RunRecord[]): string {
   const peak = (values: readonly number[]) => values.reduce((a, b) => (Number.isFinite(b) && b > a ? b : a), -Infinity);
   const rows = runs.map((r) => [
     r.id,

@@ -83,7 +83,7 @@ export function classifyPhase(trainLoss: readonly number[], diverged: boolean): 
  * the exact first and final values, peak and best test loss), so a record's size, and the memory
  * of a long run, stay bounded.
  */
-export const RECORD_POINTS = 16_384;
+const RECORD_POINTS = 16_384;
 
 /** Runs gradient descent for one (model kind, learning rate, seed) and returns its record. */
 export function trainRun(

@@ -29,7 +29,7 @@ export function deriveCommand(file: string, options: ModelOptions & { what: stri
   return 0;
 }
 
-export const BACKENDS = ["interpreter", "compiled"] as const;
+const BACKENDS = ["interpreter", "compiled"] as const;
 
 export async function evalCommand(
   file: string,

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NqmError, diagnostic, fail } from "../../compiler/diagnostics.ts";
 import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
-import { formatNumber } from "../../runtime/plot/series.ts";
+import { formatLabel } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../../runtime/run-record.ts";
 import { defaultMemoryLimit } from "../../runtime/memory.ts";
 import { progress } from "../../runtime/progress.ts";
@@ -47,7 +47,7 @@ function lossOf(value: string): LossNormalization {
 }
 
 /** `f,lin,quad`, `all`, or one of them. */
-export function parseModels(value: string): ModelKind[] {
+function parseModels(value: string): ModelKind[] {
   if (value === "all") return [...MODEL_ORDER];
   const kinds = value.split(",").map((s) => s.trim());
   for (const kind of kinds)
@@ -100,7 +100,7 @@ async function open(
 }
 
 const num = (x: number | null | undefined, digits = 4) =>
-  x === null || x === undefined || !Number.isFinite(x) ? "—" : formatNumber(x, digits);
+  x === null || x === undefined || !Number.isFinite(x) ? "—" : formatLabel(x, digits);
 
 function summaryLine(r: RunRecord): string {
   return [
@@ -276,7 +276,7 @@ function examplePath(name: string): string {
   return found;
 }
 
-export const DEMO = {
+const DEMO = {
   example: "two_layer_relu.nqm",
   set: { m: 2000 },
   data: "gauss1d:n=64,test=500",

@@ -4,7 +4,7 @@
  * divergence, which is marked with a cross at the top of the plotted range.
  */
 import type { TopLevelSpec } from "vega-lite";
-import { clipSeries, downsample, formatNumber, largestFinite, seriesSteps } from "./series.ts";
+import { clipSeries, downsample, formatLabel, largestFinite, seriesSteps } from "./series.ts";
 import type { ModelKind, Phase, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER, PHASE_COLORS, PHASES } from "./types.ts";
 
@@ -364,14 +364,12 @@ export function phaseChart(runs: readonly RunRecord[], options: { title?: string
     return {
       model: MODEL_LABELS[group.model],
       multiple: group.multiple,
-      multipleLabel: formatNumber(group.multiple),
+      multipleLabel: formatLabel(group.multiple),
       phase,
       label,
     };
   });
-  const multiples = [...new Set(cells.map((c) => c.multiple))]
-    .sort((a, b) => a - b)
-    .map((value) => formatNumber(value));
+  const multiples = [...new Set(cells.map((c) => c.multiple))].sort((a, b) => a - b).map((value) => formatLabel(value));
   const models = MODEL_SORT.filter((m) => cells.some((c) => c.model === m));
   const x = {
     field: "multipleLabel",

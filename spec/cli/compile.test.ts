@@ -1,6 +1,6 @@
 /**
  * `nqm compile`, `nqm verify` and `nqm eval --backend compiled` as a user runs them: the bundled
- * CLI (built once into .scratch/, code-split like dist/) in subprocesses, with NQM_CACHE set to
+ * CLI (built once into a folder under the OS temp folder, code-split like dist/) in subprocesses, with NQM_CACHE set to
  * a temporary folder (never the user's cache).
  *   - `nqm compile -o DIR` writes a standalone module: its .js, copied to a folder with no
  *     node_modules anywhere above it, runs from a separate small program and gives the
@@ -29,6 +29,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createHash } from "node:crypto";
 import { buildCli } from "../../scripts/build.mjs";
+import { scratchFolder } from "../support/scratch.ts";
 import { runNode, type CliRun } from "../support/cli.ts";
 import { compileModel } from "../../compiler/codegen/compile.ts";
 import { sizeOf } from "../../compiler/check/typed.ts";
@@ -45,7 +46,7 @@ import { examples, setArguments } from "../support/examples.ts";
 import { DATA_MODEL, PARAMS_MODEL } from "../support/names.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = join(ROOT, ".scratch", `spec-cli-compile-${process.pid}`);
+const SCRATCH = scratchFolder("spec-cli-compile");
 const CLI = join(SCRATCH, "nqm.js");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-compile-"));
 const CACHE = join(WORK, "cache");

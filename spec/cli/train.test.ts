@@ -1,7 +1,7 @@
 /**
  * `nqm train` and `nqm demo` as a user runs them: subprocesses of the bundled CLI. The bundle
  * (the CLI and the sweep worker beside it, as scripts/build.mjs lays out dist/) is built into
- * .scratch/, not dist/, which other runs may be rebuilding at the same time.
+ * a folder under the OS temp folder, not dist/, which other runs may be rebuilding at the same time.
  *
  * What the outputs must show comes from the theory (paper-notes.md): at η = 1.5·η_crit = 3/λ0 on
  * one example, f and f_quad catapult and f_lin diverges; in the demo's sweep, every model is lazy
@@ -15,11 +15,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
+import { scratchFolder } from "../support/scratch.ts";
 import { runNode, type CliRun } from "../support/cli.ts";
 import type { RunRecord } from "../../runtime/run-record.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = join(ROOT, ".scratch", `spec-cli-train-${process.pid}`);
+const SCRATCH = scratchFolder("spec-cli-train");
 const CLI = join(SCRATCH, "nqm.js");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-train-"));
 const CACHE = join(WORK, "cache");

@@ -10,6 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
+import { scratchFolder } from "../support/scratch.ts";
 import { NqmError } from "../../compiler/diagnostics.ts";
 import {
   identityHash,
@@ -24,10 +25,10 @@ import { runId } from "../../runtime/train.ts";
 const ROOT = join(import.meta.dirname, "../..");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-sweep-"));
 const CACHE = join(WORK, "cache");
-// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it) into .scratch/,
+// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it) into a folder under the OS temp folder,
 // not dist/, which other runs may be rebuilding; started through tsx instead, every worker would
 // transpile the sources again.
-const SCRATCH = join(ROOT, ".scratch", `spec-sweep-${process.pid}`);
+const SCRATCH = scratchFolder("spec-sweep");
 const CLI = join(SCRATCH, "nqm.js");
 before(async () => {
   await buildCli(SCRATCH);

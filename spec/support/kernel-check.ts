@@ -23,7 +23,7 @@ import { interpret, type Bindings, type Value } from "../../compiler/ir/interpre
 import { topologicalOrder, type Node } from "../../compiler/ir/graph.ts";
 import assert from "node:assert/strict";
 import { tensor, type Nested, type Tensor } from "../../compiler/ir/tensor.ts";
-import type { Point } from "../../runtime/point.ts";
+import type { EvalPoint } from "../../runtime/point.ts";
 
 export const RTOL = 1e-12;
 export const FLOOR = 1e-3;
@@ -106,7 +106,7 @@ export interface CompareOptions {
 export function compareWithInterpreter(
   program: DerivativeProgram,
   kernels: CompiledKernels,
-  point: Point,
+  point: EvalPoint,
   options: CompareOptions = {},
 ): Comparison {
   const layout = kernels.layout;
