@@ -128,7 +128,14 @@ const SWEEP_FILE = z.object({ hash: z.string(), identity: z.string() }).loose();
  * kill makes one, and the runs after it must not be thrown away.
  */
 export function readRuns(path: string): RunRecord[] {
-  if (!existsSync(path)) return [];
+  const { runs, wholeBytes, totalBytes } = parseRuns(path);
+  if (wholeBytes < totalBytes) truncateRuns(path, wholeBytes);
+  return runs;
+}
+
+/** The records of runs.jsonl and the bytes of its whole lines (see readRuns), changing nothing. */
+function parseRuns(path: string): { runs: RunRecord[]; wholeBytes: number; totalBytes: number } {
+  if (!existsSync(path)) return { runs: [], wholeBytes: 0, totalBytes: 0 };
   const text = readOrFail(path);
   const runs: RunRecord[] = [];
   let kept = 0; // characters of text made of whole lines
@@ -152,14 +159,15 @@ export function readRuns(path: string): RunRecord[] {
     }
     kept = end + 1;
   }
-  if (kept < text.length) {
-    try {
-      truncateSync(path, Buffer.byteLength(text.slice(0, kept)));
-    } catch (error) {
-      writeFailed(path, error);
-    }
+  return { runs, wholeBytes: Buffer.byteLength(text.slice(0, kept)), totalBytes: Buffer.byteLength(text) };
+}
+
+function truncateRuns(path: string, bytes: number): void {
+  try {
+    truncateSync(path, bytes);
+  } catch (error) {
+    writeFailed(path, error);
   }
-  return runs;
 }
 
 /** The text of `path`, or NQM3006 naming it and the cause. */
@@ -205,12 +213,14 @@ export function openSweepFolder(spec: SweepSpec, outDir: string): SweepFolder {
       }
       if (recorded !== undefined && recorded.hash !== hash) fail("NQM4007", { reason: other });
     }
-    const previous = readRuns(runsPath);
+    const { runs: previous, wholeBytes, totalBytes } = parseRuns(runsPath);
     const foreign = previous.find((record) => record.sweep !== hash);
     if (foreign !== undefined)
       fail("NQM4007", {
         reason: `${runsPath} holds run ${foreign.id} of ${foreign.sweep === undefined ? "an unidentified sweep" : `sweep ${foreign.sweep}`}, not of this one (${hash}); ${advice}`,
       });
+    // Only now that the runs are known to be this sweep's: drop a last line cut short by a kill.
+    if (wholeBytes < totalBytes) truncateRuns(runsPath, wholeBytes);
     writeTextAtomic(
       specPath,
       `${JSON.stringify({ hash, identity: identity(spec), file: spec.file, data: spec.data }, null, 2)}\n`,

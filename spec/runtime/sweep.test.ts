@@ -284,6 +284,9 @@ describe("sweeps resume to the same runs.jsonl", () => {
   for (const [what, damage] of damages) {
     test(`a ${what} sweep.json: a different sweep is refused by the records, the same one rebuilds it and resumes`, async () => {
       const dir = damagedCopy(`damaged-${what}`, damage(read(A, "sweep.json")));
+      // A last line cut short too: the refused sweep must not even truncate it.
+      const cut = `${reference}${lines(reference)[0]!.slice(0, 50)}`;
+      writeFileSync(join(dir, "runs.jsonl"), cut);
       await assert.rejects(
         () => runSweep({ ...SPEC, steps: 50 }, { outDir: dir, workers: 1 }),
         (error: unknown) =>
@@ -291,7 +294,7 @@ describe("sweeps resume to the same runs.jsonl", () => {
           error.diagnostics[0]!.code === "NQM4007" &&
           /holds run f\|0\.75\|0 of sweep [0-9a-f]{16}, not of this one/.test(error.diagnostics[0]!.message),
       );
-      assert.equal(read(dir), reference, "the refused sweep wrote nothing");
+      assert.equal(read(dir), cut, "the refused sweep changed nothing");
       const runs = await runSweep(SPEC, { outDir: dir, workers: 1 });
       assert.equal(runs.length, TOTAL);
       assert.equal(read(dir), reference, "nothing was redone");
