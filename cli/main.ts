@@ -12,6 +12,8 @@ const derive = () => import("./commands/derive.ts");
 const compile = () => import("./commands/compile.ts");
 const training = () => import("./commands/train.ts");
 
+/** Far beyond any experiment (days of steps); records stay bounded, and the step count stays exact. */
+const MAX_STEPS = 1e9;
 const DATA_HELP = `Data sets (--data): gauss1d, single, mnist, csv:PATH, each with key=value options after a colon,
 e.g. gauss1d:n=128,test=2000 or mnist:classes=0+1,n=128,test=2000; see docs/training.md for every option.`;
 import { collectSet, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
@@ -39,7 +41,7 @@ function withKernels(command: Command, options: { dtype?: boolean; threads?: boo
 }
 
 /** Builds the command tree; each action returns the process exit code. */
-export function buildProgram(setExitCode: (code: number) => void): Command {
+function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command("nqm")
     .description("Compile neural-network model files to derivatives and fast kernels for f, f_lin and f_quad")
     .version(versionLabel())
@@ -133,7 +135,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     withKernels(withModel(command))
       .requiredOption("--data <spec>", "the data set: gauss1d, single, mnist, csv:PATH (see --help)")
       .option("--data-seed <n>", "seed of the data draw", parseInteger("--data-seed", 0), 0)
-      .option("--steps <n>", "gradient steps per run", parseInteger("--steps", 1), 500)
+      .option("--steps <n>", "gradient steps per run (at most 1e9)", parseInteger("--steps", 1, MAX_STEPS), 500)
       .option("--loss <kind>", "sum: ½Σ(f−y)² as in the paper; mean: divided by n (η thresholds scale by n)", "sum")
       .option(
         "--eval-every <k>",

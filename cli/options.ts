@@ -19,12 +19,15 @@ export function collectSet(value: string, previous: Record<string, number> = {})
   return result;
 }
 
-/** Parses an integer option such as --seed or --steps. */
-export function parseInteger(option: string, min: number): (value: string) => number {
+/** Parses an integer option such as --seed or --steps, within [min, max]. */
+export function parseInteger(option: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value: string) => {
     const number = Number(value);
-    if (!DECIMAL.test(value.trim()) || !Number.isInteger(number) || number < min)
-      fail("NQM3007", { option, reason: `expected an integer ≥ ${min}, got \`${value}\`` });
+    if (!DECIMAL.test(value.trim()) || !Number.isInteger(number) || number < min || number > max)
+      fail("NQM3007", {
+        option,
+        reason: `expected an integer from ${min} to ${max === Number.MAX_SAFE_INTEGER ? "2^53 − 1" : max}, got \`${value}\``,
+      });
     return number;
   };
 }

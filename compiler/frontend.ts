@@ -1,6 +1,6 @@
 /** The front end as one call: parse and check a model file. */
 import { parseSource } from "../grammar/build-ast.ts";
-import { checkFile } from "./check/check.ts";
+import { type CheckOptions, checkFile } from "./check/check.ts";
 import type { CheckedModel } from "./check/typed.ts";
 import { fail, NqmError, hasErrors, type Diagnostic } from "../foundation/diagnostics.ts";
 
@@ -9,18 +9,17 @@ export interface FrontendResult {
   readonly models?: readonly CheckedModel[];
   /** Errors and warnings, in source order. */
   readonly diagnostics: readonly Diagnostic[];
+  /** Per model name, the dims bound from `inputShape` (see CheckOptions). */
+  readonly boundDims?: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 /** Parses and checks `source`; never throws for a user error. */
-export function checkSource(
-  source: string,
-  options: { file?: string; set?: Readonly<Record<string, number>> } = {},
-): FrontendResult {
+export function checkSource(source: string, options: CheckOptions = {}): FrontendResult {
   const parsed = parseSource(source, options.file);
   if (!parsed.ast) return { diagnostics: parsed.diagnostics };
   const checked = checkFile(parsed.ast, options);
   const diagnostics = [...parsed.diagnostics, ...checked.diagnostics];
-  return checked.models ? { models: checked.models, diagnostics } : { diagnostics };
+  return checked.models ? { models: checked.models, diagnostics, boundDims: checked.boundDims ?? {} } : { diagnostics };
 }
 
 /**
@@ -29,10 +28,12 @@ export function checkSource(
  */
 export function loadModel(
   source: string,
-  options: { file?: string; set?: Readonly<Record<string, number>>; name?: string } = {},
+  options: CheckOptions & { name?: string } = {},
 ): {
   model: CheckedModel;
   warnings: readonly Diagnostic[];
+  /** The dims bound from `options.inputShape`. */
+  boundDims: Readonly<Record<string, number>>;
 } {
   const result = checkSource(source, options);
   if (!result.models || hasErrors(result.diagnostics)) throw new NqmError(result.diagnostics);
@@ -47,5 +48,5 @@ export function loadModel(
     if (options.name === undefined) fail("NQM3005", { models: names });
     fail("NQM3004", { name: options.name, models: names });
   }
-  return { model, warnings: result.diagnostics };
+  return { model, warnings: result.diagnostics, boundDims: result.boundDims?.[model.name] ?? {} };
 }

@@ -7,7 +7,7 @@ import { sizeOf } from "../foundation/shape.ts";
 import { toNested, type Nested, type Tensor } from "../compiler/ir/tensor.ts";
 import type { CompiledKernels } from "../compiler/codegen/api.ts";
 import type { Slot } from "../compiler/codegen/layout.ts";
-import type { Point } from "./point.ts";
+import type { EvalPoint } from "./point.ts";
 
 export interface EvalResult {
   readonly f: Nested[];
@@ -58,7 +58,7 @@ export function interpreterBytes(program: DerivativeProgram, n: number): number 
 }
 
 /** Evaluates every quantity of the contract with the reference interpreter. */
-export function evaluateWithInterpreter(program: DerivativeProgram, point: Point): EvalResult {
+export function evaluateWithInterpreter(program: DerivativeProgram, point: EvalPoint): EvalResult {
   const params = program.model.params.map((p) => p.name);
   const values = interpret(contractRoots(program), {
     n: point.n,
@@ -92,11 +92,7 @@ export function evaluateWithInterpreter(program: DerivativeProgram, point: Point
 }
 
 /** Packs named tensors into one flat vector in layout order. */
-export function packTensors(
-  slots: readonly Slot[],
-  tensors: Readonly<Record<string, Tensor>>,
-  total: number,
-): Float64Array {
+function packTensors(slots: readonly Slot[], tensors: Readonly<Record<string, Tensor>>, total: number): Float64Array {
   const flat = new Float64Array(total);
   for (const slot of slots) flat.set(tensors[slot.name]!.data, slot.offset);
   return flat;
@@ -112,7 +108,7 @@ function packExamples(examples: readonly Tensor[], size: number): Float64Array {
 /** Evaluates every quantity of the contract with compiled kernels (built for ≥ point.n examples). */
 export function evaluateWithKernels(
   kernels: CompiledKernels,
-  point: Point,
+  point: EvalPoint,
   outputShape: readonly number[],
 ): EvalResult {
   const layout = kernels.layout;

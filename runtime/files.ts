@@ -3,6 +3,7 @@
  * and the cause in words, never an uncaught EROFS/EACCES/ENOSPC with a stack trace.
  */
 import { accessSync, appendFileSync, constants, mkdirSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { fail } from "../foundation/diagnostics.ts";
 
@@ -40,6 +41,25 @@ export function ensureWritableFolder(folder: string): void {
     accessSync(folder, constants.W_OK | constants.X_OK);
   } catch (error) {
     writeFailed(folder, error);
+  }
+}
+
+/**
+ * Checks, without creating anything, that `folder` could be created and written: its nearest
+ * existing ancestor is a writable folder (NQM3009 naming `folder` and the cause otherwise).
+ */
+export function checkWritableFolder(folder: string): void {
+  let path = resolve(folder);
+  for (;;) {
+    try {
+      if (!statSync(path).isDirectory()) throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
+      accessSync(path, constants.W_OK | constants.X_OK);
+      return;
+    } catch (error) {
+      const parent = dirname(path);
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || parent === path) writeFailed(folder, error);
+      path = parent;
+    }
   }
 }
 

@@ -1,11 +1,11 @@
 /** Drawing params and fixed tensors from their initializers, seeded and reproducible. */
 import type { CheckedModel, Initializer, TensorDecl } from "../compiler/check/typed.ts";
 import type { Layout } from "../compiler/codegen/layout.ts";
-import { Rng } from "./rng.ts";
 import { sizeOf } from "../foundation/shape.ts";
+import { deriveSeed, Rng } from "./rng.ts";
 
 /** Fills `out` from an initializer with the given generator. */
-export function draw(init: Initializer, rng: Rng, out: Float64Array): Float64Array {
+function draw(init: Initializer, rng: Rng, out: Float64Array): Float64Array {
   const [a = 0, b = 0] = init.args;
   for (let i = 0; i < out.length; i++) {
     switch (init.kind) {
@@ -32,25 +32,11 @@ export function draw(init: Initializer, rng: Rng, out: Float64Array): Float64Arr
   return out;
 }
 
-/**
- * A seed for one tensor: the tensor's name hashed (FNV-1a), then mixed with the run's seed
- * through a multiply–xorshift finalizer, so that no (seed, name) pair shares a stream with
- * another (a plain XOR would map (s, "u") and (s ^ 3, "v") to the same stream).
- */
-function tensorSeed(seed: number, name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  let z = (h + Math.imul(Math.trunc(seed) >>> 0, 0x9e3779b1)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
-}
-
 /** Draws one tensor's values for `seed`. */
 export function initializeTensor(tensor: TensorDecl, seed: number): Float64Array {
   return draw(
     tensor.init ?? { kind: "normal", args: [0, 1] },
-    new Rng(tensorSeed(seed, tensor.name)),
+    new Rng(deriveSeed(seed, `init/${tensor.name}`)),
     new Float64Array(sizeOf(tensor.shape)),
   );
 }

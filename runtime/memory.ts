@@ -3,6 +3,7 @@
  * estimate), so that no input makes the process grow until the machine or V8 gives up.
  */
 import { totalmem } from "node:os";
+import { formatBytes } from "../compiler/codegen/compile.ts";
 import { fail } from "../foundation/diagnostics.ts";
 
 /** The default budget of one process: $NQM_MEMORY_LIMIT bytes, else half the machine's memory. */
@@ -12,18 +13,6 @@ export function defaultMemoryLimit(): number {
   if (text !== undefined && text.trim() !== "" && !(bytes > 0 && Number.isFinite(bytes)))
     fail("NQM3007", { option: "NQM_MEMORY_LIMIT", reason: `expected a positive number of bytes, got \`${text}\`` });
   return Number.isFinite(bytes) ? Math.floor(bytes) : Math.floor(totalmem() / 2);
-}
-
-/** 1536 → "1.5 KiB". */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
 /** Throws NQM3010: `what` would need `bytes`, over `limit`. */

@@ -8,11 +8,12 @@
 import type { CheckedModel, TensorDecl } from "../compiler/check/typed.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import { filled, fromNested, nestedShape, type Tensor } from "../compiler/ir/tensor.ts";
+import { z } from "zod";
 import { initializeTensor } from "./init.ts";
 import { type Shape, sizeOf, formatShape } from "../foundation/shape.ts";
 import { didYouMean } from "../foundation/suggest.ts";
 
-export interface Point {
+export interface EvalPoint {
   readonly n: number;
   readonly params: Record<string, Tensor>;
   readonly fixed: Record<string, Tensor>;
@@ -21,9 +22,21 @@ export interface Point {
   readonly cotangent: Tensor[];
 }
 
-const KEYS = ["set", "params", "fixed", "inputs", "direction", "cotangent"];
+/** The form of a point file; tensors inside are checked against the model's shapes by `resolvePoint`. */
+const tensorTable = z.record(z.string(), z.unknown(), { error: "must be an object mapping names to arrays" });
+const POINT_FILE = z.strictObject({
+  set: z
+    .record(z.string(), z.number({ error: "must be a finite number" }), { error: "must be an object of numbers" })
+    .optional(),
+  params: tensorTable.optional(),
+  fixed: tensorTable.optional(),
+  inputs: tensorTable.optional(),
+  direction: tensorTable.optional(),
+  cotangent: z.array(z.unknown(), { error: "must be an array with one entry per example" }).optional(),
+});
+const KEYS = Object.keys(POINT_FILE.shape);
 
-/** Parses the JSON text of a point file, checking its top-level form. */
+/** Parses the JSON text of a point file, checking its form (NQM4001 naming what is wrong). */
 export function parsePointJson(text: string): Record<string, unknown> {
   let value: unknown;
   try {
@@ -33,29 +46,27 @@ export function parsePointJson(text: string): Record<string, unknown> {
   }
   if (typeof value !== "object" || value === null || Array.isArray(value))
     fail("NQM4001", { reason: "the top level must be a JSON object" });
-  for (const key of Object.keys(value))
-    if (!KEYS.includes(key)) fail("NQM4001", { reason: `unknown key \`${key}\`${didYouMean(key, KEYS)}` });
+  const checked = POINT_FILE.safeParse(value);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    if (issue?.code === "unrecognized_keys") {
+      const key = issue.keys[0] ?? "";
+      fail("NQM4001", { reason: `unknown key \`${key}\`${didYouMean(key, KEYS)}` });
+    }
+    const where = issue?.path.map(String).join(".") ?? "";
+    fail("NQM4001", { reason: `\`${where}\` ${issue?.message ?? "is invalid"}` });
+  }
+  // The original object, not zod's copy: names such as `__proto__` must stay plain keys.
   return value as Record<string, unknown>;
 }
 
-/** The `set` entry of a point file, as --set values. */
+/** The `set` entry of a point file, as --set values (checked by parsePointJson). */
 export function pointSet(raw: Record<string, unknown>): Record<string, number> {
-  const set = raw.set ?? {};
-  if (typeof set !== "object" || set === null || Array.isArray(set))
-    fail("NQM4001", { reason: "`set` must be an object of numbers" });
-  for (const [name, value] of Object.entries(set)) {
-    if (typeof value !== "number" || !Number.isFinite(value))
-      fail("NQM4001", { reason: `set.${name} must be a finite number` });
-  }
-  return set as Record<string, number>;
+  return (raw.set ?? {}) as Record<string, number>;
 }
 
 function record(raw: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
-  const value = raw[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    fail("NQM4001", { reason: `\`${key}\` must be an object mapping names to arrays` });
-  return value as Record<string, unknown>;
+  return raw[key] as Record<string, unknown> | undefined;
 }
 
 function tensors(
@@ -102,7 +113,7 @@ function shaped(value: unknown, shape: Shape, what: string, name: string): Tenso
 }
 
 /** Validates a parsed point file against `model`, filling the defaults. */
-export function resolvePoint(raw: Record<string, unknown>, model: CheckedModel, seed: number): Point {
+export function resolvePoint(raw: Record<string, unknown>, model: CheckedModel, seed: number): EvalPoint {
   const inputsRaw = record(raw, "inputs");
   if (!inputsRaw) fail("NQM4001", { reason: "`inputs` is required: {NAME: [example, ...]}" });
   const inputNames = model.inputs.map((i) => i.name);
@@ -152,9 +163,4 @@ export function pointExampleCount(raw: Record<string, unknown>): number | undefi
 export function pointBytes(model: CheckedModel, n: number): number {
   const total = (tensors: readonly TensorDecl[]) => tensors.reduce((sum, t) => sum + 8 * sizeOf(t.shape), 0);
   return 2 * total(model.params) + total(model.fixed) + n * (total(model.inputs) + 8 * sizeOf(model.outputShape));
-}
-
-/** The number of scalars a point holds per example of output (1 for a scalar output). */
-export function outputSize(model: CheckedModel): number {
-  return sizeOf(model.outputShape);
 }

@@ -1,8 +1,27 @@
 /**
  * Seeded pseudo-random numbers: xoshiro128** seeded through splitmix32, with normals by
- * Box–Muller. The same seed gives the same stream on every machine (only 32-bit integer
- * arithmetic and IEEE doubles are involved), which makes runs bit-reproducible.
+ * Box–Muller. The integer stream, uniforms, signs and shuffles are bit-identical on every
+ * machine (32-bit integer arithmetic and exactly rounded IEEE operations only). Normals go
+ * through Math.log, Math.sin and Math.cos, which JavaScript engines need not round the same way
+ * everywhere: the same seed gives bit-identical normals on one machine and Node version, and
+ * values equal to the last bits or so elsewhere. (Why not pure-rand: docs/architecture.md.)
  */
+
+/**
+ * The one seed derivation: a 32-bit seed for an independent stream, from the user's seed (any
+ * integer; seeds ≥ 2^32 stay distinct) and a label naming the stream, e.g. "gauss1d/train" or
+ * "init/u". FNV-1a over the seed's low word, the label and the seed's high word: for one label,
+ * distinct seeds below 2^32 give distinct streams.
+ */
+export function deriveSeed(seed: number, label: string): number {
+  let hash = 0x811c9dc5 ^ (Math.trunc(seed) >>> 0);
+  hash = Math.imul(hash, 0x01000193) >>> 0;
+  for (let i = 0; i < label.length; i++) {
+    hash = Math.imul(hash ^ label.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  hash = Math.imul(hash ^ (Math.floor(Math.trunc(seed) / 4294967296) >>> 0), 0x01000193) >>> 0;
+  return hash;
+}
 export class Rng {
   private s0: number;
   private s1: number;

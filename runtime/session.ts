@@ -8,11 +8,10 @@ import type { Backend, CompiledKernels, Dtype } from "../compiler/codegen/api.ts
 import type { CheckedModel } from "../compiler/check/typed.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import { loadModel } from "../compiler/frontend.ts";
-import { parseSource } from "../grammar/build-ast.ts";
+import { formatShape } from "../foundation/shape.ts";
 import { loadDataset, type Dataset } from "./data/index.ts";
 import { initializeFlat } from "./init.ts";
-import { lanczosTopK } from "./linalg/index.ts";
-import { formatShape } from "../foundation/shape.ts";
+import { type LanczosOptions, type LanczosResult, lanczosTopK, type MatVec, NonFiniteError } from "./linalg/index.ts";
 
 export type LossNormalization = "sum" | "mean";
 
@@ -56,22 +55,11 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
   });
-  const parsed = parseSource(options.source, options.file);
-  const boundDims: Record<string, number> = {};
-  const modelAst = parsed.ast?.models.find((m) => options.modelName === undefined || m.name === options.modelName);
-  const inputs = modelAst?.decls.filter((d) => d.kind === "input") ?? [];
-  if (inputs.length === 1 && inputs[0]!.kind === "input") {
-    const entries = inputs[0]!.shape.entries;
-    if (entries.length === data.inputShape.length) {
-      entries.forEach((entry, axis) => {
-        if (entry.kind === "dimref" && !Object.hasOwn(options.set, entry.name))
-          boundDims[entry.name] = data.inputShape[axis]!;
-      });
-    }
-  }
-  const { model } = loadModel(options.source, {
+  // One parse, one check: the dims of the input's shape that the user did not --set come from the data.
+  const { model, boundDims } = loadModel(options.source, {
     file: options.file,
-    set: { ...boundDims, ...options.set },
+    set: options.set,
+    inputShape: data.inputShape,
     ...(options.modelName ? { name: options.modelName } : {}),
   });
   if (model.inputs.length !== 1)
@@ -120,10 +108,20 @@ export function topEigenvalues(
 ) {
   const { kernels, data } = session;
   const size = data.train.n * data.outputSize;
-  return lanczosTopK((v, out) => kernels.ntkMatVec(w, session.trainX, data.train.n, v, out), size, Math.min(k, size), {
+  return topEigenpairs((v, out) => kernels.ntkMatVec(w, session.trainX, data.train.n, v, out), size, k, {
     tol,
     ...(start ? { start } : {}),
   });
+}
+
+/** lanczosTopK for k ≤ size, with a non-finite product reported to the user (NQM4006). */
+export function topEigenpairs(matVec: MatVec, size: number, k: number, options: LanczosOptions): LanczosResult {
+  try {
+    return lanczosTopK(matVec, size, Math.min(k, size), options);
+  } catch (error) {
+    if (error instanceof NonFiniteError) fail("NQM4006", { what: error.what, where: error.where });
+    throw error;
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { workerData } from "node:worker_threads";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "./session.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
-import { runId, trainRun, type RunStart } from "./train.ts";
+import { trainRun, type RunStart } from "./train.ts";
 
 const spec = workerData as SweepSpec;
 let session: Promise<Session> | undefined;
@@ -37,6 +37,7 @@ export default async function runJob(job: Job): Promise<JobOutcome> {
     const record = trainRun(opened, start, {
       kind: job.kind,
       lr: job.lrMultiple * etaCrit,
+      lrMultiple: job.lrMultiple,
       steps: spec.steps,
       loss: spec.loss,
       evalEvery: spec.evalEvery,
@@ -45,11 +46,7 @@ export default async function runJob(job: Job): Promise<JobOutcome> {
       seed: job.seed,
       divergenceFactor: spec.divergenceFactor,
     });
-    // The record's id must be the job's, not one recomputed from a rounded η.
-    return {
-      ok: true,
-      record: { ...record, lrMultiple: job.lrMultiple, id: runId(job.kind, job.lrMultiple, job.seed) },
-    };
+    return { ok: true, record };
   } catch (error) {
     if (error instanceof NqmError) return { ok: false, diagnostics: error.diagnostics };
     throw error;

@@ -13,7 +13,7 @@ import { Piscina } from "piscina";
 import { stringify } from "csv-stringify/sync";
 import { z } from "zod";
 import { type Diagnostic, fail, NqmError } from "../foundation/diagnostics.ts";
-import { appendText, ensureWritableFolder, writeFailed, writeTextAtomic } from "./files.ts";
+import { appendText, ensureWritableFolder, ioReason, writeFailed, writeTextAtomic } from "./files.ts";
 import { RUN_RECORD, type RunRecord } from "./run-record.ts";
 import { lockSweepFolder } from "./sweep-lock.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
@@ -130,8 +130,15 @@ const SWEEP_FILE = z.object({ hash: z.string(), identity: z.string() }).loose();
  * kill makes one, and the runs after it must not be thrown away.
  */
 export function readRuns(path: string): RunRecord[] {
-  if (!existsSync(path)) return [];
-  const text = readFileSync(path, "utf8");
+  const { runs, wholeBytes, totalBytes } = parseRuns(path);
+  if (wholeBytes < totalBytes) truncateRuns(path, wholeBytes);
+  return runs;
+}
+
+/** The records of runs.jsonl and the bytes of its whole lines (see readRuns), changing nothing. */
+function parseRuns(path: string): { runs: RunRecord[]; wholeBytes: number; totalBytes: number } {
+  if (!existsSync(path)) return { runs: [], wholeBytes: 0, totalBytes: 0 };
+  const text = readOrFail(path);
   const runs: RunRecord[] = [];
   let kept = 0; // characters of text made of whole lines
   for (let end = text.indexOf("\n"), line = 1; end >= 0; end = text.indexOf("\n", kept), line++) {
@@ -154,14 +161,24 @@ export function readRuns(path: string): RunRecord[] {
     }
     kept = end + 1;
   }
-  if (kept < text.length) {
-    try {
-      truncateSync(path, Buffer.byteLength(text.slice(0, kept)));
-    } catch (error) {
-      writeFailed(path, error);
-    }
+  return { runs, wholeBytes: Buffer.byteLength(text.slice(0, kept)), totalBytes: Buffer.byteLength(text) };
+}
+
+function truncateRuns(path: string, bytes: number): void {
+  try {
+    truncateSync(path, bytes);
+  } catch (error) {
+    writeFailed(path, error);
   }
-  return runs;
+}
+
+/** The text of `path`, or NQM3006 naming it and the cause. */
+function readOrFail(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    fail("NQM3006", { file: path, reason: ioReason(error) });
+  }
 }
 
 /** A locked sweep folder whose identity has been checked, with the runs already in it. */
@@ -191,18 +208,21 @@ export function openSweepFolder(spec: SweepSpec, outDir: string): SweepFolder {
     if (existsSync(specPath)) {
       let recorded: z.infer<typeof SWEEP_FILE> | undefined;
       try {
-        recorded = SWEEP_FILE.parse(JSON.parse(readFileSync(specPath, "utf8")));
-      } catch {
+        recorded = SWEEP_FILE.parse(JSON.parse(readOrFail(specPath)));
+      } catch (error) {
+        if (error instanceof NqmError) throw error; // unreadable
         recorded = undefined; // damaged (or left empty by an older nqm): the records decide
       }
       if (recorded !== undefined && recorded.hash !== hash) fail("NQM4007", { reason: other });
     }
-    const previous = readRuns(runsPath);
+    const { runs: previous, wholeBytes, totalBytes } = parseRuns(runsPath);
     const foreign = previous.find((record) => record.sweep !== hash);
     if (foreign !== undefined)
       fail("NQM4007", {
         reason: `${runsPath} holds run ${foreign.id} of ${foreign.sweep === undefined ? "an unidentified sweep" : `sweep ${foreign.sweep}`}, not of this one (${hash}); ${advice}`,
       });
+    // Only now that the runs are known to be this sweep's: drop a last line cut short by a kill.
+    if (wholeBytes < totalBytes) truncateRuns(runsPath, wholeBytes);
     writeTextAtomic(
       specPath,
       `${JSON.stringify({ hash, identity: identity(spec), file: spec.file, data: spec.data }, null, 2)}\n`,
@@ -350,8 +370,8 @@ const SUMMARY_COLUMNS = [
 ];
 
 /** summary.csv: one row per run, the figures a spreadsheet or a quick look needs. */
-export function summaryCsv(runs: readonly RunRecord[]): string {
-  const finite = (values: readonly number[]) => values.filter((v) => Number.isFinite(v));
+function summaryCsv(runs: readonly RunRecord[]): string {
+  const peak = (values: readonly number[]) => values.reduce((a, b) => (Number.isFinite(b) && b > a ? b : a), -Infinity);
   const rows = runs.map((r) => [
     r.id,
     r.model,
@@ -362,7 +382,7 @@ export function summaryCsv(runs: readonly RunRecord[]): string {
     r.phase,
     r.steps,
     r.trainLoss[0],
-    r.peakTrainLoss ?? Math.max(...finite(r.trainLoss)),
+    r.peakTrainLoss ?? peak(r.trainLoss),
     r.finalTrainLoss,
     r.bestTestLoss ?? "",
     r.lambdaMax[0] ?? "",

@@ -11,15 +11,18 @@
  *   unfinished  anything else (the final loss is not below L0).
  */
 import type { ModelKind, Phase, RunRecord } from "./run-record.ts";
-import { criticalRate, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
-import { dot, lanczosTopK } from "./linalg/index.ts";
-import { Rng } from "./rng.ts";
+import { criticalRate, topEigenpairs, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
+import { dot } from "./linalg/index.ts";
+import { deriveSeed, Rng } from "./rng.ts";
+import { Thinned } from "./thinned.ts";
 import { fail } from "../foundation/diagnostics.ts";
 
 export interface RunConfig {
   readonly kind: ModelKind;
   /** The learning rate η (absolute). */
   readonly lr: number;
+  /** η/η_crit when the rate was given as a multiple (then the record's id uses it as given). */
+  readonly lrMultiple?: number;
   readonly steps: number;
   readonly loss: LossNormalization;
   /** Measure test loss, eigenvalues and distance every this many steps (and at the end). */
@@ -32,6 +35,8 @@ export interface RunConfig {
   readonly seed: number;
   /** A loss above this multiple of the initial loss counts as divergence. */
   readonly divergenceFactor: number;
+  /** The most entries the record keeps per series (default RECORD_POINTS). */
+  readonly recordPoints?: number;
 }
 
 /** What the run needs from its seed's initialization. */
@@ -55,14 +60,30 @@ function squaredLoss(out: Float64Array, y: Float64Array, count: number, n: numbe
   return loss === "mean" ? (0.5 * s) / n : 0.5 * s;
 }
 
+/** The phase of a run from its initial and final losses, whether any loss rose above the initial one, and divergence. */
+function phaseFrom(initial: number, final: number, roseAbove: boolean, diverged: boolean): Phase {
+  if (diverged) return "divergent";
+  if (!(final < initial)) return "unfinished";
+  return roseAbove ? "catapult" : "lazy";
+}
+
 /** The phase of a run from its training losses (see the module comment). */
 export function classifyPhase(trainLoss: readonly number[], diverged: boolean): Phase {
-  if (diverged) return "divergent";
-  const initial = trainLoss[0]!;
-  const final = trainLoss.at(-1)!;
-  if (!(final < initial)) return "unfinished";
-  return trainLoss.some((l) => l > initial) ? "catapult" : "lazy";
+  const initial = trainLoss[0] ?? Number.NaN;
+  return phaseFrom(
+    initial,
+    trainLoss.at(-1) ?? Number.NaN,
+    trainLoss.some((l) => l > initial),
+    diverged,
+  );
 }
+
+/**
+ * The most entries a record keeps per series: longer runs keep an evenly thinned subset (with
+ * the exact first and final values, peak and best test loss), so a record's size, and the memory
+ * of a long run, stay bounded.
+ */
+const RECORD_POINTS = 16_384;
 
 /** Runs gradient descent for one (model kind, learning rate, seed) and returns its record. */
 export function trainRun(
@@ -96,7 +117,7 @@ export function trainRun(
   const batchX = new Float64Array((B * X[0]!.length) / n);
   const batchY = new Float64Array(B * K);
   const order = Array.from({ length: n }, (_, i) => i);
-  const rng = new Rng(config.seed ^ 0x2545f491);
+  const rng = new Rng(deriveSeed(config.seed, "sgd/batches"));
   let cursor = n;
   const nextBatch = (): void => {
     const width = X[0]!.length / n;
@@ -181,7 +202,7 @@ export function trainRun(
     if (config.kind === "lin" && config.eigs === 1) return [start.lambda0]; // K(w0) never changes for f_lin
     const result =
       config.kind === "quad"
-        ? lanczosTopK(quadKernelMatVec, n * K, Math.min(config.eigs, n * K), {
+        ? topEigenpairs(quadKernelMatVec, n * K, config.eigs, {
             tol: TRACKING_TOL,
             ...(eigenvectors ? { start: eigenvectors } : {}),
           })
@@ -199,52 +220,66 @@ export function trainRun(
   // The catapult's peak does not scale with L0, so a tiny L0 alone must not set the cap.
   const zeroLoss = squaredLoss(new Float64Array(n * K), y, n * K, n, config.loss);
   let divergenceThreshold = Infinity;
-  const trainLoss: number[] = [];
-  const evalSteps: number[] = [];
-  const testLoss: number[] = [];
-  const lambdaMax: number[] = [];
-  const eigs: number[][] = [];
-  const distances: number[] = [];
+  const points = config.recordPoints ?? RECORD_POINTS;
+  const losses = new Thinned<{ step: number; loss: number }>(points);
+  const evaluations = new Thinned<{ step: number; test?: number; eigs: number[]; distance: number }>(points);
+  let initialLoss = Number.NaN;
+  let finalLoss = Number.NaN;
+  let peakLoss = Number.NEGATIVE_INFINITY;
+  let bestTestLoss = Number.POSITIVE_INFINITY;
+  let steps = 0;
   let divergedAt: number | undefined;
   for (let t = 0; t <= config.steps; t++) {
     const loss = lossAndGrad();
-    trainLoss.push(loss);
-    if (t === 0) divergenceThreshold = config.divergenceFactor * Math.max(loss, zeroLoss, Number.MIN_VALUE);
+    losses.push({ step: t, loss });
+    steps = t;
+    finalLoss = loss;
+    if (Number.isFinite(loss) && loss > peakLoss) peakLoss = loss;
+    if (t === 0) {
+      initialLoss = loss;
+      divergenceThreshold = config.divergenceFactor * Math.max(loss, zeroLoss, Number.MIN_VALUE);
+    }
     if (!Number.isFinite(loss) || loss > divergenceThreshold) {
       divergedAt = t;
       break;
     }
     if (t % config.evalEvery === 0 || t === config.steps) {
-      evalSteps.push(t);
-      if (data.test) testLoss.push(predictLoss([data.test.x], data.test.y, data.test.n, "mean"));
-      const values = trackEigenvalues();
-      if (values.length > 0) lambdaMax.push(values[0]!);
-      if (config.eigs > 1) eigs.push(values);
-      distances.push(distance());
+      const test = data.test ? predictLoss([data.test.x], data.test.y, data.test.n, "mean") : undefined;
+      if (test !== undefined && Number.isFinite(test) && test < bestTestLoss) bestTestLoss = test;
+      evaluations.push({
+        step: t,
+        ...(test !== undefined ? { test } : {}),
+        eigs: trackEigenvalues(),
+        distance: distance(),
+      });
     }
     onStep?.(t);
     if (t === config.steps) break;
     for (let i = 0; i < P; i++) params[i]! -= config.lr * grad[i]!;
   }
   const etaCrit = criticalRate(start.lambda0, config.loss, n);
-  const finiteTest = testLoss.filter(Number.isFinite);
+  const lrMultiple = config.lrMultiple ?? config.lr / etaCrit;
+  const kept = losses.values();
+  const evaluated = evaluations.values();
   return {
-    id: runId(config.kind, config.lr / etaCrit, config.seed),
+    id: runId(config.kind, lrMultiple, config.seed),
     model: config.kind,
     lr: config.lr,
-    lrMultiple: config.lr / etaCrit,
+    lrMultiple,
     etaCrit,
     seed: config.seed,
-    phase: classifyPhase(trainLoss, divergedAt !== undefined),
-    steps: trainLoss.length - 1,
-    trainLoss,
-    evalSteps,
-    testLoss,
-    lambdaMax,
-    ...(config.eigs > 1 ? { eigs } : {}),
-    distance: distances,
-    bestTestLoss: finiteTest.length > 0 ? Math.min(...finiteTest) : null,
-    finalTrainLoss: trainLoss.at(-1)!,
+    phase: phaseFrom(initialLoss, finalLoss, peakLoss > initialLoss, divergedAt !== undefined),
+    steps,
+    trainLoss: kept.map((e) => e.loss),
+    ...(losses.thinned ? { lossSteps: kept.map((e) => e.step) } : {}),
+    evalSteps: evaluated.map((e) => e.step),
+    testLoss: evaluated.flatMap((e) => (e.test !== undefined ? [e.test] : [])),
+    lambdaMax: evaluated.flatMap((e) => e.eigs.slice(0, 1)),
+    ...(config.eigs > 1 ? { eigs: evaluated.map((e) => e.eigs) } : {}),
+    distance: evaluated.map((e) => e.distance),
+    bestTestLoss: Number.isFinite(bestTestLoss) ? bestTestLoss : null,
+    peakTrainLoss: Number.isFinite(peakLoss) ? peakLoss : initialLoss,
+    finalTrainLoss: finalLoss,
     ...(divergedAt !== undefined ? { divergedAt } : {}),
   };
 }

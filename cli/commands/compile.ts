@@ -1,5 +1,5 @@
 /** `nqm compile` and `nqm verify`. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   compileModel,
@@ -9,8 +9,8 @@ import {
   transpile,
 } from "../../compiler/codegen/compile.ts";
 import { parameterCount } from "../../compiler/check/typed.ts";
-import { fail } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
+import { checkWritableFolder, ensureWritableFolder, writeFailed } from "../../runtime/files.ts";
 import { verifyModel } from "../../runtime/verify.ts";
 import { kernelChoice, loadModelFile, type KernelOptions, type ModelOptions } from "../io.ts";
 
@@ -19,6 +19,8 @@ export async function compileCommand(
   options: ModelOptions & KernelOptions & { out: string; batch: number },
 ): Promise<number> {
   const { model, source } = loadModelFile(file, options);
+  // Before the (possibly long) compile, without creating anything: a refused model writes nothing.
+  checkWritableFolder(options.out);
   const started = performance.now();
   const backend = resolveBackend(options.backend);
   const dtype = options.dtype ?? "f64";
@@ -26,19 +28,16 @@ export async function compileCommand(
   const javascript = await transpile(generated.code);
   const tsPath = join(options.out, `${model.name}.ts`);
   const jsPath = join(options.out, `${model.name}.js`);
-  try {
-    mkdirSync(options.out, { recursive: true });
-    writeFileSync(tsPath, generated.code);
-    writeFileSync(jsPath, javascript);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === "EEXIST" || code === "ENOTDIR"
-        ? "a file is in the way of the output folder"
-        : code === "EACCES"
-          ? "permission denied"
-          : (error as Error).message;
-    fail("NQM3007", { option: "--out", reason: `cannot write to ${options.out}: ${reason}` });
+  ensureWritableFolder(options.out);
+  for (const [path, text] of [
+    [tsPath, generated.code],
+    [jsPath, javascript],
+  ] as const) {
+    try {
+      writeFileSync(path, text);
+    } catch (error) {
+      writeFailed(path, error);
+    }
   }
   const ms = performance.now() - started;
   process.stdout.write(

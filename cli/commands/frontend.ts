@@ -12,7 +12,7 @@ function describeInit(tensor: TensorDecl): string {
 }
 
 /** The per-model summary `nqm check` prints. */
-export function describeModel(model: CheckedModel): string {
+function describeModel(model: CheckedModel): string {
   const rows: string[][] = [
     ...model.inputs.map((t) => ["input", t.name, formatShape(t.shape), ""]),
     ...model.params.map((t) => ["param", t.name, formatShape(t.shape), describeInit(t)]),

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NqmError, diagnostic, fail } from "../../foundation/diagnostics.ts";
 import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
-import { formatNumber } from "../../runtime/plot/series.ts";
+import { formatLabel } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../../runtime/run-record.ts";
 import { defaultMemoryLimit } from "../../runtime/memory.ts";
 import { progress } from "../../runtime/progress.ts";
@@ -47,7 +47,7 @@ function lossOf(value: string): LossNormalization {
 }
 
 /** `f,lin,quad`, `all`, or one of them. */
-export function parseModels(value: string): ModelKind[] {
+function parseModels(value: string): ModelKind[] {
   if (value === "all") return [...MODEL_ORDER];
   const kinds = value.split(",").map((s) => s.trim());
   for (const kind of kinds)
@@ -101,14 +101,13 @@ async function open(
 }
 
 const num = (x: number | null | undefined, digits = 4) =>
-  x === null || x === undefined || !Number.isFinite(x) ? "—" : formatNumber(x, digits);
+  x === null || x === undefined || !Number.isFinite(x) ? "—" : formatLabel(x, digits);
 
 function summaryLine(r: RunRecord): string {
-  const finite = r.trainLoss.filter(Number.isFinite);
   return [
     MODEL_LABELS[r.model].padEnd(7),
     r.phase.padEnd(11),
-    `loss ${num(r.trainLoss[0])} → peak ${num(Math.max(...finite))} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
+    `loss ${num(r.trainLoss[0])} → peak ${num(r.peakTrainLoss)} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
     r.bestTestLoss !== null ? `  best test ${num(r.bestTestLoss)}` : "",
   ].join(" ");
@@ -137,6 +136,7 @@ export async function trainCommand(
       {
         kind,
         lr,
+        ...(rate.multiple !== undefined ? { lrMultiple: rate.multiple } : {}),
         steps: options.steps,
         loss,
         evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
@@ -278,7 +278,7 @@ function examplePath(name: string): string {
   return found;
 }
 
-export const DEMO = {
+const DEMO = {
   example: "two_layer_relu.nqm",
   set: { m: 2000 },
   data: "gauss1d:n=64,test=500",

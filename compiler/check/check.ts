@@ -21,12 +21,37 @@ export interface CheckOptions {
   /** Values for dims and consts, from --set; they override the defaults in the file. */
   readonly set?: Readonly<Record<string, number>>;
   readonly file?: string;
+  /**
+   * The shape of one input example from data: in a model with a single input of that rank, each
+   * dim named in the input's declared shape and not in `set` takes its size from it.
+   */
+  readonly inputShape?: readonly number[];
 }
 
 export interface CheckResult {
   /** Every model of the file, present only when no error was found. */
   readonly models?: readonly CheckedModel[];
   readonly diagnostics: readonly Diagnostic[];
+  /** Per model name, the dims bound from `inputShape`. */
+  readonly boundDims?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+}
+
+/** The dims of `model`'s single input that `set` leaves open, sized from `inputShape`. */
+function dimsFromInput(
+  model: ModelAst,
+  inputShape: readonly number[],
+  set: Readonly<Record<string, number>>,
+): Record<string, number> {
+  const bound: Record<string, number> = {};
+  const inputs = model.decls.filter((d) => d.kind === "input");
+  const input = inputs.length === 1 ? inputs[0] : undefined;
+  if (input?.kind !== "input" || input.shape.entries.length !== inputShape.length) return bound;
+  input.shape.entries.forEach((entry, axis) => {
+    const size = inputShape[axis];
+    if (entry.kind === "dimref" && !Object.hasOwn(set, entry.name) && size !== undefined)
+      Object.defineProperty(bound, entry.name, { value: size, enumerable: true, writable: true, configurable: true });
+  });
+  return bound;
 }
 
 /** Checks every model of a parsed file. */
@@ -34,6 +59,7 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
   const diagnostics: Diagnostic[] = [];
   const set = options.set ?? {};
   const models: CheckedModel[] = [];
+  const boundDims: Record<string, Record<string, number>> = {};
   const seenModels = new Map<string, Span>();
   for (const model of ast.models) {
     const earlier = seenModels.get(model.name);
@@ -47,7 +73,9 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
       );
     }
     seenModels.set(model.name, model.nameSpan);
-    const checker = new ModelChecker(model, set, options.file);
+    const bound = options.inputShape ? dimsFromInput(model, options.inputShape, set) : {};
+    Object.defineProperty(boundDims, model.name, { value: bound, enumerable: true, configurable: true });
+    const checker = new ModelChecker(model, { ...bound, ...set }, options.file);
     const checked = checker.check();
     diagnostics.push(...checker.diagnostics);
     if (checked) models.push(checked);
@@ -63,7 +91,7 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
   }
   // Source order; diagnostics without a span (command-line options) come last.
   diagnostics.sort((a, b) => (a.span?.start ?? Infinity) - (b.span?.start ?? Infinity));
-  return hasErrors(diagnostics) ? { diagnostics } : { models, diagnostics };
+  return hasErrors(diagnostics) ? { diagnostics } : { models, diagnostics, boundDims };
 }
 
 type SymbolKind = "dim" | "const" | "input" | "param" | "fixed" | "let";

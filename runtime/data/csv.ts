@@ -9,10 +9,10 @@ import { resolve } from "node:path";
 import { parse } from "csv-parse/sync";
 import { fail, NqmError } from "../../foundation/diagnostics.ts";
 import { ioReason } from "../files.ts";
-import { Rng } from "../rng.ts";
+import { deriveSeed, Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
 import { refuseMemory } from "../memory.ts";
-import { DATA_MAGNITUDE_LIMIT, isNonFiniteSpelling, parseNumber, streamSeed } from "./options.ts";
+import { DATA_MAGNITUDE_LIMIT, isNonFiniteSpelling, parseNumber } from "./options.ts";
 import type { Dataset, Split } from "./types.ts";
 import { didYouMean } from "../../foundation/suggest.ts";
 
@@ -93,7 +93,7 @@ export function loadCsv(
           reason: `csv: test=${testText} of ${table.rows.length} rows leaves an empty train or test split`,
         });
       }
-      const indices = new Rng(streamSeed(seed, "csv/split")).shuffle(table.rows.map((_, i) => i));
+      const indices = new Rng(deriveSeed(seed, "csv/split")).shuffle(table.rows.map((_, i) => i));
       const testIndices = indices.slice(0, testCount).sort((a, b) => a - b);
       const trainIndices = indices.slice(testCount).sort((a, b) => a - b);
       test = toSplit(

@@ -4,9 +4,8 @@
  * then the +1 class; order does not matter for full-batch gradient descent.
  */
 import { checkMemory } from "../memory.ts";
-import { Rng } from "../rng.ts";
+import { deriveSeed, Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
-import { streamSeed } from "./options.ts";
 import type { Dataset, Split } from "./types.ts";
 
 export const GAUSS1D_OPTIONS = ["n", "test", "mean", "std"] as const;
@@ -19,7 +18,7 @@ export function loadGauss1d(options: OptionReader, seed: number, memoryLimit: nu
   const std = options.number("std", 1, { positive: true });
   // x and y, one double each per example, for the train and test splits.
   checkMemory(`gauss1d with n=${n} and test=${testSize}`, (n + testSize) * 2 * 8, memoryLimit, "lower n or test");
-  const train = drawGauss1d(n, mean, std, new Rng(streamSeed(seed, "gauss1d/train")));
+  const train = drawGauss1d(n, mean, std, new Rng(deriveSeed(seed, "gauss1d/train")));
   const dataset: Dataset = {
     name: `gauss1d:n=${n},test=${testSize},mean=${mean},std=${std}`,
     description: `${n} points on a line: x ~ N(${-mean}, ${std}²) labelled −1 and x ~ N(${mean}, ${std}²) labelled +1`,
@@ -27,7 +26,7 @@ export function loadGauss1d(options: OptionReader, seed: number, memoryLimit: nu
     outputSize: 1,
     train,
   };
-  if (testSize > 0) dataset.test = drawGauss1d(testSize, mean, std, new Rng(streamSeed(seed, "gauss1d/test")));
+  if (testSize > 0) dataset.test = drawGauss1d(testSize, mean, std, new Rng(deriveSeed(seed, "gauss1d/test")));
   return dataset;
 }
 

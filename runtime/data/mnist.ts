@@ -8,9 +8,8 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fail } from "../../foundation/diagnostics.ts";
-import { Rng } from "../rng.ts";
+import { deriveSeed, Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
-import { streamSeed } from "./options.ts";
 import type { Dataset, Split } from "./types.ts";
 
 export const MNIST_OPTIONS = ["classes", "n", "train", "test", "scale", "center", "normalize"] as const;
@@ -31,7 +30,7 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
   const pools = classes.map((digit) => {
     const pixels = loadDigit(digit);
     const indices = Array.from({ length: pixels.length / PIXELS }, (_, i) => i);
-    new Rng(streamSeed(seed, `mnist/pool/${digit}`)).shuffle(indices);
+    new Rng(deriveSeed(seed, `mnist/pool/${digit}`)).shuffle(indices);
     return { digit, pixels, indices };
   });
   const available = pools.map((pool) => pool.indices.length);
@@ -57,7 +56,7 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
     counts.forEach((count, c) => {
       for (let i = 0; i < count; i++) picks.push({ c, index: pools[c]!.indices[offsets[c]! + i]! });
     });
-    new Rng(streamSeed(seed, stream)).shuffle(picks);
+    new Rng(deriveSeed(seed, stream)).shuffle(picks);
     const size = picks.length;
     const outputSize = classes.length === 2 ? 1 : classes.length;
     const x = new Float64Array(size * PIXELS);

@@ -146,15 +146,3 @@ export function parseNumber(text: string): number | undefined {
 export function isNonFiniteSpelling(text: string): boolean {
   return /^[+-]?(nan|inf|infinity)$/i.test(text);
 }
-
-/** A seed for an independent random stream, derived from the user's seed and a stream label. */
-export function streamSeed(seed: number, label: string): number {
-  let hash = 0x811c9dc5 ^ (Math.trunc(seed) >>> 0);
-  hash = Math.imul(hash, 0x01000193) >>> 0;
-  for (let i = 0; i < label.length; i++) {
-    hash = Math.imul(hash ^ label.charCodeAt(i), 0x01000193) >>> 0;
-  }
-  // A second mix of the high part of large seeds keeps seeds ≥ 2^32 distinct.
-  hash = Math.imul(hash ^ (Math.floor(Math.trunc(seed) / 4294967296) >>> 0), 0x01000193) >>> 0;
-  return hash;
-}

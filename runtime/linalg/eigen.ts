@@ -3,7 +3,7 @@
  * method (tred2 and tql2 from EISPACK, as in JAMA). O(n³), backward stable, and the tridiagonal
  * stage doubles as the Ritz-value solver of the Lanczos iteration.
  */
-import { fail } from "../../foundation/diagnostics.ts";
+import { NonFiniteError } from "./errors.ts";
 
 /** Eigenpairs of a symmetric matrix: values sorted descending, vectors row-major by eigenpair. */
 export interface SymmetricEigen {
@@ -23,7 +23,7 @@ export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
     for (let j = 0; j < n; j++) {
       const value = 0.5 * (a[i * n + j]! + a[j * n + i]!);
       if (!Number.isFinite(value))
-        fail("NQM4006", { what: "a matrix entry", where: `row ${i}, column ${j} of a ${n}×${n} matrix` });
+        throw new NonFiniteError("a matrix entry", `row ${i}, column ${j} of a ${n}×${n} matrix`);
       v[i * n + j] = value;
     }
   }

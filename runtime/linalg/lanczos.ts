@@ -9,7 +9,7 @@
  * tridiagonal matrix becomes block diagonal and every Ritz value stays exact and finite.
  */
 import { dot } from "./vector.ts";
-import { fail } from "../../foundation/diagnostics.ts";
+import { NonFiniteError } from "./errors.ts";
 import { Rng } from "../rng.ts";
 import { tridiagonalEigen } from "./eigen.ts";
 
@@ -77,7 +77,7 @@ export function lanczosTopK(matVec: MatVec, n: number, k: number, options: Lancz
     matVecs++;
     for (let i = 0; i < n; i++) {
       if (!Number.isFinite(w[i]!))
-        fail("NQM4006", { what: "the kernel-vector product", where: `entry ${i} in Lanczos step ${j + 1}` });
+        throw new NonFiniteError("the kernel-vector product", `entry ${i} in Lanczos step ${j + 1}`);
     }
     alpha.push(dot(q, w));
     // Two passes of classical Gram–Schmidt against the whole basis ("twice is enough").

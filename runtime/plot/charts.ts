@@ -4,7 +4,7 @@
  * divergence, which is marked with a cross at the top of the plotted range.
  */
 import type { TopLevelSpec } from "vega-lite";
-import { clipSeries, downsample, formatNumber, largestFinite, seriesSteps } from "./series.ts";
+import { clipSeries, downsample, formatLabel, largestFinite, seriesSteps } from "./series.ts";
 import type { ModelKind, Phase, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER, PHASE_COLORS, PHASES } from "./types.ts";
 
@@ -65,7 +65,7 @@ function curveRows(
 }
 
 function lossSeries(run: RunRecord): { steps: number[]; values: number[] } {
-  return { steps: run.trainLoss.map((_, t) => t), values: run.trainLoss };
+  return { steps: run.lossSteps ?? run.trainLoss.map((_, t) => t), values: run.trainLoss };
 }
 
 function lambdaSeries(run: RunRecord): { steps: number[]; values: number[] } {
@@ -247,8 +247,9 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
   const haveTest = runs.some((r) => r.bestTestLoss !== null && Number.isFinite(r.bestTestLoss));
   const best = (run: RunRecord): number => {
     if (haveTest) return run.bestTestLoss ?? Number.NaN;
-    const finite = run.trainLoss.filter(Number.isFinite);
-    return finite.length > 0 ? Math.min(...finite) : Number.NaN;
+    let lowest = Number.NaN;
+    for (const loss of run.trainLoss) if (Number.isFinite(loss) && !(loss >= lowest)) lowest = loss;
+    return lowest;
   };
   const points: Array<{
     kind: string;
@@ -363,14 +364,12 @@ export function phaseChart(runs: readonly RunRecord[], options: { title?: string
     return {
       model: MODEL_LABELS[group.model],
       multiple: group.multiple,
-      multipleLabel: formatNumber(group.multiple),
+      multipleLabel: formatLabel(group.multiple),
       phase,
       label,
     };
   });
-  const multiples = [...new Set(cells.map((c) => c.multiple))]
-    .sort((a, b) => a - b)
-    .map((value) => formatNumber(value));
+  const multiples = [...new Set(cells.map((c) => c.multiple))].sort((a, b) => a - b).map((value) => formatLabel(value));
   const models = MODEL_SORT.filter((m) => cells.some((c) => c.model === m));
   const x = {
     field: "multipleLabel",

@@ -13,7 +13,7 @@ import {
 } from "./charts.ts";
 import { writeFailed } from "../files.ts";
 import { renderSvg } from "./render.ts";
-import { formatNumber } from "./series.ts";
+import { formatLabel } from "./series.ts";
 import type { ModelKind, ReportMeta, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER } from "./types.ts";
 
@@ -77,7 +77,7 @@ export function reportMarkdown(
     `- model file: \`${meta.modelFile}\``,
     `- data: \`${meta.data}\``,
     `- loss: ${lossText}`,
-    `- measured η_crit = 2/λ_max(K(w0)) = ${formatNumber(meta.etaCrit)}${meta.etaCrit > 0 ? ` (λ_max = ${formatNumber(2 / meta.etaCrit)})` : ""}`,
+    `- measured η_crit = 2/λ_max(K(w0)) = ${formatLabel(meta.etaCrit)}${meta.etaCrit > 0 ? ` (λ_max = ${formatLabel(2 / meta.etaCrit)})` : ""}`,
     `- runs: ${runs.length} (${models.length} model${models.length === 1 ? "" : "s"} × ${multiples.length} learning rate${multiples.length === 1 ? "" : "s"} × ${seeds} seed${seeds === 1 ? "" : "s"})`,
     "",
     "## Largest learning rate that converged",
@@ -94,11 +94,11 @@ export function reportMarkdown(
     const largest = converged.at(-1);
     const smallestDiverged = diverged[0];
     lines.push(
-      `| ${label(model)} | ${largest === undefined ? "none" : formatNumber(largest.multiple)} | ${largest === undefined ? "–" : formatNumber(largest.runs[0]!.lr)} | ${smallestDiverged === undefined ? "none" : formatNumber(smallestDiverged.multiple)} |`,
+      `| ${label(model)} | ${largest === undefined ? "none" : formatLabel(largest.multiple)} | ${largest === undefined ? "–" : formatLabel(largest.runs[0]!.lr)} | ${smallestDiverged === undefined ? "none" : formatLabel(smallestDiverged.multiple)} |`,
     );
   }
   lines.push("", "## Phases", "", "Majority phase over seeds; a share like 2/3 means the seeds disagreed.", "");
-  lines.push(`| model | ${multiples.map((m) => `${formatNumber(m)}×`).join(" | ")} |`);
+  lines.push(`| model | ${multiples.map((m) => `${formatLabel(m)}×`).join(" | ")} |`);
   lines.push(`| --- | ${multiples.map(() => "---").join(" | ")} |`);
   for (const model of models) {
     const cells = multiples.map((multiple) => {

@@ -77,7 +77,7 @@ export function largestFinite(values: Iterable<number>, fallback: number): numbe
 }
 
 /** A short rendering of a number for labels: `digits` significant digits, exponent form when tiny or huge. */
-export function formatNumber(value: number, digits = 3): string {
+export function formatLabel(value: number, digits = 3): string {
   if (!Number.isFinite(value)) return String(value);
   if (value === 0) return "0";
   const magnitude = Math.abs(value);

@@ -1,6 +1,6 @@
 /**
  * The `nqm` command line as a user runs it: a subprocess of the bundled CLI. The bundle is built
- * once into .scratch/ (not dist/, which other runs may be rebuilding at the same time).
+ * once into a folder under the OS temp folder (not dist/, which other runs may be rebuilding at the same time).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -8,13 +8,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
+import { scratchFolder } from "../support/scratch.ts";
 import { runNode, type CliRun } from "../support/cli.ts";
 import { parseSource } from "../../grammar/build-ast.ts";
 import { withoutSpans } from "../../grammar/ast.ts";
 import { printFile } from "../../grammar/printer.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = join(ROOT, ".scratch", `spec-cli-${process.pid}`);
+const SCRATCH = scratchFolder("spec-cli");
 const CLI = join(SCRATCH, "nqm.js");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-"));
 

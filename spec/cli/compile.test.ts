@@ -1,6 +1,6 @@
 /**
  * `nqm compile`, `nqm verify` and `nqm eval --backend compiled` as a user runs them: the bundled
- * CLI (built once into .scratch/, code-split like dist/) in subprocesses, with NQM_CACHE set to
+ * CLI (built once into a folder under the OS temp folder, code-split like dist/) in subprocesses, with NQM_CACHE set to
  * a temporary folder (never the user's cache).
  *   - `nqm compile -o DIR` writes a standalone module: its .js, copied to a folder with no
  *     node_modules anywhere above it, runs from a separate small program and gives the
@@ -29,6 +29,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createHash } from "node:crypto";
 import { buildCli } from "../../scripts/build.mjs";
+import { scratchFolder } from "../support/scratch.ts";
 import { runNode, type CliRun } from "../support/cli.ts";
 import { compileModel } from "../../compiler/codegen/compile.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
@@ -45,7 +46,7 @@ import { DATA_MODEL, PARAMS_MODEL } from "../support/names.ts";
 import { sizeOf } from "../../foundation/shape.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = join(ROOT, ".scratch", `spec-cli-compile-${process.pid}`);
+const SCRATCH = scratchFolder("spec-cli-compile");
 const CLI = join(SCRATCH, "nqm.js");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-compile-"));
 const CACHE = join(WORK, "cache");
@@ -311,6 +312,30 @@ model commented {
     } finally {
       rmSync(alone, { recursive: true, force: true });
     }
+  });
+
+  test("-o under a file: exit 1, NQM3009 naming the folder and the cause, before compiling, no stack trace", async () => {
+    const blocker = join(WORK, "blocker");
+    writeFileSync(blocker, "");
+    const out = join(blocker, "out");
+    // m = 1e6 with batch 1e4 would be refused for memory after generation: the folder is checked first.
+    const run = await nqm(
+      "compile",
+      "examples/two_layer_relu.nqm",
+      "--set",
+      "m=1000000",
+      "--batch",
+      "10000",
+      "-o",
+      out,
+    );
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.ok(
+      run.stderr.includes(`error NQM3009: cannot write ${out}: a part of the path is a file, not a folder (ENOTDIR)`),
+      run.stderr,
+    );
+    assertNoStackTrace(run);
   });
 
   test("a model too big for memory: exit 1, NQM3008 located with the estimate, no stack trace, nothing written", async () => {

@@ -28,7 +28,7 @@ import { deriveModel } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { interpret } from "../../compiler/ir/interpret.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
-import type { Point } from "../../runtime/point.ts";
+import type { EvalPoint } from "../../runtime/point.ts";
 import { kinkSafeForFloat32, VARIANTS, variantRuns } from "../support/backends.ts";
 import { largestIntermediate } from "../support/cases.ts";
 import { runNode } from "../support/cli.ts";
@@ -88,7 +88,7 @@ const WIDE = `model wide {
 const WIDE_N = 61;
 
 /** A deterministic point of WIDE with WIDE_N examples. */
-function widePoint(): Point {
+function widePoint(): EvalPoint {
   const d = 60;
   const k = 44;
   const values = (count: number, seed: number) =>
@@ -106,7 +106,7 @@ function widePoint(): Point {
 /** Every kernel of `kernels` at `point`, its results by name (arrays of A's element type). */
 function runEveryKernel<A extends KernelArray>(
   kernels: CompiledKernels<A>,
-  point: Point,
+  point: EvalPoint,
   array: (values: ArrayLike<number>) => A,
   empty: (length: number) => A,
 ): Record<string, A | number> {
@@ -326,7 +326,7 @@ describe("the raw Float32Array API of an f32 module", () => {
       const f64 = new Float64Array(n);
       widened.f(Float64Array.from(w), [Float64Array.from(x[0]!)], n, f64);
       assert.deepEqual(Array.from(f64), Array.from(f));
-      const at: Point = {
+      const at: EvalPoint = {
         n,
         params: {
           u: tensor([5, 3], Float64Array.from(w.subarray(0, 15))),

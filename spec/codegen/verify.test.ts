@@ -133,7 +133,9 @@ test("f_quad without its quadratic term: only the f_quad Taylor slope fails (it 
 test("f_lin without its linear term: only the f_lin Taylor slope fails", () => {
   const outcomes = verify(wrap({ fLin: (w, _dw, x, n, out) => kernels.f(w, x, n, out) }));
   assert.deepEqual(failed(outcomes), ["Taylor remainder of f_lin ~ t²"]);
-  assert.match(outcomes.find((o) => !o.passed)!.counterexample!, /fitted slope 1\.\d\d, expected 2/);
+  // Without its linear term, f_lin's remainder is O(t): a slope near 1 (the check's ±0.3), whatever the draw.
+  const slope = /fitted slope (-?\d+\.\d\d), expected 2/.exec(outcomes.find((o) => !o.passed)!.counterexample!);
+  assert.ok(slope && Math.abs(Number(slope[1]) - 1) < 0.3, String(slope?.[0]));
 });
 
 test("a jvp with the wrong sign: adjointness and compiled-vs-interpreter fail", () => {

@@ -1,6 +1,6 @@
 /**
  * The `nqm eval` JSON contract, on every example: the CLI as a subprocess (bundled once into
- * .scratch/, like spec/cli), checked against the contract of issue 3 and against the library
+ * a folder under the OS temp folder, like spec/cli), checked against the contract of issue 3 and against the library
  * called in-process:
  *   - the output has exactly the keys f, grad, jvp, hvp, f_lin, f_quad, with one entry per
  *     example for the per-example ones and the declared shape of each tensor, nested;
@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
+import { scratchFolder } from "../support/scratch.ts";
 import { runNode, type CliRun } from "../support/cli.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
@@ -27,7 +28,7 @@ import { loadModel } from "../../compiler/frontend.ts";
 import { interpret } from "../../compiler/ir/interpret.ts";
 import { toNested, type Nested } from "../../compiler/ir/tensor.ts";
 import { evaluateWithInterpreter, type EvalResult } from "../../runtime/evaluate.ts";
-import { parsePointJson, resolvePoint, type Point } from "../../runtime/point.ts";
+import { parsePointJson, resolvePoint, type EvalPoint } from "../../runtime/point.ts";
 import { Rng } from "../../runtime/rng.ts";
 import { kinkArguments, kinkMargin } from "../support/cases.ts";
 import { examples, setArguments, type Example } from "../support/examples.ts";
@@ -35,7 +36,7 @@ import { bindingsOf, perExample } from "../support/points.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = join(ROOT, ".scratch", `spec-eval-${process.pid}`);
+const SCRATCH = scratchFolder("spec-eval");
 const CLI = join(SCRATCH, "nqm.js");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-eval-"));
 
@@ -117,7 +118,7 @@ interface Prepared {
   readonly program: DerivativeProgram;
   /** The point file's JSON (params given, cotangent left to its default). */
   readonly raw: Record<string, unknown>;
-  readonly point: Point;
+  readonly point: EvalPoint;
   readonly pointFile: string;
   /** Sizes in the point file's `set` (odd examples) or on the command line (even ones). */
   readonly args: string[];
@@ -199,6 +200,16 @@ const ERROR_CASES: { name: string; text: string; patterns: RegExp[] }[] = [
     patterns: [/NQM4001/, /`w`/, /not a param/],
   },
   { name: "missing inputs", text: '{"params": {}}', patterns: [/NQM4001/, /`inputs` is required/] },
+  {
+    name: "a set value that is not a number",
+    text: '{"inputs": {"x": [[1, 2]]}, "set": {"d": "2"}}',
+    patterns: [/NQM4001/, /`set\.d` must be a finite number/],
+  },
+  {
+    name: "inputs that are not an object",
+    text: '{"inputs": [[1, 2]]}',
+    patterns: [/NQM4001/, /`inputs` must be an object mapping names to arrays/],
+  },
   {
     name: "a wrong shape (names the tensor, the declared shape and the given one)",
     text: '{"inputs": {"x": [[1, 2]]}, "params": {"u": [[1, 2, 3], [4, 5, 6]], "v": [1, 2]}}',
@@ -333,7 +344,7 @@ describe("nqm eval on every example", () => {
       // h = 1e-6: truncation (h²/6)·|f'''| ≲ 1e-12 for these O(1) networks; rounding ε·Σ|f|/h ≈ 2e-10·Σ|f|.
       // The tolerance 1e-7·(1 + Σ|f| + max|grad|) covers both by 100×.
       const h = 1e-6;
-      const total = (params: Point["params"]) =>
+      const total = (params: EvalPoint["params"]) =>
         flat(perExample(interpret([p.program.f], bindingsOf(p.point, params))[0]!, N).map(toNested)).reduce(
           (a, b) => a + b,
           0,

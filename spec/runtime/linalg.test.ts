@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { NqmError } from "../../foundation/diagnostics.ts";
-import { lanczosTopK, symmetricEigen, tridiagonalEigen } from "../../runtime/linalg/index.ts";
+import { lanczosTopK, NonFiniteError, symmetricEigen, tridiagonalEigen } from "../../runtime/linalg/index.ts";
+import { topEigenpairs } from "../../runtime/session.ts";
 import { Rng } from "../../runtime/rng.ts";
 import { propertyRuns } from "../support/runs.ts";
 
@@ -160,10 +161,10 @@ test("symmetricEigen: a 150×150 matrix with a known spectrum in well under a se
   spectrum.forEach((lambda, i) => assertClose(values[i]!, lambda, 1e-11 * 100, `λ${i}`));
 });
 
-test("symmetricEigen: non-finite entries are an NQM4006 error; a wrong size is a RangeError", () => {
+test("symmetricEigen: non-finite entries are a NonFiniteError naming the entry; a wrong size is a RangeError", () => {
   assert.throws(
     () => symmetricEigen(Float64Array.from([1, NaN, NaN, 1]), 2),
-    (e: unknown) => e instanceof NqmError && e.diagnostics[0]!.code === "NQM4006",
+    (e: unknown) => e instanceof NonFiniteError && e.where === "row 0, column 1 of a 2×2 matrix",
   );
   assert.throws(() => symmetricEigen(new Float64Array(5), 2), RangeError);
 });
@@ -324,7 +325,7 @@ test("lanczosTopK: a start that is exactly an eigenvector still finds the next e
   }
 });
 
-test("lanczosTopK: same seed gives identical results; non-finite products are NQM4006", () => {
+test("lanczosTopK: same seed gives identical results; non-finite products are a NonFiniteError, NQM4006 through the session", () => {
   const n = 40;
   const a = withSpectrum(
     randomOrthogonal(n, new Rng(1)),
@@ -336,7 +337,14 @@ test("lanczosTopK: same seed gives identical results; non-finite products are NQ
   assert.deepEqual(first.vectors, second.vectors);
   assert.throws(
     () => lanczosTopK((_, out) => out.fill(Number.NaN), n, 1),
-    (e: unknown) => e instanceof NqmError && e.diagnostics[0]!.code === "NQM4006",
+    (e: unknown) => e instanceof NonFiniteError && /Lanczos step 1/.test(e.where),
+  );
+  assert.throws(
+    () => topEigenpairs((_, out) => out.fill(Number.NaN), n, 1, {}),
+    (e: unknown) =>
+      e instanceof NqmError &&
+      e.diagnostics[0]!.code === "NQM4006" &&
+      /the kernel-vector product is not a finite number at entry 0 in Lanczos step 1/.test(e.diagnostics[0]!.message),
   );
   assert.throws(() => lanczosTopK(denseMatVec(a, n), n, 0), RangeError);
 });

@@ -10,6 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCli } from "../../scripts/build.mjs";
+import { scratchFolder } from "../support/scratch.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
 import {
   identityHash,
@@ -24,10 +25,10 @@ import { runId } from "../../runtime/train.ts";
 const ROOT = join(import.meta.dirname, "../..");
 const WORK = mkdtempSync(join(tmpdir(), "nqm-sweep-"));
 const CACHE = join(WORK, "cache");
-// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it) into .scratch/,
+// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it) into a folder under the OS temp folder,
 // not dist/, which other runs may be rebuilding; started through tsx instead, every worker would
 // transpile the sources again.
-const SCRATCH = join(ROOT, ".scratch", `spec-sweep-${process.pid}`);
+const SCRATCH = scratchFolder("spec-sweep");
 const CLI = join(SCRATCH, "nqm.js");
 before(async () => {
   await buildCli(SCRATCH);
@@ -283,6 +284,9 @@ describe("sweeps resume to the same runs.jsonl", () => {
   for (const [what, damage] of damages) {
     test(`a ${what} sweep.json: a different sweep is refused by the records, the same one rebuilds it and resumes`, async () => {
       const dir = damagedCopy(`damaged-${what}`, damage(read(A, "sweep.json")));
+      // A last line cut short too: the refused sweep must not even truncate it.
+      const cut = `${reference}${lines(reference)[0]!.slice(0, 50)}`;
+      writeFileSync(join(dir, "runs.jsonl"), cut);
       await assert.rejects(
         () => runSweep({ ...SPEC, steps: 50 }, { outDir: dir, workers: 1 }),
         (error: unknown) =>
@@ -290,7 +294,7 @@ describe("sweeps resume to the same runs.jsonl", () => {
           error.diagnostics[0]!.code === "NQM4007" &&
           /holds run f\|0\.75\|0 of sweep [0-9a-f]{16}, not of this one/.test(error.diagnostics[0]!.message),
       );
-      assert.equal(read(dir), reference, "the refused sweep wrote nothing");
+      assert.equal(read(dir), cut, "the refused sweep changed nothing");
       const runs = await runSweep(SPEC, { outDir: dir, workers: 1 });
       assert.equal(runs.length, TOTAL);
       assert.equal(read(dir), reference, "nothing was redone");

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NqmError } from "../../foundation/diagnostics.ts";
+import { loadModel } from "../../compiler/frontend.ts";
 import { initialize } from "../../runtime/init.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { classifyPhase, runId, trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
@@ -64,10 +65,11 @@ describe("classifyPhase", () => {
   }
 });
 
-test("runId rounds η/η_crit to 6 significant digits", () => {
+test("runId writes η/η_crit exactly (the shortest text that reads back as the same double)", () => {
   assert.equal(runId("quad", 1.5, 2), "quad|1.5|2");
-  assert.equal(runId("f", 2.9999999999997, 0), "f|3|0");
-  assert.equal(runId("lin", 0.1 + 0.2, 1), "lin|0.3|1");
+  assert.equal(runId("f", 2.9999999999997, 0), "f|2.9999999999997|0");
+  assert.equal(runId("lin", 0.1 + 0.2, 1), "lin|0.30000000000000004|1");
+  assert.notEqual(runId("f", 1.0000001, 0), runId("f", 1.0000002, 0));
 });
 
 test("criticalRate: 2/λ for the sum loss, n times that for the mean loss", () => {
@@ -109,6 +111,32 @@ describe("uv, one example (m = 1000)", () => {
     assert.ok(run.distance.every(Number.isFinite));
   });
 
+  test("a long run's record is thinned to a bounded size, keeping the exact first, final, peak and phase", () => {
+    // A catapult (ηλ0 = 3) of 1000 steps, measured every step, kept to at most 64 (+1) points per series.
+    const lr = 3 / start.lambda0;
+    const full = trainRun(session, start, config("f", lr, 1000));
+    const thin = trainRun(session, start, config("f", lr, 1000, { recordPoints: 64 }));
+    assert.equal(full.phase, "catapult");
+    assert.equal(full.lossSteps, undefined, "an unthinned record has one loss per step");
+    assert.ok(thin.trainLoss.length <= 65, `${thin.trainLoss.length} losses`);
+    assert.ok(thin.evalSteps.length <= 65 && thin.lambdaMax.length === thin.evalSteps.length);
+    assert.equal(thin.lossSteps!.length, thin.trainLoss.length);
+    assert.equal(thin.lossSteps![0], 0);
+    assert.equal(thin.lossSteps!.at(-1), 1000);
+    assert.equal(thin.evalSteps.at(-1), 1000);
+    // Every kept value is the full run's value at that step.
+    thin.lossSteps!.forEach((step, i) => assert.equal(thin.trainLoss[i], full.trainLoss[step]));
+    thin.evalSteps.forEach((step, i) => assert.equal(thin.lambdaMax[i], full.lambdaMax[step]));
+    // Evenly spread: one stride between kept steps (the last one aside).
+    const gaps = new Set(thin.lossSteps!.slice(1, -1).map((step, i) => step - thin.lossSteps![i]!));
+    assert.equal(gaps.size, 1);
+    assert.equal(thin.phase, full.phase);
+    assert.equal(thin.steps, 1000);
+    assert.equal(thin.finalTrainLoss, full.trainLoss[1000]);
+    assert.equal(thin.peakTrainLoss, Math.max(...full.trainLoss));
+    assert.equal(full.peakTrainLoss, Math.max(...full.trainLoss));
+  });
+
   test("with no cap, a run stops at the first non-finite loss", () => {
     // uv at ηλ0 = 4.5 > 4: |f| grows super-exponentially and overflows within a few dozen steps.
     const run = trainRun(session, start, config("f", 4.5 / start.lambda0, 2000, { divergenceFactor: Infinity }));
@@ -146,8 +174,12 @@ describe("uv, one example (m = 1000)", () => {
     const lr = 1.5 / start.lambda0;
     const run = trainRun(session, start, config("f", lr, 50, { evalEvery: 7, seed: 0 }));
     assert.equal(run.etaCrit, 2 / start.lambda0);
-    assert.ok(Math.abs(run.lrMultiple - 0.75) < 1e-12);
-    assert.equal(run.id, "f|0.75|0");
+    // An absolute η: the multiple is the exact quotient; given as a multiple, it is kept as given.
+    assert.equal(run.lrMultiple, lr / run.etaCrit);
+    assert.equal(run.id, `f|${lr / run.etaCrit}|0`);
+    const asMultiple = trainRun(session, start, config("f", lr, 5, { lrMultiple: 0.75 }));
+    assert.equal(asMultiple.id, "f|0.75|0");
+    assert.equal(asMultiple.lrMultiple, 0.75);
     assert.equal(run.lr, lr);
     assert.deepEqual(run.evalSteps, [0, 7, 14, 21, 28, 35, 42, 49, 50]);
     assert.equal(run.lambdaMax.length, run.evalSteps.length);
@@ -310,4 +342,19 @@ describe("data and model that do not fit", () => {
   test("a bad data spec is NQM4003", async () => {
     await rejectsNqm(() => open("uv", { m: 8 }, "nonsense"), "NQM4003", /unknown kind `nonsense`/);
   });
+});
+
+test("the checker binds the single input's open dims from the data's shape (one parse, one check)", () => {
+  const text = source("two_layer_relu"); // input x: [d], dim d = 1
+  const bound = loadModel(text, { inputShape: [7] });
+  assert.deepEqual(bound.boundDims, { d: 7 });
+  assert.deepEqual(bound.model.inputs[0]!.shape, [7]);
+  assert.equal(bound.model.dims.d, 7);
+  // A dim the user set is not bound (the shapes then disagree, and the session says so).
+  const set = loadModel(text, { inputShape: [7], set: { d: 2 } });
+  assert.deepEqual(set.boundDims, {});
+  assert.deepEqual(set.model.inputs[0]!.shape, [2]);
+  // Another rank binds nothing.
+  assert.deepEqual(loadModel(text, { inputShape: [7, 2] }).boundDims, {});
+  assert.deepEqual(loadModel(text).boundDims, {});
 });

@@ -7,7 +7,7 @@
 import { resolveBackend, wasmAvailable } from "../../compiler/codegen/compile.ts";
 import type { Backend, Dtype } from "../../compiler/codegen/api.ts";
 import type { DerivativeProgram } from "../../compiler/diff/programs.ts";
-import type { Point } from "../../runtime/point.ts";
+import type { EvalPoint } from "../../runtime/point.ts";
 import { kinkArguments, kinkMargin, largestIntermediate } from "./cases.ts";
 import { F32_TOLERANCE, F64_TOLERANCE, type Tolerance } from "./kernel-check.ts";
 import { bindingsOf } from "./points.ts";
@@ -57,7 +57,7 @@ export function variantRuns(variant: Variant, primaryRuns: number, share: number
  * piece there (a step of 1 instead of 0: a whole term). Float64 needs no such margin: its
  * kernels and the interpreter round the same pre-activations from the same inputs.
  */
-export function kinkSafeForFloat32(program: DerivativeProgram, point: Point): boolean {
+export function kinkSafeForFloat32(program: DerivativeProgram, point: EvalPoint): boolean {
   const roots = [program.f, program.jvp, program.quad, ...Object.values(program.grad), ...Object.values(program.hvp)];
   const args = kinkArguments(roots);
   if (args.length === 0) return true;

@@ -22,7 +22,7 @@ import type { DerivativeProgram } from "../../compiler/diff/programs.ts";
 import { interpret, type Bindings, type Value } from "../../compiler/ir/interpret.ts";
 import assert from "node:assert/strict";
 import { tensor, type Nested, type Tensor } from "../../compiler/ir/tensor.ts";
-import type { Point } from "../../runtime/point.ts";
+import type { EvalPoint } from "../../runtime/point.ts";
 import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
 
 export const RTOL = 1e-12;
@@ -139,7 +139,7 @@ export interface CompareOptions {
 export function compareWithInterpreter(
   program: DerivativeProgram,
   kernels: CompiledKernels,
-  point: Point,
+  point: EvalPoint,
   options: CompareOptions = {},
 ): Comparison {
   const tolerance = options.tolerance ?? F64_TOLERANCE;

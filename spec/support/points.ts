@@ -6,14 +6,14 @@ import fc from "fast-check";
 import type { CheckedModel, TensorDecl } from "../../compiler/check/typed.ts";
 import { interpret, type Bindings, type Value } from "../../compiler/ir/interpret.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
-import type { Point } from "../../runtime/point.ts";
+import type { EvalPoint } from "../../runtime/point.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 import type { Node } from "../../compiler/ir/node.ts";
 
 export type TensorMap = Record<string, Tensor>;
 
 /** A point of `nqm eval` plus a second direction (for the symmetry of the Hessian). */
-export interface TestPoint extends Point {
+export interface TestPoint extends EvalPoint {
   readonly other: TensorMap;
 }
 
@@ -55,7 +55,7 @@ export function pointArbitrary(model: CheckedModel): fc.Arbitrary<TestPoint> {
 
 /** The interpreter's bindings for `point`, with the params and the direction optionally replaced. */
 export function bindingsOf(
-  point: Point,
+  point: EvalPoint,
   params: TensorMap = point.params,
   direction: TensorMap = point.direction,
 ): Bindings {
@@ -155,7 +155,7 @@ export function contract(cotangent: readonly Tensor[], values: readonly Tensor[]
 }
 
 /** A readable dump of a failing case. */
-export function describeCase(source: string, point: Point): string {
+export function describeCase(source: string, point: EvalPoint): string {
   const show = (m: Record<string, Tensor | Tensor[]>) =>
     JSON.stringify(
       Object.fromEntries(
