@@ -290,7 +290,7 @@ export function writeSummary(path: string, runs: readonly RunRecord[]): void {
     r.phase,
     r.steps,
     r.trainLoss[0],
-    Math.max(...finite(r.trainLoss)),
+    finite(r.trainLoss).reduce((a, b) => Math.max(a, b), -Infinity),
     r.finalTrainLoss,
     r.bestTestLoss ?? "",
     r.lambdaMax[0] ?? "",

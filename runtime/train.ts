@@ -237,7 +237,7 @@ export function trainRun(
     lambdaMax,
     ...(config.eigs > 1 ? { eigs } : {}),
     distance: distances,
-    bestTestLoss: finiteTest.length > 0 ? Math.min(...finiteTest) : null,
+    bestTestLoss: finiteTest.length > 0 ? finiteTest.reduce((a, b) => Math.min(a, b), Infinity) : null,
     finalTrainLoss: trainLoss.at(-1)!,
     ...(divergedAt !== undefined ? { divergedAt } : {}),
   };

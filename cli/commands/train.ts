@@ -96,7 +96,7 @@ function summaryLine(r: RunRecord): string {
   return [
     MODEL_LABELS[r.model].padEnd(7),
     r.phase.padEnd(11),
-    `loss ${num(r.trainLoss[0])} → peak ${num(Math.max(...finite))} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
+    `loss ${num(r.trainLoss[0])} → peak ${num(finite.reduce((a, b) => Math.max(a, b), -Infinity))} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
     r.bestTestLoss !== null ? `  best test ${num(r.bestTestLoss)}` : "",
   ].join(" ");
@@ -229,7 +229,7 @@ function phaseTable(runs: readonly RunRecord[]): string {
   };
   const header = ["η/η_crit", ...kinds.map((k) => MODEL_LABELS[k])];
   const rows = multiples.map((m) => [String(m), ...kinds.map((k) => cell(k, m))]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const widths = header.map((h, i) => rows.reduce((width, r) => Math.max(width, r[i]!.length), h.length));
   return [header, ...rows]
     .map((row) =>
       row

@@ -48,7 +48,7 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
     seenModels.set(model.name, model.nameSpan);
     const checker = new ModelChecker(model, set, options.file);
     const checked = checker.check();
-    diagnostics.push(...checker.diagnostics);
+    for (const d of checker.diagnostics) diagnostics.push(d);
     if (checked) models.push(checked);
   }
   const settable = new Set(
