@@ -605,10 +605,15 @@ export function verifyModel(
       }
       if (fitted.length === 0)
         fitted = [...[...grid.values()].filter(above).sort((a, b) => a.t - b.t), first].slice(0, 3);
-      const slope = logLogSlope(
-        fitted.map((s) => s.t),
-        fitted.map((s) => s.remainder),
-      );
+      // Over 16× rounding moves the slope least; over the lowest 4× the next order of t (which can
+      // cancel the leading one where ΔᵀHΔ is small) moves it least: either estimate near p passes.
+      const slopeOver = (points: readonly { t: number; remainder: number }[]) =>
+        logLogSlope(
+          points.map((s) => s.t),
+          points.map((s) => s.remainder),
+        );
+      if (fitted.length === 3 && slopeOver(fitted.slice(0, 2)) > slopeOver(fitted)) fitted = fitted.slice(0, 2);
+      const slope = slopeOver(fitted);
       const range: [number, number] = [fitted[0]!.t / unit, fitted.at(-1)!.t / unit];
       return {
         where: "",

@@ -5,18 +5,21 @@
  * them all; an exception is reported as an internal error, never as a failed property.
  */
 import { after, before, test } from "node:test";
+import fc from "fast-check";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import { compileModel } from "../../compiler/codegen/compile.ts";
-import type { CheckedModel } from "../../compiler/check/typed.ts";
+import { type CheckedModel, parameterCount, sizeOf } from "../../compiler/check/typed.ts";
+import { type Node, topologicalOrder } from "../../compiler/ir/graph.ts";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { PROPERTY_NAMES, verifyModel, type PropertyOutcome } from "../../runtime/verify.ts";
 import { propertyRuns } from "../support/runs.ts";
 import { EXAMPLES_DIR } from "../support/examples.ts";
+import { modelArbitrary } from "../support/models.ts";
 
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-verify-"));
 after(() => rmSync(CACHE, { recursive: true, force: true }));
@@ -203,4 +206,79 @@ test("an exception in a kernel is an internal error of the properties that call 
     assert.equal(o.passed, false);
     assert.match(o.error!, /^case \{"seed":\d+,"n":\d\}: Maximum call stack size exceeded$/);
   }
+});
+
+// ---------------------------------------------------------------- random models at realistic sizes
+
+/** Widths to try, widest first: one wide dim (up to 4096), the others narrower. */
+const SIZE_CANDIDATES: readonly Record<"d" | "k" | "j", number>[] = [4096, 1024, 512, 256].flatMap((wide) =>
+  [128, 64, 32, 16, 8].flatMap((narrow) => [
+    { d: wide, k: narrow, j: narrow },
+    { d: narrow, k: wide, j: narrow },
+    { d: narrow, k: narrow, j: wide },
+    { d: wide, k: wide, j: narrow },
+  ]),
+);
+
+/**
+ * The reference's cost limits: by default intermediates up to 2.5·10⁵ entries and products up to
+ * 4·10⁶ multiplications (a few seconds per model); with NQM_PROPERTY_RUNS above 1, 10⁶ and 3·10⁷.
+ */
+const THOROUGH = propertyRuns(1) > 1;
+const LIMITS = THOROUGH ? { entries: 1e6, products: 3e7 } : { entries: 2.5e5, products: 4e6 };
+
+/** The first size (from `offset`, cyclically) at which `source` has 10⁴–10⁶ params within LIMITS. */
+function realisticSize(
+  source: string,
+  offset: number,
+): { model: CheckedModel; set: Record<string, number> } | undefined {
+  for (let i = 0; i < SIZE_CANDIDATES.length; i++) {
+    const set = SIZE_CANDIDATES[(offset + i) % SIZE_CANDIDATES.length]!;
+    const { model } = loadModel(source, { set });
+    const params = parameterCount(model);
+    if (params < 1e4 || params > 1e6) continue;
+    const program = deriveModel(model);
+    const roots = [program.f, program.jvp, program.quad, ...Object.values(program.grad), ...Object.values(program.hvp)];
+    const cheap = topologicalOrder(roots).every((node) => {
+      if (sizeOf(node.shape) > LIMITS.entries) return false;
+      if (node.op !== "matmul" && node.op !== "outer") return true;
+      const [a, b] = node.inputs as [Node, Node];
+      return sizeOf(a.shape) * (b.shape.length === 2 ? b.shape[1]! : 1) <= LIMITS.products;
+    });
+    if (cheap) return { model, set };
+  }
+  return undefined;
+}
+
+test("random models at realistic sizes (10⁴–10⁶ params, widths up to 4096) pass every property", async (t) => {
+  const arbitrary = fc.tuple(
+    fc.oneof(
+      { arbitrary: modelArbitrary({ maxDepth: 2 }), weight: 2 },
+      { arbitrary: modelArbitrary({ maxDepth: 2, kinks: true }), weight: 1 },
+    ),
+    fc.nat(),
+  );
+  const checked: string[] = [];
+  await fc.assert(
+    fc.asyncProperty(arbitrary, async ([generated, offset]) => {
+      const sized = realisticSize(generated.source, offset);
+      fc.pre(sized !== undefined);
+      const { model, set } = sized!;
+      const compiled = await compileModel(model, { source: generated.source, maxBatch: 4, cacheDir: CACHE });
+      const outcomes = verifyModel(model, deriveModel(model), compiled.kernels, {
+        runs: THOROUGH ? 3 : 1,
+        seed: offset,
+      });
+      const label = `${JSON.stringify(set)}, ${parameterCount(model)} params`;
+      checked.push(label);
+      for (const o of outcomes)
+        assert.equal(
+          o.status,
+          "passed",
+          `${o.property} on ${label}: ${o.error ?? o.counterexample?.detail}\n${generated.source}`,
+        );
+    }),
+    { numRuns: propertyRuns(2), seed: 11 },
+  );
+  t.diagnostic(`checked: ${checked.join("; ")}`);
 });
