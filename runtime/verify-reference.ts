@@ -260,11 +260,12 @@ export function evaluateExample(
         } else {
           for (let i = 0; i < x.length; i++) if (held(op, x[i]!, node) !== sides[i]) crossings++;
         }
-        const data = new Float64Array(x.length);
+        // Free, the interpreter's own value; held, the recorded piece.
+        const data = frozen === undefined ? evaluated().data : new Float64Array(x.length);
         const magnitude = withMagnitudes ? new Float64Array(x.length) : NONE;
         for (let i = 0; i < x.length; i++) {
           const side = sides[i]!;
-          data[i] = holds ? side * x[i]! : side;
+          if (frozen !== undefined) data[i] = holds ? side * x[i]! : side;
           if (withMagnitudes) magnitude[i] = holds ? Math.abs(side) * a.magnitude[i]! : Math.abs(side);
         }
         return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
