@@ -41,6 +41,7 @@ import { interpret } from "../../compiler/ir/interpret.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { evaluateWithInterpreter } from "../../runtime/evaluate.ts";
 import { PROPERTY_NAMES } from "../../runtime/verify.ts";
+import { defaultRuns } from "../../cli/commands/compile.ts";
 import { initializeTensor } from "../../runtime/init.ts";
 import { parsePointJson, resolvePoint } from "../../runtime/point.ts";
 import { assertNestedClose, pack, packExamples, withinTolerance } from "../support/kernel-check.ts";
@@ -391,6 +392,13 @@ async function plantKernels(cache: string, file: string, edit: (javascript: stri
   );
   return example;
 }
+
+test("nqm verify's default --runs: 50, fewer above 2^17 params (50·2^17/P), never below 10", () => {
+  assert.equal(defaultRuns(15), 50);
+  assert.equal(defaultRuns(2 ** 17), 50);
+  assert.equal(defaultRuns(262_657), 25); // three_layer_relu: 6 553 600 / 262 657 = 24.95
+  assert.equal(defaultRuns(813_056), 10); // mnist_multiclass: 8.06, raised to 10
+});
 
 test("nqm verify --json: one record per property with its figures", async () => {
   const example = examples().find((e) => e.file === "two_layer_relu.nqm")!;
