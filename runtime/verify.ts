@@ -741,12 +741,16 @@ export function verifyModel(
       { seed: options.seed, numRuns: 1, examples: [[s.firstFailure]] },
     );
     const failing = shrunk.counterexample?.[0] ?? s.firstFailure;
-    return {
-      ...common,
-      status: "failed",
-      passed: false,
-      counterexample: report(failing, check(new Context(failing))),
-    };
+    try {
+      return {
+        ...common,
+        status: "failed",
+        passed: false,
+        counterexample: report(failing, check(new Context(failing))),
+      };
+    } catch (error) {
+      return { ...common, status: "error", passed: false, error: `case ${JSON.stringify(failing)}: ${message(error)}` };
+    }
   });
 }
 
