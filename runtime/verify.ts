@@ -544,13 +544,11 @@ export function verifyModel(
     (ctx: Context): Measurement => {
       const { w, dw } = ctx.point;
       const base = ctx.base;
-      const fBound = weightedBound(
-        ones(base.values[BASE.f]!.length),
-        base.magnitudes[BASE.f]!,
-        base.roundings[BASE.f]!,
-      );
-      const jvpBound = base.magnitudes[BASE.jvp]!.reduce((a, b) => a + b, 0) * base.roundings[BASE.jvp]! * u;
-      const quadBound = base.magnitudes[BASE.quad]!.reduce((a, b) => a + b, 0) * base.roundings[BASE.quad]! * u;
+      const sum = (a: Float64Array) => a.reduce((s, v) => s + v, 0);
+      // Σ over outputs of k·u·M: the rounding of f(w), of JΔ (scaled by t) and of ΔᵀHΔ (by t²).
+      const fBound = sum(base.magnitudes[BASE.f]!) * base.roundings[BASE.f]! * u;
+      const jvpBound = sum(base.magnitudes[BASE.jvp]!) * base.roundings[BASE.jvp]! * u;
+      const quadBound = sum(base.magnitudes[BASE.quad]!) * base.roundings[BASE.quad]! * u;
       const sample = (t: number) => {
         const { point, applied } = displaced(w, t, dw);
         const ref = ctx.reference([program.f], point);
@@ -562,7 +560,7 @@ export function verifyModel(
         // The model's rounding from the base point's bounds (jvp is linear in Δ, ΔᵀHΔ quadratic), plus f's at w + tΔ.
         const floor =
           SAFETY *
-          (ref.magnitudes[0]!.reduce((a, b) => a + b, 0) * ref.roundings[0]! * u +
+          (sum(ref.magnitudes[0]!) * ref.roundings[0]! * u +
             fBound +
             at * jvpBound +
             (kernel === "fQuad" ? 0.5 * at * at * quadBound : 0));
@@ -752,8 +750,4 @@ export function verifyModel(
       return { ...common, status: "error", passed: false, error: `case ${JSON.stringify(failing)}: ${message(error)}` };
     }
   });
-}
-
-function ones(length: number): Float64Array {
-  return new Float64Array(length).fill(1);
 }
