@@ -80,6 +80,8 @@ export interface PropertyOutcome {
   readonly cases: number;
   /** Cases whose point was moved away from a kink (or a singularity) because rounding decided a side there. */
   readonly moved: number;
+  /** Of those, cases still at a kink after MAX_MOVES draws (an argument exactly at it for every draw, say): checked on the piece held there. */
+  readonly atKink: number;
   /** The case that used most of its allowance. */
   readonly worst?: CaseReport;
   /** For a failed property: the failing case shrunk by fast-check. */
@@ -260,6 +262,7 @@ export function verifyModel(
     readonly point: Point;
     readonly base: BatchReference;
     readonly moved: boolean;
+    readonly atKink: boolean;
     private cache = new Map<string, unknown>();
 
     constructor(readonly spec: Case) {
@@ -274,6 +277,7 @@ export function verifyModel(
       this.point = point;
       this.base = base;
       this.moved = attempt > 0;
+      this.atKink = base.nearKinks > 0 || base.singular > 0;
       kernels.setFixed(point.fixed);
     }
 
@@ -695,6 +699,7 @@ export function verifyModel(
     seconds: 0,
   }));
   let moved = 0;
+  let atKink = 0;
   cases.forEach((c, done) => {
     let ctx: Context;
     try {
@@ -705,6 +710,7 @@ export function verifyModel(
       return;
     }
     if (ctx.moved) moved++;
+    if (ctx.atKink) atKink++;
     PROPERTY_NAMES.forEach((property, i) => {
       const s = state[i]!;
       const started = performance.now();
@@ -723,7 +729,14 @@ export function verifyModel(
 
   return PROPERTY_NAMES.map((property, i): PropertyOutcome => {
     const s = state[i]!;
-    const common = { property, cases: s.cases, moved, seconds: s.seconds, ...(s.worst ? { worst: s.worst } : {}) };
+    const common = {
+      property,
+      cases: s.cases,
+      moved,
+      atKink,
+      seconds: s.seconds,
+      ...(s.worst ? { worst: s.worst } : {}),
+    };
     if (s.error !== undefined) return { ...common, status: "error", passed: false, error: s.error };
     if (s.firstFailure === undefined) return { ...common, status: "passed", passed: true };
     // Shrink from the first failing case; a case that throws is not a failure of the property.

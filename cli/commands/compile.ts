@@ -73,9 +73,10 @@ export async function verifyCommand(
   const status = errors.length > 0 ? "error" : failures.length > 0 ? "failed" : "passed";
   const code = status === "error" ? 2 : status === "failed" ? 1 : 0;
   const moved = outcomes[0]?.moved ?? 0;
+  const atKink = outcomes[0]?.atKink ?? 0;
   if (options.json) {
     process.stdout.write(
-      `${JSON.stringify({ model: model.name, seed: options.seed, runs: runs, status, passed: status === "passed", moved, properties: outcomes }, null, 2)}\n`,
+      `${JSON.stringify({ model: model.name, seed: options.seed, runs: runs, status, passed: status === "passed", moved, atKink, properties: outcomes }, null, 2)}\n`,
     );
     return code;
   }
@@ -103,7 +104,7 @@ export async function verifyCommand(
     `verify ${model.name} (seed ${options.seed}, ${runs} runs per property)`,
     line(header),
     ...rows.map(line),
-    `points moved away from a kink: ${moved} of ${runs}`,
+    `points moved away from a kink: ${moved} of ${runs}${atKink > 0 ? ` (${atKink} still at one after 4 draws, checked on the piece held there)` : ""}`,
     "",
     "worst cases:",
     ...outcomes.filter((o) => o.worst).map((o) => `  ${o.property}: ${caseText(o.worst!)}`),

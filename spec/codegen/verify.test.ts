@@ -208,6 +208,30 @@ test("an exception in a kernel is an internal error of the properties that call 
   }
 });
 
+test("a kink that rounding decides at every point: the points are moved, counted, and checked on the held piece", async () => {
+  // ‖w‖ − √(w·w) is 0 up to rounding for every w, so relu's side is decided by rounding.
+  const source = `model kinky {
+  dim d = 3
+  input x: [d]
+  param w: [d] ~ normal(0, 1)
+  output relu(norm(w) - sqrt(dot(w, w))) + tanh(dot(w, x))
+}
+`;
+  const kinky = loadModel(source).model;
+  const compiled = await compileModel(kinky, { source, maxBatch: 4, cacheDir: CACHE });
+  const outcomes = verifyModel(kinky, deriveModel(kinky), compiled.kernels, { runs: 4, seed: 1 });
+  for (const o of outcomes) {
+    assert.equal(o.status, "passed", `${o.property}: ${o.counterexample?.detail ?? o.error}`);
+    assert.equal(o.moved, 4);
+    assert.equal(o.atKink, 4);
+  }
+  // Without the kink term no point moves.
+  assert.deepEqual(
+    verify(kernels, 4).map((o) => [o.moved, o.atKink]),
+    PROPERTIES.map(() => [0, 0]),
+  );
+});
+
 // ---------------------------------------------------------------- random models at realistic sizes
 
 /** Widths to try, widest first: one wide dim (up to 4096), the others narrower. */
