@@ -605,8 +605,21 @@ export function verifyModel(
           break;
         }
       }
-      if (fitted.length === 0)
-        fitted = [...[...grid.values()].filter(above).sort((a, b) => a.t - b.t), first].slice(0, 3);
+      if (fitted.length === 0) {
+        // r is within 4ᵖ·FLOOR_MARGIN of its floor at the top: add displacements as large as w and 4w.
+        const wider = [first, sample(4 * top), sample(16 * top)];
+        fitted = [...[...grid.values()].filter(above).sort((a, b) => a.t - b.t), ...wider.filter(above)].slice(0, 3);
+      }
+      if (fitted.length < 2)
+        return {
+          where: "",
+          left: order,
+          right: order,
+          bound: order - 0.5,
+          ratio: 0,
+          detail: `remainder above its rounding floor at fewer than two of ‖tΔ‖/‖w‖ ≤ ${e((16 * top) / unit)}: no slope measurable`,
+          range: [fitted[0]?.t ?? top / unit, (16 * top) / unit],
+        };
       // Over 16× rounding moves the slope least; over the lowest 4× the next order of t (which can
       // cancel the leading one where ΔᵀHΔ is small) moves it least: either estimate near p passes.
       const slopeOver = (points: readonly { t: number; remainder: number }[]) =>

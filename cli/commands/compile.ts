@@ -82,7 +82,8 @@ export async function verifyCommand(
   }
   const describe = (r: CaseReport | undefined): string => {
     if (r === undefined) return "-";
-    if (r.range !== undefined && r.slope === undefined) return "exact";
+    if (r.range !== undefined && r.slope === undefined)
+      return r.detail.endsWith("exact at this order") ? "exact" : "no slope";
     if (r.slope !== undefined) return `slope ${r.slope.toFixed(2)}`;
     return `diff ${Math.abs(r.left - r.right).toExponential(1)}, bound ${r.bound.toExponential(1)}`;
   };
