@@ -124,10 +124,14 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     { dtype: false },
   )
     .option("--seed <n>", "fast-check seed (a failure is reproduced by the same seed)", parseInteger("--seed", 0), 1)
-    .option("--runs <n>", "cases per property", parseInteger("--runs", 1), 50)
-    .option("--json", "print the outcomes as JSON")
+    .option(
+      "--runs <n>",
+      "cases per property (default 50, fewer above 2^17 params; see docs/verify.md)",
+      parseInteger("--runs", 1),
+    )
+    .option("--json", "print one record per property as JSON")
     .action(
-      async (file: string, options: ModelOptions & KernelOptions & { seed: number; runs: number; json?: boolean }) =>
+      async (file: string, options: ModelOptions & KernelOptions & { seed: number; runs?: number; json?: boolean }) =>
         setExitCode(await (await compile()).verifyCommand(file, options)),
     );
 

@@ -11,7 +11,8 @@ import {
 import { parameterCount } from "../../compiler/check/typed.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { checkWritableFolder, ensureWritableFolder, writeFailed } from "../../runtime/files.ts";
-import { verifyModel } from "../../runtime/verify.ts";
+import { progress } from "../../runtime/progress.ts";
+import { type CaseReport, verifyModel } from "../../runtime/verify.ts";
 import { kernelChoice, loadModelFile, type KernelOptions, type ModelOptions } from "../io.ts";
 
 export async function compileCommand(
@@ -53,11 +54,18 @@ export async function compileCommand(
   return 0;
 }
 
+/** Cases per property when --runs is not given: 50, and 50·2¹⁷/P (at least 10) above 2¹⁷ params, so a run stays near a minute. */
+export function defaultRuns(params: number): number {
+  return Math.max(10, Math.min(50, Math.round((50 * 2 ** 17) / Math.max(1, params))));
+}
+
+/** `nqm verify`: exit 0 when every property holds, 1 when one fails, 2 on an internal error in one. */
 export async function verifyCommand(
   file: string,
-  options: ModelOptions & KernelOptions & { seed: number; runs: number; json?: boolean },
+  options: ModelOptions & KernelOptions & { seed: number; runs?: number; json?: boolean },
 ): Promise<number> {
   const { model, source } = loadModelFile(file, options);
+  const runs = options.runs ?? defaultRuns(parameterCount(model));
   const maxExamples = 4;
   const compiled = await compileModel(model, {
     source,
@@ -65,42 +73,65 @@ export async function verifyCommand(
     maxBatch: maxExamples,
     ...kernelChoice({ ...options, dtype: "f64" }),
   });
+  const bar = progress(`verify ${model.name}`, runs, { unit: "cases" });
   const outcomes = verifyModel(model, deriveModel(model), compiled.kernels, {
-    runs: options.runs,
+    runs: runs,
     seed: options.seed,
     maxExamples,
+    onCase: (done) => bar.update(done),
   });
-  const passed = outcomes.every((o) => o.passed);
+  bar.finish();
+  const errors = outcomes.filter((o) => o.status === "error");
+  const failures = outcomes.filter((o) => o.status === "failed");
+  const status = errors.length > 0 ? "error" : failures.length > 0 ? "failed" : "passed";
+  const code = status === "error" ? 2 : status === "failed" ? 1 : 0;
+  const moved = outcomes[0]?.moved ?? 0;
+  const atKink = outcomes[0]?.atKink ?? 0;
   if (options.json) {
     process.stdout.write(
-      `${JSON.stringify({ model: model.name, seed: options.seed, passed, properties: outcomes }, null, 2)}\n`,
+      `${JSON.stringify({ model: model.name, seed: options.seed, runs: runs, status, passed: status === "passed", moved, atKink, properties: outcomes }, null, 2)}\n`,
     );
-    return passed ? 0 : 1;
+    return code;
   }
-  const header = ["property", "cases", "worst", "result"];
+  const describe = (r: CaseReport | undefined): string => {
+    if (r === undefined) return "-";
+    if (r.range !== undefined && r.slope === undefined)
+      return r.detail.endsWith("exact at this order") ? "exact" : "no slope";
+    if (r.slope !== undefined) return `slope ${r.slope.toFixed(2)}`;
+    return `diff ${Math.abs(r.left - r.right).toExponential(1)}, bound ${r.bound.toExponential(1)}`;
+  };
+  const header = ["property", "cases", "worst case", "result"];
   const rows = outcomes.map((o) => [
     o.property,
-    `${o.cases}${o.skipped ? ` (+${o.skipped} skipped)` : ""}`,
-    o.worst,
-    o.passed ? "pass" : "FAIL",
+    String(o.cases),
+    describe(o.worst),
+    o.status === "passed" ? "pass" : o.status === "failed" ? "FAIL" : "ERROR",
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const widths = header.map((h, i) => rows.reduce((width, r) => Math.max(width, r[i]!.length), h.length));
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join("  ")
       .trimEnd();
+  const caseText = (r: CaseReport) => `${JSON.stringify({ seed: r.seed, n: r.n })}: ${r.detail}`;
   const lines = [
-    `verify ${model.name} (seed ${options.seed}, ${options.runs} runs per property)`,
+    `verify ${model.name} (seed ${options.seed}, ${runs} runs per property)`,
     line(header),
     ...rows.map(line),
+    `points moved away from a kink: ${moved} of ${runs}${atKink > 0 ? ` (${atKink} still at one after 4 draws, checked on the piece held there)` : ""}`,
+    "",
+    "worst cases:",
+    ...outcomes.filter((o) => o.worst).map((o) => `  ${o.property}: ${caseText(o.worst!)}`),
   ];
-  for (const o of outcomes) if (!o.passed) lines.push(`\ncounterexample for "${o.property}": ${o.counterexample}`);
+  for (const o of failures) lines.push(`\ncounterexample for "${o.property}": ${caseText(o.counterexample!)}`);
+  for (const o of errors) lines.push(`\ninternal error in "${o.property}": ${o.error}`);
   lines.push(
-    passed
+    status === "passed"
       ? "all properties hold"
-      : `${outcomes.filter((o) => !o.passed).length} propert${outcomes.filter((o) => !o.passed).length === 1 ? "y" : "ies"} failed`,
+      : status === "failed"
+        ? `${failures.length} propert${failures.length === 1 ? "y" : "ies"} failed`
+        : `internal error in ${errors.length} propert${errors.length === 1 ? "y" : "ies"}${failures.length > 0 ? `; ${failures.length} failed` : ""}`,
   );
   process.stdout.write(`${lines.join("\n")}\n`);
-  return passed ? 0 : 1;
+  return code;
 }

@@ -24,7 +24,7 @@ function describeModel(model: CheckedModel): string {
       model.outputShape.length === 0 ? "scalar" : `vector of ${model.outputShape[0]}`,
     ],
   ];
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const widths = [0, 1, 2].map((i) => rows.reduce((width, r) => Math.max(width, r[i]!.length), 0));
   const table = rows.map(
     (r) =>
       `  ${r

@@ -254,7 +254,7 @@ function phaseTable(runs: readonly RunRecord[]): string {
   };
   const header = ["η/η_crit", ...kinds.map((k) => MODEL_LABELS[k])];
   const rows = multiples.map((m) => [String(m), ...kinds.map((k) => cell(k, m))]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const widths = header.map((h, i) => rows.reduce((width, r) => Math.max(width, r[i]!.length), h.length));
   return [header, ...rows]
     .map((row) =>
       row

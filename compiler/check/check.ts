@@ -77,7 +77,7 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
     Object.defineProperty(boundDims, model.name, { value: bound, enumerable: true, configurable: true });
     const checker = new ModelChecker(model, { ...bound, ...set }, options.file);
     const checked = checker.check();
-    diagnostics.push(...checker.diagnostics);
+    for (const d of checker.diagnostics) diagnostics.push(d);
     if (checked) models.push(checked);
   }
   const settable = new Set(

@@ -85,7 +85,10 @@ export function lossChart(runs: readonly RunRecord[], options: { title?: string 
       runs.map((run) => run.trainLoss[0] ?? Number.NaN),
       1,
     );
-  const lowest = Math.min(...rows.filter((r) => r.kind === "curve").map((r) => r.value));
+  const lowest = rows
+    .filter((r) => r.kind === "curve")
+    .map((r) => r.value)
+    .reduce((a, b) => Math.min(a, b), Infinity);
   return curveChart(rows, {
     title: options.title ?? "Training loss",
     yTitle: "training loss",
@@ -163,7 +166,7 @@ export function eigenvaluesChart(runs: readonly RunRecord[], options: { title?: 
   for (const run of runs) {
     const eigs = run.eigs ?? [];
     const steps = seriesSteps(run, eigs.length);
-    const count = Math.max(0, ...eigs.map((e) => e.length));
+    const count = eigs.reduce((most, e) => Math.max(most, e.length), 0);
     for (let rank = 0; rank < count; rank++) {
       const clipped = clipSeries(
         steps,
@@ -276,18 +279,20 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
       model: MODEL_LABELS[group.model],
       multiple: group.multiple,
       mean,
-      min: Math.min(...values),
-      max: Math.max(...values),
+      min: values.reduce((a, b) => Math.min(a, b), Infinity),
+      max: values.reduce((a, b) => Math.max(a, b), -Infinity),
       seeds: values.length,
     });
   }
   // Diverged (model, η) get a cross in a row of their own per model, just above the plotted range.
-  const top = points.length > 0 ? Math.max(...points.map((p) => p.max)) : 1;
-  const bottom = points.length > 0 ? Math.min(...points.map((p) => p.min)) : 0;
+  const top = points.length > 0 ? points.reduce((top, p) => Math.max(top, p.max), -Infinity) : 1;
+  const bottom = points.length > 0 ? points.reduce((bottom, p) => Math.min(bottom, p.min), Infinity) : 0;
   const step = 0.07 * (top > bottom ? top - bottom : Math.abs(top) || 1);
   const markerRow = (model: string): number => top + step * (1 + MODEL_SORT.indexOf(model));
   const multiples = runs.map((r) => r.lrMultiple).filter((m) => m > 0);
-  const logX = multiples.length > 0 && Math.max(...multiples) / Math.min(...multiples) >= 16;
+  const logX =
+    multiples.length > 0 &&
+    multiples.reduce((a, b) => Math.max(a, b), -Infinity) / multiples.reduce((a, b) => Math.min(a, b), Infinity) >= 16;
   const x = {
     field: "multiple",
     type: "quantitative",

@@ -7,8 +7,10 @@
  *     interpreter's f and lossAndGrad; a model with `*` `/` in a comment compiles too;
  *   - a model too big for memory exits 1 with NQM3008, located, the estimate, no stack trace,
  *     and writes nothing;
- *   - `nqm verify` passes on every example and prints its table; on wrong kernels (planted in
- *     the cache) it exits 1 with FAIL and the shrunk counterexample;
+ *   - `nqm verify` passes on every example and prints its table, the kink line and each
+ *     property's worst case; `--json` gives one record per property; on wrong kernels (planted
+ *     in the cache) it exits 1 with FAIL and the shrunk counterexample, and on kernels that throw
+ *     it exits 2 with ERROR and the message (an internal error is not a failed property);
  *   - `nqm eval --backend compiled` prints what `--backend interpreter` prints (1e-12 relative),
  *     on every example and on models whose tensors are called class, constructor, __proto__…
  * Subprocesses run two at a time (each costs a second or more of CPU; the budget is two cores).
@@ -38,6 +40,8 @@ import { loadModel } from "../../compiler/frontend.ts";
 import { interpret } from "../../compiler/ir/interpret.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { evaluateWithInterpreter } from "../../runtime/evaluate.ts";
+import { PROPERTY_NAMES } from "../../runtime/verify.ts";
+import { defaultRuns } from "../../cli/commands/compile.ts";
 import { initializeTensor } from "../../runtime/init.ts";
 import { parsePointJson, resolvePoint } from "../../runtime/point.ts";
 import { assertNestedClose, pack, packExamples, withinTolerance } from "../support/kernel-check.ts";
@@ -187,7 +191,7 @@ function standaloneCase(model: CheckedModel, n: number) {
       bindings(residual),
     ) as Tensor[];
     const grad: number[] = [];
-    for (const g of grads) grad.push(...g.data);
+    for (const g of grads) for (const v of g.data) grad.push(v);
     expected[mean ? "mean" : "sum"] = { loss, grad };
   }
   const slotsOf = <T extends { name: string; shape: readonly number[] }>(decls: readonly T[]) => {
@@ -224,7 +228,7 @@ function standaloneCase(model: CheckedModel, n: number) {
 
 function assertArrayClose(actual: readonly number[], expected: readonly number[], what: string): void {
   assert.equal(actual.length, expected.length, what);
-  const scale = Math.max(...expected.map(Math.abs));
+  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), -Infinity);
   expected.forEach((e, i) =>
     assert.ok(withinTolerance(actual[i]!, e, scale), `${what}[${i}]: module ${actual[i]}, interpreter ${e}`),
   );
@@ -380,36 +384,34 @@ describe("nqm verify", { concurrency: true }, () => {
       assertNoStackTrace(run);
       const lines = run.stdout.trimEnd().split("\n");
       assert.match(lines[0]!, /^verify \w+ \(seed 3, 6 runs per property\)$/);
-      assert.match(lines[1]!, /^property\s+cases\s+worst\s+result$/);
-      const rows = lines.slice(2, -1);
+      assert.match(lines[1]!, /^property\s+cases\s+worst case\s+result$/);
+      const rows = lines.slice(2, 2 + PROPERTY_NAMES.length);
       assert.deepEqual(
         rows.map((r) => r.split(/\s{2,}/)[0]),
-        [
-          "gradient vs finite differences",
-          "adjointness c·(JΔ) = (Jᵀc)·Δ",
-          "hvp vs finite differences of gradients",
-          "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)",
-          "Taylor remainder of f_lin ~ t²",
-          "Taylor remainder of f_quad ~ t³",
-          "compiled vs interpreter",
-        ],
+        [...PROPERTY_NAMES],
       );
-      for (const row of rows)
-        assert.match(row, /\s\d+( \(\+\d+ skipped\))?\s+(rel\. error \S+|slope \d\.\d\d|exact)\s+pass$/, row);
+      for (const row of rows) assert.match(row, /\s6\s+(diff \S+, bound \S+|slope \d\.\d\d|exact)\s+pass$/, row);
+      assert.match(lines[2 + PROPERTY_NAMES.length]!, /^points moved away from a kink: \d+ of 6$/);
+      // Each property's worst case: its seed and number of examples, then the comparison and its bound.
+      for (const property of PROPERTY_NAMES)
+        assert.match(
+          run.stdout,
+          new RegExp(`^  ${escapeRegExp(property)}: \\{"seed":\\d+,"n":[1-4]\\}: \\S.*`, "m"),
+          property,
+        );
       assert.equal(lines.at(-1), "all properties hold");
     });
   }
 });
 
-test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counterexample", async () => {
-  // Wrong kernels, planted as a cache entry whose recorded hash matches (the cache guards
-  // against damage, not against a deliberate edit): tanh computed as sinh everywhere, while
-  // its derivative stays 1 − tanh², now 1 − sinh².
-  const cache = join(WORK, "planted");
-  const example = examples().find((e) => e.file === "two_layer_tanh.nqm")!;
+const escapeRegExp = (text: string) => text.replace(/[()^$.*+?[\]{}|\\]/g, "\\$&");
+
+/** Plants edited kernels for `example` in `cache`: its cache entry, rewritten by `edit`, with a matching recorded hash. */
+async function plantKernels(cache: string, file: string, edit: (javascript: string) => string) {
+  const example = examples().find((e) => e.file === file)!;
   const { model } = loadModel(example.source, { set: example.set });
   const compiled = await compileModel(model, { source: example.source, maxBatch: 4, cacheDir: cache });
-  const wrong = readFileSync(compiled.javascriptPath, "utf8").replaceAll("Math.tanh(", "Math.sinh(");
+  const wrong = edit(readFileSync(compiled.javascriptPath, "utf8"));
   writeFileSync(compiled.javascriptPath, wrong);
   const metaPath = compiled.javascriptPath.replace(/\.mjs$/, ".json");
   writeFileSync(
@@ -419,6 +421,78 @@ test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counter
       sha256: createHash("sha256").update(wrong).digest("hex"),
     }),
   );
+  return example;
+}
+
+test("nqm verify's default --runs: 50, fewer above 2^17 params (50·2^17/P), never below 10", () => {
+  assert.equal(defaultRuns(15), 50);
+  assert.equal(defaultRuns(2 ** 17), 50);
+  assert.equal(defaultRuns(262_657), 25); // three_layer_relu: 6 553 600 / 262 657 = 24.95
+  assert.equal(defaultRuns(813_056), 10); // mnist_multiclass: 8.06, raised to 10
+});
+
+test("nqm verify --json: one record per property with its figures", async () => {
+  const example = examples().find((e) => e.file === "two_layer_relu.nqm")!;
+  const run = await nqm("verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", "4", "--json");
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout) as {
+    model: string;
+    status: string;
+    passed: boolean;
+    moved: number;
+    properties: { property: string; status: string; cases: number; seconds: number; worst: Record<string, unknown> }[];
+  };
+  assert.equal(report.model, "two_layer_relu");
+  assert.equal(report.status, "passed");
+  assert.equal(report.passed, true);
+  assert.equal(typeof report.moved, "number");
+  assert.deepEqual(
+    report.properties.map((p) => p.property),
+    [...PROPERTY_NAMES],
+  );
+  for (const p of report.properties) {
+    assert.equal(p.status, "passed");
+    assert.equal(p.cases, 4);
+    assert.ok(p.seconds >= 0);
+    for (const key of ["seed", "n", "left", "right", "bound", "ratio", "detail"]) assert.ok(key in p.worst, key);
+    assert.ok((p.worst.ratio as number) <= 1);
+  }
+});
+
+test("nqm verify on kernels that throw: exit 2, ERROR with the message, not FAIL", async () => {
+  const cache = join(WORK, "planted-throw");
+  const example = await plantKernels(cache, "two_layer_tanh.nqm", (js) =>
+    js.replace(/(\n\s*hvp\(w, dw, x, c, n, out\) \{)/, '$1 throw new RangeError("planted: hvp exploded");'),
+  );
+  const run = await nqmWithCache(
+    cache,
+    "verify",
+    `examples/${example.file}`,
+    ...setArguments(example.set),
+    "--runs",
+    "3",
+  );
+  assert.equal(run.code, 2, run.stdout);
+  assertNoStackTrace(run);
+  const rows = run.stdout.split("\n").filter((line) => /\s(pass|FAIL|ERROR)$/.test(line));
+  assert.deepEqual(
+    rows.filter((r) => r.endsWith("ERROR")).map((r) => r.split(/\s{2,}/)[0]),
+    ["hvp vs finite differences of jvp", "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)", "compiled vs interpreter"],
+  );
+  assert.equal(rows.filter((r) => r.endsWith("FAIL")).length, 0, run.stdout);
+  assert.match(
+    run.stdout,
+    /^internal error in "compiled vs interpreter": case \{"seed":\d+,"n":\d\}: planted: hvp exploded$/m,
+  );
+  assert.match(run.stdout, /^internal error in 3 properties$/m);
+});
+
+test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counterexample", async () => {
+  // Wrong kernels, planted as a cache entry whose recorded hash matches (the cache guards
+  // against damage, not against a deliberate edit): tanh computed as sinh everywhere, while
+  // its derivative stays 1 − tanh², now 1 − sinh².
+  const cache = join(WORK, "planted");
+  const example = await plantKernels(cache, "two_layer_tanh.nqm", (js) => js.replaceAll("Math.tanh(", "Math.sinh("));
   const run = await nqmWithCache(
     cache,
     "verify",
@@ -430,7 +504,7 @@ test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counter
   assert.equal(run.code, 1, run.stdout);
   assertNoStackTrace(run);
   const rows = run.stdout.split("\n").filter((line) => /\s(pass|FAIL)$/.test(line));
-  assert.equal(rows.length, 7, run.stdout);
+  assert.equal(rows.length, PROPERTY_NAMES.length, run.stdout);
   const failing = rows.filter((r) => r.endsWith("FAIL")).map((r) => r.split(/\s{2,}/)[0]!);
   for (const property of ["gradient vs finite differences", "compiled vs interpreter"])
     assert.ok(failing.includes(property), `${property} did not fail:\n${run.stdout}`);
@@ -438,13 +512,13 @@ test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counter
   for (const property of failing)
     assert.match(
       run.stdout,
-      new RegExp(
-        `^counterexample for "${property.replace(/[()^$.*+?[\]{}|\\]/g, "\\$&")}": \\{"seed":\\d+,"n":[1-4]\\}: \\S`,
-        "m",
-      ),
+      new RegExp(`^counterexample for "${escapeRegExp(property)}": \\{"seed":\\d+,"n":[1-4]\\}: \\S`, "m"),
       property,
     );
-  assert.match(run.stdout, /^counterexample for "compiled vs interpreter": .*largest relative difference \S+$/m);
+  assert.match(
+    run.stdout,
+    /^counterexample for "compiled vs interpreter": .*: kernel \S+ vs interpreter \S+, \|difference\| \S+, bound \S+$/m,
+  );
   assert.match(run.stdout, new RegExp(`^${failing.length} properties failed$`, "m"));
 });
 

@@ -117,7 +117,7 @@ function runAndCompare(
       : Array.from({ length: root.batched ? n : 1 }, () => value as Tensor);
     const size = sizeOf(root.node.shape);
     perExample.forEach((t, j) => {
-      const scale = Math.max(...t.data.map(Math.abs));
+      const scale = t.data.reduce((m, v) => Math.max(m, Math.abs(v)), -Infinity);
       for (let i = 0; i < size; i++) {
         const actual = outs[k]![j * size + i]!;
         assert.ok(

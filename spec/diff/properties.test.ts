@@ -380,7 +380,7 @@ function checkTaylor(c: Case, kinked: boolean, stats: TaylorStats): void {
     const order = k + 2;
     const slopes = along.map((a) => a.slopes[k]).filter((x): x is number => x !== null);
     if (slopes.length === 0) continue; // exact to rounding along every direction
-    const best = Math.max(...slopes);
+    const best = slopes.reduce((a, b) => Math.max(a, b), -Infinity);
     stats.fitted[k]++;
     stats.minSlope[k] = Math.min(stats.minSlope[k], best);
     stats.preAsymptotic += slopes.filter((x) => x < order - SLOPE_SLACK).length;

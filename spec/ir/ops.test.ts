@@ -239,7 +239,8 @@ const basis = (ts: readonly Tensor[], which: number, index: number) =>
     if (i === which) data[index] = 1;
     return { shape: p.shape, data };
   });
-const maxAbs = (...arrays: ArrayLike<number>[]) => arrays.reduce((m, a) => Math.max(m, ...Array.from(a, Math.abs)), 0);
+const maxAbs = (...arrays: ArrayLike<number>[]) =>
+  arrays.reduce((m, a) => Array.from(a).reduce((k, v) => Math.max(k, Math.abs(v)), m), 0);
 
 function assertClose(what: string, exact: ArrayLike<number>, approx: ArrayLike<number>, scale: number): void {
   assert.equal(exact.length, approx.length, `${what}: ${exact.length} values, expected ${approx.length}`);

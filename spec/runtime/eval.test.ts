@@ -352,7 +352,7 @@ describe("nqm eval on every example", () => {
       const fValues = flat(result.f);
       for (const param of p.model.params) {
         const grad = flat(result.grad[param.name]!);
-        const scale = 1 + sumAbs(fValues) + Math.max(...grad.map(Math.abs));
+        const scale = 1 + sumAbs(fValues) + grad.reduce((m, v) => Math.max(m, Math.abs(v)), -Infinity);
         const base = p.point.params[param.name]!;
         for (let i = 0; i < sizeOf(param.shape); i++) {
           const shifted = (delta: number) => {

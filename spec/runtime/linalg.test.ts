@@ -108,7 +108,7 @@ test("symmetricEigen: recovers the spectrum of Q diag(λ) Qᵀ, with orthonormal
         );
         const a = withSpectrum(randomOrthogonal(n, rng), spectrum);
         const { values, vectors } = symmetricEigen(a, n);
-        const scale = Math.max(1, ...spectrum.map(Math.abs));
+        const scale = spectrum.reduce((m, v) => Math.max(m, Math.abs(v)), 1);
         descending(spectrum).forEach((lambda, i) => assertClose(values[i]!, lambda, 1e-11 * scale, `λ${i}`));
         for (let i = 0; i < n; i++) {
           const v = vectors.subarray(i * n, (i + 1) * n);

@@ -41,7 +41,12 @@ function uvRun(model: ModelKind, lrMultiple: number, seed: number, steps = 150):
     f = nextF;
   }
   const divergedIndex = trainLoss.findIndex((l) => !Number.isFinite(l) || l > 1e6);
-  const phase: Phase = divergedIndex >= 0 ? "divergent" : Math.max(...trainLoss) > trainLoss[0]! ? "catapult" : "lazy";
+  const phase: Phase =
+    divergedIndex >= 0
+      ? "divergent"
+      : trainLoss.reduce((a, b) => Math.max(a, b), -Infinity) > trainLoss[0]!
+        ? "catapult"
+        : "lazy";
   const evalSteps = trainLoss.map((_, t) => t).filter((t) => t % 3 === 0);
   const testLoss = evalSteps.map((t) => trainLoss[t]! + 0.05);
   const finiteTest = testLoss.filter(Number.isFinite);
@@ -60,7 +65,8 @@ function uvRun(model: ModelKind, lrMultiple: number, seed: number, steps = 150):
     lambdaMax: evalSteps.map((t) => lambdas[t]!),
     eigs: evalSteps.map((t) => [lambdas[t]!, 0.5 * lambda0]),
     distance: evalSteps.map((t) => Math.sqrt(t)),
-    bestTestLoss: phase === "divergent" || finiteTest.length === 0 ? null : Math.min(...finiteTest),
+    bestTestLoss:
+      phase === "divergent" || finiteTest.length === 0 ? null : finiteTest.reduce((a, b) => Math.min(a, b), Infinity),
     finalTrainLoss: trainLoss.at(-1)!,
   };
   if (divergedIndex >= 0) run.divergedAt = divergedIndex;

@@ -77,7 +77,7 @@ function assertMonotone(losses: readonly number[], label: string): void {
   }
 }
 
-const peak = (r: RunRecord) => Math.max(...r.trainLoss.filter(Number.isFinite));
+const peak = (r: RunRecord) => r.trainLoss.filter(Number.isFinite).reduce((a, b) => Math.max(a, b), -Infinity);
 
 // ---------------------------------------------------------------- single example
 
@@ -138,7 +138,9 @@ for (const example of ["uv", "two_layer_relu"] as const) {
         // up to O(1/m) (a few percent at most at m = 1000).
         const ratio = run.trainLoss[1]! / run.trainLoss[0]!;
         assert.ok(Math.abs(ratio - 0.25) < 0.025, `${kind}: L1/L0 = ${ratio}, expected (1 − 1.5)² = 0.25`);
-        const drift = Math.max(...run.lambdaMax.map((l) => Math.abs(l / start.lambda0 - 1)));
+        const drift = run.lambdaMax
+          .map((l) => Math.abs(l / start.lambda0 - 1))
+          .reduce((a, b) => Math.max(a, b), -Infinity);
         assert.ok(drift < 0.05, `${kind}: λ moved by ${(100 * drift).toFixed(2)}%`);
       }
     });
@@ -256,14 +258,17 @@ describe("closed-form single-example dynamics", () => {
       const lr = 3 / start.lambda0;
       const expected = closedForm(out[0]!, start.lambda0, lr, c.x, c.y, m, STEPS);
       // The recursion must describe a real catapult here, or the comparison would be weak.
-      assert.ok(Math.max(...expected.loss) > 10 * expected.loss[0]! && expected.lambda.at(-1)! < 2 / lr);
+      assert.ok(
+        expected.loss.reduce((a, b) => Math.max(a, b), -Infinity) > 10 * expected.loss[0]! &&
+          expected.lambda.at(-1)! < 2 / lr,
+      );
       for (const kind of c.kinds) {
         const run = train(session, start, kind, lr, STEPS);
         assert.equal(run.evalSteps.length, STEPS + 1);
         // Once the loss has converged, the residual f − y is a difference of O(1) numbers: its
         // rounding error is absolute (~1e-16 times the amplification), so the residual is
         // compared against the largest residual of the trajectory, not against itself.
-        const peakResidual = Math.sqrt(2 * Math.max(...expected.loss));
+        const peakResidual = Math.sqrt(2 * expected.loss.reduce((a, b) => Math.max(a, b), -Infinity));
         for (let t = 0; t <= STEPS; t++) {
           const lossError =
             Math.abs(Math.sqrt(2 * run.trainLoss[t]!) - Math.sqrt(2 * expected.loss[t]!)) / peakResidual;
@@ -383,7 +388,10 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
       `tracking starts at ${first}`,
     );
     const final = run.eigs!.at(-1)!;
-    assert.ok(Math.max(...final) < 2 / lr, `top eigenvalue ${Math.max(...final)} vs 2/η = ${2 / lr}`);
+    assert.ok(
+      final.reduce((a, b) => Math.max(a, b), -Infinity) < 2 / lr,
+      `top eigenvalue ${final.reduce((a, b) => Math.max(a, b), -Infinity)} vs 2/η = ${2 / lr}`,
+    );
     const { second, other } = split(final);
     assert.ok(relativeError(second, lambda2) < 0.03, `λ2: ${lambda2} → ${second}`);
     assert.ok(other < 2 / lr, `λ1: ${lambda1} → ${other}`);
@@ -398,7 +406,10 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
     const run = train(session, start, "f", lr, 300, { eigs: 2, evalEvery: 5 });
     assert.equal(run.phase, "catapult");
     const final = run.eigs!.at(-1)!;
-    assert.ok(Math.max(...final) < 2 / lr, `top eigenvalue ${Math.max(...final)} vs 2/η = ${2 / lr}`);
+    assert.ok(
+      final.reduce((a, b) => Math.max(a, b), -Infinity) < 2 / lr,
+      `top eigenvalue ${final.reduce((a, b) => Math.max(a, b), -Infinity)} vs 2/η = ${2 / lr}`,
+    );
     const { second } = split(final);
     // Theorem 3 is about f_quad. In f itself the spike moves some u_i across 0 (neurons switch
     // from the p1 side to the p2 side, which the frozen pattern of f_quad forbids), so b(w) and
@@ -460,7 +471,7 @@ describe("Theorem 3, 2/λ2 < η < 4/λ1: catapult along both directions (n = 16,
       const final = run.eigs!.at(-1)!;
       // 2/η < λ2 ≤ λ1, so both being below 2/η means both dropped.
       assert.ok(
-        Math.max(...final) < 2 / lr,
+        final.reduce((a, b) => Math.max(a, b), -Infinity) < 2 / lr,
         `${kind}: final eigenvalues ${final} vs 2/η = ${2 / lr} (λ1 = ${lambda1}, λ2 = ${lambda2})`,
       );
       assert.ok(

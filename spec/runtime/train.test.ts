@@ -151,7 +151,7 @@ describe("uv, one example (m = 1000)", () => {
     const lr = 3 / start.lambda0;
     const free = trainRun(session, start, config("f", lr, 300));
     assert.equal(free.phase, "catapult");
-    const peak = Math.max(...free.trainLoss);
+    const peak = free.trainLoss.reduce((a, b) => Math.max(a, b), -Infinity);
     const scale = Math.max(free.trainLoss[0]!, 0.5); // L_zero = ½y² = 0.5
     const capped = trainRun(session, start, config("f", lr, 300, { divergenceFactor: (0.5 * peak) / scale }));
     assert.equal(capped.phase, "divergent");
@@ -268,7 +268,10 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
     }
     direct /= test.n;
     assert.ok(Math.abs(run.testLoss[0]! - direct) <= 1e-12 * direct, `${run.testLoss[0]} vs ${direct}`);
-    assert.equal(run.bestTestLoss, Math.min(...run.testLoss));
+    assert.equal(
+      run.bestTestLoss,
+      run.testLoss.reduce((a, b) => Math.min(a, b), Infinity),
+    );
     assert.ok(run.testLoss.every(Number.isFinite));
     // Training the separable data lowers the test loss too.
     assert.ok(run.bestTestLoss! < run.testLoss[0]!);

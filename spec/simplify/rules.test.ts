@@ -128,7 +128,7 @@ function value(node: Node) {
 function assertSameValue(before: Node, after: Node, what: string): void {
   const x = value(before);
   const y = value(after);
-  const scale = Math.max(1, ...x.flat().map(Math.abs));
+  const scale = x.flat().reduce((m, v) => Math.max(m, Math.abs(v)), 1);
   x.forEach((row, j) =>
     row.forEach((v, i) => assert.ok(Math.abs(v - y[j]![i]!) <= 1e-14 * scale, `${what}: ${x} before, ${y} after`)),
   );

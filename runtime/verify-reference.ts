@@ -1,0 +1,403 @@
+/**
+ * The bounded reference of `nqm verify`: the interpreter's values (the op table's `evaluate`),
+ * each with a magnitude M ≥ |value| and a rounding count k, such that any evaluation of the same
+ * formulas in double precision, with its sums in any order, lies within k·u·M of the exact value
+ * (to first order in the unit roundoff u = 2⁻⁵³). The rules, one per op (docs/verify.md derives them):
+ *
+ *   leaf x:            M = |x|,                          k = 0
+ *   a ± b, a · b:      M = Ma + Mb, Ma · Mb              k = max(ka, kb) + 1
+ *   a / b:             M = Ma/|b| + |a/b|·Mb/|b|          k = max(ka, kb) + 1
+ *   φ(x) elementwise:  M = |φ'(x)|·Mx + |φ(x)|            k = max(kx, 2) + 1   (2: the library's ulps)
+ *   Σ of L terms:      M = Σ M(term)                       k = max k(term) + L  (γ_L = L·u/(1−L·u))
+ *   matmul, outer:     M = Ma @ Mb, outer(Ma, Mb)          k = max(ka, kb) + L  (L the inner length, 1 for outer)
+ *
+ * M is the computation re-run on absolute values with every operation replaced by its absolute
+ * sensitivity, so it does not depend on the order of a sum, on a factor being applied before or
+ * after it, or on a product distributed over a sum: the kernels and the interpreter, which group
+ * the same formulas differently, are held to the same bound.
+ *
+ * Kinks (relu, step, abs, sign, leaky_relu, leaky_step, all at 0): where rounding alone could put
+ * an argument on either side (|x| ≤ 2·kx·u·Mx) the point is reported as near a kink. With a
+ * recorded pattern the evaluation is frozen: each kink op keeps the side its argument had at the
+ * recorded point (relu(x) = [x₀ > 0]·x, step(x) = [x₀ > 0], …), which is the smooth piece of f
+ * whose derivatives the kernels compute there, so finite differences and Taylor fits never cross
+ * a kink however many units the model has.
+ */
+import { type Node, OP_NAMES, type OpName, topologicalOrder } from "../compiler/ir/node.ts";
+import { OPS } from "../compiler/ir/ops.ts";
+import type { Tensor } from "../compiler/ir/tensor.ts";
+import { sigmoid } from "../compiler/math.ts";
+
+/** The unit roundoff of float64. */
+export const UNIT_ROUNDOFF = 2 ** -53;
+
+/** Ulps of error allowed for one call of a library function (Math.exp, Math.tanh, …) and its result's rounding. */
+const LIBRARY_ULPS = 2;
+
+/** The ops with kinks, from the op table (its `smooth` flag). */
+const KINK_OPS: ReadonlySet<OpName> = new Set(OP_NAMES.filter((op) => !OPS[op].smooth));
+const LEAF_OPS: ReadonlySet<OpName> = new Set(["input", "param", "fixed", "tangent", "cotangent", "const"]);
+const NONE = new Float64Array(0);
+
+/** Whether a graph has a kink op: its finite differences then run on the frozen (smooth) piece. */
+export function hasKinks(roots: readonly Node[]): boolean {
+  return topologicalOrder(roots).some((node) => KINK_OPS.has(node.op));
+}
+
+/** A value with its magnitude and rounding count (see the file comment). */
+export interface Bounded {
+  readonly value: Tensor;
+  readonly magnitude: Float64Array;
+  readonly roundings: number;
+}
+
+/** Per kink node id, what is held at the recorded point: relu/abs/leaky_relu their slope, step/sign/leaky_step their value. */
+export type KinkPattern = Map<number, Float64Array>;
+
+/** The leaves of one example. */
+export interface ExampleLeaves {
+  readonly params: Readonly<Record<string, Tensor>>;
+  readonly fixed: Readonly<Record<string, Tensor>>;
+  readonly tangents: Readonly<Record<string, Tensor>>;
+  readonly inputs: Readonly<Record<string, Tensor>>;
+  readonly cotangent: Tensor;
+}
+
+export interface ExampleReference {
+  readonly roots: Bounded[];
+  /** The pattern of this evaluation (the frozen one when given). */
+  readonly pattern: KinkPattern;
+  /** Kink arguments within rounding of their kink. */
+  readonly nearKinks: number;
+  /** Entries whose magnitude is not finite (a singularity such as 1/0 or sqrt'(0)). */
+  readonly singular: number;
+  /** With a frozen pattern: kink arguments now on the other side than recorded. */
+  readonly crossings: number;
+}
+
+const abs = (data: Float64Array): Float64Array => {
+  const out = new Float64Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = Math.abs(data[i]!);
+  return out;
+};
+
+const asTensor = (shape: readonly number[], data: Float64Array): Tensor => ({ shape, data });
+
+/** |φ'(x)| for a smooth elementwise op, from its argument x and its value y. */
+function slope(op: OpName, x: number, y: number, node: Node): number {
+  switch (op) {
+    case "tanh":
+      return 1 - y * y;
+    case "sigmoid":
+      return y * (1 - y);
+    case "softplus":
+      return sigmoid(x);
+    case "exp":
+      return y;
+    case "log":
+      return 1 / Math.abs(x);
+    case "sqrt":
+      return 0.5 / y;
+    case "sin":
+      return Math.abs(Math.cos(x));
+    case "cos":
+      return Math.abs(Math.sin(x));
+    case "square":
+      return 2 * Math.abs(x);
+    case "pow": {
+      const p = node.attrs.exponent!;
+      return p === 0 ? 0 : Math.abs(p * x ** (p - 1));
+    }
+    default:
+      throw new Error(`internal: no slope rule for ${op}`);
+  }
+}
+
+/** The held slope (relu, abs, leaky_relu) or value (step, sign, leaky_step) of a kink op at argument x. */
+function held(op: OpName, x: number, node: Node): number {
+  const slopeOfLeak = node.attrs.slope ?? 0;
+  switch (op) {
+    case "relu":
+    case "step":
+      return x > 0 ? 1 : 0;
+    case "abs":
+    case "sign":
+      return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case "leaky_relu":
+    case "leaky_step":
+      return x > 0 ? 1 : slopeOfLeak;
+    default:
+      throw new Error(`internal: ${op} is not a kink op`);
+  }
+}
+
+/**
+ * Evaluates `roots` for one example with magnitudes and rounding counts; with `frozen`, every
+ * kink op keeps the side recorded in it. Intermediate values are dropped after their last use.
+ */
+export function evaluateExample(
+  roots: readonly Node[],
+  leaves: ExampleLeaves,
+  frozen?: KinkPattern,
+  withMagnitudes = true,
+): ExampleReference {
+  const order = topologicalOrder(roots);
+  const uses = new Map<number, number>();
+  for (const node of order) for (const input of node.inputs) uses.set(input.id, (uses.get(input.id) ?? 0) + 1);
+  for (const root of roots) uses.set(root.id, Infinity);
+  const values = new Map<number, Bounded>();
+  const pattern: KinkPattern = frozen ?? new Map();
+  let nearKinks = 0;
+  let singular = 0;
+  let crossings = 0;
+
+  const leaf = (table: Readonly<Record<string, Tensor>>, kind: string, name: string): Bounded => {
+    if (!Object.hasOwn(table, name)) throw new Error(`internal: no value bound for ${kind} ${name}`);
+    const value = table[name]!;
+    return { value, magnitude: withMagnitudes ? abs(value.data) : NONE, roundings: 0 };
+  };
+
+  const evaluate = (node: Node, inputs: readonly Bounded[]): Bounded => {
+    const op = node.op;
+    if (!withMagnitudes && !KINK_OPS.has(op) && !LEAF_OPS.has(op) && op !== "bsum")
+      return {
+        value: OPS[op].evaluate(
+          inputs.map((i) => i.value),
+          node,
+        ),
+        magnitude: NONE,
+        roundings: 0,
+      };
+    const name = node.attrs.name ?? "";
+    const [a, b] = inputs as [Bounded, Bounded];
+    const evaluated = (): Tensor =>
+      OPS[op].evaluate(
+        inputs.map((i) => i.value),
+        node,
+      );
+    const magnitudeBy = (rule: OpName, ms: readonly Float64Array[]) =>
+      OPS[rule].evaluate(
+        ms.map((m, i) => asTensor(inputs[i]!.value.shape, m)),
+        node,
+      ).data;
+    const kMax = inputs.reduce((k, i) => Math.max(k, i.roundings), 0);
+    switch (op) {
+      case "input":
+        return leaf(leaves.inputs, "input", name);
+      case "param":
+        return leaf(leaves.params, "param", name);
+      case "fixed":
+        return leaf(leaves.fixed, "fixed", name);
+      case "tangent":
+        return leaf(leaves.tangents, "tangent", name);
+      case "cotangent":
+        return { value: leaves.cotangent, magnitude: withMagnitudes ? abs(leaves.cotangent.data) : NONE, roundings: 0 };
+      case "const": {
+        const value = evaluated();
+        return { value, magnitude: abs(value.data), roundings: 0 };
+      }
+      // One example: Σⱼ is the identity here; the caller adds the sum over examples.
+      case "bsum":
+        return a;
+      case "neg":
+        return { value: evaluated(), magnitude: a.magnitude, roundings: a.roundings };
+      case "transpose":
+      case "broadcast":
+        return { value: evaluated(), magnitude: magnitudeBy(op, [a.magnitude]), roundings: a.roundings };
+      case "add":
+      case "sub":
+        return { value: evaluated(), magnitude: magnitudeBy("add", [a.magnitude, b.magnitude]), roundings: kMax + 1 };
+      case "mul":
+        return { value: evaluated(), magnitude: magnitudeBy("mul", [a.magnitude, b.magnitude]), roundings: kMax + 1 };
+      case "outer":
+        return { value: evaluated(), magnitude: magnitudeBy("outer", [a.magnitude, b.magnitude]), roundings: kMax + 1 };
+      case "matmul": {
+        const inner = b.value.shape[0]!;
+        return {
+          value: evaluated(),
+          magnitude: magnitudeBy("matmul", [a.magnitude, b.magnitude]),
+          roundings: kMax + inner,
+        };
+      }
+      case "sum":
+        return {
+          value: evaluated(),
+          magnitude: magnitudeBy("sum", [a.magnitude]),
+          roundings: a.roundings + a.value.data.length,
+        };
+      case "div": {
+        const value = evaluated();
+        const out = new Float64Array(value.data.length);
+        const sa = a.value.data.length === 1 && out.length !== 1;
+        const sb = b.value.data.length === 1 && out.length !== 1;
+        for (let i = 0; i < out.length; i++) {
+          const divisor = Math.abs(b.value.data[sb ? 0 : i]!);
+          out[i] = (a.magnitude[sa ? 0 : i]! + Math.abs(value.data[i]!) * b.magnitude[sb ? 0 : i]!) / divisor;
+        }
+        return { value, magnitude: out, roundings: kMax + 1 };
+      }
+      case "relu":
+      case "step":
+      case "abs":
+      case "sign":
+      case "leaky_relu":
+      case "leaky_step": {
+        const x = a.value.data;
+        const holds = op === "relu" || op === "abs" || op === "leaky_relu";
+        let sides = pattern.get(node.id);
+        if (sides === undefined) {
+          sides = new Float64Array(x.length);
+          for (let i = 0; i < x.length; i++) {
+            sides[i] = held(op, x[i]!, node);
+            if (
+              withMagnitudes &&
+              a.magnitude[i]! > 0 &&
+              Math.abs(x[i]!) <= 2 * a.roundings * UNIT_ROUNDOFF * a.magnitude[i]!
+            )
+              nearKinks++;
+          }
+          pattern.set(node.id, sides);
+        } else {
+          for (let i = 0; i < x.length; i++) if (held(op, x[i]!, node) !== sides[i]) crossings++;
+        }
+        // Free, the interpreter's own value; held, the recorded piece.
+        const data = frozen === undefined ? evaluated().data : new Float64Array(x.length);
+        const magnitude = withMagnitudes ? new Float64Array(x.length) : NONE;
+        for (let i = 0; i < x.length; i++) {
+          const side = sides[i]!;
+          if (frozen !== undefined) data[i] = holds ? side * x[i]! : side;
+          if (withMagnitudes) magnitude[i] = holds ? Math.abs(side) * a.magnitude[i]! : Math.abs(side);
+        }
+        return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
+      }
+      case "tanh":
+      case "sigmoid":
+      case "softplus":
+      case "exp":
+      case "log":
+      case "sqrt":
+      case "sin":
+      case "cos":
+      case "square":
+      case "pow": {
+        const value = evaluated();
+        const magnitude = new Float64Array(value.data.length);
+        for (let i = 0; i < magnitude.length; i++) {
+          const y = value.data[i]!;
+          magnitude[i] = slope(op, a.value.data[i]!, y, node) * a.magnitude[i]! + Math.abs(y);
+          if (!Number.isFinite(magnitude[i]!)) singular++;
+        }
+        return { value, magnitude, roundings: Math.max(a.roundings, LIBRARY_ULPS) + 1 };
+      }
+      default: {
+        const unhandled: never = op;
+        throw new Error(`internal: no reference rule for ${String(unhandled)}`);
+      }
+    }
+  };
+
+  for (const node of order) {
+    const inputs = node.inputs.map((input) => values.get(input.id)!);
+    values.set(node.id, evaluate(node, inputs));
+    for (const input of node.inputs) {
+      const left = uses.get(input.id)! - 1;
+      uses.set(input.id, left);
+      if (left === 0) values.delete(input.id);
+    }
+  }
+  return { roots: roots.map((root) => values.get(root.id)!), pattern, nearKinks, singular, crossings };
+}
+
+/** A batch of examples in the kernels' flat layout. */
+export interface BatchLeaves {
+  readonly n: number;
+  readonly params: Readonly<Record<string, Tensor>>;
+  readonly fixed: Readonly<Record<string, Tensor>>;
+  readonly tangents: Readonly<Record<string, Tensor>>;
+  /** Per input: its shape and [n, size] values. */
+  readonly inputs: readonly { readonly name: string; readonly shape: readonly number[]; readonly data: Float64Array }[];
+  readonly outputShape: readonly number[];
+  /** [n, output size]. */
+  readonly cotangent: Float64Array;
+}
+
+export interface BatchReference {
+  /** Per root: per-example roots as [n, size], shared roots summed over the examples. */
+  readonly values: Float64Array[];
+  readonly magnitudes: Float64Array[];
+  readonly roundings: number[];
+  readonly patterns: KinkPattern[];
+  readonly nearKinks: number;
+  readonly singular: number;
+  readonly crossings: number;
+}
+
+/**
+ * Evaluates `roots` one example at a time (memory: one example's values, not n), in the kernels'
+ * layout: a per-example root is stacked [n, size]; a shared root (a Σⱼ, linear in the per-example
+ * cotangent or tangent terms) is accumulated over the examples, which adds n to its rounding count.
+ */
+export function evaluateBatch(
+  roots: readonly Node[],
+  leaves: BatchLeaves,
+  frozen?: readonly KinkPattern[],
+  withMagnitudes = true,
+  perExample: ReadonlySet<Node> = new Set(),
+): BatchReference {
+  const n = leaves.n;
+  const sizes = roots.map((r) => r.shape.reduce((a, b) => a * b, 1));
+  // A shared root that no Σⱼ feeds does not depend on the examples: it is taken once, not summed.
+  const summed = roots.map((r) => !r.batched && topologicalOrder([r]).some((node) => node.op === "bsum"));
+  // A root the kernels lay out per example is stacked even where it does not vary (ΔᵀHΔ of a quadratic).
+  const stacked = roots.map((r) => r.batched || perExample.has(r));
+  const values = roots.map((_, i) => new Float64Array(stacked[i] ? n * sizes[i]! : sizes[i]!));
+  const magnitudes = roots.map((_, i) => (withMagnitudes ? new Float64Array(values[i]!.length) : NONE));
+  const roundings = roots.map(() => 0);
+  const patterns: KinkPattern[] = [];
+  let nearKinks = 0;
+  let singular = 0;
+  let crossings = 0;
+  const outputSize = leaves.outputShape.reduce((a, b) => a * b, 1);
+  for (let j = 0; j < n; j++) {
+    const example = evaluateExample(
+      roots,
+      {
+        params: leaves.params,
+        fixed: leaves.fixed,
+        tangents: leaves.tangents,
+        inputs: Object.fromEntries(
+          leaves.inputs.map((input) => {
+            const size = input.shape.reduce((a, b) => a * b, 1);
+            return [input.name, asTensor(input.shape, input.data.subarray(j * size, (j + 1) * size))];
+          }),
+        ),
+        cotangent: asTensor(leaves.outputShape, leaves.cotangent.subarray(j * outputSize, (j + 1) * outputSize)),
+      },
+      frozen?.[j],
+      withMagnitudes,
+    );
+    patterns.push(example.pattern);
+    nearKinks += example.nearKinks;
+    singular += example.singular;
+    crossings += example.crossings;
+    roots.forEach((_, r) => {
+      const { value, magnitude, roundings: k } = example.roots[r]!;
+      const out = values[r]!;
+      const outMagnitude = magnitudes[r]!;
+      if (stacked[r]) {
+        out.set(value.data, j * sizes[r]!);
+        if (withMagnitudes) outMagnitude.set(magnitude, j * sizes[r]!);
+        roundings[r] = Math.max(roundings[r]!, k);
+      } else if (summed[r]) {
+        for (let i = 0; i < out.length; i++) out[i]! += value.data[i]!;
+        if (withMagnitudes) for (let i = 0; i < out.length; i++) outMagnitude[i]! += magnitude[i]!;
+        roundings[r] = Math.max(roundings[r]!, k + n);
+      } else if (j === 0) {
+        out.set(value.data);
+        if (withMagnitudes) outMagnitude.set(magnitude);
+        roundings[r] = k;
+      }
+    });
+  }
+  return { values, magnitudes, roundings, patterns, nearKinks, singular, crossings };
+}
