@@ -330,14 +330,14 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     (v, attrs) => (v > 0 ? v : defined(attrs.slope, "the slope") * v),
     (g, x, y) => g.unary("leaky_step", x, { slope: defined(y.attrs.slope, "the slope") }),
     (x, attrs) => `leaky_relu(${x}, ${attrs.slope})`,
-    scalarForm(([x], attrs) => `leakyRelu(${x}, ${literal(attrs.slope!)})`),
+    scalarForm(([x], attrs) => `leakyRelu(${x}, ${literal(defined(attrs.slope, "the slope"))})`),
     false,
   ),
   leaky_step: elementwise(
     (v, attrs) => (v > 0 ? 1 : defined(attrs.slope, "the slope")),
     () => null,
     (x, attrs) => `leaky_step(${x}, ${attrs.slope})`,
-    scalarForm(([x], attrs) => `leakyStep(${x}, ${literal(attrs.slope!)})`),
+    scalarForm(([x], attrs) => `leakyStep(${x}, ${literal(defined(attrs.slope, "the slope"))})`),
     false,
   ),
 
@@ -433,7 +433,7 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     print: ([x]: One<string>, node) => `fill(${x}, [${node.shape}])`,
     precedence: 5,
     // A broadcast scalar is read as the scalar itself at every entry.
-    kernel: scalarForm(([x]) => x!),
+    kernel: scalarForm(([x]) => defined(x, "the broadcast scalar")),
     smooth: true,
   },
   /** Σ_j over the examples of a batched value; the interpreter sums the batch before calling evaluate. */

@@ -4,7 +4,7 @@
  * steps move only the displacement Δ and the cotangent c = residual), so code generation
  * computes `static` and `w0` nodes once per run and only `step` nodes at every step.
  */
-import { lookup } from "../../foundation/defined.ts";
+import { defined, lookup } from "../../foundation/defined.ts";
 import { topologicalOrder, type Node } from "../ir/node.ts";
 
 /** Bit flags of what a node's value depends on. */
@@ -55,11 +55,10 @@ export function preparedFrontier(stepRoots: readonly Node[]): Node[] {
   const frontier = new Map<number, Node>();
   const seen = new Set<number>();
   const stack = [...stepRoots];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     if (seen.has(node.id)) continue;
     seen.add(node.id);
-    if (stageOf(flags.get(node.id)!) !== "step") {
+    if (stageOf(defined(flags.get(node.id), "the dependency flags of a node")) !== "step") {
       if (node.inputs.length > 0) frontier.set(node.id, node);
       continue;
     }
