@@ -73,9 +73,7 @@ test(`${LETS} chained lets: check, derive, print and evaluate with the interpret
   assertValues(evaluateWithInterpreter(program, point(model)));
 });
 
-test(`${LETS} chained lets: compiled kernels`, {
-  todo: "compiler/codegen/kernel.ts builds fused expressions recursively; being reworked (issue 11)",
-}, async () => {
+test(`${LETS} chained lets: compiled kernels`, async () => {
   const checked = model ?? loadModel(source()).model;
   const compiled = await compileModel(checked, { source: source(), maxBatch: 1, cacheDir: WORK, noCache: true });
   assertValues(evaluateWithKernels(compiled.kernels, point(checked), checked.outputShape));

@@ -87,6 +87,9 @@ export interface KernelInput {
   readonly comments?: ReadonlyMap<number, string>;
 }
 
+/** The most ops one fused expression holds. */
+const MAX_FUSED = 64;
+
 const isElementwise = (node: Node) => OPS[node.op].kernel.kind === "elementwise";
 const isBatched = (s: BufferStorage) => s.batchStride !== 0;
 
@@ -182,6 +185,11 @@ export function lowerKernel(input: KernelInput): KernelPlan {
 
   // Where each value lives; inputs are decided before their users.
   const storage = new Map<number, Storage>();
+  // How many fused ops an inline value's expression holds: a chain is cut into a buffer past
+  // MAX_FUSED, so that expressions stay short for V8 and their printing shallow (5,000 chained lets).
+  const fusedDepth = new Map<number, number>();
+  const depthOf = (node: Node) =>
+    1 + node.inputs.reduce((deepest, x) => Math.max(deepest, fusedDepth.get(x.id) ?? 0), 0);
   const decide = (node: Node): Storage => {
     if (node.op === "const") return { kind: "const", value: node.attrs.value! };
     const leaf = leafStorage(node, input.leaves);
@@ -201,7 +209,10 @@ export function lowerKernel(input: KernelInput): KernelPlan {
       const sameSize = sizeOf(consumer.shape) === sizeOf(node.shape);
       const fusable =
         (isElementwise(consumer) && sameSize) || consumer.op === "sum" || consumer.op === "bsum" || isDot(consumer);
-      if (sameDomain && fusable) return { kind: "inline" };
+      if (sameDomain && fusable && depthOf(node) <= MAX_FUSED) {
+        fusedDepth.set(node.id, depthOf(node));
+        return { kind: "inline" };
+      }
     }
     return input.scratch.storage(node);
   };
