@@ -422,7 +422,11 @@ export class ModuleBuilder {
   /** The module's bytes. */
   encode(): Uint8Array {
     const bytes: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]; // "\0asm", version 1
-    bytes.push(...section(1, vector(this.typeBytes)));
+    // Appended element by element: spreading a large section into push() would overflow the stack.
+    const append = (part: readonly number[]) => {
+      for (const byte of part) bytes.push(byte);
+    };
+    append(section(1, vector(this.typeBytes)));
     if (this.memoryImport !== undefined) {
       const { module, name, limits } = this.memoryImport;
       // Limits flags: bit 0 = has a maximum, bit 1 = shared (the threads proposal, on in Node 20).
@@ -435,12 +439,12 @@ export class ModuleBuilder {
         ...unsignedLeb128(limits.minimumPages),
         ...unsignedLeb128(limits.maximumPages),
       ];
-      bytes.push(...section(2, vector([entry])));
+      append(section(2, vector([entry])));
     }
-    bytes.push(...section(3, vector(this.functions.map((f) => unsignedLeb128(f.type)))));
+    append(section(3, vector(this.functions.map((f) => unsignedLeb128(f.type)))));
     const exportEntries = this.exports.map((e) => [...utf8Name(e.name), 0x00, ...unsignedLeb128(e.index)]);
-    bytes.push(...section(7, vector(exportEntries)));
-    bytes.push(...section(10, vector(this.functions.map((f) => f.body.encode()))));
+    append(section(7, vector(exportEntries)));
+    append(section(10, vector(this.functions.map((f) => f.body.encode()))));
     return Uint8Array.from(bytes);
   }
 
