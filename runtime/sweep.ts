@@ -219,7 +219,10 @@ export function openSweepFolder(spec: SweepSpec, outDir: string): SweepFolder {
     const foreign = previous.find((record) => record.sweep !== hash);
     if (foreign !== undefined)
       fail("NQM4007", {
-        reason: `${runsPath} holds run ${foreign.id} of ${foreign.sweep === undefined ? "an unidentified sweep" : `sweep ${foreign.sweep}`}, not of this one (${hash}); ${advice}`,
+        reason:
+          foreign.sweep === undefined
+            ? `${runsPath} was written by an earlier nqm, whose runs started from other initial weights (seeds are now derived per tensor) and had rounded run ids, so they cannot be resumed; ${advice}`
+            : `${runsPath} holds run ${foreign.id} of sweep ${foreign.sweep}, not of this one (${hash}); ${advice}`,
       });
     // Only now that the runs are known to be this sweep's: drop a last line cut short by a kill.
     if (wholeBytes < totalBytes) truncateRuns(runsPath, wholeBytes);

@@ -313,7 +313,9 @@ describe("sweeps resume to the same runs.jsonl", () => {
     writeFileSync(join(dir, "runs.jsonl"), foreign);
     await assert.rejects(
       () => runSweep(SPEC, { outDir: dir, workers: 1 }),
-      (error: unknown) => error instanceof NqmError && /of an unidentified sweep/.test(error.diagnostics[0]!.message),
+      (error: unknown) =>
+        error instanceof NqmError &&
+        /written by an earlier nqm, whose runs started from other initial weights/.test(error.diagnostics[0]!.message),
     );
   });
 
