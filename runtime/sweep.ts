@@ -78,39 +78,28 @@ export function parseLearningRates(text: string): number[] {
   return values;
 }
 
-/** The fields of a spec that decide its runs (what must match for a sweep to resume). */
+/** The fields of a spec that decide its runs (what must match for a sweep to resume), in the identity's order. */
+const IDENTITY_FIELDS = [
+  "source",
+  "set",
+  "modelName",
+  "data",
+  "dataSeed",
+  "models",
+  "lrMultiples",
+  "seeds",
+  "steps",
+  "loss",
+  "evalEvery",
+  "eigs",
+  "batch",
+  "divergenceFactor",
+] as const satisfies readonly (keyof SweepSpec)[];
+
+/** The identity of a sweep: its deciding fields as JSON. */
 function identity(spec: SweepSpec): string {
-  const {
-    source,
-    set,
-    modelName,
-    data,
-    dataSeed,
-    models,
-    lrMultiples,
-    seeds,
-    steps,
-    loss,
-    evalEvery,
-    eigs,
-    batch,
-    divergenceFactor,
-  } = spec;
   return JSON.stringify({
-    source,
-    set,
-    modelName,
-    data,
-    dataSeed,
-    models,
-    lrMultiples,
-    seeds,
-    steps,
-    loss,
-    evalEvery,
-    eigs,
-    batch,
-    divergenceFactor,
+    ...Object.fromEntries(IDENTITY_FIELDS.map((field) => [field, spec[field]])),
     // f32 runs are other numbers; f64 (the default) leaves the identity of older sweeps as it was.
     dtype: spec.dtype === "f32" ? "f32" : undefined,
   });

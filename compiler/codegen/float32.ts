@@ -34,6 +34,14 @@ export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKe
   };
   const widen = (target: Float64Array, source: Float32Array, count: number) => target.set(source.subarray(0, count));
 
+  /** A kernel of (w, Δ, x, n) with per-example outputs. */
+  const along =
+    (kernel: "jvp" | "quad" | "fLin" | "fQuad") =>
+    (wv: Float64Array, dwv: Float64Array, x: readonly Float64Array[], n: number, o: Float64Array): void => {
+      inner[kernel](narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
+      widen(o, result, n * out);
+    };
+
   const kernels: CompiledKernels = {
     layout,
     maxBatch,
@@ -45,22 +53,10 @@ export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKe
       inner.f(narrow(w, wv, P), narrowInputs(x, n), n, result);
       widen(o, result, n * out);
     },
-    jvp(wv, dwv, x, n, o) {
-      inner.jvp(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
-      widen(o, result, n * out);
-    },
-    quad(wv, dwv, x, n, o) {
-      inner.quad(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
-      widen(o, result, n * out);
-    },
-    fLin(wv, dwv, x, n, o) {
-      inner.fLin(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
-      widen(o, result, n * out);
-    },
-    fQuad(wv, dwv, x, n, o) {
-      inner.fQuad(narrow(w, wv, P), narrow(dw, dwv, P), narrowInputs(x, n), n, result);
-      widen(o, result, n * out);
-    },
+    jvp: along("jvp"),
+    quad: along("quad"),
+    fLin: along("fLin"),
+    fQuad: along("fQuad"),
     vjp(wv, x, cv, n, g) {
       inner.vjp(narrow(w, wv, P), narrowInputs(x, n), narrow(c, cv, n * out), n, grad);
       widen(g, grad, P);
