@@ -14,6 +14,7 @@ import { fail } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
 import type { Backend, CompiledKernels, Dtype, KernelArray, KernelsModule } from "./api.ts";
 import { widenedKernels } from "./float32.ts";
+import { layoutOf } from "./layout.ts";
 import { simdSupported } from "./wasm/gemm.ts";
 import { COMPILER_VERSION, compilerHash } from "../version.ts";
 import type { GeneratedModule } from "./module.ts";
@@ -123,8 +124,9 @@ export async function transpile(typescript: string): Promise<string> {
   return result.code;
 }
 
-async function load(path: string): Promise<KernelsModule<KernelArray>> {
-  return (await import(pathToFileURL(path).href)) as KernelsModule<KernelArray>;
+/** Imports a module file; `version` (its content hash) makes a rewritten file a new import for Node's module cache. */
+async function load(path: string, version: string): Promise<KernelsModule<KernelArray>> {
+  return (await import(`${pathToFileURL(path).href}?sha256=${version}`)) as KernelsModule<KernelArray>;
 }
 
 async function loadText(javascript: string): Promise<KernelsModule<KernelArray>> {
@@ -153,6 +155,8 @@ function instantiate(module: KernelsModule<KernelArray>, options: CompileOptions
 }
 
 interface CacheMeta {
+  /** The cache key the entry was written under: an entry moved to another key's name is not served there. */
+  readonly key: string;
   readonly sha256: string;
   readonly version: string;
   /** The compiler hash of the compiler that wrote the entry. */
@@ -161,12 +165,16 @@ interface CacheMeta {
   readonly bytes: number;
 }
 
-/** Reads a cache entry's metadata; undefined when missing, unreadable or not matching its recorded hash. */
-function readCached(jsPath: string, metaPath: string): CacheMeta | undefined {
+/**
+ * Reads a cache entry's metadata; undefined when missing, unreadable, written under another key
+ * or not matching its recorded hash.
+ */
+function readCached(jsPath: string, metaPath: string, key: string): CacheMeta | undefined {
   try {
     const meta = JSON.parse(readFileSync(metaPath, "utf8")) as CacheMeta;
     const code = readFileSync(jsPath, "utf8");
-    return meta.version === COMPILER_VERSION &&
+    return meta.key === key &&
+      meta.version === COMPILER_VERSION &&
       meta.compiler === compilerHash() &&
       meta.sha256 === sha256(code) &&
       typeof meta.bytes === "number"
@@ -221,11 +229,12 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   const jsPath = join(cacheDir, `${cacheFileName(model.name, key)}.mjs`);
   const metaPath = join(cacheDir, `${cacheFileName(model.name, key)}.json`);
   const t0 = performance.now();
-  const cached = options.noCache ? undefined : readCached(jsPath, metaPath);
-  if (cached) {
-    // createKernels allocates the buffers: a cached entry meets the limit of this call too.
-    refuseAbove(cached.bytes, limit, model, options.file);
-    const module = await load(jsPath);
+  const cached = options.noCache ? undefined : readCached(jsPath, metaPath, key);
+  // createKernels allocates the buffers: a cached entry meets the limit of this call too.
+  if (cached) refuseAbove(cached.bytes, limit, model, options.file);
+  const module = cached ? await load(jsPath, cached.sha256) : undefined;
+  // The module must be this model's: its layout is checked before any kernel runs (else a miss).
+  if (cached && module && JSON.stringify(module.LAYOUT) === JSON.stringify(layoutOf(model))) {
     const t1 = performance.now();
     return {
       kernels: instantiate(module, options),
@@ -247,6 +256,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
     writeAtomic(
       metaPath,
       JSON.stringify({
+        key,
         sha256: sha256(javascript),
         version: COMPILER_VERSION,
         compiler: compilerHash(),
@@ -257,11 +267,11 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
     // A cache folder that cannot be written (read-only, a file in the way) costs the cache, not the compile.
     written = false;
   }
-  const module = written ? await load(jsPath) : await loadText(javascript);
+  const loaded = written ? await load(jsPath, sha256(javascript)) : await loadText(javascript);
   const t3 = performance.now();
   return {
-    kernels: instantiate(module, options),
-    module,
+    kernels: instantiate(loaded, options),
+    module: loaded,
     backend,
     typescript: generated.code,
     javascriptPath: written ? jsPath : "",

@@ -18,6 +18,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   truncateSync,
@@ -186,6 +187,26 @@ describe("the compile cache", () => {
       assert.deepEqual(valuesOf(result.kernels), reference);
     });
   }
+
+  test("two entries with both their files swapped: each model gets its own kernels, recompiled", async () => {
+    const dir = freshDir();
+    const other = { d: 2, m: 7 };
+    const ownReference = valuesOf((await compile(dir)).kernels);
+    const otherReference = valuesOf((await compile(dir, { set: other })).kernels);
+    const names = entries(dir);
+    assert.equal(names.length, 4, names.join(", "));
+    const [a, b] = [names.slice(0, 2), names.slice(2, 4)] as [string[], string[]];
+    // Move A's module and metadata to B's names and B's to A's (each pair stays self-consistent).
+    for (const [i, from] of a.entries()) renameSync(join(dir, from), join(dir, `${b[i]}.swap`));
+    for (const [i, from] of b.entries()) renameSync(join(dir, from), join(dir, a[i]!));
+    for (const name of b) renameSync(join(dir, `${name}.swap`), join(dir, name));
+    const first = await compile(dir);
+    assert.equal(first.fromCache, false);
+    assert.deepEqual(valuesOf(first.kernels), ownReference);
+    const second = await compile(dir, { set: other });
+    assert.equal(second.fromCache, false);
+    assert.deepEqual(valuesOf(second.kernels), otherReference);
+  });
 
   test("concurrent compiles of one model all succeed and leave one valid entry", async () => {
     const dir = freshDir();
