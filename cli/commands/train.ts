@@ -15,6 +15,7 @@ import {
   topEigenvalues,
   type LossNormalization,
   type Session,
+  type SessionOptions,
 } from "../../runtime/session.ts";
 import {
   openSweepFolder,
@@ -76,6 +77,19 @@ function parseLearningRate(value: string): { absolute?: number; multiple?: numbe
   return { absolute };
 }
 
+/** The session that a training command's options describe. */
+function sessionOptions(file: string, source: string, options: TrainingOptions): SessionOptions {
+  return {
+    file,
+    source,
+    set: options.set ?? {},
+    ...(options.modelName ? { modelName: options.modelName } : {}),
+    data: options.data,
+    dataSeed: options.dataSeed,
+    ...kernelChoice(options),
+  };
+}
+
 async function open(
   file: string,
   options: TrainingOptions,
@@ -84,13 +98,7 @@ async function open(
   const source = readSource(file);
   const session = await openSession({
     ...(memoryLimit !== undefined ? { memoryLimit } : {}),
-    file,
-    source,
-    set: options.set ?? {},
-    ...(options.modelName ? { modelName: options.modelName } : {}),
-    data: options.data,
-    dataSeed: options.dataSeed,
-    ...kernelChoice(options),
+    ...sessionOptions(file, source, options),
   });
   const bound = Object.entries(session.boundDims);
   if (bound.length > 0)
@@ -180,12 +188,7 @@ export async function sweepCommand(
   const source = readSource(file);
   const loss = lossOf(options.loss);
   const spec: SweepSpec = {
-    file,
-    source,
-    set: options.set ?? {},
-    ...(options.modelName ? { modelName: options.modelName } : {}),
-    data: options.data,
-    dataSeed: options.dataSeed,
+    ...sessionOptions(file, source, options),
     models: parseModels(options.models),
     lrMultiples: parseLearningRates(options.lrs),
     seeds: Array.from({ length: options.seeds }, (_, i) => i),
@@ -196,7 +199,6 @@ export async function sweepCommand(
     ...(options.batch ? { batch: options.batch } : {}),
     divergenceFactor: options.cap,
     cwd: process.cwd(),
-    ...kernelChoice(options),
   };
   const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
   // The folder first: an unwritable --out or a folder held by another sweep fails before any compile or data load.
