@@ -3,7 +3,7 @@ import { Command, CommanderError } from "commander";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { versionLabel } from "../compiler/version.ts";
 import { DERIVE_VIEWS } from "../compiler/diff/view-names.ts";
-import type { TrainingOptions } from "./commands/train.ts";
+import type { SweepOptions, TrainingOptions } from "./commands/train.ts";
 import { diagnosticsJson, output, report, type KernelOptions, type ModelOptions } from "./io.ts";
 
 // Command modules load on use, so `nqm check` does not pay for ts-morph, esbuild or vega.
@@ -181,18 +181,8 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option("--out <dir>", "output folder (an unfinished sweep there is resumed)", "nqm-out")
     .option("--workers <n>", "worker threads (default: the number of cores)", parseInteger("--workers", 1))
     .option("--no-report", "skip the plots and report.md")
-    .action(
-      async (
-        file: string,
-        options: TrainingOptions & {
-          lrs: string;
-          models: string;
-          seeds: number;
-          out: string;
-          workers?: number;
-          report: boolean;
-        },
-      ) => setExitCode(await (await training()).sweepCommand(file, options)),
+    .action(async (file: string, options: SweepOptions) =>
+      setExitCode(await (await training()).sweepCommand(file, options)),
     );
 
   program

@@ -174,17 +174,17 @@ export async function trainCommand(
   return 0;
 }
 
-export async function sweepCommand(
-  file: string,
-  options: TrainingOptions & {
-    lrs: string;
-    models: string;
-    seeds: number;
-    out: string;
-    workers?: number;
-    report: boolean;
-  },
-): Promise<number> {
+/** The options of `nqm sweep`. */
+export interface SweepOptions extends TrainingOptions {
+  lrs: string;
+  models: string;
+  seeds: number;
+  out: string;
+  workers?: number;
+  report: boolean;
+}
+
+export async function sweepCommand(file: string, options: SweepOptions): Promise<number> {
   const source = readSource(file);
   const loss = lossOf(options.loss);
   const spec: SweepSpec = {
