@@ -27,8 +27,9 @@ import { resetGemmNames } from "./gemm.ts";
 import { BufferPool, lowerKernel, region, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
-import { gemmArrays, renameArrays, type KernelPlan, type Step } from "./plan.ts";
+import { gemmArrays, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
+import { buildKernelModule, type WasmStep, wasmStep } from "./wasm/elementwise.ts";
 import { wasmRuntime } from "./wasm/runtime.ts";
 
 export interface ModuleOptions {
@@ -362,11 +363,17 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies });
   }
 
-  // The fast backend: every array a product touches lives in the WebAssembly memory. Kernel
-  // arguments that products touch get a mirror there (one per name, shared by the kernels).
+  // The fast backend: every array that a product or a WebAssembly elementwise step touches lives
+  // in the WebAssembly memory. Kernel arguments among them get a mirror there (one per name,
+  // shared by the kernels), copied in before the kernel and out after it.
+  const bufferNames = new Set(buffers.map(([name]) => name));
   const mirrored = kernels.map((kernel) => {
-    const products = gemmArrays(kernel.plan);
-    return kernel.arrays.filter((a) => products.has(a.name));
+    const argument = new Set(kernel.arrays.map((a) => a.name));
+    const reachable = (array: string) => bufferNames.has(array) || argument.has(array);
+    const touched = gemmArrays(kernel.plan);
+    for (const step of kernel.plan.steps)
+      if (wasmStep(step, reachable)) for (const array of stepArrays(step)) touched.add(array);
+    return kernel.arrays.filter((a) => touched.has(a.name));
   });
   const mirrors = new Map<string, number>();
   for (const a of mirrored.flat()) mirrors.set(`M_${a.name}`, Math.max(mirrors.get(`M_${a.name}`) ?? 0, a.capacity));
@@ -377,17 +384,27 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     memory.set(name, { offset: end, length });
     end += Math.ceil(length / perLine) * perLine;
   }
-  const memoryBase = (array: string) => {
+  const placeOf = (array: string) => {
     const place = memory.get(array);
     if (!place) throw new Error(`internal: ${array} is not in the WebAssembly memory`);
-    return String(place.offset);
+    return place.offset;
   };
+  const inMemory = (array: string) => memory.has(array);
+  const elementwise: WasmStep[] = [];
   const bodies = kernels.map((kernel, k): PrintedKernel => {
     const own = mirrored[k]!;
+    const renamed = renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`])));
+    const indices = new Map<Step, { index: number; step: WasmStep }>();
+    for (const step of renamed.steps) {
+      const compiled = wasmStep(step, inMemory);
+      if (!compiled) continue;
+      indices.set(step, { index: elementwise.length, step: compiled });
+      elementwise.push(compiled);
+    }
     return {
       kernel,
-      body: printKernel(renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`]))), {
-        wasm: { memoryBase },
+      body: printKernel(renamed, {
+        wasm: { memoryBase: (array) => String(placeOf(array)), elementwise: (step) => indices.get(step) },
       }),
       copyIn: own
         .filter((a) => a.direction === "in")
@@ -397,6 +414,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         .map((a) => `${a.name}.set(M_${a.name}.subarray(0, ${a.extent}));`),
     };
   });
+  const bytes = buildKernelModule(dtype, elementwise, placeOf);
   return assemble({
     options,
     modelName: model.name,
@@ -405,7 +423,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     bytesPerElement,
     buffers: [...buffers, ...mirrors],
     bodies,
-    wasm: { dtype, memory, end },
+    wasm: { dtype, memory, end, bytes, steps: elementwise.length },
   });
 }
 
@@ -423,6 +441,9 @@ interface Assembly {
     readonly dtype: Dtype;
     readonly memory: ReadonlyMap<string, { readonly offset: number; readonly length: number }>;
     readonly end: number;
+    /** The WebAssembly module (the GEMM and `steps` elementwise functions). */
+    readonly bytes: Uint8Array;
+    readonly steps: number;
   };
   readonly options: ModuleOptions;
   readonly modelName: string;
@@ -490,7 +511,7 @@ function assemble({
   });
   file.addStatements(helpersSource());
   file.addStatements(interfaceSource(A));
-  const runtime = wasm ? wasmRuntime(wasm.dtype) : undefined;
+  const runtime = wasm ? wasmRuntime(wasm.dtype, wasm.bytes, wasm.steps) : undefined;
   if (runtime) file.addStatements(runtime.source);
   const allocations = wasm
     ? [
@@ -502,8 +523,9 @@ function assemble({
           ([name, place]) =>
             `const ${name} = new ${A}(memory.buffer, ${place.offset * bytesPerElement}, ${place.length});`,
         ),
-        `const runtime = startGemm(memory, scratchBase, threads);`,
+        `const runtime = startWasm(memory, scratchBase, threads);`,
         `const gemm = runtime.gemm;`,
+        `const elementwise = runtime.elementwise;`,
       ]
     : buffers.map(([name, length]) => `const ${name} = new ${A}(${length});`);
   const factory: FunctionDeclarationStructure = {
