@@ -32,6 +32,8 @@ export interface CompiledKernels<A extends KernelArray = Float64Array> {
   lossAndGradLin(dw: A, y: A, grad: A, mean: boolean): number;
   lossAndGradQuad(dw: A, y: A, grad: A, mean: boolean): number;
   ntkMatVec(w: A, x: readonly A[], n: number, v: A, out: A): void;
+  ntkPrepare(w: A, x: readonly A[], n: number): void;
+  ntkMatVecPrepared(v: A, out: A): void;
   jacobianRows(w: A, x: readonly A[], n: number, out: A): void;
   dispose(): void;
 }

@@ -101,6 +101,10 @@ export interface Kernels {
   lossAndGradQuad(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
   /** K v with K = J Jᵀ the tangent kernel at w ([n·outputSize]² never formed). */
   ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void;
+  /** Computes the w-only part of K v at (w, x) once, for ntkMatVecPrepared (ntkMatVec calls it when w or x change). */
+  ntkPrepare(w: ${A}, x: readonly ${A}[], n: number): void;
+  /** K v at the point of the last ntkPrepare: one product each way, J then Jᵀ. */
+  ntkMatVecPrepared(v: ${A}, out: ${A}): void;
   /** The Jacobian rows ∇f(w; x_j)ᵀ into out [n·outputSize, paramCount] (small models). */
   jacobianRows(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
   /** Stops the worker threads (the process can exit without it: they do not keep it alive). */
@@ -346,6 +350,49 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ),
   ];
 
+  // The tangent kernel at one point: Lanczos applies K = J Jᵀ many times at the same w, so the
+  // w-only part of vjp and jvp (activations, patterns) is computed once by ntkPrepare into the
+  // buffers `pk`, and each K v costs the products that involve v.
+  const ntkRoots = [program.jvp, ...params.map((p) => program.grad[p]!)];
+  const ntkFrontier = preparedFrontier(ntkRoots);
+  const kernelPoint = new BufferPool("pk", N);
+  const ntkPrepared = new Map<number, Storage>(ntkFrontier.map((node) => [node.id, kernelPoint.storage(node)]));
+  const ntkLeaves = leaves({ param: "Wk", input: (name) => `Xk_${inputIndex(name)}` });
+  kernels.push(
+    {
+      name: "ntkPrepare",
+      parameters: [W, X, Nn],
+      returnType: "void",
+      prologue: [
+        `Wk.set(w.subarray(0, ${P}));`,
+        ...layout.inputs.map((input, k) => `Xk_${k}.set(x[${k}]!.subarray(0, n * ${input.size}));`),
+        `ntkN = n;`,
+      ],
+      arrays: [],
+      plan: lowerKernel({
+        phases: [ntkFrontier.map((node) => ({ node, target: ntkPrepared.get(node.id) as RootTarget["target"] }))],
+        leaves: ntkLeaves,
+        prepared: new Map(),
+        scratch,
+        comments,
+      }),
+    },
+    {
+      name: "ntkMatVecPrepared",
+      parameters: [["v", A], OUT],
+      returnType: "void",
+      prologue: [`const n = ntkN;`, `if (n === 0) throw new Error("ntkMatVecPrepared before ntkPrepare");`],
+      arrays: [arg("v", "in", true), arg("out", "out", true)],
+      plan: lowerKernel({
+        phases: [perParam(program.grad, "gradTemp"), [toOutput(program.jvp)]],
+        leaves: { ...ntkLeaves, cotangent: "v", tangent: "gradTemp" },
+        prepared: ntkPrepared,
+        scratch,
+        comments,
+      }),
+    },
+  );
+
   // The module's own buffers (name, entries).
   const buffers: [string, number][] = [
     ["ws", scratch.size],
@@ -357,6 +404,9 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ["R", N * out],
     ["gradTemp", P],
     ["unit", N * out],
+    ["pk", kernelPoint.size],
+    ["Wk", P],
+    ...layout.inputs.map((input, k): [string, number] => [`Xk_${k}`, N * input.size]),
   ];
   if (backend === "js") {
     const bodies = kernels.map((kernel) => ({ kernel, body: printKernel(kernel.plan), copyIn: [], copyOut: [] }));
@@ -542,6 +592,8 @@ function assemble({
     statements: [
       ...allocations,
       `let preparedN = 0;`,
+      `let ntkN = 0;`,
+      `/** Whether the first count entries of a and b are equal (the point ntkPrepare last saw). */\nfunction sameEntries(a: ${A}, b: ${A}, count: number): boolean {\n  for (let i = 0; i < count; i++) if (a[i] !== b[i]) return false;\n  return true;\n}`,
       `function checkBatch(n: number): void {\n  if (!(Number.isInteger(n) && n >= 1 && n <= ${N})) throw new RangeError(\`n must be an integer in [1, ${N}], got \${n}\`);\n}`,
       `const kernels: Kernels = {
   layout: LAYOUT,
@@ -554,8 +606,10 @@ function assemble({
   },
   ${methods.join(",\n")},
   ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void {
-    kernels.vjp(w, x, v, n, gradTemp);
-    kernels.jvp(w, gradTemp, x, n, out);
+    checkBatch(n);
+    const same = n === ntkN && sameEntries(Wk, w, ${P})${layout.inputs.map((input, k) => ` && sameEntries(Xk_${k}, x[${k}]!, n * ${input.size})`).join("")};
+    if (!same) kernels.ntkPrepare(w, x, n);
+    kernels.ntkMatVecPrepared(v, out);
   },
   jacobianRows(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void {
     checkBatch(n);
