@@ -6,6 +6,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { constants as bufferConstants } from "node:buffer";
 import { gunzipSync } from "node:zlib";
 import { fail, NqmError } from "../../foundation/diagnostics.ts";
 import { ioReason } from "../files.ts";
@@ -59,11 +60,16 @@ export function readDataFile(path: string, cwd: string, memoryLimit: number, hel
   const stated = bytes.length >= 18 ? bytes.readUInt32LE(bytes.length - 4) : 0;
   if (held + size + stated > memoryLimit) refuseMemory(what, held + size + stated, memoryLimit, "use a smaller file");
   try {
-    return gunzipSync(bytes, { maxOutputLength: Math.max(1, memoryLimit - held - size) });
+    return gunzipSync(bytes, { maxOutputLength: outputLimit(memoryLimit - held - size) });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
       refuseMemory(`${what} (un-gzipped)`, memoryLimit + 1, memoryLimit, "use a smaller file");
     const message = error instanceof Error ? error.message : String(error);
     malformed(path, `the gzip data is damaged or cut short (${message})`);
   }
+}
+
+/** A zlib output bound: at least 1 byte (zlib's minimum), at most the largest Buffer. */
+export function outputLimit(bytes: number): number {
+  return Math.max(1, Math.min(bufferConstants.MAX_LENGTH, Math.floor(bytes)));
 }

@@ -80,7 +80,7 @@ export function loadCifar(
     seed,
     memoryLimit,
     held,
-    pixelScale: 1 / 255,
+    pixelDivisor: 255,
     classNames: CIFAR_CLASSES,
     defaultClasses: [0, 2],
   });

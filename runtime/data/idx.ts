@@ -98,6 +98,6 @@ export function loadIdx(
     seed,
     memoryLimit,
     held,
-    ...(bytePixels ? { pixelScale: 1 / 255 } : {}),
+    ...(bytePixels ? { pixelDivisor: 255 } : {}),
   });
 }

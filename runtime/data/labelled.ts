@@ -45,8 +45,8 @@ export interface FileDatasetSource {
   readonly memoryLimit: number;
   /** Bytes of the files already held, counted against the memory limit. */
   readonly held: number;
-  /** Raw features are multiplied by this first (1/255 puts byte pixels in [0, 1]). */
-  readonly pixelScale?: number;
+  /** Raw features are divided by this first (255 puts byte pixels in [0, 1]). */
+  readonly pixelDivisor?: number;
   /** Class names by label, accepted in `classes=` (CIFAR-10's airplane, automobile, …). */
   readonly classNames?: readonly string[];
   readonly defaultClasses?: readonly number[];
@@ -149,13 +149,13 @@ export function buildFileDataset(source: FileDatasetSource): Dataset {
     source.memoryLimit,
     "lower n or test",
   );
-  const pixelScale = source.pixelScale ?? 1;
+  const pixelDivisor = source.pixelDivisor ?? 1;
   const build = (examples: Examples, picks: number[], values: number[] | undefined): Split => {
     const x = new Float64Array(picks.length * features);
     const y = new Float64Array(picks.length * outputSize);
     picks.forEach((index, row) => {
       for (let j = 0; j < features; j++)
-        x[row * features + j] = checked(examples.x, index, j, examples.x.get(index * features + j)) * pixelScale;
+        x[row * features + j] = checked(examples.x, index, j, examples.x.get(index * features + j)) / pixelDivisor;
       if (labels.kind === "classes") {
         const g = labels.classes.indexOf(values![index]!);
         if (outputSize === 1) y[row] = g === 0 ? -1 : 1;
@@ -177,7 +177,7 @@ export function buildFileDataset(source: FileDatasetSource): Dataset {
   transform(train, test, features, { center, normalize, scale });
 
   const transforms = [
-    pixelScale !== 1 ? "pixels in [0, 1]" : "",
+    pixelDivisor !== 1 ? "pixels in [0, 1]" : "",
     center ? "centered" : "",
     normalize ? "unit-norm" : "",
     scale !== 1 ? `scaled by ${scale}` : "",

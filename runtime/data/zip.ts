@@ -5,7 +5,7 @@
  * data starts. Members are checked against their CRC-32 after extraction.
  */
 import { crc32, inflateRawSync } from "node:zlib";
-import { bytesText, malformed, unsupported } from "./binary.ts";
+import { bytesText, malformed, outputLimit, unsupported } from "./binary.ts";
 import { refuseMemory } from "../memory.ts";
 
 const END_OF_DIRECTORY = 0x06054b50;
@@ -166,7 +166,7 @@ function extract(bytes: Buffer, entry: Entry, path: string, budget: number): Buf
     data = raw;
   } else {
     try {
-      data = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+      data = inflateRawSync(raw, { maxOutputLength: outputLimit(entry.size) });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
         malformed(
