@@ -144,6 +144,18 @@ function records(batches: Batch[], path: string): Examples {
       const { batch, at } = locate(record);
       return batch.bytes[at + 1 + (index - record * PIXELS)]!;
     },
+    read(start, count, out, offset) {
+      // One call per example: whole records, so one lookup of the batch.
+      for (let done = 0; done < count; ) {
+        const record = Math.floor((start + done) / PIXELS);
+        const { batch, at } = locate(record);
+        const within = start + done - record * PIXELS;
+        const take = Math.min(count - done, PIXELS - within);
+        const first = at + 1 + within;
+        for (let i = 0; i < take; i++) out[offset + done + i] = batch.bytes[first + i]!;
+        done += take;
+      }
+    },
   };
   const y: NumericArray = {
     path,
@@ -152,6 +164,9 @@ function records(batches: Batch[], path: string): Examples {
     get(index) {
       const { batch, at } = locate(index);
       return batch.bytes[at]!;
+    },
+    read(start, count, out, offset) {
+      for (let i = 0; i < count; i++) out[offset + i] = this.get(start + i);
     },
   };
   return { x, y };

@@ -154,8 +154,13 @@ export function buildFileDataset(source: FileDatasetSource): Dataset {
     const x = new Float64Array(picks.length * features);
     const y = new Float64Array(picks.length * outputSize);
     picks.forEach((index, row) => {
-      for (let j = 0; j < features; j++)
-        x[row * features + j] = checked(examples.x, index, j, examples.x.get(index * features + j)) / pixelDivisor;
+      examples.x.read(index * features, features, x, row * features);
+      for (let j = row * features; j < (row + 1) * features; j++) {
+        const value = x[j]!;
+        // One comparison catches NaN, ±Infinity and values past the limit; checked() says which.
+        if (!(Math.abs(value) <= DATA_MAGNITUDE_LIMIT)) checked(examples.x, index, j - row * features, value);
+        if (pixelDivisor !== 1) x[j] = value / pixelDivisor;
+      }
       if (labels.kind === "classes") {
         const g = labels.classes.indexOf(values![index]!);
         if (outputSize === 1) y[row] = g === 0 ? -1 : 1;
