@@ -422,7 +422,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     const reachable = (array: string) => bufferNames.has(array) || argument.has(array);
     const touched = gemmArrays(kernel.plan);
     for (const step of kernel.plan.steps)
-      if (wasmStep(step, reachable)) for (const array of stepArrays(step)) touched.add(array);
+      if (wasmStep(step, dtype, reachable)) for (const array of stepArrays(step)) touched.add(array);
     return kernel.arrays.filter((a) => touched.has(a.name));
   });
   const mirrors = new Map<string, number>();
@@ -446,7 +446,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     const renamed = renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`])));
     const indices = new Map<Step, { index: number; step: WasmStep }>();
     for (const step of renamed.steps) {
-      const compiled = wasmStep(step, inMemory);
+      const compiled = wasmStep(step, dtype, inMemory);
       if (!compiled) continue;
       indices.set(step, { index: elementwise.length, step: compiled });
       elementwise.push(compiled);

@@ -12,9 +12,10 @@
  * for any number of threads. A reduction keeps `lanes` interleaved partial sums, so it rounds
  * differently from the JavaScript loop (within the same bound: docs/verify.md).
  *
- * Only exactly rounded operations have a form here (arithmetic, sqrt, comparisons, selects): a
- * step that applies a transcendental function (exp, tanh, …) stays in JavaScript, so both
- * backends compute those with the engine's Math functions.
+ * Exactly rounded operations (arithmetic, sqrt, comparisons, selects) have a form in both
+ * dtypes. exp, sigmoid and tanh have float64 forms of our own (below: ≤ 2 ulp, like the engine's
+ * Math functions, which the JavaScript backend calls); a float32 step that applies them, and any
+ * step with another transcendental function (log, softplus, sin, cos), stays in JavaScript.
  */
 import type { Attrs, OpName } from "../../ir/node.ts";
 import type { Dtype } from "../api.ts";
@@ -53,7 +54,7 @@ function localsOf(value: Scalar, into: string[] = []): string[] {
 }
 
 /** Whether a value has a WebAssembly form: every op has one and every load is contiguous. */
-function expressible(value: Scalar, inMemory: (array: string) => boolean): boolean {
+function expressible(value: Scalar, dtype: Dtype, inMemory: (array: string) => boolean): boolean {
   switch (value.kind) {
     case "const":
     case "local":
@@ -61,7 +62,7 @@ function expressible(value: Scalar, inMemory: (array: string) => boolean): boole
     case "load":
       return inMemory(value.region.array) && readsContiguously(value.region, value.index);
     case "apply":
-      return FORMS[value.op] !== undefined && value.args.every((arg) => expressible(arg, inMemory));
+      return formOf(value.op, dtype) !== undefined && value.args.every((arg) => expressible(arg, dtype, inMemory));
   }
 }
 
@@ -75,11 +76,11 @@ function readsContiguously(region: Region, index: Index): boolean {
  * is a shared scalar (a local), an op or a strided read without a form here, an array outside
  * the memory, or a step too small for a call to pay (a map of a shared value under 64 entries).
  */
-export function wasmStep(step: Step, inMemory: (array: string) => boolean): WasmStep | undefined {
+export function wasmStep(step: Step, dtype: Dtype, inMemory: (array: string) => boolean): WasmStep | undefined {
   if (step.kind !== "map" && step.kind !== "reduce" && step.kind !== "batchSum") return undefined;
   if (step.dest.kind !== "region" || !inMemory(step.dest.region.array)) return undefined;
   const value = step.kind === "map" ? step.value : step.term;
-  if (!expressible(value, inMemory)) return undefined;
+  if (!expressible(value, dtype, inMemory)) return undefined;
   const locals = localsOf(value);
   if (locals.length > MAX_LOCALS) return undefined;
   let range: RangeKind;
@@ -209,6 +210,11 @@ class Emitter {
     this.f.op(this.mode === "vector" ? "v128.bitselect" : "select");
   }
 
+  /** The same computation on v128 values (transcendental forms compute a scalar in lane 0). */
+  vector(): Emitter {
+    return this.mode === "vector" ? this : new Emitter(this.f, this.dtype, "vector");
+  }
+
   /** Pushes x > 0 as a mask. */
   positive(x: Push): Push {
     return () => {
@@ -314,8 +320,219 @@ const FORMS: Partial<Record<OpName, WasmForm>> = {
     ),
 };
 
-/** The ops with a WebAssembly form (for tests). */
-export const WASM_OPS = Object.keys(FORMS) as OpName[];
+// ---------------------------------------------------------------------------------------------
+// exp, sigmoid and tanh in float64
+//
+// exp(x): k = nearest(x/ln 2), r = x − k·ln 2 in two parts (Cody–Waite: LN2_HI has 32 significant
+// bits, so k·LN2_HI is exact for |k| < 2¹¹ and r loses nothing), |r| ≤ ln 2 / 2; e^r by its Taylor
+// polynomial through r¹³/13! (truncation ≤ 0.3466¹⁴/14! < 5·10⁻¹⁸ relative, 0.05 ulp), evaluated by
+// Horner; then the product with 2^k as two powers of two 2^⌊k/2⌋·2^(k−⌊k/2⌋), each a normal
+// number, so results that overflow give ∞ and results in the subnormal range are rounded once.
+// x is first clamped to [−746, 710] (beyond which e^x rounds to 0 or ∞), NaN passes through.
+// sigmoid(x) = 1/(1 + e) for x > 0 and e/(1 + e) otherwise, with e = exp(−|x|), as in
+// compiler/math.ts. tanh(x): for |x| < 0.55, x + x³·Q(x²) with Q the Taylor series of
+// (tanh x − x)/x³ through x³⁴ (truncation < 5·10⁻¹⁸ relative; the coefficients are
+// 2²ⁿ(2²ⁿ − 1)·B₂ₙ/(2n)!, rounded to the nearest double); otherwise sign(x)·(1 − 2/(e^{2|x|} + 1)),
+// where 1 − 2/(…) ≥ 0.5 loses no digits. Measured against Math.exp and Math.tanh and the
+// reference sigmoid over 10⁶ points: spec/codegen/wasm/elementwise.test.ts.
+
+const LN2_HI = 6.9314718036912381649e-1;
+const LN2_LO = 1.9082149292705877e-10;
+const INV_LN2 = Math.LOG2E;
+/** 1/i! for i = 0..13. */
+const EXP_TAYLOR = Array.from({ length: 14 }, (_, i) => {
+  let factorial = 1;
+  for (let j = 2; j <= i; j++) factorial *= j;
+  return 1 / factorial;
+});
+/** Taylor coefficients of tanh x at x³, x⁵, …, x³⁷ (those of x^(2n−1): 2²ⁿ(2²ⁿ − 1)·B₂ₙ/(2n)!). */
+const TANH_TAYLOR = [
+  -0.3333333333333333, 0.13333333333333333, -0.05396825396825397, 0.021869488536155203, -0.008863235529902197,
+  0.003592128036572481, -0.0014558343870513183, 0.000590027440945586, -0.00023912911424355248, 9.691537956929451e-5,
+  -3.927832388331683e-5, 1.5918905069328964e-5, -6.451689215655431e-6, 2.6147711512907546e-6, -1.0597268320104654e-6,
+  4.294911078273806e-7, -1.7406618963571648e-7, 7.054636946400968e-8,
+];
+const TANH_SMALL = 0.55;
+
+/** Pushes Σ coefficients[i]·z^i by Horner's rule (z pushed by the callback). */
+function horner(e: Emitter, z: Push, coefficients: readonly number[]): void {
+  const last = coefficients.length - 1;
+  e.constant(coefficients[last] ?? 0);
+  for (let i = last - 1; i >= 0; i--) {
+    z();
+    e.op("mul");
+    e.constant(coefficients[i] ?? 0);
+    e.op("add");
+  }
+}
+
+/** Pushes e^x for the f64x2 pushed by x (vector mode). */
+function expVector(e: Emitter, x: Push): void {
+  const f = e.f;
+  const clamped = e.keep(() => {
+    x();
+    e.constant(-746);
+    f.op("f64x2.max");
+    e.constant(710);
+    f.op("f64x2.min");
+  });
+  const k = e.keep(() => {
+    clamped();
+    e.constant(INV_LN2);
+    e.op("mul");
+    f.op("f64x2.nearest");
+  });
+  const r = e.keep(() => {
+    clamped();
+    k();
+    e.constant(LN2_HI);
+    e.op("mul");
+    e.op("sub");
+    k();
+    e.constant(LN2_LO);
+    e.op("mul");
+    e.op("sub");
+  });
+  const p = e.keep(() => horner(e, r, EXP_TAYLOR));
+  const whole = e.keep(() => {
+    k();
+    f.op("i32x4.trunc_sat_f64x2_s_zero");
+  });
+  const half = e.keep(() => {
+    whole();
+    f.i32(1).op("i32x4.shr_s");
+  });
+  /** 2^m for the i32 lanes 0 and 1 pushed by m (normal exponents only). */
+  const power = (m: Push) => {
+    m();
+    f.i32(1023).op("i32x4.splat", "i32x4.add", "i64x2.extend_low_i32x4_s");
+    f.i32(52).op("i64x2.shl");
+  };
+  p();
+  power(half);
+  e.op("mul");
+  power(() => {
+    whole();
+    half();
+    f.op("i32x4.sub");
+  });
+  e.op("mul");
+}
+
+/** A float64 form computed on v128 values: a scalar goes through lane 0 of a splat. */
+const throughVector =
+  (vectorForm: (e: Emitter, x: Push) => void): WasmForm =>
+  (e, args) => {
+    const x = argument(args, 0);
+    if (e.mode === "vector") {
+      vectorForm(e, x);
+      return;
+    }
+    const v = e.vector();
+    const lanes = v.keep(() => {
+      x();
+      e.f.op("f64x2.splat");
+    });
+    vectorForm(v, lanes);
+    e.f.lane("f64x2.extract_lane", 0);
+  };
+
+/** Float64 forms of transcendental functions (see above); float32 steps with them stay in JavaScript. */
+const F64_FORMS: Partial<Record<OpName, WasmForm>> = {
+  exp: throughVector(expVector),
+  sigmoid: throughVector((e, x) => {
+    const value = e.keep(x);
+    const small = e.keep(() =>
+      expVector(e, () => {
+        value();
+        e.op("abs");
+        e.op("neg");
+      }),
+    );
+    const denominator = e.keep(() => {
+      e.constant(1);
+      small();
+      e.op("add");
+    });
+    e.choose(
+      e.positive(value),
+      () => {
+        e.constant(1);
+        denominator();
+        e.op("div");
+      },
+      () => {
+        small();
+        denominator();
+        e.op("div");
+      },
+    );
+  }),
+  tanh: throughVector((e, x) => {
+    const value = e.keep(x);
+    const magnitude = e.keep(() => {
+      value();
+      e.op("abs");
+    });
+    const square = e.keep(() => {
+      value();
+      value();
+      e.op("mul");
+    });
+    const large = e.keep(() => {
+      e.constant(1);
+      e.constant(2);
+      expVector(e, () => {
+        magnitude();
+        magnitude();
+        e.op("add");
+      });
+      e.constant(1);
+      e.op("add");
+      e.op("div");
+      e.op("sub");
+    });
+    e.choose(
+      () => {
+        magnitude();
+        e.constant(TANH_SMALL);
+        e.op("lt");
+      },
+      () => {
+        value();
+        value();
+        square();
+        e.op("mul");
+        horner(e, square, TANH_TAYLOR);
+        e.op("mul");
+        e.op("add");
+      },
+      () =>
+        e.choose(
+          () => {
+            value();
+            e.constant(0);
+            e.op("lt");
+          },
+          () => {
+            large();
+            e.op("neg");
+          },
+          large,
+        ),
+    );
+  }),
+};
+
+/** An op's form for a dtype, if it has one. */
+function formOf(op: OpName, dtype: Dtype): WasmForm | undefined {
+  return FORMS[op] ?? (dtype === "f64" ? F64_FORMS[op] : undefined);
+}
+
+/** The ops with a WebAssembly form in a dtype (for tests). */
+export function wasmOps(dtype: Dtype): OpName[] {
+  return [...Object.keys(FORMS), ...(dtype === "f64" ? Object.keys(F64_FORMS) : [])] as OpName[];
+}
 
 /** Element offset of an array's first element in the memory. */
 export type MemoryBase = (array: string) => number;
@@ -383,8 +600,8 @@ function emitStep(f: FunctionBuilder, dtype: Dtype, wasm: WasmStep, base: Memory
         return;
       }
       case "apply": {
-        const form = FORMS[value.op];
-        if (!form) throw new Error(`internal: ${value.op} has no WebAssembly form`);
+        const form = formOf(value.op, dtype);
+        if (!form) throw new Error(`internal: ${value.op} has no WebAssembly form in ${dtype}`);
         form(
           e,
           value.args.map((arg) => () => push(e, arg)),

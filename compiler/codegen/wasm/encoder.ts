@@ -136,6 +136,7 @@ const PLAIN = {
   "f32.demote_f64": [0xb6],
   "f64.promote_f32": [0xbb],
   "f32x4.splat": [0xfd, 0x13],
+  "i32x4.splat": [0xfd, 0x11],
   "f64x2.splat": [0xfd, 0x14],
   "f32x4.lt": [0xfd, 0x43],
   "f32x4.gt": [0xfd, 0x44],
@@ -143,6 +144,12 @@ const PLAIN = {
   "f64x2.gt": [0xfd, 0x4a],
   "v128.and": [0xfd, 0x4e],
   "v128.bitselect": [0xfd, 0x52],
+  "f64x2.nearest": [0xfd, 0x94],
+  "i32x4.shr_s": [0xfd, 0xac],
+  "i32x4.add": [0xfd, 0xae],
+  "i32x4.sub": [0xfd, 0xb1],
+  "i64x2.extend_low_i32x4_s": [0xfd, 0xc7],
+  "i64x2.shl": [0xfd, 0xcb],
   "f32x4.abs": [0xfd, 0xe0],
   "f32x4.neg": [0xfd, 0xe1],
   "f32x4.sqrt": [0xfd, 0xe3],
@@ -157,6 +164,9 @@ const PLAIN = {
   "f64x2.sub": [0xfd, 0xf1],
   "f64x2.mul": [0xfd, 0xf2],
   "f64x2.div": [0xfd, 0xf3],
+  "f64x2.min": [0xfd, 0xf4],
+  "f64x2.max": [0xfd, 0xf5],
+  "i32x4.trunc_sat_f64x2_s_zero": [0xfd, 0xfc],
 } as const satisfies Record<string, readonly number[]>;
 
 /** An instruction without immediates. */

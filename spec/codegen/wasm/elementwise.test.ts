@@ -12,6 +12,10 @@
  * the float32 module holds them. Batch sums add in example order, as the reference loop
  * does, so they are exact too; reductions keep `lanes` partial sums and are held to the
  * standard bound for a sum of count terms, count·u·Σ|term|.
+ *
+ * exp, sigmoid and tanh (float64 only) are not exactly rounded, here or in the engine's Math:
+ * each is held to 2 ulp of the reference backend's value (Math.exp, Math.tanh, compiler/math.ts's
+ * sigmoid) over 10⁶ points spread over their whole range, with NaN, ±0 and ±∞ exact.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -20,7 +24,7 @@ import { OPS } from "../../../compiler/ir/ops.ts";
 import { KERNEL_HELPERS } from "../../../compiler/math.ts";
 import type { Dtype } from "../../../compiler/codegen/api.ts";
 import type { Region, Scalar, Step } from "../../../compiler/codegen/plan.ts";
-import { buildKernelModule, WASM_OPS, type WasmStep, wasmStep } from "../../../compiler/codegen/wasm/elementwise.ts";
+import { buildKernelModule, type WasmStep, wasmOps, wasmStep } from "../../../compiler/codegen/wasm/elementwise.ts";
 import { webAssembly } from "../../../compiler/codegen/wasm/encoder.ts";
 import { simdSupported } from "../../../compiler/codegen/wasm/gemm.ts";
 
@@ -46,7 +50,8 @@ type Kernel = (...args: number[]) => void;
 
 /** The module of `steps` instantiated over a fresh memory whose arrays are `a`, `b`, `out` (in that order, `size` elements each). */
 function instantiate(dtype: Dtype, steps: readonly WasmStep[], size: number) {
-  const memory = new webAssembly.Memory({ initial: 64, maximum: 65536, shared: true });
+  const pages = Math.ceil((3 * size * 8) / 65536) + 1;
+  const memory = new webAssembly.Memory({ initial: pages, maximum: 65536, shared: true });
   const places: Record<string, number> = { a: 0, b: size, out: 2 * size };
   const bytes = buildKernelModule(dtype, steps, (array) => {
     const place = places[array];
@@ -83,9 +88,20 @@ const ATTRS: Partial<Record<OpName, Attrs>> = {
   broadcast: { shape: [] },
 };
 
+/** The distance between a and b in units in the last place of b (subnormal spacing below 2⁻¹⁰²²). */
+function ulps(a: number, b: number): number {
+  if (Object.is(a, b)) return 0;
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return Number.POSITIVE_INFINITY;
+  const magnitude = Math.abs(b);
+  const spacing = magnitude < 2 ** -1022 ? 2 ** -1074 : 2 ** (Math.floor(Math.log2(magnitude)) - 52);
+  return Math.abs(a - b) / spacing;
+}
+
+const TRANSCENDENTAL: ReadonlySet<OpName> = new Set(["exp", "sigmoid", "tanh"]);
+
 describe("WebAssembly elementwise forms", { skip: NO_SIMD }, () => {
   for (const dtype of ["f64", "f32"] as const)
-    for (const op of WASM_OPS)
+    for (const op of wasmOps(dtype))
       test(`${dtype} ${op}: every pair of special values, vector lanes and the scalar tail, as the reference`, () => {
         const arity = OPS[op].arity;
         const attrs = ATTRS[op] ?? {};
@@ -108,7 +124,7 @@ describe("WebAssembly elementwise forms", { skip: NO_SIMD }, () => {
             args: [load(region("a", 0, size, 0)), load(region("b", 0, size, 0))].slice(0, arity),
           },
         };
-        const compiled = wasmStep(step, () => true);
+        const compiled = wasmStep(step, dtype, () => true);
         assert.ok(compiled, `${op} has no WebAssembly step`);
         const m = instantiate(dtype, [compiled], size);
         pairs.forEach(([a, b], i) => {
@@ -119,13 +135,59 @@ describe("WebAssembly elementwise forms", { skip: NO_SIMD }, () => {
         const round = dtype === "f32" ? Math.fround : (x: number) => x;
         for (let i = 0; i < size; i++) {
           const expected = round(f(m.a[i] ?? Number.NaN, m.b[i] ?? Number.NaN));
-          const actual = m.out[i];
+          const actual = m.out[i] ?? Number.NaN;
+          const close = TRANSCENDENTAL.has(op) && Number.isFinite(expected) && ulps(actual, expected) <= 2;
           assert.ok(
-            Object.is(actual, expected),
+            Object.is(actual, expected) || close,
             `${op}(${m.a[i]}${arity > 1 ? `, ${m.b[i]}` : ""}) = ${actual}, the reference gives ${expected} (entry ${i})`,
           );
         }
       });
+});
+
+describe("WebAssembly exp, sigmoid and tanh (float64)", { skip: NO_SIMD }, () => {
+  const COUNT = 1_000_000;
+  // Points over each function's whole range: uniform on [−750, 715] for exp (both ends beyond
+  // its finite range), uniform on [−40, 40] for sigmoid and tanh (where they saturate), and for
+  // all three ±10^u with u uniform on [−300, 1] (tiny arguments, the small-|x| branch of tanh).
+  const points = (low: number, high: number) =>
+    Float64Array.from({ length: COUNT }, (_, i) => {
+      const t = Math.sin(i * 12.9898 + 0.5) * 43758.5453;
+      const u = t - Math.floor(t);
+      if (i % 2 === 0) return low + (high - low) * u;
+      return (i % 4 === 1 ? 1 : -1) * 10 ** (-300 + 301 * u);
+    });
+  for (const [op, low, high] of [
+    ["exp", -750, 715],
+    ["sigmoid", -40, 40],
+    ["tanh", -40, 40],
+  ] as const)
+    test(`${op} within 2 ulp of the reference at 10⁶ points`, () => {
+      const x = points(low, high);
+      const step: Step = {
+        kind: "map",
+        dest: { kind: "region", region: region("out", 0, COUNT, 0) },
+        size: COUNT,
+        batched: false,
+        value: { kind: "apply", op, attrs: {}, args: [load(region("a", 0, COUNT, 0))] },
+      };
+      const compiled = wasmStep(step, "f64", () => true);
+      assert.ok(compiled);
+      const m = instantiate("f64", [compiled], COUNT);
+      m.a.set(x);
+      m.fn(0)(0, COUNT, 0);
+      const f = reference(op, {});
+      let worst = 0;
+      let at = 0;
+      for (let i = 0; i < COUNT; i++) {
+        const distance = ulps(m.out[i] ?? Number.NaN, f(x[i] ?? Number.NaN));
+        if (distance > worst) {
+          worst = distance;
+          at = i;
+        }
+      }
+      assert.ok(worst <= 2, `${op}(${x[at]}) = ${m.out[at]}, the reference gives ${f(x[at] ?? 0)}: ${worst} ulp`);
+    });
 });
 
 describe("WebAssembly elementwise steps", { skip: NO_SIMD }, () => {
@@ -170,7 +232,7 @@ describe("WebAssembly elementwise steps", { skip: NO_SIMD }, () => {
       batched: true,
       value: term,
     };
-    const compiled = wasmStep(step, () => true);
+    const compiled = wasmStep(step, "f64", () => true);
     assert.equal(compiled?.range, "rows");
     assert.deepEqual(compiled?.locals, ["s7"]);
     const m = instantiate("f64", [compiled as WasmStep], SPACE);
@@ -193,7 +255,7 @@ describe("WebAssembly elementwise steps", { skip: NO_SIMD }, () => {
       batched: true,
       term,
     };
-    const compiled = wasmStep(step, () => true);
+    const compiled = wasmStep(step, "f64", () => true);
     assert.equal(compiled?.range, "rows");
     const m = instantiate("f64", [compiled as WasmStep], SPACE);
     fill(m);
@@ -219,7 +281,7 @@ describe("WebAssembly elementwise steps", { skip: NO_SIMD }, () => {
         size: SIZE,
         term,
       };
-      const compiled = wasmStep(step, () => true);
+      const compiled = wasmStep(step, dtype, () => true);
       assert.equal(compiled?.range, "entries");
       const m = instantiate(dtype, [compiled as WasmStep], SPACE);
       fill(m);
@@ -247,15 +309,35 @@ describe("WebAssembly elementwise steps", { skip: NO_SIMD }, () => {
       value: { kind: "apply", op: "tanh", attrs: {}, args: [load(entries)] },
     };
     assert.equal(
-      wasmStep(transcendental, () => true),
+      wasmStep(transcendental, "f32", () => true),
       undefined,
-      "tanh has no exactly rounded form",
+      "tanh has no float32 form",
     );
+    assert.ok(
+      wasmStep(transcendental, "f64", () => true),
+      "tanh has a float64 form",
+    );
+    const logarithm: Step = {
+      kind: "map",
+      dest: { kind: "region", region: region("out", 0, SIZE, STRIDE) },
+      size: SIZE,
+      batched: true,
+      value: { kind: "apply", op: "log", attrs: {}, args: [load(entries)] },
+    };
     assert.equal(
-      wasmStep(
-        transcendental.kind === "map" ? { ...transcendental, value: load(entries) } : transcendental,
-        (x) => x !== "a",
-      ),
+      wasmStep(logarithm, "f64", () => true),
+      undefined,
+      "log has no form",
+    );
+    const copy: Step = {
+      kind: "map",
+      dest: { kind: "region", region: region("out", 0, SIZE, STRIDE) },
+      size: SIZE,
+      batched: true,
+      value: load(entries),
+    };
+    assert.equal(
+      wasmStep(copy, "f64", (x) => x !== "a"),
       undefined,
       "an array outside the memory",
     );
@@ -271,12 +353,16 @@ describe("WebAssembly elementwise steps", { skip: NO_SIMD }, () => {
       },
     };
     assert.equal(
-      wasmStep(strided, () => true),
+      wasmStep(strided, "f64", () => true),
       undefined,
       "a transposed read",
     );
     assert.equal(
-      wasmStep({ kind: "reduce", dest: { kind: "local", name: "s1" }, count: SIZE, batched: false, term }, () => true),
+      wasmStep(
+        { kind: "reduce", dest: { kind: "local", name: "s1" }, count: SIZE, batched: false, term },
+        "f64",
+        () => true,
+      ),
       undefined,
       "a result that is a shared scalar",
     );
