@@ -134,6 +134,22 @@ export const FUNCTIONS = table({
   sin: { scalar: Math.sin, derivative: (d, x) => d.apply("cos", x), kernel: "Math.sin", ...real },
   cos: { scalar: Math.cos, derivative: (d, x) => d.neg(d.apply("sin", x)), kernel: "Math.cos", ...real },
   square: { scalar: (x) => x * x, derivative: (d, x) => d.mul(d.constant(2), x), ...real },
+  // mish(x) = x·tanh(softplus(x)), as x·n/(n + 2) with n = eˣ(eˣ + 2): no cancellation for
+  // negative x, and x itself beyond 20, where tanh(softplus(x)) rounds to 1 (and eˣ would overflow).
+  mish: {
+    scalar: (x) => {
+      if (x > 20) return x;
+      const e = Math.exp(x);
+      const n = e * (e + 2);
+      return (x * n) / (n + 2);
+    },
+    // mish' = tanh(softplus(x)) + x·(1 − tanh²(softplus(x)))·sigmoid(x)
+    derivative: (d, x) => {
+      const t = d.apply("tanh", d.apply("softplus", x));
+      return d.add(t, d.mul(x, d.mul(d.sub(d.constant(1), d.apply("square", t)), d.apply("sigmoid", x))));
+    },
+    ...real,
+  },
   leaky_relu: {
     scalar: (x, slope) => (x > 0 ? x : slope * x),
     parameter: "slope",
