@@ -19,6 +19,7 @@ import {
   RATE_COLORS,
 } from "../../runtime/plot/index.ts";
 import { clampSeries, downsample, logTicks, stepTicks } from "../../runtime/plot/series.ts";
+import type { TopLevelSpec } from "vega-lite";
 
 // ---------------------------------------------------------------- synthetic runs
 
@@ -325,6 +326,27 @@ interface LayerSpec {
   layer: Layer[];
 }
 
+/** An encoding channel of a layer, which must be there. */
+interface Channel {
+  field?: unknown;
+  type?: unknown;
+  title?: unknown;
+  axis: { values?: number[]; format?: string };
+  scale: Record<string, unknown>;
+}
+function channel(layer: Layer, name: string): Channel {
+  const found = layer.encoding[name];
+  assert.ok(found, `the ${name} channel`);
+  return { ...found, axis: (found.axis ?? {}) as Channel["axis"], scale: found.scale ?? {} };
+}
+
+/** The layers of the first row of a curve chart. */
+function firstRow(spec: TopLevelSpec): Layer[] {
+  const row = (spec as unknown as CurveSpec).vconcat[0];
+  assert.ok(row, "a first row");
+  return row.spec.layer;
+}
+
 function layerOf(layers: readonly Layer[], type: string): Layer {
   const found = layers.find((l) => l.mark.type === type);
   assert.ok(found, `a ${type} layer`);
@@ -355,8 +377,9 @@ test("λ_max chart: a value above the axis stays on the curve at the top edge an
     withLambdas("f", 2.5, [143.6, 143.1, 2259.8], 2),
     withLambdas("f", 2, [143.6, 136.1, 39.3, 819], 5),
   ];
-  const spec = lambdaMaxChart(runs) as unknown as CurveSpec;
-  const top = (layerOf(spec.vconcat[0]!.spec.layer, "line").encoding.y!.scale!.domain as number[])[1]!;
+  const chart = lambdaMaxChart(runs);
+  const spec = chart as unknown as CurveSpec;
+  const top = (channel(layerOf(firstRow(chart), "line"), "y").scale.domain as number[])[1] ?? Number.NaN;
   assert.ok(top >= 143.6 && top < 819, `the axis ends at ${top}, above every converging value`);
   const curve = (id: string) => spec.data.values.filter((r) => r.kind === "curve" && r.run === id);
   const marks = (id: string) => spec.data.values.filter((r) => r.kind === "mark" && r.run === id);
@@ -396,15 +419,15 @@ test("curve charts: a log step axis labelled 1, 2, 5, 10, 20, 50, … and loss t
   assert.deepEqual(logTicks(1e-8, 1e3), [1e-8, 1e-6, 1e-4, 1e-2, 1, 100]);
   assert.deepEqual(logTicks(0.05, 3), [0.05, 0.1, 0.2, 0.5, 1, 2]);
   for (const spec of [lossChart(SWEEP), lambdaMaxChart(SWEEP)]) {
-    const line = layerOf((spec as unknown as CurveSpec).vconcat[0]!.spec.layer, "line");
-    assert.equal(line.encoding.x!.scale!.type, "symlog");
-    const ticks = (line.encoding.x!.axis as { values: number[] }).values;
+    const x = channel(layerOf(firstRow(spec), "line"), "x");
+    assert.equal(x.scale.type, "symlog");
+    const ticks = x.axis.values ?? [];
     for (const tick of [1, 2, 5, 10, 20, 50]) assert.ok(ticks.includes(tick), `tick ${tick} in ${ticks}`);
   }
-  const loss = layerOf((lossChart(SWEEP) as unknown as CurveSpec).vconcat[0]!.spec.layer, "line");
-  assert.equal(loss.encoding.y!.scale!.type, "log");
+  const loss = channel(layerOf(firstRow(lossChart(SWEEP)), "line"), "y");
+  assert.equal(loss.scale.type, "log");
   // One format for every label: 1e-8 and 1e+2, never 0.000001 beside 1e-8.
-  assert.equal((loss.encoding.y!.axis as { format: string }).format, ".0e");
+  assert.equal(loss.axis.format, ".0e");
 });
 
 test("curve charts: categorical rate colours, at most 8 to a panel row; more rates are split into rows", async () => {
@@ -415,10 +438,10 @@ test("curve charts: categorical rate colours, at most 8 to a panel row; more rat
   assert.equal(spec.vconcat.length, 2);
   const seen: string[] = [];
   for (const row of spec.vconcat) {
-    const color = layerOf(row.spec.layer, "line").encoding.color!;
+    const color = channel(layerOf(row.spec.layer, "line"), "color");
     assert.equal(color.type, "nominal");
-    const range = color.scale!.range as string[];
-    const domain = color.scale!.domain as string[];
+    const range = color.scale.range as string[];
+    const domain = color.scale.domain as string[];
     assert.ok(range.length <= 8 && range.length === domain.length);
     assert.equal(new Set(range).size, range.length, "distinct colours within a row");
     for (const c of range) assert.ok(RATE_COLORS.includes(c));
@@ -434,13 +457,13 @@ test("curve charts: categorical rate colours, at most 8 to a panel row; more rat
 
 test("curve and best-test-loss charts: a dash style per model, so f_quad stays visible over f", async () => {
   const dashes = (layer: Layer) => {
-    const dash = layer.encoding.strokeDash!;
+    const dash = channel(layer, "strokeDash");
     assert.equal(dash.field, "model");
-    const domain = dash.scale!.domain as string[];
-    const range = (dash.scale!.range as number[][]).map((d) => d.join(","));
+    const domain = dash.scale.domain as string[];
+    const range = (dash.scale.range as number[][]).map((d) => d.join(","));
     return new Map(domain.map((m, i) => [m, range[i]]));
   };
-  const curve = dashes(layerOf((lossChart(SWEEP) as unknown as CurveSpec).vconcat[0]!.spec.layer, "line"));
+  const curve = dashes(layerOf(firstRow(lossChart(SWEEP)), "line"));
   const best = dashes(layerOf((bestTestLossChart(SWEEP) as unknown as LayerSpec).layer, "line"));
   for (const byModel of [curve, best]) {
     assert.equal(new Set(byModel.values()).size, 3, "three different dash styles");
@@ -456,8 +479,8 @@ test("curve and best-test-loss charts: a dash style per model, so f_quad stays v
 test("best test loss chart: a log axis, so one unconverged point does not flatten the others", () => {
   const runs = SWEEP.map((r) => (r.model === "lin" && r.lrMultiple === 0.5 ? { ...r, bestTestLoss: 300 } : r));
   const spec = bestTestLossChart(runs) as unknown as LayerSpec;
-  const y = layerOf(spec.layer, "line").encoding.y!;
-  assert.equal(y.scale!.type, "log");
+  const y = channel(layerOf(spec.layer, "line"), "y");
+  assert.equal(y.scale.type, "log");
   assert.equal(y.title, "best test loss (½ · mean)");
 });
 
@@ -466,11 +489,12 @@ test("best test loss chart without a test set: says so and shows the final train
   const spec = bestTestLossChart(noTest, { lossNormalization: "mean" }) as unknown as LayerSpec;
   assert.match(spec.title.text, /no test set/);
   assert.match(spec.title.subtitle.join(" "), /NO TEST SET: the final training loss is shown instead/);
-  assert.equal(layerOf(spec.layer, "line").encoding.y!.title, "final training loss (½ · mean) (no test set)");
+  assert.equal(channel(layerOf(spec.layer, "line"), "y").title, "final training loss (½ · mean) (no test set)");
   const point = spec.data.values.find((r) => r.kind === "point" && r.model === "f" && r.multiple === 1.5);
   const finals = SWEEP.filter((r) => r.model === "f" && r.lrMultiple === 1.5).map((r) => r.finalTrainLoss);
-  assert.equal(finals.length, 2);
-  assert.equal(point?.mean, (finals[0]! + finals[1]!) / 2);
+  const [first, second] = finals;
+  assert.ok(finals.length === 2 && first !== undefined && second !== undefined);
+  assert.equal(point?.mean, (first + second) / 2);
 });
 
 test("writeReport: report.md and report.html list every setting; a PNG beside every SVG, at twice its size", async () => {
