@@ -219,7 +219,8 @@ export function lossChart(runs: readonly RunRecord[], options: ChartOptions = {}
     );
   let lowest = Infinity;
   for (const run of runs) for (const v of run.trainLoss) if (v > 0 && v < lowest) lowest = v;
-  const low = Math.min(high / 10, Math.max(floor, Number.isFinite(lowest) ? lowest : floor));
+  // Half the lowest loss: converged runs stay visible above the bottom edge instead of running along it.
+  const low = Math.min(high / 10, Math.max(floor, Number.isFinite(lowest) ? lowest / 2 : floor));
   const axis = { low, high, log: true };
   const lastStep = lastStepOf(runs);
   return curveChart(runs, curveRows(runs, lossSeries, axis, lastStep), axis, lastStep, {
