@@ -40,6 +40,8 @@ export interface Session {
   readonly model: CheckedModel;
   readonly data: Dataset;
   readonly kernels: CompiledKernels;
+  /** The backend the kernels run on (auto resolved). */
+  readonly backend: Backend;
   /** Dims bound from the data, for the user's information. */
   readonly boundDims: Readonly<Record<string, number>>;
   /** The training inputs as the kernels take them. */
@@ -83,7 +85,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     ...(options.dtype ? { dtype: options.dtype } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
   });
-  return { model, data, kernels: compiled.kernels, boundDims, trainX: [data.train.x] };
+  return { model, data, kernels: compiled.kernels, backend: compiled.backend, boundDims, trainX: [data.train.x] };
 }
 
 /** The initial parameters (and fixed tensors, set on the kernels) for a seed. */

@@ -25,6 +25,7 @@ import {
   type SweepSpec,
   workerCount,
 } from "../../runtime/sweep.ts";
+import { sweepSettings } from "../../runtime/sweep-settings.ts";
 import { trainRun } from "../../runtime/train.ts";
 import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
 
@@ -235,6 +236,8 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
         data: session.data.name,
         etaCrit,
         lossNormalization: loss,
+        settings: sweepSettings(spec),
+        backend: session.backend,
       });
       lines.push(`report: ${paths.at(-1)}`);
     }

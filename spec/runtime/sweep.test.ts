@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -266,6 +267,36 @@ describe("sweeps resume to the same runs.jsonl", () => {
     assert.equal(JSON.parse(read(A, "sweep.json")).hash, hash);
     for (const line of lines(reference)) assert.equal(JSON.parse(line).sweep, hash);
     assert.notEqual(identityHash({ ...SPEC, steps: 50 }), hash);
+  });
+
+  test("sweep.json records every setting that changes a result, with the model file's hash and nqm's version", () => {
+    const settings = JSON.parse(read(A, "sweep.json")).settings;
+    const packageVersion = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
+    assert.deepEqual(settings, {
+      file: SPEC.file,
+      fileSha256: createHash("sha256")
+        .update(readFileSync(join(ROOT, "examples/uv.nqm")))
+        .digest("hex"),
+      set: { m: 1000 },
+      data: "single:x=1,y=1",
+      dataSeed: 0,
+      models: ["f", "lin", "quad"],
+      lrMultiples: [0.75, 1.5, 2.25],
+      seeds: [0, 1],
+      steps: 200,
+      loss: "sum",
+      lossFormula: "½ Σ (f − y)² (sum over the training set)",
+      testLossFormula: "½ · mean (f − y)² over the test set",
+      evalEvery: 10,
+      eigs: 1,
+      batch: null,
+      divergenceFactor: 1e10,
+      dtype: "f64",
+      backend: "auto",
+      nqmVersion: packageVersion,
+      compilerHash: settings.compilerHash,
+    });
+    assert.match(settings.compilerHash, /^[0-9a-f]{64}$/);
   });
 
   /** A copy of the finished sweep A, with its sweep.json replaced by `identityFile` (undefined: deleted). */
