@@ -1,19 +1,14 @@
 /** `nqm compile` and `nqm verify`. */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import {
-  compileModel,
-  formatBytes,
-  generateChecked,
-  resolveBackend,
-  transpile,
-} from "../../compiler/codegen/compile.ts";
+import { compileModel, generateChecked, resolveBackend, transpile } from "../../compiler/codegen/compile.ts";
 import { parameterCount } from "../../compiler/check/typed.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { checkWritableFolder, ensureWritableFolder, writeFailed } from "../../runtime/files.ts";
 import { progress } from "../../runtime/progress.ts";
 import { type CaseReport, verifyModel } from "../../runtime/verify.ts";
 import { defined } from "../../foundation/defined.ts";
+import { formatBytes } from "../../foundation/format.ts";
 import { kernelChoice, loadModelFile, type KernelOptions, type ModelOptions } from "../io.ts";
 import { alignColumns } from "../table.ts";
 

@@ -31,12 +31,12 @@ import {
   cacheFileName,
   compileModel,
   defaultCacheDir,
-  formatBytes,
   generateChecked,
   type CompileResult,
 } from "../../compiler/codegen/compile.ts";
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
+import { formatBytes } from "../../foundation/format.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { COMPILER_SOURCE_DIRS, COMPILER_VERSION, compilerHash, hashCompilerSources } from "../../compiler/version.ts";
 import { buildCli } from "../../scripts/build.mjs";
