@@ -27,6 +27,8 @@ import { type Node, OP_NAMES, type OpName, topologicalOrder } from "../compiler/
 import { OPS } from "../compiler/ir/ops.ts";
 import type { Tensor } from "../compiler/ir/tensor.ts";
 import { sigmoid } from "../compiler/math.ts";
+import { defined, lookup } from "../foundation/defined.ts";
+import { axpy } from "./linalg/index.ts";
 
 /** The unit roundoff of float64. */
 export const UNIT_ROUNDOFF = 2 ** -53;
@@ -75,11 +77,13 @@ export interface ExampleReference {
   readonly crossings: number;
 }
 
-const abs = (data: Float64Array): Float64Array => {
-  const out = new Float64Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = Math.abs(data[i]!);
-  return out;
-};
+const abs = (data: Float64Array): Float64Array => data.map((v) => Math.abs(v));
+
+/** Entry i of one of the per-root arrays, which have one entry per root. */
+const entryOf = <T>(items: readonly T[], i: number): T => defined(items[i], "a root's entry");
+
+/** Entry i of a tensor's data, which the op's shape rule guarantees. */
+const entry = (data: Float64Array, i: number): number => defined(data[i], "a tensor entry");
 
 const asTensor = (shape: readonly number[], data: Float64Array): Tensor => ({ shape, data });
 
@@ -105,7 +109,7 @@ function slope(op: OpName, x: number, y: number, node: Node): number {
     case "square":
       return 2 * Math.abs(x);
     case "pow": {
-      const p = node.attrs.exponent!;
+      const p = defined(node.attrs.exponent, "pow's exponent");
       return p === 0 ? 0 : Math.abs(p * x ** (p - 1));
     }
     default:
@@ -152,8 +156,8 @@ export function evaluateExample(
   let crossings = 0;
 
   const leaf = (table: Readonly<Record<string, Tensor>>, kind: string, name: string): Bounded => {
-    if (!Object.hasOwn(table, name)) throw new Error(`internal: no value bound for ${kind} ${name}`);
-    const value = table[name]!;
+    const value = Object.hasOwn(table, name) ? table[name] : undefined;
+    if (value === undefined) throw new Error(`internal: no value bound for ${kind} ${name}`);
     return { value, magnitude: withMagnitudes ? abs(value.data) : NONE, roundings: 0 };
   };
 
@@ -177,7 +181,7 @@ export function evaluateExample(
       );
     const magnitudeBy = (rule: OpName, ms: readonly Float64Array[]) =>
       OPS[rule].evaluate(
-        ms.map((m, i) => asTensor(inputs[i]!.value.shape, m)),
+        ms.map((m, i) => asTensor(defined(inputs[i], "an operand").value.shape, m)),
         node,
       ).data;
     const kMax = inputs.reduce((k, i) => Math.max(k, i.roundings), 0);
@@ -212,7 +216,7 @@ export function evaluateExample(
       case "outer":
         return { value: evaluated(), magnitude: magnitudeBy("outer", [a.magnitude, b.magnitude]), roundings: kMax + 1 };
       case "matmul": {
-        const inner = b.value.shape[0]!;
+        const inner = defined(b.value.shape[0], "matmul's inner size");
         return {
           value: evaluated(),
           magnitude: magnitudeBy("matmul", [a.magnitude, b.magnitude]),
@@ -230,10 +234,10 @@ export function evaluateExample(
         const out = new Float64Array(value.data.length);
         const sa = a.value.data.length === 1 && out.length !== 1;
         const sb = b.value.data.length === 1 && out.length !== 1;
-        for (let i = 0; i < out.length; i++) {
-          const divisor = Math.abs(b.value.data[sb ? 0 : i]!);
-          out[i] = (a.magnitude[sa ? 0 : i]! + Math.abs(value.data[i]!) * b.magnitude[sb ? 0 : i]!) / divisor;
-        }
+        value.data.forEach((y, i) => {
+          const divisor = Math.abs(entry(b.value.data, sb ? 0 : i));
+          out[i] = (entry(a.magnitude, sa ? 0 : i) + Math.abs(y) * entry(b.magnitude, sb ? 0 : i)) / divisor;
+        });
         return { value, magnitude: out, roundings: kMax + 1 };
       }
       case "relu":
@@ -247,27 +251,29 @@ export function evaluateExample(
         let sides = pattern.get(node.id);
         if (sides === undefined) {
           sides = new Float64Array(x.length);
-          for (let i = 0; i < x.length; i++) {
-            sides[i] = held(op, x[i]!, node);
-            if (
-              withMagnitudes &&
-              a.magnitude[i]! > 0 &&
-              Math.abs(x[i]!) <= 2 * a.roundings * UNIT_ROUNDOFF * a.magnitude[i]!
-            )
-              nearKinks++;
-          }
+          const recorded = sides;
+          x.forEach((xi, i) => {
+            recorded[i] = held(op, xi, node);
+            if (!withMagnitudes) return;
+            const m = entry(a.magnitude, i);
+            if (m > 0 && Math.abs(xi) <= 2 * a.roundings * UNIT_ROUNDOFF * m) nearKinks++;
+          });
           pattern.set(node.id, sides);
         } else {
-          for (let i = 0; i < x.length; i++) if (held(op, x[i]!, node) !== sides[i]) crossings++;
+          const recorded = sides;
+          x.forEach((xi, i) => {
+            if (held(op, xi, node) !== recorded[i]) crossings++;
+          });
         }
         // Free, the interpreter's own value; held, the recorded piece.
         const data = frozen === undefined ? evaluated().data : new Float64Array(x.length);
         const magnitude = withMagnitudes ? new Float64Array(x.length) : NONE;
-        for (let i = 0; i < x.length; i++) {
-          const side = sides[i]!;
-          if (frozen !== undefined) data[i] = holds ? side * x[i]! : side;
-          if (withMagnitudes) magnitude[i] = holds ? Math.abs(side) * a.magnitude[i]! : Math.abs(side);
-        }
+        const recorded = sides;
+        x.forEach((xi, i) => {
+          const side = entry(recorded, i);
+          if (frozen !== undefined) data[i] = holds ? side * xi : side;
+          if (withMagnitudes) magnitude[i] = holds ? Math.abs(side) * entry(a.magnitude, i) : Math.abs(side);
+        });
         return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
       }
       case "tanh":
@@ -282,11 +288,11 @@ export function evaluateExample(
       case "pow": {
         const value = evaluated();
         const magnitude = new Float64Array(value.data.length);
-        for (let i = 0; i < magnitude.length; i++) {
-          const y = value.data[i]!;
-          magnitude[i] = slope(op, a.value.data[i]!, y, node) * a.magnitude[i]! + Math.abs(y);
-          if (!Number.isFinite(magnitude[i]!)) singular++;
-        }
+        value.data.forEach((y, i) => {
+          const m = slope(op, entry(a.value.data, i), y, node) * entry(a.magnitude, i) + Math.abs(y);
+          magnitude[i] = m;
+          if (!Number.isFinite(m)) singular++;
+        });
         return { value, magnitude, roundings: Math.max(a.roundings, LIBRARY_ULPS) + 1 };
       }
       default: {
@@ -297,15 +303,21 @@ export function evaluateExample(
   };
 
   for (const node of order) {
-    const inputs = node.inputs.map((input) => values.get(input.id)!);
+    const inputs = node.inputs.map((input) => lookup(values, input.id, "an operand's value"));
     values.set(node.id, evaluate(node, inputs));
     for (const input of node.inputs) {
-      const left = uses.get(input.id)! - 1;
+      const left = lookup(uses, input.id, "an operand's use count") - 1;
       uses.set(input.id, left);
       if (left === 0) values.delete(input.id);
     }
   }
-  return { roots: roots.map((root) => values.get(root.id)!), pattern, nearKinks, singular, crossings };
+  return {
+    roots: roots.map((root) => lookup(values, root.id, "a root's value")),
+    pattern,
+    nearKinks,
+    singular,
+    crossings,
+  };
 }
 
 /** A batch of examples in the kernels' flat layout. */
@@ -350,8 +362,8 @@ export function evaluateBatch(
   const summed = roots.map((r) => !r.batched && topologicalOrder([r]).some((node) => node.op === "bsum"));
   // A root the kernels lay out per example is stacked even where it does not vary (ΔᵀHΔ of a quadratic).
   const stacked = roots.map((r) => r.batched || perExample.has(r));
-  const values = roots.map((_, i) => new Float64Array(stacked[i] ? n * sizes[i]! : sizes[i]!));
-  const magnitudes = roots.map((_, i) => (withMagnitudes ? new Float64Array(values[i]!.length) : NONE));
+  const values = roots.map((_, i) => new Float64Array(stacked[i] ? n * entryOf(sizes, i) : entryOf(sizes, i)));
+  const magnitudes = values.map((value) => (withMagnitudes ? new Float64Array(value.length) : NONE));
   const roundings = roots.map(() => 0);
   const patterns: KinkPattern[] = [];
   let nearKinks = 0;
@@ -380,18 +392,18 @@ export function evaluateBatch(
     nearKinks += example.nearKinks;
     singular += example.singular;
     crossings += example.crossings;
-    roots.forEach((_, r) => {
-      const { value, magnitude, roundings: k } = example.roots[r]!;
-      const out = values[r]!;
-      const outMagnitude = magnitudes[r]!;
+    example.roots.forEach(({ value, magnitude, roundings: k }, r) => {
+      const out = entryOf(values, r);
+      const outMagnitude = entryOf(magnitudes, r);
+      const before = entryOf(roundings, r);
       if (stacked[r]) {
-        out.set(value.data, j * sizes[r]!);
-        if (withMagnitudes) outMagnitude.set(magnitude, j * sizes[r]!);
-        roundings[r] = Math.max(roundings[r]!, k);
+        out.set(value.data, j * entryOf(sizes, r));
+        if (withMagnitudes) outMagnitude.set(magnitude, j * entryOf(sizes, r));
+        roundings[r] = Math.max(before, k);
       } else if (summed[r]) {
-        for (let i = 0; i < out.length; i++) out[i]! += value.data[i]!;
-        if (withMagnitudes) for (let i = 0; i < out.length; i++) outMagnitude[i]! += magnitude[i]!;
-        roundings[r] = Math.max(roundings[r]!, k + n);
+        axpy(1, value.data, out);
+        if (withMagnitudes) axpy(1, magnitude, outMagnitude);
+        roundings[r] = Math.max(before, k + n);
       } else if (j === 0) {
         out.set(value.data);
         if (withMagnitudes) outMagnitude.set(magnitude);

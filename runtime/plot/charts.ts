@@ -4,6 +4,7 @@
  * divergence, which is marked with a cross at the top of the plotted range.
  */
 import type { TopLevelSpec } from "vega-lite";
+import { defined } from "../../foundation/defined.ts";
 import { clipSeries, downsample, formatLabel, largestFinite, seriesSteps } from "./series.ts";
 import type { ModelKind, Phase, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER, PHASE_COLORS, PHASES } from "./types.ts";
@@ -52,9 +53,9 @@ function curveRows(
     const clipped = clipSeries(steps, values, ceiling, positive);
     const thinned = downsample(clipped.steps, clipped.values, MAX_POINTS);
     const base = { model: MODEL_LABELS[run.model], multiple: run.lrMultiple, run: run.id };
-    thinned.steps.forEach((step, i) => {
-      rows.push({ kind: "curve", ...base, step, value: thinned.values[i]! });
-      top = Math.max(top, thinned.values[i]!);
+    thinned.values.forEach((value, i) => {
+      rows.push({ kind: "curve", ...base, step: defined(thinned.steps[i], "a thinned step"), value });
+      top = Math.max(top, value);
     });
     const divergedAt = clipped.divergedAt ?? (run.phase === "divergent" ? (run.divergedAt ?? run.steps) : undefined);
     if (divergedAt !== undefined) markers.push({ kind: "diverged", ...base, step: divergedAt, value: 0 });
@@ -175,14 +176,14 @@ export function eigenvaluesChart(runs: readonly RunRecord[], options: { title?: 
         false,
       );
       const thinned = downsample(clipped.steps, clipped.values, MAX_POINTS);
-      thinned.steps.forEach((step, i) => {
+      thinned.values.forEach((value, i) => {
         rows.push({
           model: MODEL_LABELS[run.model],
           multiple: run.lrMultiple,
           run: run.id,
           rank: `λ${rank + 1}`,
-          step,
-          value: thinned.values[i]!,
+          step: defined(thinned.steps[i], "a thinned step"),
+          value,
         });
       });
     }

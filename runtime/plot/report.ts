@@ -92,9 +92,10 @@ export function reportMarkdown(
     const converged = own.filter((g) => g.runs.every((r) => r.phase === "lazy" || r.phase === "catapult"));
     const diverged = own.filter((g) => g.runs.some((r) => r.phase === "divergent"));
     const largest = converged.at(-1);
+    const largestRate = largest?.runs[0]?.lr;
     const smallestDiverged = diverged[0];
     lines.push(
-      `| ${label(model)} | ${largest === undefined ? "none" : formatLabel(largest.multiple)} | ${largest === undefined ? "–" : formatLabel(largest.runs[0]!.lr)} | ${smallestDiverged === undefined ? "none" : formatLabel(smallestDiverged.multiple)} |`,
+      `| ${label(model)} | ${largest === undefined ? "none" : formatLabel(largest.multiple)} | ${largestRate === undefined ? "–" : formatLabel(largestRate)} | ${smallestDiverged === undefined ? "none" : formatLabel(smallestDiverged.multiple)} |`,
     );
   }
   lines.push("", "## Phases", "", "Majority phase over seeds; a share like 2/3 means the seeds disagreed.", "");

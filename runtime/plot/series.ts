@@ -1,4 +1,5 @@
 /** Turning run records into plottable rows: step alignment, divergence clipping, downsampling. */
+import { defined } from "../../foundation/defined.ts";
 import type { RunRecord } from "./types.ts";
 
 /** The steps at which a per-evaluation series was measured (see RunRecord). */
@@ -27,12 +28,12 @@ export function clipSeries(
 ): ClippedSeries {
   const keptSteps: number[] = [];
   const kept: number[] = [];
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i]!;
+  for (const [i, value] of values.entries()) {
+    const step = defined(steps[i], "the step of a value");
     if (!Number.isFinite(value) || Math.abs(value) > ceiling)
-      return { steps: keptSteps, values: kept, divergedAt: steps[i]! };
+      return { steps: keptSteps, values: kept, divergedAt: step };
     if (positive && !(value > 0)) continue;
-    keptSteps.push(steps[i]!);
+    keptSteps.push(step);
     kept.push(value);
   }
   return { steps: keptSteps, values: kept };
@@ -49,6 +50,7 @@ export function downsample(
 ): { steps: number[]; values: number[] } {
   const n = values.length;
   if (n <= maxPoints) return { steps: [...steps], values: [...values] };
+  const valueAt = (i: number) => defined(values[i], "a series value");
   const buckets = Math.max(1, Math.floor((maxPoints - 2) / 2));
   const keep = new Set<number>([0, n - 1]);
   for (let b = 0; b < buckets; b++) {
@@ -57,8 +59,8 @@ export function downsample(
     let lo = from;
     let hi = from;
     for (let i = from; i < to; i++) {
-      if (values[i]! < values[lo]!) lo = i;
-      if (values[i]! > values[hi]!) hi = i;
+      if (valueAt(i) < valueAt(lo)) lo = i;
+      if (valueAt(i) > valueAt(hi)) hi = i;
     }
     if (from < to) {
       keep.add(lo);
@@ -66,7 +68,7 @@ export function downsample(
     }
   }
   const indices = [...keep].sort((a, b) => a - b);
-  return { steps: indices.map((i) => steps[i]!), values: indices.map((i) => values[i]!) };
+  return { steps: indices.map((i) => defined(steps[i], "a series step")), values: indices.map(valueAt) };
 }
 
 /** The largest finite absolute value among the given numbers, or `fallback` when there is none. */
