@@ -13,6 +13,7 @@ import { runNode, type CliRun } from "../support/cli.ts";
 import { parseSource } from "../../grammar/build-ast.ts";
 import { withoutSpans } from "../../grammar/ast.ts";
 import { printFile } from "../../grammar/printer.ts";
+import { nth, present } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const SCRATCH = scratchFolder("spec-cli");
@@ -170,7 +171,7 @@ describe("nqm check", { concurrency: true }, () => {
     ];
     const runs = await Promise.all(cases.map(([args]) => nqm(...args)));
     runs.forEach((run, i) => {
-      const [args, first] = cases[i]!;
+      const [args, first] = nth(cases, i);
       assert.equal(run.code, 1, args.join(" "));
       assert.equal(run.stderr.split("\n")[0], first, args.join(" "));
       assertNoStackTrace(run);
@@ -205,7 +206,7 @@ describe("nqm --help and nqm fmt", { concurrency: true }, () => {
     assert.deepEqual(formatted.diagnostics, []);
     assert.ok(original.ast?.comments && original.ast.comments.length > 0);
     assert.deepEqual(withoutSpans(formatted.ast), withoutSpans(original.ast));
-    assert.equal(printFile(formatted.ast!), run.stdout);
+    assert.equal(printFile(present(formatted.ast)), run.stdout);
   });
 
   test("fmt of a file with a syntax error: exit 1, the located error, no output", async () => {

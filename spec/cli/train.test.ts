@@ -18,6 +18,7 @@ import { buildCli } from "../../scripts/build.mjs";
 import { scratchFolder } from "../support/scratch.ts";
 import { runNode, type CliRun } from "../support/cli.ts";
 import type { RunRecord } from "../../runtime/run-record.ts";
+import { nth, present } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const SCRATCH = scratchFolder("spec-cli-train");
@@ -155,8 +156,8 @@ describe("nqm train", { concurrency: true }, () => {
     const result = JSON.parse(run.stdout) as { ok: boolean; diagnostics: { code: string; message: string }[] };
     assert.equal(result.ok, false);
     // d = 3 is set by the user, so it is not bound from the data: the shapes disagree.
-    assert.equal(result.diagnostics[0]!.code, "NQM4004");
-    assert.match(result.diagnostics[0]!.message, /shape \[1\].*shape \[3\]/);
+    assert.equal(nth(result.diagnostics, 0).code, "NQM4004");
+    assert.match(nth(result.diagnostics, 0).message, /shape \[1\].*shape \[3\]/);
   });
 });
 
@@ -288,7 +289,7 @@ describe("nqm demo", () => {
         // Between 2/λ1 and 4/λ1 (with a margin ε = Θ(log m/√m) ≈ 0.2 at the demo's m = 2000).
         assert.equal(r.phase, "catapult", where);
         assert.ok(
-          r.lambdaMax.at(-1)! < 2 / r.lr,
+          present(r.lambdaMax.at(-1)) < 2 / r.lr,
           `${r.id}: λ_max ends at ${r.lambdaMax.at(-1)}, not below 2/η = ${2 / r.lr}`,
         );
       }
