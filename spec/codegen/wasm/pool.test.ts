@@ -15,6 +15,7 @@ import { transformSync } from "esbuild";
 import ts from "typescript";
 import { POOL_ARGS, POOL_SOURCE } from "../../../compiler/codegen/wasm/pool.ts";
 import { runNode } from "../../support/cli.ts";
+import { nth } from "../../support/entries.ts";
 
 // The project's types (ES2022 and Node 20) have no WebAssembly values: the part the tests use.
 interface WasmMemory {
@@ -212,12 +213,12 @@ describe("WebAssembly thread pool", () => {
       for (let i = 0; i < view.length; i++) view[i] = Math.sin(i);
       const expected = Float64Array.from(view);
       const chunk = Math.ceil(length / threads);
-      for (let i = 0; i < length; i++) expected[start + i]! += (Math.floor(i / chunk) + 1) / 4;
+      for (let i = 0; i < length; i++) expected[start + i] = nth(expected, start + i) + (Math.floor(i / chunk) + 1) / 4;
       splitAdd(pool, threads, start, length);
       assert.deepEqual(view, expected, `${threads} threads`);
       // Fewer threads than the pool has: the idle workers must not run the job.
       splitAdd(pool, 1, start, length);
-      for (let i = 0; i < length; i++) expected[start + i]! += 1 / 4;
+      for (let i = 0; i < length; i++) expected[start + i] = nth(expected, start + i) + 1 / 4;
       assert.deepEqual(view, expected, `${threads} threads, count 1`);
     }
   });
