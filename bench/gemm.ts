@@ -30,7 +30,7 @@ const REPEATS = Number(process.env.NQM_BENCH_REPEATS ?? 7);
 
 type Gemm = (...args: number[]) => void;
 
-export interface Product {
+interface Product {
   readonly name: string;
   readonly short: string;
   readonly m: number;
@@ -112,7 +112,7 @@ function row(cells: string[], widths: number[]): string {
 }
 
 /** One product's single-thread GFLOP/s: best wall clock and best CPU time. */
-export interface GemmRate {
+interface GemmRate {
   readonly product: string;
   readonly dtype: GemmDtype;
   readonly wall: number;

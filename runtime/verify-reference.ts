@@ -65,7 +65,7 @@ export interface ExampleLeaves {
   readonly cotangent: Tensor;
 }
 
-export interface ExampleReference {
+interface ExampleReference {
   readonly roots: Bounded[];
   /** The pattern of this evaluation (the frozen one when given). */
   readonly pattern: KinkPattern;

@@ -29,6 +29,7 @@ import {
   UNIT_ROUNDOFF as u,
 } from "./verify-reference.ts";
 
+/** verifyModel's options (exported as part of the verification API). */
 export interface VerifyOptions {
   readonly runs: number;
   readonly seed: number;
@@ -71,7 +72,7 @@ export interface CaseReport {
   readonly range?: readonly [number, number];
 }
 
-export type PropertyStatus = "passed" | "failed" | "error";
+type PropertyStatus = "passed" | "failed" | "error";
 
 export interface PropertyOutcome {
   readonly property: string;

@@ -9,7 +9,7 @@ export function seriesSteps(run: RunRecord, length: number): number[] {
 }
 
 /** A series cut at the first non-finite value or value above `ceiling`, and where it was cut. */
-export interface ClippedSeries {
+interface ClippedSeries {
   steps: number[];
   values: number[];
   /** The step of the first dropped value, if any was dropped for being non-finite or too large. */
