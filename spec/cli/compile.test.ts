@@ -15,24 +15,13 @@
  *     on every example and on models whose tensors are called class, constructor, __proto__…
  * Subprocesses run two at a time (each costs a second or more of CPU; the budget is two cores).
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createHash } from "node:crypto";
-import { buildCli } from "../../scripts/build.mjs";
-import { scratchFolder } from "../support/scratch.ts";
-import { runNode, type CliRun } from "../support/cli.ts";
+import { assertNoStackTrace, bundledCli, runNode, type CliRun } from "../support/cli.ts";
 import { compileModel } from "../../compiler/codegen/compile.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
@@ -51,20 +40,8 @@ import { sizeOf } from "../../foundation/shape.ts";
 import { nth, present } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = scratchFolder("spec-cli-compile");
-const CLI = join(SCRATCH, "nqm.js");
-const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-compile-"));
+const { cli: CLI, work: WORK } = bundledCli("cli-compile");
 const CACHE = join(WORK, "cache");
-
-before(async () => {
-  mkdirSync(SCRATCH, { recursive: true });
-  await buildCli(SCRATCH);
-});
-
-after(() => {
-  rmSync(SCRATCH, { recursive: true, force: true });
-  rmSync(WORK, { recursive: true, force: true });
-});
 
 type Run = CliRun;
 
@@ -90,13 +67,6 @@ function spawnNode(args: readonly string[], cwd: string, cache = CACHE): Promise
 const nqm = (...args: string[]) => spawnNode([CLI, ...args], ROOT);
 /** Runs `nqm ...args` with its own cache folder. */
 const nqmWithCache = (cache: string, ...args: string[]) => spawnNode([CLI, ...args], ROOT, cache);
-
-function assertNoStackTrace(run: Run): void {
-  for (const stream of [run.stdout, run.stderr]) {
-    assert.doesNotMatch(stream, /^\s+at /m, `a stack trace:\n${stream}`);
-    assert.doesNotMatch(stream, /\w+Error\b(?!.*NQM)/, `an exception name:\n${stream}`);
-  }
-}
 
 function writeModel(name: string, text: string): string {
   const path = join(WORK, name);
@@ -319,21 +289,15 @@ model commented {
     }
   });
 
+  /** A compile refused for memory (m = 1e6, batch 1e4), but only once its kernels are generated. */
+  const TOO_BIG = ["compile", "examples/two_layer_relu.nqm", "--set", "m=1000000", "--batch", "10000"];
+
   test("-o under a file: exit 1, NQM3009 naming the folder and the cause, before compiling, no stack trace", async () => {
     const blocker = join(WORK, "blocker");
     writeFileSync(blocker, "");
     const out = join(blocker, "out");
-    // m = 1e6 with batch 1e4 would be refused for memory after generation: the folder is checked first.
-    const run = await nqm(
-      "compile",
-      "examples/two_layer_relu.nqm",
-      "--set",
-      "m=1000000",
-      "--batch",
-      "10000",
-      "-o",
-      out,
-    );
+    // TOO_BIG would be refused for memory after generation: the folder is checked first.
+    const run = await nqm(...TOO_BIG, "-o", out);
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.stdout, "");
     assert.ok(
@@ -345,16 +309,7 @@ model commented {
 
   test("a model too big for memory: exit 1, NQM3008 located with the estimate, no stack trace, nothing written", async () => {
     const out = join(WORK, "never");
-    const run = await nqm(
-      "compile",
-      "examples/two_layer_relu.nqm",
-      "--set",
-      "m=1000000",
-      "--batch",
-      "10000",
-      "-o",
-      out,
-    );
+    const run = await nqm(...TOO_BIG, "-o", out);
     assert.equal(run.code, 1);
     assert.equal(run.stdout, "");
     assert.match(
@@ -425,6 +380,13 @@ async function plantKernels(cache: string, file: string, edit: (javascript: stri
   return example;
 }
 
+/** `nqm verify --runs <runs>` of two_layer_tanh on its kernels planted in WORK/<folder>, edited by `edit`. */
+async function verifyPlanted(folder: string, runs: number, edit: (javascript: string) => string): Promise<Run> {
+  const cache = join(WORK, folder);
+  const example = await plantKernels(cache, "two_layer_tanh.nqm", edit);
+  return nqmWithCache(cache, "verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", `${runs}`);
+}
+
 test("nqm verify's default --runs: 50, fewer above 2^17 params (50·2^17/P), never below 10", () => {
   assert.equal(defaultRuns(15), 50);
   assert.equal(defaultRuns(2 ** 17), 50);
@@ -461,17 +423,8 @@ test("nqm verify --json: one record per property with its figures", async () => 
 });
 
 test("nqm verify on kernels that throw: exit 2, ERROR with the message, not FAIL", async () => {
-  const cache = join(WORK, "planted-throw");
-  const example = await plantKernels(cache, "two_layer_tanh.nqm", (js) =>
+  const run = await verifyPlanted("planted-throw", 3, (js) =>
     js.replace(/(\n\s*hvp\(w, dw, x, c, n, out\) \{)/, '$1 throw new RangeError("planted: hvp exploded");'),
-  );
-  const run = await nqmWithCache(
-    cache,
-    "verify",
-    `examples/${example.file}`,
-    ...setArguments(example.set),
-    "--runs",
-    "3",
   );
   assert.equal(run.code, 2, run.stdout);
   assertNoStackTrace(run);
@@ -492,16 +445,7 @@ test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counter
   // Wrong kernels, planted as a cache entry whose recorded hash matches (the cache guards
   // against damage, not against a deliberate edit): tanh computed as sinh everywhere, while
   // its derivative stays 1 − tanh², now 1 − sinh².
-  const cache = join(WORK, "planted");
-  const example = await plantKernels(cache, "two_layer_tanh.nqm", (js) => js.replaceAll("Math.tanh(", "Math.sinh("));
-  const run = await nqmWithCache(
-    cache,
-    "verify",
-    `examples/${example.file}`,
-    ...setArguments(example.set),
-    "--runs",
-    "4",
-  );
+  const run = await verifyPlanted("planted", 4, (js) => js.replaceAll("Math.tanh(", "Math.sinh("));
   assert.equal(run.code, 1, run.stdout);
   assertNoStackTrace(run);
   const rows = run.stdout.split("\n").filter((line) => /\s(pass|FAIL)$/.test(line));

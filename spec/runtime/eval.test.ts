@@ -12,15 +12,12 @@
  *     and one diagnostic line, no stack trace; an unknown key and a non-finite result are
  *     diagnosed too (checked in-process: each subprocess costs over a second of CPU).
  */
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildCli } from "../../scripts/build.mjs";
-import { scratchFolder } from "../support/scratch.ts";
-import { runNode, type CliRun } from "../support/cli.ts";
+import { bundledCli, runNode, type CliRun } from "../support/cli.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
@@ -37,9 +34,7 @@ import { type Shape, sizeOf } from "../../foundation/shape.ts";
 import { nth, present } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = scratchFolder("spec-eval");
-const CLI = join(SCRATCH, "nqm.js");
-const WORK = mkdtempSync(join(tmpdir(), "nqm-eval-"));
+const { cli: CLI, scratch: SCRATCH, work: WORK, built } = bundledCli("eval");
 
 type Run = CliRun;
 
@@ -227,8 +222,7 @@ const errorRuns = new Map<string, Run>();
 const processRuns: { example?: Run; error?: Run } = {};
 
 before(async () => {
-  mkdirSync(SCRATCH, { recursive: true });
-  await buildCli(SCRATCH);
+  await built();
   const argvs = [...prepared.map((p) => p.args), ...ERROR_CASES.map((_, i) => errorArgs(i))];
   const relu = present(prepared.find((p) => p.example.file === "two_layer_relu.nqm"));
   const [batch, example, error] = await Promise.all([nqmBatch(argvs), nqm(...relu.args), nqm(...errorArgs(0))]);
@@ -236,11 +230,6 @@ before(async () => {
   ERROR_CASES.forEach((c, i) => errorRuns.set(c.name, nth(batch, prepared.length + i)));
   processRuns.example = example;
   processRuns.error = error;
-});
-
-after(() => {
-  rmSync(SCRATCH, { recursive: true, force: true });
-  rmSync(WORK, { recursive: true, force: true });
 });
 
 function resultOf(p: Prepared): EvalResult {

@@ -3,14 +3,12 @@
  * stopped after a few runs, cut in the middle of a line, or killed with SIGKILL — resumes to a
  * runs.jsonl byte-identical to that of an uninterrupted sweep, whatever the number of workers.
  */
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { buildCli } from "../../scripts/build.mjs";
-import { scratchFolder } from "../support/scratch.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
 import {
   identityHash,
@@ -21,23 +19,14 @@ import {
   type SweepSpec,
 } from "../../runtime/sweep.ts";
 import { runId } from "../../runtime/train.ts";
+import { bundledCli } from "../support/cli.ts";
 import { nth } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const WORK = mkdtempSync(join(tmpdir(), "nqm-sweep-"));
+// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it); started through
+// tsx instead, every worker would transpile the sources again.
+const { cli: CLI, work: WORK } = bundledCli("sweep");
 const CACHE = join(WORK, "cache");
-// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it) into a folder under the OS temp folder,
-// not dist/, which other runs may be rebuilding; started through tsx instead, every worker would
-// transpile the sources again.
-const SCRATCH = scratchFolder("spec-sweep");
-const CLI = join(SCRATCH, "nqm.js");
-before(async () => {
-  await buildCli(SCRATCH);
-});
-after(() => {
-  rmSync(WORK, { recursive: true, force: true });
-  rmSync(SCRATCH, { recursive: true, force: true });
-});
 
 function throwsNqm(run: () => unknown, code: string, pattern?: RegExp): void {
   assert.throws(run, (error: unknown) => {
