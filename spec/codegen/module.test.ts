@@ -11,7 +11,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import ts from "typescript";
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import { compileModel, generateChecked } from "../../compiler/codegen/compile.ts";
 import { layoutOf } from "../../compiler/codegen/layout.ts";
@@ -21,6 +20,7 @@ import type { Dtype } from "../../compiler/codegen/api.ts";
 import { DEFAULT_BACKEND, VARIANTS } from "../support/backends.ts";
 import { examples, type Example } from "../support/examples.ts";
 import { nth, present } from "../support/entries.ts";
+import { typeCheck } from "../support/typecheck.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-module-"));
@@ -50,49 +50,9 @@ before(async () => {
 
 // ---------------------------------------------------------------- type checking
 
-const STRICT: ts.CompilerOptions = {
-  strict: true,
-  noEmit: true,
-  noImplicitReturns: true,
-  noFallthroughCasesInSwitch: true,
-  target: ts.ScriptTarget.ES2022,
-  module: ts.ModuleKind.ESNext,
-  moduleResolution: ts.ModuleResolutionKind.Bundler,
-  allowImportingTsExtensions: true,
-  verbatimModuleSyntax: true,
-  lib: ["lib.es2022.d.ts"],
-  types: [],
-};
-
-/**
- * Type-checks in-memory files (absolute paths under spec/codegen/.virtual, so they can import
- * the real api.ts by a relative path); returns the diagnostics per virtual file.
- */
-function typeCheck(files: Readonly<Record<string, string>>): Map<string, string[]> {
-  const dir = join(ROOT, "spec/codegen/.virtual");
-  const virtual = new Map(Object.entries(files).map(([name, text]) => [join(dir, name), text]));
-  const host = ts.createCompilerHost(STRICT);
-  const { getSourceFile, fileExists, readFile } = host;
-  const { directoryExists } = host;
-  host.fileExists = (path) => virtual.has(path) || fileExists.call(host, path);
-  host.directoryExists = (path) => path === dir || (directoryExists?.call(host, path) ?? true);
-  host.readFile = (path) => virtual.get(path) ?? readFile.call(host, path);
-  host.getSourceFile = (path, language, onError, create) => {
-    const text = virtual.get(path);
-    return text === undefined
-      ? getSourceFile.call(host, path, language, onError, create)
-      : ts.createSourceFile(path, text, language, true);
-  };
-  const program = ts.createProgram([...virtual.keys()], STRICT, host);
-  const result = new Map<string, string[]>([...Object.keys(files)].map((name) => [name, []]));
-  for (const d of ts.getPreEmitDiagnostics(program)) {
-    const name = d.file ? [...Object.keys(files)].find((n) => join(dir, n) === present(d.file).fileName) : undefined;
-    const where = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
-    const text = `${where ? `${where.line + 1}:${where.character + 1} ` : ""}TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`;
-    result.get(name ?? "(other)")?.push(text) ?? result.set(name ?? "(other)", [text]);
-  }
-  return result;
-}
+/** Type-checks in-memory files under spec/codegen/.virtual, so they can import the real api.ts by a relative path. */
+const typeCheckVirtual = (files: Readonly<Record<string, string>>) =>
+  typeCheck(join(ROOT, "spec/codegen/.virtual"), files);
 
 /** Asserts that the generated Kernels interface and api.ts's CompiledKernels<A> agree. */
 const API_CHECK = (module: string, dtype: Dtype) => {
@@ -159,7 +119,7 @@ describe("generated modules", () => {
       `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nexport const k: CompiledKernels = { maxBatch: 1 };\n`;
     files["control-dtype.check.ts"] =
       `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nimport { createKernels } from "./${first}.ts";\nexport const k: CompiledKernels<Float32Array> = createKernels();\n`;
-    const diagnostics = typeCheck(files);
+    const diagnostics = typeCheckVirtual(files);
     for (const control of ["control.check.ts", "control-dtype.check.ts"]) {
       assert.ok(present(diagnostics.get(control)).length > 0, `${control} type-checked: the check is vacuous`);
       diagnostics.delete(control);

@@ -109,6 +109,24 @@ function summands(text: string): string[] {
 
 const count = (text: string, what: string) => text.split(what).length - 1;
 
+/**
+ * Interpreter bindings for a model with params u: [m, d] and v: [m] at (u, v), on the examples
+ * xs, along a fixed direction (Δu, Δv) of smooth, distinct entries, with unit cotangents.
+ */
+function uvPoint(m: number, d: number, u: readonly number[], v: readonly number[], xs: readonly number[][]) {
+  const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
+  const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
+  const bindings = {
+    n: xs.length,
+    params: { u: tensor([m, d], u), v: tensor([m], v) },
+    fixed: {},
+    inputs: { x: xs.map((x) => tensor([d], x)) },
+    tangents: { u: tensor([m, d], du), v: tensor([m], dv) },
+    cotangent: xs.map(() => tensor([], [1])),
+  };
+  return { du, dv, bindings };
+}
+
 test("two_layer_relu: the printed quad shows only u–v cross terms (each summand has Δu once and Δv once)", () => {
   const p = program("two_layer_relu.nqm");
   const text = inlined(printGraph([{ name: "quad", node: p.quad }]), 0);
@@ -141,20 +159,11 @@ test("uv (bilinear): no u–u, no v–v block either, and f_quad = f(w0 + Δ) (t
   assert.ok(uFromU && vFromV && isZero(uFromU) && isZero(vFromV));
   const u = [0.4, -1.2, 0.7, 1.1, 0.3, -0.5, -0.8, 0.2];
   const v = [1.5, -0.25, 0.5, -2];
-  const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
-  const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
   const xs = [
     [0.5, -1.0],
     [-0.3, 0.8],
   ];
-  const bindings = {
-    n: xs.length,
-    params: { u: tensor([m, d], u), v: tensor([m], v) },
-    fixed: {},
-    inputs: { x: xs.map((x) => tensor([d], x)) },
-    tangents: { u: tensor([m, d], du), v: tensor([m], dv) },
-    cotangent: xs.map(() => tensor([], [1])),
-  };
+  const { du, dv, bindings } = uvPoint(m, d, u, v, xs);
   const [fQuadValue] = interpret([p.fQuad], bindings);
   assert.ok(fQuadValue !== undefined);
   const fQuad = perExample(fQuadValue, xs.length);
@@ -192,20 +201,11 @@ test("two_layer_relu: f_quad is the network with its activation pattern frozen a
   const p = program("two_layer_relu.nqm", { d, m });
   const u = [0.4, -1.2, 0.7, 1.1, 0.3, -0.5, -0.8, 0.2, 0.9, 0.6, -0.1, -1.4, 1.3, 0.5, -0.7];
   const v = [1, -1, 1, 1, -1];
-  const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
-  const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
   const xs = [
     [0.5, -1.0, 2.0],
     [-0.3, 0.8, 0.1],
   ];
-  const bindings = {
-    n: xs.length,
-    params: { u: tensor([m, d], u), v: tensor([m], v) },
-    fixed: {},
-    inputs: { x: xs.map((x) => tensor([d], x)) },
-    tangents: { u: tensor([m, d], du), v: tensor([m], dv) },
-    cotangent: xs.map(() => tensor([], [1])),
-  };
+  const { du, dv, bindings } = uvPoint(m, d, u, v, xs);
   const fQuad = perExample(nth(interpret([p.fQuad], bindings), 0), xs.length);
   xs.forEach((x, j) => {
     let expected = 0;
