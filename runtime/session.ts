@@ -6,6 +6,7 @@
 import { compileModel } from "../compiler/codegen/compile.ts";
 import type { Backend, CompiledKernels, Dtype } from "../compiler/codegen/api.ts";
 import type { CheckedModel } from "../compiler/check/typed.ts";
+import { defined } from "../foundation/defined.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import { loadModel } from "../compiler/frontend.ts";
 import { formatShape } from "../foundation/shape.ts";
@@ -65,13 +66,13 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     inputShape: data.inputShape,
     ...(options.modelName ? { name: options.modelName } : {}),
   });
-  if (model.inputs.length !== 1)
+  const [input, ...others] = model.inputs;
+  if (input === undefined || others.length > 0)
     fail("NQM4004", {
       found: formatShape(data.inputShape),
       name: model.inputs.map((i) => i.name).join(", "),
       expected: "a single input",
     });
-  const input = model.inputs[0]!;
   checkInputShape(data, input.name, input.shape);
   const outputSize = model.outputShape.reduce((a, b) => a * b, 1);
   if (outputSize !== data.outputSize) fail("NQM4005", { found: data.outputSize, expected: outputSize });
@@ -93,6 +94,20 @@ export function initialParameters(session: Session, seed: number): Float64Array 
   const { w, fixed } = initializeFlat(session.model, session.kernels.layout, seed);
   session.kernels.setFixed(fixed);
   return w;
+}
+
+/**
+ * Where every run of `seed` starts: w0 (with the seed's fixed tensors set on the kernels) and
+ * λ_max(K(w0)) with its eigenvector, which fix η_crit and warm-start the spectrum tracking.
+ */
+export function startingPoint(
+  session: Session,
+  seed: number,
+): { readonly w0: Float64Array; readonly lambda0: number; readonly eigenvector0: Float64Array } {
+  const w0 = initialParameters(session, seed);
+  const top = topEigenvalues(session, w0, 1);
+  const lambda0 = defined(top.values[0], "λ_max from Lanczos");
+  return { w0, lambda0, eigenvector0: defined(top.vectors[0], "the eigenvector of λ_max") };
 }
 
 /**

@@ -171,7 +171,10 @@ function readOrFail(path: string): string {
   }
 }
 
-/** A locked sweep folder whose identity has been checked, with the runs already in it. */
+/**
+ * A locked sweep folder whose identity has been checked, with the runs already in it (exported:
+ * the handle the CLI opens, passes to runSweep and releases).
+ */
 export interface SweepFolder {
   readonly outDir: string;
   readonly runsPath: string;

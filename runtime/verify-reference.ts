@@ -28,6 +28,8 @@ import { type Node, OP_NAMES, type OpName, topologicalOrder } from "../compiler/
 import { OPS } from "../compiler/ir/ops.ts";
 import type { Tensor } from "../compiler/ir/tensor.ts";
 import { FUNCTIONS, type FunctionName, functionRow, isFunction, NUMBERS } from "../compiler/math.ts";
+import { defined, lookup } from "../foundation/defined.ts";
+import { axpy } from "./linalg/index.ts";
 
 /** The unit roundoff of float64. */
 export const UNIT_ROUNDOFF = 2 ** -53;
@@ -64,7 +66,7 @@ export interface ExampleLeaves {
   readonly cotangent: Tensor;
 }
 
-export interface ExampleReference {
+interface ExampleReference {
   readonly roots: Bounded[];
   /** The pattern of this evaluation (the frozen one when given). */
   readonly pattern: KinkPattern;
@@ -76,18 +78,20 @@ export interface ExampleReference {
   readonly crossings: number;
 }
 
-const abs = (data: Float64Array): Float64Array => {
-  const out = new Float64Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = Math.abs(data[i]!);
-  return out;
-};
+const abs = (data: Float64Array): Float64Array => data.map((v) => Math.abs(v));
+
+/** Entry i of one of the per-root arrays, which have one entry per root. */
+const entryOf = <T>(items: readonly T[], i: number): T => defined(items[i], "a root's entry");
+
+/** Entry i of a tensor's data, which the op's shape rule guarantees. */
+const entry = (data: Float64Array, i: number): number => defined(data[i], "a tensor entry");
 
 const asTensor = (shape: readonly number[], data: Float64Array): Tensor => ({ shape, data });
 
 /** The parameter of a function's node (NaN for a function without one). */
 function parameterOf(fn: FunctionName, node: Node): number {
   const name = functionRow(fn).parameter;
-  return name === undefined ? Number.NaN : node.attrs[name]!;
+  return name === undefined ? Number.NaN : defined(node.attrs[name], `the ${name} of ${fn}`);
 }
 
 /** |φ'(x)| for a smooth elementwise op, from its argument x and its value y (its table derivative, or pow's). */
@@ -139,8 +143,8 @@ export function evaluateExample(
   let crossings = 0;
 
   const leaf = (table: Readonly<Record<string, Tensor>>, kind: string, name: string): Bounded => {
-    if (!Object.hasOwn(table, name)) throw new Error(`internal: no value bound for ${kind} ${name}`);
-    const value = table[name]!;
+    const value = Object.hasOwn(table, name) ? table[name] : undefined;
+    if (value === undefined) throw new Error(`internal: no value bound for ${kind} ${name}`);
     return { value, magnitude: withMagnitudes ? abs(value.data) : NONE, roundings: 0 };
   };
 
@@ -164,7 +168,7 @@ export function evaluateExample(
       );
     const magnitudeBy = (rule: OpName, ms: readonly Float64Array[]) =>
       OPS[rule].evaluate(
-        ms.map((m, i) => asTensor(inputs[i]!.value.shape, m)),
+        ms.map((m, i) => asTensor(defined(inputs[i], "an operand").value.shape, m)),
         node,
       ).data;
     const kMax = inputs.reduce((k, i) => Math.max(k, i.roundings), 0);
@@ -239,7 +243,7 @@ export function evaluateExample(
       case "outer":
         return { value: evaluated(), magnitude: magnitudeBy("outer", [a.magnitude, b.magnitude]), roundings: kMax + 1 };
       case "matmul": {
-        const inner = b.value.shape[0]!;
+        const inner = defined(b.value.shape[0], "matmul's inner size");
         return {
           value: evaluated(),
           magnitude: magnitudeBy("matmul", [a.magnitude, b.magnitude]),
@@ -257,10 +261,10 @@ export function evaluateExample(
         const out = new Float64Array(value.data.length);
         const sa = a.value.data.length === 1 && out.length !== 1;
         const sb = b.value.data.length === 1 && out.length !== 1;
-        for (let i = 0; i < out.length; i++) {
-          const divisor = Math.abs(b.value.data[sb ? 0 : i]!);
-          out[i] = (a.magnitude[sa ? 0 : i]! + Math.abs(value.data[i]!) * b.magnitude[sb ? 0 : i]!) / divisor;
-        }
+        value.data.forEach((y, i) => {
+          const divisor = Math.abs(entry(b.value.data, sb ? 0 : i));
+          out[i] = (entry(a.magnitude, sa ? 0 : i) + Math.abs(y) * entry(b.magnitude, sb ? 0 : i)) / divisor;
+        });
         return { value, magnitude: out, roundings: kMax + 1 };
       }
       case "pow":
@@ -273,15 +277,21 @@ export function evaluateExample(
   };
 
   for (const node of order) {
-    const inputs = node.inputs.map((input) => values.get(input.id)!);
+    const inputs = node.inputs.map((input) => lookup(values, input.id, "an operand's value"));
     values.set(node.id, evaluate(node, inputs));
     for (const input of node.inputs) {
-      const left = uses.get(input.id)! - 1;
+      const left = lookup(uses, input.id, "an operand's use count") - 1;
       uses.set(input.id, left);
       if (left === 0) values.delete(input.id);
     }
   }
-  return { roots: roots.map((root) => values.get(root.id)!), pattern, nearKinks, singular, crossings };
+  return {
+    roots: roots.map((root) => lookup(values, root.id, "a root's value")),
+    pattern,
+    nearKinks,
+    singular,
+    crossings,
+  };
 }
 
 /** A batch of examples in the kernels' flat layout. */
@@ -326,8 +336,8 @@ export function evaluateBatch(
   const summed = roots.map((r) => !r.batched && topologicalOrder([r]).some((node) => node.op === "bsum"));
   // A root the kernels lay out per example is stacked even where it does not vary (ΔᵀHΔ of a quadratic).
   const stacked = roots.map((r) => r.batched || perExample.has(r));
-  const values = roots.map((_, i) => new Float64Array(stacked[i] ? n * sizes[i]! : sizes[i]!));
-  const magnitudes = roots.map((_, i) => (withMagnitudes ? new Float64Array(values[i]!.length) : NONE));
+  const values = roots.map((_, i) => new Float64Array(stacked[i] ? n * entryOf(sizes, i) : entryOf(sizes, i)));
+  const magnitudes = values.map((value) => (withMagnitudes ? new Float64Array(value.length) : NONE));
   const roundings = roots.map(() => 0);
   const patterns: KinkPattern[] = [];
   let nearKinks = 0;
@@ -356,18 +366,18 @@ export function evaluateBatch(
     nearKinks += example.nearKinks;
     singular += example.singular;
     crossings += example.crossings;
-    roots.forEach((_, r) => {
-      const { value, magnitude, roundings: k } = example.roots[r]!;
-      const out = values[r]!;
-      const outMagnitude = magnitudes[r]!;
+    example.roots.forEach(({ value, magnitude, roundings: k }, r) => {
+      const out = entryOf(values, r);
+      const outMagnitude = entryOf(magnitudes, r);
+      const before = entryOf(roundings, r);
       if (stacked[r]) {
-        out.set(value.data, j * sizes[r]!);
-        if (withMagnitudes) outMagnitude.set(magnitude, j * sizes[r]!);
-        roundings[r] = Math.max(roundings[r]!, k);
+        out.set(value.data, j * entryOf(sizes, r));
+        if (withMagnitudes) outMagnitude.set(magnitude, j * entryOf(sizes, r));
+        roundings[r] = Math.max(before, k);
       } else if (summed[r]) {
-        for (let i = 0; i < out.length; i++) out[i]! += value.data[i]!;
-        if (withMagnitudes) for (let i = 0; i < out.length; i++) outMagnitude[i]! += magnitude[i]!;
-        roundings[r] = Math.max(roundings[r]!, k + n);
+        axpy(1, value.data, out);
+        if (withMagnitudes) axpy(1, magnitude, outMagnitude);
+        roundings[r] = Math.max(before, k + n);
       } else if (j === 0) {
         out.set(value.data);
         if (withMagnitudes) outMagnitude.set(magnitude);

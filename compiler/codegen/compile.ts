@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { transform, version as esbuildVersion } from "esbuild";
 import type { CheckedModel } from "../check/typed.ts";
+import { formatBytes } from "../../foundation/format.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
 import type { Backend, CompiledKernels, Dtype, KernelArray, KernelsModule } from "./api.ts";
@@ -104,18 +105,6 @@ function writeAtomic(path: string, text: string): void {
   } finally {
     rmSync(temporary, { force: true });
   }
-}
-
-/** 1536 → "1.5 KiB". */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
 /** Transpiles generated TypeScript to an ES module. */

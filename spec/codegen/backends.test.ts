@@ -35,6 +35,7 @@ import { runNode } from "../support/cli.ts";
 import { examples } from "../support/examples.ts";
 import { compareWithInterpreter, F32_TOLERANCE, pack, packExamples, withinTolerance } from "../support/kernel-check.ts";
 import { bindingsOf, describeCase, pointArbitrary } from "../support/points.ts";
+import { nth, present } from "../support/entries.ts";
 
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-backends-"));
 after(() => rmSync(CACHE, { recursive: true, force: true }));
@@ -123,7 +124,7 @@ function runEveryKernel<A extends KernelArray>(
   const K = layout.outputSize;
   const w = array(pack(layout.params, point.params, P));
   const dw = array(pack(layout.params, point.direction, P));
-  const x = layout.inputs.map((slot) => array(packExamples(point.inputs[slot.name]!, slot.size)));
+  const x = layout.inputs.map((slot) => array(packExamples(nth(point.inputs, slot.name), slot.size)));
   const c = array(packExamples(point.cotangent, K));
   kernels.setFixed(empty(layout.fixedCount));
   const results: Record<string, A | number> = {};
@@ -230,7 +231,7 @@ describe("threads", { skip: NO_WASM }, () => {
           const split = runEveryKernel(two, point, array, empty);
           assert.equal(watch.started(), 1, "the products were not split (no worker started)");
           for (const [name, expected] of Object.entries(single)) {
-            const actual = split[name]!;
+            const actual = nth(split, name);
             if (typeof expected === "number") {
               assert.ok(Object.is(actual, expected), `${name}: 2 threads ${actual}, 1 thread ${expected}`);
               continue;
@@ -256,7 +257,7 @@ describe("threads", { skip: NO_WASM }, () => {
           const result = compareWithInterpreter(program, widened.kernels, point, {
             skipJacobian: true,
             means: [true],
-            tolerance: VARIANTS.find((v) => v.dtype === dtype)!.tolerance,
+            tolerance: present(VARIANTS.find((v) => v.dtype === dtype)).tolerance,
           });
           assert.deepEqual(result.failures, []);
           widened.kernels.dispose();
@@ -336,7 +337,7 @@ describe("the raw Float32Array API of an f32 module", () => {
       // The adapter narrows float64 arguments into the same kernels: on float32 values, bit for bit.
       const widened = compiled.kernels;
       const f64 = new Float64Array(n);
-      widened.f(Float64Array.from(w), [Float64Array.from(x[0]!)], n, f64);
+      widened.f(Float64Array.from(w), [Float64Array.from(nth(x, 0))], n, f64);
       assert.deepEqual(Array.from(f64), Array.from(f));
       const at: EvalPoint = {
         n,
@@ -346,31 +347,34 @@ describe("the raw Float32Array API of an f32 module", () => {
         },
         fixed: {},
         inputs: {
-          x: Array.from({ length: n }, (_, j) => tensor([3], Float64Array.from(x[0]!.subarray(3 * j, 3 * j + 3)))),
+          x: Array.from({ length: n }, (_, j) => tensor([3], Float64Array.from(nth(x, 0).subarray(3 * j, 3 * j + 3)))),
         },
         direction: {
           u: tensor([5, 3], Float64Array.from(dw.subarray(0, 15))),
           v: tensor([5], Float64Array.from(dw.subarray(15))),
         },
-        cotangent: Array.from({ length: n }, (_, j): Tensor => tensor([], [c[j]!])),
+        cotangent: Array.from({ length: n }, (_, j): Tensor => tensor([], [nth(c, j)])),
       };
       const bindings = bindingsOf(at);
-      const [fValues, gu, gv] = interpret([program.f, program.grad.u!, program.grad.v!], bindings);
+      const [fValues, gu, gv] = interpret([program.f, present(program.grad.u), present(program.grad.v)], bindings);
       // The rule's scale: the largest magnitude the interpreter met on the way (kernel-check.ts).
       const fScale = largestIntermediate([program.f], bindings);
       (fValues as Tensor[]).forEach((t, j) =>
-        assert.ok(withinTolerance(f[j]!, t.data[0]!, fScale, F32_TOLERANCE), `f[${j}]: ${f[j]} vs ${t.data[0]}`),
+        assert.ok(
+          withinTolerance(nth(f, j), nth(t.data, 0), fScale, F32_TOLERANCE),
+          `f[${j}]: ${f[j]} vs ${t.data[0]}`,
+        ),
       );
-      const gradScale = largestIntermediate([program.grad.u!, program.grad.v!], bindings);
+      const gradScale = largestIntermediate([present(program.grad.u), present(program.grad.v)], bindings);
       const expectedGrad = [...(gu as Tensor).data, ...(gv as Tensor).data];
       expectedGrad.forEach((e, i) =>
-        assert.ok(withinTolerance(grad[i]!, e, gradScale, F32_TOLERANCE), `grad[${i}]: ${grad[i]} vs ${e}`),
+        assert.ok(withinTolerance(nth(grad, i), e, gradScale, F32_TOLERANCE), `grad[${i}]: ${grad[i]} vs ${e}`),
       );
       let expectedLoss = 0;
       let lossScale = 0;
       (fValues as Tensor[]).forEach((t, j) => {
-        expectedLoss += 0.5 * (t.data[0]! - c[j]!) ** 2;
-        lossScale += 0.5 * (t.data[0]! ** 2 + c[j]! ** 2);
+        expectedLoss += 0.5 * (nth(t.data, 0) - nth(c, j)) ** 2;
+        lossScale += 0.5 * (nth(t.data, 0) ** 2 + nth(c, j) ** 2);
       });
       assert.ok(withinTolerance(loss, expectedLoss, lossScale, F32_TOLERANCE), `loss ${loss} vs ${expectedLoss}`);
       raw.dispose();
