@@ -29,6 +29,7 @@ import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
 import { gemmArrays, renameArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
+import { keptRegions, preparedSetsSource, type PreparedSetsSource } from "./prepared-sets.ts";
 import { wasmRuntime } from "./wasm/runtime.ts";
 
 export interface ModuleOptions {
@@ -64,6 +65,11 @@ function helpersSource(): string {
 /** The `Kernels` interface of a module whose arrays are `A` (Float64Array or Float32Array). */
 function interfaceSource(A: string): string {
   return `
+/** A data set prepared once by prepareSet (n examples); it belongs to the kernels that made it. */
+export interface PreparedSet {
+  readonly n: number;
+}
+
 /** Compiled kernels. Arrays are row-major ${A}s; n is the number of examples (≤ MAX_BATCH). */
 export interface Kernels {
   readonly layout: typeof LAYOUT;
@@ -98,6 +104,23 @@ export interface Kernels {
   lossAndGradLin(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
   /** Squared loss of f_quad at w0 + Δ and its gradient in Δ (after prepare). */
   lossAndGradQuad(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
+  /**
+   * Prepares a data set of any size once (prepare, in chunks of at most MAX_BATCH examples) and
+   * keeps its w0-only state, for fLinPrepared, fQuadPrepared and loadPrepared; the set holds
+   * copies of w0 and x, so later changes to them do not reach it (nor do later setFixed calls).
+   */
+  prepareSet(w0: ${A}, x: readonly ${A}[], n: number): PreparedSet;
+  /** Bytes a prepared set of n examples holds (its memory, beyond the kernels' own buffers). */
+  preparedSetBytes(n: number): number;
+  /**
+   * Makes rows of a prepared set (default: all of them) the prepared batch of lossAndGradLin and
+   * lossAndGradQuad, as prepare(w0, those rows' x, rows.length) would, by copying, not recomputing.
+   */
+  loadPrepared(set: PreparedSet, rows?: ArrayLike<number>): void;
+  /** f(w0) + J(w0) Δ for every example of a prepared set into out [set.n, outputSize]; replaces the prepared batch. */
+  fLinPrepared(set: PreparedSet, dw: ${A}, out: ${A}): void;
+  /** f(w0) + J(w0) Δ + ½ Δᵀ H(w0) Δ for every example of a prepared set into out [set.n, outputSize]; replaces the prepared batch. */
+  fQuadPrepared(set: PreparedSet, dw: ${A}, out: ${A}): void;
   /** K v with K = J Jᵀ the tangent kernel at w ([n·outputSize]² never formed). */
   ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void;
   /** The Jacobian rows ∇f(w; x_j)ᵀ into out [n·outputSize, paramCount] (small models). */
@@ -189,6 +212,8 @@ interface KernelDef {
   readonly arrays: readonly ArrayArgument[];
   /** The returned expression, if any. */
   readonly returns?: string;
+  /** A function of the factory that other kernels call, not a method of the API. */
+  readonly internal?: boolean;
 }
 
 /** Builds the module text for `program` with ts-morph. */
@@ -317,6 +342,8 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         `W0.set(w0.subarray(0, ${P}));`,
         ...layout.inputs.map((input, k) => `X0_${k}.set(x[${k}]!.subarray(0, n * ${input.size}));`),
         `preparedN = n;`,
+        `sharedFrom = undefined;`,
+        `rowsFrom = undefined;`,
       ],
       arrays: [],
       plan: lowerKernel({
@@ -343,6 +370,22 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         returns: "0.5 * scale * loss",
       }),
     ),
+    // The staged models' values alone (no loss, no gradient), for the chunks of a prepared set.
+    ...(
+      [
+        ["fLinStaged", program.fLin],
+        ["fQuadStaged", program.fQuad],
+      ] as const
+    ).map(
+      ([name, value]): KernelDef => ({
+        name,
+        internal: true,
+        parameters: [DW, OUT],
+        prologue: [`const n = preparedN;`],
+        arrays: [arg("dw", "in", false), arg("out", "out", true)],
+        plan: staged([[toOutput(value)]], [[]]),
+      }),
+    ),
   ];
 
   // The module's own buffers (name, entries).
@@ -357,9 +400,17 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ["gradTemp", P],
     ["unit", N * out],
   ];
+  const preparedSets = preparedSetsSource(keptRegions(frontier, prepared, layout), {
+    A,
+    P,
+    N,
+    out,
+    bytesPerElement,
+    inputSizes: layout.inputs.map((input) => input.size),
+  });
   if (backend === "js") {
     const bodies = kernels.map((kernel) => ({ kernel, body: printKernel(kernel.plan), copyIn: [], copyOut: [] }));
-    return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies });
+    return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies, preparedSets });
   }
 
   // The fast backend: every array a product touches lives in the WebAssembly memory. Kernel
@@ -405,6 +456,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     bytesPerElement,
     buffers: [...buffers, ...mirrors],
     bodies,
+    preparedSets,
     wasm: { dtype, memory, end },
   });
 }
@@ -431,6 +483,7 @@ interface Assembly {
   readonly bytesPerElement: number;
   readonly buffers: readonly [string, number][];
   readonly bodies: readonly PrintedKernel[];
+  readonly preparedSets: PreparedSetsSource;
 }
 
 /** The module text: header, layout, helpers, interface and the createKernels factory. */
@@ -442,13 +495,14 @@ function assemble({
   bytesPerElement,
   buffers,
   bodies,
+  preparedSets,
   wasm,
 }: Assembly): GeneratedModule {
   const N = options.maxBatch;
   const out = layout.outputSize;
   const P = layout.paramCount;
   const inputsPrologue = layout.inputs.map((_, k) => `const x${k} = x[${k}]!;`).join("\n");
-  const methods = bodies.map(({ kernel, body, copyIn, copyOut }) => {
+  const printed = bodies.map(({ kernel, body, copyIn, copyOut }) => {
     const names = kernel.parameters.map(([name]) => name);
     const lines = [
       ...(names.includes("n") ? ["checkBatch(n);"] : []),
@@ -460,8 +514,14 @@ function assemble({
       ...(kernel.returns ? [`return ${kernel.returns};`] : []),
     ];
     const signature = kernel.parameters.map(([name, type]) => `${name}: ${type}`).join(", ");
-    return reindent(`${kernel.name}(${signature}): ${kernel.returnType ?? "void"} {\n${lines.join("\n")}\n}`, 1);
+    const text = `${kernel.name}(${signature}): ${kernel.returnType ?? "void"} {\n${lines.join("\n")}\n}`;
+    return { internal: kernel.internal === true, text };
   });
+  const methods = [
+    ...printed.filter((p) => !p.internal).map((p) => reindent(p.text, 1)),
+    ...preparedSets.methods.map((text) => reindent(text, 1)),
+  ];
+  const internalFunctions = printed.filter((p) => p.internal).map((p) => reindent(`function ${p.text}`, 0));
 
   const project = new Project({
     useInMemoryFileSystem: true,
@@ -521,6 +581,8 @@ function assemble({
       ...allocations,
       `let preparedN = 0;`,
       `function checkBatch(n: number): void {\n  if (!(Number.isInteger(n) && n >= 1 && n <= ${N})) throw new RangeError(\`n must be an integer in [1, ${N}], got \${n}\`);\n}`,
+      ...preparedSets.statements.map((text) => reindent(text, 0)),
+      ...internalFunctions,
       `const kernels: Kernels = {
   layout: LAYOUT,
   maxBatch: ${N},
