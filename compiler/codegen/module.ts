@@ -107,7 +107,7 @@ export interface Kernels {
   /**
    * Prepares a data set of any size once (prepare, in chunks of at most MAX_BATCH examples) and
    * keeps its w0-only state, for fLinPrepared, fQuadPrepared and loadPrepared; the set holds
-   * copies of w0 and x, so later changes to them do not reach it (nor do later setFixed calls).
+   * copies of w0 and x, so later changes to them do not reach it; after setFixed, prepare a new set.
    */
   prepareSet(w0: ${A}, x: readonly ${A}[], n: number): PreparedSet;
   /** Bytes a prepared set of n examples holds (its memory, beyond the kernels' own buffers). */
