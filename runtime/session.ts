@@ -10,6 +10,7 @@ import { fail } from "../foundation/diagnostics.ts";
 import { loadModel } from "../compiler/frontend.ts";
 import { formatShape } from "../foundation/shape.ts";
 import { loadDataset, type Dataset } from "./data/index.ts";
+import { checkInputShape } from "./data/shape.ts";
 import { initializeFlat } from "./init.ts";
 import { defaultMemoryLimit } from "./memory.ts";
 import { type LanczosOptions, type LanczosResult, lanczosTopK, type MatVec, NonFiniteError } from "./linalg/index.ts";
@@ -73,10 +74,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       expected: "a single input",
     });
   const input = model.inputs[0]!;
-  const sameShape =
-    input.shape.length === data.inputShape.length && input.shape.every((s, i) => s === data.inputShape[i]);
-  if (!sameShape)
-    fail("NQM4004", { found: formatShape(data.inputShape), name: input.name, expected: formatShape(input.shape) });
+  checkInputShape(data, input.name, input.shape);
   const outputSize = model.outputShape.reduce((a, b) => a * b, 1);
   if (outputSize !== data.outputSize) fail("NQM4005", { found: data.outputSize, expected: outputSize });
   const compiled = await compileModel(model, {

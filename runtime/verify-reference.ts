@@ -16,7 +16,8 @@
  * after it, or on a product distributed over a sum: the kernels and the interpreter, which group
  * the same formulas differently, are held to the same bound.
  *
- * Kinks (relu, step, abs, sign, leaky_relu, leaky_step, all at 0): where rounding alone could put
+ * Kinks (the functions of compiler/math.ts that are not smooth: relu, step, abs, sign, leaky_relu,
+ * leaky_step, all at 0, between linear or constant pieces): where rounding alone could put
  * an argument on either side (|x| ≤ 2·kx·u·Mx) the point is reported as near a kink. With a
  * recorded pattern the evaluation is frozen: each kink op keeps the side its argument had at the
  * recorded point (relu(x) = [x₀ > 0]·x, step(x) = [x₀ > 0], …), which is the smooth piece of f
@@ -26,7 +27,7 @@
 import { type Node, OP_NAMES, type OpName, topologicalOrder } from "../compiler/ir/node.ts";
 import { OPS } from "../compiler/ir/ops.ts";
 import type { Tensor } from "../compiler/ir/tensor.ts";
-import { sigmoid } from "../compiler/math.ts";
+import { FUNCTIONS, type FunctionName, functionRow, isFunction, NUMBERS } from "../compiler/math.ts";
 
 /** The unit roundoff of float64. */
 export const UNIT_ROUNDOFF = 2 ** -53;
@@ -83,52 +84,38 @@ const abs = (data: Float64Array): Float64Array => {
 
 const asTensor = (shape: readonly number[], data: Float64Array): Tensor => ({ shape, data });
 
-/** |φ'(x)| for a smooth elementwise op, from its argument x and its value y. */
-function slope(op: OpName, x: number, y: number, node: Node): number {
-  switch (op) {
-    case "tanh":
-      return 1 - y * y;
-    case "sigmoid":
-      return y * (1 - y);
-    case "softplus":
-      return sigmoid(x);
-    case "exp":
-      return y;
-    case "log":
-      return 1 / Math.abs(x);
-    case "sqrt":
-      return 0.5 / y;
-    case "sin":
-      return Math.abs(Math.cos(x));
-    case "cos":
-      return Math.abs(Math.sin(x));
-    case "square":
-      return 2 * Math.abs(x);
-    case "pow": {
-      const p = node.attrs.exponent!;
-      return p === 0 ? 0 : Math.abs(p * x ** (p - 1));
-    }
-    default:
-      throw new Error(`internal: no slope rule for ${op}`);
-  }
+/** The parameter of a function's node (NaN for a function without one). */
+function parameterOf(fn: FunctionName, node: Node): number {
+  const name = functionRow(fn).parameter;
+  return name === undefined ? Number.NaN : node.attrs[name]!;
 }
 
-/** The held slope (relu, abs, leaky_relu) or value (step, sign, leaky_step) of a kink op at argument x. */
-function held(op: OpName, x: number, node: Node): number {
-  const slopeOfLeak = node.attrs.slope ?? 0;
-  switch (op) {
-    case "relu":
-    case "step":
-      return x > 0 ? 1 : 0;
-    case "abs":
-    case "sign":
-      return x > 0 ? 1 : x < 0 ? -1 : 0;
-    case "leaky_relu":
-    case "leaky_step":
-      return x > 0 ? 1 : slopeOfLeak;
-    default:
-      throw new Error(`internal: ${op} is not a kink op`);
+/** |φ'(x)| for a smooth elementwise op, from its argument x and its value y (its table derivative, or pow's). */
+function slope(op: FunctionName | "pow", x: number, y: number, node: Node): number {
+  if (op === "pow") {
+    const p = node.attrs.exponent!;
+    return p === 0 ? 0 : Math.abs(p * x ** (p - 1));
   }
+  return Math.abs(FUNCTIONS[op].derivative(NUMBERS, x, y, parameterOf(op, node)) ?? 0);
+}
+
+/**
+ * Whether a kink function is piecewise linear (relu, abs, leaky_relu: verify holds its slope)
+ * rather than piecewise constant (step, sign, leaky_step: its derivative is null, and verify
+ * holds its value).
+ */
+function holdsSlope(fn: FunctionName, node: Node): boolean {
+  const row = functionRow(fn);
+  const parameter = parameterOf(fn, node);
+  return row.derivative(NUMBERS, 1, row.scalar(1, parameter), parameter) !== null;
+}
+
+/** The held slope or value (see holdsSlope) of a kink function at argument x. */
+function held(fn: FunctionName, x: number, node: Node, slopeHeld: boolean): number {
+  const row = functionRow(fn);
+  const parameter = parameterOf(fn, node);
+  const y = row.scalar(x, parameter);
+  return slopeHeld ? (row.derivative(NUMBERS, x, y, parameter) ?? 0) : y;
 }
 
 /**
@@ -181,6 +168,46 @@ export function evaluateExample(
         node,
       ).data;
     const kMax = inputs.reduce((k, i) => Math.max(k, i.roundings), 0);
+    const smooth = (fn: FunctionName | "pow"): Bounded => {
+      const value = evaluated();
+      const magnitude = new Float64Array(value.data.length);
+      for (let i = 0; i < magnitude.length; i++) {
+        const y = value.data[i]!;
+        magnitude[i] = slope(fn, a.value.data[i]!, y, node) * a.magnitude[i]! + Math.abs(y);
+        if (!Number.isFinite(magnitude[i]!)) singular++;
+      }
+      return { value, magnitude, roundings: Math.max(a.roundings, LIBRARY_ULPS) + 1 };
+    };
+    const kink = (fn: FunctionName): Bounded => {
+      const x = a.value.data;
+      const holds = holdsSlope(fn, node);
+      let sides = pattern.get(node.id);
+      if (sides === undefined) {
+        sides = new Float64Array(x.length);
+        for (let i = 0; i < x.length; i++) {
+          sides[i] = held(fn, x[i]!, node, holds);
+          if (
+            withMagnitudes &&
+            a.magnitude[i]! > 0 &&
+            Math.abs(x[i]!) <= 2 * a.roundings * UNIT_ROUNDOFF * a.magnitude[i]!
+          )
+            nearKinks++;
+        }
+        pattern.set(node.id, sides);
+      } else {
+        for (let i = 0; i < x.length; i++) if (held(fn, x[i]!, node, holds) !== sides[i]) crossings++;
+      }
+      // Free, the interpreter's own value; held, the recorded piece.
+      const data = frozen === undefined ? evaluated().data : new Float64Array(x.length);
+      const magnitude = withMagnitudes ? new Float64Array(x.length) : NONE;
+      for (let i = 0; i < x.length; i++) {
+        const side = sides[i]!;
+        if (frozen !== undefined) data[i] = holds ? side * x[i]! : side;
+        if (withMagnitudes) magnitude[i] = holds ? Math.abs(side) * a.magnitude[i]! : Math.abs(side);
+      }
+      return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
+    };
+    if (isFunction(op)) return FUNCTIONS[op].smooth ? smooth(op) : kink(op);
     switch (op) {
       case "input":
         return leaf(leaves.inputs, "input", name);
@@ -236,59 +263,8 @@ export function evaluateExample(
         }
         return { value, magnitude: out, roundings: kMax + 1 };
       }
-      case "relu":
-      case "step":
-      case "abs":
-      case "sign":
-      case "leaky_relu":
-      case "leaky_step": {
-        const x = a.value.data;
-        const holds = op === "relu" || op === "abs" || op === "leaky_relu";
-        let sides = pattern.get(node.id);
-        if (sides === undefined) {
-          sides = new Float64Array(x.length);
-          for (let i = 0; i < x.length; i++) {
-            sides[i] = held(op, x[i]!, node);
-            if (
-              withMagnitudes &&
-              a.magnitude[i]! > 0 &&
-              Math.abs(x[i]!) <= 2 * a.roundings * UNIT_ROUNDOFF * a.magnitude[i]!
-            )
-              nearKinks++;
-          }
-          pattern.set(node.id, sides);
-        } else {
-          for (let i = 0; i < x.length; i++) if (held(op, x[i]!, node) !== sides[i]) crossings++;
-        }
-        // Free, the interpreter's own value; held, the recorded piece.
-        const data = frozen === undefined ? evaluated().data : new Float64Array(x.length);
-        const magnitude = withMagnitudes ? new Float64Array(x.length) : NONE;
-        for (let i = 0; i < x.length; i++) {
-          const side = sides[i]!;
-          if (frozen !== undefined) data[i] = holds ? side * x[i]! : side;
-          if (withMagnitudes) magnitude[i] = holds ? Math.abs(side) * a.magnitude[i]! : Math.abs(side);
-        }
-        return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
-      }
-      case "tanh":
-      case "sigmoid":
-      case "softplus":
-      case "exp":
-      case "log":
-      case "sqrt":
-      case "sin":
-      case "cos":
-      case "square":
-      case "pow": {
-        const value = evaluated();
-        const magnitude = new Float64Array(value.data.length);
-        for (let i = 0; i < magnitude.length; i++) {
-          const y = value.data[i]!;
-          magnitude[i] = slope(op, a.value.data[i]!, y, node) * a.magnitude[i]! + Math.abs(y);
-          if (!Number.isFinite(magnitude[i]!)) singular++;
-        }
-        return { value, magnitude, roundings: Math.max(a.roundings, LIBRARY_ULPS) + 1 };
-      }
+      case "pow":
+        return smooth("pow");
       default: {
         const unhandled: never = op;
         throw new Error(`internal: no reference rule for ${String(unhandled)}`);

@@ -45,6 +45,8 @@ export interface CompiledKernels<A extends KernelArray = Float64Array> {
   fLinPrepared(set: PreparedSet, dw: A, out: A): void;
   fQuadPrepared(set: PreparedSet, dw: A, out: A): void;
   ntkMatVec(w: A, x: readonly A[], n: number, v: A, out: A): void;
+  ntkPrepare(w: A, x: readonly A[], n: number): void;
+  ntkMatVecPrepared(v: A, out: A): void;
   jacobianRows(w: A, x: readonly A[], n: number, out: A): void;
   dispose(): void;
 }

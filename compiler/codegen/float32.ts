@@ -128,6 +128,14 @@ export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKe
       inner.ntkMatVec(narrow(w, wv, P), narrowInputs(x, n), n, narrow(c, v, n * out), result);
       widen(o, result, n * out);
     },
+    ntkPrepare(wv, x, n) {
+      inner.ntkPrepare(narrow(w, wv, P), narrowInputs(x, n), n);
+    },
+    ntkMatVecPrepared(v, o) {
+      // The prepared batch size is the module's to know: v and out hold at most a full batch.
+      inner.ntkMatVecPrepared(narrow(c, v, Math.min(v.length, perExample)), result);
+      widen(o, result, Math.min(o.length, perExample));
+    },
     jacobianRows(wv, x, n, o) {
       // For small models only: its buffer is made at the first call, at the size asked for.
       if (jacobian.length < n * out * P) jacobian = new Float32Array(n * out * P);

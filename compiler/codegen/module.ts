@@ -27,9 +27,10 @@ import { resetGemmNames } from "./gemm.ts";
 import { BufferPool, lowerKernel, region, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
-import { gemmArrays, renameArrays, type KernelPlan, type Step } from "./plan.ts";
+import { gemmArrays, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
 import { keptRegions, preparedSetsSource, type PreparedSetsSource } from "./prepared-sets.ts";
+import { buildKernelModule, type WasmStep, wasmStep } from "./wasm/elementwise.ts";
 import { wasmRuntime } from "./wasm/runtime.ts";
 
 export interface ModuleOptions {
@@ -107,7 +108,7 @@ export interface Kernels {
   /**
    * Prepares a data set of any size once (prepare, in chunks of at most MAX_BATCH examples) and
    * keeps its w0-only state, for fLinPrepared, fQuadPrepared and loadPrepared; the set holds
-   * copies of w0 and x, so later changes to them do not reach it; after setFixed, prepare a new set.
+   * copies of w0 and x, so later changes to them do not reach it; after setFixed, prepare the set again.
    */
   prepareSet(w0: ${A}, x: readonly ${A}[], n: number): PreparedSet;
   /** Bytes a prepared set of n examples holds (its memory, beyond the kernels' own buffers). */
@@ -123,6 +124,10 @@ export interface Kernels {
   fQuadPrepared(set: PreparedSet, dw: ${A}, out: ${A}): void;
   /** K v with K = J Jᵀ the tangent kernel at w ([n·outputSize]² never formed). */
   ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void;
+  /** Computes the w-only part of K v at (w, x) once, for ntkMatVecPrepared (ntkMatVec calls it when w or x change). */
+  ntkPrepare(w: ${A}, x: readonly ${A}[], n: number): void;
+  /** K v at the point of the last ntkPrepare: one product each way, J then Jᵀ. */
+  ntkMatVecPrepared(v: ${A}, out: ${A}): void;
   /** The Jacobian rows ∇f(w; x_j)ᵀ into out [n·outputSize, paramCount] (small models). */
   jacobianRows(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
   /** Stops the worker threads (the process can exit without it: they do not keep it alive). */
@@ -388,6 +393,49 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ),
   ];
 
+  // The tangent kernel at one point: Lanczos applies K = J Jᵀ many times at the same w, so the
+  // w-only part of vjp and jvp (activations, patterns) is computed once by ntkPrepare into the
+  // buffers `pk`, and each K v costs the products that involve v.
+  const ntkRoots = [program.jvp, ...params.map((p) => program.grad[p]!)];
+  const ntkFrontier = preparedFrontier(ntkRoots);
+  const kernelPoint = new BufferPool("pk", N);
+  const ntkPrepared = new Map<number, Storage>(ntkFrontier.map((node) => [node.id, kernelPoint.storage(node)]));
+  const ntkLeaves = leaves({ param: "Wk", input: (name) => `Xk_${inputIndex(name)}` });
+  kernels.push(
+    {
+      name: "ntkPrepare",
+      parameters: [W, X, Nn],
+      returnType: "void",
+      prologue: [
+        `Wk.set(w.subarray(0, ${P}));`,
+        ...layout.inputs.map((input, k) => `Xk_${k}.set(x[${k}]!.subarray(0, n * ${input.size}));`),
+        `ntkN = n;`,
+      ],
+      arrays: [],
+      plan: lowerKernel({
+        phases: [ntkFrontier.map((node) => ({ node, target: ntkPrepared.get(node.id) as RootTarget["target"] }))],
+        leaves: ntkLeaves,
+        prepared: new Map(),
+        scratch,
+        comments,
+      }),
+    },
+    {
+      name: "ntkMatVecPrepared",
+      parameters: [["v", A], OUT],
+      returnType: "void",
+      prologue: [`const n = ntkN;`, `if (n === 0) throw new Error("ntkMatVecPrepared before ntkPrepare");`],
+      arrays: [arg("v", "in", true), arg("out", "out", true)],
+      plan: lowerKernel({
+        phases: [perParam(program.grad, "gradTemp"), [toOutput(program.jvp)]],
+        leaves: { ...ntkLeaves, cotangent: "v", tangent: "gradTemp" },
+        prepared: ntkPrepared,
+        scratch,
+        comments,
+      }),
+    },
+  );
+
   // The module's own buffers (name, entries).
   const buffers: [string, number][] = [
     ["ws", scratch.size],
@@ -399,6 +447,9 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ["R", N * out],
     ["gradTemp", P],
     ["unit", N * out],
+    ["pk", kernelPoint.size],
+    ["Wk", P],
+    ...layout.inputs.map((input, k): [string, number] => [`Xk_${k}`, N * input.size]),
   ];
   const preparedSets = preparedSetsSource(keptRegions(frontier, prepared, layout), {
     A,
@@ -413,11 +464,17 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies, preparedSets });
   }
 
-  // The fast backend: every array a product touches lives in the WebAssembly memory. Kernel
-  // arguments that products touch get a mirror there (one per name, shared by the kernels).
+  // The fast backend: every array that a product or a WebAssembly elementwise step touches lives
+  // in the WebAssembly memory. Kernel arguments among them get a mirror there (one per name,
+  // shared by the kernels), copied in before the kernel and out after it.
+  const bufferNames = new Set(buffers.map(([name]) => name));
   const mirrored = kernels.map((kernel) => {
-    const products = gemmArrays(kernel.plan);
-    return kernel.arrays.filter((a) => products.has(a.name));
+    const argument = new Set(kernel.arrays.map((a) => a.name));
+    const reachable = (array: string) => bufferNames.has(array) || argument.has(array);
+    const touched = gemmArrays(kernel.plan);
+    for (const step of kernel.plan.steps)
+      if (wasmStep(step, dtype, reachable)) for (const array of stepArrays(step)) touched.add(array);
+    return kernel.arrays.filter((a) => touched.has(a.name));
   });
   const mirrors = new Map<string, number>();
   for (const a of mirrored.flat()) mirrors.set(`M_${a.name}`, Math.max(mirrors.get(`M_${a.name}`) ?? 0, a.capacity));
@@ -428,17 +485,27 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     memory.set(name, { offset: end, length });
     end += Math.ceil(length / perLine) * perLine;
   }
-  const memoryBase = (array: string) => {
+  const placeOf = (array: string) => {
     const place = memory.get(array);
     if (!place) throw new Error(`internal: ${array} is not in the WebAssembly memory`);
-    return String(place.offset);
+    return place.offset;
   };
+  const inMemory = (array: string) => memory.has(array);
+  const elementwise: WasmStep[] = [];
   const bodies = kernels.map((kernel, k): PrintedKernel => {
     const own = mirrored[k]!;
+    const renamed = renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`])));
+    const indices = new Map<Step, { index: number; step: WasmStep }>();
+    for (const step of renamed.steps) {
+      const compiled = wasmStep(step, dtype, inMemory);
+      if (!compiled) continue;
+      indices.set(step, { index: elementwise.length, step: compiled });
+      elementwise.push(compiled);
+    }
     return {
       kernel,
-      body: printKernel(renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`]))), {
-        wasm: { memoryBase },
+      body: printKernel(renamed, {
+        wasm: { memoryBase: (array) => String(placeOf(array)), elementwise: (step) => indices.get(step) },
       }),
       copyIn: own
         .filter((a) => a.direction === "in")
@@ -448,6 +515,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         .map((a) => `${a.name}.set(M_${a.name}.subarray(0, ${a.extent}));`),
     };
   });
+  const bytes = buildKernelModule(dtype, elementwise, placeOf);
   return assemble({
     options,
     modelName: model.name,
@@ -457,7 +525,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     buffers: [...buffers, ...mirrors],
     bodies,
     preparedSets,
-    wasm: { dtype, memory, end },
+    wasm: { dtype, memory, end, bytes, steps: elementwise.length },
   });
 }
 
@@ -475,6 +543,9 @@ interface Assembly {
     readonly dtype: Dtype;
     readonly memory: ReadonlyMap<string, { readonly offset: number; readonly length: number }>;
     readonly end: number;
+    /** The WebAssembly module (the GEMM and `steps` elementwise functions). */
+    readonly bytes: Uint8Array;
+    readonly steps: number;
   };
   readonly options: ModuleOptions;
   readonly modelName: string;
@@ -550,7 +621,7 @@ function assemble({
   });
   file.addStatements(helpersSource());
   file.addStatements(interfaceSource(A));
-  const runtime = wasm ? wasmRuntime(wasm.dtype) : undefined;
+  const runtime = wasm ? wasmRuntime(wasm.dtype, wasm.bytes, wasm.steps) : undefined;
   if (runtime) file.addStatements(runtime.source);
   const allocations = wasm
     ? [
@@ -562,8 +633,9 @@ function assemble({
           ([name, place]) =>
             `const ${name} = new ${A}(memory.buffer, ${place.offset * bytesPerElement}, ${place.length});`,
         ),
-        `const runtime = startGemm(memory, scratchBase, threads);`,
+        `const runtime = startWasm(memory, scratchBase, threads);`,
         `const gemm = runtime.gemm;`,
+        `const elementwise = runtime.elementwise;`,
       ]
     : buffers.map(([name, length]) => `const ${name} = new ${A}(${length});`);
   const factory: FunctionDeclarationStructure = {
@@ -580,6 +652,8 @@ function assemble({
     statements: [
       ...allocations,
       `let preparedN = 0;`,
+      `let ntkN = 0;`,
+      `/** Whether the first count entries of a and b are equal (the point ntkPrepare last saw). */\nfunction sameEntries(a: ${A}, b: ${A}, count: number): boolean {\n  for (let i = 0; i < count; i++) if (a[i] !== b[i]) return false;\n  return true;\n}`,
       `function checkBatch(n: number): void {\n  if (!(Number.isInteger(n) && n >= 1 && n <= ${N})) throw new RangeError(\`n must be an integer in [1, ${N}], got \${n}\`);\n}`,
       ...preparedSets.statements.map((text) => reindent(text, 0)),
       ...internalFunctions,
@@ -594,8 +668,10 @@ function assemble({
   },
   ${methods.join(",\n")},
   ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void {
-    kernels.vjp(w, x, v, n, gradTemp);
-    kernels.jvp(w, gradTemp, x, n, out);
+    checkBatch(n);
+    const same = n === ntkN && sameEntries(Wk, w, ${P})${layout.inputs.map((input, k) => ` && sameEntries(Xk_${k}, x[${k}]!, n * ${input.size})`).join("")};
+    if (!same) kernels.ntkPrepare(w, x, n);
+    kernels.ntkMatVecPrepared(v, out);
   },
   jacobianRows(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void {
     checkBatch(n);

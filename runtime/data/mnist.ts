@@ -131,7 +131,7 @@ function parseClasses(text: string): number[] {
 }
 
 /** Splits `total` across classes as evenly as the `available` counts allow (their sum is enough). */
-function allocate(total: number, available: number[]): number[] {
+export function allocate(total: number, available: number[]): number[] {
   const counts = available.map(() => 0);
   let remaining = total;
   let open = available.map((_, c) => c);

@@ -76,21 +76,28 @@ describe("every example against the interpreter", () => {
  * X·Uᵀ is [n, k] at depth d: 61·44·60 = 161040 ≥ 2¹⁷, split along rows (n > k). Gᵀ·X is [k, d] at
  * depth n: 44·60·61, split along columns, 32 + 28 (a partial last slice).
  */
-const WIDE = `model wide {
+/**
+ * A net wide enough that its products are split across threads; with relu (k = 600) its
+ * elementwise steps run in WebAssembly and are split too (n·k = 36,600 entries), with tanh
+ * (k = 44) they stay in JavaScript.
+ */
+function wideModel(activation: "tanh" | "relu", k: number): string {
+  return `model wide {
   dim d = 60
-  dim k = 44
+  dim k = ${k}
   input x: [d]
   param u: [k, d] ~ normal(0, 1)
   param v: [k] ~ normal(0, 1)
-  output dot(v, tanh(u @ x / sqrt(d))) / sqrt(k)
+  output dot(v, ${activation}(u @ x / sqrt(d))) / sqrt(k)
 }
 `;
+}
+const WIDE = wideModel("tanh", 44);
 const WIDE_N = 61;
 
-/** A deterministic point of WIDE with WIDE_N examples. */
-function widePoint(): EvalPoint {
+/** A deterministic point of a wideModel of width k with WIDE_N examples. */
+function widePoint(k = 44): EvalPoint {
   const d = 60;
-  const k = 44;
   const values = (count: number, seed: number) =>
     Array.from({ length: count }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233));
   return {
@@ -190,72 +197,77 @@ async function eventually(condition: () => boolean, ms: number, what: string): P
 }
 
 describe("threads", { skip: NO_WASM }, () => {
-  for (const dtype of ["f64", "f32"] as const satisfies readonly Dtype[])
-    test(`${dtype}: products split over 2 threads equal 1 thread bit for bit, and the interpreter; dispose stops the workers`, async () => {
-      const { model } = loadModel(WIDE);
-      const program = deriveModel(model);
-      const point = widePoint();
-      const compiled = await compileModel(model, {
-        source: WIDE,
-        maxBatch: 64,
-        cacheDir: CACHE,
-        backend: "wasm",
-        dtype,
-        threads: 1,
-      });
-      const watch = watchWorkers();
-      try {
-        const array = (values: ArrayLike<number>) =>
-          dtype === "f32" ? Float32Array.from(values) : Float64Array.from(values);
-        const empty = (length: number) =>
-          (dtype === "f32" ? new Float32Array(length) : new Float64Array(length)).fill(Number.NaN);
-        const one = compiled.module.createKernels({ threads: 1 });
-        const two = compiled.module.createKernels({ threads: 2 });
-        assert.equal(one.threads, 1);
-        assert.equal(two.threads, 2);
-        const single = runEveryKernel(one, point, array, empty);
-        assert.equal(watch.started(), 0, "one thread started a worker");
-        const split = runEveryKernel(two, point, array, empty);
-        assert.equal(watch.started(), 1, "the products were not split (no worker started)");
-        for (const [name, expected] of Object.entries(single)) {
-          const actual = split[name]!;
-          if (typeof expected === "number") {
-            assert.ok(Object.is(actual, expected), `${name}: 2 threads ${actual}, 1 thread ${expected}`);
-            continue;
-          }
-          const values = actual as KernelArray;
-          assert.equal(values.length, expected.length, name);
-          const differing = expected.findIndex((e, i) => !Object.is(values[i], e));
-          assert.equal(
-            differing,
-            -1,
-            `${name}[${differing}]: 2 threads ${values[differing]}, 1 thread ${expected[differing]}`,
-          );
-        }
-        // The threaded kernels, through the float64 API, against the interpreter.
-        const widened = await compileModel(model, {
-          source: WIDE,
+  for (const [activation, k] of [
+    ["tanh", 44],
+    ["relu", 600],
+  ] as const)
+    for (const dtype of ["f64", "f32"] as const satisfies readonly Dtype[])
+      test(`${dtype}, ${activation}: kernels split over 2 threads equal 1 thread bit for bit, and the interpreter; dispose stops the workers`, async () => {
+        const source = wideModel(activation, k);
+        const { model } = loadModel(source);
+        const program = deriveModel(model);
+        const point = widePoint(k);
+        const compiled = await compileModel(model, {
+          source,
           maxBatch: 64,
           cacheDir: CACHE,
           backend: "wasm",
           dtype,
-          threads: 2,
+          threads: 1,
         });
-        const result = compareWithInterpreter(program, widened.kernels, point, {
-          skipJacobian: true,
-          means: [true],
-          tolerance: VARIANTS.find((v) => v.dtype === dtype)!.tolerance,
-        });
-        assert.deepEqual(result.failures, []);
-        widened.kernels.dispose();
-        one.dispose();
-        two.dispose();
-        await eventually(() => watch.exited() === watch.started(), 10_000, "every worker exited after dispose()");
-        assert.ok(watch.started() >= 2, "the adapter's kernels started no worker");
-      } finally {
-        watch.restore();
-      }
-    });
+        const watch = watchWorkers();
+        try {
+          const array = (values: ArrayLike<number>) =>
+            dtype === "f32" ? Float32Array.from(values) : Float64Array.from(values);
+          const empty = (length: number) =>
+            (dtype === "f32" ? new Float32Array(length) : new Float64Array(length)).fill(Number.NaN);
+          const one = compiled.module.createKernels({ threads: 1 });
+          const two = compiled.module.createKernels({ threads: 2 });
+          assert.equal(one.threads, 1);
+          assert.equal(two.threads, 2);
+          const single = runEveryKernel(one, point, array, empty);
+          assert.equal(watch.started(), 0, "one thread started a worker");
+          const split = runEveryKernel(two, point, array, empty);
+          assert.equal(watch.started(), 1, "the products were not split (no worker started)");
+          for (const [name, expected] of Object.entries(single)) {
+            const actual = split[name]!;
+            if (typeof expected === "number") {
+              assert.ok(Object.is(actual, expected), `${name}: 2 threads ${actual}, 1 thread ${expected}`);
+              continue;
+            }
+            const values = actual as KernelArray;
+            assert.equal(values.length, expected.length, name);
+            const differing = expected.findIndex((e, i) => !Object.is(values[i], e));
+            assert.equal(
+              differing,
+              -1,
+              `${name}[${differing}]: 2 threads ${values[differing]}, 1 thread ${expected[differing]}`,
+            );
+          }
+          // The threaded kernels, through the float64 API, against the interpreter.
+          const widened = await compileModel(model, {
+            source,
+            maxBatch: 64,
+            cacheDir: CACHE,
+            backend: "wasm",
+            dtype,
+            threads: 2,
+          });
+          const result = compareWithInterpreter(program, widened.kernels, point, {
+            skipJacobian: true,
+            means: [true],
+            tolerance: VARIANTS.find((v) => v.dtype === dtype)!.tolerance,
+          });
+          assert.deepEqual(result.failures, []);
+          widened.kernels.dispose();
+          one.dispose();
+          two.dispose();
+          await eventually(() => watch.exited() === watch.started(), 10_000, "every worker exited after dispose()");
+          assert.ok(watch.started() >= 2, "the adapter's kernels started no worker");
+        } finally {
+          watch.restore();
+        }
+      });
 
   test("a process that never calls dispose() exits by itself", async () => {
     const { model } = loadModel(WIDE);

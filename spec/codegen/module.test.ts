@@ -280,6 +280,44 @@ describe("kernel calls", () => {
     }
   });
 
+  test("ntkMatVec reuses its prepared point only while w, x and n are unchanged (in place edits included)", () => {
+    for (const { example, kernels } of compiled) {
+      const { paramCount: P, outputSize: K } = kernels.layout;
+      const w = Float64Array.from({ length: P }, (_, i) => Math.sin(i + 1));
+      const x = kernels.layout.inputs.map((slot) =>
+        Float64Array.from({ length: 3 * slot.size }, (_, i) => Math.cos(i + 1)),
+      );
+      const v = Float64Array.from({ length: 3 * K }, (_, i) => i - 1.5);
+      /** J (Jᵀ v) through vjp and jvp, which prepare nothing. */
+      const composed = (n: number) => {
+        const jtv = new Float64Array(P);
+        kernels.vjp(w, x, v, n, jtv);
+        const out = new Float64Array(n * K);
+        kernels.jvp(w, jtv, x, n, out);
+        return out;
+      };
+      const check = (n: number, what: string) => {
+        const out = new Float64Array(n * K);
+        kernels.ntkMatVec(w, x, n, v, out);
+        const expected = composed(n);
+        for (let r = 0; r < n * K; r++)
+          assert.ok(
+            Math.abs(out[r]! - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1),
+            `${example.file}, ${what}: entry ${r} is ${out[r]}, J Jᵀ v gives ${expected[r]}`,
+          );
+      };
+      check(3, "first call");
+      check(3, "same point");
+      w[P - 1] = w[P - 1]! + 0.75;
+      w[0] = -w[0]!;
+      check(3, "w edited in place");
+      const input = x[0]!;
+      input[input.length - 1] = 2.5;
+      check(3, "x edited in place");
+      check(2, "fewer examples");
+    }
+  });
+
   test("a staged step before prepare is an error, not a silent zero", async () => {
     const { example } = compiled[0]!;
     const { model } = loadModel(example.source, { set: example.set });

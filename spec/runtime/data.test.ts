@@ -288,7 +288,8 @@ test("csv: errors name the file and line", () => {
 
 test("spec validation: unknown kinds, keys and bad values name the offending part", () => {
   throwsNqm(() => loadDataset("gaus1d", { seed: 0 }), "NQM4003", /unknown kind `gaus1d`; did you mean `gauss1d`\?/);
-  throwsNqm(() => loadDataset("cifar", { seed: 0 }), "NQM4003", /unknown kind `cifar`/, /kinds: gauss1d/);
+  throwsNqm(() => loadDataset("svhn", { seed: 0 }), "NQM4003", /unknown kind `svhn`/, /kinds: gauss1d/);
+  throwsNqm(() => loadDataset("cifar", { seed: 0 }), "NQM4003", /cifar: expected one folder/);
   throwsNqm(() => loadDataset("train.csv", { seed: 0 }), "NQM4003", /write csv:train\.csv/);
   throwsNqm(
     () => loadDataset("mnist:clases=0+1", { seed: 0 }),
