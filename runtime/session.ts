@@ -13,6 +13,7 @@ import { formatShape } from "../foundation/shape.ts";
 import { loadDataset, type Dataset } from "./data/index.ts";
 import { checkInputShape } from "./data/shape.ts";
 import { initializeFlat } from "./init.ts";
+import { defaultMemoryLimit } from "./memory.ts";
 import { type LanczosOptions, type LanczosResult, lanczosTopK, type MatVec, NonFiniteError } from "./linalg/index.ts";
 
 export type LossNormalization = "sum" | "mean";
@@ -47,6 +48,8 @@ export interface Session {
   readonly boundDims: Readonly<Record<string, number>>;
   /** The training inputs as the kernels take them. */
   readonly trainX: readonly Float64Array[];
+  /** The bytes the session may allocate, and those its kernels' buffers hold (a run's prepared sets come on top). */
+  readonly memory: { readonly limit: number; readonly kernelBytes: number };
 }
 
 /**
@@ -54,10 +57,11 @@ export interface Session {
  * data's input shape; checks shapes; compiles the kernels for the training set size.
  */
 export async function openSession(options: SessionOptions): Promise<Session> {
+  const memoryLimit = options.memoryLimit ?? defaultMemoryLimit();
   const data = loadDataset(options.data, {
     seed: options.dataSeed,
     ...(options.cwd ? { cwd: options.cwd } : {}),
-    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+    memoryLimit,
   });
   // One parse, one check: the dims of the input's shape that the user did not --set come from the data.
   const { model, boundDims } = loadModel(options.source, {
@@ -81,12 +85,20 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     file: options.file,
     maxBatch: data.train.n,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+    memoryLimit,
     ...(options.backend ? { backend: options.backend } : {}),
     ...(options.dtype ? { dtype: options.dtype } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
   });
-  return { model, data, kernels: compiled.kernels, backend: compiled.backend, boundDims, trainX: [data.train.x] };
+  return {
+    model,
+    data,
+    kernels: compiled.kernels,
+    backend: compiled.backend,
+    boundDims,
+    trainX: [data.train.x],
+    memory: { limit: memoryLimit, kernelBytes: compiled.workspaceBytes },
+  };
 }
 
 /** The initial parameters (and fixed tensors, set on the kernels) for a seed. */

@@ -45,6 +45,8 @@ export interface CompileResult {
   readonly module: KernelsModule<KernelArray>;
   /** The backend that was used (auto resolved). */
   readonly backend: Backend;
+  /** Bytes of the buffers the kernels allocated (as held to the memory limit). */
+  readonly workspaceBytes: number;
   /** The generated TypeScript, when it was generated in this call. */
   readonly typescript?: string;
   /** The cached module's path; empty when the cache folder could not be written (loaded from memory). */
@@ -229,6 +231,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
       kernels: instantiate(module, options),
       module,
       backend,
+      workspaceBytes: cached.bytes,
       javascriptPath: jsPath,
       fromCache: true,
       timings: { generate: 0, transpile: 0, load: t1 - t0 },
@@ -262,6 +265,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
     kernels: instantiate(loaded, options),
     module: loaded,
     backend,
+    workspaceBytes: generated.workspaceBytes,
     typescript: generated.code,
     javascriptPath: written ? jsPath : "",
     fromCache: false,

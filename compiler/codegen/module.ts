@@ -29,6 +29,7 @@ import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
 import { gemmArrays, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
+import { keptRegions, preparedSetsSource, type PreparedSetsSource } from "./prepared-sets.ts";
 import { buildKernelModule, type WasmStep, wasmStep } from "./wasm/elementwise.ts";
 import { wasmRuntime } from "./wasm/runtime.ts";
 
@@ -65,6 +66,11 @@ function helpersSource(): string {
 /** The `Kernels` interface of a module whose arrays are `A` (Float64Array or Float32Array). */
 function interfaceSource(A: string): string {
   return `
+/** A data set prepared once by prepareSet (n examples); it belongs to the kernels that made it. */
+export interface PreparedSet {
+  readonly n: number;
+}
+
 /** Compiled kernels. Arrays are row-major ${A}s; n is the number of examples (≤ MAX_BATCH). */
 export interface Kernels {
   readonly layout: typeof LAYOUT;
@@ -99,6 +105,23 @@ export interface Kernels {
   lossAndGradLin(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
   /** Squared loss of f_quad at w0 + Δ and its gradient in Δ (after prepare). */
   lossAndGradQuad(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
+  /**
+   * Prepares a data set of any size once (prepare, in chunks of at most MAX_BATCH examples) and
+   * keeps its w0-only state, for fLinPrepared, fQuadPrepared and loadPrepared; the set holds
+   * copies of w0 and x, so later changes to them do not reach it; after setFixed, prepare the set again.
+   */
+  prepareSet(w0: ${A}, x: readonly ${A}[], n: number): PreparedSet;
+  /** Bytes a prepared set of n examples holds (its memory, beyond the kernels' own buffers). */
+  preparedSetBytes(n: number): number;
+  /**
+   * Makes rows of a prepared set (default: all of them) the prepared batch of lossAndGradLin and
+   * lossAndGradQuad, as prepare(w0, those rows' x, rows.length) would, by copying, not recomputing.
+   */
+  loadPrepared(set: PreparedSet, rows?: ArrayLike<number>): void;
+  /** f(w0) + J(w0) Δ for every example of a prepared set into out [set.n, outputSize]; replaces the prepared batch. */
+  fLinPrepared(set: PreparedSet, dw: ${A}, out: ${A}): void;
+  /** f(w0) + J(w0) Δ + ½ Δᵀ H(w0) Δ for every example of a prepared set into out [set.n, outputSize]; replaces the prepared batch. */
+  fQuadPrepared(set: PreparedSet, dw: ${A}, out: ${A}): void;
   /** K v with K = J Jᵀ the tangent kernel at w ([n·outputSize]² never formed). */
   ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void;
   /** Computes the w-only part of K v at (w, x) once, for ntkMatVecPrepared (ntkMatVec calls it when w or x change). */
@@ -194,6 +217,8 @@ interface KernelDef {
   readonly arrays: readonly ArrayArgument[];
   /** The returned expression, if any. */
   readonly returns?: string;
+  /** A function of the factory that other kernels call, not a method of the API. */
+  readonly internal?: boolean;
 }
 
 /** Builds the module text for `program` with ts-morph. */
@@ -322,6 +347,8 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         `W0.set(w0.subarray(0, ${P}));`,
         ...layout.inputs.map((input, k) => `X0_${k}.set(x[${k}]!.subarray(0, n * ${input.size}));`),
         `preparedN = n;`,
+        `sharedFrom = undefined;`,
+        `rowsFrom = undefined;`,
       ],
       arrays: [],
       plan: lowerKernel({
@@ -346,6 +373,22 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         arrays: [arg("dw", "in", false), arg("grad", "out", false)],
         plan: staged([[toOutput(model, "F")], perParam(gradient, "grad")], [loss("F")]),
         returns: "0.5 * scale * loss",
+      }),
+    ),
+    // The staged models' values alone (no loss, no gradient), for the chunks of a prepared set.
+    ...(
+      [
+        ["fLinStaged", program.fLin],
+        ["fQuadStaged", program.fQuad],
+      ] as const
+    ).map(
+      ([name, value]): KernelDef => ({
+        name,
+        internal: true,
+        parameters: [DW, OUT],
+        prologue: [`const n = preparedN;`],
+        arrays: [arg("dw", "in", false), arg("out", "out", true)],
+        plan: staged([[toOutput(value)]], [[]]),
       }),
     ),
   ];
@@ -408,9 +451,17 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ["Wk", P],
     ...layout.inputs.map((input, k): [string, number] => [`Xk_${k}`, N * input.size]),
   ];
+  const preparedSets = preparedSetsSource(keptRegions(frontier, prepared, layout), {
+    A,
+    P,
+    N,
+    out,
+    bytesPerElement,
+    inputSizes: layout.inputs.map((input) => input.size),
+  });
   if (backend === "js") {
     const bodies = kernels.map((kernel) => ({ kernel, body: printKernel(kernel.plan), copyIn: [], copyOut: [] }));
-    return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies });
+    return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies, preparedSets });
   }
 
   // The fast backend: every array that a product or a WebAssembly elementwise step touches lives
@@ -473,6 +524,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     bytesPerElement,
     buffers: [...buffers, ...mirrors],
     bodies,
+    preparedSets,
     wasm: { dtype, memory, end, bytes, steps: elementwise.length },
   });
 }
@@ -502,6 +554,7 @@ interface Assembly {
   readonly bytesPerElement: number;
   readonly buffers: readonly [string, number][];
   readonly bodies: readonly PrintedKernel[];
+  readonly preparedSets: PreparedSetsSource;
 }
 
 /** The module text: header, layout, helpers, interface and the createKernels factory. */
@@ -513,13 +566,14 @@ function assemble({
   bytesPerElement,
   buffers,
   bodies,
+  preparedSets,
   wasm,
 }: Assembly): GeneratedModule {
   const N = options.maxBatch;
   const out = layout.outputSize;
   const P = layout.paramCount;
   const inputsPrologue = layout.inputs.map((_, k) => `const x${k} = x[${k}]!;`).join("\n");
-  const methods = bodies.map(({ kernel, body, copyIn, copyOut }) => {
+  const printed = bodies.map(({ kernel, body, copyIn, copyOut }) => {
     const names = kernel.parameters.map(([name]) => name);
     const lines = [
       ...(names.includes("n") ? ["checkBatch(n);"] : []),
@@ -531,8 +585,14 @@ function assemble({
       ...(kernel.returns ? [`return ${kernel.returns};`] : []),
     ];
     const signature = kernel.parameters.map(([name, type]) => `${name}: ${type}`).join(", ");
-    return reindent(`${kernel.name}(${signature}): ${kernel.returnType ?? "void"} {\n${lines.join("\n")}\n}`, 1);
+    const text = `${kernel.name}(${signature}): ${kernel.returnType ?? "void"} {\n${lines.join("\n")}\n}`;
+    return { internal: kernel.internal === true, text };
   });
+  const methods = [
+    ...printed.filter((p) => !p.internal).map((p) => reindent(p.text, 1)),
+    ...preparedSets.methods.map((text) => reindent(text, 1)),
+  ];
+  const internalFunctions = printed.filter((p) => p.internal).map((p) => reindent(`function ${p.text}`, 0));
 
   const project = new Project({
     useInMemoryFileSystem: true,
@@ -595,6 +655,8 @@ function assemble({
       `let ntkN = 0;`,
       `/** Whether the first count entries of a and b are equal (the point ntkPrepare last saw). */\nfunction sameEntries(a: ${A}, b: ${A}, count: number): boolean {\n  for (let i = 0; i < count; i++) if (a[i] !== b[i]) return false;\n  return true;\n}`,
       `function checkBatch(n: number): void {\n  if (!(Number.isInteger(n) && n >= 1 && n <= ${N})) throw new RangeError(\`n must be an integer in [1, ${N}], got \${n}\`);\n}`,
+      ...preparedSets.statements.map((text) => reindent(text, 0)),
+      ...internalFunctions,
       `const kernels: Kernels = {
   layout: LAYOUT,
   maxBatch: ${N},

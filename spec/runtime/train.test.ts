@@ -14,6 +14,8 @@ import { criticalRate, initialParameters, openSession, topEigenvalues, type Sess
 import { classifyPhase, runId, trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
 import type { ModelKind } from "../../runtime/run-record.ts";
 import { nth, present } from "../support/entries.ts";
+import { deriveSeed, Rng } from "../../runtime/rng.ts";
+import { RTOL } from "../support/kernel-check.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-train-cache-"));
@@ -315,6 +317,126 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
     }
     assert.ok(Math.abs(nth(nth(present(run.eigs), 0), 0) - start.lambda0) <= 1e-6 * start.lambda0);
   });
+
+  /**
+   * f_lin or f_quad trained as before prepared sets: prepare once (full batch) or on a copy of
+   * each mini-batch's examples (SGD), and every training or test loss from the unprepared
+   * fLin / fQuad kernels in chunks of at most maxBatch examples.
+   */
+  function perStepPrepare(kind: "lin" | "quad", lr: number, steps: number, evalEvery: number, batch?: number) {
+    const { kernels, data } = session;
+    const P = kernels.layout.paramCount;
+    const X = session.trainX[0]!;
+    const y = data.train.y;
+    const width = X.length / n;
+    const B = batch ?? n;
+    const params = new Float64Array(P);
+    const grad = new Float64Array(P);
+    const out = new Float64Array(kernels.maxBatch);
+    const predict = (x: Float64Array, labels: Float64Array, count: number) => {
+      let total = 0;
+      for (let first = 0; first < count; first += kernels.maxBatch) {
+        const rows = Math.min(kernels.maxBatch, count - first);
+        const chunk = [x.subarray(first * width, (first + rows) * width)];
+        if (kind === "lin") kernels.fLin(start.w0, params, chunk, rows, out);
+        else kernels.fQuad(start.w0, params, chunk, rows, out);
+        for (let i = 0; i < rows; i++) total += 0.5 * (out[i]! - labels[first + i]!) ** 2;
+      }
+      return total;
+    };
+    const order = Array.from({ length: n }, (_, i) => i);
+    const rng = new Rng(deriveSeed(7, "sgd/batches"));
+    let cursor = n;
+    const batchX = new Float64Array(B * width);
+    const batchY = new Float64Array(B);
+    if (batch === undefined) kernels.prepare(start.w0, [X], n);
+    const trainLoss: number[] = [];
+    const testLoss: number[] = [];
+    for (let t = 0; t <= steps; t++) {
+      if (batch === undefined) {
+        trainLoss.push(
+          kind === "lin"
+            ? kernels.lossAndGradLin(params, y, grad, false)
+            : kernels.lossAndGradQuad(params, y, grad, false),
+        );
+      } else {
+        for (let b = 0; b < B; b++) {
+          if (cursor >= n) {
+            rng.shuffle(order);
+            cursor = 0;
+          }
+          const j = order[cursor++]!;
+          batchX.set(X.subarray(j * width, (j + 1) * width), b * width);
+          batchY[b] = y[j]!;
+        }
+        kernels.prepare(start.w0, [batchX], B);
+        if (kind === "lin") kernels.lossAndGradLin(params, batchY, grad, false);
+        else kernels.lossAndGradQuad(params, batchY, grad, false);
+        trainLoss.push(predict(X, y, n));
+      }
+      if (t % evalEvery === 0 || t === steps)
+        testLoss.push(predict(data.test!.x, data.test!.y, data.test!.n) / data.test!.n);
+      for (let i = 0; i < P; i++) params[i]! -= lr * grad[i]!;
+    }
+    return { trainLoss, testLoss };
+  }
+
+  test("f_lin and f_quad on prepared sets follow the per-step prepare path (full batch and SGD, training and test losses)", () => {
+    const lr = 0.5 * criticalRate(start.lambda0, "sum", n);
+    const test = session.data.test!;
+    assert.ok(test.n > session.kernels.maxBatch, "the test set is evaluated in several chunks");
+    const close = (a: number, e: number) => Math.abs(a - e) <= RTOL * Math.abs(e);
+    for (const kind of ["lin", "quad"] as const)
+      for (const batch of [undefined, 4]) {
+        const label = `${kind}, ${batch === undefined ? "full batch" : `batch ${batch}`}`;
+        const run = trainRun(
+          session,
+          start,
+          config(kind, lr, 30, { seed: 7, evalEvery: 5, eigs: 0, ...(batch ? { batch } : {}) }),
+        );
+        const expected = perStepPrepare(kind, lr, 30, 5, batch);
+        assert.equal(run.trainLoss.length, expected.trainLoss.length, label);
+        run.trainLoss.forEach((l, t) =>
+          assert.ok(close(l, expected.trainLoss[t]!), `${label}, step ${t}: ${l} vs ${expected.trainLoss[t]}`),
+        );
+        assert.equal(run.testLoss.length, expected.testLoss.length, label);
+        run.testLoss.forEach((l, i) =>
+          assert.ok(close(l, expected.testLoss[i]!), `${label}, evaluation ${i}: test ${l} vs ${expected.testLoss[i]}`),
+        );
+        assert.ok(run.finalTrainLoss < run.trainLoss[0]!, `${label}: the run trains`);
+      }
+  });
+});
+
+test("NQM3010: an f_lin or f_quad run whose prepared sets would pass the memory limit is refused before it allocates them; f still runs", async () => {
+  const limit = 40 * 2 ** 20;
+  const session = await openSession({
+    file: "two_layer_relu.nqm",
+    source: source("two_layer_relu"),
+    set: { m: 500 },
+    data: "gauss1d:n=16,test=5000",
+    dataSeed: 0,
+    cacheDir: CACHE,
+    memoryLimit: limit,
+  });
+  const { kernels } = session;
+  assert.equal(session.memory.limit, limit);
+  const needed = session.memory.kernelBytes + kernels.preparedSetBytes(16) + kernels.preparedSetBytes(5000);
+  assert.ok(needed > limit && session.memory.kernelBytes + kernels.preparedSetBytes(16) < limit, `${needed} bytes`);
+  const start = startOf(session, 0);
+  const lr = 0.5 * criticalRate(start.lambda0, "sum", 16);
+  for (const kind of ["lin", "quad"] as const)
+    assert.throws(
+      () => trainRun(session, start, config(kind, lr, 2)),
+      (error: unknown) => {
+        assert.ok(error instanceof NqmError, String(error));
+        assert.equal(error.diagnostics[0]!.code, "NQM3010");
+        assert.match(error.diagnostics[0]!.message, /prepared training and test \(5000 examples\) sets/);
+        assert.match(error.diagnostics[0]!.message, /use a smaller test set/);
+        return true;
+      },
+    );
+  assert.equal(trainRun(session, start, config("f", lr, 2)).steps, 2);
 });
 
 // ---------------------------------------------------------------- data / model mismatches
