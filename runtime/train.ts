@@ -205,6 +205,37 @@ export function trainRun(
   const minus = new Float64Array(P);
   const qPlus = new Float64Array(n * K);
   const qMinus = new Float64Array(n * K);
+  const quadAtDelta = new Float64Array(n * K);
+  const shiftedLabels = new Float64Array(n * K);
+  const normW0 = Math.sqrt(dot(w0, w0));
+  /**
+   * K_quad v on the prepared training set: J_quad(Δ)ᵀ v is lossAndGradQuad's gradient for the
+   * residual v (labels f_quad(Δ) − v, f_quad(Δ) as that kernel computes it: quadAtDelta, set
+   * by trackEigenvalues); J_quad g = (f_quad(Δ + s·g) − f_quad(Δ − s·g)) / (2s), exact for a
+   * quadratic, with s·‖g‖ = max(‖Δ‖, ‖w0‖) so that neither f(w0) nor the s² terms, which cancel
+   * in the difference, outweigh it. Three staged products instead of vjp, hvp, jvp and two quads.
+   */
+  const stagedQuadKernelMatVec =
+    (set: PreparedSet) =>
+    (v: Float64Array, result: Float64Array): void => {
+      kernels.loadPrepared(set);
+      for (let i = 0; i < n * K; i++) shiftedLabels[i] = (quadAtDelta[i] ?? 0) - (v[i] ?? 0);
+      kernels.lossAndGradQuad(params, shiftedLabels, jtv, false);
+      const normG = Math.sqrt(dot(jtv, jtv));
+      if (normG === 0) {
+        result.fill(0);
+        return;
+      }
+      const s = Math.max(Math.sqrt(dot(params, params)), normW0) / normG;
+      for (let i = 0; i < P; i++) {
+        const step = s * (jtv[i] ?? 0);
+        plus[i] = (params[i] ?? 0) + step;
+        minus[i] = (params[i] ?? 0) - step;
+      }
+      kernels.fQuadPrepared(set, plus, qPlus);
+      kernels.fQuadPrepared(set, minus, qMinus);
+      for (let i = 0; i < n * K; i++) result[i] = ((qPlus[i] ?? 0) - (qMinus[i] ?? 0)) / (2 * s);
+    };
   const quadKernelMatVec = (v: Float64Array, result: Float64Array): void => {
     // J_quad(w)ᵀ v = J(w0)ᵀ v + Σ_j v_j H_j(w0) Δ; then J_quad g = J(w0) g + D²f(w0)[Δ, g],
     // the mixed term by polarization with g scaled to ‖Δ‖ (to keep the difference accurate).
@@ -228,9 +259,15 @@ export function trainRun(
   const trackEigenvalues = (): number[] => {
     if (config.eigs === 0) return [];
     if (config.kind === "lin" && config.eigs === 1) return [start.lambda0]; // K(w0) never changes for f_lin
+    if (config.kind === "quad" && trainSet) {
+      // f_quad(Δ) as lossAndGradQuad computes it (its outputs), for the residual trick above.
+      kernels.loadPrepared(trainSet);
+      kernels.lossAndGradQuad(params, y, jtv, false);
+      quadAtDelta.set(kernels.outputs.subarray(0, n * K));
+    }
     const result =
       config.kind === "quad"
-        ? topEigenpairs(quadKernelMatVec, n * K, config.eigs, {
+        ? topEigenpairs(trainSet ? stagedQuadKernelMatVec(trainSet) : quadKernelMatVec, n * K, config.eigs, {
             tol: TRACKING_TOL,
             ...(eigenvectors ? { start: eigenvectors } : {}),
           })

@@ -64,7 +64,7 @@ export function lanczosTopK(matVec: MatVec, n: number, k: number, options: Lancz
   const basis: Float64Array[] = [];
   const alpha: number[] = [];
   const beta: number[] = []; // beta[j] couples basis[j] and basis[j + 1]
-  let q = startVector(options.start, n, wanted, random);
+  let q = startVector(options.start, n, random, Math.min(1e-3, 100 * tol));
   const w = new Float64Array(n);
   let matVecs = 0;
   let scale = 0; // running estimate of ‖T‖, for the breakdown test
@@ -139,8 +139,9 @@ export function lanczosTopK(matVec: MatVec, n: number, k: number, options: Lancz
 function startVector(
   start: LanczosOptions["start"],
   n: number,
-  wanted: number,
   random: () => Float64Array,
+  /** The random part's size relative to the start: far above tol, so a missed eigenvector shows in the residuals. */
+  randomPart: number,
 ): Float64Array {
   const given = start === undefined ? [] : start instanceof Float64Array ? [start] : [...start];
   const v = new Float64Array(n);
@@ -154,13 +155,13 @@ function startVector(
     const r = random();
     return scaled(r, 1 / Math.sqrt(dot(r, r)));
   }
-  if (given.length < wanted) {
-    // Fewer start vectors than wanted pairs: a small random part makes sure the Krylov space
-    // reaches the other top eigenvectors even if the start is orthogonal to one of them.
-    const r = random();
-    axpy((1e-3 * norm) / Math.sqrt(dot(r, r)), r, v);
-    norm = Math.sqrt(dot(v, v));
-  }
+  // Always a small random part: it makes sure the Krylov space reaches every top eigenvector even
+  // when the start is orthogonal to one of them: fewer start vectors than wanted pairs, or a warm
+  // start from the previous top eigenvector after two eigenvalues crossed (a catapult reorders
+  // the spectrum; with symmetric data the new top eigenvector can be exactly orthogonal to the old).
+  const r = random();
+  axpy((randomPart * norm) / Math.sqrt(dot(r, r)), r, v);
+  norm = Math.sqrt(dot(v, v));
   return scaled(v, 1 / norm);
 }
 

@@ -16,6 +16,7 @@ import type { ModelKind } from "../../runtime/run-record.ts";
 import { nth, present } from "../support/entries.ts";
 import { deriveSeed, Rng } from "../../runtime/rng.ts";
 import { RTOL } from "../support/kernel-check.ts";
+import { symmetricEigen } from "../../runtime/linalg/eigen.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-train-cache-"));
@@ -316,6 +317,45 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
       assert.equal(run.lambdaMax[i], values[0]);
     }
     assert.ok(Math.abs(nth(nth(present(run.eigs), 0), 0) - start.lambda0) <= 1e-6 * start.lambda0);
+  });
+
+  test("f_quad's tracked λ_max after a catapult's first steps is that of J_quad(Δ) J_quad(Δ)ᵀ, built here from vjp and hvp rows", () => {
+    const { kernels } = session;
+    const P = kernels.layout.paramCount;
+    const lr = 1.8 * criticalRate(start.lambda0, "sum", n);
+    const steps = 6;
+    const run = trainRun(session, start, config("quad", lr, steps, { evalEvery: steps }));
+    // Δ after the same full-batch steps, then every row ∇_Δ f_quad(x_r) = J(w0)ᵀe_r + H(w0)[Δ]ᵀe_r.
+    kernels.prepare(start.w0, session.trainX, n);
+    const delta = new Float64Array(P);
+    const grad = new Float64Array(P);
+    for (let t = 0; t < steps; t++) {
+      kernels.lossAndGradQuad(delta, session.data.train.y, grad, false);
+      for (const [i, g] of grad.entries()) delta[i] = nth(delta, i) - lr * g;
+    }
+    const rows: Float64Array[] = [];
+    const unit = new Float64Array(n);
+    for (let r = 0; r < n; r++) {
+      unit.fill(0);
+      unit[r] = 1;
+      const row = new Float64Array(P);
+      const second = new Float64Array(P);
+      kernels.vjp(start.w0, session.trainX, unit, n, row);
+      kernels.hvp(start.w0, delta, session.trainX, unit, n, second);
+      for (const [i, h] of second.entries()) row[i] = nth(row, i) + h;
+      rows.push(row);
+    }
+    const gram = new Float64Array(n * n);
+    for (let r = 0; r < n; r++)
+      for (let c = 0; c < n; c++) {
+        let sum = 0;
+        for (const [i, value] of nth(rows, r).entries()) sum += value * nth(nth(rows, c), i);
+        gram[r * n + c] = sum;
+      }
+    const expected = Math.max(...symmetricEigen(gram, n).values);
+    const tracked = nth(run.lambdaMax, run.lambdaMax.length - 1);
+    assert.notEqual(expected, start.lambda0, "Δ moved the kernel");
+    assert.ok(Math.abs(tracked - expected) <= 1e-5 * expected, `tracked ${tracked}, from the rows ${expected}`);
   });
 
   /**
