@@ -16,6 +16,7 @@
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { webAssembly } from "../compiler/codegen/wasm/encoder.ts";
+import { defined } from "../foundation/defined.ts";
 import {
   buildGemmModule,
   GEMM_SHAPES,
@@ -29,7 +30,7 @@ const REPEATS = Number(process.env.NQM_BENCH_REPEATS ?? 7);
 
 type Gemm = (...args: number[]) => void;
 
-export interface Product {
+interface Product {
   readonly name: string;
   readonly short: string;
   readonly m: number;
@@ -102,11 +103,16 @@ function measure(
 }
 
 function row(cells: string[], widths: number[]): string {
-  return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
+  return cells
+    .map((cell, i) => {
+      const width = defined(widths[i], "a column's width");
+      return i === 0 ? cell.padEnd(width) : cell.padStart(width);
+    })
+    .join("  ");
 }
 
 /** One product's single-thread GFLOP/s: best wall clock and best CPU time. */
-export interface GemmRate {
+interface GemmRate {
   readonly product: string;
   readonly dtype: GemmDtype;
   readonly wall: number;
@@ -133,12 +139,14 @@ function main(): void {
   console.log("GFLOP/s (wall clock / CPU time)\n");
   const widths = [26, 16, 16];
   console.log(row(["product", "f64", "f32"], widths));
-  const results = new Map<GemmDtype, Gemm>();
-  for (const dtype of ["f64", "f32"] as const) results.set(dtype, instantiate(buildGemmModule(GEMM_SHAPES[dtype])));
+  const modules = (["f64", "f32"] as const).map((dtype) => ({
+    dtype,
+    gemm: instantiate(buildGemmModule(GEMM_SHAPES[dtype])),
+  }));
   for (const product of PRODUCTS) {
     const cells = [product.name];
-    for (const dtype of ["f64", "f32"] as const) {
-      const r = measure(results.get(dtype)!, dtype, gemmScratchElements(dtype), product);
+    for (const { dtype, gemm } of modules) {
+      const r = measure(gemm, dtype, gemmScratchElements(dtype), product);
       cells.push(`${r.wall.toFixed(1)} / ${r.cpu.toFixed(1)}`);
     }
     console.log(row(cells, widths));

@@ -21,6 +21,7 @@ import { compileModel } from "../compiler/codegen/compile.ts";
 import type { Backend, Dtype } from "../compiler/codegen/api.ts";
 import { loadModel } from "../compiler/frontend.ts";
 import type { CheckedModel } from "../compiler/check/typed.ts";
+import { defined } from "../foundation/defined.ts";
 import { initializeFlat } from "../runtime/init.ts";
 import { Rng } from "../runtime/rng.ts";
 import { gemmRates } from "./gemm.ts";
@@ -81,7 +82,8 @@ function time(step: () => void): Timing {
     cpu = Math.min(cpu, (used.user + used.system) / 1000);
   }
   samples.sort((a, b) => a - b);
-  return { best: samples[0]!, median: samples[Math.floor(samples.length / 2)]!, cpu };
+  const best = defined(samples[0], "a timing sample");
+  return { best, median: defined(samples[Math.floor(samples.length / 2)], "a timing sample"), cpu };
 }
 
 type StepName = "f" | "f_lin" | "f_quad" | "generic_f_lin" | "generic_f_quad";
@@ -109,7 +111,9 @@ function stepsOf<A extends KernelArray>(
   const jv = alloc(n);
   const q = alloc(n);
   const r = alloc(n);
+  // The loops below are timed with the kernels (a check per entry would be measured too): indices stay below P and n.
   const update = (x: A) => {
+    // biome-ignore lint/style/noNonNullAssertion: timed loop, see above
     for (let i = 0; i < P; i++) x[i]! -= LR * g[i]!;
   };
   k.prepare(w0, X, n);
@@ -129,6 +133,7 @@ function stepsOf<A extends KernelArray>(
     generic_f_lin: () => {
       k.f(w0, X, n, f0);
       k.jvp(w0, dLin, X, n, jv);
+      // biome-ignore lint/style/noNonNullAssertion: timed loop, see above
       for (let j = 0; j < n; j++) r[j] = f0[j]! + jv[j]! - y[j]!;
       k.vjp(w0, X, r, n, g);
       update(dLin);
@@ -137,9 +142,11 @@ function stepsOf<A extends KernelArray>(
       k.f(w0, X, n, f0);
       k.jvp(w0, dQuad, X, n, jv);
       k.quad(w0, dQuad, X, n, q);
+      // biome-ignore lint/style/noNonNullAssertion: timed loop, see above
       for (let j = 0; j < n; j++) r[j] = f0[j]! + jv[j]! + 0.5 * q[j]! - y[j]!;
       k.vjp(w0, X, r, n, g);
       k.hvp(w0, dQuad, X, r, n, h);
+      // biome-ignore lint/style/noNonNullAssertion: timed loop, see above
       for (let i = 0; i < P; i++) g[i]! += h[i]!;
       update(dQuad);
     },
@@ -150,16 +157,17 @@ function stepsOf<A extends KernelArray>(
 function relativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let difference = 0;
   let peak = 0;
-  for (let i = 0; i < b.length; i++) {
-    difference = Math.max(difference, Math.abs(a[i]! - b[i]!));
-    peak = Math.max(peak, Math.abs(b[i]!));
-  }
+  if (a.length !== b.length) throw new Error(`bench: gradients of ${a.length} and ${b.length} entries`);
+  Array.from(b).forEach((bi, i) => {
+    difference = Math.max(difference, Math.abs(defined(a[i], "a gradient entry") - bi));
+    peak = Math.max(peak, Math.abs(bi));
+  });
   return difference / peak;
 }
 
 interface Case {
   readonly file: string;
-  readonly set: Record<string, number>;
+  readonly set: { readonly d: number; readonly m: number };
   readonly n: number;
 }
 
@@ -206,8 +214,8 @@ function setUp(c: Case) {
   const source = readFileSync(c.file, "utf8");
   const { model } = loadModel(source, { file: c.file, set: c.set });
   const rng = new Rng(7);
-  const d = c.set.d!;
-  const X = [Float64Array.from({ length: c.n * d }, () => rng.normal())];
+  const d = c.set.d;
+  const X: [Float64Array] = [Float64Array.from({ length: c.n * d }, () => rng.normal())];
   const y = Float64Array.from({ length: c.n }, () => rng.rademacher());
   return { source, model, X, y, X32: X.map((x) => Float32Array.from(x)), y32: Float32Array.from(y) };
 }
@@ -292,10 +300,10 @@ for (const [name, k] of Object.entries(kernels)) {
   pure32.lossAndGrad(w032, two.X32, two.y32, TWO_LAYER.n, g, false);
   agreement["wasm f32 ×2 (Float32Array)"] = relativeDifference(g, reference);
 }
-const hand = createHandwrittenStep(TWO_LAYER.n, TWO_LAYER.set.d!, TWO_LAYER.set.m!);
+const hand = createHandwrittenStep(TWO_LAYER.n, TWO_LAYER.set.d, TWO_LAYER.set.m);
 {
   const g = new Float64Array(layout.paramCount);
-  hand.lossAndGrad(w0, two.X[0]!, two.y, g);
+  hand.lossAndGrad(w0, two.X[0], two.y, g);
   agreement.handwritten = relativeDifference(g, reference);
 }
 
@@ -310,7 +318,8 @@ for (const [name, k] of Object.entries(kernels) as [keyof typeof kernels, Compil
     const w = Float64Array.from(w0);
     const g = new Float64Array(layout.paramCount);
     ms.handwritten_f = time(() => {
-      hand.lossAndGrad(w, two.X[0]!, two.y, g);
+      hand.lossAndGrad(w, two.X[0], two.y, g);
+      // biome-ignore lint/style/noNonNullAssertion: timed loop, as in stepsOf
       for (let i = 0; i < w.length; i++) w[i]! -= LR * g[i]!;
     });
   }
@@ -329,7 +338,10 @@ const gemm = gemmRates(REPEATS);
 const NET_PRODUCTS = gemm.filter((r) => r.product.startsWith("net "));
 // Per thread: by CPU time, which on a shared machine leaves out the time other processes held the core.
 const gemmPerThreadF64 = Math.min(...NET_PRODUCTS.filter((r) => r.dtype === "f64").map((r) => r.cpu));
-const gemm1024F64 = gemm.find((r) => r.dtype === "f64" && r.product.startsWith("1024"))!;
+const gemm1024F64 = defined(
+  gemm.find((r) => r.dtype === "f64" && r.product.startsWith("1024")),
+  "the 1024³ f64 GEMM",
+);
 mark("gemm");
 
 // ---- three_layer_relu, both backends ----
@@ -365,7 +377,7 @@ mark("pytorch");
 
 // ---- ratios and targets (two_layer_relu) ----
 const { n } = TWO_LAYER;
-const { d, m } = TWO_LAYER.set as { d: number; m: number };
+const { d, m } = TWO_LAYER.set;
 const STEP_FLOPS = 4 * n * m * d;
 const best = (config: Config, step: StepName) => twoMs[config]?.[step]?.best;
 const dgemm = new Map<number, number>();
@@ -378,6 +390,31 @@ const ideal = (threads: number) => {
 const torchF64 = torch && torchBest(torch, "f64", "f");
 const torchF32 = torch && torchBest(torch, "f32", "f");
 const div = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
+type Timed = StepName | "handwritten_f";
+/** Ratios of two steps of this process, numerator first. */
+const STEP_RATIOS: Record<string, readonly [Config, Timed, Config, Timed]> = {
+  "f32 / f64 ×2 (Float32Array)": ["wasm f32 ×2 (Float32Array)", "f", "wasm f64 ×2", "f"],
+  "f32 / f64 ×2 (f64 API)": ["wasm f32 ×2 (f64 API)", "f", "wasm f64 ×2", "f"],
+  "wasm ×2 f_lin / f": ["wasm f64 ×2", "f_lin", "wasm f64 ×2", "f"],
+  "wasm ×2 f_quad / f": ["wasm f64 ×2", "f_quad", "wasm f64 ×2", "f"],
+  "js f_lin / f": ["js f64 ×1", "f_lin", "js f64 ×1", "f"],
+  "js f_quad / f": ["js f64 ×1", "f_quad", "js f64 ×1", "f"],
+  "js generic f_lin / f_lin": ["js f64 ×1", "generic_f_lin", "js f64 ×1", "f_lin"],
+  "js generic f_quad / f_quad": ["js f64 ×1", "generic_f_quad", "js f64 ×1", "f_quad"],
+  "js f / handwritten": ["js f64 ×1", "f", "js f64 ×1", "handwritten_f"],
+  "wasm f64 ×1 / js f64 ×1 (f)": ["wasm f64 ×1", "f", "js f64 ×1", "f"],
+};
+/**
+ * STEP_RATIOS by best wall time, or by CPU time: the work each step costs (over all threads),
+ * which the load on a shared machine barely moves.
+ */
+const stepRatios = (measure: "best" | "cpu"): Record<string, number | undefined> =>
+  Object.fromEntries(
+    Object.entries(STEP_RATIOS).map(([name, [a, stepA, b, stepB]]) => [
+      name,
+      div(twoMs[a]?.[stepA]?.[measure], twoMs[b]?.[stepB]?.[measure]),
+    ]),
+  );
 const ratios: Record<string, number | undefined> = {
   "wasm f64 ×2 f / PyTorch best f64 f": div(best("wasm f64 ×2", "f"), torchF64?.ms),
   "wasm f64 ×1 f / PyTorch best f64 f": div(best("wasm f64 ×1", "f"), torchF64?.ms),
@@ -386,37 +423,12 @@ const ratios: Record<string, number | undefined> = {
   "wasm f64 ×2 f / ideal ×2": div(best("wasm f64 ×2", "f"), ideal(2)),
   "fraction of dgemm rate ×1": div(ideal(1), best("wasm f64 ×1", "f")),
   "fraction of dgemm rate ×2": div(ideal(2), best("wasm f64 ×2", "f")),
-  "f32 / f64 ×2 (Float32Array)": div(best("wasm f32 ×2 (Float32Array)", "f"), best("wasm f64 ×2", "f")),
-  "f32 / f64 ×2 (f64 API)": div(best("wasm f32 ×2 (f64 API)", "f"), best("wasm f64 ×2", "f")),
-  "wasm ×2 f_lin / f": div(best("wasm f64 ×2", "f_lin"), best("wasm f64 ×2", "f")),
-  "wasm ×2 f_quad / f": div(best("wasm f64 ×2", "f_quad"), best("wasm f64 ×2", "f")),
-  "js f_lin / f": div(best("js f64 ×1", "f_lin"), best("js f64 ×1", "f")),
-  "js f_quad / f": div(best("js f64 ×1", "f_quad"), best("js f64 ×1", "f")),
-  "js generic f_lin / f_lin": div(best("js f64 ×1", "generic_f_lin"), best("js f64 ×1", "f_lin")),
-  "js generic f_quad / f_quad": div(best("js f64 ×1", "generic_f_quad"), best("js f64 ×1", "f_quad")),
-  "js f / handwritten": div(best("js f64 ×1", "f"), twoMs["js f64 ×1"]?.handwritten_f?.best),
-  "wasm f64 ×1 / js f64 ×1 (f)": div(best("wasm f64 ×1", "f"), best("js f64 ×1", "f")),
+  ...stepRatios("best"),
   "wasm f64 ×2 / ×1 (f)": div(best("wasm f64 ×2", "f"), best("wasm f64 ×1", "f")),
   "GEMM f64 1024³ / OpenBLAS dgemm 1024³, ×1 (wall)": div(gemm1024F64.wall, dgemm.get(1)),
   "GEMM f64 1024³ / OpenBLAS dgemm 1024³, ×1 (CPU time)": div(gemm1024F64.cpu, dgemm.get(1)),
 };
-/**
- * The same ratios by CPU time where both sides are steps of this process: the work each step
- * costs (over all threads), which the load on a shared machine barely moves.
- */
-const cpu = (config: Config, step: StepName | "handwritten_f") => twoMs[config]?.[step]?.cpu;
-const cpuRatios: Record<string, number | undefined> = {
-  "f32 / f64 ×2 (Float32Array)": div(cpu("wasm f32 ×2 (Float32Array)", "f"), cpu("wasm f64 ×2", "f")),
-  "f32 / f64 ×2 (f64 API)": div(cpu("wasm f32 ×2 (f64 API)", "f"), cpu("wasm f64 ×2", "f")),
-  "wasm ×2 f_lin / f": div(cpu("wasm f64 ×2", "f_lin"), cpu("wasm f64 ×2", "f")),
-  "wasm ×2 f_quad / f": div(cpu("wasm f64 ×2", "f_quad"), cpu("wasm f64 ×2", "f")),
-  "js f_lin / f": div(cpu("js f64 ×1", "f_lin"), cpu("js f64 ×1", "f")),
-  "js f_quad / f": div(cpu("js f64 ×1", "f_quad"), cpu("js f64 ×1", "f")),
-  "js generic f_lin / f_lin": div(cpu("js f64 ×1", "generic_f_lin"), cpu("js f64 ×1", "f_lin")),
-  "js generic f_quad / f_quad": div(cpu("js f64 ×1", "generic_f_quad"), cpu("js f64 ×1", "f_quad")),
-  "js f / handwritten": div(cpu("js f64 ×1", "f"), cpu("js f64 ×1", "handwritten_f")),
-  "wasm f64 ×1 / js f64 ×1 (f)": div(cpu("wasm f64 ×1", "f"), cpu("js f64 ×1", "f")),
-};
+const cpuRatios = stepRatios("cpu");
 const targets: Target[] = [
   target("f step f64 ×2 / PyTorch best f64", ratios["wasm f64 ×2 f / PyTorch best f64 f"], "≤", 0.5),
   target("f step f64 ×2 / ideal at dgemm rate ×2", ratios["wasm f64 ×2 f / ideal ×2"], "≤", 10),
@@ -487,16 +499,17 @@ function mnistSweep(): MnistFigures {
   const wallSeconds = (performance.now() - t0) / 1000;
   if (run.status !== 0) throw new Error(`bench: the MNIST sweep exited with ${run.status}`);
   const [header, ...rows] = readFileSync(join(out, "summary.csv"), "utf8").trim().split("\n");
-  const columns = header!.split(",");
-  const at = (name: string) => columns.indexOf(name);
+  const columns = defined(header, "summary.csv's header").split(",");
   const bestTestLoss: Record<string, Record<string, number | string>> = {};
   for (const row of rows) {
     const cells = row.split(",");
-    const loss = Number(cells[at("best_test_loss")]);
-    const model = cells[at("model")]!;
-    bestTestLoss[model] ??= {};
-    bestTestLoss[model][cells[at("lr_multiple")]!] =
-      Number.isFinite(loss) && cells[at("phase")] !== "divergent" ? loss : cells[at("phase")]!;
+    const cell = (name: string) => defined(cells[columns.indexOf(name)], `summary.csv's ${name}`);
+    const loss = Number(cell("best_test_loss"));
+    const phase = cell("phase");
+    bestTestLoss[cell("model")] = {
+      ...bestTestLoss[cell("model")],
+      [cell("lr_multiple")]: Number.isFinite(loss) && phase !== "divergent" ? loss : phase,
+    };
   }
   rmSync(out, { recursive: true, force: true });
   rmSync(cache, { recursive: true, force: true });
@@ -546,27 +559,28 @@ console.log(`  ${"".padEnd(28)}${pad("f", W)}${pad("f_lin", W)}${pad("f_quad", W
 for (const config of configs) {
   const ms = twoMs[config];
   console.log(
-    `  ${config.padEnd(28)}${pad(timingText(ms?.f), W)}${pad(timingText(ms?.f_lin), W)}${pad(timingText(ms?.f_quad), W)}   ${config === "js f64 ×1" ? "" : agreement[config]!.toExponential(1)}`,
+    `  ${config.padEnd(28)}${pad(timingText(ms?.f), W)}${pad(timingText(ms?.f_lin), W)}${pad(timingText(ms?.f_quad), W)}   ${config === "js f64 ×1" ? "" : defined(agreement[config], config).toExponential(1)}`,
   );
 }
-const jsMs = twoMs["js f64 ×1"]!;
+const jsMs = defined(twoMs["js f64 ×1"], "the js f64 ×1 timings");
 console.log(
   `  ${"js f64 ×1 generic (unstaged)".padEnd(28)}${pad("", W)}${pad(timingText(jsMs.generic_f_lin), W)}${pad(timingText(jsMs.generic_f_quad), W)}`,
 );
 console.log(
-  `  ${"hand-written JS f64 ×1".padEnd(28)}${pad(timingText(jsMs.handwritten_f), W)}${pad("", 2 * W)}   ${agreement.handwritten!.toExponential(1)}`,
+  `  ${"hand-written JS f64 ×1".padEnd(28)}${pad(timingText(jsMs.handwritten_f), W)}${pad("", 2 * W)}   ${defined(agreement.handwritten, "the hand-written gradient").toExponential(1)}`,
 );
 if (torch === undefined)
   console.log(`  PyTorch: not available${withTorch ? " (/usr/bin/python3 cannot import torch)" : " (--no-torch)"}`);
 else {
+  const figures = torch;
   for (const dtype of ["f64", "f32"] as const) {
     const cells = (["f", "f_lin", "f_quad"] as const).map((step) => {
-      const b = torchBest(torch!, dtype, step);
+      const b = torchBest(figures, dtype, step);
       return pad(`${fmt(b.ms)} (×${b.threads})`, W);
     });
     console.log(`  ${`PyTorch ${dtype}, best of ×1, ×2`.padEnd(28)}${cells.join("")}   (f_lin, f_quad generic)`);
   }
-  const blas = torch.byThreads[0]!.blas;
+  const { blas } = defined(torch.byThreads[0], "PyTorch's one-thread run");
   console.log(
     `  PyTorch ${torch.torchVersion}, ${blas.openblasConfig ?? blas.torchBlasInfo ?? "unknown BLAS"}; OpenBLAS kernel ${blas.openblasCorename ?? "?"}`,
   );
@@ -579,7 +593,10 @@ else {
 console.log("\n  GEMM alone, one thread, GFLOP/s best wall / CPU time:");
 for (const product of [...new Set(gemm.map((r) => r.product))]) {
   const cells = (["f64", "f32"] as const).map((dtype) => {
-    const r = gemm.find((x) => x.product === product && x.dtype === dtype)!;
+    const r = defined(
+      gemm.find((x) => x.product === product && x.dtype === dtype),
+      `the ${dtype} ${product} GEMM`,
+    );
     return pad(`${dtype} ${fmt(r.wall, 1)} / ${fmt(r.cpu, 1)}`, 20);
   });
   console.log(`    ${product.padEnd(26)}${cells.join("")}`);
@@ -610,7 +627,7 @@ printTargets(threeTargets);
 if (mnist !== undefined) {
   console.log(
     `\nMNIST sweep (0/1, 128 train, 2000 test, m 2048, 5 rates × 3 models × 100 steps)${withMnist ? "" : `, from ${mnist.date} (not rerun: --mnist)`}:` +
-      ` ${mnist.wallSeconds.toFixed(1)} s wall, load ${mnist.loadStart[0]!.toFixed(1)} → ${mnist.loadEnd[0]!.toFixed(1)}`,
+      ` ${mnist.wallSeconds.toFixed(1)} s wall, load ${fmt(mnist.loadStart[0], 1)} → ${fmt(mnist.loadEnd[0], 1)}`,
   );
   for (const [model, losses] of Object.entries(mnist.bestTestLoss))
     console.log(

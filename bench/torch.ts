@@ -13,11 +13,11 @@ const SCRIPT = fileURLToPath(new URL("torch_reference.py", import.meta.url));
 const UNSET = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"] as const;
 
 /** The steps timed, each one full-batch gradient-descent step (forward, backward, update). */
-export type TorchStep = "f" | "f_lin" | "f_quad";
-export type TorchDtype = "f64" | "f32";
+type TorchStep = "f" | "f_lin" | "f_quad";
+type TorchDtype = "f64" | "f32";
 
 /** One dtype at one thread count. */
-export interface TorchDtypeFigures {
+interface TorchDtypeFigures {
   /** Best milliseconds per step, and of one 1024³ matrix product (`gemm`). */
   readonly ms: Readonly<Record<TorchStep | "gemm", number>>;
   /** The f step's 4·n·m·d flops and the product's 2·1024³ flops per second, in GFLOP/s. */
@@ -34,7 +34,7 @@ export interface TorchDtypeFigures {
 }
 
 /** What torch and the loaded OpenBLAS report about the BLAS that ran. */
-export interface TorchBlas {
+interface TorchBlas {
   readonly torchBlasInfo?: string;
   readonly torchCpuCapability?: string;
   readonly openblasLibrary?: string;
@@ -45,7 +45,7 @@ export interface TorchBlas {
 }
 
 /** One thread count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and torch.set_num_threads alike). */
-export interface TorchThreadFigures {
+interface TorchThreadFigures {
   readonly threads: number;
   readonly blas: TorchBlas;
   readonly f64: TorchDtypeFigures;
@@ -62,7 +62,7 @@ export interface TorchFigures {
   readonly byThreads: readonly TorchThreadFigures[];
 }
 
-export interface TorchOptions {
+interface TorchOptions {
   readonly threads?: readonly number[];
   readonly warmup?: number;
   readonly repeats?: number;

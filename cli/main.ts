@@ -14,8 +14,15 @@ const training = () => import("./commands/train.ts");
 
 /** Far beyond any experiment (days of steps); records stay bounded, and the step count stays exact. */
 const MAX_STEPS = 1e9;
-const DATA_HELP = `Data sets (--data): gauss1d, single, mnist, csv:PATH, each with key=value options after a colon,
-e.g. gauss1d:n=128,test=2000 or mnist:classes=0+1,n=128,test=2000; see docs/training.md for every option.`;
+const DATA_HELP = `Data sets (--data), each with key=value options after a colon (docs/training.md lists them all):
+  gauss1d, single, mnist          built in, e.g. gauss1d:n=128,test=2000 or mnist:classes=0+1,n=128
+  csv:PATH                        a header row, then one example per row, e.g. csv:train.csv,label=y,test=0.2
+  npy:X.npy,Y.npy[,TX.npy,TY.npy] NumPy arrays (float32/64, uint8, int8/16/32/64, C order)
+  npz:FILE.npz                    arrays x_train, y_train[, x_test, y_test] (np.savez, np.savez_compressed)
+  idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]  MNIST/Fashion-MNIST IDX files, gzipped or not
+  cifar:DIR                       CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin)
+The file kinds take classes=0+2 (or all), n=, test=, scale=, center=, normalize=; integer labels are
+classes (two: -1/+1, more: one-hot), float labels targets. E.g. cifar:data/cifar-10-batches-bin,classes=0+2,n=128`;
 import { collectSet, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
 
 const BACKEND_HELP =
@@ -137,7 +144,10 @@ function buildProgram(setExitCode: (code: number) => void): Command {
 
   const withTraining = (command: Command) =>
     withKernels(withModel(command))
-      .requiredOption("--data <spec>", "the data set: gauss1d, single, mnist, csv:PATH (see --help)")
+      .requiredOption(
+        "--data <spec>",
+        "the data set: gauss1d, single, mnist, csv:PATH, npy:X,Y, npz:FILE, idx:IMAGES,LABELS, cifar:DIR (see --help)",
+      )
       .option("--data-seed <n>", "seed of the data draw", parseInteger("--data-seed", 0), 0)
       .option("--steps <n>", "gradient steps per run (at most 1e9)", parseInteger("--steps", 1, MAX_STEPS), 500)
       .option("--loss <kind>", "sum: ½Σ(f−y)² as in the paper; mean: divided by n (η thresholds scale by n)", "sum")

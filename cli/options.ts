@@ -9,12 +9,12 @@ export function collectSet(value: string, previous: Record<string, number> = {})
   const result = { ...previous };
   for (const item of value.split(",").filter((s) => s.trim() !== "")) {
     const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\S+)\s*$/.exec(item);
-    if (!match) fail("NQM3002", { text: item });
-    const [, name, text] = match;
+    const [, name, text] = match ?? [];
+    if (name === undefined || text === undefined) fail("NQM3002", { text: item });
     const number = Number(text);
-    if (!DECIMAL.test(text!) || !Number.isFinite(number))
-      fail("NQM3003", { name: name!, value: text!, reason: "the value is not a finite number" });
-    Object.defineProperty(result, name!, { value: number, enumerable: true, writable: true, configurable: true });
+    if (!DECIMAL.test(text) || !Number.isFinite(number))
+      fail("NQM3003", { name, value: text, reason: "the value is not a finite number" });
+    Object.defineProperty(result, name, { value: number, enumerable: true, writable: true, configurable: true });
   }
   return result;
 }

@@ -1,7 +1,7 @@
 /** Turning diagnostics into text (file:line:col, source line, caret) or JSON, at the CLI edge. */
 import type { Diagnostic, Span } from "../foundation/diagnostics.ts";
 
-export interface Position {
+interface Position {
   /** 1-based. */
   readonly line: number;
   /** 1-based, in UTF-16 code units. */

@@ -4,6 +4,7 @@ import { type CheckOptions, checkFile } from "./check/check.ts";
 import type { CheckedModel } from "./check/typed.ts";
 import { fail, NqmError, hasErrors, type Diagnostic } from "../foundation/diagnostics.ts";
 
+/** parse + check's output (exported as the front end's result type, for callers that keep it). */
 export interface FrontendResult {
   /** Present when the file parsed and checked without error. */
   readonly models?: readonly CheckedModel[];

@@ -93,6 +93,8 @@ export const MESSAGES = {
     "error",
     "{folder} is in use by another sweep ({owner}); wait for it to end, or delete {lock} if it is gone",
   ],
+  NQM4009: ["error", "malformed data file {path}: {reason}"],
+  NQM4010: ["error", "unsupported data file {path}: {reason}"],
 } as const satisfies Record<string, readonly [Severity, string]>;
 
 export type DiagnosticCode = keyof typeof MESSAGES;

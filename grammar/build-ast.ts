@@ -31,6 +31,7 @@ export const MAX_NESTING = 100;
  */
 export const MAX_EXPRESSION_DEPTH = 1000;
 
+/** The grammar stage's output (exported as the stage's result type, as compile's is): the AST, or the syntax errors. */
 export interface ParseResult {
   /** Present only when the file has no syntax error. */
   readonly ast?: FileAst;

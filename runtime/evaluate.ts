@@ -1,5 +1,6 @@
 /** `nqm eval`: every derivative quantity at one point, by a backend that meets the JSON contract. */
 import type { DerivativeProgram } from "../compiler/diff/programs.ts";
+import { defined } from "../foundation/defined.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import { topologicalOrder, type Node } from "../compiler/ir/node.ts";
 import { interpret, type Value } from "../compiler/ir/interpret.ts";
@@ -38,8 +39,8 @@ function contractRoots(program: DerivativeProgram): Node[] {
     program.jvp,
     program.fLin,
     program.fQuad,
-    ...params.map((p) => program.grad[p]!),
-    ...params.map((p) => program.hvp[p]!),
+    ...params.map((p) => defined(program.grad[p], `grad[${p}]`)),
+    ...params.map((p) => defined(program.hvp[p], `hvp[${p}]`)),
   ];
 }
 
@@ -68,11 +69,15 @@ export function evaluateWithInterpreter(program: DerivativeProgram, point: EvalP
     tangents: point.direction,
     cotangent: point.cotangent,
   });
-  const [f, jvp, fLin, fQuad] = ["f", "jvp", "f_lin", "f_quad"].map((what, i) => {
-    const tensors = perExample(values[i]!, point.n);
+  const output = (i: number, what: string) => {
+    const tensors = perExample(defined(values[i], what), point.n);
     checkFinite(what, tensors);
     return tensors.map(toNested);
-  });
+  };
+  const f = output(0, "f");
+  const jvp = output(1, "jvp");
+  const fLin = output(2, "f_lin");
+  const fQuad = output(3, "f_quad");
   const named = (offset: number, what: string) =>
     Object.fromEntries(
       params.map((p, i) => {
@@ -82,19 +87,19 @@ export function evaluateWithInterpreter(program: DerivativeProgram, point: EvalP
       }),
     );
   return {
-    f: f!,
+    f,
     grad: named(4, "grad"),
-    jvp: jvp!,
+    jvp,
     hvp: named(4 + params.length, "hvp"),
-    f_lin: fLin!,
-    f_quad: fQuad!,
+    f_lin: fLin,
+    f_quad: fQuad,
   };
 }
 
 /** Packs named tensors into one flat vector in layout order. */
 function packTensors(slots: readonly Slot[], tensors: Readonly<Record<string, Tensor>>, total: number): Float64Array {
   const flat = new Float64Array(total);
-  for (const slot of slots) flat.set(tensors[slot.name]!.data, slot.offset);
+  for (const slot of slots) flat.set(defined(tensors[slot.name], slot.name).data, slot.offset);
   return flat;
 }
 
@@ -116,7 +121,7 @@ export function evaluateWithKernels(
   const w = packTensors(layout.params, point.params, layout.paramCount);
   const dw = packTensors(layout.params, point.direction, layout.paramCount);
   kernels.setFixed(packTensors(layout.fixed, point.fixed, layout.fixedCount));
-  const x = layout.inputs.map((slot) => packExamples(point.inputs[slot.name]!, slot.size));
+  const x = layout.inputs.map((slot) => packExamples(defined(point.inputs[slot.name], slot.name), slot.size));
   const c = packExamples(point.cotangent, layout.outputSize);
   const perExampleValues = (what: string, run: (out: Float64Array) => void): Nested[] => {
     const out = new Float64Array(n * layout.outputSize);

@@ -1,6 +1,7 @@
 /** Drawing params and fixed tensors from their initializers, seeded and reproducible. */
 import type { CheckedModel, Initializer, TensorDecl } from "../compiler/check/typed.ts";
 import type { Layout } from "../compiler/codegen/layout.ts";
+import { defined } from "../foundation/defined.ts";
 import { sizeOf } from "../foundation/shape.ts";
 import { deriveSeed, Rng } from "./rng.ts";
 
@@ -59,8 +60,8 @@ export function initializeFlat(
 ): { w: Float64Array; fixed: Float64Array } {
   const init = initialize(model, seed);
   const w = new Float64Array(layout.paramCount);
-  for (const slot of layout.params) w.set(init.params[slot.name]!, slot.offset);
+  for (const slot of layout.params) w.set(defined(init.params[slot.name], `initial ${slot.name}`), slot.offset);
   const fixed = new Float64Array(layout.fixedCount);
-  for (const slot of layout.fixed) fixed.set(init.fixed[slot.name]!, slot.offset);
+  for (const slot of layout.fixed) fixed.set(defined(init.fixed[slot.name], `initial ${slot.name}`), slot.offset);
   return { w, fixed };
 }

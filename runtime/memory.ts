@@ -3,7 +3,7 @@
  * estimate), so that no input makes the process grow until the machine or V8 gives up.
  */
 import { totalmem } from "node:os";
-import { formatBytes } from "../compiler/codegen/compile.ts";
+import { formatBytes } from "../foundation/format.ts";
 import { fail } from "../foundation/diagnostics.ts";
 
 /** The default budget of one process: $NQM_MEMORY_LIMIT bytes, else half the machine's memory. */

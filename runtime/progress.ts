@@ -9,7 +9,7 @@ import cliProgress from "cli-progress";
 /** Off a terminal, a loop prints nothing until it has run this long. */
 const LOG_AFTER_MS = 30_000;
 
-/** Progress of one loop. */
+/** Progress of one loop (exported: the handle every command holds while its loop runs). */
 export interface Progress {
   /** Sets the count of finished items, with an optional short status such as the current run. */
   update(done: number, detail?: string): void;

@@ -6,6 +6,7 @@
  * everywhere: the same seed gives bit-identical normals on one machine and Node version, and
  * values equal to the last bits or so elsewhere. (Why not pure-rand: docs/architecture.md.)
  */
+import { defined } from "../foundation/defined.ts";
 
 /**
  * The one seed derivation: a 32-bit seed for an independent stream, from the user's seed (any
@@ -91,12 +92,12 @@ export class Rng {
     return Math.floor(this.uniform() * n);
   }
 
-  /** Fisher–Yates shuffle of `items` in place; returns it. */
+  /** Fisher–Yates shuffle of `items` (none of them undefined) in place; returns it. */
   shuffle<T>(items: T[]): T[] {
     for (let i = items.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      const tmp = items[i]!;
-      items[i] = items[j]!;
+      const tmp = defined(items[i], "a shuffled item");
+      items[i] = defined(items[j], "a shuffled item");
       items[j] = tmp;
     }
     return items;

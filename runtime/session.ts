@@ -6,11 +6,14 @@
 import { compileModel } from "../compiler/codegen/compile.ts";
 import type { Backend, CompiledKernels, Dtype } from "../compiler/codegen/api.ts";
 import type { CheckedModel } from "../compiler/check/typed.ts";
+import { defined } from "../foundation/defined.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import { loadModel } from "../compiler/frontend.ts";
 import { formatShape } from "../foundation/shape.ts";
 import { loadDataset, type Dataset } from "./data/index.ts";
+import { checkInputShape } from "./data/shape.ts";
 import { initializeFlat } from "./init.ts";
+import { defaultMemoryLimit } from "./memory.ts";
 import { type LanczosOptions, type LanczosResult, lanczosTopK, type MatVec, NonFiniteError } from "./linalg/index.ts";
 
 export type LossNormalization = "sum" | "mean";
@@ -39,10 +42,14 @@ export interface Session {
   readonly model: CheckedModel;
   readonly data: Dataset;
   readonly kernels: CompiledKernels;
+  /** The backend the kernels run on (auto resolved). */
+  readonly backend: Backend;
   /** Dims bound from the data, for the user's information. */
   readonly boundDims: Readonly<Record<string, number>>;
   /** The training inputs as the kernels take them. */
   readonly trainX: readonly Float64Array[];
+  /** The bytes the session may allocate, and those its kernels' buffers hold (a run's prepared sets come on top). */
+  readonly memory: { readonly limit: number; readonly kernelBytes: number };
 }
 
 /**
@@ -50,10 +57,11 @@ export interface Session {
  * data's input shape; checks shapes; compiles the kernels for the training set size.
  */
 export async function openSession(options: SessionOptions): Promise<Session> {
+  const memoryLimit = options.memoryLimit ?? defaultMemoryLimit();
   const data = loadDataset(options.data, {
     seed: options.dataSeed,
     ...(options.cwd ? { cwd: options.cwd } : {}),
-    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+    memoryLimit,
   });
   // One parse, one check: the dims of the input's shape that the user did not --set come from the data.
   const { model, boundDims } = loadModel(options.source, {
@@ -62,17 +70,14 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     inputShape: data.inputShape,
     ...(options.modelName ? { name: options.modelName } : {}),
   });
-  if (model.inputs.length !== 1)
+  const [input, ...others] = model.inputs;
+  if (input === undefined || others.length > 0)
     fail("NQM4004", {
       found: formatShape(data.inputShape),
       name: model.inputs.map((i) => i.name).join(", "),
       expected: "a single input",
     });
-  const input = model.inputs[0]!;
-  const sameShape =
-    input.shape.length === data.inputShape.length && input.shape.every((s, i) => s === data.inputShape[i]);
-  if (!sameShape)
-    fail("NQM4004", { found: formatShape(data.inputShape), name: input.name, expected: formatShape(input.shape) });
+  checkInputShape(data, input.name, input.shape);
   const outputSize = model.outputShape.reduce((a, b) => a * b, 1);
   if (outputSize !== data.outputSize) fail("NQM4005", { found: data.outputSize, expected: outputSize });
   const compiled = await compileModel(model, {
@@ -80,12 +85,20 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     file: options.file,
     maxBatch: data.train.n,
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+    memoryLimit,
     ...(options.backend ? { backend: options.backend } : {}),
     ...(options.dtype ? { dtype: options.dtype } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
   });
-  return { model, data, kernels: compiled.kernels, boundDims, trainX: [data.train.x] };
+  return {
+    model,
+    data,
+    kernels: compiled.kernels,
+    backend: compiled.backend,
+    boundDims,
+    trainX: [data.train.x],
+    memory: { limit: memoryLimit, kernelBytes: compiled.workspaceBytes },
+  };
 }
 
 /** The initial parameters (and fixed tensors, set on the kernels) for a seed. */
@@ -93,6 +106,20 @@ export function initialParameters(session: Session, seed: number): Float64Array 
   const { w, fixed } = initializeFlat(session.model, session.kernels.layout, seed);
   session.kernels.setFixed(fixed);
   return w;
+}
+
+/**
+ * Where every run of `seed` starts: w0 (with the seed's fixed tensors set on the kernels) and
+ * λ_max(K(w0)) with its eigenvector, which fix η_crit and warm-start the spectrum tracking.
+ */
+export function startingPoint(
+  session: Session,
+  seed: number,
+): { readonly w0: Float64Array; readonly lambda0: number; readonly eigenvector0: Float64Array } {
+  const w0 = initialParameters(session, seed);
+  const top = topEigenvalues(session, w0, 1);
+  const lambda0 = defined(top.values[0], "λ_max from Lanczos");
+  return { w0, lambda0, eigenvector0: defined(top.vectors[0], "the eigenvector of λ_max") };
 }
 
 /**

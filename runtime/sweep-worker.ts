@@ -4,7 +4,7 @@
  */
 import { workerData } from "node:worker_threads";
 import { NqmError } from "../foundation/diagnostics.ts";
-import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "./session.ts";
+import { criticalRate, initialParameters, openSession, startingPoint, type Session } from "./session.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
 import { trainRun, type RunStart } from "./train.ts";
 
@@ -16,11 +16,7 @@ const starts = new Map<number, RunStart>();
 function startFor(opened: Session, seed: number): RunStart {
   let start = starts.get(seed);
   if (!start) {
-    const w0 = initialParameters(opened, seed);
-    const top = topEigenvalues(opened, w0, 1);
-    const [lambda0] = top.values;
-    if (lambda0 === undefined) throw new Error("Lanczos returned no eigenvalue");
-    start = { w0, lambda0, ...(top.vectors[0] ? { eigenvector0: top.vectors[0] } : {}) };
+    start = startingPoint(opened, seed);
     starts.set(seed, start);
   }
   initialParameters(opened, seed); // the fixed tensors of this seed

@@ -16,6 +16,7 @@ import { type Diagnostic, fail, NqmError } from "../foundation/diagnostics.ts";
 import { appendText, ensureWritableFolder, ioReason, writeFailed, writeTextAtomic } from "./files.ts";
 import { RUN_RECORD, type RunRecord } from "./run-record.ts";
 import { lockSweepFolder } from "./sweep-lock.ts";
+import { sweepSettings } from "./sweep-settings.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
 import { runId } from "./train.ts";
 
@@ -170,7 +171,10 @@ function readOrFail(path: string): string {
   }
 }
 
-/** A locked sweep folder whose identity has been checked, with the runs already in it. */
+/**
+ * A locked sweep folder whose identity has been checked, with the runs already in it (exported:
+ * the handle the CLI opens, passes to runSweep and releases).
+ */
 export interface SweepFolder {
   readonly outDir: string;
   readonly runsPath: string;
@@ -217,7 +221,7 @@ export function openSweepFolder(spec: SweepSpec, outDir: string): SweepFolder {
     if (wholeBytes < totalBytes) truncateRuns(runsPath, wholeBytes);
     writeTextAtomic(
       specPath,
-      `${JSON.stringify({ hash, identity: identity(spec), file: spec.file, data: spec.data }, null, 2)}\n`,
+      `${JSON.stringify({ hash, identity: identity(spec), file: spec.file, data: spec.data, settings: sweepSettings(spec) }, null, 2)}\n`,
     );
     if (!existsSync(runsPath)) writeTextAtomic(runsPath, "");
     return { outDir, runsPath, hash, previous, release };

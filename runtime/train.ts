@@ -16,6 +16,8 @@ import { dot } from "./linalg/index.ts";
 import { deriveSeed, Rng } from "./rng.ts";
 import { Thinned } from "./thinned.ts";
 import { fail } from "../foundation/diagnostics.ts";
+import type { PreparedSet } from "../compiler/codegen/api.ts";
+import { checkMemory } from "./memory.ts";
 
 export interface RunConfig {
   readonly kind: ModelKind;
@@ -105,67 +107,93 @@ export function trainRun(
   const y = data.train.y;
   const { w0 } = start;
   const fullBatch = config.batch === undefined || config.batch >= n;
-  const B = fullBatch ? n : config.batch!;
+  const B = fullBatch ? n : (config.batch ?? n);
+  const inputs = X[0] ?? new Float64Array(0);
+  const width = inputs.length / n;
 
   // The trained vector: w itself for f, the displacement Δ = w − w0 for f_lin and f_quad.
   const params = config.kind === "f" ? Float64Array.from(w0) : new Float64Array(P);
   const grad = new Float64Array(P);
   const out = new Float64Array(Math.max(n, data.test?.n ?? 0) * K);
-  if (config.kind !== "f" && fullBatch) kernels.prepare(w0, X, n);
 
-  // Mini-batches are copied into these buffers (no allocation per step).
-  const batchX = new Float64Array((B * X[0]!.length) / n);
+  // f_lin and f_quad: what depends only on w0 and the inputs is computed once per data set
+  // (prepared sets); steps load it (full batch) or gather their batch's rows of it (SGD), and
+  // the training and test losses are evaluated from it.
+  const staged = config.kind !== "f";
+  if (staged) {
+    const sets = kernels.preparedSetBytes(n) + (data.test ? kernels.preparedSetBytes(data.test.n) : 0);
+    checkMemory(
+      `the ${config.kind === "lin" ? "f_lin" : "f_quad"} run's prepared training${data.test ? ` and test (${data.test.n} examples)` : ""} sets, with the kernels,`,
+      session.memory.kernelBytes + sets,
+      session.memory.limit,
+      data.test ? "use a smaller test set (test=N) or a smaller model" : "lower the sizes",
+    );
+  }
+  const trainSet = staged ? kernels.prepareSet(w0, X, n) : undefined;
+  const testSet = staged && data.test ? kernels.prepareSet(w0, [data.test.x], data.test.n) : undefined;
+
+  // Mini-batches are copied into these buffers (no allocation per step); f_lin and f_quad need only the rows.
+  const batchX = new Float64Array(staged ? 0 : B * width);
   const batchY = new Float64Array(B * K);
+  const batchRows = new Int32Array(B);
   const order = Array.from({ length: n }, (_, i) => i);
   const rng = new Rng(deriveSeed(config.seed, "sgd/batches"));
   let cursor = n;
   const nextBatch = (): void => {
-    const width = X[0]!.length / n;
     for (let b = 0; b < B; b++) {
       if (cursor >= n) {
         rng.shuffle(order);
         cursor = 0;
       }
-      const j = order[cursor++]!;
-      batchX.set(X[0]!.subarray(j * width, (j + 1) * width), b * width);
+      const j = order[cursor++] ?? 0;
+      batchRows[b] = j;
+      if (!staged) batchX.set(inputs.subarray(j * width, (j + 1) * width), b * width);
       batchY.set(y.subarray(j * K, (j + 1) * K), b * K);
     }
   };
 
   /** Loss of the current model on the full training set (and the gradient, for full-batch steps). */
   const lossAndGrad = (): number => {
-    if (fullBatch) {
-      if (config.kind === "f") return kernels.lossAndGrad(params, X, y, n, grad, config.loss === "mean");
-      if (config.kind === "lin") return kernels.lossAndGradLin(params, y, grad, config.loss === "mean");
-      return kernels.lossAndGradQuad(params, y, grad, config.loss === "mean");
-    }
-    nextBatch();
     const mean = config.loss === "mean";
-    if (config.kind === "f") kernels.lossAndGrad(params, [batchX], batchY, B, grad, mean);
-    else {
-      kernels.prepare(w0, [batchX], B);
-      if (config.kind === "lin") kernels.lossAndGradLin(params, batchY, grad, mean);
-      else kernels.lossAndGradQuad(params, batchY, grad, mean);
+    if (!fullBatch) nextBatch();
+    if (!trainSet) {
+      if (fullBatch) return kernels.lossAndGrad(params, X, y, n, grad, mean);
+      kernels.lossAndGrad(params, [batchX], batchY, B, grad, mean);
+      return predictLoss(X, y, n, config.loss);
     }
-    return predictLoss(X, y, n, config.loss);
+    if (fullBatch) kernels.loadPrepared(trainSet);
+    else kernels.loadPrepared(trainSet, batchRows);
+    const labels = fullBatch ? y : batchY;
+    const loss =
+      config.kind === "lin"
+        ? kernels.lossAndGradLin(params, labels, grad, mean)
+        : kernels.lossAndGradQuad(params, labels, grad, mean);
+    return fullBatch ? loss : predictLoss(X, y, n, config.loss, trainSet);
   };
 
-  /** The current model's loss on (x, y), in chunks of at most maxBatch examples. */
+  /**
+   * The current model's loss on (x, y): f in chunks of at most maxBatch examples, f_lin and
+   * f_quad from the set's prepared state (the chunks' losses summed alike).
+   */
   const predictLoss = (
     x: readonly Float64Array[],
     labels: Float64Array,
     count: number,
     loss: LossNormalization,
+    set?: PreparedSet,
   ): number => {
-    const width = x[0]!.length / count;
+    if (set) {
+      if (config.kind === "lin") kernels.fLinPrepared(set, params, out);
+      else kernels.fQuadPrepared(set, params, out);
+    }
+    const xs = x[0] ?? new Float64Array(0);
+    const rowWidth = xs.length / count;
     let total = 0;
     for (let startRow = 0; startRow < count; startRow += kernels.maxBatch) {
       const rows = Math.min(kernels.maxBatch, count - startRow);
-      const chunk = [x[0]!.subarray(startRow * width, (startRow + rows) * width)];
-      if (config.kind === "f") kernels.f(params, chunk, rows, out);
-      else if (config.kind === "lin") kernels.fLin(w0, params, chunk, rows, out);
-      else kernels.fQuad(w0, params, chunk, rows, out);
-      total += squaredLoss(out, labels.subarray(startRow * K, (startRow + rows) * K), rows * K, 1, "sum");
+      const predictions = set ? out.subarray(startRow * K) : out;
+      if (!set) kernels.f(params, [xs.subarray(startRow * rowWidth, (startRow + rows) * rowWidth)], rows, out);
+      total += squaredLoss(predictions, labels.subarray(startRow * K, (startRow + rows) * K), rows * K, 1, "sum");
     }
     return loss === "mean" ? total / count : total;
   };
@@ -244,7 +272,7 @@ export function trainRun(
       break;
     }
     if (t % config.evalEvery === 0 || t === config.steps) {
-      const test = data.test ? predictLoss([data.test.x], data.test.y, data.test.n, "mean") : undefined;
+      const test = data.test ? predictLoss([data.test.x], data.test.y, data.test.n, "mean", testSet) : undefined;
       if (test !== undefined && Number.isFinite(test) && test < bestTestLoss) bestTestLoss = test;
       evaluations.push({
         step: t,

@@ -16,7 +16,8 @@
  * after it, or on a product distributed over a sum: the kernels and the interpreter, which group
  * the same formulas differently, are held to the same bound.
  *
- * Kinks (relu, step, abs, sign, leaky_relu, leaky_step, all at 0): where rounding alone could put
+ * Kinks (the functions of compiler/math.ts that are not smooth: relu, step, abs, sign, leaky_relu,
+ * leaky_step, all at 0, between linear or constant pieces): where rounding alone could put
  * an argument on either side (|x| ≤ 2·kx·u·Mx) the point is reported as near a kink. With a
  * recorded pattern the evaluation is frozen: each kink op keeps the side its argument had at the
  * recorded point (relu(x) = [x₀ > 0]·x, step(x) = [x₀ > 0], …), which is the smooth piece of f
@@ -26,7 +27,9 @@
 import { type Node, OP_NAMES, type OpName, topologicalOrder } from "../compiler/ir/node.ts";
 import { OPS } from "../compiler/ir/ops.ts";
 import type { Tensor } from "../compiler/ir/tensor.ts";
-import { sigmoid } from "../compiler/math.ts";
+import { FUNCTIONS, type FunctionName, functionRow, isFunction, NUMBERS } from "../compiler/math.ts";
+import { defined, lookup } from "../foundation/defined.ts";
+import { axpy } from "./linalg/index.ts";
 
 /** The unit roundoff of float64. */
 export const UNIT_ROUNDOFF = 2 ** -53;
@@ -63,7 +66,7 @@ export interface ExampleLeaves {
   readonly cotangent: Tensor;
 }
 
-export interface ExampleReference {
+interface ExampleReference {
   readonly roots: Bounded[];
   /** The pattern of this evaluation (the frozen one when given). */
   readonly pattern: KinkPattern;
@@ -75,60 +78,48 @@ export interface ExampleReference {
   readonly crossings: number;
 }
 
-const abs = (data: Float64Array): Float64Array => {
-  const out = new Float64Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = Math.abs(data[i]!);
-  return out;
-};
+const abs = (data: Float64Array): Float64Array => data.map((v) => Math.abs(v));
+
+/** Entry i of one of the per-root arrays, which have one entry per root. */
+const entryOf = <T>(items: readonly T[], i: number): T => defined(items[i], "a root's entry");
+
+/** Entry i of a tensor's data, which the op's shape rule guarantees. */
+const entry = (data: Float64Array, i: number): number => defined(data[i], "a tensor entry");
 
 const asTensor = (shape: readonly number[], data: Float64Array): Tensor => ({ shape, data });
 
-/** |φ'(x)| for a smooth elementwise op, from its argument x and its value y. */
-function slope(op: OpName, x: number, y: number, node: Node): number {
-  switch (op) {
-    case "tanh":
-      return 1 - y * y;
-    case "sigmoid":
-      return y * (1 - y);
-    case "softplus":
-      return sigmoid(x);
-    case "exp":
-      return y;
-    case "log":
-      return 1 / Math.abs(x);
-    case "sqrt":
-      return 0.5 / y;
-    case "sin":
-      return Math.abs(Math.cos(x));
-    case "cos":
-      return Math.abs(Math.sin(x));
-    case "square":
-      return 2 * Math.abs(x);
-    case "pow": {
-      const p = node.attrs.exponent!;
-      return p === 0 ? 0 : Math.abs(p * x ** (p - 1));
-    }
-    default:
-      throw new Error(`internal: no slope rule for ${op}`);
-  }
+/** The parameter of a function's node (NaN for a function without one). */
+function parameterOf(fn: FunctionName, node: Node): number {
+  const name = functionRow(fn).parameter;
+  return name === undefined ? Number.NaN : defined(node.attrs[name], `the ${name} of ${fn}`);
 }
 
-/** The held slope (relu, abs, leaky_relu) or value (step, sign, leaky_step) of a kink op at argument x. */
-function held(op: OpName, x: number, node: Node): number {
-  const slopeOfLeak = node.attrs.slope ?? 0;
-  switch (op) {
-    case "relu":
-    case "step":
-      return x > 0 ? 1 : 0;
-    case "abs":
-    case "sign":
-      return x > 0 ? 1 : x < 0 ? -1 : 0;
-    case "leaky_relu":
-    case "leaky_step":
-      return x > 0 ? 1 : slopeOfLeak;
-    default:
-      throw new Error(`internal: ${op} is not a kink op`);
+/** |φ'(x)| for a smooth elementwise op, from its argument x and its value y (its table derivative, or pow's). */
+function slope(op: FunctionName | "pow", x: number, y: number, node: Node): number {
+  if (op === "pow") {
+    const p = node.attrs.exponent!;
+    return p === 0 ? 0 : Math.abs(p * x ** (p - 1));
   }
+  return Math.abs(FUNCTIONS[op].derivative(NUMBERS, x, y, parameterOf(op, node)) ?? 0);
+}
+
+/**
+ * Whether a kink function is piecewise linear (relu, abs, leaky_relu: verify holds its slope)
+ * rather than piecewise constant (step, sign, leaky_step: its derivative is null, and verify
+ * holds its value).
+ */
+function holdsSlope(fn: FunctionName, node: Node): boolean {
+  const row = functionRow(fn);
+  const parameter = parameterOf(fn, node);
+  return row.derivative(NUMBERS, 1, row.scalar(1, parameter), parameter) !== null;
+}
+
+/** The held slope or value (see holdsSlope) of a kink function at argument x. */
+function held(fn: FunctionName, x: number, node: Node, slopeHeld: boolean): number {
+  const row = functionRow(fn);
+  const parameter = parameterOf(fn, node);
+  const y = row.scalar(x, parameter);
+  return slopeHeld ? (row.derivative(NUMBERS, x, y, parameter) ?? 0) : y;
 }
 
 /**
@@ -152,8 +143,8 @@ export function evaluateExample(
   let crossings = 0;
 
   const leaf = (table: Readonly<Record<string, Tensor>>, kind: string, name: string): Bounded => {
-    if (!Object.hasOwn(table, name)) throw new Error(`internal: no value bound for ${kind} ${name}`);
-    const value = table[name]!;
+    const value = Object.hasOwn(table, name) ? table[name] : undefined;
+    if (value === undefined) throw new Error(`internal: no value bound for ${kind} ${name}`);
     return { value, magnitude: withMagnitudes ? abs(value.data) : NONE, roundings: 0 };
   };
 
@@ -177,10 +168,50 @@ export function evaluateExample(
       );
     const magnitudeBy = (rule: OpName, ms: readonly Float64Array[]) =>
       OPS[rule].evaluate(
-        ms.map((m, i) => asTensor(inputs[i]!.value.shape, m)),
+        ms.map((m, i) => asTensor(defined(inputs[i], "an operand").value.shape, m)),
         node,
       ).data;
     const kMax = inputs.reduce((k, i) => Math.max(k, i.roundings), 0);
+    const smooth = (fn: FunctionName | "pow"): Bounded => {
+      const value = evaluated();
+      const magnitude = new Float64Array(value.data.length);
+      for (let i = 0; i < magnitude.length; i++) {
+        const y = value.data[i]!;
+        magnitude[i] = slope(fn, a.value.data[i]!, y, node) * a.magnitude[i]! + Math.abs(y);
+        if (!Number.isFinite(magnitude[i]!)) singular++;
+      }
+      return { value, magnitude, roundings: Math.max(a.roundings, LIBRARY_ULPS) + 1 };
+    };
+    const kink = (fn: FunctionName): Bounded => {
+      const x = a.value.data;
+      const holds = holdsSlope(fn, node);
+      let sides = pattern.get(node.id);
+      if (sides === undefined) {
+        sides = new Float64Array(x.length);
+        for (let i = 0; i < x.length; i++) {
+          sides[i] = held(fn, x[i]!, node, holds);
+          if (
+            withMagnitudes &&
+            a.magnitude[i]! > 0 &&
+            Math.abs(x[i]!) <= 2 * a.roundings * UNIT_ROUNDOFF * a.magnitude[i]!
+          )
+            nearKinks++;
+        }
+        pattern.set(node.id, sides);
+      } else {
+        for (let i = 0; i < x.length; i++) if (held(fn, x[i]!, node, holds) !== sides[i]) crossings++;
+      }
+      // Free, the interpreter's own value; held, the recorded piece.
+      const data = frozen === undefined ? evaluated().data : new Float64Array(x.length);
+      const magnitude = withMagnitudes ? new Float64Array(x.length) : NONE;
+      for (let i = 0; i < x.length; i++) {
+        const side = sides[i]!;
+        if (frozen !== undefined) data[i] = holds ? side * x[i]! : side;
+        if (withMagnitudes) magnitude[i] = holds ? Math.abs(side) * a.magnitude[i]! : Math.abs(side);
+      }
+      return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
+    };
+    if (isFunction(op)) return FUNCTIONS[op].smooth ? smooth(op) : kink(op);
     switch (op) {
       case "input":
         return leaf(leaves.inputs, "input", name);
@@ -212,7 +243,7 @@ export function evaluateExample(
       case "outer":
         return { value: evaluated(), magnitude: magnitudeBy("outer", [a.magnitude, b.magnitude]), roundings: kMax + 1 };
       case "matmul": {
-        const inner = b.value.shape[0]!;
+        const inner = defined(b.value.shape[0], "matmul's inner size");
         return {
           value: evaluated(),
           magnitude: magnitudeBy("matmul", [a.magnitude, b.magnitude]),
@@ -230,65 +261,14 @@ export function evaluateExample(
         const out = new Float64Array(value.data.length);
         const sa = a.value.data.length === 1 && out.length !== 1;
         const sb = b.value.data.length === 1 && out.length !== 1;
-        for (let i = 0; i < out.length; i++) {
-          const divisor = Math.abs(b.value.data[sb ? 0 : i]!);
-          out[i] = (a.magnitude[sa ? 0 : i]! + Math.abs(value.data[i]!) * b.magnitude[sb ? 0 : i]!) / divisor;
-        }
+        value.data.forEach((y, i) => {
+          const divisor = Math.abs(entry(b.value.data, sb ? 0 : i));
+          out[i] = (entry(a.magnitude, sa ? 0 : i) + Math.abs(y) * entry(b.magnitude, sb ? 0 : i)) / divisor;
+        });
         return { value, magnitude: out, roundings: kMax + 1 };
       }
-      case "relu":
-      case "step":
-      case "abs":
-      case "sign":
-      case "leaky_relu":
-      case "leaky_step": {
-        const x = a.value.data;
-        const holds = op === "relu" || op === "abs" || op === "leaky_relu";
-        let sides = pattern.get(node.id);
-        if (sides === undefined) {
-          sides = new Float64Array(x.length);
-          for (let i = 0; i < x.length; i++) {
-            sides[i] = held(op, x[i]!, node);
-            if (
-              withMagnitudes &&
-              a.magnitude[i]! > 0 &&
-              Math.abs(x[i]!) <= 2 * a.roundings * UNIT_ROUNDOFF * a.magnitude[i]!
-            )
-              nearKinks++;
-          }
-          pattern.set(node.id, sides);
-        } else {
-          for (let i = 0; i < x.length; i++) if (held(op, x[i]!, node) !== sides[i]) crossings++;
-        }
-        // Free, the interpreter's own value; held, the recorded piece.
-        const data = frozen === undefined ? evaluated().data : new Float64Array(x.length);
-        const magnitude = withMagnitudes ? new Float64Array(x.length) : NONE;
-        for (let i = 0; i < x.length; i++) {
-          const side = sides[i]!;
-          if (frozen !== undefined) data[i] = holds ? side * x[i]! : side;
-          if (withMagnitudes) magnitude[i] = holds ? Math.abs(side) * a.magnitude[i]! : Math.abs(side);
-        }
-        return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
-      }
-      case "tanh":
-      case "sigmoid":
-      case "softplus":
-      case "exp":
-      case "log":
-      case "sqrt":
-      case "sin":
-      case "cos":
-      case "square":
-      case "pow": {
-        const value = evaluated();
-        const magnitude = new Float64Array(value.data.length);
-        for (let i = 0; i < magnitude.length; i++) {
-          const y = value.data[i]!;
-          magnitude[i] = slope(op, a.value.data[i]!, y, node) * a.magnitude[i]! + Math.abs(y);
-          if (!Number.isFinite(magnitude[i]!)) singular++;
-        }
-        return { value, magnitude, roundings: Math.max(a.roundings, LIBRARY_ULPS) + 1 };
-      }
+      case "pow":
+        return smooth("pow");
       default: {
         const unhandled: never = op;
         throw new Error(`internal: no reference rule for ${String(unhandled)}`);
@@ -297,15 +277,21 @@ export function evaluateExample(
   };
 
   for (const node of order) {
-    const inputs = node.inputs.map((input) => values.get(input.id)!);
+    const inputs = node.inputs.map((input) => lookup(values, input.id, "an operand's value"));
     values.set(node.id, evaluate(node, inputs));
     for (const input of node.inputs) {
-      const left = uses.get(input.id)! - 1;
+      const left = lookup(uses, input.id, "an operand's use count") - 1;
       uses.set(input.id, left);
       if (left === 0) values.delete(input.id);
     }
   }
-  return { roots: roots.map((root) => values.get(root.id)!), pattern, nearKinks, singular, crossings };
+  return {
+    roots: roots.map((root) => lookup(values, root.id, "a root's value")),
+    pattern,
+    nearKinks,
+    singular,
+    crossings,
+  };
 }
 
 /** A batch of examples in the kernels' flat layout. */
@@ -350,8 +336,8 @@ export function evaluateBatch(
   const summed = roots.map((r) => !r.batched && topologicalOrder([r]).some((node) => node.op === "bsum"));
   // A root the kernels lay out per example is stacked even where it does not vary (ΔᵀHΔ of a quadratic).
   const stacked = roots.map((r) => r.batched || perExample.has(r));
-  const values = roots.map((_, i) => new Float64Array(stacked[i] ? n * sizes[i]! : sizes[i]!));
-  const magnitudes = roots.map((_, i) => (withMagnitudes ? new Float64Array(values[i]!.length) : NONE));
+  const values = roots.map((_, i) => new Float64Array(stacked[i] ? n * entryOf(sizes, i) : entryOf(sizes, i)));
+  const magnitudes = values.map((value) => (withMagnitudes ? new Float64Array(value.length) : NONE));
   const roundings = roots.map(() => 0);
   const patterns: KinkPattern[] = [];
   let nearKinks = 0;
@@ -380,18 +366,18 @@ export function evaluateBatch(
     nearKinks += example.nearKinks;
     singular += example.singular;
     crossings += example.crossings;
-    roots.forEach((_, r) => {
-      const { value, magnitude, roundings: k } = example.roots[r]!;
-      const out = values[r]!;
-      const outMagnitude = magnitudes[r]!;
+    example.roots.forEach(({ value, magnitude, roundings: k }, r) => {
+      const out = entryOf(values, r);
+      const outMagnitude = entryOf(magnitudes, r);
+      const before = entryOf(roundings, r);
       if (stacked[r]) {
-        out.set(value.data, j * sizes[r]!);
-        if (withMagnitudes) outMagnitude.set(magnitude, j * sizes[r]!);
-        roundings[r] = Math.max(roundings[r]!, k);
+        out.set(value.data, j * entryOf(sizes, r));
+        if (withMagnitudes) outMagnitude.set(magnitude, j * entryOf(sizes, r));
+        roundings[r] = Math.max(before, k);
       } else if (summed[r]) {
-        for (let i = 0; i < out.length; i++) out[i]! += value.data[i]!;
-        if (withMagnitudes) for (let i = 0; i < out.length; i++) outMagnitude[i]! += magnitude[i]!;
-        roundings[r] = Math.max(roundings[r]!, k + n);
+        axpy(1, value.data, out);
+        if (withMagnitudes) axpy(1, magnitude, outMagnitude);
+        roundings[r] = Math.max(before, k + n);
       } else if (j === 0) {
         out.set(value.data);
         if (withMagnitudes) outMagnitude.set(magnitude);

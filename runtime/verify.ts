@@ -17,7 +17,8 @@ import type { DerivativeProgram } from "../compiler/diff/programs.ts";
 import type { Node } from "../compiler/ir/node.ts";
 import type { Tensor } from "../compiler/ir/tensor.ts";
 import { initializeFlat } from "./init.ts";
-import { dot } from "./linalg/index.ts";
+import { dot, plusScaled, subtract, sumAbsProduct } from "./linalg/index.ts";
+import { defined } from "../foundation/defined.ts";
 import { Rng } from "./rng.ts";
 import {
   type BatchLeaves,
@@ -28,6 +29,7 @@ import {
   UNIT_ROUNDOFF as u,
 } from "./verify-reference.ts";
 
+/** verifyModel's options (exported as part of the verification API). */
 export interface VerifyOptions {
   readonly runs: number;
   readonly seed: number;
@@ -70,7 +72,7 @@ export interface CaseReport {
   readonly range?: readonly [number, number];
 }
 
-export type PropertyStatus = "passed" | "failed" | "error";
+type PropertyStatus = "passed" | "failed" | "error";
 
 export interface PropertyOutcome {
   readonly property: string;
@@ -128,12 +130,6 @@ const MAX_MOVES = 4;
 /** Finite-difference steps: s₀, s₀/4, …, s₀/4⁷ with s₀ a displacement 1/32 the size of w, down to 2·10⁻⁶ of it (near u^⅓, the best step of a central difference of a function of unit scale). */
 const FD_STEPS = 8;
 
-const sumAbsProduct = (a: Float64Array, b: Float64Array): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! * b[i]!);
-  return s;
-};
-
 /** Σ |a_i|·k·u·M_i: the rounding of a·(computed x) from x's bound k·u·M. */
 const weightedBound = (a: Float64Array, magnitude: Float64Array, roundings: number): number =>
   sumAbsProduct(a, magnitude) * roundings * u;
@@ -145,32 +141,72 @@ const ratioOf = (difference: number, bound: number): number => {
   return Number.isNaN(ratio) ? Infinity : ratio;
 };
 
+/** Root `index` of a batch reference: its values, their magnitudes M and its rounding count k. */
+const rootValue = (ref: BatchReference, index = 0): Float64Array => defined(ref.values[index], "a reference root");
+const rootMagnitude = (ref: BatchReference, index: number): Float64Array =>
+  defined(ref.magnitudes[index], "a reference root's magnitudes");
+const rootRoundings = (ref: BatchReference, index: number): number =>
+  defined(ref.roundings[index], "a reference root's rounding count");
+
+/** Σ |a_i|·k·u·M_i for root `index` of `ref`. */
+const rootBound = (a: Float64Array, ref: BatchReference, index: number): number =>
+  weightedBound(a, rootMagnitude(ref, index), rootRoundings(ref, index));
+
+/**
+ * c·(a − b) for two evaluations a, b of a per-example output at w ± sΔ, and its rounding: each
+ * side's (`bound`, already weighted by |c|), then the n·K terms of the dot product.
+ */
+const cotangentDifference = (c: Float64Array, a: Float64Array, b: Float64Array, bound: number) => {
+  const difference = subtract(a, b);
+  return { value: dot(c, difference), rounding: 2 * bound + (c.length + 1) * u * sumAbsProduct(c, difference) };
+};
+
+/** A whole-case comparison of `left` and `right` against `bound`, described by `detail(|left − right|)`. */
+const measured = (
+  { left, right, bound }: { readonly left: number; readonly right: number; readonly bound: number },
+  detail: (difference: number) => string,
+): Measurement => {
+  const difference = Math.abs(left - right);
+  return { where: "", left, right, bound, ratio: ratioOf(difference, bound), detail: detail(difference) };
+};
+
+/**
+ * Two dot products that must agree, a·b and a′·b′. Each side's rounding: its kernel's (k·u·M of
+ * the kernel output among its factors, weighted by the other factor: `kernelBound`) and its dot
+ * product's own, length·u·Σ|aᵢbᵢ|.
+ */
+const dotsAgree = (
+  [a, b, kernelBound]: readonly [Float64Array, Float64Array, number],
+  [a2, b2, kernelBound2]: readonly [Float64Array, Float64Array, number],
+  detail: (left: number, right: number, difference: number, bound: number) => string,
+): Measurement => {
+  const left = dot(a, b);
+  const right = dot(a2, b2);
+  const bound =
+    SAFETY * (kernelBound + a.length * u * sumAbsProduct(a, b) + kernelBound2 + a2.length * u * sumAbsProduct(a2, b2));
+  return measured({ left, right, bound }, (difference) => detail(left, right, difference, bound));
+};
+
 const rms = (a: Float64Array): number => Math.sqrt(dot(a, a) / Math.max(1, a.length));
 
-/** Least-squares slope of log y against log t. */
-function logLogSlope(ts: readonly number[], ys: readonly number[]): number {
-  const lx = ts.map(Math.log);
-  const ly = ys.map(Math.log);
-  const mx = lx.reduce((a, b) => a + b, 0) / lx.length;
-  const my = ly.reduce((a, b) => a + b, 0) / ly.length;
+/** Least-squares slope of log y against log t over the points (t, y). */
+function logLogSlope(points: readonly { readonly t: number; readonly y: number }[]): number {
+  const logs = points.map((p) => ({ x: Math.log(p.t), y: Math.log(p.y) }));
+  const mx = logs.reduce((a, p) => a + p.x, 0) / logs.length;
+  const my = logs.reduce((a, p) => a + p.y, 0) / logs.length;
   let num = 0;
   let den = 0;
-  for (let i = 0; i < lx.length; i++) {
-    num += (lx[i]! - mx) * (ly[i]! - my);
-    den += (lx[i]! - mx) ** 2;
+  for (const p of logs) {
+    num += (p.x - mx) * (p.y - my);
+    den += (p.x - mx) ** 2;
   }
   return num / den;
 }
 
 /** `w + t·d`, rounded, and the displacement actually applied, (w + t·d) − w. */
 function displaced(w: Float64Array, t: number, d: Float64Array): { point: Float64Array; applied: Float64Array } {
-  const point = new Float64Array(w.length);
-  const applied = new Float64Array(w.length);
-  for (let i = 0; i < w.length; i++) {
-    point[i] = w[i]! + t * d[i]!;
-    applied[i] = point[i]! - w[i]!;
-  }
-  return { point, applied };
+  const point = plusScaled(w, t, d);
+  return { point, applied: subtract(point, w) };
 }
 
 /** `name[i, j]` for the flat index `index` of a tensor of `shape`. */
@@ -178,9 +214,9 @@ function entryName(name: string, shape: readonly number[], index: number): strin
   if (shape.length === 0) return name;
   const indices: number[] = [];
   let rest = index;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    indices.unshift(rest % shape[d]!);
-    rest = Math.floor(rest / shape[d]!);
+  for (const size of [...shape].reverse()) {
+    indices.unshift(rest % size);
+    rest = Math.floor(rest / size);
   }
   return `${name}[${indices.join(", ")}]`;
 }
@@ -211,8 +247,8 @@ export function verifyModel(
   const K = layout.outputSize;
   const maxExamples = Math.min(options.maxExamples ?? 4, kernels.maxBatch);
   const params = layout.params.map((slot) => slot.name);
-  const gradRoots = params.map((name) => program.grad[name]!);
-  const hvpRoots = params.map((name) => program.hvp[name]!);
+  const gradRoots = params.map((name) => defined(program.grad[name], `grad[${name}]`));
+  const hvpRoots = params.map((name) => defined(program.hvp[name], `hvp[${name}]`));
   // The base reference: every kernel's formula at (w, Δ), in this order.
   const BASE = { f: 0, jvp: 1, quad: 2, fLin: 3, fQuad: 4, grad: 5, hvp: 5 + params.length } as const;
   const kinked = hasKinks([program.f]);
@@ -237,7 +273,11 @@ export function verifyModel(
     params: tensorsOf(layout.params, w),
     fixed: tensorsOf(layout.fixed, p.fixed),
     tangents: tensorsOf(layout.params, tangent),
-    inputs: layout.inputs.map((slot, q) => ({ name: slot.name, shape: slot.shape, data: p.x[q]! })),
+    inputs: layout.inputs.map((slot, q) => ({
+      name: slot.name,
+      shape: slot.shape,
+      data: defined(p.x[q], `input ${slot.name}`),
+    })),
     outputShape: model.outputShape,
     cotangent: p.c,
   });
@@ -255,8 +295,7 @@ export function verifyModel(
     const dw = normal(P);
     // u = ±Δ entrywise with random signs: a second direction whose entries have Δ's magnitudes,
     // so that Hu shares HΔ's rounding bound.
-    const u = new Float64Array(P);
-    for (let i = 0; i < P; i++) u[i] = rng.normal() < 0 ? -dw[i]! : dw[i]!;
+    const u = dw.map((v) => (rng.normal() < 0 ? -v : v));
     return {
       n: c.n,
       w,
@@ -325,7 +364,7 @@ export function verifyModel(
      */
     fAt(w: Float64Array): Float64Array {
       if (!kinked) return this.outputs("f", w, this.point.dw);
-      return this.reference([program.f], w, undefined, false).values[0]!;
+      return rootValue(this.reference([program.f], w, undefined, false));
     }
 
     /** Kernel hvp at w along Δ. */
@@ -397,17 +436,17 @@ export function verifyModel(
       steps.push({ s, d: diff.value / (2 * s), rounding: diff.rounding / (2 * s) });
     }
     let best = { index: 1, bound: Infinity };
-    for (let i = 1; i < FD_STEPS - 1; i++) {
-      const [before, here, after] = [steps[i - 1]!, steps[i]!, steps[i + 1]!];
+    steps.forEach((here, i) => {
+      const [before, after] = [steps[i - 1], steps[i + 1]];
+      if (before === undefined || after === undefined) return;
       const truncation = 2 * Math.max(Math.abs(before.d - here.d) / 15, (16 * Math.abs(here.d - after.d)) / 15);
       const bound = truncation + SAFETY * (here.rounding + exactRounding);
       if (!(bound >= best.bound)) best = { index: i, bound };
-    }
-    const chosen = steps[best.index]!;
+    });
+    const chosen = defined(steps[best.index], "the chosen step");
     const plus = displaced(w, chosen.s, dw).point;
     const minus = displaced(w, -chosen.s, dw).point;
-    const applied = new Float64Array(P);
-    for (let k = 0; k < P; k++) applied[k] = (plus[k]! - minus[k]!) / (2 * chosen.s);
+    const applied = subtract(plus, minus).map((v) => v / (2 * chosen.s));
     const { value, rounding } = exact(applied);
     return { left: value, right: chosen.d, bound: best.bound + SAFETY * rounding, step: chosen.s };
   };
@@ -418,68 +457,38 @@ export function verifyModel(
     const { c } = ctx.point;
     const base = ctx.base;
     const f = (w: Float64Array) => ctx.fAt(w);
-    const fBound = PERTURBED * weightedBound(c, base.magnitudes[BASE.f]!, base.roundings[BASE.f]!);
+    const fBound = PERTURBED * rootBound(c, base, BASE.f);
     const grad = ctx.grad;
     const result = finiteDifference(
       ctx,
-      (plus, minus) => {
-        // c·(f₊ − f₋): each f's rounding weighted by |c|, then the n·K terms of the dot product.
-        const [a, b] = [f(plus), f(minus)];
-        const difference = a.map((v, i) => v - b[i]!);
-        return {
-          value: dot(c, difference),
-          rounding: 2 * fBound + (c.length + 1) * u * sumAbsProduct(c, difference),
-        };
-      },
+      (plus, minus) => cotangentDifference(c, f(plus), f(minus), fBound),
       P * u * sumAbsProduct(grad, ctx.point.dw) + paramBound(ctx.point.dw, base, BASE.grad),
       (applied) => ({ value: dot(grad, applied), rounding: 0 }),
     );
-    const difference = Math.abs(result.left - result.right);
-    return {
-      where: "",
-      left: result.left,
-      right: result.right,
-      bound: result.bound,
-      ratio: ratioOf(difference, result.bound),
-      detail: `directional derivative (Jᵀc)·Δ = ${g(result.left)} vs finite difference ${g(result.right)} at step ${e(relativeStep(ctx, result.step))} of ‖w‖: |difference| ${e(difference)}, bound ${e(result.bound)}`,
-    };
+    return measured(
+      result,
+      (difference) =>
+        `directional derivative (Jᵀc)·Δ = ${g(result.left)} vs finite difference ${g(result.right)} at step ${e(relativeStep(ctx, result.step))} of ‖w‖: |difference| ${e(difference)}, bound ${e(result.bound)}`,
+    );
   };
 
   /** Σ_p |a_p|·k·u·M_p over the params of a per-param reference result starting at `first`. */
   const paramBound = (a: Float64Array, ref: BatchReference, first: number) => {
     let total = 0;
     layout.params.forEach((slot, gi) => {
-      total += weightedBound(
-        a.subarray(slot.offset, slot.offset + slot.size),
-        ref.magnitudes[first + gi]!,
-        ref.roundings[first + gi]!,
-      );
+      total += rootBound(a.subarray(slot.offset, slot.offset + slot.size), ref, first + gi);
     });
     return total;
   };
 
   const adjointnessCheck = (ctx: Context): Measurement => {
     const { c, dw } = ctx.point;
-    const jv = ctx.jvp;
-    const grad = ctx.grad;
-    const left = dot(c, jv);
-    const right = dot(grad, dw);
-    // Each side: its kernel's rounding (k·u·M) weighted by the other factor, and its dot product's own.
-    const bound =
-      SAFETY *
-      (weightedBound(c, ctx.base.magnitudes[BASE.jvp]!, ctx.base.roundings[BASE.jvp]!) +
-        c.length * u * sumAbsProduct(c, jv) +
-        paramBound(dw, ctx.base, BASE.grad) +
-        P * u * sumAbsProduct(grad, dw));
-    const difference = Math.abs(left - right);
-    return {
-      where: "",
-      left,
-      right,
-      bound,
-      ratio: ratioOf(difference, bound),
-      detail: `c·(JΔ) = ${g(left)}, (Jᵀc)·Δ = ${g(right)}: |difference| ${e(difference)}, bound ${e(bound)}`,
-    };
+    return dotsAgree(
+      [c, ctx.jvp, rootBound(c, ctx.base, BASE.jvp)],
+      [ctx.grad, dw, paramBound(dw, ctx.base, BASE.grad)],
+      (left, right, difference, bound) =>
+        `c·(JΔ) = ${g(left)}, (Jᵀc)·Δ = ${g(right)}: |difference| ${e(difference)}, bound ${e(bound)}`,
+    );
   };
 
   const hvpCheck = (ctx: Context): Measurement => {
@@ -488,62 +497,35 @@ export function verifyModel(
     // d/ds c·J(w + sΔ)u = Σⱼ cⱼ uᵀHⱼΔ: central differences of the reference jvp along u, on the
     // smooth piece, whose bound involves n·K outputs rather than P gradient entries. Since
     // |u| = |Δ| entrywise, the jvp along u has Δ's magnitudes.
-    const jvpAt = (w: Float64Array) => ctx.reference([program.jvp], w, direction, false).values[0]!;
-    const jvpBound = PERTURBED * weightedBound(c, ctx.base.magnitudes[BASE.jvp]!, ctx.base.roundings[BASE.jvp]!);
+    const jvpAt = (w: Float64Array) => rootValue(ctx.reference([program.jvp], w, direction, false));
+    const jvpBound = PERTURBED * rootBound(c, ctx.base, BASE.jvp);
     const result = finiteDifference(
       ctx,
-      (plus, minus) => {
-        const a = jvpAt(plus);
-        const b = jvpAt(minus);
-        const difference = a.map((v, i) => v - b[i]!);
-        return {
-          value: dot(c, difference),
-          rounding: 2 * jvpBound + (c.length + 1) * u * sumAbsProduct(c, difference),
-        };
-      },
+      (plus, minus) => cotangentDifference(c, jvpAt(plus), jvpAt(minus), jvpBound),
       paramBound(direction, ctx.base, BASE.hvp) + P * u * sumAbsProduct(direction, ctx.hvpAlongDelta),
       (applied) => {
         // uᵀH(applied) = uᵀHΔ + (Hu)ᵀ(applied − Δ) for a symmetric H: the rounding of w ± sΔ
         // moves the exact side by at most Σ|Hu|ᵢ|appliedᵢ − Δᵢ|.
-        const hu = ctx.hvpAlongU;
-        let drift = 0;
-        for (let i = 0; i < P; i++) drift += Math.abs(hu[i]! * (applied[i]! - dw[i]!));
+        const drift = sumAbsProduct(ctx.hvpAlongU, subtract(applied, dw));
         return { value: dot(direction, ctx.hvpAlongDelta), rounding: drift };
       },
     );
-    const difference = Math.abs(result.left - result.right);
-    return {
-      where: "",
-      left: result.left,
-      right: result.right,
-      bound: result.bound,
-      ratio: ratioOf(difference, result.bound),
-      detail: `uᵀHΔ = ${g(result.left)} vs finite difference of c·J(w ± sΔ)u ${g(result.right)} at step ${e(relativeStep(ctx, result.step))} of ‖w‖: |difference| ${e(difference)}, bound ${e(result.bound)}`,
-    };
+    return measured(
+      result,
+      (difference) =>
+        `uᵀHΔ = ${g(result.left)} vs finite difference of c·J(w ± sΔ)u ${g(result.right)} at step ${e(relativeStep(ctx, result.step))} of ‖w‖: |difference| ${e(difference)}, bound ${e(result.bound)}`,
+    );
   };
 
   const symmetryCheck = (ctx: Context): Measurement => {
     const { u: direction, dw } = ctx.point;
-    const hv = ctx.hvpAlongDelta;
-    const hu = ctx.hvpAlongU;
-    const left = dot(direction, hv);
-    const right = dot(dw, hu);
-    const bound =
-      SAFETY *
-      (paramBound(direction, ctx.base, BASE.hvp) +
-        P * u * sumAbsProduct(direction, hv) +
-        // |u| = |Δ| entrywise, so Hu has the same magnitudes as HΔ.
-        paramBound(dw, ctx.base, BASE.hvp) +
-        P * u * sumAbsProduct(dw, hu));
-    const difference = Math.abs(left - right);
-    return {
-      where: "",
-      left,
-      right,
-      bound,
-      ratio: ratioOf(difference, bound),
-      detail: `uᵀ(HΔ) = ${g(left)}, Δᵀ(Hu) = ${g(right)}: |difference| ${e(difference)}, bound ${e(bound)}`,
-    };
+    return dotsAgree(
+      [direction, ctx.hvpAlongDelta, paramBound(direction, ctx.base, BASE.hvp)],
+      // |u| = |Δ| entrywise, so Hu has the same magnitudes as HΔ.
+      [dw, ctx.hvpAlongU, paramBound(dw, ctx.base, BASE.hvp)],
+      (left, right, difference, bound) =>
+        `uᵀ(HΔ) = ${g(left)}, Δᵀ(Hu) = ${g(right)}: |difference| ${e(difference)}, bound ${e(bound)}`,
+    );
   };
 
   /**
@@ -561,41 +543,42 @@ export function verifyModel(
       const base = ctx.base;
       const sum = (a: Float64Array) => a.reduce((s, v) => s + v, 0);
       // Σ over outputs of the probable rounding of f(w), of JΔ (scaled by t) and of ΔᵀHΔ (by t²).
-      const fBound = probableRounding(sum(base.magnitudes[BASE.f]!), base.roundings[BASE.f]!);
-      const jvpBound = probableRounding(sum(base.magnitudes[BASE.jvp]!), base.roundings[BASE.jvp]!);
-      const quadBound = probableRounding(sum(base.magnitudes[BASE.quad]!), base.roundings[BASE.quad]!);
+      const rounding = (ref: BatchReference, index: number) =>
+        probableRounding(sum(rootMagnitude(ref, index)), rootRoundings(ref, index));
+      const fBound = rounding(base, BASE.f);
+      const jvpBound = rounding(base, BASE.jvp);
+      const quadBound = rounding(base, BASE.quad);
       const sample = (t: number) => {
         const { point, applied } = displaced(w, t, dw);
         const ref = ctx.reference([program.f], point);
-        const exact = ref.values[0]!;
         const model = ctx.outputs(kernel, w, applied);
-        let remainder = 0;
-        for (let i = 0; i < exact.length; i++) remainder += Math.abs(exact[i]! - model[i]!);
+        const remainder = subtract(rootValue(ref), model).reduce((total, v) => total + Math.abs(v), 0);
         const at = Math.abs(t);
         // The model's rounding from the base point's bounds (jvp is linear in Δ, ΔᵀHΔ quadratic), plus f's at w + tΔ.
         const floor =
-          SAFETY *
-          (probableRounding(sum(ref.magnitudes[0]!), ref.roundings[0]!) +
-            fBound +
-            at * jvpBound +
-            (kernel === "fQuad" ? 0.5 * at * at * quadBound : 0));
+          SAFETY * (rounding(ref, 0) + fBound + at * jvpBound + (kernel === "fQuad" ? 0.5 * at * at * quadBound : 0));
         return { t, remainder, floor };
       };
       const above = (s: { remainder: number; floor: number }) => s.remainder >= FLOOR_MARGIN * s.floor;
       const unit = ctx.scales.unit;
       const top = unit / 4;
+      /** A pass without a fitted slope: the remainder is at rounding level. */
+      const noSlope = (detail: string, range: [number, number]): Measurement => ({
+        where: "",
+        left: order,
+        right: order,
+        bound: order - 0.5,
+        ratio: 0,
+        detail,
+        range,
+      });
       const first = sample(top);
       if (!above(first)) {
         // At rounding level for a displacement a quarter the size of w: exact at this order (f_quad of a quadratic).
-        return {
-          where: "",
-          left: order,
-          right: order,
-          bound: order - 0.5,
-          ratio: 0,
-          detail: `remainder at rounding level up to ‖tΔ‖/‖w‖ = ${e(top / unit)}: exact at this order`,
-          range: [top / unit, top / unit],
-        };
+        return noSlope(`remainder at rounding level up to ‖tΔ‖/‖w‖ = ${e(top / unit)}: exact at this order`, [
+          top / unit,
+          top / unit,
+        ]);
       }
       // A grid t_k = base·4^k from 4× above where r would reach the floor if it fell as tᵖ from the
       // top; down while above the floor, then up to the lowest three consecutive points above it.
@@ -603,8 +586,12 @@ export function verifyModel(
       const origin = Math.min(4 * predicted, top / 16);
       const grid = new Map<number, ReturnType<typeof sample>>();
       const at = (k: number) => {
-        if (!grid.has(k)) grid.set(k, sample(origin * 4 ** k));
-        return grid.get(k)!;
+        let point = grid.get(k);
+        if (point === undefined) {
+          point = sample(origin * 4 ** k);
+          grid.set(k, point);
+        }
+        return point;
       };
       let low = 0;
       while (above(at(low)) && low > -8) low--;
@@ -622,25 +609,20 @@ export function verifyModel(
         fitted = [...[...grid.values()].filter(above).sort((a, b) => a.t - b.t), ...wider.filter(above)].slice(0, 3);
       }
       if (fitted.length < 2)
-        return {
-          where: "",
-          left: order,
-          right: order,
-          bound: order - 0.5,
-          ratio: 0,
-          detail: `remainder above its rounding floor at fewer than two of ‖tΔ‖/‖w‖ ≤ ${e((16 * top) / unit)}: no slope measurable`,
-          range: [fitted[0]?.t ?? top / unit, (16 * top) / unit],
-        };
+        return noSlope(
+          `remainder above its rounding floor at fewer than two of ‖tΔ‖/‖w‖ ≤ ${e((16 * top) / unit)}: no slope measurable`,
+          [fitted[0]?.t ?? top / unit, (16 * top) / unit],
+        );
       // Over 16× rounding moves the slope least; over the lowest 4× the next order of t (which can
       // cancel the leading one where ΔᵀHΔ is small) moves it least: either estimate near p passes.
       const slopeOver = (points: readonly { t: number; remainder: number }[]) =>
-        logLogSlope(
-          points.map((s) => s.t),
-          points.map((s) => s.remainder),
-        );
+        logLogSlope(points.map((s) => ({ t: s.t, y: s.remainder })));
       if (fitted.length === 3 && slopeOver(fitted.slice(0, 2)) > slopeOver(fitted)) fitted = fitted.slice(0, 2);
       const slope = slopeOver(fitted);
-      const range: [number, number] = [fitted[0]!.t / unit, fitted.at(-1)!.t / unit];
+      const range: [number, number] = [
+        defined(fitted[0], "a fitted point").t / unit,
+        defined(fitted.at(-1), "a fitted point").t / unit,
+      ];
       return {
         where: "",
         left: slope,
@@ -658,25 +640,26 @@ export function verifyModel(
     const base = ctx.base;
     let worst: Measurement | undefined;
     const compare = (label: string, actual: Float64Array, index: number, name: (i: number) => string) => {
-      const expected = base.values[index]!;
-      const magnitude = base.magnitudes[index]!;
+      const expected = rootValue(base, index);
+      const magnitude = rootMagnitude(base, index);
       // Both sides are within k·u·M of the exact value.
-      const scale = SAFETY * 2 * base.roundings[index]! * u;
-      for (let i = 0; i < actual.length; i++) {
-        const bound = scale * magnitude[i]!;
-        const difference = Math.abs(actual[i]! - expected[i]!);
+      const scale = SAFETY * 2 * rootRoundings(base, index) * u;
+      actual.forEach((left, i) => {
+        const right = defined(expected[i], "an interpreter entry");
+        const bound = scale * defined(magnitude[i], "an entry's magnitude");
+        const difference = Math.abs(left - right);
         const ratio = ratioOf(difference, bound);
         if (worst === undefined || !(ratio <= worst.ratio)) {
           worst = {
             where: `${label} ${name(i)}`,
-            left: actual[i]!,
-            right: expected[i]!,
+            left,
+            right,
             bound,
             ratio: Number.isNaN(ratio) ? Infinity : ratio,
-            detail: `${label} ${name(i)}: kernel ${actual[i]} vs interpreter ${expected[i]}, |difference| ${e(difference)}, bound ${e(bound)}`,
+            detail: `${label} ${name(i)}: kernel ${left} vs interpreter ${right}, |difference| ${e(difference)}, bound ${e(bound)}`,
           };
         }
-      }
+      });
     };
     const perExample = (i: number) => (K === 1 ? `example ${i}` : `example ${Math.floor(i / K)}, output ${i % K}`);
     compare("f", ctx.outputs("f", w, dw), BASE.f, perExample);
@@ -691,7 +674,7 @@ export function verifyModel(
       compare("grad", grad.subarray(slot.offset, slot.offset + slot.size), BASE.grad + gi, name);
       compare("hvp", hv.subarray(slot.offset, slot.offset + slot.size), BASE.hvp + gi, name);
     });
-    return worst!;
+    return defined(worst, "a compared entry");
   };
 
   const checks: Record<(typeof PROPERTY_NAMES)[number], (ctx: Context) => Measurement> = {
@@ -715,7 +698,8 @@ export function verifyModel(
   const passes = (m: Measurement) => m.ratio <= 1;
   const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-  const state = PROPERTY_NAMES.map(() => ({
+  const state = PROPERTY_NAMES.map((property) => ({
+    property,
     cases: 0,
     worst: undefined as CaseReport | undefined,
     firstFailure: undefined as Case | undefined,
@@ -735,8 +719,8 @@ export function verifyModel(
     }
     if (ctx.moved) moved++;
     if (ctx.atKink) atKink++;
-    PROPERTY_NAMES.forEach((property, i) => {
-      const s = state[i]!;
+    for (const s of state) {
+      const property = s.property;
       const started = performance.now();
       try {
         const m = checks[property](ctx);
@@ -747,12 +731,12 @@ export function verifyModel(
       } catch (error) {
         s.error ??= `case ${JSON.stringify(c)}: ${message(error)}`;
       }
-    });
+    }
     options.onCase?.(done + 1, cases.length);
   });
 
-  return PROPERTY_NAMES.map((property, i): PropertyOutcome => {
-    const s = state[i]!;
+  return state.map((s): PropertyOutcome => {
+    const property = s.property;
     const common = {
       property,
       cases: s.cases,

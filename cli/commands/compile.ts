@@ -1,19 +1,16 @@
 /** `nqm compile` and `nqm verify`. */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import {
-  compileModel,
-  formatBytes,
-  generateChecked,
-  resolveBackend,
-  transpile,
-} from "../../compiler/codegen/compile.ts";
+import { compileModel, generateChecked, resolveBackend, transpile } from "../../compiler/codegen/compile.ts";
 import { parameterCount } from "../../compiler/check/typed.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
 import { checkWritableFolder, ensureWritableFolder, writeFailed } from "../../runtime/files.ts";
 import { progress } from "../../runtime/progress.ts";
 import { type CaseReport, verifyModel } from "../../runtime/verify.ts";
+import { defined } from "../../foundation/defined.ts";
+import { formatBytes } from "../../foundation/format.ts";
 import { kernelChoice, loadModelFile, type KernelOptions, type ModelOptions } from "../io.ts";
+import { alignColumns } from "../table.ts";
 
 export async function compileCommand(
   file: string,
@@ -107,23 +104,19 @@ export async function verifyCommand(
     describe(o.worst),
     o.status === "passed" ? "pass" : o.status === "failed" ? "FAIL" : "ERROR",
   ]);
-  const widths = header.map((h, i) => rows.reduce((width, r) => Math.max(width, r[i]!.length), h.length));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join("  ")
-      .trimEnd();
   const caseText = (r: CaseReport) => `${JSON.stringify({ seed: r.seed, n: r.n })}: ${r.detail}`;
   const lines = [
     `verify ${model.name} (seed ${options.seed}, ${runs} runs per property)`,
-    line(header),
-    ...rows.map(line),
+    ...alignColumns([header, ...rows], [1]),
     `points moved away from a kink: ${moved} of ${runs}${atKink > 0 ? ` (${atKink} still at one after 4 draws, checked on the piece held there)` : ""}`,
     "",
     "worst cases:",
-    ...outcomes.filter((o) => o.worst).map((o) => `  ${o.property}: ${caseText(o.worst!)}`),
+    ...outcomes.flatMap((o) => (o.worst ? [`  ${o.property}: ${caseText(o.worst)}`] : [])),
   ];
-  for (const o of failures) lines.push(`\ncounterexample for "${o.property}": ${caseText(o.counterexample!)}`);
+  for (const o of failures)
+    lines.push(
+      `\ncounterexample for "${o.property}": ${caseText(defined(o.counterexample, "a failed property's counterexample"))}`,
+    );
   for (const o of errors) lines.push(`\ninternal error in "${o.property}": ${o.error}`);
   lines.push(
     status === "passed"

@@ -6,6 +6,7 @@ import { parseSource } from "../../grammar/build-ast.ts";
 import { printFile } from "../../grammar/printer.ts";
 import { diagnosticsJson, readSource, report } from "../io.ts";
 import { formatShape, sizeOf } from "../../foundation/shape.ts";
+import { alignColumns } from "../table.ts";
 
 function describeInit(tensor: TensorDecl): string {
   return tensor.init ? `${tensor.init.kind}(${tensor.init.args.join(", ")})` : "";
@@ -24,14 +25,7 @@ function describeModel(model: CheckedModel): string {
       model.outputShape.length === 0 ? "scalar" : `vector of ${model.outputShape[0]}`,
     ],
   ];
-  const widths = [0, 1, 2].map((i) => rows.reduce((width, r) => Math.max(width, r[i]!.length), 0));
-  const table = rows.map(
-    (r) =>
-      `  ${r
-        .map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell))
-        .join("  ")
-        .trimEnd()}`,
-  );
+  const table = alignColumns(rows).map((line) => `  ${line}`);
   const terms = model.params.map((p) => `${p.name} ${sizeOf(p.shape)}`).join(" + ");
   const dims = Object.entries(model.dims)
     .map(([k, v]) => `${k}=${v}`)

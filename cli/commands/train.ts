@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { defined } from "../../foundation/defined.ts";
 import { NqmError, diagnostic, fail } from "../../foundation/diagnostics.ts";
 import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
 import { formatLabel } from "../../runtime/plot/series.ts";
@@ -10,9 +11,8 @@ import { defaultMemoryLimit } from "../../runtime/memory.ts";
 import { progress } from "../../runtime/progress.ts";
 import {
   criticalRate,
-  initialParameters,
   openSession,
-  topEigenvalues,
+  startingPoint,
   type LossNormalization,
   type Session,
   type SessionOptions,
@@ -25,8 +25,10 @@ import {
   type SweepSpec,
   workerCount,
 } from "../../runtime/sweep.ts";
+import { sweepSettings } from "../../runtime/sweep-settings.ts";
 import { trainRun } from "../../runtime/train.ts";
 import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
+import { alignColumns } from "../table.ts";
 
 export interface TrainingOptions extends KernelOptions {
   set?: Record<string, number>;
@@ -66,7 +68,7 @@ function defaultEvalEvery(steps: number): number {
 }
 
 /** `0.01` (absolute) or `2.5x` (a multiple of η_crit); finite and positive. */
-function parseLearningRate(value: string): { absolute?: number; multiple?: number } {
+function parseLearningRate(value: string): { absolute: number } | { multiple: number } {
   if (/x\s*$/i.test(value)) return { multiple: parseMultiple(value, "--lr") };
   const absolute = Number(value);
   if (!/^\s*[0-9]*\.?[0-9]+(?:e[-+]?\d+)?\s*$/i.test(value) || !Number.isFinite(absolute) || absolute <= 0)
@@ -130,21 +132,20 @@ export async function trainCommand(
   const rate = parseLearningRate(options.lr);
   const { session } = await open(file, options, defaultMemoryLimit());
   const n = session.data.train.n;
-  const w0 = initialParameters(session, options.seed);
-  const top = topEigenvalues(session, w0, 1);
-  const lambda0 = top.values[0]!;
+  const start = startingPoint(session, options.seed);
+  const { lambda0 } = start;
   const etaCrit = criticalRate(lambda0, loss, n);
-  const lr = rate.absolute ?? rate.multiple! * etaCrit;
+  const lr = "absolute" in rate ? rate.absolute : rate.multiple * etaCrit;
   const runs: RunRecord[] = [];
   for (const kind of kinds) {
     const bar = progress(`train ${MODEL_LABELS[kind]}`, options.steps);
     const record = trainRun(
       session,
-      { w0, lambda0, eigenvector0: top.vectors[0]! },
+      start,
       {
         kind,
         lr,
-        ...(rate.multiple !== undefined ? { lrMultiple: rate.multiple } : {}),
+        ...("multiple" in rate ? { lrMultiple: rate.multiple } : {}),
         steps: options.steps,
         loss,
         evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
@@ -208,8 +209,7 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const { session } = await open(file, options, memoryLimit);
-    const w0 = initialParameters(session, spec.seeds[0]!);
-    const lambda0 = topEigenvalues(session, w0, 1).values[0]!;
+    const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
     const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
     process.stderr.write(
       `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
@@ -235,6 +235,8 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
         data: session.data.name,
         etaCrit,
         lossNormalization: loss,
+        settings: sweepSettings(spec),
+        backend: session.backend,
       });
       lines.push(`report: ${paths.at(-1)}`);
     }
@@ -256,15 +258,7 @@ function phaseTable(runs: readonly RunRecord[]): string {
   };
   const header = ["η/η_crit", ...kinds.map((k) => MODEL_LABELS[k])];
   const rows = multiples.map((m) => [String(m), ...kinds.map((k) => cell(k, m))]);
-  const widths = header.map((h, i) => rows.reduce((width, r) => Math.max(width, r[i]!.length), h.length));
-  return [header, ...rows]
-    .map((row) =>
-      row
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
+  return alignColumns([header, ...rows]).join("\n");
 }
 
 /** Where the bundled examples live (beside dist/ or beside cli/ when run from source). */

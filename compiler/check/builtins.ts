@@ -1,11 +1,12 @@
 /**
  * The checker's signature table: for each built-in function, its argument count, which
- * arguments must be constant scalars, and its shape rule. Adding a built-in touches this
- * table, the op table (compiler/ir/ops.ts), the lowering (compiler/ir/lower.ts), the docs and
- * one test row.
+ * arguments must be constant scalars, and its shape rule. The elementwise functions of
+ * compiler/math.ts get theirs from their row there; the composite built-ins below (lowered to
+ * several ops by compiler/ir/lower.ts) are listed here.
  */
 import { one, two } from "../../foundation/defined.ts";
 import type { Shape } from "../../foundation/shape.ts";
+import { type BuiltinFunctionName, FUNCTION_NAMES, functionRow, isBuiltinFunction, perFunction } from "../math.ts";
 
 /** A shape rule returns the result shape, or the reason the argument shapes do not fit. */
 export type ShapeRule = (args: readonly Shape[]) => Shape | { readonly error: string; readonly argument: number };
@@ -41,20 +42,17 @@ function vectorPair(result: (m: number, n: number) => Shape, equalLength: boolea
   };
 }
 
-export const BUILTINS = {
-  relu: elementwise(),
-  tanh: elementwise(),
-  sigmoid: elementwise(),
-  softplus: elementwise(),
+/** An elementwise function's signature: its argument, then its constant parameter if it takes one. */
+function functionSignature(fn: BuiltinFunctionName): BuiltinSignature {
+  const parameter = functionRow(fn).parameter;
+  return parameter === undefined
+    ? elementwise()
+    : { arity: 2, takes: `2 arguments (x, ${parameter})`, constantArgs: [1], shape: sameShape };
+}
+
+/** The built-ins that are not one elementwise function: each lowers to several ops. */
+export const COMPOSITES = {
   swish: elementwise(),
-  exp: elementwise(),
-  log: elementwise(),
-  sqrt: elementwise(),
-  abs: elementwise(),
-  sin: elementwise(),
-  cos: elementwise(),
-  square: elementwise(),
-  leaky_relu: { arity: 2, takes: "2 arguments (x, slope)", constantArgs: [1], shape: sameShape },
   sum: reduction(),
   mean: reduction(),
   norm: reduction(),
@@ -73,8 +71,15 @@ export const BUILTINS = {
   },
 } as const satisfies Record<string, BuiltinSignature>;
 
-export type BuiltinName = keyof typeof BUILTINS;
+export type CompositeName = keyof typeof COMPOSITES;
+export type BuiltinName = BuiltinFunctionName | CompositeName;
 
+export const BUILTINS: Readonly<Record<BuiltinName, BuiltinSignature>> = {
+  ...perFunction(FUNCTION_NAMES.filter(isBuiltinFunction), functionSignature),
+  ...COMPOSITES,
+};
+
+/** Whether `name` is a built-in function of model files. */
 export function isBuiltin(name: string): name is BuiltinName {
   return Object.hasOwn(BUILTINS, name);
 }

@@ -3,7 +3,7 @@ import type { Span } from "../../foundation/diagnostics.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 import type { BuiltinName, InitializerName } from "./builtins.ts";
 
-export type TensorRole = "input" | "param" | "fixed";
+type TensorRole = "input" | "param" | "fixed";
 
 export type TypedExpr =
   /** A number literal, or a dim or const by name (its value is resolved). */

@@ -10,6 +10,14 @@ export type Backend = "js" | "wasm";
 export type KernelArray = Float64Array | Float32Array;
 
 /**
+ * A data set prepared once (`prepareSet`): the w0-only state of its n examples, for
+ * `fLinPrepared`, `fQuadPrepared` and `loadPrepared` of the kernels that made it.
+ */
+export interface PreparedSet {
+  readonly n: number;
+}
+
+/**
  * Mirrors the `Kernels` interface written into every generated module (for arrays `A`); a test
  * type-checks generated modules of both dtypes against it.
  */
@@ -31,7 +39,14 @@ export interface CompiledKernels<A extends KernelArray = Float64Array> {
   prepare(w0: A, x: readonly A[], n: number): void;
   lossAndGradLin(dw: A, y: A, grad: A, mean: boolean): number;
   lossAndGradQuad(dw: A, y: A, grad: A, mean: boolean): number;
+  prepareSet(w0: A, x: readonly A[], n: number): PreparedSet;
+  preparedSetBytes(n: number): number;
+  loadPrepared(set: PreparedSet, rows?: ArrayLike<number>): void;
+  fLinPrepared(set: PreparedSet, dw: A, out: A): void;
+  fQuadPrepared(set: PreparedSet, dw: A, out: A): void;
   ntkMatVec(w: A, x: readonly A[], n: number, v: A, out: A): void;
+  ntkPrepare(w: A, x: readonly A[], n: number): void;
+  ntkMatVecPrepared(v: A, out: A): void;
   jacobianRows(w: A, x: readonly A[], n: number, out: A): void;
   dispose(): void;
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { transform, version as esbuildVersion } from "esbuild";
 import type { CheckedModel } from "../check/typed.ts";
+import { formatBytes } from "../../foundation/format.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
 import type { Backend, CompiledKernels, Dtype, KernelArray, KernelsModule } from "./api.ts";
@@ -44,6 +45,8 @@ export interface CompileResult {
   readonly module: KernelsModule<KernelArray>;
   /** The backend that was used (auto resolved). */
   readonly backend: Backend;
+  /** Bytes of the buffers the kernels allocated (as held to the memory limit). */
+  readonly workspaceBytes: number;
   /** The generated TypeScript, when it was generated in this call. */
   readonly typescript?: string;
   /** The cached module's path; empty when the cache folder could not be written (loaded from memory). */
@@ -104,18 +107,6 @@ function writeAtomic(path: string, text: string): void {
   } finally {
     rmSync(temporary, { force: true });
   }
-}
-
-/** 1536 → "1.5 KiB". */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
 /** Transpiles generated TypeScript to an ES module. */
@@ -240,6 +231,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
       kernels: instantiate(module, options),
       module,
       backend,
+      workspaceBytes: cached.bytes,
       javascriptPath: jsPath,
       fromCache: true,
       timings: { generate: 0, transpile: 0, load: t1 - t0 },
@@ -274,6 +266,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
     kernels: instantiate(loaded, options),
     module: loaded,
     backend,
+    workspaceBytes: generated.workspaceBytes,
     typescript: generated.code,
     javascriptPath: written ? jsPath : "",
     fromCache: false,

@@ -4,7 +4,13 @@
  * way out. Training thus keeps its parameters, residuals and losses in float64 while every
  * product and loop of the kernels runs in float32, as mixed-precision training does.
  */
-import type { CompiledKernels } from "./api.ts";
+import type { CompiledKernels, PreparedSet } from "./api.ts";
+
+/** An adapter's prepared set: the float32 module's set and the float32 values of its outputs. */
+interface WidenedSet {
+  readonly inner: PreparedSet;
+  readonly result: Float32Array;
+}
 
 /** The float64 API over float32 kernels. */
 export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKernels {
@@ -33,6 +39,21 @@ export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKe
     return inputs;
   };
   const widen = (target: Float64Array, source: Float32Array, count: number) => target.set(source.subarray(0, count));
+
+  const sets = new WeakMap<PreparedSet, WidenedSet>();
+  const setOf = (set: PreparedSet): WidenedSet => {
+    const found = sets.get(set);
+    if (found === undefined) throw new TypeError("not a prepared set of these kernels (prepareSet makes one)");
+    return found;
+  };
+  /** f_lin or f_quad on a prepared set, through its float32 result buffer. */
+  const onSet =
+    (kernel: "fLinPrepared" | "fQuadPrepared") =>
+    (set: PreparedSet, dwv: Float64Array, o: Float64Array): void => {
+      const { inner: innerSet, result: values } = setOf(set);
+      inner[kernel](innerSet, narrow(dw, dwv, P), values);
+      widen(o, values, set.n * out);
+    };
 
   /** A kernel of (w, Δ, x, n) with per-example outputs. */
   const along =
@@ -80,6 +101,18 @@ export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKe
       widen(outputs, inner.outputs, perExample);
       return loss;
     },
+    prepareSet(w0, x, n) {
+      // A set may hold more examples than the buffers: its inputs are rounded into arrays of its own.
+      const rounded = layout.inputs.map((slot, k) => new Float32Array(x[k]!.subarray(0, n * slot.size)));
+      const innerSet = inner.prepareSet(narrow(w, w0, P), rounded, n);
+      const set: PreparedSet = Object.freeze({ n });
+      sets.set(set, { inner: innerSet, result: new Float32Array(n * out) });
+      return set;
+    },
+    preparedSetBytes: (n) => inner.preparedSetBytes(n) + n * out * Float32Array.BYTES_PER_ELEMENT,
+    loadPrepared: (set, rows) => inner.loadPrepared(setOf(set).inner, rows),
+    fLinPrepared: onSet("fLinPrepared"),
+    fQuadPrepared: onSet("fQuadPrepared"),
     lossAndGradQuad(dwv, yv, g, mean) {
       const loss = inner.lossAndGradQuad(
         narrow(dw, dwv, P),
@@ -94,6 +127,14 @@ export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKe
     ntkMatVec(wv, x, n, v, o) {
       inner.ntkMatVec(narrow(w, wv, P), narrowInputs(x, n), n, narrow(c, v, n * out), result);
       widen(o, result, n * out);
+    },
+    ntkPrepare(wv, x, n) {
+      inner.ntkPrepare(narrow(w, wv, P), narrowInputs(x, n), n);
+    },
+    ntkMatVecPrepared(v, o) {
+      // The prepared batch size is the module's to know: v and out hold at most a full batch.
+      inner.ntkMatVecPrepared(narrow(c, v, Math.min(v.length, perExample)), result);
+      widen(o, result, Math.min(o.length, perExample));
     },
     jacobianRows(wv, x, n, o) {
       // For small models only: its buffer is made at the first call, at the size asked for.

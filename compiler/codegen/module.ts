@@ -27,8 +27,10 @@ import { resetGemmNames } from "./gemm.ts";
 import { BufferPool, lowerKernel, region, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
-import { gemmArrays, renameArrays, type KernelPlan, type Step } from "./plan.ts";
+import { gemmArrays, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
+import { keptRegions, preparedSetsSource, type PreparedSetsSource } from "./prepared-sets.ts";
+import { buildKernelModule, type WasmStep, wasmStep } from "./wasm/elementwise.ts";
 import { wasmRuntime } from "./wasm/runtime.ts";
 
 export interface ModuleOptions {
@@ -64,6 +66,11 @@ function helpersSource(): string {
 /** The `Kernels` interface of a module whose arrays are `A` (Float64Array or Float32Array). */
 function interfaceSource(A: string): string {
   return `
+/** A data set prepared once by prepareSet (n examples); it belongs to the kernels that made it. */
+export interface PreparedSet {
+  readonly n: number;
+}
+
 /** Compiled kernels. Arrays are row-major ${A}s; n is the number of examples (≤ MAX_BATCH). */
 export interface Kernels {
   readonly layout: typeof LAYOUT;
@@ -98,8 +105,29 @@ export interface Kernels {
   lossAndGradLin(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
   /** Squared loss of f_quad at w0 + Δ and its gradient in Δ (after prepare). */
   lossAndGradQuad(dw: ${A}, y: ${A}, grad: ${A}, mean: boolean): number;
+  /**
+   * Prepares a data set of any size once (prepare, in chunks of at most MAX_BATCH examples) and
+   * keeps its w0-only state, for fLinPrepared, fQuadPrepared and loadPrepared; the set holds
+   * copies of w0 and x, so later changes to them do not reach it; after setFixed, prepare the set again.
+   */
+  prepareSet(w0: ${A}, x: readonly ${A}[], n: number): PreparedSet;
+  /** Bytes a prepared set of n examples holds (its memory, beyond the kernels' own buffers). */
+  preparedSetBytes(n: number): number;
+  /**
+   * Makes rows of a prepared set (default: all of them) the prepared batch of lossAndGradLin and
+   * lossAndGradQuad, as prepare(w0, those rows' x, rows.length) would, by copying, not recomputing.
+   */
+  loadPrepared(set: PreparedSet, rows?: ArrayLike<number>): void;
+  /** f(w0) + J(w0) Δ for every example of a prepared set into out [set.n, outputSize]; replaces the prepared batch. */
+  fLinPrepared(set: PreparedSet, dw: ${A}, out: ${A}): void;
+  /** f(w0) + J(w0) Δ + ½ Δᵀ H(w0) Δ for every example of a prepared set into out [set.n, outputSize]; replaces the prepared batch. */
+  fQuadPrepared(set: PreparedSet, dw: ${A}, out: ${A}): void;
   /** K v with K = J Jᵀ the tangent kernel at w ([n·outputSize]² never formed). */
   ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void;
+  /** Computes the w-only part of K v at (w, x) once, for ntkMatVecPrepared (ntkMatVec calls it when w or x change). */
+  ntkPrepare(w: ${A}, x: readonly ${A}[], n: number): void;
+  /** K v at the point of the last ntkPrepare: one product each way, J then Jᵀ. */
+  ntkMatVecPrepared(v: ${A}, out: ${A}): void;
   /** The Jacobian rows ∇f(w; x_j)ᵀ into out [n·outputSize, paramCount] (small models). */
   jacobianRows(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void;
   /** Stops the worker threads (the process can exit without it: they do not keep it alive). */
@@ -189,6 +217,8 @@ interface KernelDef {
   readonly arrays: readonly ArrayArgument[];
   /** The returned expression, if any. */
   readonly returns?: string;
+  /** A function of the factory that other kernels call, not a method of the API. */
+  readonly internal?: boolean;
 }
 
 /** Builds the module text for `program` with ts-morph. */
@@ -317,6 +347,8 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         `W0.set(w0.subarray(0, ${P}));`,
         ...layout.inputs.map((input, k) => `X0_${k}.set(x[${k}]!.subarray(0, n * ${input.size}));`),
         `preparedN = n;`,
+        `sharedFrom = undefined;`,
+        `rowsFrom = undefined;`,
       ],
       arrays: [],
       plan: lowerKernel({
@@ -343,7 +375,66 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         returns: "0.5 * scale * loss",
       }),
     ),
+    // The staged models' values alone (no loss, no gradient), for the chunks of a prepared set.
+    ...(
+      [
+        ["fLinStaged", program.fLin],
+        ["fQuadStaged", program.fQuad],
+      ] as const
+    ).map(
+      ([name, value]): KernelDef => ({
+        name,
+        internal: true,
+        parameters: [DW, OUT],
+        prologue: [`const n = preparedN;`],
+        arrays: [arg("dw", "in", false), arg("out", "out", true)],
+        plan: staged([[toOutput(value)]], [[]]),
+      }),
+    ),
   ];
+
+  // The tangent kernel at one point: Lanczos applies K = J Jᵀ many times at the same w, so the
+  // w-only part of vjp and jvp (activations, patterns) is computed once by ntkPrepare into the
+  // buffers `pk`, and each K v costs the products that involve v.
+  const ntkRoots = [program.jvp, ...params.map((p) => program.grad[p]!)];
+  const ntkFrontier = preparedFrontier(ntkRoots);
+  const kernelPoint = new BufferPool("pk", N);
+  const ntkPrepared = new Map<number, Storage>(ntkFrontier.map((node) => [node.id, kernelPoint.storage(node)]));
+  const ntkLeaves = leaves({ param: "Wk", input: (name) => `Xk_${inputIndex(name)}` });
+  kernels.push(
+    {
+      name: "ntkPrepare",
+      parameters: [W, X, Nn],
+      returnType: "void",
+      prologue: [
+        `Wk.set(w.subarray(0, ${P}));`,
+        ...layout.inputs.map((input, k) => `Xk_${k}.set(x[${k}]!.subarray(0, n * ${input.size}));`),
+        `ntkN = n;`,
+      ],
+      arrays: [],
+      plan: lowerKernel({
+        phases: [ntkFrontier.map((node) => ({ node, target: ntkPrepared.get(node.id) as RootTarget["target"] }))],
+        leaves: ntkLeaves,
+        prepared: new Map(),
+        scratch,
+        comments,
+      }),
+    },
+    {
+      name: "ntkMatVecPrepared",
+      parameters: [["v", A], OUT],
+      returnType: "void",
+      prologue: [`const n = ntkN;`, `if (n === 0) throw new Error("ntkMatVecPrepared before ntkPrepare");`],
+      arrays: [arg("v", "in", true), arg("out", "out", true)],
+      plan: lowerKernel({
+        phases: [perParam(program.grad, "gradTemp"), [toOutput(program.jvp)]],
+        leaves: { ...ntkLeaves, cotangent: "v", tangent: "gradTemp" },
+        prepared: ntkPrepared,
+        scratch,
+        comments,
+      }),
+    },
+  );
 
   // The module's own buffers (name, entries).
   const buffers: [string, number][] = [
@@ -356,17 +447,34 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     ["R", N * out],
     ["gradTemp", P],
     ["unit", N * out],
+    ["pk", kernelPoint.size],
+    ["Wk", P],
+    ...layout.inputs.map((input, k): [string, number] => [`Xk_${k}`, N * input.size]),
   ];
+  const preparedSets = preparedSetsSource(keptRegions(frontier, prepared, layout), {
+    A,
+    P,
+    N,
+    out,
+    bytesPerElement,
+    inputSizes: layout.inputs.map((input) => input.size),
+  });
   if (backend === "js") {
     const bodies = kernels.map((kernel) => ({ kernel, body: printKernel(kernel.plan), copyIn: [], copyOut: [] }));
-    return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies });
+    return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies, preparedSets });
   }
 
-  // The fast backend: every array a product touches lives in the WebAssembly memory. Kernel
-  // arguments that products touch get a mirror there (one per name, shared by the kernels).
+  // The fast backend: every array that a product or a WebAssembly elementwise step touches lives
+  // in the WebAssembly memory. Kernel arguments among them get a mirror there (one per name,
+  // shared by the kernels), copied in before the kernel and out after it.
+  const bufferNames = new Set(buffers.map(([name]) => name));
   const mirrored = kernels.map((kernel) => {
-    const products = gemmArrays(kernel.plan);
-    return kernel.arrays.filter((a) => products.has(a.name));
+    const argument = new Set(kernel.arrays.map((a) => a.name));
+    const reachable = (array: string) => bufferNames.has(array) || argument.has(array);
+    const touched = gemmArrays(kernel.plan);
+    for (const step of kernel.plan.steps)
+      if (wasmStep(step, dtype, reachable)) for (const array of stepArrays(step)) touched.add(array);
+    return kernel.arrays.filter((a) => touched.has(a.name));
   });
   const mirrors = new Map<string, number>();
   for (const a of mirrored.flat()) mirrors.set(`M_${a.name}`, Math.max(mirrors.get(`M_${a.name}`) ?? 0, a.capacity));
@@ -377,17 +485,27 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     memory.set(name, { offset: end, length });
     end += Math.ceil(length / perLine) * perLine;
   }
-  const memoryBase = (array: string) => {
+  const placeOf = (array: string) => {
     const place = memory.get(array);
     if (!place) throw new Error(`internal: ${array} is not in the WebAssembly memory`);
-    return String(place.offset);
+    return place.offset;
   };
+  const inMemory = (array: string) => memory.has(array);
+  const elementwise: WasmStep[] = [];
   const bodies = kernels.map((kernel, k): PrintedKernel => {
     const own = mirrored[k]!;
+    const renamed = renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`])));
+    const indices = new Map<Step, { index: number; step: WasmStep }>();
+    for (const step of renamed.steps) {
+      const compiled = wasmStep(step, dtype, inMemory);
+      if (!compiled) continue;
+      indices.set(step, { index: elementwise.length, step: compiled });
+      elementwise.push(compiled);
+    }
     return {
       kernel,
-      body: printKernel(renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`]))), {
-        wasm: { memoryBase },
+      body: printKernel(renamed, {
+        wasm: { memoryBase: (array) => String(placeOf(array)), elementwise: (step) => indices.get(step) },
       }),
       copyIn: own
         .filter((a) => a.direction === "in")
@@ -397,6 +515,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
         .map((a) => `${a.name}.set(M_${a.name}.subarray(0, ${a.extent}));`),
     };
   });
+  const bytes = buildKernelModule(dtype, elementwise, placeOf);
   return assemble({
     options,
     modelName: model.name,
@@ -405,7 +524,8 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     bytesPerElement,
     buffers: [...buffers, ...mirrors],
     bodies,
-    wasm: { dtype, memory, end },
+    preparedSets,
+    wasm: { dtype, memory, end, bytes, steps: elementwise.length },
   });
 }
 
@@ -423,6 +543,9 @@ interface Assembly {
     readonly dtype: Dtype;
     readonly memory: ReadonlyMap<string, { readonly offset: number; readonly length: number }>;
     readonly end: number;
+    /** The WebAssembly module (the GEMM and `steps` elementwise functions). */
+    readonly bytes: Uint8Array;
+    readonly steps: number;
   };
   readonly options: ModuleOptions;
   readonly modelName: string;
@@ -431,6 +554,7 @@ interface Assembly {
   readonly bytesPerElement: number;
   readonly buffers: readonly [string, number][];
   readonly bodies: readonly PrintedKernel[];
+  readonly preparedSets: PreparedSetsSource;
 }
 
 /** The module text: header, layout, helpers, interface and the createKernels factory. */
@@ -442,13 +566,14 @@ function assemble({
   bytesPerElement,
   buffers,
   bodies,
+  preparedSets,
   wasm,
 }: Assembly): GeneratedModule {
   const N = options.maxBatch;
   const out = layout.outputSize;
   const P = layout.paramCount;
   const inputsPrologue = layout.inputs.map((_, k) => `const x${k} = x[${k}]!;`).join("\n");
-  const methods = bodies.map(({ kernel, body, copyIn, copyOut }) => {
+  const printed = bodies.map(({ kernel, body, copyIn, copyOut }) => {
     const names = kernel.parameters.map(([name]) => name);
     const lines = [
       ...(names.includes("n") ? ["checkBatch(n);"] : []),
@@ -460,8 +585,14 @@ function assemble({
       ...(kernel.returns ? [`return ${kernel.returns};`] : []),
     ];
     const signature = kernel.parameters.map(([name, type]) => `${name}: ${type}`).join(", ");
-    return reindent(`${kernel.name}(${signature}): ${kernel.returnType ?? "void"} {\n${lines.join("\n")}\n}`, 1);
+    const text = `${kernel.name}(${signature}): ${kernel.returnType ?? "void"} {\n${lines.join("\n")}\n}`;
+    return { internal: kernel.internal === true, text };
   });
+  const methods = [
+    ...printed.filter((p) => !p.internal).map((p) => reindent(p.text, 1)),
+    ...preparedSets.methods.map((text) => reindent(text, 1)),
+  ];
+  const internalFunctions = printed.filter((p) => p.internal).map((p) => reindent(`function ${p.text}`, 0));
 
   const project = new Project({
     useInMemoryFileSystem: true,
@@ -490,7 +621,7 @@ function assemble({
   });
   file.addStatements(helpersSource());
   file.addStatements(interfaceSource(A));
-  const runtime = wasm ? wasmRuntime(wasm.dtype) : undefined;
+  const runtime = wasm ? wasmRuntime(wasm.dtype, wasm.bytes, wasm.steps) : undefined;
   if (runtime) file.addStatements(runtime.source);
   const allocations = wasm
     ? [
@@ -502,8 +633,9 @@ function assemble({
           ([name, place]) =>
             `const ${name} = new ${A}(memory.buffer, ${place.offset * bytesPerElement}, ${place.length});`,
         ),
-        `const runtime = startGemm(memory, scratchBase, threads);`,
+        `const runtime = startWasm(memory, scratchBase, threads);`,
         `const gemm = runtime.gemm;`,
+        `const elementwise = runtime.elementwise;`,
       ]
     : buffers.map(([name, length]) => `const ${name} = new ${A}(${length});`);
   const factory: FunctionDeclarationStructure = {
@@ -520,7 +652,11 @@ function assemble({
     statements: [
       ...allocations,
       `let preparedN = 0;`,
+      `let ntkN = 0;`,
+      `/** Whether the first count entries of a and b are equal (the point ntkPrepare last saw). */\nfunction sameEntries(a: ${A}, b: ${A}, count: number): boolean {\n  for (let i = 0; i < count; i++) if (a[i] !== b[i]) return false;\n  return true;\n}`,
       `function checkBatch(n: number): void {\n  if (!(Number.isInteger(n) && n >= 1 && n <= ${N})) throw new RangeError(\`n must be an integer in [1, ${N}], got \${n}\`);\n}`,
+      ...preparedSets.statements.map((text) => reindent(text, 0)),
+      ...internalFunctions,
       `const kernels: Kernels = {
   layout: LAYOUT,
   maxBatch: ${N},
@@ -532,8 +668,10 @@ function assemble({
   },
   ${methods.join(",\n")},
   ntkMatVec(w: ${A}, x: readonly ${A}[], n: number, v: ${A}, out: ${A}): void {
-    kernels.vjp(w, x, v, n, gradTemp);
-    kernels.jvp(w, gradTemp, x, n, out);
+    checkBatch(n);
+    const same = n === ntkN && sameEntries(Wk, w, ${P})${layout.inputs.map((input, k) => ` && sameEntries(Xk_${k}, x[${k}]!, n * ${input.size})`).join("")};
+    if (!same) kernels.ntkPrepare(w, x, n);
+    kernels.ntkMatVecPrepared(v, out);
   },
   jacobianRows(w: ${A}, x: readonly ${A}[], n: number, out: ${A}): void {
     checkBatch(n);

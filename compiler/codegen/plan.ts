@@ -119,6 +119,35 @@ export function gemmArrays(plan: KernelPlan): Set<string> {
   return arrays;
 }
 
+/** The arrays a step reads or writes. */
+export function stepArrays(step: Step): Set<string> {
+  const arrays = new Set<string>();
+  const ofScalar = (value: Scalar): void => {
+    if (value.kind === "load") arrays.add(value.region.array);
+    if (value.kind === "apply") for (const arg of value.args) ofScalar(arg);
+  };
+  switch (step.kind) {
+    case "comment":
+      break;
+    case "map":
+      ofScalar(step.value);
+      break;
+    case "reduce":
+    case "batchSum":
+      ofScalar(step.term);
+      break;
+    case "gemm":
+      for (const view of [step.a, step.b, step.c]) arrays.add(view.array);
+      break;
+    case "squaredLoss":
+      arrays.add(step.predictions).add(step.residual);
+      break;
+  }
+  if ((step.kind === "map" || step.kind === "reduce" || step.kind === "batchSum") && step.dest.kind === "region")
+    arrays.add(step.dest.region.array);
+  return arrays;
+}
+
 /** The plan with arrays renamed (names not in `names` stay). */
 export function renameArrays(plan: KernelPlan, names: ReadonlyMap<string, string>): KernelPlan {
   const name = (array: string) => names.get(array) ?? array;

@@ -9,6 +9,7 @@ import { literal } from "../ir/literal.ts";
 import { OPS } from "../ir/ops.ts";
 import { emitGemm, type View } from "./gemm.ts";
 import type { Destination, Extent, Index, KernelPlan, MatrixView, Region, Scalar, Step } from "./plan.ts";
+import type { WasmStep } from "./wasm/elementwise.ts";
 
 export interface PrintOptions {
   /**
@@ -16,7 +17,11 @@ export interface PrintOptions {
    * WebAssembly GEMM); `memoryBase(array)` is the expression of the array's first element in
    * linear memory (every array a product touches lives there).
    */
-  readonly wasm?: { readonly memoryBase: (array: string) => string };
+  readonly wasm?: {
+    readonly memoryBase: (array: string) => string;
+    /** The WebAssembly function of an elementwise step (elementwise.ts), if it has one. */
+    readonly elementwise?: (step: Step) => { readonly index: number; readonly step: WasmStep } | undefined;
+  };
 }
 
 /** `a + b + …` of index terms, folding zeros. */
@@ -95,7 +100,22 @@ function loop(size: number, batched: boolean, body: (i: string, j: string) => st
   return batched ? `for (let j = 0; j < n; j++) {\n${inner}\n}` : `{\n${inner}\n}`;
 }
 
+/** A call of an elementwise step's WebAssembly function, through the runtime's thread split. */
+function printElementwiseCall(index: number, wasm: WasmStep): string {
+  const { step, range, locals } = wasm;
+  const inner = step.kind === "reduce" ? step.count : step.size;
+  const call =
+    range === "rows"
+      ? ["n", "1", "0", `n * ${inner}`]
+      : step.kind === "batchSum"
+        ? [String(inner), "16", "n", `n * ${inner}`]
+        : [String(inner), "16", "0", String(inner)];
+  return `elementwise(${[String(index), ...call, ...locals].join(", ")});`;
+}
+
 function printStep(step: Step, options: PrintOptions): string {
+  const wasmStep = options.wasm?.elementwise?.(step);
+  if (wasmStep) return printElementwiseCall(wasmStep.index, wasmStep.step);
   switch (step.kind) {
     case "comment":
       // Any line terminator (a lone \r is whitespace in a model file) would end the `//` comment.

@@ -6,11 +6,12 @@ import type { DerivativeProgram } from "./programs.ts";
 import type { Node } from "../ir/node.ts";
 import type { DeriveView } from "./view-names.ts";
 
-export interface NamedExpression {
+interface NamedExpression {
   readonly name: string;
   readonly node: Node;
 }
 
+/** One section of `nqm derive`'s output (exported as deriveView's result type, which the CLI prints). */
 export interface ViewSection {
   readonly title: string;
   readonly expressions: readonly NamedExpression[];

@@ -7,6 +7,7 @@
  * (it depends on an input or on the per-example cotangent); `bsum` sums a batched value over
  * the examples. Code generation adds the batch loop.
  */
+import { FUNCTION_PARAMETERS } from "../math.ts";
 import { OPS } from "./ops.ts";
 import { type Attrs, GraphBuilder, type Node, type OpName } from "./node.ts";
 
@@ -15,7 +16,7 @@ function attrsKey(attrs: Attrs): string {
     attrs.name ?? "",
     attrs.value ?? "",
     attrs.exponent ?? "",
-    attrs.slope ?? "",
+    ...FUNCTION_PARAMETERS.map((parameter) => attrs[parameter] ?? ""),
     attrs.shape?.join("x") ?? "",
   ].join("|");
 }

@@ -1,5 +1,6 @@
 /** Lowering of a checked model's typed AST to the IR: one node per distinct subexpression. */
-import type { BuiltinName } from "../check/builtins.ts";
+import type { CompositeName } from "../check/builtins.ts";
+import { isBuiltinFunction, functionRow } from "../math.ts";
 import type { CheckedModel, TypedExpr } from "../check/typed.ts";
 import type { Span } from "../../foundation/diagnostics.ts";
 import type { Graph } from "./graph.ts";
@@ -7,21 +8,12 @@ import { lookup, one, two } from "../../foundation/defined.ts";
 import { sizeOf } from "../../foundation/shape.ts";
 import type { Node } from "./node.ts";
 
-/** How each built-in function becomes IR; most are the op of the same name. */
-const LOWER_CALL: Record<BuiltinName, (g: Graph, args: readonly Node[], constants: readonly number[]) => Node> = {
-  relu: (g, args) => g.unary("relu", one(args)),
-  tanh: (g, args) => g.unary("tanh", one(args)),
-  sigmoid: (g, args) => g.unary("sigmoid", one(args)),
-  softplus: (g, args) => g.unary("softplus", one(args)),
+/**
+ * How each composite built-in becomes IR. An elementwise function of compiler/math.ts is the op
+ * of its name, its constant argument the op's parameter.
+ */
+const LOWER_COMPOSITE: Record<CompositeName, (g: Graph, args: readonly Node[]) => Node> = {
   swish: (g, args) => g.mul(one(args), g.unary("sigmoid", one(args))),
-  exp: (g, args) => g.unary("exp", one(args)),
-  log: (g, args) => g.unary("log", one(args)),
-  sqrt: (g, args) => g.unary("sqrt", one(args)),
-  abs: (g, args) => g.unary("abs", one(args)),
-  sin: (g, args) => g.unary("sin", one(args)),
-  cos: (g, args) => g.unary("cos", one(args)),
-  square: (g, args) => g.unary("square", one(args)),
-  leaky_relu: (g, args, constants) => g.unary("leaky_relu", one(args), { slope: one(constants, "the slope") }),
   sum: (g, args) => g.sum(one(args)),
   mean: (g, args) => g.mul(g.constant(1 / sizeOf(one(args).shape)), g.sum(one(args))),
   norm: (g, args) => g.unary("sqrt", g.sum(g.unary("square", one(args)))),
@@ -52,8 +44,13 @@ export function lowerModel(model: CheckedModel, g: Graph, origins?: Map<number, 
         return g.make(BINARY[expr.op], [lower(expr.left), lower(expr.right)]);
       case "power":
         return g.unary("pow", lower(expr.base), { exponent: expr.exponent });
-      case "call":
-        return LOWER_CALL[expr.fn](g, expr.args.map(lower), expr.constants);
+      case "call": {
+        const fn = expr.fn;
+        const args = expr.args.map(lower);
+        if (!isBuiltinFunction(fn)) return LOWER_COMPOSITE[fn](g, args);
+        const parameter = functionRow(fn).parameter;
+        return g.apply(fn, one(args), parameter === undefined ? undefined : one(expr.constants, `the ${parameter}`));
+      }
     }
   };
   const traced = (span: Span, build: () => Node): Node => {

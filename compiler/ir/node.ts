@@ -6,9 +6,10 @@
  */
 import { defined } from "../../foundation/defined.ts";
 import { type Shape, sameShape } from "../../foundation/shape.ts";
+import { type Algebra, FUNCTION_NAMES, type FunctionName, type FunctionParameter, functionRow } from "../math.ts";
 
-/** Every op of the IR; OPS (ops.ts) must give each one a full rule (the type check enforces it). */
-export const OP_NAMES = [
+/** The ops that are not elementwise functions: leaves, arithmetic, reductions, linear algebra. */
+export const STRUCTURAL_OPS = [
   "input",
   "param",
   "fixed",
@@ -21,21 +22,6 @@ export const OP_NAMES = [
   "div",
   "neg",
   "pow",
-  "relu",
-  "step",
-  "tanh",
-  "sigmoid",
-  "softplus",
-  "exp",
-  "log",
-  "sqrt",
-  "abs",
-  "sign",
-  "sin",
-  "cos",
-  "square",
-  "leaky_relu",
-  "leaky_step",
   "sum",
   "matmul",
   "outer",
@@ -44,18 +30,27 @@ export const OP_NAMES = [
   "bsum",
 ] as const;
 
-export type OpName = (typeof OP_NAMES)[number];
+export type StructuralOp = (typeof STRUCTURAL_OPS)[number];
 
-/** Op attributes; which ones an op uses is given in its OPS entry. */
-export interface Attrs {
+/**
+ * Every op of the IR: the structural ones and one per elementwise function of compiler/math.ts;
+ * OPS (ops.ts) must give each one a full rule (the type check enforces it).
+ */
+export const OP_NAMES: readonly OpName[] = [...STRUCTURAL_OPS, ...FUNCTION_NAMES];
+
+export type OpName = StructuralOp | FunctionName;
+
+/**
+ * Op attributes; which ones an op uses is given in its OPS entry. An elementwise function's
+ * constant parameter (leaky_relu's `slope`) is the attribute of its name.
+ */
+export interface Attrs extends Readonly<Partial<Record<FunctionParameter, number>>> {
   /** Leaves: the tensor's name in the model. */
   readonly name?: string;
   /** `const`: the value of every entry. */
   readonly value?: number;
   /** `pow`: the constant exponent. */
   readonly exponent?: number;
-  /** `leaky_relu`, `leaky_step`: the slope for negative arguments. */
-  readonly slope?: number;
   /** Leaves, `const` and `broadcast`: the result shape. */
   readonly shape?: Shape;
 }
@@ -72,9 +67,10 @@ export interface Node {
 
 /**
  * The builders rules use, so they read like the math they implement; `Graph.make` (graph.ts)
- * supplies hash-consing and the op table's shape rules.
+ * supplies hash-consing and the op table's shape rules. As an `Algebra`, it builds the
+ * derivatives of compiler/math.ts's functions as graphs.
  */
-export abstract class GraphBuilder {
+export abstract class GraphBuilder implements Algebra<Node> {
   /** The node for (op, inputs, attrs), created if new. */
   abstract make(op: OpName, inputs: readonly Node[], attrs?: Attrs): Node;
 
@@ -104,6 +100,12 @@ export abstract class GraphBuilder {
   }
   unary(op: OpName, a: Node, attrs: Attrs = {}): Node {
     return this.make(op, [a], attrs);
+  }
+  /** The elementwise function `fn` of `x`, with its constant parameter when it takes one. */
+  apply(fn: FunctionName, x: Node, parameter?: number): Node {
+    const name = functionRow(fn).parameter;
+    if ((name === undefined) !== (parameter === undefined)) throw new Error(`internal: the parameter of ${fn}`);
+    return this.make(fn, [x], name === undefined || parameter === undefined ? {} : { [name]: parameter });
   }
   sum(a: Node): Node {
     return this.make("sum", [a]);

@@ -2,14 +2,24 @@
  * The op table: for every IR op, in one place, its shape rule, its evaluation (the reference
  * interpreter), its forward rule (jvp), its reverse rule (vjp, one contribution per input, null
  * for none) and how it prints. Second derivatives come from applying jvp to derivative graphs,
- * never from hand-written second-derivative formulas.
+ * never from hand-written second-derivative formulas. The elementwise functions' rules are
+ * built from their rows in compiler/math.ts (FUNCTIONS), the other ops' are written here.
  *
  * Non-smooth points follow the convention used in practice: relu'(0) = step(0) = 0,
  * abs'(0) = sign(0) = 0, and step, sign, leaky_step have derivative 0 everywhere.
  */
-import { SCALAR_FUNCTIONS } from "../math.ts";
+import { FUNCTION_NAMES, type FunctionName, functionRow, kernelCallee, perFunction } from "../math.ts";
 import { literal } from "./literal.ts";
-import { type Attrs, constValue, first, type GraphBuilder, type Node, type OpName, second } from "./node.ts";
+import {
+  type Attrs,
+  constValue,
+  first,
+  type GraphBuilder,
+  type Node,
+  type OpName,
+  second,
+  type StructuralOp,
+} from "./node.ts";
 import { defined, two } from "../../foundation/defined.ts";
 import type { Tensor } from "./tensor.ts";
 import { filled, tensor } from "./tensor.ts";
@@ -63,8 +73,6 @@ const PLAN: KernelForm = { kind: "plan" };
 
 /** An elementwise kernel form. */
 const scalarForm = (js: (args: readonly string[], attrs: Attrs) => string): KernelForm => ({ kind: "elementwise", js });
-/** A call of a one-argument function (`Math.tanh`, or a helper of compiler/math.ts). */
-const call = (fn: string): KernelForm => scalarForm(([x]) => `${fn}(${x})`);
 
 /** The binding strength of `node`'s printed form. */
 export function precedenceOf(node: Node): Precedence {
@@ -151,19 +159,25 @@ function elementwise(
   };
 }
 
-/** A one-argument function of compiler/math.ts, computed in kernels by `kernel`. */
-function named(
-  fn: keyof typeof SCALAR_FUNCTIONS,
-  derivative: (g: GraphBuilder, x: Node, y: Node) => Node | null,
-  kernel: KernelForm,
-  smooth = true,
-): OpRule {
+/**
+ * The rule of an elementwise function of compiler/math.ts: evaluated by its scalar definition,
+ * differentiated by its derivative built as a graph, printed as a call, computed in kernels by a
+ * call of its Math function or helper.
+ */
+function functionRule(fn: FunctionName): OpRule {
+  const row = functionRow(fn);
+  const name = row.parameter;
+  const callee = kernelCallee(fn);
+  const parameterOf = (attrs: Attrs): number =>
+    name === undefined ? Number.NaN : defined(attrs[name], `the ${name} of ${fn}`);
   return elementwise(
-    (v) => SCALAR_FUNCTIONS[fn](v),
-    derivative,
-    (x) => `${fn}(${x})`,
-    kernel,
-    smooth,
+    (v, attrs) => row.scalar(v, parameterOf(attrs)),
+    (g, x, y) => row.derivative(g, x, y, parameterOf(y.attrs)),
+    (x, attrs) => (name === undefined ? `${fn}(${x})` : `${fn}(${x}, ${parameterOf(attrs)})`),
+    scalarForm(([x], attrs) =>
+      name === undefined ? `${callee}(${x})` : `${callee}(${x}, ${literal(parameterOf(attrs))})`,
+    ),
+    row.smooth,
   );
 }
 
@@ -195,7 +209,7 @@ export function isDot(node: Node): boolean {
 
 // ---------------------------------------------------------------- the table
 
-export const OPS: Readonly<Record<OpName, OpRule>> = {
+const STRUCTURAL_RULES: Readonly<Record<StructuralOp, OpRule>> = {
   // Leaves. Their values come from the interpreter's bindings or the kernel's arguments.
   input: { ...leaf((n) => defined(n.attrs.name, "a leaf's name")), batched: () => true },
   param: leaf((n) => defined(n.attrs.name, "a leaf's name")),
@@ -312,35 +326,6 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     precedence: 4,
   },
 
-  // Elementwise functions.
-  relu: named("relu", (g, x) => g.unary("step", x), call("relu"), false),
-  step: named("step", () => null, call("step"), false),
-  tanh: named("tanh", (g, _x, y) => g.sub(g.constant(1), g.unary("square", y)), call("Math.tanh")),
-  sigmoid: named("sigmoid", (g, _x, y) => g.mul(y, g.sub(g.constant(1), y)), call("sigmoid")),
-  softplus: named("softplus", (g, x) => g.unary("sigmoid", x), call("softplus")),
-  exp: named("exp", (_g, _x, y) => y, call("Math.exp")),
-  log: named("log", (g, x) => g.div(g.constant(1), x), call("Math.log")),
-  sqrt: named("sqrt", (g, _x, y) => g.div(g.constant(0.5), y), call("Math.sqrt")),
-  abs: named("abs", (g, x) => g.unary("sign", x), call("Math.abs"), false),
-  sign: named("sign", () => null, call("sign"), false),
-  sin: named("sin", (g, x) => g.unary("cos", x), call("Math.sin")),
-  cos: named("cos", (g, x) => g.neg(g.unary("sin", x)), call("Math.cos")),
-  square: named("square", (g, x) => g.mul(g.constant(2), x), call("square")),
-  leaky_relu: elementwise(
-    (v, attrs) => (v > 0 ? v : defined(attrs.slope, "the slope") * v),
-    (g, x, y) => g.unary("leaky_step", x, { slope: defined(y.attrs.slope, "the slope") }),
-    (x, attrs) => `leaky_relu(${x}, ${attrs.slope})`,
-    scalarForm(([x], attrs) => `leakyRelu(${x}, ${literal(defined(attrs.slope, "the slope"))})`),
-    false,
-  ),
-  leaky_step: elementwise(
-    (v, attrs) => (v > 0 ? 1 : defined(attrs.slope, "the slope")),
-    () => null,
-    (x, attrs) => `leaky_step(${x}, ${attrs.slope})`,
-    scalarForm(([x], attrs) => `leakyStep(${x}, ${literal(defined(attrs.slope, "the slope"))})`),
-    false,
-  ),
-
   // Reductions and linear algebra.
   sum: {
     arity: 1,
@@ -451,4 +436,10 @@ export const OPS: Readonly<Record<OpName, OpRule>> = {
     kernel: PLAN,
     smooth: true,
   },
+};
+
+/** Every op's rule: the structural ops above, and one per elementwise function of compiler/math.ts. */
+export const OPS: Readonly<Record<OpName, OpRule>> = {
+  ...STRUCTURAL_RULES,
+  ...perFunction(FUNCTION_NAMES, functionRule),
 };

@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse } from "csv-parse/sync";
+import { defined } from "../../foundation/defined.ts";
 import { fail, NqmError } from "../../foundation/diagnostics.ts";
 import { ioReason } from "../files.ts";
 import { deriveSeed, Rng } from "../rng.ts";
@@ -62,7 +63,7 @@ export function loadCsv(
   if (labelColumns.length >= table.columns.length)
     fail("NQM4003", { reason: `csv: ${path} has no feature columns left besides the label` });
   const featureNames = table.columns.filter((_, c) => !labelColumns.includes(c));
-  const labelNames = labelColumns.map((c) => table.columns[c]!);
+  const labelNames = labelColumns.map((c) => defined(table.columns[c], "a label column"));
 
   const toSplit = (rows: Float64Array[], from: Table): Split => {
     const order = [...featureNames, ...labelNames].map((name) => from.columns.indexOf(name));
@@ -71,8 +72,9 @@ export function loadCsv(
     const y = new Float64Array(rows.length * labelNames.length);
     rows.forEach((row, r) => {
       order.forEach((source, k) => {
-        if (k < d) x[r * d + k] = row[source]!;
-        else y[r * labelNames.length + (k - d)] = row[source]!;
+        const value = defined(row[source], "a cell of a checked row");
+        if (k < d) x[r * d + k] = value;
+        else y[r * labelNames.length + (k - d)] = value;
       });
     });
     return { n: rows.length, x, y };
@@ -96,11 +98,9 @@ export function loadCsv(
       const indices = new Rng(deriveSeed(seed, "csv/split")).shuffle(table.rows.map((_, i) => i));
       const testIndices = indices.slice(0, testCount).sort((a, b) => a - b);
       const trainIndices = indices.slice(testCount).sort((a, b) => a - b);
-      test = toSplit(
-        testIndices.map((i) => table.rows[i]!),
-        table,
-      );
-      trainRows = trainIndices.map((i) => table.rows[i]!);
+      const rowAt = (i: number) => defined(table.rows[i], "a shuffled row");
+      test = toSplit(testIndices.map(rowAt), table);
+      trainRows = trainIndices.map(rowAt);
       testName = `,test=${testText}`;
     } else {
       const testTable = readTable(testText, cwd, memoryLimit);

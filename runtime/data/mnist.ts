@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { defined } from "../../foundation/defined.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 import { deriveSeed, Rng } from "../rng.ts";
 import type { OptionReader } from "./options.ts";
@@ -44,7 +45,7 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
   const trainCounts = allocate(n, available);
   const testCounts = allocate(
     testSize,
-    available.map((a, c) => a - trainCounts[c]!),
+    available.map((a, c) => a - defined(trainCounts[c], "a class's train count")),
   );
 
   const label = (c: number, y: Float64Array, row: number): void => {
@@ -52,17 +53,19 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
     else y[row * classes.length + c] = 1;
   };
   const build = (counts: number[], offsets: number[], stream: string): Split => {
-    const picks: Array<{ c: number; index: number }> = [];
-    counts.forEach((count, c) => {
-      for (let i = 0; i < count; i++) picks.push({ c, index: pools[c]!.indices[offsets[c]! + i]! });
+    const picks: Array<{ c: number; pixels: Float64Array; index: number }> = [];
+    pools.forEach((pool, c) => {
+      const offset = defined(offsets[c], "a class's offset");
+      const count = defined(counts[c], "a class's count");
+      for (const index of pool.indices.slice(offset, offset + count)) picks.push({ c, pixels: pool.pixels, index });
     });
     new Rng(deriveSeed(seed, stream)).shuffle(picks);
     const size = picks.length;
     const outputSize = classes.length === 2 ? 1 : classes.length;
     const x = new Float64Array(size * PIXELS);
     const y = new Float64Array(size * outputSize);
-    picks.forEach(({ c, index }, row) => {
-      x.set(pools[c]!.pixels.subarray(index * PIXELS, (index + 1) * PIXELS), row * PIXELS);
+    picks.forEach(({ c, pixels, index }, row) => {
+      x.set(pixels.subarray(index * PIXELS, (index + 1) * PIXELS), row * PIXELS);
       label(c, y, row);
     });
     return { n: size, x, y };
@@ -75,6 +78,7 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
   );
   const test = testSize > 0 ? build(testCounts, trainCounts, "mnist/test") : undefined;
   const splits = test === undefined ? [train] : [train, test];
+  // biome-ignore-start lint/style/noNonNullAssertion: per-pixel loops over the whole split (up to 10,000 × 784 values), indices bounded by the loops
   if (center) {
     const mean = new Float64Array(PIXELS);
     for (let row = 0; row < train.n; row++)
@@ -93,6 +97,7 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
     }
   }
   if (scale !== 1) for (const split of splits) for (let i = 0; i < split.x.length; i++) split.x[i]! *= scale;
+  // biome-ignore-end lint/style/noNonNullAssertion: per-pixel loops end
 
   const labelling =
     classes.length === 2
@@ -131,22 +136,22 @@ function parseClasses(text: string): number[] {
 }
 
 /** Splits `total` across classes as evenly as the `available` counts allow (their sum is enough). */
-function allocate(total: number, available: number[]): number[] {
-  const counts = available.map(() => 0);
+export function allocate(total: number, available: number[]): number[] {
+  const classes = available.map((limit) => ({ limit, count: 0 }));
   let remaining = total;
-  let open = available.map((_, c) => c);
+  let open = classes;
   while (remaining > 0) {
     const share = Math.floor(remaining / open.length);
     const extra = remaining % open.length;
     open.forEach((c, i) => {
       const want = share + (i < extra ? 1 : 0);
-      const take = Math.min(want, available[c]! - counts[c]!);
-      counts[c]! += take;
+      const take = Math.min(want, c.limit - c.count);
+      c.count += take;
       remaining -= take;
     });
-    open = open.filter((c) => counts[c]! < available[c]!);
+    open = open.filter((c) => c.count < c.limit);
   }
-  return counts;
+  return classes.map((c) => c.count);
 }
 
 function loadDigit(digit: number): Float64Array {

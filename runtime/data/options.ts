@@ -6,7 +6,7 @@ import { fail } from "../../foundation/diagnostics.ts";
 import { didYouMean } from "../../foundation/suggest.ts";
 
 /** A spec split into its kind, its bare (key-less) items and its key=value options, in order. */
-export interface ParsedSpec {
+interface ParsedSpec {
   kind: string;
   bare: string[];
   options: Map<string, string>;

@@ -16,8 +16,10 @@ export interface Dataset {
   name: string;
   /** One human-readable line: where the examples come from and how they were labelled. */
   description: string;
-  /** The shape of one input. */
+  /** The shape of one input as the model takes it (image sets: flattened, [c·h·w]). */
   inputShape: number[];
+  /** For image sets, the shape of one image, [c, h, w] or [h, w] for one channel; x holds it row-major. */
+  imageShape?: number[];
   /** Values per label. */
   outputSize: number;
   train: Split;

@@ -4,4 +4,4 @@ export { NonFiniteError } from "./errors.ts";
 export type { SymmetricEigen } from "./eigen.ts";
 export { lanczosTopK } from "./lanczos.ts";
 export type { LanczosOptions, LanczosResult, MatVec } from "./lanczos.ts";
-export { dot } from "./vector.ts";
+export { axpy, dot, plusScaled, subtract, sumAbsProduct } from "./vector.ts";

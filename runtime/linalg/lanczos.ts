@@ -8,7 +8,8 @@
  * kernel) is handled by restarting from a random vector orthogonal to the basis, so the
  * tridiagonal matrix becomes block diagonal and every Ritz value stays exact and finite.
  */
-import { dot } from "./vector.ts";
+import { defined } from "../../foundation/defined.ts";
+import { axpy, dot } from "./vector.ts";
 import { NonFiniteError } from "./errors.ts";
 import { Rng } from "../rng.ts";
 import { tridiagonalEigen } from "./eigen.ts";
@@ -75,24 +76,24 @@ export function lanczosTopK(matVec: MatVec, n: number, k: number, options: Lancz
     w.fill(0);
     matVec(q, w);
     matVecs++;
-    for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(w[i]!))
-        throw new NonFiniteError("the kernel-vector product", `entry ${i} in Lanczos step ${j + 1}`);
-    }
-    alpha.push(dot(q, w));
+    const nonFinite = w.findIndex((value) => !Number.isFinite(value));
+    if (nonFinite >= 0)
+      throw new NonFiniteError("the kernel-vector product", `entry ${nonFinite} in Lanczos step ${j + 1}`);
+    const diagonal = dot(q, w);
+    alpha.push(diagonal);
     // Two passes of classical Gram–Schmidt against the whole basis ("twice is enough").
     for (let pass = 0; pass < 2; pass++) {
       for (const v of basis) axpy(-dot(v, w), v, w);
     }
     lastBeta = Math.sqrt(dot(w, w));
-    scale = Math.max(scale, Math.abs(alpha[j]!) + lastBeta + (j > 0 ? beta[j - 1]! : 0));
+    // beta holds one coupling per earlier step: its last is the one into this step.
+    scale = Math.max(scale, Math.abs(diagonal) + lastBeta + (beta.at(-1) ?? 0));
     const brokeDown = lastBeta <= 1e-12 * scale || scale === 0;
 
     if (basis.length >= wanted) {
       const ritz = tridiagonalEigen(alpha, beta, "last");
-      const top = ritz.values[0]!;
-      let ok = true;
-      for (let i = 0; i < wanted && ok; i++) ok = Math.abs(lastBeta * ritz.vectors[i]!) <= tol * Math.max(top, 0);
+      const top = defined(ritz.values[0], "the top Ritz value");
+      const ok = ritz.vectors.subarray(0, wanted).every((last) => Math.abs(lastBeta * last) <= tol * Math.max(top, 0));
       if (ok || basis.length === n) {
         converged = true;
         break;
@@ -124,11 +125,12 @@ export function lanczosTopK(matVec: MatVec, n: number, k: number, options: Lancz
   const residuals: number[] = [];
   for (let i = 0; i < wanted; i++) {
     const y = new Float64Array(n);
-    for (let j = 0; j < m; j++) axpy(ritz.vectors[i * m + j]!, basis[j]!, y);
+    const coefficients = ritz.vectors.subarray(i * m, (i + 1) * m);
+    basis.forEach((v, j) => axpy(defined(coefficients[j], "a Ritz vector entry"), v, y));
     const norm = Math.sqrt(dot(y, y));
     vectors.push(norm > 0 ? scaled(y, 1 / norm) : y);
-    values.push(ritz.values[i]!);
-    residuals.push(Math.abs(lastBeta * ritz.vectors[i * m + m - 1]!));
+    values.push(defined(ritz.values[i], "a Ritz value"));
+    residuals.push(Math.abs(lastBeta * defined(coefficients.at(-1), "a Ritz vector's last entry")));
   }
   return { values, vectors, iterations: m, matVecs, converged, residuals };
 }
@@ -162,12 +164,6 @@ function startVector(
   return scaled(v, 1 / norm);
 }
 
-function axpy(alpha: number, x: Float64Array, y: Float64Array): void {
-  for (let i = 0; i < x.length; i++) y[i]! += alpha * x[i]!;
-}
-
 function scaled(x: Float64Array, factor: number): Float64Array {
-  const out = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = x[i]! * factor;
-  return out;
+  return x.map((value) => value * factor);
 }

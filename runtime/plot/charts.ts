@@ -1,208 +1,470 @@
 /**
  * Chart builders: each turns run records into a Vega-Lite spec (render it with renderSvg).
- * Divergent runs never reach a log axis as Infinity, NaN or 1e300: their curves stop at the
- * divergence, which is marked with a cross at the top of the plotted range.
+ * Nothing out of range is dropped: a curve that leaves the plotted range runs along the edge it
+ * crossed, and a triangle marks where it left, with the value in its tooltip; a run that diverged
+ * ends in a cross. Non-finite values never reach an axis.
  */
 import type { TopLevelSpec } from "vega-lite";
-import { clipSeries, downsample, formatLabel, largestFinite, seriesSteps } from "./series.ts";
-import type { ModelKind, Phase, RunRecord } from "./types.ts";
-import { MODEL_LABELS, MODEL_ORDER, PHASE_COLORS, PHASES } from "./types.ts";
+import { clampSeries, downsample, formatLabel, largestFinite, logTicks, seriesSteps, stepTicks } from "./series.ts";
+import type { LossNormalization, ModelKind, Phase, RunRecord } from "./types.ts";
+import { MODEL_LABELS, MODEL_ORDER, PHASE_COLORS, PHASES, TEST_LOSS_LABEL, trainingLossLabel } from "./types.ts";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 /** Points kept per curve: enough to show a catapult's spike, small enough for a light SVG. */
 const MAX_POINTS = 300;
-/** Curves are cut at this many times the largest loss a converging run reached (or the initial loss). */
+/** The loss axis ends at this many times the largest loss a converging run reached (or the initial loss). */
 const LOSS_CEILING_FACTOR = 10;
 /** The loss axis spans at most this factor below the largest initial loss (converged runs reach 1e-300). */
 const LOSS_FLOOR_FACTOR = 1e-12;
-/** λ curves are cut at this many times the largest λ_max a converging run reached. */
+/** The λ axis ends at this many times the largest λ_max a converging run reached. */
 const LAMBDA_CEILING_FACTOR = 1.5;
 const MODEL_SORT = MODEL_ORDER.map((m) => MODEL_LABELS[m]);
 const PANEL = { width: 260, height: 190 } as const;
+/** Pixels between stacked divergence crosses. */
+const CROSS_SPACING = 9;
+
+/**
+ * Colours for learning rates that can be told apart (Tableau 10 without its red, kept for
+ * divergence, and its grey); a panel shows at most this many rates, more are split into rows.
+ */
+export const RATE_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#eeca3b", "#72b7b2", "#ff9da6"];
+/** A line per model that stays visible where curves coincide: f solid, f_lin dotted, f_quad dashed (drawn last, over f). */
+export const MODEL_DASHES: Record<string, number[]> = { f: [1, 0], f_lin: [2, 2], f_quad: [6, 3] };
+export const MODEL_SHAPES: Record<string, string> = { f: "circle", f_lin: "square", f_quad: "triangle-up" };
+/** The legend entries of the markers on curve charts. */
+const MARKS = {
+  diverged: "diverged",
+  above: "left the axis above",
+  below: "left the axis below",
+} as const;
+
+/** The learning rates split into rows of at most RATE_COLORS.length, of near-equal size, in increasing order. */
+export function rateGroups(multiples: Iterable<number>): number[][] {
+  const sorted = [...new Set(multiples)].sort((a, b) => a - b);
+  const rows = Math.max(1, Math.ceil(sorted.length / RATE_COLORS.length));
+  const size = Math.ceil(sorted.length / rows);
+  return Array.from({ length: rows }, (_, r) => sorted.slice(r * size, (r + 1) * size));
+}
+
+function rateLabel(multiple: number): string {
+  return `${formatLabel(multiple, 4)}×`;
+}
 
 interface CurveRow {
-  kind: "curve" | "diverged";
+  kind: "curve";
   model: string;
-  multiple: number;
+  rate: string;
+  group: number;
   run: string;
   step: number;
   value: number;
 }
 
-/** Rows for one per-run series, clipped at divergence and downsampled; adds a divergence marker. */
-function curveRows(
-  runs: readonly RunRecord[],
-  pick: (run: RunRecord) => { steps: number[]; values: number[] },
-  ceilingFactor: number,
-  positive: boolean,
-): CurveRow[] {
-  // The ceiling is set by what the converging runs reach (the catapult's peak), so divergent
-  // runs, cut there and marked, do not flatten every other curve.
-  const converging = runs.filter((run) => run.phase !== "divergent");
-  const reached = converging.flatMap((run) =>
-    pick(run).values.filter((v) => Number.isFinite(v) && (!positive || v > 0)),
-  );
-  const initial = runs.map((run) => pick(run).values[0] ?? Number.NaN).filter((v) => !positive || v > 0);
-  const ceiling = ceilingFactor * largestFinite([...initial, ...reached], 1);
-  const rows: CurveRow[] = [];
-  let top = 0;
-  const markers: CurveRow[] = [];
+interface MarkRow {
+  kind: "mark";
+  mark: string;
+  model: string;
+  rate: string;
+  group: number;
+  run: string;
+  step: number;
+  value: number;
+  /** The value that was out of range (or non-finite), as text. */
+  actual: string;
+}
+
+interface EdgeRow {
+  kind: "edge";
+  model: string;
+  rate: string;
+  group: number;
+  step: number;
+  value: number;
+  label: string;
+}
+
+type Row = CurveRow | MarkRow | EdgeRow;
+
+interface Series {
+  steps: number[];
+  values: number[];
+}
+
+interface Axis {
+  low: number;
+  high: number;
+  log: boolean;
+}
+
+/**
+ * Rows for one per-run series: clamped into the axis and downsampled, with a triangle where it
+ * left the axis and a cross where the run diverged (stacked at the top edge when they coincide).
+ */
+function curveRows(runs: readonly RunRecord[], pick: (run: RunRecord) => Series, axis: Axis, lastStep: number): Row[] {
+  const groups = rateGroups(runs.map((r) => r.lrMultiple));
+  const groupOf = (multiple: number) => groups.findIndex((g) => g.includes(multiple));
+  const rows: Row[] = [];
+  const crosses: MarkRow[] = [];
   for (const run of runs) {
     const { steps, values } = pick(run);
-    const clipped = clipSeries(steps, values, ceiling, positive);
-    const thinned = downsample(clipped.steps, clipped.values, MAX_POINTS);
-    const base = { model: MODEL_LABELS[run.model], multiple: run.lrMultiple, run: run.id };
+    const clamped = clampSeries(steps, values, axis.low, axis.high, axis.log);
+    const thinned = downsample(clamped.steps, clamped.values, MAX_POINTS);
+    const base = {
+      model: MODEL_LABELS[run.model],
+      rate: rateLabel(run.lrMultiple),
+      group: groupOf(run.lrMultiple),
+      run: run.id,
+    };
     thinned.steps.forEach((step, i) => {
-      rows.push({ kind: "curve", ...base, step, value: thinned.values[i]! });
-      top = Math.max(top, thinned.values[i]!);
+      rows.push({ kind: "curve", ...base, step, value: thinned.values[i] ?? Number.NaN });
     });
-    const divergedAt = clipped.divergedAt ?? (run.phase === "divergent" ? (run.divergedAt ?? run.steps) : undefined);
-    if (divergedAt !== undefined) markers.push({ kind: "diverged", ...base, step: divergedAt, value: 0 });
+    const divergedAt = run.phase === "divergent" ? (run.divergedAt ?? clamped.stoppedAt ?? run.steps) : undefined;
+    for (const excursion of clamped.excursions) {
+      if (excursion.step === divergedAt) continue; // the cross says it
+      rows.push({
+        kind: "mark",
+        mark: excursion.side === "above" ? MARKS.above : MARKS.below,
+        ...base,
+        step: excursion.step,
+        value: excursion.side === "above" ? axis.high : axis.low,
+        actual: formatLabel(excursion.extreme, 4),
+      });
+    }
+    const endedAt = divergedAt ?? clamped.stoppedAt;
+    if (endedAt !== undefined) {
+      const index = steps.indexOf(endedAt);
+      const value = index >= 0 ? (values[index] ?? Number.NaN) : (clamped.stoppedValue ?? Number.NaN);
+      crosses.push({
+        kind: "mark",
+        mark: MARKS.diverged,
+        ...base,
+        step: endedAt,
+        value: axis.high,
+        actual: index >= 0 || clamped.stoppedValue !== undefined ? formatLabel(value, 4) : "not recorded",
+      });
+    }
   }
-  const markerHeight = top > 0 ? top : 1;
-  for (const marker of markers) rows.push({ ...marker, value: markerHeight });
+  rows.push(...stackCrosses(crosses, axis, lastStep));
   return rows;
 }
 
-function lossSeries(run: RunRecord): { steps: number[]; values: number[] } {
+/** Crosses at the top edge, moved down one spacing each where they would overlap one in the same panel. */
+function stackCrosses(crosses: MarkRow[], axis: Axis, lastStep: number): MarkRow[] {
+  const x = (step: number) => (PANEL.width * Math.log1p(Math.max(0, step))) / Math.log1p(Math.max(1, lastStep));
+  const down = (levels: number): number => {
+    const fraction = (levels * CROSS_SPACING) / PANEL.height;
+    if (axis.log) return axis.high * (axis.low / axis.high) ** fraction;
+    return axis.high - fraction * (axis.high - axis.low);
+  };
+  const placed: Array<{ panel: string; x: number; level: number }> = [];
+  return [...crosses]
+    .sort((a, b) => a.step - b.step)
+    .map((cross) => {
+      const panel = `${cross.group}|${cross.model}`;
+      const at = x(cross.step);
+      let level = 0;
+      while (placed.some((p) => p.panel === panel && p.level === level && Math.abs(p.x - at) < CROSS_SPACING)) level++;
+      placed.push({ panel, x: at, level });
+      return { ...cross, value: down(level) };
+    });
+}
+
+function lossSeries(run: RunRecord): Series {
   return { steps: run.lossSteps ?? run.trainLoss.map((_, t) => t), values: run.trainLoss };
 }
 
-function lambdaSeries(run: RunRecord): { steps: number[]; values: number[] } {
+function lambdaSeries(run: RunRecord): Series {
   return { steps: seriesSteps(run, run.lambdaMax.length), values: run.lambdaMax };
 }
 
-function multipleColor(title = "η/η_crit") {
-  return { field: "multiple", type: "ordinal", title, scale: { scheme: "viridis" } } as const;
+/** A scale domain (a mutable array, as Vega-Lite's types want it). */
+function span(low: number, high: number): number[] {
+  return [low, high];
 }
 
-/** Training loss against step on a log axis, one line per run coloured by η/η_crit, one panel per model (the paper's Figure 2a). */
-export function lossChart(runs: readonly RunRecord[], options: { title?: string } = {}): TopLevelSpec {
-  const rows = curveRows(runs, lossSeries, LOSS_CEILING_FACTOR, true);
+/** The last step any run reached. */
+function lastStepOf(runs: readonly RunRecord[]): number {
+  return runs.reduce((last, run) => Math.max(last, run.steps), 1);
+}
+
+/**
+ * The top of the axis: `factor` times the largest value a non-divergent run reached (or any run
+ * started from), so that divergent runs, clamped there and marked, do not flatten the others.
+ */
+function ceilingOf(runs: readonly RunRecord[], pick: (run: RunRecord) => Series, factor: number, positive: boolean) {
+  const usable = (v: number) => Number.isFinite(v) && (!positive || v > 0);
+  const reached = runs.filter((run) => run.phase !== "divergent").flatMap((run) => pick(run).values.filter(usable));
+  const initial = runs.map((run) => pick(run).values[0] ?? Number.NaN).filter(usable);
+  return factor * largestFinite([...initial, ...reached], 1);
+}
+
+/** Options shared by the chart builders. */
+export interface ChartOptions {
+  title?: string;
+  /** How the training loss was normalized (labels the loss axes); default sum. */
+  lossNormalization?: LossNormalization;
+}
+
+/**
+ * Training loss against step on a log axis, one line per run coloured by η/η_crit, one panel per
+ * model (the paper's Figure 2a); more than RATE_COLORS.length rates are split into rows.
+ */
+export function lossChart(runs: readonly RunRecord[], options: ChartOptions = {}): TopLevelSpec {
+  const high = ceilingOf(runs, lossSeries, LOSS_CEILING_FACTOR, true);
   const floor =
     LOSS_FLOOR_FACTOR *
     largestFinite(
       runs.map((run) => run.trainLoss[0] ?? Number.NaN),
       1,
     );
-  const lowest = rows
-    .filter((r) => r.kind === "curve")
-    .map((r) => r.value)
-    .reduce((a, b) => Math.min(a, b), Infinity);
-  return curveChart(rows, {
+  let lowest = Infinity;
+  for (const run of runs) for (const v of run.trainLoss) if (v > 0 && v < lowest) lowest = v;
+  // Half the lowest loss: converged runs stay visible above the bottom edge instead of running along it.
+  const low = Math.min(high / 10, Math.max(floor, Number.isFinite(lowest) ? lowest / 2 : floor));
+  const axis = { low, high, log: true };
+  const lastStep = lastStepOf(runs);
+  return curveChart(runs, curveRows(runs, lossSeries, axis, lastStep), axis, lastStep, {
     title: options.title ?? "Training loss",
-    yTitle: "training loss",
-    logY: true,
-    rules: [],
-    ...(lowest < floor ? { domainMin: floor } : {}),
+    yTitle: trainingLossLabel(options.lossNormalization ?? "sum"),
   });
 }
 
-/** λ_max of the tangent kernel against step, one line per run, with the stability edge 2/η dashed for each super-critical η. */
-export function lambdaMaxChart(runs: readonly RunRecord[], options: { title?: string } = {}): TopLevelSpec {
-  const rules = runs
-    .filter((run) => run.lrMultiple > 1 && run.lr > 0)
-    .map((run) => ({ model: MODEL_LABELS[run.model], multiple: run.lrMultiple, edge: 2 / run.lr }));
-  return curveChart(curveRows(runs, lambdaSeries, LAMBDA_CEILING_FACTOR, false), {
-    title: options.title ?? "Top eigenvalue of the tangent kernel (dashed: 2/η)",
+/** λ_max of the tangent kernel against step, one line per run, with the stability edge 2/η dashed and labelled for each super-critical η. */
+export function lambdaMaxChart(runs: readonly RunRecord[], options: ChartOptions = {}): TopLevelSpec {
+  const high = ceilingOf(runs, lambdaSeries, LAMBDA_CEILING_FACTOR, false);
+  const lastStep = lastStepOf(runs);
+  const groups = rateGroups(runs.map((r) => r.lrMultiple));
+  const edges = new Map<string, EdgeRow>();
+  const superCritical = [...new Set(runs.filter((r) => r.lrMultiple > 1).map((r) => r.lrMultiple))].sort(
+    (a, b) => a - b,
+  );
+  for (const run of runs)
+    if (run.lrMultiple > 1 && run.lr > 0) {
+      // Neighbouring edges lie close together: their labels alternate between the right end and the middle.
+      const alternate = superCritical.indexOf(run.lrMultiple) % 2 === 1;
+      const edge: EdgeRow = {
+        kind: "edge",
+        model: MODEL_LABELS[run.model],
+        rate: rateLabel(run.lrMultiple),
+        group: groups.findIndex((g) => g.includes(run.lrMultiple)),
+        step: alternate ? Math.round(Math.sqrt(lastStep)) : lastStep,
+        value: 2 / run.lr,
+        label: `2/η, ${rateLabel(run.lrMultiple)}`,
+      };
+      edges.set(`${edge.model}|${edge.rate}|${edge.value}`, edge);
+    }
+  let low = Infinity;
+  for (const run of runs) for (const v of run.lambdaMax) if (Number.isFinite(v) && v < low) low = v;
+  for (const edge of edges.values()) low = Math.min(low, edge.value);
+  low = Number.isFinite(low) && low < high ? Math.max(0, low - 0.05 * (high - low)) : 0;
+  const axis = { low, high, log: false };
+  return curveChart(runs, [...curveRows(runs, lambdaSeries, axis, lastStep), ...edges.values()], axis, lastStep, {
+    title: options.title ?? "Top eigenvalue of the tangent kernel (dashed: the stability edge 2/η)",
     yTitle: "λ_max",
-    logY: false,
-    rules,
   });
 }
+
+/** One view of a vertical concatenation. */
+type ConcatMember = Extract<TopLevelSpec, { vconcat: unknown }>["vconcat"][number];
 
 function curveChart(
-  rows: CurveRow[],
-  options: {
-    title: string;
-    yTitle: string;
-    logY: boolean;
-    rules: Array<{ model: string; multiple: number; edge: number }>;
-    domainMin?: number;
-  },
+  runs: readonly RunRecord[],
+  rows: Row[],
+  axis: Axis,
+  lastStep: number,
+  options: { title: string; yTitle: string },
 ): TopLevelSpec {
-  const models = new Set(rows.map((r) => r.model));
-  const scale = options.logY
-    ? ({ type: "log", ...(options.domainMin !== undefined ? { domainMin: options.domainMin } : {}) } as const)
-    : ({ zero: false } as const);
-  const y = { field: "value", type: "quantitative", title: options.yTitle, scale } as const;
-  // A symmetric-log step axis shows the first steps (the catapult) and the long tail alike.
-  const x = { field: "step", type: "quantitative", title: "step", scale: { type: "symlog" } } as const;
-  const ruleRows = options.rules.map((r) => ({ kind: "edge", ...r, step: 0, value: r.edge }));
+  const models = MODEL_SORT.filter((m) => rows.some((r) => r.model === m));
+  const groups = rateGroups(runs.map((r) => r.lrMultiple));
+  const y = {
+    field: "value",
+    type: "quantitative",
+    title: options.yTitle,
+    scale: axis.log
+      ? ({ type: "log", domain: span(axis.low, axis.high), nice: false } as const)
+      : ({ domain: span(axis.low, axis.high), nice: false, zero: false } as const),
+    ...(axis.log ? { axis: { values: logTicks(axis.low, axis.high), format: ".0e" } } : {}),
+  } as const;
+  // A symmetric-log step axis (log-like, with room for step 0) labelled 1, 2, 5, 10, 20, 50, …: the catapult happens early.
+  const x = {
+    field: "step",
+    type: "quantitative",
+    title: "step (log scale)",
+    scale: { type: "symlog", domain: span(0, lastStep), nice: false },
+    axis: { values: stepTicks(lastStep), format: "d" },
+  } as const;
+  const markShapes = {
+    field: "mark",
+    type: "nominal",
+    title: "markers",
+    scale: { domain: Object.values(MARKS), range: ["cross", "triangle-up", "triangle-down"] },
+  } as const;
+  const strokeDash = {
+    field: "model",
+    type: "nominal",
+    title: "model",
+    scale: { domain: models, range: models.map((m) => MODEL_DASHES[m] ?? [1, 0]) },
+  } as const;
+  const rows_ = groups.map((group, index): ConcatMember => {
+    const color = {
+      field: "rate",
+      type: "nominal",
+      title: "η/η_crit",
+      scale: { domain: group.map(rateLabel), range: RATE_COLORS.slice(0, group.length) },
+    } as const;
+    return {
+      ...(groups.length > 1
+        ? { title: { text: `η/η_crit ${rateLabel(group[0] ?? 0)} to ${rateLabel(group.at(-1) ?? 0)}`, fontSize: 11 } }
+        : {}),
+      transform: [{ filter: { field: "group", equal: index } }],
+      facet: { column: { field: "model", type: "nominal", title: null, sort: models } },
+      spec: {
+        ...PANEL,
+        layer: [
+          {
+            transform: [{ filter: "datum.kind === 'edge'" }],
+            mark: { type: "rule", strokeDash: [4, 3], strokeWidth: 1, clip: true },
+            encoding: { y, color },
+          },
+          {
+            transform: [{ filter: "datum.kind === 'edge'" }],
+            mark: { type: "text", align: "right", baseline: "bottom", dy: -1, fontSize: 8, clip: true },
+            encoding: { x, y, color, text: { field: "label" } },
+          },
+          {
+            transform: [{ filter: "datum.kind === 'curve'" }],
+            mark: { type: "line", strokeWidth: 1.4, clip: true },
+            encoding: {
+              x,
+              y,
+              color,
+              strokeDash,
+              detail: { field: "run", type: "nominal" },
+            },
+          },
+          {
+            transform: [{ filter: "datum.kind === 'mark'" }],
+            mark: { type: "point", size: 70, filled: true, opacity: 1, clip: false },
+            encoding: {
+              x,
+              y,
+              color,
+              shape: markShapes,
+              tooltip: [
+                { field: "run", title: "run" },
+                { field: "mark", title: "marker" },
+                { field: "step", title: "step" },
+                { field: "actual", title: "value" },
+              ],
+            },
+          },
+        ],
+      },
+    };
+  });
   return {
     $schema: SCHEMA,
     title: options.title,
-    data: { values: [...rows, ...ruleRows] },
-    facet: { column: { field: "model", type: "nominal", title: null, sort: MODEL_SORT.filter((m) => models.has(m)) } },
+    data: { values: rows },
+    vconcat: rows_,
+    resolve: { scale: { color: "independent" }, legend: { color: "independent" } },
+  };
+}
+
+/** The top kernel eigenvalues against step (the paper's Figure 3: λ1, λ2, ...), dash style by rank. */
+export function eigenvaluesChart(runs: readonly RunRecord[], options: ChartOptions = {}): TopLevelSpec {
+  const rows: Array<{ model: string; rate: string; run: string; rank: string; step: number; value: number }> = [];
+  const marks: Array<{
+    model: string;
+    rate: string;
+    run: string;
+    rank: string;
+    step: number;
+    value: number;
+    actual: string;
+  }> = [];
+  const initial = runs.flatMap((run) => run.eigs?.[0] ?? []);
+  const high = LAMBDA_CEILING_FACTOR * largestFinite(initial, 1);
+  const lastStep = lastStepOf(runs);
+  for (const run of runs) {
+    const eigs = run.eigs ?? [];
+    const steps = seriesSteps(run, eigs.length);
+    const count = eigs.reduce((most, e) => Math.max(most, e.length), 0);
+    for (let rank = 0; rank < count; rank++) {
+      const clamped = clampSeries(
+        steps,
+        eigs.map((e) => e[rank] ?? Number.NaN),
+        -high,
+        high,
+        false,
+      );
+      const thinned = downsample(clamped.steps, clamped.values, MAX_POINTS);
+      const base = {
+        model: MODEL_LABELS[run.model],
+        rate: rateLabel(run.lrMultiple),
+        run: run.id,
+        rank: `λ${rank + 1}`,
+      };
+      thinned.steps.forEach((step, i) => {
+        rows.push({ ...base, step, value: thinned.values[i] ?? Number.NaN });
+      });
+      for (const e of clamped.excursions)
+        marks.push({
+          ...base,
+          step: e.step,
+          value: e.side === "above" ? high : -high,
+          actual: formatLabel(e.extreme, 4),
+        });
+    }
+  }
+  const models = MODEL_SORT.filter((m) => rows.some((r) => r.model === m));
+  const rates = rateGroups(runs.map((r) => r.lrMultiple)).flat();
+  const x = {
+    field: "step",
+    type: "quantitative",
+    title: "step (log scale)",
+    scale: { type: "symlog", domain: span(0, lastStep), nice: false },
+    axis: { values: stepTicks(lastStep), format: "d" },
+  } as const;
+  const y = { field: "value", type: "quantitative", title: "eigenvalue", scale: { zero: false } } as const;
+  // Colours repeat past RATE_COLORS.length rates; the tooltip names each run.
+  const color = {
+    field: "rate",
+    type: "nominal",
+    title: "η/η_crit",
+    scale: { domain: rates.map(rateLabel), range: RATE_COLORS },
+  } as const;
+  return {
+    $schema: SCHEMA,
+    title: options.title ?? "Top eigenvalues of the tangent kernel",
+    data: { values: [...rows.map((r) => ({ kind: "curve", ...r })), ...marks.map((m) => ({ kind: "mark", ...m }))] },
+    facet: { column: { field: "model", type: "nominal", title: null, sort: models } },
     spec: {
       ...PANEL,
       layer: [
         {
           transform: [{ filter: "datum.kind === 'curve'" }],
           mark: { type: "line", strokeWidth: 1.3, clip: true },
-          encoding: { x, y, color: multipleColor(), detail: { field: "run", type: "nominal" } },
+          encoding: {
+            x,
+            y,
+            color,
+            strokeDash: { field: "rank", type: "nominal", title: "eigenvalue" },
+            detail: { field: "run", type: "nominal" },
+            tooltip: [{ field: "run" }, { field: "rank" }],
+          },
         },
         {
-          transform: [{ filter: "datum.kind === 'edge'" }],
-          mark: { type: "rule", strokeDash: [4, 3], strokeWidth: 1, clip: true },
-          encoding: { y, color: multipleColor() },
-        },
-        {
-          transform: [{ filter: "datum.kind === 'diverged'" }],
-          mark: { type: "point", shape: "cross", size: 90, filled: true, clip: false },
-          encoding: { x, y, color: { value: PHASE_COLORS.divergent }, tooltip: [{ field: "run" }, { field: "step" }] },
+          transform: [{ filter: "datum.kind === 'mark'" }],
+          mark: { type: "point", shape: "triangle-up", size: 60, filled: true, clip: false },
+          encoding: {
+            x,
+            y,
+            color,
+            tooltip: [{ field: "run" }, { field: "rank" }, { field: "step" }, { field: "actual" }],
+          },
         },
       ],
-    },
-    resolve: { scale: { y: "shared" } },
-  };
-}
-
-/** The top kernel eigenvalues against step (the paper's Figure 3: λ1, λ2, ...), dash style by rank. */
-export function eigenvaluesChart(runs: readonly RunRecord[], options: { title?: string } = {}): TopLevelSpec {
-  const rows: Array<{ model: string; multiple: number; run: string; rank: string; step: number; value: number }> = [];
-  const initial = runs.flatMap((run) => run.eigs?.[0] ?? []);
-  const ceiling = LAMBDA_CEILING_FACTOR * largestFinite(initial, 1);
-  for (const run of runs) {
-    const eigs = run.eigs ?? [];
-    const steps = seriesSteps(run, eigs.length);
-    const count = eigs.reduce((most, e) => Math.max(most, e.length), 0);
-    for (let rank = 0; rank < count; rank++) {
-      const clipped = clipSeries(
-        steps,
-        eigs.map((e) => e[rank] ?? Number.NaN),
-        ceiling,
-        false,
-      );
-      const thinned = downsample(clipped.steps, clipped.values, MAX_POINTS);
-      thinned.steps.forEach((step, i) => {
-        rows.push({
-          model: MODEL_LABELS[run.model],
-          multiple: run.lrMultiple,
-          run: run.id,
-          rank: `λ${rank + 1}`,
-          step,
-          value: thinned.values[i]!,
-        });
-      });
-    }
-  }
-  const models = new Set(rows.map((r) => r.model));
-  return {
-    $schema: SCHEMA,
-    title: options.title ?? "Top eigenvalues of the tangent kernel",
-    data: { values: rows },
-    facet: { column: { field: "model", type: "nominal", title: null, sort: MODEL_SORT.filter((m) => models.has(m)) } },
-    spec: {
-      ...PANEL,
-      mark: { type: "line", strokeWidth: 1.3, clip: true },
-      encoding: {
-        x: { field: "step", type: "quantitative", title: "step" },
-        y: { field: "value", type: "quantitative", title: "eigenvalue", scale: { zero: false } },
-        color: multipleColor(),
-        strokeDash: { field: "rank", type: "nominal", title: "eigenvalue" },
-        detail: { field: "run", type: "nominal" },
-      },
     },
   };
 }
@@ -241,54 +503,66 @@ export function majorityPhase(runs: readonly RunRecord[]): { phase: Phase; count
   return { phase: best, count: bestCount };
 }
 
+/** The legend entry of the crosses on the best-test-loss chart. */
+export const ALL_DIVERGED = "every seed diverged";
+
 /**
- * Best test loss against η/η_crit for f, f_lin and f_quad (the paper's Figure 2b): the mean over
- * seeds with a min–max bar; (model, η) whose runs all diverged get a cross at the top. Without any
- * test loss it falls back to the lowest training loss.
+ * Best test loss against η/η_crit for f, f_lin and f_quad (the paper's Figure 2b) on a log axis,
+ * so one unconverged point does not flatten the rest: the mean over seeds with a min–max bar, a
+ * dash style and a symbol per model (f_quad dashed over f stays visible where they coincide);
+ * (model, η) whose runs all diverged get a cross above the curves. Without a test set the chart
+ * says so and shows the final training loss instead.
  */
-export function bestTestLossChart(runs: readonly RunRecord[], options: { title?: string } = {}): TopLevelSpec {
+export function bestTestLossChart(runs: readonly RunRecord[], options: ChartOptions = {}): TopLevelSpec {
   const haveTest = runs.some((r) => r.bestTestLoss !== null && Number.isFinite(r.bestTestLoss));
-  const best = (run: RunRecord): number => {
-    if (haveTest) return run.bestTestLoss ?? Number.NaN;
-    let lowest = Number.NaN;
-    for (const loss of run.trainLoss) if (Number.isFinite(loss) && !(loss >= lowest)) lowest = loss;
-    return lowest;
-  };
+  const value = (run: RunRecord): number => (haveTest ? (run.bestTestLoss ?? Number.NaN) : run.finalTrainLoss);
   const points: Array<{
-    kind: string;
+    kind: "point";
     model: string;
     multiple: number;
     mean: number;
     min: number;
     max: number;
     seeds: number;
+    phase: string;
   }> = [];
-  const diverged: Array<{ kind: string; model: string; multiple: number }> = [];
+  const diverged: Array<{ kind: "diverged"; model: string; multiple: number; shape: string }> = [];
   for (const group of groupRuns(runs)) {
+    // A log axis cannot show 0: an exact zero is drawn at the smallest positive value instead (see the tooltip).
     const values = group.runs
       .filter((r) => r.phase !== "divergent")
-      .map(best)
-      .filter(Number.isFinite);
+      .map(value)
+      .filter((v) => Number.isFinite(v) && v >= 0);
     if (values.length === 0) {
-      diverged.push({ kind: "diverged", model: MODEL_LABELS[group.model], multiple: group.multiple });
+      diverged.push({
+        kind: "diverged",
+        model: MODEL_LABELS[group.model],
+        multiple: group.multiple,
+        shape: ALL_DIVERGED,
+      });
       continue;
     }
-    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const { phase, count } = majorityPhase(group.runs);
     points.push({
       kind: "point",
       model: MODEL_LABELS[group.model],
       multiple: group.multiple,
-      mean,
+      mean: values.reduce((a, b) => a + b, 0) / values.length,
       min: values.reduce((a, b) => Math.min(a, b), Infinity),
       max: values.reduce((a, b) => Math.max(a, b), -Infinity),
       seeds: values.length,
+      phase: count === group.runs.length ? phase : `${phase} ${count}/${group.runs.length}`,
     });
   }
-  // Diverged (model, η) get a cross in a row of their own per model, just above the plotted range.
-  const top = points.length > 0 ? points.reduce((top, p) => Math.max(top, p.max), -Infinity) : 1;
-  const bottom = points.length > 0 ? points.reduce((bottom, p) => Math.min(bottom, p.min), Infinity) : 0;
-  const step = 0.07 * (top > bottom ? top - bottom : Math.abs(top) || 1);
-  const markerRow = (model: string): number => top + step * (1 + MODEL_SORT.indexOf(model));
+  const positive = points.flatMap((p) => [p.min, p.mean, p.max]).filter((v) => v > 0);
+  const top = positive.length > 0 ? positive.reduce((a, b) => Math.max(a, b), -Infinity) : 1;
+  const bottomFound = positive.length > 0 ? positive.reduce((a, b) => Math.min(a, b), Infinity) : top / 10;
+  const bottom = Math.min(bottomFound, top / 10) / 1.5;
+  for (const p of points) for (const key of ["min", "mean", "max"] as const) if (!(p[key] > 0)) p[key] = bottom;
+  // Crosses in a row of their own per model, above the highest point (a log axis: a factor per row).
+  const rowFactor = (top / bottom) ** 0.07;
+  const markerRow = (model: string): number => top * rowFactor ** (1 + Math.max(0, MODEL_SORT.indexOf(model)));
+  const axisTop = diverged.length > 0 ? top * rowFactor ** (1 + MODEL_SORT.length) : top * 1.5;
   const multiples = runs.map((r) => r.lrMultiple).filter((m) => m > 0);
   const logX =
     multiples.length > 0 &&
@@ -299,11 +573,32 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
     title: "η/η_crit",
     scale: logX ? ({ type: "log" } as const) : ({ zero: false } as const),
   } as const;
-  const yTitle = haveTest ? "best test loss" : "best training loss";
+  const lossLabel = haveTest ? TEST_LOSS_LABEL : trainingLossLabel(options.lossNormalization ?? "sum");
+  const yTitle = haveTest ? `best ${lossLabel}` : `final ${lossLabel} (no test set)`;
+  const y = {
+    field: "mean",
+    type: "quantitative",
+    title: yTitle,
+    scale: { type: "log", domain: span(bottom, axisTop), nice: false },
+    axis: { values: logTicks(bottom, axisTop), format: ".0e" },
+  } as const;
+  const models = MODEL_SORT.filter((m) => runs.some((r) => MODEL_LABELS[r.model] === m));
   const color = { field: "model", type: "nominal", title: "model", sort: MODEL_SORT } as const;
+  const shape = {
+    field: "model",
+    type: "nominal",
+    title: "symbol",
+    scale: { domain: models, range: models.map((m) => MODEL_SHAPES[m] ?? "circle") },
+  } as const;
   const edges = [
     { kind: "edge", multiple: 1, label: "η_crit" },
     { kind: "edge", multiple: 2, label: "2η_crit" },
+  ];
+  const subtitle = [
+    haveTest
+      ? "mean over seeds, bars min–max; log axis"
+      : "NO TEST SET: the final training loss is shown instead; mean over seeds, bars min–max",
+    ...(diverged.length > 0 ? ["crosses above the curves: every seed diverged at that η"] : []),
   ];
   return {
     $schema: SCHEMA,
@@ -312,15 +607,14 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
         options.title ??
         (haveTest
           ? "Best test loss against the learning rate"
-          : "Best training loss against the learning rate (no test set)"),
-      subtitle:
-        diverged.length > 0
-          ? "mean over seeds, bars min–max; crosses above the curves: every seed diverged"
-          : "mean over seeds, bars min–max",
+          : "Final training loss against the learning rate (no test set)"),
+      subtitle,
     },
     width: 420,
     height: 260,
-    data: { values: [...points, ...diverged.map((d) => ({ ...d, mean: markerRow(d.model) })), ...edges] },
+    data: {
+      values: [...points, ...diverged.map((d) => ({ ...d, mean: markerRow(d.model) })), ...edges],
+    },
     layer: [
       {
         transform: [{ filter: "datum.kind === 'edge'" }],
@@ -339,25 +633,55 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: { title?:
       },
       {
         transform: [{ filter: "datum.kind === 'point'" }],
-        mark: { type: "line", point: true },
+        mark: { type: "line", strokeWidth: 1.6 },
         encoding: {
           x,
-          y: { field: "mean", type: "quantitative", title: yTitle, scale: { zero: false } },
+          y,
           color,
-          tooltip: [{ field: "model" }, { field: "multiple" }, { field: "mean" }, { field: "seeds" }],
+          strokeDash: {
+            field: "model",
+            type: "nominal",
+            title: "model",
+            scale: { domain: models, range: models.map((m) => MODEL_DASHES[m] ?? [1, 0]) },
+          },
+          order: { field: "multiple", type: "quantitative" },
+        },
+      },
+      {
+        transform: [{ filter: "datum.kind === 'point'" }],
+        mark: { type: "point", size: 55, filled: false, strokeWidth: 1.6, opacity: 1 },
+        encoding: {
+          x,
+          y,
+          color,
+          shape,
+          tooltip: [
+            { field: "model" },
+            { field: "multiple", title: "η/η_crit" },
+            { field: "mean", title: haveTest ? "best test loss (mean)" : "final training loss (mean)" },
+            { field: "seeds" },
+            { field: "phase" },
+          ],
         },
       },
       {
         transform: [{ filter: "datum.kind === 'diverged'" }],
-        mark: { type: "point", shape: "cross", size: 110, filled: true },
+        mark: { type: "point", size: 80, filled: true, opacity: 1 },
         encoding: {
           x,
-          y: { field: "mean", type: "quantitative" },
+          y,
           color,
-          tooltip: [{ field: "model" }, { field: "multiple" }],
+          shape: {
+            field: "shape",
+            type: "nominal",
+            title: "markers",
+            scale: { domain: [ALL_DIVERGED], range: ["cross"] },
+          },
+          tooltip: [{ field: "model" }, { field: "multiple", title: "η/η_crit" }, { field: "shape", title: "phase" }],
         },
       },
     ],
+    resolve: { scale: { shape: "independent" } },
   };
 }
 

@@ -1,4 +1,5 @@
-/** Headless rendering: Vega-Lite → Vega → SVG text, with no canvas or browser. */
+/** Headless rendering: Vega-Lite → Vega → SVG text, with no canvas or browser; SVG → PNG by resvg. */
+import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 
@@ -10,4 +11,20 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   } finally {
     view.finalize();
   }
+}
+
+/** How many PNG pixels per SVG unit: sharp on high-density screens and in documents. */
+export const PNG_SCALE = 2;
+
+/**
+ * Renders an SVG document to PNG bytes at PNG_SCALE, on a white background (the SVGs are
+ * transparent). Text uses the system's fonts (sans-serif); without any, labels are left out.
+ */
+export function renderPng(svg: string): Buffer {
+  const resvg = new Resvg(svg, {
+    fitTo: { mode: "zoom", value: PNG_SCALE },
+    background: "white",
+    font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans" },
+  });
+  return resvg.render().asPng();
 }

@@ -1,7 +1,13 @@
-/** The sweep report: the charts as SVG files and a one-page report.md that links them. */
+/**
+ * The sweep report: every chart as SVG and PNG, and one page in two forms, report.md (linking the
+ * PNGs) and a self-contained report.html (embedding the SVGs), built from the same sections:
+ * the settings that decide the results, the largest converged rate per model, the phases.
+ */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TopLevelSpec } from "vega-lite";
+import { writeFailed } from "../files.ts";
+import { lossFormula, TEST_LOSS_FORMULA } from "../sweep-settings.ts";
 import {
   bestTestLossChart,
   eigenvaluesChart,
@@ -11,23 +17,44 @@ import {
   majorityPhase,
   phaseChart,
 } from "./charts.ts";
-import { writeFailed } from "../files.ts";
-import { renderSvg } from "./render.ts";
+import { renderPng, renderSvg } from "./render.ts";
 import { formatLabel } from "./series.ts";
-import type { ModelKind, ReportMeta, RunRecord } from "./types.ts";
+import type { ReportMeta, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER } from "./types.ts";
 
 interface Figure {
-  file: string;
+  /** The file name without its extension (NAME.svg and NAME.png are written). */
+  name: string;
   title: string;
   spec: TopLevelSpec;
 }
 
-/** Writes the charts and report.md into `dir` (created if needed); returns the written paths, report.md last. */
+/** A figure as the page refers to it. */
+export interface FigureRef {
+  name: string;
+  title: string;
+}
+
+/** A table of the report: a header and rows of cell text. */
+interface Table {
+  header: string[];
+  rows: string[][];
+}
+
+/** The page's content, shared by report.md and report.html. */
+interface ReportContent {
+  summary: string[];
+  settings: Array<[string, string]>;
+  converged: Table;
+  phases: Table;
+  notes: string[];
+}
+
+/** Writes NAME.svg and NAME.png for each chart, report.html and report.md into `dir` (created if needed); returns the written paths, report.md last. */
 export async function writeReport(dir: string, runs: readonly RunRecord[], meta: ReportMeta): Promise<string[]> {
-  const write = async (path: string, text: string) => {
+  const write = async (path: string, data: string | Buffer) => {
     try {
-      await writeFile(path, text);
+      await writeFile(path, data);
     } catch (error) {
       writeFailed(path, error);
     }
@@ -37,88 +64,221 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
   } catch (error) {
     writeFailed(dir, error);
   }
+  const lossNormalization = meta.lossNormalization;
   const figures: Figure[] = [
-    { file: "loss.svg", title: "Training loss", spec: lossChart(runs) },
-    { file: "lambda-max.svg", title: "λ_max of the tangent kernel", spec: lambdaMaxChart(runs) },
-    { file: "best-test-loss.svg", title: "Best test loss against η/η_crit", spec: bestTestLossChart(runs) },
-    { file: "phases.svg", title: "Phases", spec: phaseChart(runs) },
+    { name: "loss", title: "Training loss", spec: lossChart(runs, { lossNormalization }) },
+    { name: "lambda-max", title: "λ_max of the tangent kernel", spec: lambdaMaxChart(runs) },
+    {
+      name: "best-test-loss",
+      title: "Best test loss against η/η_crit",
+      spec: bestTestLossChart(runs, { lossNormalization }),
+    },
+    { name: "phases", title: "Phases", spec: phaseChart(runs) },
   ];
   if (runs.some((r) => (r.eigs?.length ?? 0) > 0))
-    figures.push({ file: "eigenvalues.svg", title: "Top kernel eigenvalues", spec: eigenvaluesChart(runs) });
+    figures.push({ name: "eigenvalues", title: "Top kernel eigenvalues", spec: eigenvaluesChart(runs) });
   const written: string[] = [];
+  const svgs = new Map<string, string>();
   for (const figure of figures) {
-    const path = join(dir, figure.file);
-    await write(path, await renderSvg(figure.spec));
-    written.push(path);
+    const svg = await renderSvg(figure.spec);
+    svgs.set(figure.name, svg);
+    const svgPath = join(dir, `${figure.name}.svg`);
+    const pngPath = join(dir, `${figure.name}.png`);
+    await write(svgPath, svg);
+    await write(pngPath, renderPng(svg));
+    written.push(svgPath, pngPath);
   }
+  const htmlPath = join(dir, "report.html");
+  await write(htmlPath, reportHtml(runs, meta, figures, svgs));
+  written.push(htmlPath);
   const reportPath = join(dir, "report.md");
   await write(reportPath, reportMarkdown(runs, meta, figures));
   written.push(reportPath);
   return written;
 }
 
-/** The text of report.md. */
-export function reportMarkdown(
-  runs: readonly RunRecord[],
-  meta: ReportMeta,
-  figures: ReadonlyArray<{ file: string; title: string }>,
-): string {
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+/** The report's sections as text, table cells included. */
+function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportContent {
   const groups = groupRuns(runs);
   const models = MODEL_ORDER.filter((m) => runs.some((r) => r.model === m));
   const multiples = [...new Set(runs.map((r) => r.lrMultiple))].sort((a, b) => a - b);
   const seeds = new Set(runs.map((r) => r.seed)).size;
-  const lossText =
-    meta.lossNormalization === "sum"
-      ? "sum, L = ½ Σ (f − y)²"
-      : "mean, L = 1/(2n) Σ (f − y)² (every η threshold is n times the sum's)";
+  const s = meta.settings;
+  const set = Object.entries(s.set);
+  const settings: Array<[string, string]> = [
+    ["model file", `${s.file} (SHA-256 ${s.fileSha256.slice(0, 16)})`],
+    ...(s.modelName !== undefined ? ([["model block", s.modelName]] as Array<[string, string]>) : []),
+    ["--set", set.length > 0 ? set.map(([k, v]) => `${k}=${v}`).join(", ") : "none (the file's values)"],
+    ["data", `${s.data} (loaded as ${meta.data}; data seed ${s.dataSeed})`],
+    ["training loss", `${s.loss}: L = ${lossFormula(s.loss)}`],
+    ["test loss", `L_test = ${TEST_LOSS_FORMULA}`],
+    ["models", s.models.map((m) => MODEL_LABELS[m as keyof typeof MODEL_LABELS] ?? m).join(", ")],
+    ["learning rates", `η/η_crit = ${s.lrMultiples.map((m) => formatLabel(m, 6)).join(", ")}`],
+    ["steps", String(s.steps)],
+    ["seeds", s.seeds.join(", ")],
+    [
+      "evaluation interval",
+      `every ${plural(s.evalEvery, "step")} and at the last step (test loss, top ${plural(s.eigs, "eigenvalue")}, ‖w − w0‖)`,
+    ],
+    ["batch", s.batch === null ? "full batch (gradient descent)" : `mini-batches of ${s.batch}`],
+    ["divergence cap", `${formatLabel(s.divergenceFactor)} × max(L0, L_zero)`],
+    [
+      "dtype / backend",
+      `${s.dtype} / ${s.backend}${meta.backend !== undefined && meta.backend !== s.backend ? ` (ran on ${meta.backend})` : ""}`,
+    ],
+    ["nqm version", `${s.nqmVersion} (compiler ${s.compilerHash.slice(0, 12)})`],
+  ];
+  const summary = [
+    `measured η_crit = 2/λ_max(K(w0))${s.loss === "mean" ? "·n" : ""} = ${formatLabel(meta.etaCrit)}${meta.etaCrit > 0 && s.loss === "sum" ? ` (λ_max = ${formatLabel(2 / meta.etaCrit)})` : ""} for seed ${s.seeds[0] ?? 0}`,
+    `runs: ${runs.length} (${plural(models.length, "model")} × ${plural(multiples.length, "learning rate")} × ${plural(seeds, "seed")})`,
+  ];
+  const converged: Table = {
+    header: ["model", "largest η/η_crit converged", "η", "smallest η/η_crit diverged"],
+    rows: models.map((model) => {
+      const own = groups.filter((g) => g.model === model);
+      const largest = own.filter((g) => g.runs.every((r) => r.phase === "lazy" || r.phase === "catapult")).at(-1);
+      const smallestDiverged = own.find((g) => g.runs.some((r) => r.phase === "divergent"));
+      return [
+        MODEL_LABELS[model],
+        largest === undefined ? "none" : formatLabel(largest.multiple),
+        largest?.runs[0] === undefined ? "–" : formatLabel(largest.runs[0].lr),
+        smallestDiverged === undefined ? "none" : formatLabel(smallestDiverged.multiple),
+      ];
+    }),
+  };
+  const phases: Table = {
+    header: ["model", ...multiples.map((m) => `${formatLabel(m)}×`)],
+    rows: models.map((model) => [
+      MODEL_LABELS[model],
+      ...multiples.map((multiple) => {
+        const group = groups.find((g) => g.model === model && g.multiple === multiple);
+        if (group === undefined) return "";
+        const { phase, count } = majorityPhase(group.runs);
+        return count === group.runs.length ? phase : `${phase} ${count}/${group.runs.length}`;
+      }),
+    ]),
+  };
+  return { summary, settings, converged, phases, notes: meta.notes ?? [] };
+}
+
+const CONVERGED_NOTE = "A learning rate counts as converged when every seed ended lazy or catapult.";
+const PHASES_NOTE = "Majority phase over seeds; a share like 2/3 means the seeds disagreed.";
+
+function markdownTable(table: Table, code: boolean): string[] {
+  const cell = (text: string, i: number) => (code && i === 0 ? `\`${text}\`` : text);
+  return [
+    `| ${table.header.join(" | ")} |`,
+    `| ${table.header.map(() => "---").join(" | ")} |`,
+    ...table.rows.map((row) => `| ${row.map(cell).join(" | ")} |`),
+  ];
+}
+
+/** The text of report.md (figures linked as NAME.png, the SVG beside each). */
+export function reportMarkdown(
+  runs: readonly RunRecord[],
+  meta: ReportMeta,
+  figures: ReadonlyArray<FigureRef>,
+): string {
+  const content = reportContent(runs, meta);
   const lines: string[] = [
     "# Learning-rate sweep",
     "",
-    `- model file: \`${meta.modelFile}\``,
-    `- data: \`${meta.data}\``,
-    `- loss: ${lossText}`,
-    `- measured η_crit = 2/λ_max(K(w0)) = ${formatLabel(meta.etaCrit)}${meta.etaCrit > 0 ? ` (λ_max = ${formatLabel(2 / meta.etaCrit)})` : ""}`,
-    `- runs: ${runs.length} (${models.length} model${models.length === 1 ? "" : "s"} × ${multiples.length} learning rate${multiples.length === 1 ? "" : "s"} × ${seeds} seed${seeds === 1 ? "" : "s"})`,
+    ...content.summary.map((line) => `- ${line}`),
+    "- also as report.html (plots embedded)",
+    "",
+    "## Settings",
+    "",
+    ...content.settings.map(([key, value]) => `- ${key}: ${value}`),
     "",
     "## Largest learning rate that converged",
     "",
-    "A learning rate counts as converged when every seed ended lazy or catapult.",
+    CONVERGED_NOTE,
     "",
-    "| model | largest η/η_crit converged | η | smallest η/η_crit diverged |",
-    "| --- | --- | --- | --- |",
+    ...markdownTable(content.converged, true),
+    "",
+    "## Phases",
+    "",
+    PHASES_NOTE,
+    "",
+    ...markdownTable(content.phases, true),
+    "",
+    "## Figures",
+    "",
   ];
-  for (const model of models) {
-    const own = groups.filter((g) => g.model === model);
-    const converged = own.filter((g) => g.runs.every((r) => r.phase === "lazy" || r.phase === "catapult"));
-    const diverged = own.filter((g) => g.runs.some((r) => r.phase === "divergent"));
-    const largest = converged.at(-1);
-    const smallestDiverged = diverged[0];
-    lines.push(
-      `| ${label(model)} | ${largest === undefined ? "none" : formatLabel(largest.multiple)} | ${largest === undefined ? "–" : formatLabel(largest.runs[0]!.lr)} | ${smallestDiverged === undefined ? "none" : formatLabel(smallestDiverged.multiple)} |`,
-    );
-  }
-  lines.push("", "## Phases", "", "Majority phase over seeds; a share like 2/3 means the seeds disagreed.", "");
-  lines.push(`| model | ${multiples.map((m) => `${formatLabel(m)}×`).join(" | ")} |`);
-  lines.push(`| --- | ${multiples.map(() => "---").join(" | ")} |`);
-  for (const model of models) {
-    const cells = multiples.map((multiple) => {
-      const group = groups.find((g) => g.model === model && g.multiple === multiple);
-      if (group === undefined) return "";
-      const { phase, count } = majorityPhase(group.runs);
-      return count === group.runs.length ? phase : `${phase} ${count}/${group.runs.length}`;
-    });
-    lines.push(`| ${label(model)} | ${cells.join(" | ")} |`);
-  }
-  lines.push("", "## Figures", "");
-  for (const figure of figures) lines.push(`### ${figure.title}`, "", `![${figure.title}](${figure.file})`, "");
-  if (meta.notes !== undefined && meta.notes.length > 0) {
+  for (const figure of figures)
+    lines.push(`### ${figure.title}`, "", `![${figure.title}](${figure.name}.png) ([SVG](${figure.name}.svg))`, "");
+  if (content.notes.length > 0) {
     lines.push("## Notes", "");
-    for (const note of meta.notes) lines.push(`- ${note}`);
+    for (const note of content.notes) lines.push(`- ${note}`);
     lines.push("");
   }
   return lines.join("\n");
 }
 
-function label(model: ModelKind): string {
-  return `\`${MODEL_LABELS[model]}\``;
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function htmlTable(table: Table): string {
+  const head = table.header.map((h) => `<th>${escapeHtml(h)}</th>`).join("");
+  const body = table.rows
+    .map((row) => `<tr>${row.map((cell) => `<td>${escapeHtml(cell)}</td>`).join("")}</tr>`)
+    .join("\n");
+  return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
+}
+
+/** The text of report.html: one self-contained page, the SVGs inline. */
+export function reportHtml(
+  runs: readonly RunRecord[],
+  meta: ReportMeta,
+  figures: ReadonlyArray<FigureRef>,
+  svgs: ReadonlyMap<string, string>,
+): string {
+  const content = reportContent(runs, meta);
+  const list = (items: string[]) => `<ul>\n${items.map((i) => `<li>${escapeHtml(i)}</li>`).join("\n")}\n</ul>`;
+  const settings = content.settings
+    .map(([key, value]) => `<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(value)}</td></tr>`)
+    .join("\n");
+  const figureHtml = figures
+    .map(
+      (f) =>
+        `<figure id="${escapeHtml(f.name)}">\n${svgs.get(f.name) ?? ""}\n<figcaption>${escapeHtml(f.title)} (<a href="${escapeHtml(f.name)}.svg">SVG</a>, <a href="${escapeHtml(f.name)}.png">PNG</a>)</figcaption>\n</figure>`,
+    )
+    .join("\n");
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Learning-rate sweep: ${escapeHtml(meta.settings.file)}</title>
+<style>
+body { font-family: sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+figure { margin: 1em 0 2em; overflow-x: auto; }
+figcaption { color: #555; }
+</style>
+</head>
+<body>
+<h1>Learning-rate sweep</h1>
+${list(content.summary)}
+<h2>Settings</h2>
+<table class="settings">
+${settings}
+</table>
+<h2>Largest learning rate that converged</h2>
+<p>${escapeHtml(CONVERGED_NOTE)}</p>
+${htmlTable(content.converged)}
+<h2>Phases</h2>
+<p>${escapeHtml(PHASES_NOTE)}</p>
+${htmlTable(content.phases)}
+<h2>Figures</h2>
+${figureHtml}
+${content.notes.length > 0 ? `<h2>Notes</h2>\n${list(content.notes)}` : ""}
+</body>
+</html>
+`;
 }

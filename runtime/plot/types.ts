@@ -1,17 +1,35 @@
 /** What the charts and the report read: run records (owned by training, runtime/run-record.ts) and their display order. */
 import type { Phase } from "../run-record.ts";
+import type { SweepSettings } from "../sweep-settings.ts";
 
 export type { ModelKind, Phase, RunRecord } from "../run-record.ts";
 export { MODEL_LABELS, MODEL_ORDER } from "../run-record.ts";
+export type { SweepSettings } from "../sweep-settings.ts";
+
+/** How the training loss was normalized. */
+export type LossNormalization = "sum" | "mean";
 
 /** What the report needs to know besides the runs. */
 export interface ReportMeta {
   modelFile: string;
+  /** The data set's name as loaded (the spec as given is in settings). */
   data: string;
   etaCrit: number;
-  lossNormalization: "sum" | "mean";
+  lossNormalization: LossNormalization;
+  /** Every setting that changes a result (also written to sweep.json). */
+  settings: SweepSettings;
+  /** The backend the kernels ran on (auto resolved), when known. */
+  backend?: string;
   notes?: string[];
 }
+
+/** The training loss's axis label, with its normalization. */
+export function trainingLossLabel(loss: LossNormalization): string {
+  return loss === "sum" ? "training loss (½ Σ, sum)" : "training loss (½ · mean)";
+}
+
+/** The test loss's axis label: always ½·mean over the test set. */
+export const TEST_LOSS_LABEL = "test loss (½ · mean)";
 
 /** The order and colours of phases in charts and tables. */
 export const PHASES: readonly Phase[] = ["lazy", "catapult", "divergent", "unfinished"];

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { checkSource } from "../../compiler/frontend.ts";
 import { MESSAGES, type Severity } from "../../foundation/diagnostics.ts";
 import { positionOf } from "../../cli/render.ts";
+import { nth, present } from "../support/entries.ts";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/errors");
 
@@ -48,12 +49,12 @@ function readFixture(name: string): Fixture {
       const [, severity, code, lineText, columnText, parts] = expect;
       expected.push({
         severity: (severity ?? "error") as Severity,
-        code: code!,
+        code: present(code),
         ...(lineText ? { at: { line: Number(lineText), column: Number(columnText) } } : {}),
-        messageParts: [...parts!.matchAll(/"([^"]*)"/g)].map((m) => m[1]!),
+        messageParts: [...present(parts).matchAll(/"([^"]*)"/g)].map((m) => nth(m, 1)),
       });
     } else if (setting) {
-      set[setting[1]!] = Number(setting[2]);
+      set[nth(setting, 1)] = Number(setting[2]);
     } else {
       throw new Error(`${name}: malformed header line: ${line}`);
     }
@@ -111,7 +112,10 @@ for (const fixture of fixtures) {
     const sorted = [...actual].sort(order);
     [...fixture.expected].sort(order).forEach((e, i) => {
       for (const part of e.messageParts)
-        assert.ok(sorted[i]!.message.includes(part), `${describe(e)}: message "${sorted[i]!.message}" lacks "${part}"`);
+        assert.ok(
+          nth(sorted, i).message.includes(part),
+          `${describe(e)}: message "${nth(sorted, i).message}" lacks "${part}"`,
+        );
     });
     for (const d of result.diagnostics) {
       if (d.span)

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkSource, loadModel } from "../../compiler/frontend.ts";
 import { parameterCount, type CheckedModel } from "../../compiler/check/typed.ts";
+import { nth } from "../support/entries.ts";
 
 const EXAMPLES = join(import.meta.dirname, "../../examples");
 const files = readdirSync(EXAMPLES)
@@ -74,7 +75,7 @@ test("two_layer_relu with --set m=2048: u is m×d, v is m, so m·d + m = 2048·1
 test("two_layer_relu: the default width is the file's (m = 5000), and --set d=3 changes u's shape", () => {
   assert.equal(parameterCount(load("two_layer_relu.nqm")), 5000 * 1 + 5000);
   const model = load("two_layer_relu.nqm", { d: 3, m: 10 });
-  assert.deepEqual(model.params[0]!.shape, [10, 3]);
+  assert.deepEqual(nth(model.params, 0).shape, [10, 3]);
   assert.equal(parameterCount(model), 10 * 3 + 10);
 });
 
@@ -88,7 +89,7 @@ test("mnist_multiclass: a vector output of 10 classes, m·784 + 10·m parameters
   const model = load("mnist_multiclass.nqm");
   const m = 1024;
   assert.deepEqual(model.outputShape, [10]);
-  assert.deepEqual(model.inputs[0]!.shape, [784]);
+  assert.deepEqual(nth(model.inputs, 0).shape, [784]);
   assert.equal(parameterCount(model), m * 784 + 10 * m);
 });
 

@@ -2,32 +2,18 @@
  * The `nqm` command line as a user runs it: a subprocess of the bundled CLI. The bundle is built
  * once into a folder under the OS temp folder (not dist/, which other runs may be rebuilding at the same time).
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildCli } from "../../scripts/build.mjs";
-import { scratchFolder } from "../support/scratch.ts";
-import { runNode, type CliRun } from "../support/cli.ts";
+import { assertNoStackTrace, bundledCli, runNode, type CliRun } from "../support/cli.ts";
 import { parseSource } from "../../grammar/build-ast.ts";
 import { withoutSpans } from "../../grammar/ast.ts";
 import { printFile } from "../../grammar/printer.ts";
+import { nth, present } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = scratchFolder("spec-cli");
-const CLI = join(SCRATCH, "nqm.js");
-const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-"));
-
-before(async () => {
-  mkdirSync(SCRATCH, { recursive: true });
-  await buildCli(SCRATCH);
-});
-
-after(() => {
-  rmSync(SCRATCH, { recursive: true, force: true });
-  rmSync(WORK, { recursive: true, force: true });
-});
+const { cli: CLI, work: WORK } = bundledCli("cli");
 
 type Run = CliRun;
 
@@ -41,13 +27,6 @@ function modelFile(name: string, text: string): string {
   const path = join(WORK, name);
   writeFileSync(path, text);
   return path;
-}
-
-function assertNoStackTrace(run: Run): void {
-  for (const stream of [run.stdout, run.stderr]) {
-    assert.doesNotMatch(stream, /^\s+at /m, `a stack trace:\n${stream}`);
-    assert.doesNotMatch(stream, /\w+Error\b(?!.*NQM)/, `an exception name:\n${stream}`);
-  }
 }
 
 const BAD = [
@@ -194,7 +173,7 @@ describe("nqm check", { concurrency: true }, () => {
     ];
     const runs = await Promise.all(cases.map(([args]) => nqm(...args)));
     runs.forEach((run, i) => {
-      const [args, first] = cases[i]!;
+      const [args, first] = nth(cases, i);
       assert.equal(run.code, 1, args.join(" "));
       assert.equal(run.stderr.split("\n")[0], first, args.join(" "));
       assertNoStackTrace(run);
@@ -229,7 +208,7 @@ describe("nqm --help and nqm fmt", { concurrency: true }, () => {
     assert.deepEqual(formatted.diagnostics, []);
     assert.ok(original.ast?.comments && original.ast.comments.length > 0);
     assert.deepEqual(withoutSpans(formatted.ast), withoutSpans(original.ast));
-    assert.equal(printFile(formatted.ast!), run.stdout);
+    assert.equal(printFile(present(formatted.ast)), run.stdout);
   });
 
   test("fmt of a file with a syntax error: exit 1, the located error, no output", async () => {

@@ -15,24 +15,13 @@
  *     on every example and on models whose tensors are called class, constructor, __proto__…
  * Subprocesses run two at a time (each costs a second or more of CPU; the budget is two cores).
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createHash } from "node:crypto";
-import { buildCli } from "../../scripts/build.mjs";
-import { scratchFolder } from "../support/scratch.ts";
-import { runNode, type CliRun } from "../support/cli.ts";
+import { assertNoStackTrace, bundledCli, runNode, type CliRun } from "../support/cli.ts";
 import { compileModel } from "../../compiler/codegen/compile.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
 import { deriveModel } from "../../compiler/diff/programs.ts";
@@ -48,22 +37,11 @@ import { assertNestedClose, pack, packExamples, withinTolerance } from "../suppo
 import { examples, setArguments } from "../support/examples.ts";
 import { DATA_MODEL, PARAMS_MODEL } from "../support/names.ts";
 import { sizeOf } from "../../foundation/shape.ts";
+import { nth, present } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = scratchFolder("spec-cli-compile");
-const CLI = join(SCRATCH, "nqm.js");
-const WORK = mkdtempSync(join(tmpdir(), "nqm-cli-compile-"));
+const { cli: CLI, work: WORK } = bundledCli("cli-compile");
 const CACHE = join(WORK, "cache");
-
-before(async () => {
-  mkdirSync(SCRATCH, { recursive: true });
-  await buildCli(SCRATCH);
-});
-
-after(() => {
-  rmSync(SCRATCH, { recursive: true, force: true });
-  rmSync(WORK, { recursive: true, force: true });
-});
 
 type Run = CliRun;
 
@@ -90,13 +68,6 @@ const nqm = (...args: string[]) => spawnNode([CLI, ...args], ROOT);
 /** Runs `nqm ...args` with its own cache folder. */
 const nqmWithCache = (cache: string, ...args: string[]) => spawnNode([CLI, ...args], ROOT, cache);
 
-function assertNoStackTrace(run: Run): void {
-  for (const stream of [run.stdout, run.stderr]) {
-    assert.doesNotMatch(stream, /^\s+at /m, `a stack trace:\n${stream}`);
-    assert.doesNotMatch(stream, /\w+Error\b(?!.*NQM)/, `an exception name:\n${stream}`);
-  }
-}
-
 function writeModel(name: string, text: string): string {
   const path = join(WORK, name);
   writeFileSync(path, text);
@@ -111,8 +82,8 @@ const numbers = (count: number, seed: number) =>
 function nested(shape: readonly number[], data: readonly number[]): unknown {
   if (shape.length === 0) return data[0];
   if (shape.length === 1) return [...data];
-  const cols = shape[1]!;
-  return Array.from({ length: shape[0]! }, (_, i) => data.slice(i * cols, (i + 1) * cols));
+  const cols = nth(shape, 1);
+  return Array.from({ length: nth(shape, 0) }, (_, i) => data.slice(i * cols, (i + 1) * cols));
 }
 
 // ---------------------------------------------------------------- nqm compile: a standalone module
@@ -176,7 +147,7 @@ function standaloneCase(model: CheckedModel, n: number) {
     Array.isArray(value)
       ? (value as readonly Tensor[]).flatMap((t) => [...t.data])
       : Array.from({ length: n }, () => [...(value as Tensor).data]).flat();
-  const f = flat(interpret([program.f], bindings(new Array(n * K).fill(0)))[0]!);
+  const f = flat(nth(interpret([program.f], bindings(new Array(n * K).fill(0))), 0));
   const expected = { f } as {
     f: number[];
     sum: { loss: number; grad: number[] };
@@ -184,10 +155,10 @@ function standaloneCase(model: CheckedModel, n: number) {
   };
   for (const mean of [false, true]) {
     const scale = mean ? 1 / n : 1;
-    const residual = f.map((v, q) => (v - y[q]!) * scale);
-    const loss = 0.5 * scale * f.reduce((s, v, q) => s + (v - y[q]!) ** 2, 0);
+    const residual = f.map((v, q) => (v - nth(y, q)) * scale);
+    const loss = 0.5 * scale * f.reduce((s, v, q) => s + (v - nth(y, q)) ** 2, 0);
     const grads = interpret(
-      model.params.map((p) => program.grad[p.name]!),
+      model.params.map((p) => nth(program.grad, p.name)),
       bindings(residual),
     ) as Tensor[];
     const grad: number[] = [];
@@ -213,7 +184,7 @@ function standaloneCase(model: CheckedModel, n: number) {
         paramSlots.reduce((s, p) => s + p.size, 0),
       ),
     ],
-    x: model.inputs.map((d) => [...packExamples(inputs[d.name]!, sizeOf(d.shape))]),
+    x: model.inputs.map((d) => [...packExamples(nth(inputs, d.name), sizeOf(d.shape))]),
     fixed: [
       ...pack(
         fixedSlots,
@@ -230,7 +201,7 @@ function assertArrayClose(actual: readonly number[], expected: readonly number[]
   assert.equal(actual.length, expected.length, what);
   const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), -Infinity);
   expected.forEach((e, i) =>
-    assert.ok(withinTolerance(actual[i]!, e, scale), `${what}[${i}]: module ${actual[i]}, interpreter ${e}`),
+    assert.ok(withinTolerance(nth(actual, i), e, scale), `${what}[${i}]: module ${actual[i]}, interpreter ${e}`),
   );
 }
 
@@ -258,7 +229,7 @@ model commented {
     runs.forEach((run, i) => {
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stderr, "");
-      const name = parse(models[i]!.file).name;
+      const name = parse(nth(models, i).file).name;
       assert.match(run.stdout, new RegExp(`compiled model ${name} in \\d+ ms`));
       assert.ok(
         run.stdout.includes(join(out, `${name}.ts`)) && run.stdout.includes(join(out, `${name}.js`)),
@@ -304,7 +275,7 @@ model commented {
       const outputs = JSON.parse(run.stdout) as unknown[];
       assert.equal(outputs.length, cases.length);
       outputs.forEach((output, i) => {
-        const { name, expected } = cases[i]!;
+        const { name, expected } = nth(cases, i);
         const got = output as typeof expected & { maxBatch: number };
         assert.equal(got.maxBatch, 3);
         assertArrayClose(got.f, expected.f, `${name} f`);
@@ -318,21 +289,15 @@ model commented {
     }
   });
 
+  /** A compile refused for memory (m = 1e6, batch 1e4), but only once its kernels are generated. */
+  const TOO_BIG = ["compile", "examples/two_layer_relu.nqm", "--set", "m=1000000", "--batch", "10000"];
+
   test("-o under a file: exit 1, NQM3009 naming the folder and the cause, before compiling, no stack trace", async () => {
     const blocker = join(WORK, "blocker");
     writeFileSync(blocker, "");
     const out = join(blocker, "out");
-    // m = 1e6 with batch 1e4 would be refused for memory after generation: the folder is checked first.
-    const run = await nqm(
-      "compile",
-      "examples/two_layer_relu.nqm",
-      "--set",
-      "m=1000000",
-      "--batch",
-      "10000",
-      "-o",
-      out,
-    );
+    // TOO_BIG would be refused for memory after generation: the folder is checked first.
+    const run = await nqm(...TOO_BIG, "-o", out);
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.stdout, "");
     assert.ok(
@@ -344,16 +309,7 @@ model commented {
 
   test("a model too big for memory: exit 1, NQM3008 located with the estimate, no stack trace, nothing written", async () => {
     const out = join(WORK, "never");
-    const run = await nqm(
-      "compile",
-      "examples/two_layer_relu.nqm",
-      "--set",
-      "m=1000000",
-      "--batch",
-      "10000",
-      "-o",
-      out,
-    );
+    const run = await nqm(...TOO_BIG, "-o", out);
     assert.equal(run.code, 1);
     assert.equal(run.stdout, "");
     assert.match(
@@ -383,15 +339,15 @@ describe("nqm verify", { concurrency: true }, () => {
       assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
       assertNoStackTrace(run);
       const lines = run.stdout.trimEnd().split("\n");
-      assert.match(lines[0]!, /^verify \w+ \(seed 3, 6 runs per property\)$/);
-      assert.match(lines[1]!, /^property\s+cases\s+worst case\s+result$/);
+      assert.match(nth(lines, 0), /^verify \w+ \(seed 3, 6 runs per property\)$/);
+      assert.match(nth(lines, 1), /^property\s+cases\s+worst case\s+result$/);
       const rows = lines.slice(2, 2 + PROPERTY_NAMES.length);
       assert.deepEqual(
         rows.map((r) => r.split(/\s{2,}/)[0]),
         [...PROPERTY_NAMES],
       );
       for (const row of rows) assert.match(row, /\s6\s+(diff \S+, bound \S+|slope \d\.\d\d|exact)\s+pass$/, row);
-      assert.match(lines[2 + PROPERTY_NAMES.length]!, /^points moved away from a kink: \d+ of 6$/);
+      assert.match(nth(lines, 2 + PROPERTY_NAMES.length), /^points moved away from a kink: \d+ of 6$/);
       // Each property's worst case: its seed and number of examples, then the comparison and its bound.
       for (const property of PROPERTY_NAMES)
         assert.match(
@@ -408,7 +364,7 @@ const escapeRegExp = (text: string) => text.replace(/[()^$.*+?[\]{}|\\]/g, "\\$&
 
 /** Plants edited kernels for `example` in `cache`: its cache entry, rewritten by `edit`, with a matching recorded hash. */
 async function plantKernels(cache: string, file: string, edit: (javascript: string) => string) {
-  const example = examples().find((e) => e.file === file)!;
+  const example = present(examples().find((e) => e.file === file));
   const { model } = loadModel(example.source, { set: example.set });
   const compiled = await compileModel(model, { source: example.source, maxBatch: 4, cacheDir: cache });
   const wrong = edit(readFileSync(compiled.javascriptPath, "utf8"));
@@ -424,6 +380,13 @@ async function plantKernels(cache: string, file: string, edit: (javascript: stri
   return example;
 }
 
+/** `nqm verify --runs <runs>` of two_layer_tanh on its kernels planted in WORK/<folder>, edited by `edit`. */
+async function verifyPlanted(folder: string, runs: number, edit: (javascript: string) => string): Promise<Run> {
+  const cache = join(WORK, folder);
+  const example = await plantKernels(cache, "two_layer_tanh.nqm", edit);
+  return nqmWithCache(cache, "verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", `${runs}`);
+}
+
 test("nqm verify's default --runs: 50, fewer above 2^17 params (50·2^17/P), never below 10", () => {
   assert.equal(defaultRuns(15), 50);
   assert.equal(defaultRuns(2 ** 17), 50);
@@ -432,7 +395,7 @@ test("nqm verify's default --runs: 50, fewer above 2^17 params (50·2^17/P), nev
 });
 
 test("nqm verify --json: one record per property with its figures", async () => {
-  const example = examples().find((e) => e.file === "two_layer_relu.nqm")!;
+  const example = present(examples().find((e) => e.file === "two_layer_relu.nqm"));
   const run = await nqm("verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", "4", "--json");
   assert.equal(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout) as {
@@ -460,17 +423,8 @@ test("nqm verify --json: one record per property with its figures", async () => 
 });
 
 test("nqm verify on kernels that throw: exit 2, ERROR with the message, not FAIL", async () => {
-  const cache = join(WORK, "planted-throw");
-  const example = await plantKernels(cache, "two_layer_tanh.nqm", (js) =>
+  const run = await verifyPlanted("planted-throw", 3, (js) =>
     js.replace(/(\n\s*hvp\(w, dw, x, c, n, out\) \{)/, '$1 throw new RangeError("planted: hvp exploded");'),
-  );
-  const run = await nqmWithCache(
-    cache,
-    "verify",
-    `examples/${example.file}`,
-    ...setArguments(example.set),
-    "--runs",
-    "3",
   );
   assert.equal(run.code, 2, run.stdout);
   assertNoStackTrace(run);
@@ -491,21 +445,12 @@ test("nqm verify on wrong kernels: exit 1, FAIL in the table, the shrunk counter
   // Wrong kernels, planted as a cache entry whose recorded hash matches (the cache guards
   // against damage, not against a deliberate edit): tanh computed as sinh everywhere, while
   // its derivative stays 1 − tanh², now 1 − sinh².
-  const cache = join(WORK, "planted");
-  const example = await plantKernels(cache, "two_layer_tanh.nqm", (js) => js.replaceAll("Math.tanh(", "Math.sinh("));
-  const run = await nqmWithCache(
-    cache,
-    "verify",
-    `examples/${example.file}`,
-    ...setArguments(example.set),
-    "--runs",
-    "4",
-  );
+  const run = await verifyPlanted("planted", 4, (js) => js.replaceAll("Math.tanh(", "Math.sinh("));
   assert.equal(run.code, 1, run.stdout);
   assertNoStackTrace(run);
   const rows = run.stdout.split("\n").filter((line) => /\s(pass|FAIL)$/.test(line));
   assert.equal(rows.length, PROPERTY_NAMES.length, run.stdout);
-  const failing = rows.filter((r) => r.endsWith("FAIL")).map((r) => r.split(/\s{2,}/)[0]!);
+  const failing = rows.filter((r) => r.endsWith("FAIL")).map((r) => nth(r.split(/\s{2,}/), 0));
   for (const property of ["gradient vs finite differences", "compiled vs interpreter"])
     assert.ok(failing.includes(property), `${property} did not fail:\n${run.stdout}`);
   // Each failure has its counterexample: the shrunk case and what went wrong.
@@ -604,7 +549,7 @@ describe("nqm eval --backend compiled", { concurrency: true }, () => {
       // Every param appears under its own name, `__proto__` included.
       for (const key of ["grad", "hvp"] as const) {
         assert.deepEqual(
-          Object.keys((actual as Record<string, object>)[key]!),
+          Object.keys(nth(actual as Record<string, object>, key)),
           model.params.map((p) => p.name),
         );
       }

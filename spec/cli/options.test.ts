@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { collectSet, parseInteger } from "../../cli/options.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
+import { nth } from "../support/entries.ts";
 
 function codeOf(run: () => unknown): string | undefined {
   try {
@@ -9,8 +10,8 @@ function codeOf(run: () => unknown): string | undefined {
   } catch (error) {
     assert.ok(error instanceof NqmError, `not an NqmError: ${String(error)}`);
     assert.equal(error.diagnostics.length, 1);
-    assert.equal(error.diagnostics[0]!.span, undefined, "a command-line error has no source span");
-    return error.diagnostics[0]!.code;
+    assert.equal(nth(error.diagnostics, 0).span, undefined, "a command-line error has no source span");
+    return nth(error.diagnostics, 0).code;
   }
   return undefined;
 }

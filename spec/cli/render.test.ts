@@ -11,6 +11,7 @@ import {
 } from "../../cli/render.ts";
 import { diagnostic } from "../../foundation/diagnostics.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { present } from "../support/entries.ts";
 
 test("positionOf: 1-based lines and columns; a newline ends its line", () => {
   const source = "ab\ncd\n\nef";
@@ -38,7 +39,7 @@ test("property: positionOf agrees with splitting the text at CRLF, CR and LF", (
       // An offset between the CR and the LF of a CRLF lies on the line that CRLF ends.
       if (head.endsWith("\r") && source[offset] === "\n") head = `${head.slice(0, -1)}a`;
       const before = head.split(/\r\n|\r|\n/);
-      assert.deepEqual(positionOf(source, offset), { line: before.length, column: before.at(-1)!.length + 1 });
+      assert.deepEqual(positionOf(source, offset), { line: before.length, column: present(before.at(-1)).length + 1 });
     }),
     { numRuns: propertyRuns(200) },
   );

@@ -35,6 +35,7 @@ import { runNode } from "../support/cli.ts";
 import { examples } from "../support/examples.ts";
 import { compareWithInterpreter, F32_TOLERANCE, pack, packExamples, withinTolerance } from "../support/kernel-check.ts";
 import { bindingsOf, describeCase, pointArbitrary } from "../support/points.ts";
+import { nth, present } from "../support/entries.ts";
 
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-backends-"));
 after(() => rmSync(CACHE, { recursive: true, force: true }));
@@ -76,21 +77,28 @@ describe("every example against the interpreter", () => {
  * X·Uᵀ is [n, k] at depth d: 61·44·60 = 161040 ≥ 2¹⁷, split along rows (n > k). Gᵀ·X is [k, d] at
  * depth n: 44·60·61, split along columns, 32 + 28 (a partial last slice).
  */
-const WIDE = `model wide {
+/**
+ * A net wide enough that its products are split across threads; with relu (k = 600) its
+ * elementwise steps run in WebAssembly and are split too (n·k = 36,600 entries), with tanh
+ * (k = 44) they stay in JavaScript.
+ */
+function wideModel(activation: "tanh" | "relu", k: number): string {
+  return `model wide {
   dim d = 60
-  dim k = 44
+  dim k = ${k}
   input x: [d]
   param u: [k, d] ~ normal(0, 1)
   param v: [k] ~ normal(0, 1)
-  output dot(v, tanh(u @ x / sqrt(d))) / sqrt(k)
+  output dot(v, ${activation}(u @ x / sqrt(d))) / sqrt(k)
 }
 `;
+}
+const WIDE = wideModel("tanh", 44);
 const WIDE_N = 61;
 
-/** A deterministic point of WIDE with WIDE_N examples. */
-function widePoint(): EvalPoint {
+/** A deterministic point of a wideModel of width k with WIDE_N examples. */
+function widePoint(k = 44): EvalPoint {
   const d = 60;
-  const k = 44;
   const values = (count: number, seed: number) =>
     Array.from({ length: count }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233));
   return {
@@ -116,7 +124,7 @@ function runEveryKernel<A extends KernelArray>(
   const K = layout.outputSize;
   const w = array(pack(layout.params, point.params, P));
   const dw = array(pack(layout.params, point.direction, P));
-  const x = layout.inputs.map((slot) => array(packExamples(point.inputs[slot.name]!, slot.size)));
+  const x = layout.inputs.map((slot) => array(packExamples(nth(point.inputs, slot.name), slot.size)));
   const c = array(packExamples(point.cotangent, K));
   kernels.setFixed(empty(layout.fixedCount));
   const results: Record<string, A | number> = {};
@@ -190,72 +198,77 @@ async function eventually(condition: () => boolean, ms: number, what: string): P
 }
 
 describe("threads", { skip: NO_WASM }, () => {
-  for (const dtype of ["f64", "f32"] as const satisfies readonly Dtype[])
-    test(`${dtype}: products split over 2 threads equal 1 thread bit for bit, and the interpreter; dispose stops the workers`, async () => {
-      const { model } = loadModel(WIDE);
-      const program = deriveModel(model);
-      const point = widePoint();
-      const compiled = await compileModel(model, {
-        source: WIDE,
-        maxBatch: 64,
-        cacheDir: CACHE,
-        backend: "wasm",
-        dtype,
-        threads: 1,
-      });
-      const watch = watchWorkers();
-      try {
-        const array = (values: ArrayLike<number>) =>
-          dtype === "f32" ? Float32Array.from(values) : Float64Array.from(values);
-        const empty = (length: number) =>
-          (dtype === "f32" ? new Float32Array(length) : new Float64Array(length)).fill(Number.NaN);
-        const one = compiled.module.createKernels({ threads: 1 });
-        const two = compiled.module.createKernels({ threads: 2 });
-        assert.equal(one.threads, 1);
-        assert.equal(two.threads, 2);
-        const single = runEveryKernel(one, point, array, empty);
-        assert.equal(watch.started(), 0, "one thread started a worker");
-        const split = runEveryKernel(two, point, array, empty);
-        assert.equal(watch.started(), 1, "the products were not split (no worker started)");
-        for (const [name, expected] of Object.entries(single)) {
-          const actual = split[name]!;
-          if (typeof expected === "number") {
-            assert.ok(Object.is(actual, expected), `${name}: 2 threads ${actual}, 1 thread ${expected}`);
-            continue;
-          }
-          const values = actual as KernelArray;
-          assert.equal(values.length, expected.length, name);
-          const differing = expected.findIndex((e, i) => !Object.is(values[i], e));
-          assert.equal(
-            differing,
-            -1,
-            `${name}[${differing}]: 2 threads ${values[differing]}, 1 thread ${expected[differing]}`,
-          );
-        }
-        // The threaded kernels, through the float64 API, against the interpreter.
-        const widened = await compileModel(model, {
-          source: WIDE,
+  for (const [activation, k] of [
+    ["tanh", 44],
+    ["relu", 600],
+  ] as const)
+    for (const dtype of ["f64", "f32"] as const satisfies readonly Dtype[])
+      test(`${dtype}, ${activation}: kernels split over 2 threads equal 1 thread bit for bit, and the interpreter; dispose stops the workers`, async () => {
+        const source = wideModel(activation, k);
+        const { model } = loadModel(source);
+        const program = deriveModel(model);
+        const point = widePoint(k);
+        const compiled = await compileModel(model, {
+          source,
           maxBatch: 64,
           cacheDir: CACHE,
           backend: "wasm",
           dtype,
-          threads: 2,
+          threads: 1,
         });
-        const result = compareWithInterpreter(program, widened.kernels, point, {
-          skipJacobian: true,
-          means: [true],
-          tolerance: VARIANTS.find((v) => v.dtype === dtype)!.tolerance,
-        });
-        assert.deepEqual(result.failures, []);
-        widened.kernels.dispose();
-        one.dispose();
-        two.dispose();
-        await eventually(() => watch.exited() === watch.started(), 10_000, "every worker exited after dispose()");
-        assert.ok(watch.started() >= 2, "the adapter's kernels started no worker");
-      } finally {
-        watch.restore();
-      }
-    });
+        const watch = watchWorkers();
+        try {
+          const array = (values: ArrayLike<number>) =>
+            dtype === "f32" ? Float32Array.from(values) : Float64Array.from(values);
+          const empty = (length: number) =>
+            (dtype === "f32" ? new Float32Array(length) : new Float64Array(length)).fill(Number.NaN);
+          const one = compiled.module.createKernels({ threads: 1 });
+          const two = compiled.module.createKernels({ threads: 2 });
+          assert.equal(one.threads, 1);
+          assert.equal(two.threads, 2);
+          const single = runEveryKernel(one, point, array, empty);
+          assert.equal(watch.started(), 0, "one thread started a worker");
+          const split = runEveryKernel(two, point, array, empty);
+          assert.equal(watch.started(), 1, "the products were not split (no worker started)");
+          for (const [name, expected] of Object.entries(single)) {
+            const actual = nth(split, name);
+            if (typeof expected === "number") {
+              assert.ok(Object.is(actual, expected), `${name}: 2 threads ${actual}, 1 thread ${expected}`);
+              continue;
+            }
+            const values = actual as KernelArray;
+            assert.equal(values.length, expected.length, name);
+            const differing = expected.findIndex((e, i) => !Object.is(values[i], e));
+            assert.equal(
+              differing,
+              -1,
+              `${name}[${differing}]: 2 threads ${values[differing]}, 1 thread ${expected[differing]}`,
+            );
+          }
+          // The threaded kernels, through the float64 API, against the interpreter.
+          const widened = await compileModel(model, {
+            source,
+            maxBatch: 64,
+            cacheDir: CACHE,
+            backend: "wasm",
+            dtype,
+            threads: 2,
+          });
+          const result = compareWithInterpreter(program, widened.kernels, point, {
+            skipJacobian: true,
+            means: [true],
+            tolerance: present(VARIANTS.find((v) => v.dtype === dtype)).tolerance,
+          });
+          assert.deepEqual(result.failures, []);
+          widened.kernels.dispose();
+          one.dispose();
+          two.dispose();
+          await eventually(() => watch.exited() === watch.started(), 10_000, "every worker exited after dispose()");
+          assert.ok(watch.started() >= 2, "the adapter's kernels started no worker");
+        } finally {
+          watch.restore();
+        }
+      });
 
   test("a process that never calls dispose() exits by itself", async () => {
     const { model } = loadModel(WIDE);
@@ -324,7 +337,7 @@ describe("the raw Float32Array API of an f32 module", () => {
       // The adapter narrows float64 arguments into the same kernels: on float32 values, bit for bit.
       const widened = compiled.kernels;
       const f64 = new Float64Array(n);
-      widened.f(Float64Array.from(w), [Float64Array.from(x[0]!)], n, f64);
+      widened.f(Float64Array.from(w), [Float64Array.from(nth(x, 0))], n, f64);
       assert.deepEqual(Array.from(f64), Array.from(f));
       const at: EvalPoint = {
         n,
@@ -334,31 +347,34 @@ describe("the raw Float32Array API of an f32 module", () => {
         },
         fixed: {},
         inputs: {
-          x: Array.from({ length: n }, (_, j) => tensor([3], Float64Array.from(x[0]!.subarray(3 * j, 3 * j + 3)))),
+          x: Array.from({ length: n }, (_, j) => tensor([3], Float64Array.from(nth(x, 0).subarray(3 * j, 3 * j + 3)))),
         },
         direction: {
           u: tensor([5, 3], Float64Array.from(dw.subarray(0, 15))),
           v: tensor([5], Float64Array.from(dw.subarray(15))),
         },
-        cotangent: Array.from({ length: n }, (_, j): Tensor => tensor([], [c[j]!])),
+        cotangent: Array.from({ length: n }, (_, j): Tensor => tensor([], [nth(c, j)])),
       };
       const bindings = bindingsOf(at);
-      const [fValues, gu, gv] = interpret([program.f, program.grad.u!, program.grad.v!], bindings);
+      const [fValues, gu, gv] = interpret([program.f, present(program.grad.u), present(program.grad.v)], bindings);
       // The rule's scale: the largest magnitude the interpreter met on the way (kernel-check.ts).
       const fScale = largestIntermediate([program.f], bindings);
       (fValues as Tensor[]).forEach((t, j) =>
-        assert.ok(withinTolerance(f[j]!, t.data[0]!, fScale, F32_TOLERANCE), `f[${j}]: ${f[j]} vs ${t.data[0]}`),
+        assert.ok(
+          withinTolerance(nth(f, j), nth(t.data, 0), fScale, F32_TOLERANCE),
+          `f[${j}]: ${f[j]} vs ${t.data[0]}`,
+        ),
       );
-      const gradScale = largestIntermediate([program.grad.u!, program.grad.v!], bindings);
+      const gradScale = largestIntermediate([present(program.grad.u), present(program.grad.v)], bindings);
       const expectedGrad = [...(gu as Tensor).data, ...(gv as Tensor).data];
       expectedGrad.forEach((e, i) =>
-        assert.ok(withinTolerance(grad[i]!, e, gradScale, F32_TOLERANCE), `grad[${i}]: ${grad[i]} vs ${e}`),
+        assert.ok(withinTolerance(nth(grad, i), e, gradScale, F32_TOLERANCE), `grad[${i}]: ${grad[i]} vs ${e}`),
       );
       let expectedLoss = 0;
       let lossScale = 0;
       (fValues as Tensor[]).forEach((t, j) => {
-        expectedLoss += 0.5 * (t.data[0]! - c[j]!) ** 2;
-        lossScale += 0.5 * (t.data[0]! ** 2 + c[j]! ** 2);
+        expectedLoss += 0.5 * (nth(t.data, 0) - nth(c, j)) ** 2;
+        lossScale += 0.5 * (nth(t.data, 0) ** 2 + nth(c, j) ** 2);
       });
       assert.ok(withinTolerance(loss, expectedLoss, lossScale, F32_TOLERANCE), `loss ${loss} vs ${expectedLoss}`);
       raw.dispose();

@@ -32,16 +32,17 @@ import {
   cacheFileName,
   compileModel,
   defaultCacheDir,
-  formatBytes,
   generateChecked,
   type CompileResult,
 } from "../../compiler/codegen/compile.ts";
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
+import { formatBytes } from "../../foundation/format.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { COMPILER_SOURCE_DIRS, COMPILER_VERSION, compilerHash, hashCompilerSources } from "../../compiler/version.ts";
 import { buildCli } from "../../scripts/build.mjs";
 import { EXAMPLES_DIR } from "../support/examples.ts";
+import { nth, present } from "../support/entries.ts";
 
 const ROOT = mkdtempSync(join(tmpdir(), "nqm-codegen-cache-"));
 after(() => rmSync(ROOT, { recursive: true, force: true }));
@@ -92,8 +93,8 @@ describe("the compile cache", () => {
     assert.ok(reference.every(Number.isFinite));
     const files = entries(firstDir);
     assert.equal(files.length, 2, files.join(", "));
-    assert.match(files[0]!, /^two_layer_tanh-[0-9a-f]{32}\.json$/);
-    assert.match(files[1]!, /^two_layer_tanh-[0-9a-f]{32}\.mjs$/);
+    assert.match(nth(files, 0), /^two_layer_tanh-[0-9a-f]{32}\.json$/);
+    assert.match(nth(files, 1), /^two_layer_tanh-[0-9a-f]{32}\.mjs$/);
     const second = await compile(firstDir);
     assert.equal(second.fromCache, true);
     assert.equal(second.typescript, undefined);
@@ -199,7 +200,7 @@ describe("the compile cache", () => {
     const [a, b] = [names.slice(0, 2), names.slice(2, 4)] as [string[], string[]];
     // Move A's module and metadata to B's names and B's to A's (each pair stays self-consistent).
     for (const [i, from] of a.entries()) renameSync(join(dir, from), join(dir, `${b[i]}.swap`));
-    for (const [i, from] of b.entries()) renameSync(join(dir, from), join(dir, a[i]!));
+    for (const [i, from] of b.entries()) renameSync(join(dir, from), join(dir, nth(a, i)));
     for (const name of b) renameSync(join(dir, `${name}.swap`), join(dir, name));
     const first = await compile(dir);
     assert.equal(first.fromCache, false);
@@ -367,8 +368,8 @@ describe("the memory refusal (NQM3008)", () => {
       await run();
     } catch (error) {
       assert.ok(error instanceof NqmError, String(error));
-      assert.equal(error.diagnostics[0]!.code, "NQM3008");
-      return error.diagnostics[0]!.message;
+      assert.equal(nth(error.diagnostics, 0).code, "NQM3008");
+      return nth(error.diagnostics, 0).message;
     }
     assert.fail("not refused");
   };
@@ -403,8 +404,8 @@ describe("the memory refusal (NQM3008)", () => {
     } catch (error) {
       assert.ok(error instanceof NqmError);
       const [d] = error.diagnostics;
-      assert.equal(d!.file, "models/tanh.nqm");
-      assert.equal(SOURCE.slice(d!.span!.start).split("\n")[0], "model two_layer_tanh {");
+      assert.equal(present(d).file, "models/tanh.nqm");
+      assert.equal(SOURCE.slice(present(present(d).span).start).split("\n")[0], "model two_layer_tanh {");
     }
   });
 
@@ -439,7 +440,7 @@ test("a model name of 300 characters compiles and caches under a shortened file 
   const files = entries(dir);
   assert.equal(files.length, 2);
   for (const file of files) assert.ok(file.length < 100, file);
-  assert.ok(files[0]!.startsWith(name.slice(0, 48)));
+  assert.ok(nth(files, 0).startsWith(name.slice(0, 48)));
   const second = await compile(dir, { source });
   assert.equal(second.fromCache, true);
   assert.deepEqual(valuesOf(second.kernels), valuesOf(first.kernels));

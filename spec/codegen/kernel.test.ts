@@ -20,6 +20,7 @@ import { SCALAR_FUNCTIONS, sigmoid, softplus } from "../../compiler/math.ts";
 import { withinTolerance } from "../support/kernel-check.ts";
 import { sizeOf } from "../../foundation/shape.ts";
 import type { Node } from "../../compiler/ir/node.ts";
+import { nth, present } from "../support/entries.ts";
 
 const MAX_BATCH = 4;
 const HELPER_NAMES = ["relu", "step", "sign", "square", "sigmoid", "softplus", "leakyRelu", "leakyStep"] as const;
@@ -31,13 +32,13 @@ const HELPERS: Record<(typeof HELPER_NAMES)[number], (x: number, slope?: number)
   square: SCALAR_FUNCTIONS.square,
   sigmoid,
   softplus,
-  leakyRelu: (x, slope) => opScalar("leaky_relu", x, slope!),
-  leakyStep: (x, slope) => opScalar("leaky_step", x, slope!),
+  leakyRelu: (x, slope) => opScalar("leaky_relu", x, present(slope)),
+  leakyStep: (x, slope) => opScalar("leaky_step", x, present(slope)),
 };
 
 /** The interpreter's value of a one-argument op with a slope, at one number. */
 function opScalar(op: "leaky_relu" | "leaky_step", x: number, slope: number): number {
-  return OPS[op].evaluate([tensor([], [x])], { attrs: { slope } } as unknown as Node).data[0]!;
+  return nth(OPS[op].evaluate([tensor([], [x])], { attrs: { slope } } as unknown as Node).data, 0);
 }
 
 /** A small deterministic sequence in (−1.5, 1.5). */
@@ -60,7 +61,7 @@ function runAndCompare(
   let paramCount = 0;
   for (const name of paramNames) {
     offsets.set(name, paramCount);
-    paramCount += params[name]!.data.length;
+    paramCount += nth(params, name).data.length;
   }
   const scratch = new BufferPool("ws", MAX_BATCH);
   const targets: RootTarget[] = roots.map((root, k) => ({
@@ -76,7 +77,7 @@ function runAndCompare(
       fixed: "fx",
       input: (name) => `x${inputNames.indexOf(name)}`,
       cotangent: "c",
-      paramOffset: (name) => offsets.get(name)!,
+      paramOffset: (name) => present(offsets.get(name)),
       fixedOffset: () => 0,
     },
     prepared: new Map(),
@@ -93,11 +94,11 @@ function runAndCompare(
     body,
   ) as (...args: unknown[]) => void;
   const w = new Float64Array(paramCount);
-  for (const name of paramNames) w.set(params[name]!.data, offsets.get(name)!);
+  for (const name of paramNames) w.set(nth(params, name).data, present(offsets.get(name)));
   const ws = new Float64Array(scratch.size).fill(Number.NaN);
   const xs = inputNames.map((name) => {
-    const flat = new Float64Array(MAX_BATCH * inputs[name]![0]!.data.length).fill(Number.NaN);
-    inputs[name]!.forEach((t, j) => flat.set(t.data, j * t.data.length));
+    const flat = new Float64Array(MAX_BATCH * nth(nth(inputs, name), 0).data.length).fill(Number.NaN);
+    nth(inputs, name).forEach((t, j) => flat.set(t.data, j * t.data.length));
     return flat;
   });
   const outs = roots.map((root) =>
@@ -111,7 +112,7 @@ function runAndCompare(
     bindings,
   );
   roots.forEach((root, k) => {
-    const value = expected[k]!;
+    const value = nth(expected, k);
     const perExample = Array.isArray(value)
       ? (value as readonly Tensor[])
       : Array.from({ length: root.batched ? n : 1 }, () => value as Tensor);
@@ -119,15 +120,21 @@ function runAndCompare(
     perExample.forEach((t, j) => {
       const scale = t.data.reduce((m, v) => Math.max(m, Math.abs(v)), -Infinity);
       for (let i = 0; i < size; i++) {
-        const actual = outs[k]![j * size + i]!;
+        const actual = nth(nth(outs, k), j * size + i);
         assert.ok(
-          withinTolerance(actual, t.data[i]!, scale),
+          withinTolerance(actual, nth(t.data, i), scale),
           `root ${k} (${root.node.op}), example ${j}, entry ${i}: kernel ${actual}, interpreter ${t.data[i]}\n${body}`,
         );
       }
     });
     // Rows past n are not written (the caller's buffer may be shorter).
-    if (root.batched) assert.ok(outs[k]!.subarray(n * size).every(Number.isNaN), `root ${k} wrote past example ${n}`);
+    if (root.batched)
+      assert.ok(
+        nth(outs, k)
+          .subarray(n * size)
+          .every(Number.isNaN),
+        `root ${k} wrote past example ${n}`,
+      );
   });
 }
 
@@ -282,7 +289,7 @@ test("the generated module's scalar helpers are compiler/math.ts's, at special v
   for (const name of HELPER_NAMES) {
     for (const value of specials) {
       for (const slope of [0.1, -2]) {
-        const actual = module[name]!(value, slope);
+        const actual = nth(module, name)(value, slope);
         const expected = HELPERS[name](value, slope);
         assert.ok(
           Object.is(actual, expected),

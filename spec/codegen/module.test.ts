@@ -11,7 +11,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import ts from "typescript";
 import type { CompiledKernels } from "../../compiler/codegen/api.ts";
 import { compileModel, generateChecked } from "../../compiler/codegen/compile.ts";
 import { layoutOf } from "../../compiler/codegen/layout.ts";
@@ -20,6 +19,8 @@ import { loadModel } from "../../compiler/frontend.ts";
 import type { Dtype } from "../../compiler/codegen/api.ts";
 import { DEFAULT_BACKEND, VARIANTS } from "../support/backends.ts";
 import { examples, type Example } from "../support/examples.ts";
+import { nth, present } from "../support/entries.ts";
+import { typeCheck } from "../support/typecheck.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-module-"));
@@ -43,55 +44,15 @@ before(async () => {
       cacheDir: CACHE,
     });
     assert.equal(result.fromCache, false);
-    compiled.push({ example, name: model.name, typescript: result.typescript!, kernels: result.kernels });
+    compiled.push({ example, name: model.name, typescript: present(result.typescript), kernels: result.kernels });
   }
 });
 
 // ---------------------------------------------------------------- type checking
 
-const STRICT: ts.CompilerOptions = {
-  strict: true,
-  noEmit: true,
-  noImplicitReturns: true,
-  noFallthroughCasesInSwitch: true,
-  target: ts.ScriptTarget.ES2022,
-  module: ts.ModuleKind.ESNext,
-  moduleResolution: ts.ModuleResolutionKind.Bundler,
-  allowImportingTsExtensions: true,
-  verbatimModuleSyntax: true,
-  lib: ["lib.es2022.d.ts"],
-  types: [],
-};
-
-/**
- * Type-checks in-memory files (absolute paths under spec/codegen/.virtual, so they can import
- * the real api.ts by a relative path); returns the diagnostics per virtual file.
- */
-function typeCheck(files: Readonly<Record<string, string>>): Map<string, string[]> {
-  const dir = join(ROOT, "spec/codegen/.virtual");
-  const virtual = new Map(Object.entries(files).map(([name, text]) => [join(dir, name), text]));
-  const host = ts.createCompilerHost(STRICT);
-  const { getSourceFile, fileExists, readFile } = host;
-  const { directoryExists } = host;
-  host.fileExists = (path) => virtual.has(path) || fileExists.call(host, path);
-  host.directoryExists = (path) => path === dir || (directoryExists?.call(host, path) ?? true);
-  host.readFile = (path) => virtual.get(path) ?? readFile.call(host, path);
-  host.getSourceFile = (path, language, onError, create) => {
-    const text = virtual.get(path);
-    return text === undefined
-      ? getSourceFile.call(host, path, language, onError, create)
-      : ts.createSourceFile(path, text, language, true);
-  };
-  const program = ts.createProgram([...virtual.keys()], STRICT, host);
-  const result = new Map<string, string[]>([...Object.keys(files)].map((name) => [name, []]));
-  for (const d of ts.getPreEmitDiagnostics(program)) {
-    const name = d.file ? [...Object.keys(files)].find((n) => join(dir, n) === d.file!.fileName) : undefined;
-    const where = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
-    const text = `${where ? `${where.line + 1}:${where.character + 1} ` : ""}TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`;
-    result.get(name ?? "(other)")?.push(text) ?? result.set(name ?? "(other)", [text]);
-  }
-  return result;
-}
+/** Type-checks in-memory files under spec/codegen/.virtual, so they can import the real api.ts by a relative path. */
+const typeCheckVirtual = (files: Readonly<Record<string, string>>) =>
+  typeCheck(join(ROOT, "spec/codegen/.virtual"), files);
 
 /** Asserts that the generated Kernels interface and api.ts's CompiledKernels<A> agree. */
 const API_CHECK = (module: string, dtype: Dtype) => {
@@ -153,14 +114,14 @@ describe("generated modules", () => {
     }
     // Controls: the same checker must reject a module that does not meet the interface, and a
     // float64 module where a float32 one is expected.
-    const first = `${compiled[0]!.name}-${variants[0]!.backend}-f64`;
+    const first = `${nth(compiled, 0).name}-${nth(variants, 0).backend}-f64`;
     files["control.check.ts"] =
       `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nexport const k: CompiledKernels = { maxBatch: 1 };\n`;
     files["control-dtype.check.ts"] =
       `import type { CompiledKernels } from "../../../compiler/codegen/api.ts";\nimport { createKernels } from "./${first}.ts";\nexport const k: CompiledKernels<Float32Array> = createKernels();\n`;
-    const diagnostics = typeCheck(files);
+    const diagnostics = typeCheckVirtual(files);
     for (const control of ["control.check.ts", "control-dtype.check.ts"]) {
-      assert.ok(diagnostics.get(control)!.length > 0, `${control} type-checked: the check is vacuous`);
+      assert.ok(present(diagnostics.get(control)).length > 0, `${control} type-checked: the check is vacuous`);
       diagnostics.delete(control);
     }
     const errors = [...diagnostics]
@@ -184,7 +145,7 @@ describe("generated modules", () => {
   });
 
   test("generation is deterministic", async () => {
-    const { example, typescript } = compiled[0]!;
+    const { example, typescript } = nth(compiled, 0);
     const { model } = loadModel(example.source, { file: example.path, set: example.set });
     assert.equal(
       (await generateChecked(model, { source: example.source, file: example.path, maxBatch: 4 })).code,
@@ -224,10 +185,15 @@ describe("generated modules", () => {
         }));
         assert.ok(views.length >= 9, `${example.file}: ${views.length} views`);
         views.sort((a, b) => a.start - b.start);
-        views.forEach((v, i) => assert.ok(i === 0 || views[i - 1]!.end <= v.start, `${example.file}: views overlap`));
+        views.forEach((v, i) =>
+          assert.ok(i === 0 || nth(views, i - 1).end <= v.start, `${example.file}: views overlap`),
+        );
         const scratchBase = Number(/const scratchBase = (\d+);/.exec(prologue)?.[1]);
         const perThread = Number(/const GEMM_SCRATCH = (\d+);/.exec(generated.code)?.[1]);
-        assert.ok(views.at(-1)!.end <= scratchBase * 8, `${example.file}: a view reaches into the GEMM scratch`);
+        assert.ok(
+          present(views.at(-1)).end <= scratchBase * 8,
+          `${example.file}: a view reaches into the GEMM scratch`,
+        );
         assert.equal(generated.workspaceBytes, (scratchBase + perThread) * 8, example.file);
       }
     }
@@ -236,7 +202,7 @@ describe("generated modules", () => {
 
 describe("kernel calls", () => {
   test("the batch size is checked", () => {
-    const { kernels } = compiled[0]!;
+    const { kernels } = nth(compiled, 0);
     const layout = kernels.layout;
     const w = new Float64Array(layout.paramCount);
     const x = layout.inputs.map((slot) => new Float64Array(8 * slot.size));
@@ -266,10 +232,13 @@ describe("kernel calls", () => {
       jvp(w, jtv, x, 2, expected);
       for (let r = 0; r < 2 * K; r++) {
         let dot = 0;
-        for (let p = 0; p < P; p++) dot += rows[r * P + p]! * jtv[p]!;
-        assert.ok(Math.abs(dot - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1), `${example.file}: row ${r}`);
+        for (let p = 0; p < P; p++) dot += nth(rows, r * P + p) * nth(jtv, p);
         assert.ok(
-          Math.abs(out[r]! - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1),
+          Math.abs(dot - nth(expected, r)) <= 1e-12 * (Math.abs(nth(expected, r)) + 1),
+          `${example.file}: row ${r}`,
+        );
+        assert.ok(
+          Math.abs(nth(out, r) - nth(expected, r)) <= 1e-12 * (Math.abs(nth(expected, r)) + 1),
           `${example.file}: ntkMatVec ${r}`,
         );
       }
@@ -280,8 +249,46 @@ describe("kernel calls", () => {
     }
   });
 
+  test("ntkMatVec reuses its prepared point only while w, x and n are unchanged (in place edits included)", () => {
+    for (const { example, kernels } of compiled) {
+      const { paramCount: P, outputSize: K } = kernels.layout;
+      const w = Float64Array.from({ length: P }, (_, i) => Math.sin(i + 1));
+      const x = kernels.layout.inputs.map((slot) =>
+        Float64Array.from({ length: 3 * slot.size }, (_, i) => Math.cos(i + 1)),
+      );
+      const v = Float64Array.from({ length: 3 * K }, (_, i) => i - 1.5);
+      /** J (Jᵀ v) through vjp and jvp, which prepare nothing. */
+      const composed = (n: number) => {
+        const jtv = new Float64Array(P);
+        kernels.vjp(w, x, v, n, jtv);
+        const out = new Float64Array(n * K);
+        kernels.jvp(w, jtv, x, n, out);
+        return out;
+      };
+      const check = (n: number, what: string) => {
+        const out = new Float64Array(n * K);
+        kernels.ntkMatVec(w, x, n, v, out);
+        const expected = composed(n);
+        for (let r = 0; r < n * K; r++)
+          assert.ok(
+            Math.abs(out[r]! - expected[r]!) <= 1e-12 * (Math.abs(expected[r]!) + 1),
+            `${example.file}, ${what}: entry ${r} is ${out[r]}, J Jᵀ v gives ${expected[r]}`,
+          );
+      };
+      check(3, "first call");
+      check(3, "same point");
+      w[P - 1] = w[P - 1]! + 0.75;
+      w[0] = -w[0]!;
+      check(3, "w edited in place");
+      const input = x[0]!;
+      input[input.length - 1] = 2.5;
+      check(3, "x edited in place");
+      check(2, "fewer examples");
+    }
+  });
+
   test("a staged step before prepare is an error, not a silent zero", async () => {
-    const { example } = compiled[0]!;
+    const { example } = nth(compiled, 0);
     const { model } = loadModel(example.source, { set: example.set });
     const fresh = (await compileModel(model, { source: example.source, maxBatch: 4, cacheDir: CACHE })).kernels;
     const dw = new Float64Array(fresh.layout.paramCount);
@@ -308,8 +315,8 @@ model commented {
     result.kernels.f(Float64Array.of(2, 3), [Float64Array.of(5, 7)], 1, out);
     assert.equal(out[0], 31);
     // The quoted source is still readable, line by line.
-    assert.match(result.typescript!, /^ \* model commented \{$/m);
-    assert.match(result.typescript!, /^ \* {3}param w: \[d\] ~ normal\(0, 1\)$/m);
+    assert.match(present(result.typescript), /^ \* model commented \{$/m);
+    assert.match(present(result.typescript), /^ \* {3}param w: \[d\] ~ normal\(0, 1\)$/m);
   });
 
   test("a `*/` in the file name stays inside the header comment", async () => {
@@ -323,14 +330,14 @@ model commented {
       cacheDir,
     });
     assert.equal(result.fromCache, false);
-    assert.match(result.typescript!, /^ \* Kernels for model commented of odd\*\\\/ throw/m);
+    assert.match(present(result.typescript), /^ \* Kernels for model commented of odd\*\\\/ throw/m);
     const out = new Float64Array(1);
     result.kernels.f(Float64Array.of(1, 1), [Float64Array.of(1, 2)], 1, out);
     assert.equal(out[0], 3);
   });
 
   test("comments point back to the model's source lines", () => {
-    const example = compiled.find((c) => c.example.file === "two_layer_relu.nqm")!;
+    const example = present(compiled.find((c) => c.example.file === "two_layer_relu.nqm"));
     const lines = example.example.source.split("\n");
     for (const text of ["let z = u @ x / sqrt(d)", "output dot(v, relu(z)) / sqrt(m)"]) {
       const line = lines.findIndex((l) => l.includes(text)) + 1;

@@ -21,6 +21,7 @@ import { assertNestedClose, compareWithInterpreter } from "../support/kernel-che
 import { DATA_MODEL, PARAMS_MODEL } from "../support/names.ts";
 import { describeCase, pointArbitrary } from "../support/points.ts";
 import { kinkSafeForFloat32, VARIANTS, variantRuns } from "../support/backends.ts";
+import { present } from "../support/entries.ts";
 
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-names-"));
 after(() => rmSync(CACHE, { recursive: true, force: true }));
@@ -64,7 +65,7 @@ for (const [name, source] of [
       });
       // The names appear in the module only as data (LAYOUT) and in the quoted source.
       for (const decl of [...model.params, ...model.inputs, ...model.fixed])
-        assert.ok(typescript!.includes(`"name": ${JSON.stringify(decl.name)}`), decl.name);
+        assert.ok(present(typescript).includes(`"name": ${JSON.stringify(decl.name)}`), decl.name);
       assert.deepEqual(
         kernels.layout.params.map((s) => s.name),
         model.params.map((p) => p.name),

@@ -26,6 +26,7 @@ import { compareWithInterpreter } from "../support/kernel-check.ts";
 import { modelArbitrary, type GeneratedModel } from "../support/models.ts";
 import { describeCase, pointArbitrary, type TestPoint } from "../support/points.ts";
 import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
+import { nth } from "../support/entries.ts";
 
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-properties-"));
 after(() => rmSync(CACHE, { recursive: true, force: true }));
@@ -48,10 +49,10 @@ function features(program: DerivativeProgram): string[] {
   for (const node of nodes) {
     if (node.op === "transpose") found.add("transpose");
     if (node.op === "outer") found.add("outer");
-    if (node.op === "matmul" && node.inputs[0]!.shape.length === 2 && node.inputs[1]!.shape.length === 2)
+    if (node.op === "matmul" && nth(node.inputs, 0).shape.length === 2 && nth(node.inputs, 1).shape.length === 2)
       found.add("matrix product");
-    if (node.op === "bsum" && (node.inputs[0]!.op === "add" || node.inputs[0]!.op === "sub")) {
-      const outers = topologicalOrder([node.inputs[0]!]).filter((x) => x.op === "outer" && x.batched).length;
+    if (node.op === "bsum" && (nth(node.inputs, 0).op === "add" || nth(node.inputs, 0).op === "sub")) {
+      const outers = topologicalOrder([nth(node.inputs, 0)]).filter((x) => x.op === "outer" && x.batched).length;
       if (outers >= 2) found.add("Σⱼ of a sum of outer products");
     }
   }

@@ -21,6 +21,7 @@ import { PROPERTY_NAMES, verifyModel, type PropertyOutcome } from "../../runtime
 import { propertyRuns } from "../support/runs.ts";
 import { EXAMPLES_DIR } from "../support/examples.ts";
 import { modelArbitrary } from "../support/models.ts";
+import { nth, present } from "../support/entries.ts";
 
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-codegen-verify-"));
 after(() => rmSync(CACHE, { recursive: true, force: true }));
@@ -52,14 +53,14 @@ function failed(outcomes: readonly PropertyOutcome[]): Property[] {
     assert.notEqual(o.status, "error", `${o.property}: ${o.error}`);
     assert.ok(o.cases > 0, o.property);
     // The worst case names its inputs, both values and the bound it was held to.
-    const worst = o.worst!;
+    const worst = present(o.worst);
     assert.ok(Number.isInteger(worst.seed) && worst.n >= 1 && worst.n <= 4, o.property);
     assert.ok(Number.isFinite(worst.left) && Number.isFinite(worst.bound), `${o.property}: ${worst.detail}`);
     assert.match(worst.detail, /\S/);
     if (o.passed) assert.equal(o.counterexample, undefined, o.property);
     else {
       // A failure reports the shrunk failing case: it fails its bound.
-      const c = o.counterexample!;
+      const c = present(o.counterexample);
       assert.ok(c.ratio > 1, `${o.property}: ${c.detail}`);
       assert.ok(c.n >= 1 && c.n <= 4);
     }
@@ -79,7 +80,7 @@ test("a gradient off by a constant: gradient, adjointness and compiled-vs-interp
     wrap({
       vjp(w, x, c, n, grad) {
         kernels.vjp(w, x, c, n, grad);
-        grad[1]! += 1e-3;
+        grad[1] = nth(grad, 1) + 1e-3;
       },
     }),
   );
@@ -89,12 +90,12 @@ test("a gradient off by a constant: gradient, adjointness and compiled-vs-interp
     "adjointness c·(JΔ) = (Jᵀc)·Δ",
     "compiled vs interpreter",
   ]);
-  const gradient = outcomes.find((o) => o.property === "gradient vs finite differences")!;
-  assert.match(gradient.counterexample!.detail, /directional derivative .* vs finite difference .* bound /);
-  const compiled = outcomes.find((o) => o.property === "compiled vs interpreter")!;
+  const gradient = present(outcomes.find((o) => o.property === "gradient vs finite differences"));
+  assert.match(present(gradient.counterexample).detail, /directional derivative .* vs finite difference .* bound /);
+  const compiled = present(outcomes.find((o) => o.property === "compiled vs interpreter"));
   // The entry that is off, named by param and index: u[0, 1] is flat entry 1 of u: [5, 2].
-  assert.equal(compiled.counterexample!.where, "grad u[0, 1]");
-  assert.ok(Math.abs(compiled.counterexample!.left - compiled.counterexample!.right - 1e-3) < 1e-12);
+  assert.equal(present(compiled.counterexample).where, "grad u[0, 1]");
+  assert.ok(Math.abs(present(compiled.counterexample).left - present(compiled.counterexample).right - 1e-3) < 1e-12);
 });
 
 test("an hvp scaled by 1.001: still symmetric, but finite differences and the interpreter disagree", () => {
@@ -102,12 +103,15 @@ test("an hvp scaled by 1.001: still symmetric, but finite differences and the in
     wrap({
       hvp(w, dw, x, c, n, out) {
         kernels.hvp(w, dw, x, c, n, out);
-        for (let i = 0; i < out.length; i++) out[i]! *= 1.001;
+        for (let i = 0; i < out.length; i++) out[i] = nth(out, i) * 1.001;
       },
     }),
   );
   assert.deepEqual(failed(outcomes), ["hvp vs finite differences of jvp", "compiled vs interpreter"]);
-  assert.match(outcomes.find((o) => o.property === "compiled vs interpreter")!.counterexample!.where, /^hvp /);
+  assert.match(
+    present(present(outcomes.find((o) => o.property === "compiled vs interpreter")).counterexample).where,
+    /^hvp /,
+  );
 });
 
 test("an hvp that is not symmetric: the symmetry check fails too", () => {
@@ -116,7 +120,7 @@ test("an hvp that is not symmetric: the symmetry check fails too", () => {
       hvp(w, dw, x, c, n, out) {
         kernels.hvp(w, dw, x, c, n, out);
         // Adds a Δ-dependent, non-symmetric term: (HΔ)₀ += Δ₁.
-        out[0]! += dw[1]!;
+        out[0] = nth(out, 0) + nth(dw, 1);
       },
     }),
   );
@@ -126,7 +130,7 @@ test("an hvp that is not symmetric: the symmetry check fails too", () => {
     "compiled vs interpreter",
   ]);
   assert.match(
-    outcomes.find((o) => o.property === "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)")!.counterexample!.detail,
+    present(present(outcomes.find((o) => o.property === "hvp symmetry uᵀ(HΔ) = Δᵀ(Hu)")).counterexample).detail,
     /uᵀ\(HΔ\) = .*, Δᵀ\(Hu\) = .*bound /,
   );
 });
@@ -134,15 +138,20 @@ test("an hvp that is not symmetric: the symmetry check fails too", () => {
 test("f_quad without its quadratic term: the f_quad Taylor slope measures 2, not 3", () => {
   const outcomes = verify(wrap({ fQuad: (w, dw, x, n, out) => kernels.fLin(w, dw, x, n, out) }));
   assert.deepEqual(failed(outcomes), ["Taylor remainder of f_quad ~ t³", "compiled vs interpreter"]);
-  const taylor = outcomes.find((o) => o.property === "Taylor remainder of f_quad ~ t³")!.counterexample!;
+  const taylor = present(
+    present(outcomes.find((o) => o.property === "Taylor remainder of f_quad ~ t³")).counterexample,
+  );
   assert.match(taylor.detail, /fitted slope 2\.\d\d, expected 3, over ‖tΔ‖\/‖w‖ ∈ \[\S+, \S+\]/);
-  assert.ok(Math.abs(taylor.slope! - 2) < 0.1 && taylor.range![0] < taylor.range![1], taylor.detail);
+  assert.ok(
+    Math.abs(present(taylor.slope) - 2) < 0.1 && present(taylor.range)[0] < present(taylor.range)[1],
+    taylor.detail,
+  );
 });
 
 test("f_lin without its linear term: the f_lin Taylor slope measures 1", () => {
   const outcomes = verify(wrap({ fLin: (w, _dw, x, n, out) => kernels.f(w, x, n, out) }));
   assert.deepEqual(failed(outcomes), ["Taylor remainder of f_lin ~ t²", "compiled vs interpreter"]);
-  const taylor = outcomes.find((o) => o.property === "Taylor remainder of f_lin ~ t²")!.counterexample!;
+  const taylor = present(present(outcomes.find((o) => o.property === "Taylor remainder of f_lin ~ t²")).counterexample);
   assert.match(taylor.detail, /fitted slope 1\.\d\d, expected 2/);
 });
 
@@ -151,7 +160,7 @@ test("a jvp with the wrong sign: adjointness and compiled-vs-interpreter fail", 
     wrap({
       jvp(w, dw, x, n, out) {
         kernels.jvp(w, dw, x, n, out);
-        for (let i = 0; i < n; i++) out[i] = -out[i]!;
+        for (let i = 0; i < n; i++) out[i] = -nth(out, i);
       },
     }),
   );
@@ -163,12 +172,12 @@ test("a quad kernel off by 1e-9 relative is caught by compiled vs interpreter al
     wrap({
       quad(w, dw, x, n, out) {
         kernels.quad(w, dw, x, n, out);
-        for (let i = 0; i < n; i++) out[i]! *= 1 + 1e-9;
+        for (let i = 0; i < n; i++) out[i] = nth(out, i) * (1 + 1e-9);
       },
     }),
   );
   assert.deepEqual(failed(outcomes), ["compiled vs interpreter"]);
-  assert.match(outcomes.at(-1)!.counterexample!.where, /^quad example \d$/);
+  assert.match(present(present(outcomes.at(-1)).counterexample).where, /^quad example \d$/);
 });
 
 test("the counterexample is the failing case shrunk, not the last case run", () => {
@@ -177,14 +186,17 @@ test("the counterexample is the failing case shrunk, not the last case run", () 
     wrap({
       f(w, x, n, out) {
         kernels.f(w, x, n, out);
-        if (n >= 2) out[1]! += 1;
+        if (n >= 2) out[1] = nth(out, 1) + 1;
       },
     }),
   );
-  const compiled = outcomes.find((o) => o.property === "compiled vs interpreter")!;
+  const compiled = present(outcomes.find((o) => o.property === "compiled vs interpreter"));
   assert.equal(compiled.status, "failed");
-  assert.deepEqual({ seed: compiled.counterexample!.seed, n: compiled.counterexample!.n }, { seed: 0, n: 2 });
-  assert.equal(compiled.counterexample!.where, "f example 1");
+  assert.deepEqual(
+    { seed: present(compiled.counterexample).seed, n: present(compiled.counterexample).n },
+    { seed: 0, n: 2 },
+  );
+  assert.equal(present(compiled.counterexample).where, "f example 1");
 });
 
 test("an exception in a kernel is an internal error of the properties that call it, not a failure", () => {
@@ -205,7 +217,7 @@ test("an exception in a kernel is an internal error of the properties that call 
   assert.deepEqual(byStatus("failed"), []);
   for (const o of outcomes.filter((o) => o.status === "error")) {
     assert.equal(o.passed, false);
-    assert.match(o.error!, /^case \{"seed":\d+,"n":\d\}: Maximum call stack size exceeded$/);
+    assert.match(present(o.error), /^case \{"seed":\d+,"n":\d\}: Maximum call stack size exceeded$/);
   }
 });
 
@@ -258,7 +270,7 @@ function realisticSize(
   offset: number,
 ): { model: CheckedModel; set: Record<string, number> } | undefined {
   for (let i = 0; i < SIZE_CANDIDATES.length; i++) {
-    const set = SIZE_CANDIDATES[(offset + i) % SIZE_CANDIDATES.length]!;
+    const set = nth(SIZE_CANDIDATES, (offset + i) % SIZE_CANDIDATES.length);
     const { model } = loadModel(source, { set });
     const params = parameterCount(model);
     if (params < 1e4 || params > 1e6) continue;
@@ -268,7 +280,7 @@ function realisticSize(
       if (sizeOf(node.shape) > LIMITS.entries) return false;
       if (node.op !== "matmul" && node.op !== "outer") return true;
       const [a, b] = node.inputs as [Node, Node];
-      return sizeOf(a.shape) * (b.shape.length === 2 ? b.shape[1]! : 1) <= LIMITS.products;
+      return sizeOf(a.shape) * (b.shape.length === 2 ? nth(b.shape, 1) : 1) <= LIMITS.products;
     });
     if (cheap) return { model, set };
   }
@@ -288,7 +300,7 @@ test("random models at realistic sizes (10⁴–10⁶ params, widths up to 4096)
     fc.asyncProperty(arbitrary, async ([generated, offset]) => {
       const sized = realisticSize(generated.source, offset);
       fc.pre(sized !== undefined);
-      const { model, set } = sized!;
+      const { model, set } = present(sized);
       const compiled = await compileModel(model, { source: generated.source, maxBatch: 4, cacheDir: CACHE });
       const outcomes = verifyModel(model, deriveModel(model), compiled.kernels, {
         runs: THOROUGH ? 3 : 1,

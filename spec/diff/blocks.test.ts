@@ -18,6 +18,7 @@ import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { simplify } from "../../compiler/simplify/simplify.ts";
 import { perExample } from "../support/points.ts";
 import { isConst, topologicalOrder, type Node } from "../../compiler/ir/node.ts";
+import { nth, present } from "../support/entries.ts";
 
 const EXAMPLES = join(import.meta.dirname, "../../examples");
 
@@ -29,7 +30,7 @@ function program(file: string, set: Record<string, number> = {}): DerivativeProg
 function withZeroDirection(p: DerivativeProgram, roots: readonly Node[], zeroed: readonly string[]): Node[] {
   const g = p.graph;
   const substituted = substitute(g, roots, (node) =>
-    node.op === "tangent" && zeroed.includes(node.attrs.name!) ? g.constant(0, node.shape) : undefined,
+    node.op === "tangent" && zeroed.includes(present(node.attrs.name)) ? g.constant(0, node.shape) : undefined,
   );
   return simplify(g, substituted);
 }
@@ -39,7 +40,7 @@ const tangentsIn = (node: Node) =>
   new Set(
     topologicalOrder([node])
       .filter((n) => n.op === "tangent")
-      .map((n) => n.attrs.name!),
+      .map((n) => present(n.attrs.name)),
   );
 
 test("two_layer_relu: ΔᵀHΔ has no u–u and no v–v term (Δv = 0 or Δu = 0 simplifies it to the constant 0)", () => {
@@ -48,22 +49,22 @@ test("two_layer_relu: ΔᵀHΔ has no u–u and no v–v term (Δv = 0 or Δu = 
   assert.deepEqual([...tangentsIn(p.quad)].sort(), ["u", "v"], "every term has both Δu and Δv");
   const [onlyU] = withZeroDirection(p, [p.quad], ["v"]);
   const [onlyV] = withZeroDirection(p, [p.quad], ["u"]);
-  assert.ok(isZero(onlyU!), `u–u block: ${printGraph([{ name: "quad", node: onlyU! }]).results}`);
-  assert.ok(isZero(onlyV!), `v–v block: ${printGraph([{ name: "quad", node: onlyV! }]).results}`);
-  assert.deepEqual(onlyU!.shape, p.quad.shape);
+  assert.ok(isZero(present(onlyU)), `u–u block: ${printGraph([{ name: "quad", node: present(onlyU) }]).results}`);
+  assert.ok(isZero(present(onlyV)), `v–v block: ${printGraph([{ name: "quad", node: present(onlyV) }]).results}`);
+  assert.deepEqual(present(onlyU).shape, p.quad.shape);
 });
 
 test("two_layer_relu: the hvp blocks H_uu Δu and H_vv Δv are the constant 0; the cross blocks are not", () => {
   const p = program("two_layer_relu.nqm");
-  const [uFromU, vFromU] = withZeroDirection(p, [p.hvp.u!, p.hvp.v!], ["v"]);
-  const [uFromV, vFromV] = withZeroDirection(p, [p.hvp.u!, p.hvp.v!], ["u"]);
-  assert.ok(isZero(uFromU!), "hvp[u] with a Δu-only direction");
-  assert.ok(isZero(vFromV!), "hvp[v] with a Δv-only direction");
-  assert.ok(!isZero(vFromU!), "hvp[v] with a Δu-only direction: H_vu Δu");
-  assert.ok(!isZero(uFromV!), "hvp[u] with a Δv-only direction: H_uv Δv");
+  const [uFromU, vFromU] = withZeroDirection(p, [present(p.hvp.u), present(p.hvp.v)], ["v"]);
+  const [uFromV, vFromV] = withZeroDirection(p, [present(p.hvp.u), present(p.hvp.v)], ["u"]);
+  assert.ok(isZero(present(uFromU)), "hvp[u] with a Δu-only direction");
+  assert.ok(isZero(present(vFromV)), "hvp[v] with a Δv-only direction");
+  assert.ok(!isZero(present(vFromU)), "hvp[v] with a Δu-only direction: H_vu Δu");
+  assert.ok(!isZero(present(uFromV)), "hvp[u] with a Δv-only direction: H_uv Δv");
   // Each hvp block reads only the other param's direction.
-  assert.deepEqual([...tangentsIn(p.hvp.u!)], ["v"]);
-  assert.deepEqual([...tangentsIn(p.hvp.v!)], ["u"]);
+  assert.deepEqual([...tangentsIn(present(p.hvp.u))], ["v"]);
+  assert.deepEqual([...tangentsIn(present(p.hvp.v))], ["u"]);
 });
 
 /** A printed result with its lets written out in place, so that every term shows what it multiplies. */
@@ -108,6 +109,24 @@ function summands(text: string): string[] {
 
 const count = (text: string, what: string) => text.split(what).length - 1;
 
+/**
+ * Interpreter bindings for a model with params u: [m, d] and v: [m] at (u, v), on the examples
+ * xs, along a fixed direction (Δu, Δv) of smooth, distinct entries, with unit cotangents.
+ */
+function uvPoint(m: number, d: number, u: readonly number[], v: readonly number[], xs: readonly number[][]) {
+  const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
+  const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
+  const bindings = {
+    n: xs.length,
+    params: { u: tensor([m, d], u), v: tensor([m], v) },
+    fixed: {},
+    inputs: { x: xs.map((x) => tensor([d], x)) },
+    tangents: { u: tensor([m, d], du), v: tensor([m], dv) },
+    cotangent: xs.map(() => tensor([], [1])),
+  };
+  return { du, dv, bindings };
+}
+
 test("two_layer_relu: the printed quad shows only u–v cross terms (each summand has Δu once and Δv once)", () => {
   const p = program("two_layer_relu.nqm");
   const text = inlined(printGraph([{ name: "quad", node: p.quad }]), 0);
@@ -140,20 +159,11 @@ test("uv (bilinear): no u–u, no v–v block either, and f_quad = f(w0 + Δ) (t
   assert.ok(uFromU && vFromV && isZero(uFromU) && isZero(vFromV));
   const u = [0.4, -1.2, 0.7, 1.1, 0.3, -0.5, -0.8, 0.2];
   const v = [1.5, -0.25, 0.5, -2];
-  const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
-  const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
   const xs = [
     [0.5, -1.0],
     [-0.3, 0.8],
   ];
-  const bindings = {
-    n: xs.length,
-    params: { u: tensor([m, d], u), v: tensor([m], v) },
-    fixed: {},
-    inputs: { x: xs.map((x) => tensor([d], x)) },
-    tangents: { u: tensor([m, d], du), v: tensor([m], dv) },
-    cotangent: xs.map(() => tensor([], [1])),
-  };
+  const { du, dv, bindings } = uvPoint(m, d, u, v, xs);
   const [fQuadValue] = interpret([p.fQuad], bindings);
   assert.ok(fQuadValue !== undefined);
   const fQuad = perExample(fQuadValue, xs.length);
@@ -179,10 +189,10 @@ test("two_layer_tanh (control): the u–u block is not zero, in quad and in the 
   const p = program("two_layer_tanh.nqm");
   const [onlyU] = withZeroDirection(p, [p.quad], ["v"]);
   const [onlyV] = withZeroDirection(p, [p.quad], ["u"]);
-  assert.ok(!isZero(onlyU!), "tanh'' ≠ 0: ΔuᵀH_uuΔu survives");
-  assert.ok(isZero(onlyV!), "f is still linear in v: no v–v block");
-  const [uFromU] = withZeroDirection(p, [p.hvp.u!], ["v"]);
-  assert.ok(!isZero(uFromU!));
+  assert.ok(!isZero(present(onlyU)), "tanh'' ≠ 0: ΔuᵀH_uuΔu survives");
+  assert.ok(isZero(present(onlyV)), "f is still linear in v: no v–v block");
+  const [uFromU] = withZeroDirection(p, [present(p.hvp.u)], ["v"]);
+  assert.ok(!isZero(present(uFromU)));
 });
 
 test("two_layer_relu: f_quad is the network with its activation pattern frozen at w0 (numerically)", () => {
@@ -191,30 +201,22 @@ test("two_layer_relu: f_quad is the network with its activation pattern frozen a
   const p = program("two_layer_relu.nqm", { d, m });
   const u = [0.4, -1.2, 0.7, 1.1, 0.3, -0.5, -0.8, 0.2, 0.9, 0.6, -0.1, -1.4, 1.3, 0.5, -0.7];
   const v = [1, -1, 1, 1, -1];
-  const du = u.map((_, i) => 0.3 * Math.sin(3 * i + 1));
-  const dv = v.map((_, i) => 0.2 * Math.cos(2 * i));
   const xs = [
     [0.5, -1.0, 2.0],
     [-0.3, 0.8, 0.1],
   ];
-  const bindings = {
-    n: xs.length,
-    params: { u: tensor([m, d], u), v: tensor([m], v) },
-    fixed: {},
-    inputs: { x: xs.map((x) => tensor([d], x)) },
-    tangents: { u: tensor([m, d], du), v: tensor([m], dv) },
-    cotangent: xs.map(() => tensor([], [1])),
-  };
-  const fQuad = perExample(interpret([p.fQuad], bindings)[0]!, xs.length);
+  const { du, dv, bindings } = uvPoint(m, d, u, v, xs);
+  const fQuad = perExample(nth(interpret([p.fQuad], bindings), 0), xs.length);
   xs.forEach((x, j) => {
     let expected = 0;
     for (let i = 0; i < m; i++) {
-      const z0 = u.slice(i * d, i * d + d).reduce((s, w, k) => s + w * x[k]!, 0) / Math.sqrt(d);
-      const z = u.slice(i * d, i * d + d).reduce((s, w, k) => s + (w + du[i * d + k]!) * x[k]!, 0) / Math.sqrt(d);
-      expected += (v[i]! + dv[i]!) * (z0 > 0 ? z : 0);
+      const z0 = u.slice(i * d, i * d + d).reduce((s, w, k) => s + w * nth(x, k), 0) / Math.sqrt(d);
+      const z =
+        u.slice(i * d, i * d + d).reduce((s, w, k) => s + (w + nth(du, i * d + k)) * nth(x, k), 0) / Math.sqrt(d);
+      expected += (nth(v, i) + nth(dv, i)) * (z0 > 0 ? z : 0);
     }
     expected /= Math.sqrt(m);
-    const actual = (fQuad[j] as Tensor).data[0]!;
+    const actual = nth((fQuad[j] as Tensor).data, 0);
     // A handful of operations on O(1) values: agreement to 1e-13 relative to the terms' size (~10).
     assert.ok(
       Math.abs(actual - expected) <= 1e-12,

@@ -41,6 +41,7 @@ import {
   scaled,
   type TensorMap,
 } from "../support/points.ts";
+import { nth, present } from "../support/entries.ts";
 
 // ---------------------------------------------------------------- tolerances
 //
@@ -165,7 +166,7 @@ function prepare(c: Case, kinked: boolean): Prepared {
 function objective(c: Case, p: Prepared, params: TensorMap): { value: number; scale: number } | null {
   const bindings = bindingsOf(c.point, params);
   if (p.kinks.length > 0 && kinkPattern(p.kinks, bindings) !== p.pattern) return null;
-  return contract(c.point.cotangent, evaluatePerExample([p.program.f], bindings)[0]!);
+  return contract(c.point.cotangent, nth(evaluatePerExample([p.program.f], bindings), 0));
 }
 
 function gradients(
@@ -175,18 +176,18 @@ function gradients(
   direction: TensorMap = c.point.direction,
 ): TensorMap {
   const values = evaluateShared(
-    p.names.map((n) => p.program.grad[n]!),
+    p.names.map((n) => nth(p.program.grad, n)),
     bindingsOf(c.point, params, direction),
   );
-  return Object.fromEntries(p.names.map((n, i) => [n, values[i]!]));
+  return Object.fromEntries(p.names.map((n, i) => [n, nth(values, i)]));
 }
 
 function hvps(c: Case, p: Prepared, direction: TensorMap): TensorMap {
   const values = evaluateShared(
-    p.names.map((n) => p.program.hvp[n]!),
+    p.names.map((n) => nth(p.program.hvp, n)),
     bindingsOf(c.point, c.point.params, direction),
   );
-  return Object.fromEntries(p.names.map((n, i) => [n, values[i]!]));
+  return Object.fromEntries(p.names.map((n, i) => [n, nth(values, i)]));
 }
 
 const flat = (m: TensorMap): Float64Array[] => Object.values(m).map((t) => t.data);
@@ -196,19 +197,19 @@ const flat = (m: TensorMap): Float64Array[] => Object.values(m).map((t) => t.dat
 function checkGradient(c: Case, kinked: boolean, stats: FdStats): void {
   const p = prepare(c, kinked);
   const grad = gradients(c, p);
-  const base = objective(c, p, c.point.params)!;
+  const base = present(objective(c, p, c.point.params));
   const scale = 1 + base.scale + maxAbs(...flat(grad));
   for (const name of p.names) {
-    for (let i = 0; i < grad[name]!.data.length; i++) {
+    for (let i = 0; i < nth(grad, name).data.length; i++) {
       const e = basisDirection(c.point.params, name, i);
       const values = [H, -H, 2 * H, -2 * H].map((s) => objective(c, p, moved(c.point.params, e, s)));
       if (values.some((v) => v === null)) continue; // a kink within 2h: no finite difference
-      const [plus, minus, plus2, minus2] = values.map((v) => v!.value) as [number, number, number, number];
+      const [plus, minus, plus2, minus2] = values.map((v) => present(v).value) as [number, number, number, number];
       fdCheck(
         stats,
         c,
         `∂L/∂${name}[${i}]`,
-        grad[name]!.data[i]!,
+        nth(nth(grad, name).data, i),
         (plus - minus) / (2 * H),
         (plus2 - minus2) / (4 * H),
         scale,
@@ -222,7 +223,7 @@ function checkGradient(c: Case, kinked: boolean, stats: FdStats): void {
 function checkAdjointness(c: Case, kinked: boolean): void {
   const p = prepare(c, kinked);
   const bindings = bindingsOf(c.point);
-  const jvp = contract(c.point.cotangent, evaluatePerExample([p.program.jvp], bindings)[0]!);
+  const jvp = contract(c.point.cotangent, nth(evaluatePerExample([p.program.jvp], bindings), 0));
   const grad = gradients(c, p);
   const reverse = dotMaps(grad, c.point.direction);
   const cNorm = c.point.cotangent.reduce((s, t) => s + absSum([t]), 0);
@@ -251,10 +252,10 @@ function checkHvp(c: Case, kinked: boolean, stats: FdStats): void {
   const grad = gradients(c, p);
   const scale = 1 + maxAbs(...flat(grad)) + maxAbs(...flat(hvp));
   for (const name of p.names) {
-    for (let i = 0; i < hvp[name]!.data.length; i++) {
-      const dh = (plus[name]!.data[i]! - minus[name]!.data[i]!) / (2 * H);
-      const d2h = (plus2[name]!.data[i]! - minus2[name]!.data[i]!) / (4 * H);
-      fdCheck(stats, c, `(HΔ)[${name}][${i}]`, hvp[name]!.data[i]!, dh, d2h, scale);
+    for (let i = 0; i < nth(hvp, name).data.length; i++) {
+      const dh = (nth(nth(plus, name).data, i) - nth(nth(minus, name).data, i)) / (2 * H);
+      const d2h = (nth(nth(plus2, name).data, i) - nth(nth(minus2, name).data, i)) / (4 * H);
+      fdCheck(stats, c, `(HΔ)[${name}][${i}]`, nth(nth(hvp, name).data, i), dh, d2h, scale);
     }
   }
 }
@@ -324,7 +325,7 @@ function slope(points: readonly { t: number; r: number }[]): number {
   let num = 0;
   let den = 0;
   xs.forEach((x, i) => {
-    num += (x - mx) * (ys[i]! - my);
+    num += (x - mx) * (nth(ys, i) - my);
     den += (x - mx) ** 2;
   });
   return num / den;
@@ -344,8 +345,8 @@ function taylorSlopes(
     [program.f, program.jvp, program.quad],
     bindingsOf(c.point, c.point.params, direction),
   );
-  const components = f0!.reduce((s, t) => s + t.data.length, 0);
-  const scale = components + absSum(f0!) + absSum(jvp0!) + absSum(quad0!);
+  const components = present(f0).reduce((s, t) => s + t.data.length, 0);
+  const scale = components + absSum(present(f0)) + absSum(present(jvp0)) + absSum(present(quad0));
   const remainders: { t: number; r: [number, number] }[] = [];
   for (const t of TAYLOR_TS) {
     const displaced = moved(c.point.params, direction, t);
@@ -356,8 +357,11 @@ function taylorSlopes(
       bindingsOf(c.point, c.point.params, scaled(direction, t)),
     );
     const r = (model: Tensor[]) =>
-      exact!.reduce((s, e, j) => s + e.data.reduce((a, v, i) => a + Math.abs(v - model[j]!.data[i]!), 0), 0);
-    remainders.push({ t, r: [r(lin!), r(quad!)] });
+      present(exact).reduce(
+        (s, e, j) => s + e.data.reduce((a, v, i) => a + Math.abs(v - nth(nth(model, j).data, i)), 0),
+        0,
+      );
+    remainders.push({ t, r: [r(present(lin)), r(present(quad))] });
   }
   const slopes = ([0, 1] as const).map((k) => {
     const usable = remainders.filter((x) => x.r[k] > NOISE * scale).map((x) => ({ t: x.t, r: x.r[k] }));
@@ -371,7 +375,7 @@ function checkTaylor(c: Case, kinked: boolean, stats: TaylorStats): void {
   const sum = Object.fromEntries(
     Object.entries(c.point.direction).map(([n, d]) => [
       n,
-      { shape: d.shape, data: d.data.map((v, i) => v + c.point.other[n]!.data[i]!) },
+      { shape: d.shape, data: d.data.map((v, i) => v + nth(nth(c.point.other, n).data, i)) },
     ]),
   );
   const along = [c.point.direction, c.point.other, sum].map((direction) => taylorSlopes(c, p, direction));

@@ -15,6 +15,7 @@ import { deriveModel } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { Graph } from "../../compiler/ir/graph.ts";
 import { RULE_SETS, type Rule } from "../../compiler/simplify/rules.ts";
+import { nth } from "../support/entries.ts";
 import { manyScalarParams } from "../support/scalar-params.ts";
 import type { Node } from "../../compiler/ir/node.ts";
 
@@ -48,15 +49,15 @@ function linearRegion(root: Node): number {
 function measure(n: number): Work {
   const work: Work = { made: 0, attempts: 0, flattened: 0 };
   const make = Graph.prototype.make;
-  const rules = Object.entries(RULE_SETS).flatMap(([set, list]) => list.map((rule) => ({ set, rule })));
-  const originals = rules.map(({ rule }) => rule.rewrite);
+  const rules = Object.entries(RULE_SETS).flatMap(([set, list]) =>
+    list.map((rule) => ({ set, rule, original: rule.rewrite })),
+  );
   // Counting wrappers, put in place for this derivation only (the engine reads rule.rewrite per call).
   Graph.prototype.make = function (this: Graph, ...args: Parameters<Graph["make"]>) {
     work.made++;
     return make.apply(this, args);
   };
-  rules.forEach(({ set, rule }, i) => {
-    const original = originals[i]!;
+  rules.forEach(({ set, rule, original }) => {
     (rule as { rewrite: Rule["rewrite"] }).rewrite = (node, inputs, g) => {
       work.attempts++;
       if (set === "collecting") work.flattened += linearRegion(node);
@@ -67,9 +68,7 @@ function measure(n: number): Work {
     deriveModel(loadModel(manyScalarParams(n)).model);
   } finally {
     Graph.prototype.make = make;
-    rules.forEach(({ rule }, i) => {
-      (rule as { rewrite: Rule["rewrite"] }).rewrite = originals[i]!;
-    });
+    for (const { rule, original } of rules) (rule as { rewrite: Rule["rewrite"] }).rewrite = original;
   }
   return work;
 }
@@ -79,11 +78,12 @@ test("derive's work grows linearly with the number of scalar params (issue 10)",
   const works = sizes.map(measure);
   for (const key of ["made", "attempts", "flattened"] as const) {
     for (let i = 1; i < sizes.length; i++) {
-      const ratio = works[i]![key] / works[i - 1]![key];
+      const [before, after] = [nth(works, i - 1)[key], nth(works, i)[key]];
+      const ratio = after / before;
       // Twice the params: twice the work, with 10% to spare for a constant part.
       assert.ok(
         ratio <= 2.2,
-        `${key}: ${works[i - 1]![key]} at ${sizes[i - 1]} params, ${works[i]![key]} at ${sizes[i]} (×${ratio.toFixed(2)})`,
+        `${key}: ${before} at ${nth(sizes, i - 1)} params, ${after} at ${nth(sizes, i)} (×${ratio.toFixed(2)})`,
       );
     }
   }

@@ -20,6 +20,7 @@ import { deriveModel } from "../../compiler/diff/programs.ts";
 import { loadModel } from "../../compiler/frontend.ts";
 import { rawPrograms } from "../support/raw.ts";
 import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
+import { nth } from "../support/entries.ts";
 
 const BOUNDS = { jvp: 4, grad: 4, quad: 8, hvp: 12, all: 16 } as const;
 type Measure = keyof typeof BOUNDS | "f";
@@ -89,7 +90,7 @@ for (const [label, make] of FAMILIES) {
     const uniform = rows.slice(1);
     for (const key of ["f", ...Object.keys(BOUNDS)] as Measure[]) {
       // Linear: each added layer adds the same number of nodes (no term grows with depth).
-      const increments = uniform.slice(1).map((row, i) => row.m[key] - uniform[i]!.m[key]);
+      const increments = uniform.slice(1).map((row, i) => row.m[key] - nth(uniform, i).m[key]);
       assert.ok(
         increments.every((d) => d === increments[0]),
         `${label}: ${key} grows by ${increments.join(", ")} nodes per layer (${uniform.map((r) => r.m[key]).join(", ")}): not linear`,
@@ -97,7 +98,7 @@ for (const [label, make] of FAMILIES) {
       // ... and the ratio to the forward graph tends to increment/forward increment ≤ C: it does not grow without bound.
       if (key !== "f")
         assert.ok(
-          increments[0]! <= BOUNDS[key] * (uniform[1]!.m.f - uniform[0]!.m.f),
+          nth(increments, 0) <= BOUNDS[key] * (nth(uniform, 1).m.f - nth(uniform, 0).m.f),
           `${label}: ${key} adds ${increments[0]} nodes per layer`,
         );
     }
@@ -109,7 +110,7 @@ test("without simplification the derivative graphs are linear too (sharing, not 
     const raw = rawPrograms(loadModel(tower(k, "sin(X) * X")).model);
     return { f: count([raw.f]), all: count(raw.roots) };
   });
-  const increments = sizes.slice(1).map((s, i) => s.all - sizes[i]!.all);
+  const increments = sizes.slice(1).map((s, i) => s.all - nth(sizes, i).all);
   assert.ok(
     increments.every((d) => d === increments[0]),
     `raw sizes ${sizes.map((s) => s.all).join(", ")}`,

@@ -13,6 +13,7 @@ import { printGraph } from "../../compiler/ir/print.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { examples } from "../support/examples.ts";
 import { topologicalOrder } from "../../compiler/ir/node.ts";
+import { nth, present } from "../support/entries.ts";
 
 test("every view of every example derives and prints", () => {
   for (const example of examples()) {
@@ -31,12 +32,12 @@ test("every view of every example derives and prints", () => {
 });
 
 test("the grad view is the per-example gradient: no cotangent, no batch sum, and the value of one example's gradient", () => {
-  const example = examples().find((e) => e.file === "two_layer_tanh.nqm")!;
+  const example = present(examples().find((e) => e.file === "two_layer_tanh.nqm"));
   const model = loadModel(example.source, { set: example.set }).model;
   const program = deriveModel(model);
   const [section] = deriveView(program, "grad");
-  const d = example.set.d!;
-  const m = example.set.m!;
+  const d = present(example.set.d);
+  const m = present(example.set.m);
   const params = {
     u: tensor(
       [m, d],
@@ -52,16 +53,16 @@ test("the grad view is the per-example gradient: no cotangent, no batch sum, and
     Array.from({ length: d }, (_, i) => 0.5 - i),
   );
   const bindings = { n: 1, params, fixed: {}, inputs: { x: [x] }, tangents: {}, cotangent: [tensor([], [1])] };
-  section!.expressions.forEach((expression, i) => {
+  present(section).expressions.forEach((expression, i) => {
     const ops = new Set(topologicalOrder([expression.node]).map((n) => n.op));
     assert.ok(!ops.has("cotangent") && !ops.has("bsum"), expression.name);
-    const name = model.params[i]!.name;
+    const name = nth(model.params, i).name;
     assert.equal(expression.name, `grad[${name}]`);
-    const perExample = (interpret([expression.node], bindings)[0] as readonly Tensor[])[0]!;
-    const batch = interpret([program.grad[name]!], bindings)[0] as Tensor;
+    const perExample = nth(interpret([expression.node], bindings)[0] as readonly Tensor[], 0);
+    const batch = interpret([nth(program.grad, name)], bindings)[0] as Tensor;
     // Two simplifications of the same value (c = 1 folded in or not): equal to rounding.
     perExample.data.forEach((v, k) =>
-      assert.ok(Math.abs(v - batch.data[k]!) <= 1e-14 * (1 + Math.abs(v)), `${expression.name}[${k}]`),
+      assert.ok(Math.abs(v - nth(batch.data, k)) <= 1e-14 * (1 + Math.abs(v)), `${expression.name}[${k}]`),
     );
   });
 });

@@ -4,11 +4,12 @@ import { MAX_EXPRESSION_DEPTH, parseSource } from "../../grammar/build-ast.ts";
 import { withoutSpans, type Expr } from "../../grammar/ast.ts";
 import { lexer } from "../../grammar/tokens.ts";
 import { positionOf } from "../../cli/render.ts";
+import { nth, present } from "../support/entries.ts";
 
 function outputOf(text: string): Expr {
   const result = parseSource(`model m { output ${text} }`);
   assert.deepEqual(result.diagnostics, []);
-  const decl = result.ast!.models[0]!.decls[0]!;
+  const decl = nth(nth(present(result.ast).models, 0).decls, 0);
   return decl.kind === "output" ? decl.expr : assert.fail("not an output");
 }
 
@@ -80,19 +81,19 @@ test("newlines are not significant and `#` comments run to the end of the line",
   );
   const b = parseSource("model m { input x: [2] param w: [2] output dot(w, x) }");
   assert.deepEqual(a.diagnostics, []);
-  assert.deepEqual(withoutSpans({ ...a.ast!, comments: undefined }), withoutSpans(b.ast));
-  assert.deepEqual(withoutSpans(a.ast!.comments), [
+  assert.deepEqual(withoutSpans({ ...present(a.ast), comments: undefined }), withoutSpans(b.ast));
+  assert.deepEqual(withoutSpans(present(a.ast).comments), [
     { text: "# the input", ownLine: false },
     { text: "# done", ownLine: false },
   ]);
-  assert.equal(b.ast!.comments, undefined, "no comments, no field");
+  assert.equal(present(b.ast).comments, undefined, "no comments, no field");
 });
 
 test("spans: each node covers its source text", () => {
   const source = "model net {\n  dim d = -3\n  param w: [d, 2] ~ normal(0, 1)\n  let z = -w @ f(x, 2) ^ 2\n}\n";
-  const ast = parseSource(source).ast!;
+  const ast = present(parseSource(source).ast);
   const text = (span: { start: number; end: number }) => source.slice(span.start, span.end);
-  const model = ast.models[0]!;
+  const model = nth(ast.models, 0);
   assert.equal(text(model.span), source.trimEnd());
   assert.equal(text(model.nameSpan), "net");
   const [dim, param, letDecl] = model.decls;
@@ -102,8 +103,8 @@ test("spans: each node covers its source text", () => {
   assert.ok(param.kind === "param");
   assert.equal(text(param.span), "param w: [d, 2] ~ normal(0, 1)");
   assert.equal(text(param.shape.span), "[d, 2]");
-  assert.equal(text(param.init!.span), "normal(0, 1)");
-  assert.equal(text(param.init!.nameSpan), "normal");
+  assert.equal(text(present(param.init).span), "normal(0, 1)");
+  assert.equal(text(present(param.init).nameSpan), "normal");
   assert.ok(letDecl.kind === "let");
   assert.equal(text(letDecl.expr.span), "-w @ f(x, 2) ^ 2");
   const product = letDecl.expr;
@@ -128,7 +129,7 @@ test("recovery: one run reports every syntax error, each at its own token, in so
   ].join("\n");
   const result = parseSource(source);
   const found = result.diagnostics.map((d) => {
-    const { line, column } = positionOf(source, d.span!.start);
+    const { line, column } = positionOf(source, present(d.span).start);
     return `${d.code} ${line}:${column}`;
   });
   assert.deepEqual(found, [
@@ -144,7 +145,7 @@ test("recovery: one run reports every syntax error, each at its own token, in so
 
 test("recovery reaches a second model after errors in the first", () => {
   const source = "model a {\n  input x: [2\n}\nmodel b {\n  output (1\n}\n";
-  const lines = parseSource(source).diagnostics.map((d) => positionOf(source, d.span!.start).line);
+  const lines = parseSource(source).diagnostics.map((d) => positionOf(source, present(d.span).start).line);
   assert.deepEqual(lines, [3, 6]);
 });
 
@@ -152,7 +153,7 @@ test("a keyword where a name belongs is named as such, without cascading errors"
   const source = "model m {\n  let output = 1\n  input input: [2]\n  output 1\n}";
   const result = parseSource(source);
   assert.deepEqual(
-    result.diagnostics.map((d) => [d.code, positionOf(source, d.span!.start), d.message]),
+    result.diagnostics.map((d) => [d.code, positionOf(source, present(d.span).start), d.message]),
     [
       ["NQM1006", { line: 2, column: 7 }, "`output` is a keyword and cannot be used as a name"],
       ["NQM1006", { line: 3, column: 9 }, "`input` is a keyword and cannot be used as a name"],
@@ -193,7 +194,7 @@ test("nesting that would exhaust the stack is a diagnostic (NQM1007), not a cras
       ["NQM1007"],
       expr.slice(0, 20),
     );
-    const span = result.diagnostics[0]!.span!;
+    const span = present(nth(result.diagnostics, 0).span);
     assert.ok(0 <= span.start && span.start <= span.end && span.end <= source.length);
     assert.equal(positionOf(source, span.start).line, 4);
   }

@@ -8,6 +8,7 @@ import { printExpr, printFile } from "../../grammar/printer.ts";
 import { withoutSpans, type Expr, type FileAst } from "../../grammar/ast.ts";
 import { exprArbitrary, fileArbitrary } from "./arbitrary-ast.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { nth, present } from "../support/entries.ts";
 
 // Show the assertion that failed, not only the counterexample.
 fc.configureGlobal({ includeErrorInReport: true });
@@ -17,12 +18,12 @@ const EXAMPLES = join(import.meta.dirname, "../../examples");
 function parse(source: string): FileAst {
   const result = parseSource(source);
   assert.deepEqual(result.diagnostics, [], `does not parse:\n${source}`);
-  return result.ast!;
+  return present(result.ast);
 }
 
 /** The expression of `output EXPR` in a one-model file. */
 function parseExpr(text: string): Expr {
-  const decl = parse(`model m { output ${text} }`).models[0]!.decls[0]!;
+  const decl = nth(nth(parse(`model m { output ${text} }`).models, 0).decls, 0);
   assert.equal(decl.kind, "output");
   return decl.kind === "output" ? decl.expr : assert.fail();
 }

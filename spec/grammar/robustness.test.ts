@@ -14,6 +14,7 @@ import { lexer } from "../../grammar/tokens.ts";
 import { checkSource } from "../../compiler/frontend.ts";
 import { MESSAGES, type Diagnostic } from "../../foundation/diagnostics.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { nth, present } from "../support/entries.ts";
 
 // Show the assertion that failed, not only the counterexample.
 fc.configureGlobal({ includeErrorInReport: true });
@@ -60,7 +61,7 @@ function frontEndSurvives(source: string): void {
     const reparsed = parseSource(printFile(parsed.ast));
     assert.deepEqual(reparsed.diagnostics, []);
     const comparable = (ast: FileAst) => withoutSpans({ ...ast, comments: ast.comments?.map((c) => c.text) });
-    assert.deepEqual(comparable(reparsed.ast!), comparable(parsed.ast));
+    assert.deepEqual(comparable(present(reparsed.ast)), comparable(parsed.ast));
   }
 }
 
@@ -197,10 +198,10 @@ function applyTokenEdit(tokens: readonly string[], edit: TokenEdit): string[] {
       result.splice(at, 1);
       break;
     case "duplicate":
-      if (result.length > 0) result.splice(at, 0, result[at]!);
+      if (result.length > 0) result.splice(at, 0, nth(result, at));
       break;
     case "swap":
-      if (at + 1 < result.length) [result[at], result[at + 1]] = [result[at + 1]!, result[at]!];
+      if (at + 1 < result.length) [result[at], result[at + 1]] = [nth(result, at + 1), nth(result, at)];
       break;
     case "insert":
       result.splice(at, 0, edit.token);
@@ -210,7 +211,8 @@ function applyTokenEdit(tokens: readonly string[], edit: TokenEdit): string[] {
       break;
     case "rename": {
       const names = result.flatMap((token, i) => (isName(token) ? [i] : []));
-      if (names.length > 0) result[names[edit.at % names.length]!] = result[names[edit.pick % names.length]!]!;
+      if (names.length > 0)
+        result[nth(names, edit.at % names.length)] = nth(result, nth(names, edit.pick % names.length));
       break;
     }
   }
@@ -258,7 +260,7 @@ test("the checker, too, survives declarations in any order: every permutation-li
       const body = lines.slice(lines.findIndex((l) => l.startsWith("model")) + 1, lines.lastIndexOf("}"));
       for (let i = body.length - 1; i > 0; i--) {
         const j = randoms.next().value % (i + 1);
-        [body[i], body[j]] = [body[j]!, body[i]!];
+        [body[i], body[j]] = [nth(body, j), nth(body, i)];
       }
       frontEndSurvives(`model shuffled {\n${body.join("\n")}\n}\n`);
     }),

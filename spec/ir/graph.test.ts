@@ -12,6 +12,7 @@ import { substitute } from "../../compiler/ir/substitute.ts";
 import { filled, fromNested, tensor, toNested } from "../../compiler/ir/tensor.ts";
 import { sameShape } from "../../foundation/shape.ts";
 import { isConst, topologicalOrder, type Node } from "../../compiler/ir/node.ts";
+import { nth, present } from "../support/entries.ts";
 
 function leaves() {
   const g = new Graph();
@@ -97,7 +98,8 @@ test("topologicalOrder: every reachable node once, inputs first; stop prunes bel
   const order = topologicalOrder([root, shared]);
   assert.equal(new Set(order).size, order.length);
   const position = new Map(order.map((n, i) => [n, i]));
-  for (const node of order) for (const input of node.inputs) assert.ok(position.get(input)! < position.get(node)!);
+  for (const node of order)
+    for (const input of node.inputs) assert.ok(present(position.get(input)) < present(position.get(node)));
   assert.ok(order.includes(M) && order.includes(a));
   const pruned = topologicalOrder([root], (n) => n === shared);
   assert.ok(pruned.includes(shared) && !pruned.includes(a));
@@ -150,15 +152,15 @@ test("substitute: replaces nodes, rebuilds their users, keeps what does not chan
   const zero = g.constant(0, [3]);
   const [replaced] = substitute(g, [root], (node) => (node === a ? zero : undefined));
   assert.notEqual(replaced, root);
-  const order = topologicalOrder([replaced!]);
+  const order = topologicalOrder([present(replaced)]);
   assert.ok(order.includes(zero) && !order.includes(a));
   assert.ok(order.includes(untouched), "the unchanged subgraph is shared, not copied");
   assert.equal(substitute(g, [root], () => undefined)[0], root, "no replacement: the same root");
   // The replacement sees rebuilt inputs.
   const [doubled] = substitute(g, [g.sum(g.mul(a, b))], (node, inputs) =>
-    node.op === "mul" ? g.add(inputs[0]!, inputs[1]!) : undefined,
+    node.op === "mul" ? g.add(nth(inputs, 0), nth(inputs, 1)) : undefined,
   );
-  assert.equal(doubled!.inputs[0]!.op, "add");
+  assert.equal(nth(present(doubled).inputs, 0).op, "add");
 });
 
 test("tensors: toNested and fromNested are inverse for every shape of rank ≤ 2", () => {

@@ -1,6 +1,6 @@
 /**
  * The op table, op by op: every op of OP_NAMES has a complete OPS entry, and every op with
- * derivatives has rows below whose first derivatives (jvp, vjp) and second derivatives (jvp of
+ * derivatives has rows below (the elementwise functions' come from compiler/math.ts's table) whose first derivatives (jvp, vjp) and second derivatives (jvp of
  * jvp, and jvp of vjp: forward over reverse) match finite differences at random points. Non-smooth
  * ops are checked away from their kinks, and their conventions at the kink explicitly:
  * relu'(0) = 0, relu'' = 0, abs'(0) = 0, leaky_relu'(0) = slope.
@@ -18,6 +18,7 @@ import { perExample } from "../support/points.ts";
 import { propertyRuns } from "../support/runs.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 import { type Attrs, type Node, OP_NAMES, type OpName } from "../../compiler/ir/node.ts";
+import { FUNCTION_NAMES, functionRow } from "../../compiler/math.ts";
 
 const LEAVES: readonly OpName[] = ["input", "param", "fixed", "tangent", "cotangent", "const"];
 
@@ -90,16 +91,16 @@ const ROWS: readonly Row[] = [
   ...unary("neg", "any"),
   ...[2, 3].flatMap((exponent) => unary("pow", "any", { exponent })),
   ...[-1, 0.5, 1.5, -0.5, 1, 0, -2.5].flatMap((exponent) => unary("pow", "positive", { exponent })),
-  ...unary("relu", "awayFromZero"),
-  ...unary("step", "awayFromZero"),
-  ...unary("abs", "awayFromZero"),
-  ...unary("sign", "awayFromZero"),
-  ...unary("leaky_relu", "awayFromZero", { slope: 0.1 }),
-  ...unary("leaky_relu", "awayFromZero", { slope: -0.3 }),
-  ...unary("leaky_step", "awayFromZero", { slope: 0.1 }),
-  ...(["tanh", "sigmoid", "softplus", "exp", "sin", "cos", "square"] as const).flatMap((op) => unary(op, "any")),
-  ...unary("log", "positive"),
-  ...unary("sqrt", "positive"),
+  // The elementwise functions, from their table: on their domain, away from 0 when they have a
+  // kink, and with a positive and a negative parameter when they take one.
+  ...FUNCTION_NAMES.flatMap((fn) => {
+    const row = functionRow(fn);
+    const domain: Domain = row.domain === "positive" ? "positive" : row.smooth ? "any" : "awayFromZero";
+    const name = row.parameter;
+    return name === undefined
+      ? unary(fn, domain)
+      : [0.1, -0.3].flatMap((value) => unary(fn, domain, { [name]: value }));
+  }),
   { op: "sum", label: "sum [3]", shapes: [[3]] },
   { op: "sum", label: "sum [2,3]", shapes: [[2, 3]] },
   { op: "sum", label: "sum []", shapes: [[]] },

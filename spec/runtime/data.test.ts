@@ -5,12 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NqmError } from "../../foundation/diagnostics.ts";
 import { DATASET_HELP, DATASET_KINDS, loadDataset } from "../../runtime/data/index.ts";
+import { nth, present } from "../support/entries.ts";
 
 /** Asserts that `run` throws an NqmError with `code` whose message matches every pattern. */
 function throwsNqm(run: () => unknown, code: string, ...patterns: RegExp[]): void {
   assert.throws(run, (error: unknown) => {
     assert.ok(error instanceof NqmError, `expected NqmError, got ${String(error)}`);
-    const diagnostic = error.diagnostics[0]!;
+    const diagnostic = nth(error.diagnostics, 0);
     assert.equal(diagnostic.code, code);
     for (const pattern of patterns) assert.match(diagnostic.message, pattern);
     return true;
@@ -19,7 +20,7 @@ function throwsNqm(run: () => unknown, code: string, ...patterns: RegExp[]): voi
 
 function mean(values: ArrayLike<number>): number {
   let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i]!;
+  for (let i = 0; i < values.length; i++) sum += nth(values, i);
   return sum / values.length;
 }
 
@@ -125,7 +126,7 @@ test("mnist: two classes give ±1 labels, balanced, disjoint train and test, pix
   assert.equal([...data.train.y].filter((v) => v === 1).length, 64);
   assert.ok(data.train.x.every((v) => v >= 0 && v <= 1));
   const trainKeys = new Set(Array.from({ length: data.train.n }, (_, i) => rowKey(data.train.x, i, 784)));
-  const test = data.test!;
+  const test = present(data.test);
   for (let i = 0; i < test.n; i++)
     assert.ok(!trainKeys.has(rowKey(test.x, i, 784)), `test row ${i} is also a train row`);
   // A known fact about MNIST: a 0 has far more ink than a 1, so label -1 (digit 0) is the heavier class.
@@ -158,7 +159,8 @@ test("mnist: many classes give one-hot labels", () => {
       row.reduce((a, b) => a + b, 0),
       1,
     );
-    perClass[row.indexOf(1)]!++;
+    const label = row.indexOf(1);
+    perClass[label] = nth(perClass, label) + 1;
   }
   assert.deepEqual(perClass, new Array<number>(10).fill(5));
   const three = loadDataset("mnist:classes=7+2+9,n=9,test=3", { seed: 0 });
@@ -169,7 +171,7 @@ test("mnist: center, normalize and scale", () => {
   const centered = loadDataset("mnist:n=40,test=5,center=true", { seed: 0 });
   for (let p = 0; p < 784; p += 97) {
     let sum = 0;
-    for (let i = 0; i < 40; i++) sum += centered.train.x[i * 784 + p]!;
+    for (let i = 0; i < 40; i++) sum += nth(centered.train.x, i * 784 + p);
     assert.ok(Math.abs(sum / 40) < 1e-12);
   }
   const normalized = loadDataset("mnist:n=10,test=0,normalize=true,scale=3", { seed: 0 });
@@ -228,7 +230,7 @@ test("csv: test split from a fraction (disjoint, seeded) or from a second file w
   const data = loadDataset("csv:twenty.csv,test=0.25", { seed: 4, cwd: dir });
   assert.equal(data.train.n, 15);
   assert.equal(data.test?.n, 5);
-  const all = [...data.train.x, ...data.test!.x].sort((a, b) => a - b);
+  const all = [...data.train.x, ...present(data.test).x].sort((a, b) => a - b);
   assert.deepEqual(
     all,
     Array.from({ length: 20 }, (_, i) => i),
@@ -236,8 +238,8 @@ test("csv: test split from a fraction (disjoint, seeded) or from a second file w
   assert.deepEqual(loadDataset("csv:twenty.csv,test=0.25", { seed: 4, cwd: dir }).test?.x, data.test?.x);
   file("swapped.csv", "y,x\n1,100\n0,200\n");
   const withFile = loadDataset("csv:twenty.csv,test=swapped.csv", { seed: 0, cwd: dir });
-  assert.deepEqual([...withFile.test!.x], [100, 200]);
-  assert.deepEqual([...withFile.test!.y], [1, 0]);
+  assert.deepEqual([...present(withFile.test).x], [100, 200]);
+  assert.deepEqual([...present(withFile.test).y], [1, 0]);
   file("other.csv", "x,z\n1,2\n");
   throwsNqm(() => loadDataset("csv:twenty.csv,test=other.csv", { seed: 0, cwd: dir }), "NQM4003", /lacks y/, /extra z/);
   throwsNqm(() => loadDataset("csv:twenty.csv,test=1.5", { seed: 0, cwd: dir }), "NQM4003", /fraction/);
@@ -288,7 +290,8 @@ test("csv: errors name the file and line", () => {
 
 test("spec validation: unknown kinds, keys and bad values name the offending part", () => {
   throwsNqm(() => loadDataset("gaus1d", { seed: 0 }), "NQM4003", /unknown kind `gaus1d`; did you mean `gauss1d`\?/);
-  throwsNqm(() => loadDataset("cifar", { seed: 0 }), "NQM4003", /unknown kind `cifar`/, /kinds: gauss1d/);
+  throwsNqm(() => loadDataset("svhn", { seed: 0 }), "NQM4003", /unknown kind `svhn`/, /kinds: gauss1d/);
+  throwsNqm(() => loadDataset("cifar", { seed: 0 }), "NQM4003", /cifar: expected one folder/);
   throwsNqm(() => loadDataset("train.csv", { seed: 0 }), "NQM4003", /write csv:train\.csv/);
   throwsNqm(
     () => loadDataset("mnist:clases=0+1", { seed: 0 }),

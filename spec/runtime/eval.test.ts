@@ -12,15 +12,12 @@
  *     and one diagnostic line, no stack trace; an unknown key and a non-finite result are
  *     diagnosed too (checked in-process: each subprocess costs over a second of CPU).
  */
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildCli } from "../../scripts/build.mjs";
-import { scratchFolder } from "../support/scratch.ts";
-import { runNode, type CliRun } from "../support/cli.ts";
+import { bundledCli, runNode, type CliRun } from "../support/cli.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
 import { deriveModel, type DerivativeProgram } from "../../compiler/diff/programs.ts";
@@ -34,11 +31,10 @@ import { kinkArguments, kinkMargin } from "../support/cases.ts";
 import { examples, setArguments, type Example } from "../support/examples.ts";
 import { bindingsOf, perExample } from "../support/points.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
+import { nth, present } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCRATCH = scratchFolder("spec-eval");
-const CLI = join(SCRATCH, "nqm.js");
-const WORK = mkdtempSync(join(tmpdir(), "nqm-eval-"));
+const { cli: CLI, scratch: SCRATCH, work: WORK, built } = bundledCli("eval");
 
 type Run = CliRun;
 
@@ -109,7 +105,7 @@ const N = 3;
 /** Nested arrays of `shape` with values drawn from `draw`. */
 function nested(shape: Shape, draw: () => number): Nested {
   if (shape.length === 0) return draw();
-  return Array.from({ length: shape[0]! }, () => nested(shape.slice(1), draw));
+  return Array.from({ length: nth(shape, 0) }, () => nested(shape.slice(1), draw));
 }
 
 interface Prepared {
@@ -164,7 +160,7 @@ function shapeOf(value: unknown, what: string): Shape {
     inner.every((s) => s === inner[0]),
     `${what}: ragged`,
   );
-  return [value.length, ...(inner[0] === "" ? [] : inner[0]!.split(",").map(Number))];
+  return [value.length, ...(inner[0] === "" ? [] : nth(inner, 0).split(",").map(Number))];
 }
 
 function flat(value: Nested | readonly Nested[]): number[] {
@@ -177,7 +173,7 @@ function assertClose(what: string, actual: readonly number[], expected: readonly
   assert.equal(actual.length, expected.length, what);
   actual.forEach((v, i) =>
     assert.ok(
-      Math.abs(v - expected[i]!) <= tolerance,
+      Math.abs(v - nth(expected, i)) <= tolerance,
       `${what}[${i}]: ${v}, expected ${expected[i]} (tolerance ${tolerance})`,
     ),
   );
@@ -218,7 +214,7 @@ const ERROR_CASES: { name: string; text: string; patterns: RegExp[] }[] = [
 ];
 const errorArgs = (i: number) => {
   const path = join(WORK, `error-${i}.json`);
-  writeFileSync(path, ERROR_CASES[i]!.text);
+  writeFileSync(path, nth(ERROR_CASES, i).text);
   return ["eval", ERROR_MODEL, "--set", "d=2,m=2", "--point", path];
 };
 const errorRuns = new Map<string, Run>();
@@ -226,24 +222,18 @@ const errorRuns = new Map<string, Run>();
 const processRuns: { example?: Run; error?: Run } = {};
 
 before(async () => {
-  mkdirSync(SCRATCH, { recursive: true });
-  await buildCli(SCRATCH);
+  await built();
   const argvs = [...prepared.map((p) => p.args), ...ERROR_CASES.map((_, i) => errorArgs(i))];
-  const relu = prepared.find((p) => p.example.file === "two_layer_relu.nqm")!;
+  const relu = present(prepared.find((p) => p.example.file === "two_layer_relu.nqm"));
   const [batch, example, error] = await Promise.all([nqmBatch(argvs), nqm(...relu.args), nqm(...errorArgs(0))]);
-  prepared.forEach((p, i) => outputs.set(p.example.file, batch[i]!));
-  ERROR_CASES.forEach((c, i) => errorRuns.set(c.name, batch[prepared.length + i]!));
+  prepared.forEach((p, i) => outputs.set(p.example.file, nth(batch, i)));
+  ERROR_CASES.forEach((c, i) => errorRuns.set(c.name, nth(batch, prepared.length + i)));
   processRuns.example = example;
   processRuns.error = error;
 });
 
-after(() => {
-  rmSync(SCRATCH, { recursive: true, force: true });
-  rmSync(WORK, { recursive: true, force: true });
-});
-
 function resultOf(p: Prepared): EvalResult {
-  const run = outputs.get(p.example.file)!;
+  const run = present(outputs.get(p.example.file));
   assert.equal(run.code, 0, `nqm ${p.args.join(" ")} failed:\n${run.stderr}`);
   assert.equal(run.stdout.trim().split("\n").length, 1, "one line of JSON");
   return JSON.parse(run.stdout) as EvalResult;
@@ -309,25 +299,25 @@ describe("nqm eval on every example", () => {
       assertClose(
         "f_lin",
         fLin,
-        f.map((v, i) => v + jvp[i]!),
+        f.map((v, i) => v + nth(jvp, i)),
         ulps,
       );
       // ΔᵀH_jΔ per example from the library; summed, it is Δ·(Σ_j H_j Δ) = Δ·hvp.
-      const quad = perExample(interpret([p.program.quad], bindingsOf(p.point))[0]!, N).flatMap((t) =>
+      const quad = perExample(nth(interpret([p.program.quad], bindingsOf(p.point)), 0), N).flatMap((t) =>
         Array.from(t.data),
       );
       const scale = sumAbs(fQuad) + sumAbs(fLin) + sumAbs(quad);
       // f_quad − f_lin cancels the O(|f|) part: its rounding is a few ulps of |f|, hence 1e-12 of the scale.
       assertClose(
         "f_quad − f_lin",
-        fQuad.map((v, i) => v - fLin[i]!),
+        fQuad.map((v, i) => v - nth(fLin, i)),
         quad.map((q) => q / 2),
         1e-12 * scale,
       );
-      const direction = p.model.params.flatMap((q) => flat((p.raw.direction as Record<string, Nested>)[q.name]!));
-      const hvp = p.model.params.flatMap((q) => flat(result.hvp[q.name]!));
-      const dHd = direction.reduce((s, d, i) => s + d * hvp[i]!, 0);
-      const dHdScale = direction.reduce((s, d, i) => s + Math.abs(d * hvp[i]!), 0);
+      const direction = p.model.params.flatMap((q) => flat(nth(p.raw.direction as Record<string, Nested>, q.name)));
+      const hvp = p.model.params.flatMap((q) => flat(nth(result.hvp, q.name)));
+      const dHd = direction.reduce((s, d, i) => s + d * nth(hvp, i), 0);
+      const dHdScale = direction.reduce((s, d, i) => s + Math.abs(d * nth(hvp, i)), 0);
       assert.ok(
         Math.abs(quad.reduce((a, b) => a + b, 0) - dHd) <= 1e-12 * (sumAbs(quad) + dHdScale),
         `Σ_j ΔᵀH_jΔ = ${quad.reduce((a, b) => a + b, 0)} but Δ·hvp = ${dHd}`,
@@ -345,24 +335,24 @@ describe("nqm eval on every example", () => {
       // The tolerance 1e-7·(1 + Σ|f| + max|grad|) covers both by 100×.
       const h = 1e-6;
       const total = (params: EvalPoint["params"]) =>
-        flat(perExample(interpret([p.program.f], bindingsOf(p.point, params))[0]!, N).map(toNested)).reduce(
+        flat(perExample(nth(interpret([p.program.f], bindingsOf(p.point, params)), 0), N).map(toNested)).reduce(
           (a, b) => a + b,
           0,
         );
       const fValues = flat(result.f);
       for (const param of p.model.params) {
-        const grad = flat(result.grad[param.name]!);
+        const grad = flat(nth(result.grad, param.name));
         const scale = 1 + sumAbs(fValues) + grad.reduce((m, v) => Math.max(m, Math.abs(v)), -Infinity);
-        const base = p.point.params[param.name]!;
+        const base = nth(p.point.params, param.name);
         for (let i = 0; i < sizeOf(param.shape); i++) {
           const shifted = (delta: number) => {
             const data = Float64Array.from(base.data);
-            data[i]! += delta;
+            data[i] = nth(data, i) + delta;
             return { ...p.point.params, [param.name]: { shape: base.shape, data } };
           };
           const fd = (total(shifted(h)) - total(shifted(-h))) / (2 * h);
           assert.ok(
-            Math.abs(fd - grad[i]!) <= 1e-7 * scale,
+            Math.abs(fd - nth(grad, i)) <= 1e-7 * scale,
             `grad.${param.name}[${i}]: ${grad[i]}, central difference ${fd}`,
           );
         }
@@ -377,7 +367,7 @@ describe("nqm eval on every example", () => {
       assert.ok(flat(result.jvp).every((v) => v === 0));
       for (const param of p.model.params)
         assert.ok(
-          flat(result.hvp[param.name]!).every((v) => v === 0),
+          flat(nth(result.hvp, param.name)).every((v) => v === 0),
           `hvp.${param.name}`,
         );
       // f_lin and f_quad are their own (simplified) graphs, f + 0 reassociated: equal to f up to a
@@ -392,7 +382,7 @@ describe("nqm eval on every example", () => {
 // ---------------------------------------------------------------- defaults
 
 test("defaults: params and fixed drawn from the initializers by --seed (same seed, same values), direction zeros, cotangent ones", () => {
-  const p = prepared.find((x) => x.model.fixed.length > 0) ?? prepared[0]!;
+  const p = prepared.find((x) => x.model.fixed.length > 0) ?? nth(prepared, 0);
   const { params: _p, fixed: _f, ...rest } = p.raw;
   const a = resolvePoint(rest, p.model, 3);
   const b = resolvePoint(rest, p.model, 3);
@@ -411,21 +401,21 @@ test("defaults: params and fixed drawn from the initializers by --seed (same see
 });
 
 test("an explicit cotangent weights the examples: grad(c) = Σ_j c_j ∇f_j", () => {
-  const p = prepared.find((x) => x.example.file === "two_layer_tanh.nqm")!;
+  const p = present(prepared.find((x) => x.example.file === "two_layer_tanh.nqm"));
   const c = [0.5, -2, 1.25];
   const weighted = evaluateWithInterpreter(p.program, resolvePoint({ ...p.raw, cotangent: c }, p.model, 7));
   const single = c.map((_, j) => {
     const inputs = Object.fromEntries(
-      Object.entries(p.raw.inputs as Record<string, Nested[]>).map(([k, v]) => [k, [v[j]!]]),
+      Object.entries(p.raw.inputs as Record<string, Nested[]>).map(([k, v]) => [k, [nth(v, j)]]),
     );
     return evaluateWithInterpreter(p.program, resolvePoint({ ...p.raw, inputs }, p.model, 7));
   });
   for (const param of p.model.params) {
     const expected = c.reduce(
-      (acc, cj, j) => acc.map((v, i) => v + cj * flat(single[j]!.grad[param.name]!)[i]!),
+      (acc, cj, j) => acc.map((v, i) => v + cj * nth(flat(nth(nth(single, j).grad, param.name)), i)),
       new Array(sizeOf(param.shape)).fill(0) as number[],
     );
-    assertClose(`grad.${param.name}`, flat(weighted.grad[param.name]!), expected, 1e-12 * (1 + sumAbs(expected)));
+    assertClose(`grad.${param.name}`, flat(nth(weighted.grad, param.name)), expected, 1e-12 * (1 + sumAbs(expected)));
   }
 });
 
@@ -434,7 +424,7 @@ test("an explicit cotangent weights the examples: grad(c) = Σ_j c_j ∇f_j", ()
 describe("nqm eval errors: exit status 1, one diagnostic, no stack trace", () => {
   for (const c of ERROR_CASES) {
     test(c.name, () => {
-      const run = errorRuns.get(c.name)!;
+      const run = present(errorRuns.get(c.name));
       assert.equal(run.code, 1, `exit status (stderr: ${run.stderr})`);
       assert.equal(run.stdout, "");
       assert.doesNotMatch(run.stderr, /\n\s+at |Error:|node:internal/, "no stack trace");
@@ -445,26 +435,28 @@ describe("nqm eval errors: exit status 1, one diagnostic, no stack trace", () =>
 });
 
 test("as separate processes: the same output, exit status 0 for an example and 1 for an error", () => {
-  const relu = prepared.find((p) => p.example.file === "two_layer_relu.nqm")!;
-  const example = processRuns.example!;
+  const relu = present(prepared.find((p) => p.example.file === "two_layer_relu.nqm"));
+  const example = present(processRuns.example);
   assert.equal(example.code, 0, example.stderr);
-  assert.equal(example.stdout, outputs.get(relu.example.file)!.stdout);
-  const error = processRuns.error!;
+  assert.equal(example.stdout, present(outputs.get(relu.example.file)).stdout);
+  const error = present(processRuns.error);
   assert.equal(error.code, 1);
   assert.equal(error.stdout, "");
-  assert.equal(error.stderr, errorRuns.get(ERROR_CASES[0]!.name)!.stderr);
+  assert.equal(error.stderr, present(errorRuns.get(nth(ERROR_CASES, 0).name)).stderr);
 });
 
 test("in-process: an unknown key is NQM4001 with a suggestion, a non-finite result NQM4006 naming the quantity", () => {
   const throwsCode = (run: () => unknown, code: string, ...patterns: RegExp[]) =>
     assert.throws(run, (error: unknown) => {
       assert.ok(error instanceof NqmError, String(error));
-      assert.equal(error.diagnostics[0]!.code, code);
-      for (const pattern of patterns) assert.match(error.diagnostics[0]!.message, pattern);
+      assert.equal(nth(error.diagnostics, 0).code, code);
+      for (const pattern of patterns) assert.match(nth(error.diagnostics, 0).message, pattern);
       return true;
     });
   throwsCode(() => parsePointJson('{"input": {"x": [[1, 2]]}}'), "NQM4001", /unknown key `input`/, /inputs/);
-  const model = loadModel(EXAMPLES.find((e) => e.file === "two_layer_relu.nqm")!.source, { set: { d: 2, m: 2 } }).model;
+  const model = loadModel(present(EXAMPLES.find((e) => e.file === "two_layer_relu.nqm")).source, {
+    set: { d: 2, m: 2 },
+  }).model;
   const program = deriveModel(model);
   const raw = {
     inputs: { x: [[1e300, 1e300]] },

@@ -6,6 +6,7 @@ import { lanczosTopK, NonFiniteError, symmetricEigen, tridiagonalEigen } from ".
 import { topEigenpairs } from "../../runtime/session.ts";
 import { Rng } from "../../runtime/rng.ts";
 import { propertyRuns } from "../support/runs.ts";
+import { nth } from "../support/entries.ts";
 
 // ---------------------------------------------------------------- helpers (independent of the code under test)
 
@@ -17,13 +18,13 @@ function randomOrthogonal(n: number, rng: Rng): Float64Array {
     for (let j = 0; j < n; j++) {
       for (let p = 0; p < j; p++) {
         let d = 0;
-        for (let i = 0; i < n; i++) d += q[i * n + j]! * q[i * n + p]!;
-        for (let i = 0; i < n; i++) q[i * n + j]! -= d * q[i * n + p]!;
+        for (let i = 0; i < n; i++) d += nth(q, i * n + j) * nth(q, i * n + p);
+        for (let i = 0; i < n; i++) q[i * n + j] = nth(q, i * n + j) - d * nth(q, i * n + p);
       }
       let norm = 0;
-      for (let i = 0; i < n; i++) norm += q[i * n + j]! ** 2;
+      for (let i = 0; i < n; i++) norm += nth(q, i * n + j) ** 2;
       norm = Math.sqrt(norm);
-      for (let i = 0; i < n; i++) q[i * n + j]! /= norm;
+      for (let i = 0; i < n; i++) q[i * n + j] = nth(q, i * n + j) / norm;
     }
   }
   return q;
@@ -36,7 +37,7 @@ function withSpectrum(q: Float64Array, spectrum: number[]): Float64Array {
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
       let s = 0;
-      for (let p = 0; p < n; p++) s += q[i * n + p]! * spectrum[p]! * q[j * n + p]!;
+      for (let p = 0; p < n; p++) s += nth(q, i * n + p) * nth(spectrum, p) * nth(q, j * n + p);
       a[i * n + j] = s;
       a[j * n + i] = s;
     }
@@ -48,7 +49,7 @@ function denseMatVec(a: Float64Array, n: number): (v: Float64Array, out: Float64
   return (v, out) => {
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (let j = 0; j < n; j++) s += a[i * n + j]! * v[j]!;
+      for (let j = 0; j < n; j++) s += nth(a, i * n + j) * nth(v, j);
       out[i] = s;
     }
   };
@@ -56,7 +57,7 @@ function denseMatVec(a: Float64Array, n: number): (v: Float64Array, out: Float64
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  for (let i = 0; i < a.length; i++) s += nth(a, i) * nth(b, i);
   return s;
 }
 
@@ -65,8 +66,8 @@ function residual(a: Float64Array, n: number, v: ArrayLike<number>, lambda: numb
   let s = 0;
   for (let i = 0; i < n; i++) {
     let row = 0;
-    for (let j = 0; j < n; j++) row += a[i * n + j]! * v[j]!;
-    s += (row - lambda * v[i]!) ** 2;
+    for (let j = 0; j < n; j++) row += nth(a, i * n + j) * nth(v, j);
+    s += (row - lambda * nth(v, i)) ** 2;
   }
   return Math.sqrt(s);
 }
@@ -83,11 +84,11 @@ function assertClose(actual: number, expected: number, tolerance: number, what: 
 
 test("symmetricEigen: 2×2 and diagonal examples worked by hand", () => {
   const { values, vectors } = symmetricEigen(Float64Array.from([2, 1, 1, 2]), 2);
-  assertClose(values[0]!, 3, 1e-14, "λ1");
-  assertClose(values[1]!, 1, 1e-14, "λ2");
-  assertClose(Math.abs(vectors[0]!), Math.SQRT1_2, 1e-14, "v1");
-  assertClose(vectors[0]! * vectors[1]!, 0.5, 1e-14, "v1 has equal components");
-  assertClose(vectors[2]! * vectors[3]!, -0.5, 1e-14, "v2 has opposite components");
+  assertClose(nth(values, 0), 3, 1e-14, "λ1");
+  assertClose(nth(values, 1), 1, 1e-14, "λ2");
+  assertClose(Math.abs(nth(vectors, 0)), Math.SQRT1_2, 1e-14, "v1");
+  assertClose(nth(vectors, 0) * nth(vectors, 1), 0.5, 1e-14, "v1 has equal components");
+  assertClose(nth(vectors, 2) * nth(vectors, 3), -0.5, 1e-14, "v2 has opposite components");
   const diagonal = symmetricEigen(Float64Array.from([1, 0, 0, 0, -5, 0, 0, 0, 7]), 3);
   assert.deepEqual([...diagonal.values], [7, 1, -5]);
   assert.deepEqual([...symmetricEigen(Float64Array.from([4]), 1).values], [4]);
@@ -109,10 +110,10 @@ test("symmetricEigen: recovers the spectrum of Q diag(λ) Qᵀ, with orthonormal
         const a = withSpectrum(randomOrthogonal(n, rng), spectrum);
         const { values, vectors } = symmetricEigen(a, n);
         const scale = spectrum.reduce((m, v) => Math.max(m, Math.abs(v)), 1);
-        descending(spectrum).forEach((lambda, i) => assertClose(values[i]!, lambda, 1e-11 * scale, `λ${i}`));
+        descending(spectrum).forEach((lambda, i) => assertClose(nth(values, i), lambda, 1e-11 * scale, `λ${i}`));
         for (let i = 0; i < n; i++) {
           const v = vectors.subarray(i * n, (i + 1) * n);
-          assert.ok(residual(a, n, v, values[i]!) < 1e-10 * scale, `residual of pair ${i}`);
+          assert.ok(residual(a, n, v, nth(values, i)) < 1e-10 * scale, `residual of pair ${i}`);
           for (let j = 0; j <= i; j++)
             assertClose(dot(v, vectors.subarray(j * n, (j + 1) * n)), i === j ? 1 : 0, 1e-11, `⟨v${i}, v${j}⟩`);
         }
@@ -130,7 +131,7 @@ test("symmetricEigen: trace and Frobenius norm are the sum of λ and of λ² (ra
       for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = rng.normal();
       const { values } = symmetricEigen(a, n);
       let trace = 0;
-      for (let i = 0; i < n; i++) trace += a[i * n + i]!;
+      for (let i = 0; i < n; i++) trace += nth(a, i * n + i);
       const frobenius = dot(a, a);
       assertClose(
         values.reduce((s, v) => s + v, 0),
@@ -144,7 +145,7 @@ test("symmetricEigen: trace and Frobenius norm are the sum of λ and of λ² (ra
         1e-10 * frobenius,
         "Σλ² = ‖A‖²",
       );
-      for (let i = 1; i < n; i++) assert.ok(values[i - 1]! >= values[i]!, "sorted descending");
+      for (let i = 1; i < n; i++) assert.ok(nth(values, i - 1) >= nth(values, i), "sorted descending");
     }),
     { numRuns: propertyRuns(40) },
   );
@@ -158,7 +159,7 @@ test("symmetricEigen: a 150×150 matrix with a known spectrum in well under a se
   const started = performance.now();
   const { values } = symmetricEigen(a, n);
   assert.ok(performance.now() - started < 1000);
-  spectrum.forEach((lambda, i) => assertClose(values[i]!, lambda, 1e-11 * 100, `λ${i}`));
+  spectrum.forEach((lambda, i) => assertClose(nth(values, i), lambda, 1e-11 * 100, `λ${i}`));
 });
 
 test("symmetricEigen: non-finite entries are a NonFiniteError naming the entry; a wrong size is a RangeError", () => {
@@ -175,16 +176,21 @@ test("tridiagonalEigen agrees with the dense solver; its last-row mode gives the
   const diag = Array.from({ length: m }, () => rng.normal());
   const off = Array.from({ length: m - 1 }, (_, i) => (i === 10 ? 0 : rng.normal())); // a split into blocks
   const dense = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) dense[i * m + i] = diag[i]!;
-  for (let i = 0; i + 1 < m; i++) dense[i * m + i + 1] = dense[(i + 1) * m + i] = off[i]!;
+  for (let i = 0; i < m; i++) dense[i * m + i] = nth(diag, i);
+  for (let i = 0; i + 1 < m; i++) dense[i * m + i + 1] = dense[(i + 1) * m + i] = nth(off, i);
   const full = tridiagonalEigen(diag, off);
   const last = tridiagonalEigen(diag, off, "last");
   const reference = symmetricEigen(dense, m);
   for (let i = 0; i < m; i++) {
-    assertClose(full.values[i]!, reference.values[i]!, 1e-12, `λ${i}`);
-    assertClose(last.values[i]!, reference.values[i]!, 1e-12, `λ${i} (last-row mode)`);
-    assert.ok(residual(dense, m, full.vectors.subarray(i * m, (i + 1) * m), full.values[i]!) < 1e-12);
-    assertClose(Math.abs(last.vectors[i]!), Math.abs(full.vectors[i * m + m - 1]!), 1e-12, `last component ${i}`);
+    assertClose(nth(full.values, i), nth(reference.values, i), 1e-12, `λ${i}`);
+    assertClose(nth(last.values, i), nth(reference.values, i), 1e-12, `λ${i} (last-row mode)`);
+    assert.ok(residual(dense, m, full.vectors.subarray(i * m, (i + 1) * m), nth(full.values, i)) < 1e-12);
+    assertClose(
+      Math.abs(nth(last.vectors, i)),
+      Math.abs(nth(full.vectors, i * m + m - 1)),
+      1e-12,
+      `last component ${i}`,
+    );
   }
 });
 
@@ -200,11 +206,11 @@ test("lanczosTopK: top-k of a PSD operator with known spectrum, and its eigenvec
   assert.ok(result.converged);
   assert.equal(result.values.length, 5);
   for (let i = 0; i < 5; i++) {
-    assertClose(result.values[i]!, spectrum[i]!, 1e-8 * spectrum[0]!, `λ${i}`);
-    const column = Array.from({ length: n }, (_, r) => q[r * n + i]!);
-    assertClose(Math.abs(dot(result.vectors[i]!, column)), 1, 1e-8, `eigenvector ${i}`);
-    assert.ok(residual(a, n, result.vectors[i]!, result.values[i]!) <= 1e-7 * spectrum[0]!);
-    assert.ok(result.residuals[i]! <= 1e-8 * spectrum[0]! * 1.0001);
+    assertClose(nth(result.values, i), nth(spectrum, i), 1e-8 * nth(spectrum, 0), `λ${i}`);
+    const column = Array.from({ length: n }, (_, r) => nth(q, r * n + i));
+    assertClose(Math.abs(dot(nth(result.vectors, i), column)), 1, 1e-8, `eigenvector ${i}`);
+    assert.ok(residual(a, n, nth(result.vectors, i), nth(result.values, i)) <= 1e-7 * nth(spectrum, 0));
+    assert.ok(nth(result.residuals, i) <= 1e-8 * nth(spectrum, 0) * 1.0001);
   }
   assert.ok(result.matVecs < n / 2, `used ${result.matVecs} products`);
   assert.equal(result.iterations, result.matVecs);
@@ -231,14 +237,14 @@ test("lanczosTopK agrees with the dense solver on random Gram matrices (property
         const expectedCount = Math.min(k, n);
         assert.equal(result.values.length, expectedCount);
         for (let i = 0; i < expectedCount; i++) {
-          assert.ok(Number.isFinite(result.values[i]!));
+          assert.ok(Number.isFinite(nth(result.values, i)));
           assertClose(
-            result.values[i]!,
-            dense.values[i]!,
-            1e-7 * dense.values[0]!,
+            nth(result.values, i),
+            nth(dense.values, i),
+            1e-7 * nth(dense.values, 0),
             `λ${i} (n=${n}, width=${width}, k=${k})`,
           );
-          assertClose(dot(result.vectors[i]!, result.vectors[i]!), 1, 1e-10, `‖y${i}‖`);
+          assertClose(dot(nth(result.vectors, i), nth(result.vectors, i)), 1, 1e-10, `‖y${i}‖`);
         }
       },
     ),
@@ -260,7 +266,7 @@ test("lanczosTopK: a rank-2 kernel (Theorem 3's structure) gives its two eigenva
   const matVec = (v: Float64Array, out: Float64Array): void => {
     const a = c1 * dot(p1, v);
     const b = c2 * dot(p2, v);
-    for (let i = 0; i < n; i++) out[i] = a * p1[i]! + b * p2[i]!;
+    for (let i = 0; i < n; i++) out[i] = a * nth(p1, i) + b * nth(p2, i);
   };
   for (const k of [1, 2, 3, 6]) {
     const result = lanczosTopK(matVec, n, k, { seed: k });
@@ -268,7 +274,7 @@ test("lanczosTopK: a rank-2 kernel (Theorem 3's structure) gives its two eigenva
     assert.equal(result.values.length, k);
     result.values.forEach((value, i) => {
       assert.ok(Number.isFinite(value), `k=${k}: λ${i} is ${value}`);
-      assertClose(value, i < 2 ? expected[i]! : 0, 1e-9 * expected[0]!, `k=${k}: λ${i}`);
+      assertClose(value, i < 2 ? nth(expected, i) : 0, 1e-9 * nth(expected, 0), `k=${k}: λ${i}`);
     });
     for (const v of result.vectors) assert.ok(v.every(Number.isFinite));
     assert.ok(result.matVecs <= k + 3, `k=${k}: ${result.matVecs} products for a rank-2 operator`);
@@ -279,11 +285,11 @@ test("lanczosTopK: n smaller than maxIter, n = 1, and the zero operator", () => 
   const a = Float64Array.from([4, 1, 0, 1, 3, 1, 0, 1, 2]);
   const result = lanczosTopK(denseMatVec(a, 3), 3, 3, { maxIter: 1000 });
   const dense = symmetricEigen(a, 3);
-  result.values.forEach((value, i) => assertClose(value, dense.values[i]!, 1e-12, `λ${i}`));
+  result.values.forEach((value, i) => assertClose(value, nth(dense.values, i), 1e-12, `λ${i}`));
   assert.ok(result.matVecs <= 3);
   const one = lanczosTopK(
     (v, out) => {
-      out[0] = 5 * v[0]!;
+      out[0] = 5 * nth(v, 0);
     },
     1,
     4,
@@ -302,13 +308,13 @@ test("lanczosTopK: a warm start from the previous top eigenvector needs fewer pr
   const perturbed = Float64Array.from(a);
   for (let i = 0; i < n; i++)
     for (let j = 0; j <= i; j++)
-      perturbed[i * n + j] = perturbed[j * n + i] = a[i * n + j]! + (1e-4 * rng.normal()) / Math.sqrt(n);
-  const expected = symmetricEigen(perturbed, n).values[0]!;
+      perturbed[i * n + j] = perturbed[j * n + i] = nth(a, i * n + j) + (1e-4 * rng.normal()) / Math.sqrt(n);
+  const expected = nth(symmetricEigen(perturbed, n).values, 0);
   const previous = lanczosTopK(denseMatVec(a, n), n, 1, { seed: 5 });
   const cold = lanczosTopK(denseMatVec(perturbed, n), n, 1, { seed: 6 });
-  const warm = lanczosTopK(denseMatVec(perturbed, n), n, 1, { start: previous.vectors[0]!, seed: 6 });
-  assertClose(cold.values[0]!, expected, 1e-8 * expected, "cold λ_max");
-  assertClose(warm.values[0]!, expected, 1e-8 * expected, "warm λ_max");
+  const warm = lanczosTopK(denseMatVec(perturbed, n), n, 1, { start: nth(previous.vectors, 0), seed: 6 });
+  assertClose(nth(cold.values, 0), expected, 1e-8 * expected, "cold λ_max");
+  assertClose(nth(warm.values, 0), expected, 1e-8 * expected, "warm λ_max");
   assert.ok(warm.matVecs < cold.matVecs / 2, `warm ${warm.matVecs} vs cold ${cold.matVecs} products`);
 });
 
@@ -318,10 +324,10 @@ test("lanczosTopK: a start that is exactly an eigenvector still finds the next e
   const q = randomOrthogonal(n, rng);
   const spectrum = Array.from({ length: n }, (_, i) => n - i);
   const a = withSpectrum(q, spectrum);
-  const u1 = Float64Array.from({ length: n }, (_, r) => q[r * n]!);
+  const u1 = Float64Array.from({ length: n }, (_, r) => nth(q, r * n));
   for (const start of [u1, [u1]]) {
     const result = lanczosTopK(denseMatVec(a, n), n, 3, { start, tol: 1e-10 });
-    result.values.forEach((value, i) => assertClose(value, spectrum[i]!, 1e-8 * n, `λ${i}`));
+    result.values.forEach((value, i) => assertClose(value, nth(spectrum, i), 1e-8 * n, `λ${i}`));
   }
 });
 
@@ -343,8 +349,10 @@ test("lanczosTopK: same seed gives identical results; non-finite products are a 
     () => topEigenpairs((_, out) => out.fill(Number.NaN), n, 1, {}),
     (e: unknown) =>
       e instanceof NqmError &&
-      e.diagnostics[0]!.code === "NQM4006" &&
-      /the kernel-vector product is not a finite number at entry 0 in Lanczos step 1/.test(e.diagnostics[0]!.message),
+      nth(e.diagnostics, 0).code === "NQM4006" &&
+      /the kernel-vector product is not a finite number at entry 0 in Lanczos step 1/.test(
+        nth(e.diagnostics, 0).message,
+      ),
   );
   assert.throws(() => lanczosTopK(denseMatVec(a, n), n, 0), RangeError);
 });

@@ -3,14 +3,13 @@
  * stopped after a few runs, cut in the middle of a line, or killed with SIGKILL — resumes to a
  * runs.jsonl byte-identical to that of an uninterrupted sweep, whatever the number of workers.
  */
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname, } from "node:os";
 import { join } from "node:path";
-import { buildCli } from "../../scripts/build.mjs";
-import { scratchFolder } from "../support/scratch.ts";
 import { NqmError } from "../../foundation/diagnostics.ts";
 import {
   identityHash,
@@ -21,28 +20,20 @@ import {
   type SweepSpec,
 } from "../../runtime/sweep.ts";
 import { runId } from "../../runtime/train.ts";
+import { bundledCli } from "../support/cli.ts";
+import { nth } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
-const WORK = mkdtempSync(join(tmpdir(), "nqm-sweep-"));
+// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it); started through
+// tsx instead, every worker would transpile the sources again.
+const { cli: CLI, work: WORK } = bundledCli("sweep");
 const CACHE = join(WORK, "cache");
-// The CLI is bundled (as scripts/build.mjs does, with the sweep worker beside it) into a folder under the OS temp folder,
-// not dist/, which other runs may be rebuilding; started through tsx instead, every worker would
-// transpile the sources again.
-const SCRATCH = scratchFolder("spec-sweep");
-const CLI = join(SCRATCH, "nqm.js");
-before(async () => {
-  await buildCli(SCRATCH);
-});
-after(() => {
-  rmSync(WORK, { recursive: true, force: true });
-  rmSync(SCRATCH, { recursive: true, force: true });
-});
 
 function throwsNqm(run: () => unknown, code: string, pattern?: RegExp): void {
   assert.throws(run, (error: unknown) => {
     assert.ok(error instanceof NqmError, String(error));
-    assert.equal(error.diagnostics[0]!.code, code);
-    if (pattern) assert.match(error.diagnostics[0]!.message, pattern);
+    assert.equal(nth(error.diagnostics, 0).code, code);
+    if (pattern) assert.match(nth(error.diagnostics, 0).message, pattern);
     return true;
   });
 }
@@ -228,7 +219,7 @@ describe("sweeps resume to the same runs.jsonl", () => {
     }
     const summary = lines(read(A, "summary.csv"));
     assert.equal(summary.length, TOTAL + 1);
-    assert.match(summary[0]!, /^id,model,seed,lr,lr_multiple,eta_crit,phase,/);
+    assert.match(nth(summary, 0), /^id,model,seed,lr,lr_multiple,eta_crit,phase,/);
   });
 
   test("rerunning a finished sweep changes nothing", async () => {
@@ -245,7 +236,7 @@ describe("sweeps resume to the same runs.jsonl", () => {
     // summary.csv describes what runs.jsonl holds.
     assert.equal(lines(read(B, "summary.csv")).length, 1 + 5);
     // A kill in the middle of writing the 6th line leaves part of it; the resume redoes that run.
-    appendFileSync(join(B, "runs.jsonl"), lines(reference)[5]!.slice(0, 100));
+    appendFileSync(join(B, "runs.jsonl"), nth(lines(reference), 5).slice(0, 100));
     const runs = await runSweep(SPEC, { outDir: B, workers: 1 });
     assert.equal(runs.length, TOTAL);
     assert.equal(read(B), reference);
@@ -255,7 +246,7 @@ describe("sweeps resume to the same runs.jsonl", () => {
   test("a different sweep in the same folder is refused (NQM4007)", async () => {
     await assert.rejects(
       () => runSweep({ ...SPEC, steps: 201 }, { outDir: A, workers: 1 }),
-      (error: unknown) => error instanceof NqmError && error.diagnostics[0]!.code === "NQM4007",
+      (error: unknown) => error instanceof NqmError && nth(error.diagnostics, 0).code === "NQM4007",
     );
     assert.equal(read(A), reference);
   });
@@ -266,6 +257,36 @@ describe("sweeps resume to the same runs.jsonl", () => {
     assert.equal(JSON.parse(read(A, "sweep.json")).hash, hash);
     for (const line of lines(reference)) assert.equal(JSON.parse(line).sweep, hash);
     assert.notEqual(identityHash({ ...SPEC, steps: 50 }), hash);
+  });
+
+  test("sweep.json records every setting that changes a result, with the model file's hash and nqm's version", () => {
+    const settings = JSON.parse(read(A, "sweep.json")).settings;
+    const packageVersion = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
+    assert.deepEqual(settings, {
+      file: SPEC.file,
+      fileSha256: createHash("sha256")
+        .update(readFileSync(join(ROOT, "examples/uv.nqm")))
+        .digest("hex"),
+      set: { m: 1000 },
+      data: "single:x=1,y=1",
+      dataSeed: 0,
+      models: ["f", "lin", "quad"],
+      lrMultiples: [0.75, 1.5, 2.25],
+      seeds: [0, 1],
+      steps: 200,
+      loss: "sum",
+      lossFormula: "½ Σ (f − y)² (sum over the training set)",
+      testLossFormula: "½ · mean (f − y)² over the test set",
+      evalEvery: 10,
+      eigs: 1,
+      batch: null,
+      divergenceFactor: 1e10,
+      dtype: "f64",
+      backend: "auto",
+      nqmVersion: packageVersion,
+      compilerHash: settings.compilerHash,
+    });
+    assert.match(settings.compilerHash, /^[0-9a-f]{64}$/);
   });
 
   /** A copy of the finished sweep A, with its sweep.json replaced by `identityFile` (undefined: deleted). */
@@ -285,14 +306,14 @@ describe("sweeps resume to the same runs.jsonl", () => {
     test(`a ${what} sweep.json: a different sweep is refused by the records, the same one rebuilds it and resumes`, async () => {
       const dir = damagedCopy(`damaged-${what}`, damage(read(A, "sweep.json")));
       // A last line cut short too: the refused sweep must not even truncate it.
-      const cut = `${reference}${lines(reference)[0]!.slice(0, 50)}`;
+      const cut = `${reference}${nth(lines(reference), 0).slice(0, 50)}`;
       writeFileSync(join(dir, "runs.jsonl"), cut);
       await assert.rejects(
         () => runSweep({ ...SPEC, steps: 50 }, { outDir: dir, workers: 1 }),
         (error: unknown) =>
           error instanceof NqmError &&
-          error.diagnostics[0]!.code === "NQM4007" &&
-          /holds run f\|0\.75\|0 of sweep [0-9a-f]{16}, not of this one/.test(error.diagnostics[0]!.message),
+          nth(error.diagnostics, 0).code === "NQM4007" &&
+          /holds run f\|0\.75\|0 of sweep [0-9a-f]{16}, not of this one/.test(nth(error.diagnostics, 0).message),
       );
       assert.equal(read(dir), cut, "the refused sweep changed nothing");
       const runs = await runSweep(SPEC, { outDir: dir, workers: 1 });
@@ -315,7 +336,9 @@ describe("sweeps resume to the same runs.jsonl", () => {
       () => runSweep(SPEC, { outDir: dir, workers: 1 }),
       (error: unknown) =>
         error instanceof NqmError &&
-        /written by an earlier nqm, whose runs started from other initial weights/.test(error.diagnostics[0]!.message),
+        /written by an earlier nqm, whose runs started from other initial weights/.test(
+          nth(error.diagnostics, 0).message,
+        ),
     );
   });
 
@@ -326,8 +349,8 @@ describe("sweeps resume to the same runs.jsonl", () => {
       () => runSweep(SPEC, { outDir: C, workers: 1 }),
       (error: unknown) =>
         error instanceof NqmError &&
-        error.diagnostics[0]!.code === "NQM4008" &&
-        error.diagnostics[0]!.message.includes(`process ${process.pid} on ${hostname()}`),
+        nth(error.diagnostics, 0).code === "NQM4008" &&
+        nth(error.diagnostics, 0).message.includes(`process ${process.pid} on ${hostname()}`),
     );
     assert.equal((await first).length, 2);
     assert.equal(read(C), `${lines(reference).slice(0, 2).join("\n")}\n`);

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
 import type { ModelKind, RunRecord } from "../../runtime/run-record.ts";
+import { nth, present } from "../support/entries.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-theory-cache-"));
@@ -31,7 +32,7 @@ async function open(example: "uv" | "two_layer_relu", m: number, data: string, d
 function startOf(session: Session, seed: number): RunStart {
   const w0 = initialParameters(session, seed);
   const top = topEigenvalues(session, w0, 1);
-  return { w0, lambda0: top.values[0]!, eigenvector0: top.vectors[0]! };
+  return { w0, lambda0: nth(top.values, 0), eigenvector0: nth(top.vectors, 0) };
 }
 
 function train(
@@ -57,7 +58,7 @@ function train(
 
 /** The parameter slot `name` of w. */
 function slot(session: Session, w: Float64Array, name: string): Float64Array {
-  const s = session.kernels.layout.params.find((p) => p.name === name)!;
+  const s = present(session.kernels.layout.params.find((p) => p.name === name));
   return w.subarray(s.offset, s.offset + s.size);
 }
 
@@ -72,8 +73,11 @@ function relativeError(actual: number, expected: number): number {
  */
 function assertMonotone(losses: readonly number[], label: string): void {
   for (let t = 1; t < losses.length; t++) {
-    if (losses[t]! <= 1e-24) continue;
-    assert.ok(losses[t]! <= losses[t - 1]!, `${label}: the loss rose at step ${t}: ${losses[t - 1]} → ${losses[t]}`);
+    if (nth(losses, t) <= 1e-24) continue;
+    assert.ok(
+      nth(losses, t) <= nth(losses, t - 1),
+      `${label}: the loss rose at step ${t}: ${losses[t - 1]} → ${losses[t]}`,
+    );
   }
 }
 
@@ -93,8 +97,8 @@ function closedFormLambda0(example: "uv" | "two_layer_relu", session: Session, w
   const m = v.length;
   let sum = 0;
   for (let i = 0; i < m; i++) {
-    if (example === "uv") sum += (u[i]! ** 2 + v[i]! ** 2) * x * x;
-    else if (u[i]! * x > 0) sum += v[i]! ** 2 * x * x + (u[i]! * x) ** 2;
+    if (example === "uv") sum += (nth(u, i) ** 2 + nth(v, i) ** 2) * x * x;
+    else if (nth(u, i) * x > 0) sum += nth(v, i) ** 2 * x * x + (nth(u, i) * x) ** 2;
   }
   return sum / m;
 }
@@ -133,10 +137,10 @@ for (const example of ["uv", "two_layer_relu"] as const) {
         assert.equal(run.phase, "lazy", kind);
         assert.equal(run.divergedAt, undefined);
         assertMonotone(run.trainLoss, kind);
-        assert.ok(run.finalTrainLoss < 1e-20 * run.trainLoss[0]!, `${kind} converged: ${run.finalTrainLoss}`);
+        assert.ok(run.finalTrainLoss < 1e-20 * nth(run.trainLoss, 0), `${kind} converged: ${run.finalTrainLoss}`);
         // Linear dynamics: r_{t+1} = (1 − ηλ_t + O(η² r f/m)) r_t with ηλ0 = 1.5, so L1/L0 ≈ 0.25
         // up to O(1/m) (a few percent at most at m = 1000).
-        const ratio = run.trainLoss[1]! / run.trainLoss[0]!;
+        const ratio = nth(run.trainLoss, 1) / nth(run.trainLoss, 0);
         assert.ok(Math.abs(ratio - 0.25) < 0.025, `${kind}: L1/L0 = ${ratio}, expected (1 − 1.5)² = 0.25`);
         const drift = run.lambdaMax
           .map((l) => Math.abs(l / start.lambda0 - 1))
@@ -149,15 +153,18 @@ for (const example of ["uv", "two_layer_relu"] as const) {
       const lr = 3 / start.lambda0;
       for (const kind of ["f", "quad"] as const) {
         const run = train(session, start, kind, lr, 300);
-        const initial = run.trainLoss[0]!;
+        const initial = nth(run.trainLoss, 0);
         assert.equal(run.phase, "catapult", kind);
         assert.ok(peak(run) >= 10 * initial, `${kind}: peak ${peak(run)} vs initial ${initial}`);
         assert.ok(run.finalTrainLoss < initial, `${kind}: final ${run.finalTrainLoss} vs initial ${initial}`);
-        assert.ok(run.lambdaMax.at(-1)! < 2 / lr, `${kind}: final λ ${run.lambdaMax.at(-1)} vs 2/η = ${2 / lr}`);
+        assert.ok(
+          present(run.lambdaMax.at(-1)) < 2 / lr,
+          `${kind}: final λ ${run.lambdaMax.at(-1)} vs 2/η = ${2 / lr}`,
+        );
         // The loss first grows (|1 − ηλ0| = 2: about 4× per step while η²r²/m is small).
         assert.ok(
-          run.trainLoss[1]! > 3 * initial,
-          `${kind}: L1/L0 = ${run.trainLoss[1]! / initial}, expected ≈ (1 − 3)² = 4`,
+          nth(run.trainLoss, 1) > 3 * initial,
+          `${kind}: L1/L0 = ${nth(run.trainLoss, 1) / initial}, expected ≈ (1 − 3)² = 4`,
         );
       }
     });
@@ -177,12 +184,12 @@ for (const example of ["uv", "two_layer_relu"] as const) {
       assert.equal(run.phase, "divergent");
       // The linear model's residual obeys r_{t+1} = (1 − ηλ0) r_t exactly (K never changes).
       for (let t = 1; t < run.trainLoss.length - 1; t++) {
-        const ratio = run.trainLoss[t]! / run.trainLoss[t - 1]!;
+        const ratio = nth(run.trainLoss, t) / nth(run.trainLoss, t - 1);
         assert.ok(Math.abs(ratio - 2.25) < 1e-9, `step ${t}: ratio ${ratio}`);
       }
       // …so it passes the cap 1e10 × max(L0, L_zero) (L_zero = ½y² = 0.5, the loss of predicting 0)
       // at the first t with 2.25^t L0 > 1e10 max(L0, 0.5).
-      const initial = run.trainLoss[0]!;
+      const initial = nth(run.trainLoss, 0);
       assert.equal(run.divergedAt, Math.ceil(Math.log((1e10 * Math.max(initial, 0.5)) / initial) / Math.log(2.25)));
       // f and f_quad at the same rate catapult instead (2 < ηλ0 < 4).
       for (const kind of ["f", "quad"] as const)
@@ -256,11 +263,11 @@ describe("closed-form single-example dynamics", () => {
       const out = new Float64Array(1);
       session.kernels.f(start.w0, session.trainX, 1, out);
       const lr = 3 / start.lambda0;
-      const expected = closedForm(out[0]!, start.lambda0, lr, c.x, c.y, m, STEPS);
+      const expected = closedForm(nth(out, 0), start.lambda0, lr, c.x, c.y, m, STEPS);
       // The recursion must describe a real catapult here, or the comparison would be weak.
       assert.ok(
-        expected.loss.reduce((a, b) => Math.max(a, b), -Infinity) > 10 * expected.loss[0]! &&
-          expected.lambda.at(-1)! < 2 / lr,
+        expected.loss.reduce((a, b) => Math.max(a, b), -Infinity) > 10 * nth(expected.loss, 0) &&
+          present(expected.lambda.at(-1)) < 2 / lr,
       );
       for (const kind of c.kinds) {
         const run = train(session, start, kind, lr, STEPS);
@@ -271,12 +278,12 @@ describe("closed-form single-example dynamics", () => {
         const peakResidual = Math.sqrt(2 * expected.loss.reduce((a, b) => Math.max(a, b), -Infinity));
         for (let t = 0; t <= STEPS; t++) {
           const lossError =
-            Math.abs(Math.sqrt(2 * run.trainLoss[t]!) - Math.sqrt(2 * expected.loss[t]!)) / peakResidual;
+            Math.abs(Math.sqrt(2 * nth(run.trainLoss, t)) - Math.sqrt(2 * nth(expected.loss, t))) / peakResidual;
           assert.ok(
             lossError < TOL,
             `${kind} step ${t}: loss ${run.trainLoss[t]} vs ${expected.loss[t]} (residual error ${lossError} of the peak residual)`,
           );
-          const lambdaError = relativeError(run.lambdaMax[t]!, expected.lambda[t]!);
+          const lambdaError = relativeError(nth(run.lambdaMax, t), nth(expected.lambda, t));
           assert.ok(
             lambdaError < TOL,
             `${kind} step ${t}: λ ${run.lambdaMax[t]} vs ${expected.lambda[t]} (relative error ${lambdaError})`,
@@ -310,8 +317,8 @@ function blockWeights(session: Session, w: Float64Array): [number, number] {
   let a = 0;
   let b = 0;
   for (let i = 0; i < u.length; i++) {
-    if (u[i]! > 0) a += u[i]! ** 2 + v[i]! ** 2;
-    else if (u[i]! < 0) b += u[i]! ** 2 + v[i]! ** 2;
+    if (nth(u, i) > 0) a += nth(u, i) ** 2 + nth(v, i) ** 2;
+    else if (nth(u, i) < 0) b += nth(u, i) ** 2 + nth(v, i) ** 2;
   }
   return [a / u.length, b / u.length];
 }
@@ -324,13 +331,13 @@ function lossOutsideSpan(x: Float64Array, y: Float64Array): number {
   let qy = 0;
   let yy = 0;
   for (let j = 0; j < x.length; j++) {
-    yy += y[j]! ** 2;
-    if (x[j]! >= 0) {
-      p2 += x[j]! ** 2;
-      py += x[j]! * y[j]!;
+    yy += nth(y, j) ** 2;
+    if (nth(x, j) >= 0) {
+      p2 += nth(x, j) ** 2;
+      py += nth(x, j) * nth(y, j);
     } else {
-      q2 += x[j]! ** 2;
-      qy += x[j]! * y[j]!;
+      q2 += nth(x, j) ** 2;
+      qy += nth(x, j) * nth(y, j);
     }
   }
   return 0.5 * (yy - (py * py) / p2 - (qy * qy) / q2);
@@ -351,7 +358,7 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
     session = await open("two_layer_relu", 2000, "gauss1d:n=16,test=0", 6);
     start = startOf(session, 0);
     spectrum = topEigenvalues(session, start.w0, 3).values;
-    [lambda1, lambda2] = [spectrum[0]!, spectrum[1]!];
+    [lambda1, lambda2] = [nth(spectrum, 0), nth(spectrum, 1)];
     lr = 3 / lambda1;
     const { x, y } = session.data.train;
     for (const xj of x) {
@@ -364,9 +371,9 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
   });
 
   test("K(w0) has rank 2 with eigenvalues a‖p‖² and b‖q‖², and a wide enough gap", () => {
-    assert.ok(relativeError(lambda1, closed[0]!) < 1e-9, `λ1 = ${lambda1} vs ${closed[0]}`);
-    assert.ok(relativeError(lambda2, closed[1]!) < 1e-9, `λ2 = ${lambda2} vs ${closed[1]}`);
-    assert.ok(Math.abs(spectrum[2]!) < 1e-9 * lambda2, `λ3 = ${spectrum[2]} should vanish`);
+    assert.ok(relativeError(lambda1, nth(closed, 0)) < 1e-9, `λ1 = ${lambda1} vs ${closed[0]}`);
+    assert.ok(relativeError(lambda2, nth(closed, 1)) < 1e-9, `λ2 = ${lambda2} vs ${closed[1]}`);
+    assert.ok(Math.abs(nth(spectrum, 2)) < 1e-9 * lambda2, `λ3 = ${spectrum[2]} should vanish`);
     assert.equal(start.lambda0, lambda1);
     assert.ok(lambda1 / lambda2 >= 2, `the data seed was chosen for λ1/λ2 ≥ 2, got ${lambda1 / lambda2}`);
     assert.ok(lr * lambda2 <= 1.5);
@@ -381,13 +388,13 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
   test("2/λ1 < η < 2/λ2, f_quad: catapult along p1 only — λ1 drops below 2/η, λ2 stays within 3%", () => {
     const run = train(session, start, "quad", lr, 300, { eigs: 2, evalEvery: 5 });
     assert.equal(run.phase, "catapult");
-    assert.ok(peak(run) > run.trainLoss[0]!);
-    const first = run.eigs![0]!;
+    assert.ok(peak(run) > nth(run.trainLoss, 0));
+    const first = nth(present(run.eigs), 0);
     assert.ok(
-      relativeError(first[0]!, lambda1) < 1e-6 && relativeError(first[1]!, lambda2) < 1e-6,
+      relativeError(nth(first, 0), lambda1) < 1e-6 && relativeError(nth(first, 1), lambda2) < 1e-6,
       `tracking starts at ${first}`,
     );
-    const final = run.eigs!.at(-1)!;
+    const final = present(present(run.eigs).at(-1));
     assert.ok(
       final.reduce((a, b) => Math.max(a, b), -Infinity) < 2 / lr,
       `top eigenvalue ${final.reduce((a, b) => Math.max(a, b), -Infinity)} vs 2/η = ${2 / lr}`,
@@ -405,7 +412,7 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
   test("the same η on f: λ_max drops below 2/η, λ2 does not drop; f_lin diverges", () => {
     const run = train(session, start, "f", lr, 300, { eigs: 2, evalEvery: 5 });
     assert.equal(run.phase, "catapult");
-    const final = run.eigs!.at(-1)!;
+    const final = present(present(run.eigs).at(-1));
     assert.ok(
       final.reduce((a, b) => Math.max(a, b), -Infinity) < 2 / lr,
       `top eigenvalue ${final.reduce((a, b) => Math.max(a, b), -Infinity)} vs 2/η = ${2 / lr}`,
@@ -429,14 +436,14 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
     const grad = new Float64Array(w.length);
     for (let t = 1; t <= 12; t++) {
       kernels.lossAndGrad(w, session.trainX, data.train.y, data.train.n, grad, false);
-      for (let i = 0; i < w.length; i++) w[i]! -= lr * grad[i]!;
+      for (let i = 0; i < w.length; i++) w[i] = nth(w, i) - lr * nth(grad, i);
       if (t % 4 !== 0) continue;
       const [a, b] = blockWeights(session, w);
       const expected = [a * p2, b * q2].sort((s, r) => r - s);
       const values = topEigenvalues(session, w, 2).values;
       for (let k = 0; k < 2; k++)
         assert.ok(
-          relativeError(values[k]!, expected[k]!) < 1e-8,
+          relativeError(nth(values, k), nth(expected, k)) < 1e-8,
           `step ${t}: eigenvalue ${k + 1} ${values[k]} vs ${expected[k]}`,
         );
     }
@@ -468,7 +475,7 @@ describe("Theorem 3, 2/λ2 < η < 4/λ1: catapult along both directions (n = 16,
     for (const kind of ["quad", "f"] as const) {
       const run = train(session, start, kind, lr, 300, { eigs: 2, evalEvery: 10 });
       assert.equal(run.phase, "catapult", kind);
-      const final = run.eigs!.at(-1)!;
+      const final = present(present(run.eigs).at(-1));
       // 2/η < λ2 ≤ λ1, so both being below 2/η means both dropped.
       assert.ok(
         final.reduce((a, b) => Math.max(a, b), -Infinity) < 2 / lr,

@@ -13,6 +13,9 @@ import { initialize } from "../../runtime/init.ts";
 import { criticalRate, initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { classifyPhase, runId, trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
 import type { ModelKind } from "../../runtime/run-record.ts";
+import { nth, present } from "../support/entries.ts";
+import { deriveSeed, Rng } from "../../runtime/rng.ts";
+import { RTOL } from "../support/kernel-check.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CACHE = mkdtempSync(join(tmpdir(), "nqm-train-cache-"));
@@ -27,7 +30,7 @@ function open(example: string, set: Record<string, number>, data: string, dataSe
 function startOf(session: Session, seed: number): RunStart {
   const w0 = initialParameters(session, seed);
   const top = topEigenvalues(session, w0, 1);
-  return { w0, lambda0: top.values[0]!, eigenvector0: top.vectors[0]! };
+  return { w0, lambda0: nth(top.values, 0), eigenvector0: nth(top.vectors, 0) };
 }
 
 function config(kind: ModelKind, lr: number, steps: number, extra: Partial<RunConfig> = {}): RunConfig {
@@ -38,8 +41,8 @@ function config(kind: ModelKind, lr: number, steps: number, extra: Partial<RunCo
 async function rejectsNqm(run: () => Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<void> {
   await assert.rejects(run, (error: unknown) => {
     assert.ok(error instanceof NqmError, `expected an NqmError, got ${String(error)}`);
-    assert.equal(error.diagnostics[0]!.code, code);
-    for (const pattern of patterns) assert.match(error.diagnostics[0]!.message, pattern);
+    assert.equal(nth(error.diagnostics, 0).code, code);
+    for (const pattern of patterns) assert.match(nth(error.diagnostics, 0).message, pattern);
     return true;
   });
 }
@@ -92,13 +95,13 @@ describe("uv, one example (m = 1000)", () => {
     // f_lin at ηλ0 = 2.5: L_t = 2.25^t L0 exactly; the cap is 1e4 × max(L0, L_zero) with
     // L_zero = ½y² = 0.5 (the loss of predicting 0), first passed at t = ⌈ln(1e4 max(L0, 0.5)/L0) / ln 2.25⌉.
     const run = trainRun(session, start, config("lin", 2.5 / start.lambda0, 500, { divergenceFactor: 1e4 }));
-    const cap = 1e4 * Math.max(run.trainLoss[0]!, 0.5);
-    const expected = Math.ceil(Math.log(cap / run.trainLoss[0]!) / Math.log(2.25));
+    const cap = 1e4 * Math.max(nth(run.trainLoss, 0), 0.5);
+    const expected = Math.ceil(Math.log(cap / nth(run.trainLoss, 0)) / Math.log(2.25));
     assert.equal(run.phase, "divergent");
     assert.equal(run.divergedAt, expected);
     assert.equal(run.steps, expected);
     assert.equal(run.trainLoss.length, expected + 1);
-    assert.ok(run.trainLoss.at(-1)! > cap);
+    assert.ok(present(run.trainLoss.at(-1)) > cap);
     assert.ok(run.trainLoss.slice(0, -1).every((l) => l <= cap));
     assert.equal(run.finalTrainLoss, run.trainLoss.at(-1));
     // Measurements stop with the run: none at or after the diverged step.
@@ -120,15 +123,19 @@ describe("uv, one example (m = 1000)", () => {
     assert.equal(full.lossSteps, undefined, "an unthinned record has one loss per step");
     assert.ok(thin.trainLoss.length <= 65, `${thin.trainLoss.length} losses`);
     assert.ok(thin.evalSteps.length <= 65 && thin.lambdaMax.length === thin.evalSteps.length);
-    assert.equal(thin.lossSteps!.length, thin.trainLoss.length);
-    assert.equal(thin.lossSteps![0], 0);
-    assert.equal(thin.lossSteps!.at(-1), 1000);
+    assert.equal(present(thin.lossSteps).length, thin.trainLoss.length);
+    assert.equal(present(thin.lossSteps)[0], 0);
+    assert.equal(present(thin.lossSteps).at(-1), 1000);
     assert.equal(thin.evalSteps.at(-1), 1000);
     // Every kept value is the full run's value at that step.
-    thin.lossSteps!.forEach((step, i) => assert.equal(thin.trainLoss[i], full.trainLoss[step]));
+    present(thin.lossSteps).forEach((step, i) => assert.equal(thin.trainLoss[i], full.trainLoss[step]));
     thin.evalSteps.forEach((step, i) => assert.equal(thin.lambdaMax[i], full.lambdaMax[step]));
     // Evenly spread: one stride between kept steps (the last one aside).
-    const gaps = new Set(thin.lossSteps!.slice(1, -1).map((step, i) => step - thin.lossSteps![i]!));
+    const gaps = new Set(
+      present(thin.lossSteps)
+        .slice(1, -1)
+        .map((step, i) => step - nth(present(thin.lossSteps), i)),
+    );
     assert.equal(gaps.size, 1);
     assert.equal(thin.phase, full.phase);
     assert.equal(thin.steps, 1000);
@@ -143,7 +150,7 @@ describe("uv, one example (m = 1000)", () => {
     assert.equal(run.phase, "divergent");
     assert.ok(run.divergedAt !== undefined && run.divergedAt < 2000);
     assert.equal(run.trainLoss.length, run.divergedAt + 1);
-    assert.ok(!Number.isFinite(run.trainLoss.at(-1)!));
+    assert.ok(!Number.isFinite(present(run.trainLoss.at(-1))));
     assert.ok(run.trainLoss.slice(0, -1).every(Number.isFinite));
   });
 
@@ -152,10 +159,10 @@ describe("uv, one example (m = 1000)", () => {
     const free = trainRun(session, start, config("f", lr, 300));
     assert.equal(free.phase, "catapult");
     const peak = free.trainLoss.reduce((a, b) => Math.max(a, b), -Infinity);
-    const scale = Math.max(free.trainLoss[0]!, 0.5); // L_zero = ½y² = 0.5
+    const scale = Math.max(nth(free.trainLoss, 0), 0.5); // L_zero = ½y² = 0.5
     const capped = trainRun(session, start, config("f", lr, 300, { divergenceFactor: (0.5 * peak) / scale }));
     assert.equal(capped.phase, "divergent");
-    assert.deepEqual(capped.trainLoss, free.trainLoss.slice(0, capped.divergedAt! + 1));
+    assert.deepEqual(capped.trainLoss, free.trainLoss.slice(0, present(capped.divergedAt) + 1));
   });
 
   test("the same seed gives bit-identical records; another seed another w0", () => {
@@ -184,7 +191,7 @@ describe("uv, one example (m = 1000)", () => {
     assert.deepEqual(run.evalSteps, [0, 7, 14, 21, 28, 35, 42, 49, 50]);
     assert.equal(run.lambdaMax.length, run.evalSteps.length);
     assert.equal(run.distance[0], 0);
-    assert.ok(run.distance.at(-1)! > 0);
+    assert.ok(present(run.distance.at(-1)) > 0);
     assert.equal(run.lambdaMax[0], start.lambda0);
     assert.deepEqual(run.testLoss, []);
     assert.equal(run.bestTestLoss, null);
@@ -232,12 +239,12 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
         assert.equal(mean.phase, sum.phase, `${kind} at ${multiple}x`);
         // The same trajectory: the gradient of the mean loss is 1/n of the sum's, the step n× larger.
         for (let t = 0; t <= 60; t++) {
-          const error = Math.abs(n * mean.trainLoss[t]! - sum.trainLoss[t]!) / sum.trainLoss[t]!;
+          const error = Math.abs(n * nth(mean.trainLoss, t) - nth(sum.trainLoss, t)) / nth(sum.trainLoss, t);
           assert.ok(error < 1e-9, `${kind} ${multiple}x step ${t}: ${n}·${mean.trainLoss[t]} vs ${sum.trainLoss[t]}`);
         }
         // K and ‖w − w0‖ do not depend on the normalization.
-        mean.lambdaMax.forEach((l, i) => assert.ok(Math.abs(l - sum.lambdaMax[i]!) <= 1e-9 * l));
-        mean.distance.forEach((d, i) => assert.ok(Math.abs(d - sum.distance[i]!) <= 1e-9 * Math.max(d, 1e-300)));
+        mean.lambdaMax.forEach((l, i) => assert.ok(Math.abs(l - nth(sum.lambdaMax, i)) <= 1e-9 * l));
+        mean.distance.forEach((d, i) => assert.ok(Math.abs(d - nth(sum.distance, i)) <= 1e-9 * Math.max(d, 1e-300)));
       }
     }
     // The phases follow η/η_crit: lazy at 0.5, catapult or worse at 1.5 for the sub-critical-only f_lin.
@@ -257,24 +264,24 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
     assert.deepEqual(run.evalSteps, [0, 10, 20, 30, 40]);
     assert.equal(run.testLoss.length, run.evalSteps.length);
     // At step 0: ½ mean over the test set of (f(w0; x) − y)², computed here directly.
-    const test = session.data.test!;
+    const test = present(session.data.test);
     assert.equal(test.n, 40);
     let direct = 0;
     const out = new Float64Array(session.kernels.maxBatch);
     for (let start0 = 0; start0 < test.n; start0 += session.kernels.maxBatch) {
       const rows = Math.min(session.kernels.maxBatch, test.n - start0);
       session.kernels.f(start.w0, [test.x.subarray(start0, start0 + rows)], rows, out);
-      for (let i = 0; i < rows; i++) direct += 0.5 * (out[i]! - test.y[start0 + i]!) ** 2;
+      for (let i = 0; i < rows; i++) direct += 0.5 * (nth(out, i) - nth(test.y, start0 + i)) ** 2;
     }
     direct /= test.n;
-    assert.ok(Math.abs(run.testLoss[0]! - direct) <= 1e-12 * direct, `${run.testLoss[0]} vs ${direct}`);
+    assert.ok(Math.abs(nth(run.testLoss, 0) - direct) <= 1e-12 * direct, `${run.testLoss[0]} vs ${direct}`);
     assert.equal(
       run.bestTestLoss,
       run.testLoss.reduce((a, b) => Math.min(a, b), Infinity),
     );
     assert.ok(run.testLoss.every(Number.isFinite));
     // Training the separable data lowers the test loss too.
-    assert.ok(run.bestTestLoss! < run.testLoss[0]!);
+    assert.ok(present(run.bestTestLoss) < nth(run.testLoss, 0));
   });
 
   test("SGD with --batch runs, reports the full training loss, and is reproducible by seed", () => {
@@ -284,7 +291,7 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
       const b = trainRun(session, start, config(kind, lr, 40, { batch: 4, seed: 7, evalEvery: 10 }));
       assert.deepEqual(b, a, `${kind}: same seed`);
       assert.ok(a.trainLoss.every(Number.isFinite));
-      assert.ok(a.finalTrainLoss < a.trainLoss[0]!, `${kind}: SGD lowers the loss`);
+      assert.ok(a.finalTrainLoss < nth(a.trainLoss, 0), `${kind}: SGD lowers the loss`);
       const full = trainRun(session, start, config(kind, lr, 40, { seed: 7, evalEvery: 10 }));
       // Step 0 is before any update: the loss over the whole training set in both.
       assert.equal(a.trainLoss[0], full.trainLoss[0]);
@@ -302,14 +309,134 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
       start,
       config("quad", 0.5 * criticalRate(start.lambda0, "sum", n), 20, { eigs: 3, evalEvery: 5 }),
     );
-    assert.equal(run.eigs!.length, run.evalSteps.length);
-    for (const [i, values] of run.eigs!.entries()) {
+    assert.equal(present(run.eigs).length, run.evalSteps.length);
+    for (const [i, values] of present(run.eigs).entries()) {
       assert.equal(values.length, 3);
-      assert.ok(values[0]! >= values[1]! && values[1]! >= values[2]!);
+      assert.ok(nth(values, 0) >= nth(values, 1) && nth(values, 1) >= nth(values, 2));
       assert.equal(run.lambdaMax[i], values[0]);
     }
-    assert.ok(Math.abs(run.eigs![0]![0]! - start.lambda0) <= 1e-6 * start.lambda0);
+    assert.ok(Math.abs(nth(nth(present(run.eigs), 0), 0) - start.lambda0) <= 1e-6 * start.lambda0);
   });
+
+  /**
+   * f_lin or f_quad trained as before prepared sets: prepare once (full batch) or on a copy of
+   * each mini-batch's examples (SGD), and every training or test loss from the unprepared
+   * fLin / fQuad kernels in chunks of at most maxBatch examples.
+   */
+  function perStepPrepare(kind: "lin" | "quad", lr: number, steps: number, evalEvery: number, batch?: number) {
+    const { kernels, data } = session;
+    const P = kernels.layout.paramCount;
+    const X = session.trainX[0]!;
+    const y = data.train.y;
+    const width = X.length / n;
+    const B = batch ?? n;
+    const params = new Float64Array(P);
+    const grad = new Float64Array(P);
+    const out = new Float64Array(kernels.maxBatch);
+    const predict = (x: Float64Array, labels: Float64Array, count: number) => {
+      let total = 0;
+      for (let first = 0; first < count; first += kernels.maxBatch) {
+        const rows = Math.min(kernels.maxBatch, count - first);
+        const chunk = [x.subarray(first * width, (first + rows) * width)];
+        if (kind === "lin") kernels.fLin(start.w0, params, chunk, rows, out);
+        else kernels.fQuad(start.w0, params, chunk, rows, out);
+        for (let i = 0; i < rows; i++) total += 0.5 * (out[i]! - labels[first + i]!) ** 2;
+      }
+      return total;
+    };
+    const order = Array.from({ length: n }, (_, i) => i);
+    const rng = new Rng(deriveSeed(7, "sgd/batches"));
+    let cursor = n;
+    const batchX = new Float64Array(B * width);
+    const batchY = new Float64Array(B);
+    if (batch === undefined) kernels.prepare(start.w0, [X], n);
+    const trainLoss: number[] = [];
+    const testLoss: number[] = [];
+    for (let t = 0; t <= steps; t++) {
+      if (batch === undefined) {
+        trainLoss.push(
+          kind === "lin"
+            ? kernels.lossAndGradLin(params, y, grad, false)
+            : kernels.lossAndGradQuad(params, y, grad, false),
+        );
+      } else {
+        for (let b = 0; b < B; b++) {
+          if (cursor >= n) {
+            rng.shuffle(order);
+            cursor = 0;
+          }
+          const j = order[cursor++]!;
+          batchX.set(X.subarray(j * width, (j + 1) * width), b * width);
+          batchY[b] = y[j]!;
+        }
+        kernels.prepare(start.w0, [batchX], B);
+        if (kind === "lin") kernels.lossAndGradLin(params, batchY, grad, false);
+        else kernels.lossAndGradQuad(params, batchY, grad, false);
+        trainLoss.push(predict(X, y, n));
+      }
+      if (t % evalEvery === 0 || t === steps)
+        testLoss.push(predict(data.test!.x, data.test!.y, data.test!.n) / data.test!.n);
+      for (let i = 0; i < P; i++) params[i]! -= lr * grad[i]!;
+    }
+    return { trainLoss, testLoss };
+  }
+
+  test("f_lin and f_quad on prepared sets follow the per-step prepare path (full batch and SGD, training and test losses)", () => {
+    const lr = 0.5 * criticalRate(start.lambda0, "sum", n);
+    const test = session.data.test!;
+    assert.ok(test.n > session.kernels.maxBatch, "the test set is evaluated in several chunks");
+    const close = (a: number, e: number) => Math.abs(a - e) <= RTOL * Math.abs(e);
+    for (const kind of ["lin", "quad"] as const)
+      for (const batch of [undefined, 4]) {
+        const label = `${kind}, ${batch === undefined ? "full batch" : `batch ${batch}`}`;
+        const run = trainRun(
+          session,
+          start,
+          config(kind, lr, 30, { seed: 7, evalEvery: 5, eigs: 0, ...(batch ? { batch } : {}) }),
+        );
+        const expected = perStepPrepare(kind, lr, 30, 5, batch);
+        assert.equal(run.trainLoss.length, expected.trainLoss.length, label);
+        run.trainLoss.forEach((l, t) =>
+          assert.ok(close(l, expected.trainLoss[t]!), `${label}, step ${t}: ${l} vs ${expected.trainLoss[t]}`),
+        );
+        assert.equal(run.testLoss.length, expected.testLoss.length, label);
+        run.testLoss.forEach((l, i) =>
+          assert.ok(close(l, expected.testLoss[i]!), `${label}, evaluation ${i}: test ${l} vs ${expected.testLoss[i]}`),
+        );
+        assert.ok(run.finalTrainLoss < run.trainLoss[0]!, `${label}: the run trains`);
+      }
+  });
+});
+
+test("NQM3010: an f_lin or f_quad run whose prepared sets would pass the memory limit is refused before it allocates them; f still runs", async () => {
+  const limit = 40 * 2 ** 20;
+  const session = await openSession({
+    file: "two_layer_relu.nqm",
+    source: source("two_layer_relu"),
+    set: { m: 500 },
+    data: "gauss1d:n=16,test=5000",
+    dataSeed: 0,
+    cacheDir: CACHE,
+    memoryLimit: limit,
+  });
+  const { kernels } = session;
+  assert.equal(session.memory.limit, limit);
+  const needed = session.memory.kernelBytes + kernels.preparedSetBytes(16) + kernels.preparedSetBytes(5000);
+  assert.ok(needed > limit && session.memory.kernelBytes + kernels.preparedSetBytes(16) < limit, `${needed} bytes`);
+  const start = startOf(session, 0);
+  const lr = 0.5 * criticalRate(start.lambda0, "sum", 16);
+  for (const kind of ["lin", "quad"] as const)
+    assert.throws(
+      () => trainRun(session, start, config(kind, lr, 2)),
+      (error: unknown) => {
+        assert.ok(error instanceof NqmError, String(error));
+        assert.equal(error.diagnostics[0]!.code, "NQM3010");
+        assert.match(error.diagnostics[0]!.message, /prepared training and test \(5000 examples\) sets/);
+        assert.match(error.diagnostics[0]!.message, /use a smaller test set/);
+        return true;
+      },
+    );
+  assert.equal(trainRun(session, start, config("f", lr, 2)).steps, 2);
 });
 
 // ---------------------------------------------------------------- data / model mismatches
@@ -339,7 +466,7 @@ describe("data and model that do not fit", () => {
   test("dims left to the data are bound from it", async () => {
     const session = await open("two_layer_relu", { m: 8 }, "single:x=1/2/3,y=0");
     assert.deepEqual(session.boundDims, { d: 3 });
-    assert.deepEqual(session.model.inputs[0]!.shape, [3]);
+    assert.deepEqual(nth(session.model.inputs, 0).shape, [3]);
   });
 
   test("a bad data spec is NQM4003", async () => {
@@ -351,12 +478,12 @@ test("the checker binds the single input's open dims from the data's shape (one 
   const text = source("two_layer_relu"); // input x: [d], dim d = 1
   const bound = loadModel(text, { inputShape: [7] });
   assert.deepEqual(bound.boundDims, { d: 7 });
-  assert.deepEqual(bound.model.inputs[0]!.shape, [7]);
+  assert.deepEqual(nth(bound.model.inputs, 0).shape, [7]);
   assert.equal(bound.model.dims.d, 7);
   // A dim the user set is not bound (the shapes then disagree, and the session says so).
   const set = loadModel(text, { inputShape: [7], set: { d: 2 } });
   assert.deepEqual(set.boundDims, {});
-  assert.deepEqual(set.model.inputs[0]!.shape, [2]);
+  assert.deepEqual(nth(set.model.inputs, 0).shape, [2]);
   // Another rank binds nothing.
   assert.deepEqual(loadModel(text, { inputShape: [7, 2] }).boundDims, {});
   assert.deepEqual(loadModel(text).boundDims, {});

@@ -24,6 +24,7 @@ import { bindingsOf, describeCase } from "../support/points.ts";
 import { rawPrograms } from "../support/raw.ts";
 import { propertyRuns } from "../support/runs.ts";
 import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
+import { nth, present } from "../support/entries.ts";
 
 const ALL_RULES: readonly Rule[] = Object.values(RULE_SETS).flat();
 
@@ -38,7 +39,7 @@ const RTOL = 1e-12;
 const MODERATE = 1e3;
 
 function close(a: Tensor, b: Tensor, scale: number): boolean {
-  return a.data.every((v, i) => Math.abs(v - b.data[i]!) <= RTOL * scale);
+  return a.data.every((v, i) => Math.abs(v - nth(b.data, i)) <= RTOL * scale);
 }
 
 /** Rules that record each rewrite they perform: (the node, its replacement, the rule). */
@@ -84,7 +85,7 @@ function checkCase(c: Case, kinked: boolean, coverage: Coverage): void {
     const x = table.value(before);
     const y = table.value(after);
     // A shared value may have become per-example-free (x − x = 0): compare example by example.
-    const perExample = (values: Tensor[], j: number) => values[Math.min(j, values.length - 1)]!;
+    const perExample = (values: Tensor[], j: number) => nth(values, Math.min(j, values.length - 1));
     for (let j = 0; j < Math.max(x.length, y.length); j++) {
       assert.ok(
         close(perExample(x, j), perExample(y, j), scale),
@@ -92,7 +93,7 @@ function checkCase(c: Case, kinked: boolean, coverage: Coverage): void {
       );
     }
   };
-  raw.roots.forEach((root, r) => same(root, simplified[r]!, () => `${names[r]} after simplifying`));
+  raw.roots.forEach((root, r) => same(root, nth(simplified, r), () => `${names[r]} after simplifying`));
 
   // Every single rewrite is sound on its own.
   for (const x of log) same(x.before, x.after, () => `rule \`${x.rule}\` changed a value`);
@@ -150,8 +151,8 @@ test("simplification terminates and folds long sums: a + (a + (… + a)) with 60
   let sum: Node = a;
   for (let i = 1; i < 60; i++) sum = g.add(a, sum);
   const [result] = simplify(g, [sum]);
-  assert.equal(result!.op, "mul");
-  assert.equal(result!.inputs[0]!.attrs.value, 60);
-  assert.equal(result!.inputs[1], a);
-  assert.ok(topologicalOrder([result!]).length === 3);
+  assert.equal(present(result).op, "mul");
+  assert.equal(nth(present(result).inputs, 0).attrs.value, 60);
+  assert.equal(present(result).inputs[1], a);
+  assert.ok(topologicalOrder([present(result)]).length === 3);
 });

@@ -10,6 +10,7 @@ import { modelArbitrary, type GenerateOptions, type GeneratedModel } from "./mod
 import type { Tensor } from "../../compiler/ir/tensor.ts";
 import { evaluatePerExample, pointArbitrary, type TestPoint } from "./points.ts";
 import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
+import { nth, present } from "./entries.ts";
 
 export interface Case {
   readonly model: GeneratedModel;
@@ -43,15 +44,15 @@ export function valueTable(
 ): { value: (node: Node) => Tensor[]; largest: (node: Node) => number } {
   const order = topologicalOrder(roots);
   const values = new Map<number, Tensor[]>();
-  evaluatePerExample(order, bindings).forEach((v, i) => values.set(order[i]!.id, v));
+  evaluatePerExample(order, bindings).forEach((v, i) => values.set(nth(order, i).id, v));
   const largest = new Map<number, number>();
   for (const node of order) {
     let m = 0;
-    for (const t of values.get(node.id)!) for (const v of t.data) m = Math.max(m, Math.abs(v));
-    for (const input of node.inputs) m = Math.max(m, largest.get(input.id)!);
+    for (const t of present(values.get(node.id))) for (const v of t.data) m = Math.max(m, Math.abs(v));
+    for (const input of node.inputs) m = Math.max(m, present(largest.get(input.id)));
     largest.set(node.id, m);
   }
-  return { value: (node) => values.get(node.id)!, largest: (node) => largest.get(node.id)! };
+  return { value: (node) => present(values.get(node.id)), largest: (node) => present(largest.get(node.id)) };
 }
 
 /** The largest |value| of any node of `roots`' graphs, over all examples. */
@@ -65,7 +66,8 @@ export function largestIntermediate(roots: readonly Node[], bindings: Bindings):
 /** The arguments of every non-smooth op (the op table's `smooth: false`) reachable from `roots`. */
 export function kinkArguments(roots: readonly Node[]): Node[] {
   const args = new Map<number, Node>();
-  for (const node of topologicalOrder(roots)) if (!OPS[node.op].smooth) args.set(node.inputs[0]!.id, node.inputs[0]!);
+  for (const node of topologicalOrder(roots))
+    if (!OPS[node.op].smooth) args.set(nth(node.inputs, 0).id, nth(node.inputs, 0));
   return [...args.values()];
 }
 

@@ -24,6 +24,7 @@ import assert from "node:assert/strict";
 import { tensor, type Nested, type Tensor } from "../../compiler/ir/tensor.ts";
 import type { EvalPoint } from "../../runtime/point.ts";
 import { topologicalOrder, type Node } from "../../compiler/ir/node.ts";
+import { nth, present } from "./entries.ts";
 
 export const RTOL = 1e-12;
 export const FLOOR = 1e-3;
@@ -71,7 +72,7 @@ export function pack(slots: readonly Slot[], tensors: Readonly<Record<string, Te
   const flat = new Float64Array(total);
   for (const slot of slots) {
     if (!Object.hasOwn(tensors, slot.name)) throw new Error(`no tensor for ${slot.name}`);
-    flat.set(tensors[slot.name]!.data, slot.offset);
+    flat.set(nth(tensors, slot.name).data, slot.offset);
   }
   return flat;
 }
@@ -88,14 +89,14 @@ function flatPerExample(value: Value, n: number): Float64Array {
   const tensors = Array.isArray(value)
     ? (value as readonly Tensor[])
     : Array.from({ length: n }, () => value as Tensor);
-  return packExamples(tensors, tensors[0]!.data.length);
+  return packExamples(tensors, nth(tensors, 0).data.length);
 }
 
 /** One shared value per param, in layout order. */
 function flatPerParam(values: readonly Value[], slots: readonly Slot[], total: number): Float64Array {
   const flat = new Float64Array(total);
   slots.forEach((slot, i) => {
-    const value = values[i]!;
+    const value = nth(values, i);
     if (Array.isArray(value)) throw new Error(`internal: gradient of ${slot.name} varies per example`);
     flat.set((value as Tensor).data, slot.offset);
   });
@@ -148,8 +149,8 @@ export function compareWithInterpreter(
   const P = layout.paramCount;
   const K = layout.outputSize;
   const params = layout.params.map((s) => s.name);
-  const grads = params.map((p) => program.grad[p]!);
-  const hvps = params.map((p) => program.hvp[p]!);
+  const grads = params.map((p) => nth(program.grad, p));
+  const hvps = params.map((p) => nth(program.hvp, p));
 
   const w = pack(layout.params, point.params, P);
   const dw = pack(layout.params, point.direction, P);
@@ -160,7 +161,7 @@ export function compareWithInterpreter(
     );
   const dw2 = pack(layout.params, other, P);
   kernels.setFixed(pack(layout.fixed, point.fixed, layout.fixedCount));
-  const x = layout.inputs.map((slot) => packExamples(point.inputs[slot.name]!, slot.size));
+  const x = layout.inputs.map((slot) => packExamples(nth(point.inputs, slot.name), slot.size));
   const c = packExamples(point.cotangent, K);
   const yTensors = options.y ?? point.cotangent;
   const y = packExamples(yTensors, K);
@@ -194,8 +195,8 @@ export function compareWithInterpreter(
     }
     for (let i = 0; i < expected.length; i++) {
       entries++;
-      const a = actual[i]!;
-      const e = expected[i]!;
+      const a = nth(actual, i);
+      const e = nth(expected, i);
       const measure = a === e ? 0 : Math.abs(a - e) / Math.max(Math.abs(e), tolerance.floor * scale, 1e-300);
       worst = Math.max(worst, Number.isNaN(measure) ? Infinity : measure);
       if (!withinTolerance(a, e, scale, tolerance) && failures.length < 12)
@@ -204,7 +205,7 @@ export function compareWithInterpreter(
   };
   const exampleLabel = (i: number) => (K === 1 ? `example ${i}` : `example ${Math.floor(i / K)}, entry ${i % K}`);
   const paramLabel = (i: number) => {
-    const slot = layout.params.find((s) => i >= s.offset && i < s.offset + s.size)!;
+    const slot = present(layout.params.find((s) => i >= s.offset && i < s.offset + s.size));
     return `${slot.name}, entry ${i - slot.offset}`;
   };
   const perExampleOut = () => new Float64Array(n * K).fill(Number.NaN);
@@ -214,11 +215,11 @@ export function compareWithInterpreter(
   const base = bindings(c);
   const roots = [program.f, program.jvp, program.quad, program.fLin, program.fQuad];
   const reference = interpret([...roots, ...grads, ...hvps], base);
-  const expectedOf = (i: number) => flatPerExample(reference[i]!, n);
+  const expectedOf = (i: number) => flatPerExample(nth(reference, i), n);
   const run = (name: string, call: (out: Float64Array) => void, i: number) => {
     const out = perExampleOut();
     call(out);
-    compare(name, out, expectedOf(i), largestValue([roots[i]!], base), exampleLabel);
+    compare(name, out, expectedOf(i), largestValue([nth(roots, i)], base), exampleLabel);
   };
   run("f", (out) => kernels.f(w, x, n, out), 0);
   run("jvp", (out) => kernels.jvp(w, dw, x, n, out), 1);
@@ -246,9 +247,9 @@ export function compareWithInterpreter(
     let absolute = 0;
     const residual = new Float64Array(n * K);
     for (let q = 0; q < n * K; q++) {
-      const r = values[q]! - y[q]!;
+      const r = nth(values, q) - nth(y, q);
       loss += r * r;
-      absolute += values[q]! * values[q]! + y[q]! * y[q]!;
+      absolute += nth(values, q) * nth(values, q) + nth(y, q) * nth(y, q);
       residual[q] = r * s;
     }
     return { loss: 0.5 * s * loss, scale: 0.5 * s * absolute, residual };
@@ -283,13 +284,13 @@ export function compareWithInterpreter(
     for (const mean of options.means ?? [false, true]) {
       const tag = `${mean ? "mean" : "sum"}, ${which}`;
       // f_lin: gradient in Δ is J(w0)ᵀ r.
-      const lin = lossOf(flatPerExample(models[0]!, n), mean);
+      const lin = lossOf(flatPerExample(nth(models, 0), n), mean);
       const gradLin = perParamOut();
       checkLoss(`lossAndGradLin(${tag})`, kernels.lossAndGradLin(d, y, gradLin, mean), lin);
       compare(
         `lossAndGradLin(${tag}) outputs`,
         kernels.outputs.subarray(0, n * K),
-        flatPerExample(models[0]!, n),
+        flatPerExample(nth(models, 0), n),
         largestValue([program.fLin], at),
         exampleLabel,
       );
@@ -302,13 +303,13 @@ export function compareWithInterpreter(
         paramLabel,
       );
       // f_quad: gradient in Δ is J(w0)ᵀ r + H(w0)[r] Δ.
-      const quad = lossOf(flatPerExample(models[1]!, n), mean);
+      const quad = lossOf(flatPerExample(nth(models, 1), n), mean);
       const gradQuad = perParamOut();
       checkLoss(`lossAndGradQuad(${tag})`, kernels.lossAndGradQuad(d, y, gradQuad, mean), quad);
       compare(
         `lossAndGradQuad(${tag}) outputs`,
         kernels.outputs.subarray(0, n * K),
-        flatPerExample(models[1]!, n),
+        flatPerExample(nth(models, 1), n),
         largestValue([program.fQuad], at),
         exampleLabel,
       );
@@ -320,7 +321,7 @@ export function compareWithInterpreter(
       compare(
         `lossAndGradQuad(${tag}) grad`,
         gradQuad,
-        g.map((v, i) => v + h[i]!),
+        g.map((v, i) => v + nth(h, i)),
         largestValue([...grads, ...hvps], quadAt),
         paramLabel,
       );
@@ -339,7 +340,7 @@ export function compareWithInterpreter(
     compare(
       "ntkMatVec",
       out,
-      flatPerExample(interpret([program.jvp], at)[0]!, n),
+      flatPerExample(nth(interpret([program.jvp], at), 0), n),
       Math.max(largestValue([program.jvp], at), largestValue(grads, base)),
       exampleLabel,
     );

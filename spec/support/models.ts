@@ -17,6 +17,7 @@
 import fc from "fast-check";
 import { loadModel } from "../../compiler/frontend.ts";
 import type { CheckedModel } from "../../compiler/check/typed.ts";
+import { nth, present } from "./entries.ts";
 
 export type DimName = "d" | "k" | "j";
 /** A shape as dim names: [] scalar, [X] vector, [X, Y] matrix. */
@@ -111,7 +112,7 @@ function baseExpressions(
 ): Map<string, string[]> {
   const base = new Map<string, string[]>(ALL_SHAPES.map((s) => [keyOf(s), []]));
   const addBase = (shape: ShapeSpec, text: string) => {
-    const list = base.get(keyOf(shape))!;
+    const list = present(base.get(keyOf(shape)));
     if (list.length < 3 && !list.includes(text)) list.push(text);
   };
   for (const leaf of leaves) addBase(leaf.shape, leaf.name);
@@ -122,9 +123,9 @@ function baseExpressions(
   // functions high-degree polynomials whose higher derivatives dwarf their values).
   for (let round = 0; round < 3; round++) {
     const snapshot = new Map([...base].map(([k, v]) => [k, [...v]]));
-    const of = (shape: ShapeSpec) => snapshot.get(keyOf(shape))!;
+    const of = (shape: ShapeSpec) => present(snapshot.get(keyOf(shape)));
     const add = (shape: ShapeSpec, text: string) => {
-      if (round === 0 || snapshot.get(keyOf(shape))!.length === 0) addBase(shape, text);
+      if (round === 0 || present(snapshot.get(keyOf(shape))).length === 0) addBase(shape, text);
     };
     for (const x of DIMS) {
       for (const y of DIMS) {
@@ -153,14 +154,14 @@ class ExpressionBuilder {
   }
 
   has(shape: ShapeSpec): boolean {
-    return this.base.get(keyOf(shape))!.length > 0;
+    return present(this.base.get(keyOf(shape))).length > 0;
   }
 
   expr(shape: ShapeSpec, depth: number): fc.Arbitrary<string> {
     const key = `${keyOf(shape)}@${depth}`;
     const known = this.memo.get(key);
     if (known) return known;
-    const leaf = fc.constantFrom(...this.base.get(keyOf(shape))!);
+    const leaf = fc.constantFrom(...present(this.base.get(keyOf(shape))));
     if (depth === 0) {
       this.memo.set(key, leaf);
       return leaf;
@@ -250,7 +251,7 @@ const formatShape = (shape: ShapeSpec): string => `[${shape.join(", ")}]`;
 
 function modelFromStructure(structure: Structure, options: GenerateOptions): fc.Arbitrary<GeneratedModel> {
   const depth = options.maxDepth ?? 3;
-  const params = structure.params.map((shape, i) => ({ name: PARAM_NAMES[i]!, shape }));
+  const params = structure.params.map((shape, i) => ({ name: nth(PARAM_NAMES, i), shape }));
   const leaves = [
     { name: "x", shape: ["d"] as ShapeSpec },
     ...params,
@@ -258,25 +259,25 @@ function modelFromStructure(structure: Structure, options: GenerateOptions): fc.
   ];
   const scalars = ["0.7", "1.3", ...(structure.gain !== null ? ["gain"] : [])];
   const base = baseExpressions(leaves, scalars);
-  const shapes = ALL_SHAPES.filter((s) => base.get(keyOf(s))!.length > 0);
+  const shapes = ALL_SHAPES.filter((s) => present(base.get(keyOf(s))).length > 0);
 
   // Lets: each has a shape the leaves reach, and becomes a leaf of the expressions after it.
-  const letShapes = structure.lets.map((choice) => shapes[choice % shapes.length]!);
+  const letShapes = structure.lets.map((choice) => nth(shapes, choice % shapes.length));
   const vectorShapes = shapes.filter((s) => s.length === 1);
   const outputShape: ShapeSpec =
     structure.vectorOutput !== null && vectorShapes.length > 0
-      ? vectorShapes[structure.vectorOutput % vectorShapes.length]!
+      ? nth(vectorShapes, structure.vectorOutput % vectorShapes.length)
       : [];
   const builders = [...letShapes, outputShape].map((_, i) => {
     const withLets = new Map([...base].map(([k, v]) => [k, [...v]]));
-    letShapes.slice(0, i).forEach((shape, l) => withLets.get(keyOf(shape))!.unshift(`h${l + 1}`));
+    letShapes.slice(0, i).forEach((shape, l) => present(withLets.get(keyOf(shape))).unshift(`h${l + 1}`));
     return new ExpressionBuilder(withLets, options.kinks ?? false);
   });
-  const expressions = [...letShapes, outputShape].map((shape, i) => builders[i]!.expr(shape, depth));
+  const expressions = [...letShapes, outputShape].map((shape, i) => nth(builders, i).expr(shape, depth));
 
   return fc.tuple(...expressions).map((texts) => {
     const lets = texts.slice(0, -1);
-    let output = texts.at(-1)!;
+    let output = present(texts.at(-1));
     // Every let and every param takes part in the output, so that every gradient block is exercised.
     const mentions = (text: string, name: string) => new RegExp(`\\b${name}\\b`).test(text);
     for (let l = lets.length - 1; l >= 0; l--) {

@@ -9,6 +9,7 @@ import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import type { EvalPoint } from "../../runtime/point.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 import type { Node } from "../../compiler/ir/node.ts";
+import { nth } from "./entries.ts";
 
 export type TensorMap = Record<string, Tensor>;
 
@@ -89,20 +90,20 @@ export function evaluateShared(nodes: readonly Node[], bindings: Bindings): Tens
 
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  for (let i = 0; i < a.length; i++) s += nth(a, i) * nth(b, i);
   return s;
 }
 
 /** Σ |a_i b_i|: the scale of the rounding error of dot(a, b). */
 export function absDot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! * b[i]!);
+  for (let i = 0; i < a.length; i++) s += Math.abs(nth(a, i) * nth(b, i));
   return s;
 }
 
 export function maxAbs(...arrays: ArrayLike<number>[]): number {
   let m = 0;
-  for (const a of arrays) for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  for (const a of arrays) for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(nth(a, i)));
   return m;
 }
 
@@ -110,8 +111,8 @@ export function maxAbs(...arrays: ArrayLike<number>[]): number {
 export function moved(params: TensorMap, direction: TensorMap, t: number): TensorMap {
   return Object.fromEntries(
     Object.entries(params).map(([name, p]) => {
-      const d = direction[name]!;
-      return [name, { shape: p.shape, data: p.data.map((v, i) => v + t * d.data[i]!) }];
+      const d = nth(direction, name);
+      return [name, { shape: p.shape, data: p.data.map((v, i) => v + t * nth(d.data, i)) }];
     }),
   );
 }
@@ -136,11 +137,11 @@ export function basisDirection(params: TensorMap, name: string, index: number): 
 
 /** Σ over params of ⟨a, b⟩. */
 export function dotMaps(a: TensorMap, b: TensorMap): number {
-  return Object.keys(a).reduce((s, name) => s + dot(a[name]!.data, b[name]!.data), 0);
+  return Object.keys(a).reduce((s, name) => s + dot(nth(a, name).data, nth(b, name).data), 0);
 }
 
 export function absDotMaps(a: TensorMap, b: TensorMap): number {
-  return Object.keys(a).reduce((s, name) => s + absDot(a[name]!.data, b[name]!.data), 0);
+  return Object.keys(a).reduce((s, name) => s + absDot(nth(a, name).data, nth(b, name).data), 0);
 }
 
 /** Σ_j ⟨c_j, y_j⟩ and its rounding scale Σ_j Σ_i |c_ji y_ji|. */
@@ -148,8 +149,8 @@ export function contract(cotangent: readonly Tensor[], values: readonly Tensor[]
   let value = 0;
   let scale = 0;
   values.forEach((y, j) => {
-    value += dot(cotangent[j]!.data, y.data);
-    scale += absDot(cotangent[j]!.data, y.data);
+    value += dot(nth(cotangent, j).data, y.data);
+    scale += absDot(nth(cotangent, j).data, y.data);
   });
   return { value, scale };
 }

@@ -167,13 +167,22 @@ function simdProbe(): Uint8Array {
 
 /** The module for any blocking shape (exported for the benchmark's shape comparison). */
 export function buildGemmModule(shape: GemmShape): Uint8Array {
-  validateShape(shape);
-  const ops = OPS[shape.dtype];
   const module = new ModuleBuilder().importMemory("env", "memory", {
     minimumPages: 1,
     maximumPages: 65536,
     shared: true,
   });
+  addGemm(module, shape, "gemm");
+  return module.encode();
+}
+
+/**
+ * Declares the GEMM's functions in `module` (which must import the memory) and exports the entry
+ * point as `exportName`, with the signature of gemmModuleBytes; returns its function index.
+ */
+export function addGemm(module: ModuleBuilder, shape: GemmShape, exportName: string): number {
+  validateShape(shape);
+  const ops = OPS[shape.dtype];
   const kernel = module.function(["i32", "i32", "i32", "i32", "i32", ops.scalar, "i32", "i32", "i32", "i32"], []);
   emitMicroKernel(kernel.body, shape, ops);
   const packA = module.function(["i32", "i32", "i32", "i32", "i32", "i32"], []);
@@ -199,10 +208,10 @@ export function buildGemmModule(shape: GemmShape): Uint8Array {
       "i32", // packB
     ],
     [],
-    "gemm",
+    exportName,
   );
   emitGemm(gemm.body, shape, ops, { kernel: kernel.index, packA: packA.index, packB: packB.index });
-  return module.encode();
+  return gemm.index;
 }
 
 function validateShape(shape: GemmShape): void {

@@ -14,6 +14,7 @@ import {
   type WebAssemblyMemory,
 } from "../../../compiler/codegen/wasm/encoder.ts";
 import { propertyRuns } from "../../support/runs.ts";
+import { nth, present } from "../../support/entries.ts";
 
 /** Decoders written from the format's definition, independent of the encoder's loops. */
 function decodeUnsigned(bytes: number[]): number {
@@ -26,7 +27,7 @@ function decodeUnsigned(bytes: number[]): number {
 function decodeSigned(bytes: number[]): number {
   const unsigned = decodeUnsigned(bytes);
   const bits = 7 * bytes.length;
-  return (bytes[bytes.length - 1]! & 0x40) !== 0 ? unsigned - 2 ** bits : unsigned;
+  return (nth(bytes, bytes.length - 1) & 0x40) !== 0 ? unsigned - 2 ** bits : unsigned;
 }
 
 function instantiate(bytes: Uint8Array, memory?: WebAssemblyMemory): Record<string, unknown> {
@@ -89,10 +90,10 @@ describe("modules", () => {
     const total = sum.local("i32");
     const i = sum.local("i32");
     sum.block((exit) => {
-      sum.get(n!).i32(1).op("i32.lt_s").brIf(exit);
+      sum.get(present(n)).i32(1).op("i32.lt_s").brIf(exit);
       sum.loop((again) => {
         sum.get(i).i32(1).op("i32.add").tee(i).get(total).op("i32.add").set(total);
-        sum.get(i).get(n!).op("i32.lt_s").brIf(again);
+        sum.get(i).get(present(n)).op("i32.lt_s").brIf(again);
       });
     });
     sum.get(total);
@@ -100,11 +101,11 @@ describe("modules", () => {
     const sign = module.function(["f64"], ["f64"], "sign").body;
     const [x] = sign.params;
     const out = sign.local("f64");
-    sign.get(x!).f64(0).op("f64.lt");
+    sign.get(present(x)).f64(0).op("f64.lt");
     sign.if(
       () => sign.f64(-1).set(out),
       () => {
-        sign.get(x!).f64(0).op("f64.eq");
+        sign.get(present(x)).f64(0).op("f64.eq");
         sign.if(
           () => sign.f64(0).set(out),
           () => sign.f64(1).set(out),
@@ -142,16 +143,16 @@ describe("modules", () => {
     const f = module.function(["i32", "f64"], ["f64"], "kernel").body;
     const [p, alpha] = f.params;
     const v = f.local("v128");
-    f.get(alpha!).op("f64x2.splat").get(p!).memory("v128.load").op("f64x2.mul");
-    f.get(p!).memory("v128.load64_splat", 16).op("f64x2.add").set(v);
-    f.get(p!).get(v).memory("v128.store");
+    f.get(present(alpha)).op("f64x2.splat").get(present(p)).memory("v128.load").op("f64x2.mul");
+    f.get(present(p)).memory("v128.load64_splat", 16).op("f64x2.add").set(v);
+    f.get(present(p)).get(v).memory("v128.store");
     // f32x4: mem32[16 .. 20] = (mem32[16 .. 20] + splat(mem32[20])) · 2, at byte offset 64.
     f.i32(0).i32(0).memory("v128.load", 64).i32(0).memory("v128.load32_splat", 80).op("f32x4.add");
     f.f32(2).op("f32x4.splat").op("f32x4.mul").memory("v128.store", 64);
     f.get(v).lane("f64x2.extract_lane", 1);
     f.i32(64).memory("v128.load").lane("f32x4.extract_lane", 3).op("f64.promote_f32").op("f64.add");
     // A stray f64.store/f32.store through a computed address, to cover scalar stores.
-    f.get(p!).get(alpha!).memory("f64.store", 24);
+    f.get(present(p)).get(present(alpha)).memory("f64.store", 24);
     f.i32(84).f32(-0.5).memory("f32.store");
     const memory = new webAssembly.Memory({ initial: 1, maximum: 4, shared: true });
     assert.ok(memory.buffer instanceof SharedArrayBuffer);
@@ -183,6 +184,6 @@ describe("modules", () => {
     f.block((label) => {
       escaped = label;
     });
-    assert.throws(() => f.br(escaped!), /not enclosing/);
+    assert.throws(() => f.br(present(escaped)), /not enclosing/);
   });
 });

@@ -33,6 +33,7 @@ import {
 } from "../../../compiler/codegen/wasm/gemm.ts";
 import { Rng } from "../../../runtime/rng.ts";
 import { propertyRuns } from "../../support/runs.ts";
+import { nth } from "../../support/entries.ts";
 
 const PAGE = 65536;
 const memory = new webAssembly.Memory({ initial: 64, maximum: 65536, shared: true });
@@ -132,12 +133,12 @@ function placement(c: Case) {
     next = start + size;
     return start;
   };
-  const a = region(c.gaps[0]!, extent(c.m, c.k, sa));
-  const b = region(c.gaps[1]!, extent(c.k, c.n, sb));
-  const cOffset = region(c.gaps[2]!, c.m === 0 ? 0 : (c.m - 1) * cRow + c.n);
-  const packA = region(c.gaps[3]!, scratch.packA);
-  const packB = region(c.gaps[4]!, scratch.packB);
-  const end = next + c.gaps[5]!;
+  const a = region(nth(c.gaps, 0), extent(c.m, c.k, sa));
+  const b = region(nth(c.gaps, 1), extent(c.k, c.n, sb));
+  const cOffset = region(nth(c.gaps, 2), c.m === 0 ? 0 : (c.m - 1) * cRow + c.n);
+  const packA = region(nth(c.gaps, 3), scratch.packA);
+  const packB = region(nth(c.gaps, 4), scratch.packB);
+  const end = next + nth(c.gaps, 5);
   return { sa, sb, cRow, a, b, c: cOffset, packA, packB, scratch, end };
 }
 
@@ -181,15 +182,15 @@ function runCase(c: Case): Float64Array {
       let sum = 0;
       let magnitude = 0;
       for (let p = 0; p < c.k; p++) {
-        const x = before[at.a + i * at.sa.row + p * at.sa.col]!;
-        const y = before[at.b + p * at.sb.row + j * at.sb.col]!;
+        const x = nth(before, at.a + i * at.sa.row + p * at.sa.col);
+        const y = nth(before, at.b + p * at.sb.row + j * at.sb.col);
         sum += x * y;
         magnitude += Math.abs(x * y);
       }
       const cell = at.c + i * at.cRow + j;
-      const initial = c.accumulate ? before[cell]! : 0;
+      const initial = c.accumulate ? nth(before, cell) : 0;
       const expected = initial + alpha * sum;
-      const computed = mem[cell]!;
+      const computed = nth(mem, cell);
       result[i * c.n + j] = computed;
       const where = `C(${i}, ${j})`;
       if (c.integers) {
@@ -345,7 +346,7 @@ describe("gemm in WebAssembly SIMD", () => {
             for (let i = 0; i < c.m; i++) {
               for (let j = split; j < c.n; j++) {
                 assert.ok(
-                  Object.is(right[i]![j - split], whole[i * c.n + j]),
+                  Object.is(nth(right, i)[j - split], whole[i * c.n + j]),
                   `${describeCase(c)}: C(${i}, ${j}) differs between the slice and the whole`,
                 );
               }
