@@ -62,6 +62,11 @@ export const MESSAGES = {
   NQM2022: ["error", "initializer `{name}` needs {requirement}"],
   NQM2023: ["error", "a shape entry must be a positive integer or a dim name, not {value}"],
   NQM2024: ["error", "`{name}` is used in its own definition"],
+  NQM2025: ["error", "dim `{name}` is {value}, more than the limit of 2^31 (2147483648) on any size"],
+  NQM2026: [
+    "error",
+    "{what} has shape {shape}, {entries} entries: more than the limit of 2^31 (2147483648) per tensor",
+  ],
   // 3xxx: compile options
   NQM3001: ["error", "--set names `{name}`, which is not a dim or const of {models}{hint}"],
   NQM3002: ["error", "--set expects NAME=VALUE, not `{text}`"],

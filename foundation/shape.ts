@@ -3,6 +3,13 @@
 /** A tensor shape: [] scalar, [n] vector, [m, n] matrix. */
 export type Shape = readonly number[];
 
+/**
+ * The most entries a tensor (and so any dim) may have: 2^31. Larger sizes are refused when a model
+ * is checked (NQM2025, NQM2026, NQM3003); no machine this runs on holds such a tensor anyway, and
+ * the bound keeps every count of entries and parameters an exact, finite number.
+ */
+export const MAX_TENSOR_ENTRIES = 2 ** 31;
+
 /** The number of entries of a tensor of this shape. */
 export function sizeOf(shape: Shape): number {
   return shape.reduce((a, b) => a * b, 1);

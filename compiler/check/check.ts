@@ -14,7 +14,7 @@ import {
 import { SCALAR_FUNCTIONS } from "../math.ts";
 import { BUILTINS, INITIALIZERS, isBuiltin, type BuiltinSignature, type InitializerName } from "./builtins.ts";
 import type { CheckedModel, Initializer, LetBinding, TensorDecl, TypedExpr } from "./typed.ts";
-import { formatShape, type Shape } from "../../foundation/shape.ts";
+import { formatShape, MAX_TENSOR_ENTRIES, type Shape, sizeOf } from "../../foundation/shape.ts";
 import { didYouMean } from "../../foundation/suggest.ts";
 
 export interface CheckOptions {
@@ -239,12 +239,13 @@ class ModelChecker {
       case "dim": {
         const override = Object.hasOwn(this.set, decl.name) ? this.set[decl.name] : undefined;
         if (override !== undefined) {
-          if (Number.isInteger(override) && override > 0) return { kind: "dim", ...base, value: override };
+          if (Number.isInteger(override) && override > 0 && override <= MAX_TENSOR_ENTRIES)
+            return { kind: "dim", ...base, value: override };
           this.diagnostics.push(
             diagnostic("NQM3003", {
               name: decl.name,
               value: String(override),
-              reason: "a dim must be a positive integer",
+              reason: "a dim must be a positive integer, at most 2^31 (2147483648)",
             }),
           );
           return undefined;
@@ -256,6 +257,10 @@ class ModelChecker {
         const value = decl.value.value;
         if (!Number.isInteger(value) || value <= 0) {
           this.report("NQM2009", { name: decl.name, value: String(value) }, decl.value.span);
+          return undefined;
+        }
+        if (value > MAX_TENSOR_ENTRIES) {
+          this.report("NQM2025", { name: decl.name, value: String(value) }, decl.value.span);
           return undefined;
         }
         return { kind: "dim", ...base, value };
@@ -270,6 +275,7 @@ class ModelChecker {
       case "param":
       case "fixed": {
         const shape = this.shape(decl.shape);
+        if (shape && !this.withinLimit(`\`${decl.name}\``, shape, decl.shape.span)) return undefined;
         return shape ? { kind: decl.kind, ...base, shape } : undefined;
       }
       case "let": {
@@ -389,8 +395,24 @@ class ModelChecker {
     return value;
   }
 
-  /** Types an expression; undefined when it has an error (already reported). */
+  /** False (and NQM2026 reported) for a shape of more entries than a tensor may have. */
+  private withinLimit(what: string, shape: Shape, span: Span): boolean {
+    const entries = sizeOf(shape);
+    if (entries <= MAX_TENSOR_ENTRIES) return true;
+    this.report("NQM2026", { what, shape: formatShape(shape), entries: String(entries) }, span);
+    return false;
+  }
+
+  /**
+   * Types an expression; undefined when it has an error (already reported). Products of sizes
+   * (`@`, `outer`) can make a value larger than any declared tensor: its size is bounded here.
+   */
   private expr(expr: Expr): TypedExpr | undefined {
+    const typed = this.typedExpr(expr);
+    return typed && this.withinLimit("this expression", typed.shape, expr.span) ? typed : undefined;
+  }
+
+  private typedExpr(expr: Expr): TypedExpr | undefined {
     switch (expr.kind) {
       case "number":
         return { kind: "constant", value: expr.value, shape: [], span: expr.span };

@@ -102,7 +102,7 @@ export function cacheFileName(modelName: string, key: string): string {
 function writeAtomic(path: string, text: string): void {
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    writeFileSync(temporary, text);
+    writeFileSync(temporary, text, { mode: 0o600 });
     renameSync(temporary, path);
   } finally {
     rmSync(temporary, { force: true });
@@ -243,7 +243,8 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   const t2 = performance.now();
   let written = true;
   try {
-    mkdirSync(cacheDir, { recursive: true });
+    // Owner-only: an entry is imported and run, so no one else may write (or read) it.
+    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     writeAtomic(jsPath, javascript);
     writeAtomic(
       metaPath,

@@ -61,7 +61,10 @@ export function deriveModel(model: CheckedModel, options: { simplify?: boolean }
   const cotangent = g.leaf("cotangent", "c", f.shape);
   const adjoints = vjp(g, f, cotangent);
   const params = model.params;
-  const gradRaw = params.map((p) => orZero(findLeaf(adjoints, "param", p.name), p));
+  const paramAdjoints = new Map<string, Node>();
+  for (const [leaf, adjoint] of adjoints)
+    if (leaf.op === "param") paramAdjoints.set(defined(leaf.attrs.name, "a param's name"), adjoint);
+  const gradRaw = params.map((p) => orZero(paramAdjoints.get(p.name), p));
   const grads = simplify(g, gradRaw);
   const hvpTangents = jvp(g, grads, tangentOf);
   const hvpRaw = params.map((p, i) => orZero(hvpTangents[i], p));
@@ -94,9 +97,4 @@ export function deriveModel(model: CheckedModel, options: { simplify?: boolean }
     fQuad: defined(fQuad, "f_quad"),
     origins,
   };
-}
-
-function findLeaf(adjoints: ReadonlyMap<Node, Node>, op: string, name: string): Node | undefined {
-  for (const [leaf, adjoint] of adjoints) if (leaf.op === op && leaf.attrs.name === name) return adjoint;
-  return undefined;
 }

@@ -8,7 +8,7 @@
 import type { Graph } from "../ir/graph.ts";
 import { isDot, OPS } from "../ir/ops.ts";
 import type { Tensor } from "../ir/tensor.ts";
-import { two } from "../../foundation/defined.ts";
+import { defined, two } from "../../foundation/defined.ts";
 import { sameShape } from "../../foundation/shape.ts";
 import { constValue, first, isConst, second, type Node, type OpName } from "../ir/node.ts";
 
@@ -16,6 +16,12 @@ export interface Rule {
   readonly identity: string;
   readonly op: OpName | "*";
   readonly rewrite: (node: Node, inputs: readonly Node[], g: Graph) => Node | undefined;
+  /**
+   * Applies at the root of a sum only: the engine skips it at a sum that is itself a part of an
+   * enclosing sum (an operand of +, −, negation or constant scaling), which is collected whole
+   * with that sum. Collecting every prefix of a chain of additions cost time quadratic in its length.
+   */
+  readonly sumRootOnly?: true;
 }
 
 const r = (identity: string, op: OpName | "*", rewrite: Rule["rewrite"]): Rule => ({ identity, op, rewrite });
@@ -83,12 +89,18 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
   ],
   // ------------------------------------------------------------ collecting sums
   collecting: [
-    r2(
-      "Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *; c·Σⱼ a + d·Σⱼ b -> Σⱼ (c·a + d·b)",
-      "add",
-      (n, _a, _b, g) => collect(g, n),
-    ),
-    r2("the same for a sum whose root is a difference", "sub", (n, _a, _b, g) => collect(g, n)),
+    {
+      ...r2(
+        "Σ c_k t_k: merge equal terms; c·(A@x) + d·(B@x) -> (c·A + d·B)@x, likewise outer and *; c·Σⱼ a + d·Σⱼ b -> Σⱼ (c·a + d·b)",
+        "add",
+        (n, _a, _b, g) => collect(g, n),
+      ),
+      sumRootOnly: true,
+    },
+    {
+      ...r2("the same for a sum whose root is a difference", "sub", (n, _a, _b, g) => collect(g, n)),
+      sumRootOnly: true,
+    },
   ],
   // ------------------------------------------------------------ algebraic identities
   algebra: [
@@ -156,6 +168,16 @@ export const RULE_SETS: Readonly<Record<string, readonly Rule[]>> = {
     ),
   ],
 };
+
+/**
+ * True when input `k` of `node` is a part of the sum `node` belongs to (an operand of +, −,
+ * negation or scaling by a scalar constant): what a sum's collection flattens through.
+ */
+export function isSumPart(node: Node, k: number): boolean {
+  if (node.op === "add" || node.op === "sub") return k < 2;
+  if (node.op === "neg") return k === 0;
+  return k === 1 && linearOperands(node) !== undefined;
+}
 
 /** The operands through which a sum's coefficients flow, with their factors; undefined for a term. */
 function linearOperands(node: Node): readonly (readonly [Node, number])[] | undefined {
@@ -242,54 +264,99 @@ function rebuildSum(g: Graph, terms: readonly [Node, number][], shape: readonly 
 }
 
 /**
- * Collects a sum: merges repeated terms and factors one operand shared by two products of the
- * same kind in the same slot (either slot for `*`). Fires only when the sum gets shorter.
+ * Collects a sum: merges repeated terms, and factors out an operand shared by several products of
+ * the same kind in the same slot (either slot for `*`), all in one pass. Fires only when the sum
+ * gets shorter. Linear in the number of terms: terms are grouped through an index of their
+ * shareable operands, not compared pair by pair.
  */
 function collect(g: Graph, node: Node): Node | undefined {
-  const { terms, occurrences: leaves } = linearTerms(node);
+  const { terms, occurrences } = linearTerms(node);
   const entries = [...terms.entries()];
   if (entries.some(([term]) => !sameShape(term.shape, node.shape))) return undefined;
-  for (let i = 0; i < entries.length; i++) {
-    for (let j = i + 1; j < entries.length; j++) {
-      const [ei, ej] = [entries[i], entries[j]];
-      const factored = ei && ej && factorPair(g, ei, ej);
-      if (!factored) continue;
-      const rest = entries.filter((_, k) => k !== i && k !== j);
-      return rebuildSum(g, [[factored, 1], ...rest], node.shape);
-    }
-  }
-  return entries.length < leaves ? rebuildSum(g, entries, node.shape) : undefined;
+  const factored = entries.length < 2 ? entries : factorGroups(g, entries);
+  if (factored.length < entries.length) return rebuildSum(g, factored, node.shape);
+  return entries.length < occurrences ? rebuildSum(g, entries, node.shape) : undefined;
 }
 
 /**
- * c·op(s, p) + d·op(s, q) -> op(s, c·p + d·q) (or with s on the right), when both share s;
- * c·Σⱼ p + d·Σⱼ q -> Σⱼ (c·p + d·q).
+ * One way a term can share a factor with others: `key` is equal for terms that can be combined
+ * that way (the combined operand's shape included); `shared` is the common operand (none for Σⱼ)
+ * in input slot `slot` of the term, `operand` what the term has besides it.
  */
-function factorPair(g: Graph, [a, ca]: [Node, number], [b, cb]: [Node, number]): Node | undefined {
-  const scaled = (c: number, x: Node) => (c === 1 ? x : g.mul(g.constant(c), x));
-  const combine = (x: Node, y: Node) => (sameShape(x.shape, y.shape) ? g.add(scaled(ca, x), scaled(cb, y)) : undefined);
+interface Sharing {
+  readonly key: string;
+  readonly shared: Node | undefined;
+  readonly slot: 0 | 1;
+  readonly operand: Node;
+}
+
+/** The ways `term` can share a factor, in order of preference. */
+function sharings(term: Node): Sharing[] {
+  const way = (what: string, shared: Node | undefined, slot: 0 | 1, operand: Node): Sharing => ({
+    key: `${what}#${shared?.id ?? ""}:${operand.shape.join("x")}`,
+    shared,
+    slot,
+    operand,
+  });
   // Σⱼ is linear: one batch sum of the combination (so its products can be factored inside).
-  if (a.op === "bsum" && b.op === "bsum") {
-    const sum = combine(first(a), first(b));
-    return sum && g.bsum(sum);
+  if (term.op === "bsum") return [way("bsum", undefined, 0, first(term))];
+  if (term.op !== "matmul" && term.op !== "outer" && term.op !== "mul") return [];
+  const [p, q] = two(term.inputs);
+  if (term.op === "mul") {
+    const ways: Sharing[] = [];
+    if (!scalarConst(p)) ways.push(way("*", p, 0, q));
+    if (!scalarConst(q) && q !== p) ways.push(way("*", q, 1, p));
+    return ways;
   }
-  if (a.op !== b.op || !(a.op === "matmul" || a.op === "outer" || a.op === "mul")) return undefined;
-  const [p, q] = two(a.inputs);
-  const [r, s] = two(b.inputs);
-  if (a.op === "mul") {
-    const shared = p === r || p === s ? p : q === r || q === s ? q : undefined;
-    if (shared === undefined || scalarConst(shared)) return undefined;
-    const other = (product: Node) => (first(product) === shared ? second(product) : first(product));
-    const sum = combine(other(a), other(b));
-    return sum && g.mul(shared, sum);
-  }
-  if (p === r) {
-    const sum = combine(q, s);
-    return sum && g.make(a.op, [p, sum]);
-  }
-  if (q === s) {
-    const sum = combine(p, r);
-    return sum && g.make(a.op, [sum, q]);
-  }
-  return undefined;
+  return [way(`${term.op}<`, p, 0, q), way(`${term.op}>`, q, 1, p)];
+}
+
+/** The term of kind `like` sharing `way.shared` with `sum` in its place: op(s, sum), op(sum, s), s·sum or Σⱼ sum. */
+function rebuildShared(g: Graph, like: Node, way: Sharing, sum: Node): Node {
+  if (way.shared === undefined) return g.bsum(sum);
+  if (like.op === "mul") return g.mul(way.shared, sum);
+  return g.make(like.op, way.slot === 0 ? [way.shared, sum] : [sum, way.shared]);
+}
+
+/**
+ * c₁·op(s, p₁) + … + c_k·op(s, p_k) -> op(s, c₁·p₁ + … + c_k·p_k) for every group of terms that
+ * share an operand s (or with s on the right; either slot for `*`), and c₁·Σⱼ p₁ + … -> Σⱼ (c₁·p₁ + …).
+ * Terms are taken in order; each joins the first group it can. Returns the shorter list of terms.
+ */
+function factorGroups(g: Graph, entries: readonly [Node, number][]): [Node, number][] {
+  const ways = entries.map(([term]) => sharings(term));
+  const buckets = new Map<string, number[]>();
+  ways.forEach((list, i) => {
+    for (const { key } of list) {
+      const bucket = buckets.get(key);
+      if (bucket === undefined) buckets.set(key, [i]);
+      else if (bucket.at(-1) !== i) bucket.push(i);
+    }
+  });
+  const grouped = new Set<number>();
+  const result: [Node, number][] = [];
+  entries.forEach((entry, i) => {
+    if (grouped.has(i)) return;
+    for (const way of ways[i] ?? []) {
+      // Members still free, after i; the others are dropped for good (each index is dropped once).
+      const bucket = (buckets.get(way.key) ?? []).filter((j) => j > i && !grouped.has(j));
+      buckets.set(way.key, bucket);
+      if (bucket.length === 0) continue;
+      let sum: Node | undefined;
+      for (const j of [i, ...bucket]) {
+        grouped.add(j);
+        const [, c] = defined(entries[j], "a grouped term");
+        const operand = defined(
+          ways[j]?.find((w) => w.key === way.key),
+          "a grouped term's operand",
+        ).operand;
+        const scaled = c === 1 ? operand : g.mul(g.constant(c), operand);
+        sum = sum === undefined ? scaled : g.add(sum, scaled);
+      }
+      result.push([rebuildShared(g, entry[0], way, defined(sum, "a group's sum")), 1]);
+      return;
+    }
+    result.push(entry);
+  });
+  return result;
 }

@@ -139,12 +139,36 @@ describe("nqm check", { concurrency: true }, () => {
   });
 
   // Malformed --set items are covered in-process by spec/cli/options.test.ts.
-  test("user errors never print a stack trace: a missing file, a dim set to 2.5", async () => {
+  test("user errors never print a stack trace: a missing file, a dim set to 2.5, dims over 2^31 (issue 10)", async () => {
+    const huge = modelFile(
+      "huge-dim.nqm",
+      "model a {\n  dim m = 1e308\n  input x: [m]\n  param w: [m]\n  output dot(w, x)\n}\n",
+    );
+    const product = modelFile(
+      "huge-product.nqm",
+      "model a {\n  dim m = 65536\n  input x: [m]\n  param w: [m, m]\n  output sum(w @ x)\n}\n",
+    );
     const cases: [string[], string][] = [
       [["check", "no/such/file.nqm"], "nqm: error NQM3006: cannot read no/such/file.nqm: no such file"],
       [
         ["check", "examples/uv.nqm", "--set", "m=2.5"],
-        "nqm: error NQM3003: --set m=2.5: a dim must be a positive integer",
+        "nqm: error NQM3003: --set m=2.5: a dim must be a positive integer, at most 2^31 (2147483648)",
+      ],
+      [
+        ["check", "examples/uv.nqm", "--set", "m=1e308"],
+        "nqm: error NQM3003: --set m=1e+308: a dim must be a positive integer, at most 2^31 (2147483648)",
+      ],
+      [
+        ["check", "examples/uv.nqm", "--set", "m=4294967296"],
+        "nqm: error NQM3003: --set m=4294967296: a dim must be a positive integer, at most 2^31 (2147483648)",
+      ],
+      [
+        ["check", huge],
+        `${huge}:2:11: error NQM2025: dim \`m\` is 1e+308, more than the limit of 2^31 (2147483648) on any size`,
+      ],
+      [
+        ["check", product],
+        `${product}:4:12: error NQM2026: \`w\` has shape [65536, 65536], 4294967296 entries: more than the limit of 2^31 (2147483648) per tensor`,
       ],
     ];
     const runs = await Promise.all(cases.map(([args]) => nqm(...args)));

@@ -11,7 +11,7 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertNoStackTrace, bundledCli, runNode, type CliRun } from "../support/cli.ts";
 import type { RunRecord } from "../../runtime/run-record.ts";
@@ -157,6 +157,27 @@ describe("nqm sweep: its folder", { concurrency: true }, () => {
     assert.ok(run.stderr.includes(`cannot write ${join(file, "out")}`), run.stderr);
     assert.match(run.stderr, /is a file, not a folder \(ENOTDIR\)|a file is in the way \(EEXIST\)/);
     assert.doesNotMatch(run.stderr, /missing\.csv/);
+  });
+
+  test("an --out without write permission (itself or its parent): NQM3009 naming the path and EACCES, before any data is loaded", {
+    // Root passes every permission check; the test needs a user that file modes apply to.
+    skip:
+      process.platform === "win32" || process.getuid?.() === 0 ? "POSIX permissions, as a user other than root" : false,
+  }, async () => {
+    const locked = join(WORK, "read-only");
+    mkdirSync(locked);
+    chmodSync(locked, 0o500);
+    try {
+      for (const out of [locked, join(locked, "out")]) {
+        const run = await nqm("sweep", ...SWEEP, "--data", "csv:missing.csv", "--out", out);
+        assert.equal(run.code, 1, run.stderr);
+        assertNoStackTrace(run);
+        assert.ok(run.stderr.includes(`cannot write ${out}: permission denied (EACCES)`), run.stderr);
+        assert.doesNotMatch(run.stderr, /missing\.csv/);
+      }
+    } finally {
+      chmodSync(locked, 0o700);
+    }
   });
 
   test("a full disk while writing the report: NQM3009 naming the file and ENOSPC, no stack trace", async () => {

@@ -20,6 +20,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   truncateSync,
   writeFileSync,
@@ -255,6 +256,26 @@ describe("the compile cache", () => {
       }
     }
   });
+});
+
+test("cache folders are created owner-only (0700) and entries written 0600, whatever the umask (issue 10)", {
+  skip: process.platform === "win32" ? "POSIX permissions" : false,
+}, async () => {
+  // The most permissive umask: the modes must come from nqm, not from the environment.
+  const umask = process.umask(0);
+  try {
+    const base = freshDir();
+    const dir = join(base, "nested", "cache");
+    const result = await compile(dir);
+    assert.equal(result.fromCache, false);
+    for (const folder of [join(base, "nested"), dir])
+      assert.equal((statSync(folder).mode & 0o777).toString(8), "700", folder);
+    const files = entries(dir);
+    assert.equal(files.length, 2, files.join(", "));
+    for (const file of files) assert.equal((statSync(join(dir, file)).mode & 0o777).toString(8), "600", file);
+  } finally {
+    process.umask(umask);
+  }
 });
 
 describe("the compiler hash in the cache key", () => {

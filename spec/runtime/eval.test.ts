@@ -485,18 +485,21 @@ describe("nqm eval: memory is estimated before anything is allocated", { concurr
       // 1 GB: the interpreter's values at m = 1e7 (one example) are over 2 GB on any machine.
       env: { ...process.env, NQM_MEMORY_LIMIT: String(2 ** 30) },
     });
-  // m = 1e10: the interpreter's values alone are terabytes; m = 1e12 overflowed typed arrays (RangeError).
+  // m = 2e9 (within the 2^31 bound on a dim): the point's tensors alone are 32 bytes per unit of m,
+  // 6.4e10 bytes. m = 1e12 overflowed typed arrays (RangeError); it is now over the bound on any
+  // dim, refused when the model is checked.
   const CASES: [string, string[], RegExp][] = [
     [
       "1e7",
       [],
       /NQM3010: evaluating with the interpreter would need about [\d.]+ GiB of memory, more than the limit of 1\.0 GiB/,
     ],
-    ["1e12", ["--backend", "compiled"], /NQM3010: the point's tensors would need about 29\.1 TiB/],
-    ["1e12", [], /NQM3010: the point's tensors would need about 29\.1 TiB/],
+    ["2e9", ["--backend", "compiled"], /NQM3010: the point's tensors would need about 59\.6 GiB/],
+    ["2e9", [], /NQM3010: the point's tensors would need about 59\.6 GiB/],
+    ["1e12", [], /NQM3003: --set m=1000000000000: a dim must be a positive integer, at most 2\^31/],
   ];
   for (const [m, extra, pattern] of CASES) {
-    test(`m=${m} ${extra.join(" ") || "(interpreter)"}: exit 1 with NQM3010 and the estimate`, async () => {
+    test(`m=${m} ${extra.join(" ") || "(interpreter)"}: exit 1 with ${/NQM\d+/.exec(pattern.source)?.[0]}`, async () => {
       const run = await evalWith(m, ...extra);
       assert.equal(run.code, 1, run.stderr);
       assert.doesNotMatch(run.stderr, /\n\s+at |RangeError|heap out of memory/, "no crash");
