@@ -196,7 +196,7 @@ export async function generateChecked(
   options: Pick<CompileOptions, "source" | "file" | "maxBatch" | "dtype" | "backend">,
   limit = Math.floor(totalmem() / 2),
 ): Promise<GeneratedModule> {
-  const { generateModule } = await import("./module.ts");
+  const { generateModule, WASM_MEMORY_BYTES } = await import("./module.ts");
   const dims = Object.entries(model.dims)
     .map(([k, v]) => `${k}=${v}`)
     .join(", ");
@@ -206,6 +206,8 @@ export async function generateChecked(
     source: options.source,
     dtype: options.dtype ?? "f64",
     backend: resolveBackend(options.backend),
+    // The wasm backend: its buffers must also fit one WebAssembly memory.
+    checkBytes: (bytes) => refuseAbove(bytes, Math.min(limit, WASM_MEMORY_BYTES), model, options.file),
   });
   refuseAbove(generated.workspaceBytes, limit, model, options.file);
   return generated;

@@ -31,6 +31,7 @@ import { gemmArrays, renameArrays, stepArrays, type KernelPlan, type Step } from
 import { printKernel } from "./printer.ts";
 import { keptRegions, preparedSetsSource, type PreparedSetsSource } from "./prepared-sets.ts";
 import { buildKernelModule, type WasmStep, wasmStep } from "./wasm/elementwise.ts";
+import { gemmScratchElements } from "./wasm/gemm.ts";
 import { wasmRuntime } from "./wasm/runtime.ts";
 
 export interface ModuleOptions {
@@ -42,7 +43,18 @@ export interface ModuleOptions {
   readonly source?: string;
   readonly dtype?: Dtype;
   readonly backend?: Backend;
+  /**
+   * Called with the bytes of the buffers before any large structure is built (the WebAssembly
+   * module's addresses, the text): a caller that refuses them (NQM3008) throws here.
+   */
+  readonly checkBytes?: (bytes: number) => void;
 }
+
+/**
+ * The most bytes a WebAssembly (32-bit) memory holds: 65,536 pages of 64 KiB. A model whose
+ * buffers need more cannot use the wasm backend.
+ */
+export const WASM_MEMORY_BYTES = 2 ** 32;
 
 export interface GeneratedModule {
   readonly code: string;
@@ -485,6 +497,13 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     memory.set(name, { offset: end, length });
     end += Math.ceil(length / perLine) * perLine;
   }
+  const scratchPerThread = gemmScratchElements(dtype);
+  const wasmBytes = (end + scratchPerThread.packA + scratchPerThread.packB) * bytesPerElement;
+  options.checkBytes?.(wasmBytes);
+  if (wasmBytes > WASM_MEMORY_BYTES)
+    throw new RangeError(
+      `the wasm backend addresses at most 4 GiB and these kernels need ${wasmBytes} bytes: use the js backend`,
+    );
   const placeOf = (array: string) => {
     const place = memory.get(array);
     if (!place) throw new Error(`internal: ${array} is not in the WebAssembly memory`);

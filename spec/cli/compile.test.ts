@@ -366,7 +366,8 @@ const escapeRegExp = (text: string) => text.replace(/[()^$.*+?[\]{}|\\]/g, "\\$&
 async function plantKernels(cache: string, file: string, edit: (javascript: string) => string) {
   const example = present(examples().find((e) => e.file === file));
   const { model } = loadModel(example.source, { set: example.set });
-  const compiled = await compileModel(model, { source: example.source, maxBatch: 4, cacheDir: cache });
+  // The js backend: its kernels are all text (the wasm backend computes tanh in its WebAssembly bytes).
+  const compiled = await compileModel(model, { source: example.source, maxBatch: 4, cacheDir: cache, backend: "js" });
   const wrong = edit(readFileSync(compiled.javascriptPath, "utf8"));
   writeFileSync(compiled.javascriptPath, wrong);
   const metaPath = compiled.javascriptPath.replace(/\.mjs$/, ".json");
@@ -384,7 +385,16 @@ async function plantKernels(cache: string, file: string, edit: (javascript: stri
 async function verifyPlanted(folder: string, runs: number, edit: (javascript: string) => string): Promise<Run> {
   const cache = join(WORK, folder);
   const example = await plantKernels(cache, "two_layer_tanh.nqm", edit);
-  return nqmWithCache(cache, "verify", `examples/${example.file}`, ...setArguments(example.set), "--runs", `${runs}`);
+  return nqmWithCache(
+    cache,
+    "verify",
+    `examples/${example.file}`,
+    ...setArguments(example.set),
+    "--runs",
+    `${runs}`,
+    "--backend",
+    "js",
+  );
 }
 
 test("nqm verify's default --runs: 50, fewer above 2^17 params (50·2^17/P), never below 10", () => {
