@@ -97,7 +97,7 @@ function parameterOf(fn: FunctionName, node: Node): number {
 /** |φ'(x)| for a smooth elementwise op, from its argument x and its value y (its table derivative, or pow's). */
 function slope(op: FunctionName | "pow", x: number, y: number, node: Node): number {
   if (op === "pow") {
-    const p = node.attrs.exponent!;
+    const p = defined(node.attrs.exponent, "the exponent of pow");
     return p === 0 ? 0 : Math.abs(p * x ** (p - 1));
   }
   return Math.abs(FUNCTIONS[op].derivative(NUMBERS, x, y, parameterOf(op, node)) ?? 0);
@@ -172,13 +172,15 @@ export function evaluateExample(
         node,
       ).data;
     const kMax = inputs.reduce((k, i) => Math.max(k, i.roundings), 0);
+    // biome-ignore-start lint/style/noNonNullAssertion: per-element loops over whole tensors, at every check of every node; i bounded by the loops over same-shaped arrays
     const smooth = (fn: FunctionName | "pow"): Bounded => {
       const value = evaluated();
       const magnitude = new Float64Array(value.data.length);
       for (let i = 0; i < magnitude.length; i++) {
         const y = value.data[i]!;
-        magnitude[i] = slope(fn, a.value.data[i]!, y, node) * a.magnitude[i]! + Math.abs(y);
-        if (!Number.isFinite(magnitude[i]!)) singular++;
+        const bound = slope(fn, a.value.data[i]!, y, node) * a.magnitude[i]! + Math.abs(y);
+        magnitude[i] = bound;
+        if (!Number.isFinite(bound)) singular++;
       }
       return { value, magnitude, roundings: Math.max(a.roundings, LIBRARY_ULPS) + 1 };
     };
@@ -211,6 +213,7 @@ export function evaluateExample(
       }
       return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
     };
+    // biome-ignore-end lint/style/noNonNullAssertion: per-element loops end
     if (isFunction(op)) return FUNCTIONS[op].smooth ? smooth(op) : kink(op);
     switch (op) {
       case "input":

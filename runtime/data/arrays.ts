@@ -3,6 +3,8 @@
  * keeps are converted to doubles, so n=128 of a large file costs 128 examples, not the file.
  */
 
+import { defined } from "../../foundation/defined.ts";
+
 /** The element types nqm reads from NumPy and IDX files. */
 export type ElementType = "float64" | "float32" | "uint8" | "int8" | "int16" | "int32" | "int64";
 
@@ -55,10 +57,9 @@ export function viewArray(
       path,
       type,
       shape,
-      get: (index) => typed[index]!,
-      read: (from, length, out, at) => {
-        for (let i = 0; i < length; i++) out[at + i] = typed[from + i]!;
-      },
+      get: (index) => defined(typed[index], "an entry within the array"),
+      // One bulk copy, converting each element to a double as an assignment would.
+      read: (from, length, out, at) => out.set(typed.subarray(from, from + length), at),
     };
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -87,8 +88,10 @@ export function viewArray(
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+type TypedView = Float64Array | Float32Array | Uint8Array | Int8Array | Int16Array | Int32Array;
+
 const TYPED: Readonly<
-  Record<Exclude<ElementType, "int64">, (buffer: ArrayBufferLike, start: number, count: number) => ArrayLike<number>>
+  Record<Exclude<ElementType, "int64">, (buffer: ArrayBufferLike, start: number, count: number) => TypedView>
 > = {
   float64: (buffer, start, count) => new Float64Array(buffer, start, count),
   float32: (buffer, start, count) => new Float32Array(buffer, start, count),

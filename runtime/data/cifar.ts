@@ -7,6 +7,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { defined } from "../../foundation/defined.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 import type { NumericArray } from "./arrays.ts";
 import { bytesText, malformed, readDataFile } from "./binary.ts";
@@ -32,7 +33,13 @@ export const CIFAR_CLASSES = [
 
 const PIXELS = 3 * 32 * 32;
 const RECORD = 1 + PIXELS;
-const TRAIN_FILES = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
+const TRAIN_FILES = [
+  "data_batch_1.bin",
+  "data_batch_2.bin",
+  "data_batch_3.bin",
+  "data_batch_4.bin",
+  "data_batch_5.bin",
+] as const;
 const TEST_FILE = "test_batch.bin";
 
 /** Loads `cifar:DIR` (the folder holding data_batch_*.bin, or the folder above cifar-10-batches-bin). */
@@ -47,9 +54,9 @@ export function loadCifar(
     fail("NQM4003", {
       reason: `cifar: expected one folder but found ${paths.length}; write cifar:DIR with DIR holding data_batch_1.bin … test_batch.bin`,
     });
-  const given = paths[0]!;
+  const given = defined(paths[0], "the cifar folder");
   const nested = join(given, "cifar-10-batches-bin");
-  const folder = existsSync(resolve(cwd, nested, TRAIN_FILES[0]!)) ? nested : given;
+  const folder = existsSync(resolve(cwd, nested, TRAIN_FILES[0])) ? nested : given;
   if (!isFolder(resolve(cwd, folder)))
     fail("NQM4003", { reason: `cifar: ${given} is not a folder; write cifar:DIR with the binary batches in DIR` });
   const trainFiles = TRAIN_FILES.map((name) => join(folder, name)).filter((path) => existsSync(resolve(cwd, path)));
@@ -111,7 +118,7 @@ function checkBatch(bytes: Uint8Array, path: string): Batch {
   }
   const count = bytes.length / RECORD;
   for (let r = 0; r < count; r++) {
-    const label = bytes[r * RECORD]!;
+    const label = defined(bytes[r * RECORD], "a record's label byte");
     if (label > 9)
       malformed(
         path,
@@ -123,17 +130,19 @@ function checkBatch(bytes: Uint8Array, path: string): Batch {
 
 /** The records of several batches as one [examples, 3, 32, 32] array and its labels. */
 function records(batches: Batch[], path: string): Examples {
-  const starts: number[] = [];
+  // Each batch with the index of its first record, last first: a record is in the first batch starting at or before it.
+  const placed: { batch: Batch; start: number }[] = [];
   let total = 0;
   for (const batch of batches) {
-    starts.push(total);
+    placed.unshift({ batch, start: total });
     total += batch.count;
   }
   const locate = (record: number): { batch: Batch; at: number } => {
-    let b = batches.length - 1;
-    while (starts[b]! > record) b--;
-    const batch = batches[b]!;
-    return { batch, at: (record - starts[b]!) * RECORD };
+    const { batch, start } = defined(
+      placed.find((p) => p.start <= record),
+      "the batch of a record",
+    );
+    return { batch, at: (record - start) * RECORD };
   };
   const x: NumericArray = {
     path,
@@ -142,7 +151,7 @@ function records(batches: Batch[], path: string): Examples {
     get(index) {
       const record = Math.floor(index / PIXELS);
       const { batch, at } = locate(record);
-      return batch.bytes[at + 1 + (index - record * PIXELS)]!;
+      return defined(batch.bytes[at + 1 + (index - record * PIXELS)], "a pixel within the records");
     },
     read(start, count, out, offset) {
       // One call per example: whole records, so one lookup of the batch.
@@ -152,7 +161,7 @@ function records(batches: Batch[], path: string): Examples {
         const within = start + done - record * PIXELS;
         const take = Math.min(count - done, PIXELS - within);
         const first = at + 1 + within;
-        for (let i = 0; i < take; i++) out[offset + done + i] = batch.bytes[first + i]!;
+        out.set(batch.bytes.subarray(first, first + take), offset + done);
         done += take;
       }
     },
@@ -163,7 +172,7 @@ function records(batches: Batch[], path: string): Examples {
     shape: [total],
     get(index) {
       const { batch, at } = locate(index);
-      return batch.bytes[at]!;
+      return defined(batch.bytes[at], "a label within the records");
     },
     read(start, count, out, offset) {
       for (let i = 0; i < count; i++) out[offset + i] = this.get(start + i);

@@ -4,6 +4,7 @@
  * 0x0D float32, 0x0E float64), the number of dimensions, each dimension as a big-endian 32-bit
  * size, then the data, big-endian, row-major. Unsigned-byte images are pixels, put in [0, 1].
  */
+import { defined } from "../../foundation/defined.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 import { ELEMENT_SIZE, type ElementType, type NumericArray, sizeOfShape, viewArray } from "./arrays.ts";
 import { bytesText, malformed, readDataFile } from "./binary.ts";
@@ -24,15 +25,16 @@ const TYPES: ReadonlyMap<number, ElementType> = new Map([
 
 /** Parses a whole (un-gzipped) IDX file; `role` says what it should hold ("images", "labels"). */
 export function parseIdx(bytes: Uint8Array, path: string, role: string): NumericArray {
-  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || !TYPES.has(bytes[2]!)) {
+  const typeByte = bytes[2];
+  const type = bytes[0] === 0 && bytes[1] === 0 && typeByte !== undefined ? TYPES.get(typeByte) : undefined;
+  const rank = bytes[3];
+  if (type === undefined || rank === undefined) {
     const seen = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
     malformed(
       path,
       `bytes 0–3: ${bytes.length < 4 ? `the file is only ${bytesText(bytes.length)} long` : `magic ${seen}`}, not an IDX header (00 00, a type byte 08–0e, a dimension count)`,
     );
   }
-  const type = TYPES.get(bytes[2]!)!;
-  const rank = bytes[3]!;
   if (rank === 0) malformed(path, "byte 3: the header has 0 dimensions; expected one per axis, examples first");
   const dataStart = 4 + 4 * rank;
   if (bytes.length < dataStart)
@@ -42,7 +44,7 @@ export function parseIdx(bytes: Uint8Array, path: string, role: string): Numeric
   const expected = sizeOfShape(shape) * ELEMENT_SIZE[type];
   const held = bytes.length - dataStart;
   if (held !== expected) {
-    const count = shape[0]!;
+    const count = defined(shape[0], "the example count");
     const each = shape.slice(1).join("×");
     const says = `header says ${count} ${role}${each === "" ? "" : ` of ${each}`}`;
     const unit = ELEMENT_SIZE[type] * sizeOfShape(shape.slice(1));
@@ -63,7 +65,8 @@ export function loadIdx(
   cwd: string,
   memoryLimit: number,
 ): Dataset {
-  if (paths.length !== 2 && paths.length !== 4)
+  const [trainImages, trainLabels, testImages, testLabels] = paths;
+  if (trainImages === undefined || trainLabels === undefined || (paths.length !== 2 && paths.length !== 4))
     fail("NQM4003", {
       reason: `idx: expected 2 files (images, labels) or 4 (with test images, test labels) but found ${paths.length}; write idx:train-images-idx3-ubyte.gz,train-labels-idx1-ubyte.gz`,
     });
@@ -79,9 +82,11 @@ export function loadIdx(
       malformed(path, `byte 3: a labels file has 1 dimension, this one ${array.shape.length} (is it an images file?)`);
     return array;
   };
-  const train: Examples = { x: read(paths[0]!, "images"), y: labels(paths[1]!) };
+  const train: Examples = { x: read(trainImages, "images"), y: labels(trainLabels) };
   const test: Examples | undefined =
-    paths.length === 4 ? { x: read(paths[2]!, "images"), y: labels(paths[3]!) } : undefined;
+    testImages !== undefined && testLabels !== undefined
+      ? { x: read(testImages, "images"), y: labels(testLabels) }
+      : undefined;
   const bytePixels = train.x.type === "uint8";
   if (test && test.x.type !== train.x.type)
     malformed(
@@ -91,7 +96,7 @@ export function loadIdx(
   return buildFileDataset({
     kind: "idx",
     files: paths,
-    what: `IDX files ${paths[0]}, ${paths[1]}`,
+    what: `IDX files ${trainImages}, ${trainLabels}`,
     train,
     ...(test ? { test } : {}),
     options,

@@ -11,6 +11,7 @@
  * - Features: `center` subtracts the training mean, `normalize` scales each example to unit norm,
  *   `scale` multiplies, in that order, as for mnist.
  */
+import { defined } from "../../foundation/defined.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 import { formatShape } from "../../foundation/shape.ts";
 import { checkMemory } from "../memory.ts";
@@ -93,12 +94,12 @@ export function buildFileDataset(source: FileDatasetSource): Dataset {
         : [Array.from({ length: count }, (_, i) => i)];
     return groups.map((group, g) => new Rng(deriveSeed(seed, `${kind}/${stream}/${g}`)).shuffle(group));
   };
-  const trainPools = poolsOf(source.train.x.shape[0]!, trainLabels, "train");
-  const testPools = source.test ? poolsOf(source.test.x.shape[0]!, testLabels, "test") : undefined;
+  const trainPools = poolsOf(exampleCount(source.train.x), trainLabels, "train");
+  const testPools = source.test ? poolsOf(exampleCount(source.test.x), testLabels, "test") : undefined;
   const classText = (c: number): string => source.classNames?.[c] ?? String(c);
   if (labels.kind === "classes") {
     labels.classes.forEach((c, g) => {
-      if (trainPools[g]!.length === 0)
+      if (defined(trainPools[g], "a class's pool").length === 0)
         fail("NQM4003", {
           reason: `${kind}: class ${classText(c)} has no examples in ${source.train.y.path} (its classes: ${[...new Set(trainLabels)].sort((a, b) => a - b).join(", ")})`,
         });
@@ -112,16 +113,16 @@ export function buildFileDataset(source: FileDatasetSource): Dataset {
   const n = options.int("n", testPools ? totalTrain : totalTrain - testSize, 1);
   const counted = (pools: number[][]): string =>
     labels.kind === "classes"
-      ? ` (${labels.classes.map((c, g) => `${classText(c)}: ${pools[g]!.length}`).join(", ")})`
+      ? ` (${labels.classes.map((c, g) => `${classText(c)}: ${defined(pools[g], "a class's pool").length}`).join(", ")})`
       : "";
-  if (testPools) {
+  if (source.test && testPools && testAvailable && totalTest !== undefined) {
     if (n > totalTrain)
       fail("NQM4003", {
         reason: `${kind}: n=${n}, but ${source.train.x.path} holds ${totalTrain} examples${labels.kind === "classes" ? " of the chosen classes" : ""}${counted(trainPools)}`,
       });
-    if (testSize > totalTest!)
+    if (testSize > totalTest)
       fail("NQM4003", {
-        reason: `${kind}: test=${testSize}, but ${source.test!.x.path} holds ${totalTest} examples${labels.kind === "classes" ? " of the chosen classes" : ""}${counted(testPools)}`,
+        reason: `${kind}: test=${testSize}, but ${source.test.x.path} holds ${totalTest} examples${labels.kind === "classes" ? " of the chosen classes" : ""}${counted(testPools)}`,
       });
   } else if (n + testSize > totalTrain || n < 1) {
     fail("NQM4003", {
@@ -129,14 +130,19 @@ export function buildFileDataset(source: FileDatasetSource): Dataset {
     });
   }
   const trainCounts = allocate(n, trainAvailable);
-  const testCounts = testPools
-    ? allocate(testSize, testAvailable!)
+  const testCounts = testAvailable
+    ? allocate(testSize, testAvailable)
     : allocate(
         testSize,
-        trainAvailable.map((a, g) => a - trainCounts[g]!),
+        trainAvailable.map((a, g) => a - defined(trainCounts[g], "a class's count")),
       );
   const pick = (pools: number[][], counts: number[], from: number[]): number[] =>
-    pools.flatMap((pool, g) => pool.slice(from[g]!, from[g]! + counts[g]!)).sort((a, b) => a - b);
+    pools
+      .flatMap((pool, g) => {
+        const start = defined(from[g], "a class's first pick");
+        return pool.slice(start, start + defined(counts[g], "a class's count"));
+      })
+      .sort((a, b) => a - b);
   const zeros = trainPools.map(() => 0);
   const trainPicks = pick(trainPools, trainCounts, zeros);
   const testPicks = testPools ? pick(testPools, testCounts, zeros) : pick(trainPools, testCounts, trainCounts);
@@ -155,14 +161,16 @@ export function buildFileDataset(source: FileDatasetSource): Dataset {
     const y = new Float64Array(picks.length * outputSize);
     picks.forEach((index, row) => {
       examples.x.read(index * features, features, x, row * features);
+      // biome-ignore-start lint/style/noNonNullAssertion: per-pixel loop over every kept example, j bounded by the loop
       for (let j = row * features; j < (row + 1) * features; j++) {
         const value = x[j]!;
         // One comparison catches NaN, ±Infinity and values past the limit; checked() says which.
         if (!(Math.abs(value) <= DATA_MAGNITUDE_LIMIT)) checked(examples.x, index, j - row * features, value);
         if (pixelDivisor !== 1) x[j] = value / pixelDivisor;
       }
+      // biome-ignore-end lint/style/noNonNullAssertion: per-pixel loop ends
       if (labels.kind === "classes") {
-        const g = labels.classes.indexOf(values![index]!);
+        const g = labels.classes.indexOf(defined(values?.[index], "an example's label"));
         if (outputSize === 1) y[row] = g === 0 ? -1 : 1;
         else y[row * outputSize + g] = 1;
       } else {
@@ -191,7 +199,7 @@ export function buildFileDataset(source: FileDatasetSource): Dataset {
     labels.kind === "targets"
       ? `targets of ${outputSize} value${outputSize === 1 ? "" : "s"} as stored`
       : labels.classes.length === 2
-        ? `class ${classText(labels.classes[0]!)} → −1, class ${classText(labels.classes[1]!)} → +1`
+        ? `class ${classText(defined(labels.classes[0], "the first class"))} → −1, class ${classText(defined(labels.classes[1], "the second class"))} → +1`
         : `one-hot over classes ${labels.classes.map(classText).join(", ")}`;
   const classOption = labels.kind === "classes" ? `,classes=${labels.classes.join("+")}` : "";
   const dataset: Dataset = {
@@ -225,7 +233,12 @@ function checkExamples({ x, y }: Examples): void {
 
 /** One value per example: a class label when it is a whole number (checked by the caller). */
 function readLabels(y: NumericArray): number[] {
-  return Array.from({ length: y.shape[0]! }, (_, i) => y.get(i));
+  return Array.from({ length: exampleCount(y) }, (_, i) => y.get(i));
+}
+
+/** The length of an array's first axis (checkExamples has made sure there is one). */
+function exampleCount(array: NumericArray): number {
+  return defined(array.shape[0], `the first axis of ${array.path}`);
 }
 
 function chooseLabels(source: FileDatasetSource): Labels {
@@ -243,7 +256,7 @@ function chooseLabels(source: FileDatasetSource): Labels {
   }
   const splits = source.test ? [y, source.test.y] : [y];
   for (const array of splits) {
-    for (let i = 0; i < array.shape[0]!; i++) {
+    for (let i = 0, count = exampleCount(array); i < count; i++) {
       const value = array.get(i);
       if (!Number.isInteger(value))
         fail("NQM4003", {
@@ -300,6 +313,7 @@ function transform(
   options: { center: boolean; normalize: boolean; scale: number },
 ): void {
   const splits = test ? [train, test] : [train];
+  // biome-ignore-start lint/style/noNonNullAssertion: per-pixel loops over whole splits, indices bounded by the loops
   if (options.center) {
     const mean = new Float64Array(features);
     for (let row = 0; row < train.n; row++)
@@ -319,4 +333,5 @@ function transform(
   }
   if (options.scale !== 1)
     for (const split of splits) for (let i = 0; i < split.x.length; i++) split.x[i]! *= options.scale;
+  // biome-ignore-end lint/style/noNonNullAssertion: per-pixel loops end
 }

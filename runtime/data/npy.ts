@@ -11,6 +11,7 @@ import { buildFileDataset, FILE_DATASET_OPTIONS, type Examples } from "./labelle
 import type { OptionReader } from "./options.ts";
 import type { Dataset } from "./types.ts";
 import { readZip } from "./zip.ts";
+import { defined } from "../../foundation/defined.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 
 export const NPY_OPTIONS = FILE_DATASET_OPTIONS;
@@ -50,8 +51,8 @@ export function parseNpy(bytes: Uint8Array, path: string): NumericArray {
       `bytes 0–5: ${bytes.length < 6 ? `the file is only ${bytesText(bytes.length)} long` : `magic ${seen}`}, not a NumPy .npy header (\\x93NUMPY)`,
     );
   }
-  const major = bytes[6]!;
-  const minor = bytes[7]!;
+  const major = defined(bytes[6], "the major version byte");
+  const minor = defined(bytes[7], "the minor version byte");
   if (!(major >= 1 && major <= 3) || minor !== 0)
     unsupported(path, `byte 6: .npy format version ${major}.${minor}; nqm reads versions 1.0, 2.0 and 3.0`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -131,7 +132,8 @@ export function loadNpy(
   cwd: string,
   memoryLimit: number,
 ): Dataset {
-  if (paths.length !== 2 && paths.length !== 4)
+  const [trainX, trainY, testX, testY] = paths;
+  if (trainX === undefined || trainY === undefined || (paths.length !== 2 && paths.length !== 4))
     fail("NQM4003", {
       reason: `npy: expected 2 files (x and y) or 4 (x, y, test x, test y) but found ${paths.length}; write npy:x.npy,y.npy[,x_test.npy,y_test.npy]`,
     });
@@ -141,12 +143,13 @@ export function loadNpy(
     held += bytes.length;
     return parseNpy(bytes, path);
   };
-  const train: Examples = { x: read(paths[0]!), y: read(paths[1]!) };
-  const test: Examples | undefined = paths.length === 4 ? { x: read(paths[2]!), y: read(paths[3]!) } : undefined;
+  const train: Examples = { x: read(trainX), y: read(trainY) };
+  const test: Examples | undefined =
+    testX !== undefined && testY !== undefined ? { x: read(testX), y: read(testY) } : undefined;
   return buildFileDataset({
     kind: "npy",
     files: paths,
-    what: `NumPy arrays ${paths[0]}, ${paths[1]}`,
+    what: `NumPy arrays ${trainX}, ${trainY}`,
     train,
     ...(test ? { test } : {}),
     options,
@@ -168,7 +171,7 @@ export function loadNpz(
     fail("NQM4003", {
       reason: `npz: expected one file but found ${paths.length}; write npz:data.npz (arrays x_train, y_train, x_test, y_test)`,
     });
-  const path = paths[0]!;
+  const path = defined(paths[0], "the npz file");
   const bytes = readDataFile(path, cwd, memoryLimit);
   const archive = readZip(bytes, path, memoryLimit - bytes.length);
   let held = bytes.length;

@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { checkSource, loadModel } from "../../compiler/frontend.ts";
+import { checkSource, type FrontendResult, loadModel } from "../../compiler/frontend.ts";
 import { BUILTINS, type CompositeName, INITIALIZERS } from "../../compiler/check/builtins.ts";
 import { FUNCTION_NAMES, isBuiltinFunction } from "../../compiler/math.ts";
 import { NqmError, type Diagnostic } from "../../foundation/diagnostics.ts";
-import type { TypedExpr } from "../../compiler/check/typed.ts";
+import type { CheckedModel, TypedExpr } from "../../compiler/check/typed.ts";
+import { nth, present } from "../support/entries.ts";
 import { propertyRuns } from "../support/runs.ts";
 import type { Shape } from "../../foundation/shape.ts";
 
@@ -42,7 +43,10 @@ function shapeOf(expr: string): Shape {
     [],
     expr,
   );
-  return result.models![0]!.lets.find((l) => l.name === "e")!.expr.shape;
+  return present(
+    firstModel(result).lets.find((l) => l.name === "e"),
+    "the let e",
+  ).expr.shape;
 }
 
 // One row per composite built-in: a call and the shape it must have. The elementwise functions
@@ -61,6 +65,11 @@ for (const [name, [call, shape]] of Object.entries(BUILTIN_ROWS)) {
   test(`builtin ${name}: ${call} has shape [${shape.join(", ")}]`, () => {
     assert.deepEqual(shapeOf(call), shape);
   });
+}
+
+/** The first model of a checked file, failing the test where there is none. */
+function firstModel(result: FrontendResult): CheckedModel {
+  return nth(present(result.models, "the checked models"), 0);
 }
 
 test("every built-in function is a composite with a row above or a function of the table", () => {
@@ -87,7 +96,7 @@ test("operators: elementwise with equal shapes or a scalar side; @ for matrix-ve
 test("dims and consts are scalar constants; --set overrides both", () => {
   const result = checkSource(model("output k * n * dot(a, b) + sum(c) + sum(M) + sum(N) + s"), { set: { n: 3, k: 5 } });
   assert.deepEqual(result.diagnostics, []);
-  const m = result.models![0]!;
+  const m = firstModel(result);
   assert.deepEqual(m.dims, { n: 3 });
   assert.deepEqual(m.consts, { k: 5 });
   const constants: Extract<TypedExpr, { kind: "constant" }>[] = [];
@@ -126,7 +135,7 @@ test("the exponent may be any constant expression: numbers, dims, consts, scalar
     }
     if (e.kind === "call") e.args.forEach(walk);
   };
-  walk(result.models![0]!.output);
+  walk(firstModel(result).output);
   assert.deepEqual(powers, [3, -3]);
 });
 
@@ -141,7 +150,7 @@ test("initializers: defaults to normal(0, 1); arguments may be constant expressi
       { kind: "uniform", args: [-0.5, 0.5] },
     ],
   );
-  assert.deepEqual(m.fixed[0]!.init, { kind: "constant", args: [0.5] });
+  assert.deepEqual(nth(m.fixed, 0).init, { kind: "constant", args: [0.5] });
   for (const init of Object.keys(INITIALIZERS))
     assert.ok(["normal", "uniform", "rademacher", "zeros", "ones", "constant"].includes(init));
 });
@@ -155,8 +164,8 @@ test("a redeclared name points back at its first declaration", () => {
     ["NQM2002"],
   );
   const x = source.indexOf("x");
-  assert.deepEqual(errors[0]!.span, { start: source.indexOf("x", x + 1), end: source.indexOf("x", x + 1) + 1 });
-  assert.deepEqual(errors[0]!.related, { message: "first declared here", span: { start: x, end: x + 1 } });
+  assert.deepEqual(nth(errors, 0).span, { start: source.indexOf("x", x + 1), end: source.indexOf("x", x + 1) + 1 });
+  assert.deepEqual(nth(errors, 0).related, { message: "first declared here", span: { start: x, end: x + 1 } });
 });
 
 test("an unknown name far from every known name gets no hint", () => {

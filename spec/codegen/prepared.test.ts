@@ -22,6 +22,7 @@ import { loadModel } from "../../compiler/frontend.ts";
 import type { EvalPoint } from "../../runtime/point.ts";
 import { kinkSafeForFloat32, VARIANTS, variantRuns } from "../support/backends.ts";
 import { largestIntermediate } from "../support/cases.ts";
+import { nth, present } from "../support/entries.ts";
 import { examples } from "../support/examples.ts";
 import { compareWithInterpreter, pack, packExamples, withinTolerance } from "../support/kernel-check.ts";
 import { bindingsOf, describeCase, pointArbitrary } from "../support/points.ts";
@@ -35,9 +36,9 @@ const MAX_BATCH = 3;
 /** Several random points of a model merged into one of 4–12 examples, with the first point's params and direction. */
 function setPointArbitrary(model: Parameters<typeof pointArbitrary>[0]): fc.Arbitrary<EvalPoint> {
   return fc.array(pointArbitrary(model), { minLength: 4, maxLength: 4 }).map((points) => {
-    const first = points[0]!;
+    const first = nth(points, 0);
     const inputs = Object.fromEntries(
-      Object.keys(first.inputs).map((name) => [name, points.flatMap((p) => p.inputs[name]!)]),
+      Object.keys(first.inputs).map((name) => [name, points.flatMap((p) => nth(p.inputs, name))]),
     );
     return {
       ...first,
@@ -75,7 +76,9 @@ function unprepared(
   const chunk = new Float64Array(MAX_BATCH * K);
   for (let start = 0; start < n; start += MAX_BATCH) {
     const rows = Math.min(MAX_BATCH, n - start);
-    const part = kernels.layout.inputs.map((slot, k) => x[k]!.subarray(start * slot.size, (start + rows) * slot.size));
+    const part = kernels.layout.inputs.map((slot, k) =>
+      nth(x, k).subarray(start * slot.size, (start + rows) * slot.size),
+    );
     kernels[kind](w0, dw, part, rows, chunk);
     result.set(chunk.subarray(0, rows * K), start * K);
   }
@@ -95,7 +98,7 @@ describe("fLinPrepared and fQuadPrepared equal the unprepared kernels, chunk by 
             kernels.setFixed(pack(layout.fixed, point.fixed, layout.fixedCount));
             const w0 = pack(layout.params, point.params, layout.paramCount);
             const dw = pack(layout.params, point.direction, layout.paramCount);
-            const x = layout.inputs.map((slot) => packExamples(point.inputs[slot.name]!, slot.size));
+            const x = layout.inputs.map((slot) => packExamples(nth(point.inputs, slot.name), slot.size));
             const set = kernels.prepareSet(w0, x, point.n);
             assert.equal(set.n, point.n);
             for (const [kind, root] of [
@@ -108,7 +111,7 @@ describe("fLinPrepared and fQuadPrepared equal the unprepared kernels, chunk by 
               const scale = largestIntermediate([root], bindingsOf(point));
               actual.forEach((a, i) =>
                 assert.ok(
-                  withinTolerance(a, expected[i]!, scale, variant.tolerance),
+                  withinTolerance(a, nth(expected, i), scale, variant.tolerance),
                   `${example.file}, ${variant.label}, ${kind}Prepared[${i}]: ${a}, unprepared ${expected[i]} (scale ${scale})\n${describeCase(example.source, point)}`,
                 ),
               );
@@ -135,7 +138,7 @@ function throughPreparedSets(kernels: CompiledKernels): CompiledKernels {
     ...kernels,
     prepare(w0, x, n) {
       const inputs = kernels.layout.inputs.map((slot, k) => {
-        const example = (b: number) => x[k]!.subarray(b * slot.size, (b + 1) * slot.size);
+        const example = (b: number) => nth(x, k).subarray(b * slot.size, (b + 1) * slot.size);
         const all = new Float64Array((2 * n + 1) * slot.size);
         for (let j = 0; j <= 2 * n; j++) all.set(example(Math.min(j >> 1, n - 1)).map(decoy), j * slot.size);
         for (let b = 0; b < n; b++) all.set(example(b), rowOf(b, n) * slot.size);
@@ -179,15 +182,24 @@ describe("a mini-batch gathered from a prepared set steps as prepare on its exam
 });
 
 describe("state and misuse", () => {
-  const example = examples().find((e) => e.file === "two_layer_relu.nqm")!;
-  const f64 = VARIANTS.find((v) => v.dtype === "f64" && v.primary)!;
-  const f32 = VARIANTS.find((v) => v.dtype === "f32" && v.backend === f64.backend)!;
+  const example = present(
+    examples().find((e) => e.file === "two_layer_relu.nqm"),
+    "the example two_layer_relu.nqm",
+  );
+  const f64 = present(
+    VARIANTS.find((v) => v.dtype === "f64" && v.primary),
+    "the primary f64 variant",
+  );
+  const f32 = present(
+    VARIANTS.find((v) => v.dtype === "f32" && v.backend === f64.backend),
+    "its f32 variant",
+  );
 
   test("a set's values do not depend on what the buffers held before (other sets, prepare, gathers)", async () => {
     for (const variant of [f64, f32]) {
       const { kernels } = await compiled(example, variant);
       const { paramCount: P, outputSize: K, inputs } = kernels.layout;
-      const d = inputs[0]!.size;
+      const d = nth(inputs, 0).size;
       const w0 = Float64Array.from({ length: P }, (_, i) => Math.sin(i + 1));
       const w1 = Float64Array.from({ length: P }, (_, i) => Math.cos(3 * i + 2));
       const dw = Float64Array.from({ length: P }, (_, i) => 0.2 * Math.sin(7 * i));
@@ -220,7 +232,7 @@ describe("state and misuse", () => {
     const { kernels: others } = await compiled(example, f32);
     const { paramCount: P, outputSize: K, inputs } = kernels.layout;
     const w0 = new Float64Array(P).fill(0.5);
-    const x = [new Float64Array(5 * inputs[0]!.size).fill(0.25)];
+    const x = [new Float64Array(5 * nth(inputs, 0).size).fill(0.25)];
     const set = kernels.prepareSet(w0, x, 5);
     assert.equal(
       kernels.preparedSetBytes(5) - kernels.preparedSetBytes(4),

@@ -32,6 +32,7 @@ import {
   SCALAR_FUNCTIONS,
 } from "../../compiler/math.ts";
 import { kinkSafeForFloat32, VARIANTS, variantRuns } from "../support/backends.ts";
+import { nth, present } from "../support/entries.ts";
 import { compareWithInterpreter } from "../support/kernel-check.ts";
 import { describeCase, pointArbitrary } from "../support/points.ts";
 
@@ -213,7 +214,7 @@ const ULPS = 4;
 /** The attributes of `fn`'s node: its parameter from the reference row. */
 function attrsOf(fn: FunctionName): Record<string, number> {
   const name = functionRow(fn).parameter;
-  return name === undefined ? {} : { [name]: REFERENCES[fn].parameter! };
+  return name === undefined ? {} : { [name]: present(REFERENCES[fn].parameter, `the reference parameter of ${fn}`) };
 }
 
 /** The interpreter's value of `fn` at each of `xs` (one node, evaluated through the op table). */
@@ -228,7 +229,7 @@ function interpreted(fn: FunctionName, xs: readonly number[]): Float64Array {
     tangents: {},
     cotangent: [],
   }) as Tensor[];
-  return value!.data;
+  return present(value, "the interpreted value").data;
 }
 
 /** Special arguments the kernel form and the interpreter must agree on bit for bit. */
@@ -256,7 +257,7 @@ for (const fn of FUNCTION_NAMES) {
       const xs = reference.values.map(([x]) => x);
       const values = interpreted(fn, xs);
       reference.values.forEach(([x, expected], i) => {
-        const actual = values[i]!;
+        const actual = nth(values, i);
         assert.ok(
           Math.abs(actual - expected) <= ULPS * Number.EPSILON * Math.abs(expected),
           `${fn}(${x}) = ${actual}, expected ${expected}`,
@@ -272,7 +273,7 @@ for (const fn of FUNCTION_NAMES) {
       const xs = [...SPECIALS, ...reference.values.map(([x]) => x)];
       const values = interpreted(fn, xs);
       xs.forEach((x, i) =>
-        assert.ok(Object.is(kernel(x), values[i]!), `${fn}(${x}): kernel ${kernel(x)}, interpreter ${values[i]}`),
+        assert.ok(Object.is(kernel(x), nth(values, i)), `${fn}(${x}): kernel ${kernel(x)}, interpreter ${values[i]}`),
       );
     });
 

@@ -14,6 +14,7 @@ import { interpret, type Bindings } from "../../compiler/ir/interpret.ts";
 import { OPS, precedenceOf } from "../../compiler/ir/ops.ts";
 import { tensor, type Tensor } from "../../compiler/ir/tensor.ts";
 import { simplify } from "../../compiler/simplify/simplify.ts";
+import { nth, present } from "../support/entries.ts";
 import { perExample } from "../support/points.ts";
 import { propertyRuns } from "../support/runs.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
@@ -119,20 +120,34 @@ const ROWS: readonly Row[] = [
     op: "matmul",
     label: "matmul [2,3] @ [3,2] of one param with itself",
     shapes: [[2, 3]],
-    build: (g, [a]) => g.matmul(a!, g.transpose(a!)),
+    build: (g, params) => {
+      const a = nth(params, 0);
+      return g.matmul(a, g.transpose(a));
+    },
   },
   { op: "outer", label: "outer [3] [2]", shapes: [[3], [2]] },
-  { op: "outer", label: "outer of a param with itself", shapes: [[3]], build: (g, [a]) => g.outer(a!, a!) },
+  {
+    op: "outer",
+    label: "outer of a param with itself",
+    shapes: [[3]],
+    build: (g, params) => {
+      const a = nth(params, 0);
+      return g.outer(a, a);
+    },
+  },
   { op: "transpose", label: "transpose [2,3]", shapes: [[2, 3]] },
   { op: "broadcast", label: "broadcast [] -> [3]", shapes: [[]], attrs: { shape: [3] } },
   { op: "broadcast", label: "broadcast [] -> [2,3]", shapes: [[]], attrs: { shape: [2, 3] } },
   // A batch sum needs a per-example argument: Σⱼ xⱼ ⊙ p and Σⱼ tanh(xⱼ ⊙ p)·p.
-  { op: "bsum", label: "bsum of x ⊙ p", shapes: [[3]], build: (g, [p], x) => g.bsum(g.mul(x, p!)) },
+  { op: "bsum", label: "bsum of x ⊙ p", shapes: [[3]], build: (g, params, x) => g.bsum(g.mul(x, nth(params, 0))) },
   {
     op: "bsum",
     label: "bsum of tanh(x ⊙ p) ⊙ p",
     shapes: [[3]],
-    build: (g, [p], x) => g.bsum(g.mul(g.unary("tanh", g.mul(x, p!)), p!)),
+    build: (g, params, x) => {
+      const p = nth(params, 0);
+      return g.bsum(g.mul(g.unary("tanh", g.mul(x, p)), p));
+    },
   },
 ];
 
@@ -191,7 +206,7 @@ function build(row: Row): Built {
 }
 
 const tangentOf = (g: Graph) => (leaf: Node) =>
-  leaf.op === "param" ? g.leaf("tangent", leaf.attrs.name!, leaf.shape) : null;
+  leaf.op === "param" ? g.leaf("tangent", present(leaf.attrs.name, "a param's name"), leaf.shape) : null;
 
 function bindings(
   built: Built,
@@ -199,13 +214,13 @@ function bindings(
   direction: readonly Tensor[],
   cotangent: readonly Tensor[],
 ): Bindings {
-  const names = built.params.map((p) => p.attrs.name!);
+  const names = built.params.map((p) => present(p.attrs.name, "a param's name"));
   return {
     n: 2,
-    params: Object.fromEntries(names.map((n, i) => [n, params[i]!])),
+    params: Object.fromEntries(names.map((n, i) => [n, nth(params, i)])),
     fixed: {},
     inputs: { x: X_VALUES },
-    tangents: Object.fromEntries(names.map((n, i) => [n, direction[i]!])),
+    tangents: Object.fromEntries(names.map((n, i) => [n, nth(direction, i)])),
     cotangent,
   };
 }
@@ -219,21 +234,28 @@ function values(
   like: readonly { shape: Shape; batched?: boolean }[],
   b: Bindings,
 ): Float64Array[] {
-  const present = nodes.filter((n): n is Node => n !== null);
-  const computed = present.length > 0 ? interpret(present, b) : [];
+  const live = nodes.filter((n): n is Node => n !== null);
+  const computed = live.length > 0 ? interpret(live, b) : [];
   let k = 0;
   return nodes.map((n, i) => {
-    if (n === null) return new Float64Array(sizeOf(like[i]!.shape) * (like[i]!.batched ? b.n : 1));
-    const tensors = perExample(computed[k++]!, b.n);
+    if (n === null) {
+      const { shape, batched } = nth(like, i);
+      return new Float64Array(sizeOf(shape) * (batched ? b.n : 1));
+    }
+    const value = nth(computed, k++);
+    const tensors = perExample(value, b.n);
     // A shared value counts once (not per example): compare like with like.
     return Float64Array.from(
-      Array.isArray(computed[k - 1]) ? tensors.flatMap((t) => Array.from(t.data)) : Array.from(tensors[0]!.data),
+      Array.isArray(value) ? tensors.flatMap((t) => Array.from(t.data)) : Array.from(nth(tensors, 0).data),
     );
   });
 }
 
 const shifted = (ts: readonly Tensor[], ds: readonly Tensor[], t: number) =>
-  ts.map((p, i) => ({ shape: p.shape, data: p.data.map((v, k) => v + t * ds[i]!.data[k]!) }));
+  ts.map((p, i) => {
+    const d = nth(ds, i).data;
+    return { shape: p.shape, data: p.data.map((v, k) => v + t * nth(d, k)) };
+  });
 const basis = (ts: readonly Tensor[], which: number, index: number) =>
   ts.map((p, i) => {
     const data = new Float64Array(p.data.length);
@@ -245,11 +267,9 @@ const maxAbs = (...arrays: ArrayLike<number>[]) =>
 
 function assertClose(what: string, exact: ArrayLike<number>, approx: ArrayLike<number>, scale: number): void {
   assert.equal(exact.length, approx.length, `${what}: ${exact.length} values, expected ${approx.length}`);
-  for (let i = 0; i < exact.length; i++) {
-    assert.ok(
-      Math.abs(exact[i]! - approx[i]!) <= RTOL * scale,
-      `${what}[${i}]: ${exact[i]} but finite differences give ${approx[i]} (scale ${scale})`,
-    );
+  for (const [i, e] of Array.from(exact).entries()) {
+    const a = nth(approx, i);
+    assert.ok(Math.abs(e - a) <= RTOL * scale, `${what}[${i}]: ${e} but finite differences give ${a} (scale ${scale})`);
   }
 }
 
@@ -262,16 +282,17 @@ function checkRow(
   const built = build(row);
   const { g, node } = built;
   const at = (ps: readonly Tensor[]) => bindings(built, ps, direction, cotangent);
-  const y = (ps: readonly Tensor[]) => values([node], [node], at(ps))[0]!;
+  const y = (ps: readonly Tensor[]) => nth(values([node], [node], at(ps)), 0);
   const y0 = y(params);
   // The evaluated shape is the declared one.
-  const evaluated = perExample(interpret([node], at(params))[0]!, 2);
+  const evaluated = perExample(nth(interpret([node], at(params)), 0), 2);
   for (const t of evaluated) assert.deepEqual(t.shape, node.shape, `${row.label}: evaluated shape`);
 
   // First derivative, forward: JΔ against (y(p + hΔ) − y(p − hΔ)) / 2h.
   const [tangent] = jvp(g, [node], tangentOf(g));
-  const jvpValue = values([tangent ?? null], [node], at(params))[0]!;
-  const fdJvp = y(shifted(params, direction, H)).map((v, i) => (v - y(shifted(params, direction, -H))[i]!) / (2 * H));
+  const jvpValue = nth(values([tangent ?? null], [node], at(params)), 0);
+  const yMinus = y(shifted(params, direction, -H));
+  const fdJvp = y(shifted(params, direction, H)).map((v, i) => (v - nth(yMinus, i)) / (2 * H));
   assertClose(`${row.label}: jvp`, jvpValue, fdJvp, 1 + maxAbs(y0, jvpValue));
 
   // First derivative, reverse: the adjoint of each param entry against ∂⟨c, y⟩/∂p by differences.
@@ -287,8 +308,8 @@ function checkRow(
     const c = cotangent.flatMap((t) => Array.from(t.data));
     // A shared output is paired with Σⱼ cⱼ (the vjp sums the examples' cotangents).
     const weights =
-      v.length === c.length ? c : c.slice(0, v.length).map((_, i) => cotangent.reduce((s, t) => s + t.data[i]!, 0));
-    return v.reduce((s, value, i) => s + weights[i]! * value, 0);
+      v.length === c.length ? c : c.slice(0, v.length).map((_, i) => cotangent.reduce((s, t) => s + nth(t.data, i), 0));
+    return v.reduce((s, value, i) => s + nth(weights, i) * value, 0);
   };
   row.shapes.forEach((shape, i) => {
     const fd = Float64Array.from(
@@ -297,16 +318,16 @@ function checkRow(
         (objective(shifted(params, basis(params, i, k), H)) - objective(shifted(params, basis(params, i, k), -H))) /
         (2 * H),
     );
-    assertClose(`${row.label}: vjp for input ${i}`, adjointValues[i]!, fd, 1 + maxAbs(y0, adjointValues[i]!) * 4);
+    const adjoint = nth(adjointValues, i);
+    assertClose(`${row.label}: vjp for input ${i}`, adjoint, fd, 1 + maxAbs(y0, adjoint) * 4);
   });
 
   // Second derivative, forward over forward: d/dt of JΔ along Δ.
   const [second] = tangent ? jvp(g, [tangent], tangentOf(g)) : [null];
-  const secondValue = values([second ?? null], [node], at(params))[0]!;
-  const jvpAt = (ps: readonly Tensor[]) => values([tangent ?? null], [node], at(ps))[0]!;
-  const fdSecond = jvpAt(shifted(params, direction, H)).map(
-    (v, i) => (v - jvpAt(shifted(params, direction, -H))[i]!) / (2 * H),
-  );
+  const secondValue = nth(values([second ?? null], [node], at(params)), 0);
+  const jvpAt = (ps: readonly Tensor[]) => nth(values([tangent ?? null], [node], at(ps)), 0);
+  const jvpMinus = jvpAt(shifted(params, direction, -H));
+  const fdSecond = jvpAt(shifted(params, direction, H)).map((v, i) => (v - nth(jvpMinus, i)) / (2 * H));
   assertClose(
     `${row.label}: second directional derivative`,
     secondValue,
@@ -317,7 +338,7 @@ function checkRow(
   // Second derivative, forward over reverse: d/dt of the adjoints along Δ (the hvp).
   const hvpNodes = jvp(
     g,
-    adjointNodes.map((n, i) => n ?? g.constant(0, row.shapes[i]!)),
+    adjointNodes.map((n, i) => n ?? g.constant(0, nth(row.shapes, i))),
     tangentOf(g),
   );
   const hvpValues = values(
@@ -332,15 +353,11 @@ function checkRow(
       at(ps),
     );
   row.shapes.forEach((_, i) => {
-    const plus = adjointsAt(shifted(params, direction, H))[i]!;
-    const minus = adjointsAt(shifted(params, direction, -H))[i]!;
-    const fd = plus.map((v, k) => (v - minus[k]!) / (2 * H));
-    assertClose(
-      `${row.label}: hvp for input ${i}`,
-      hvpValues[i]!,
-      fd,
-      1 + maxAbs(y0, adjointValues[i]!, hvpValues[i]!) * 4,
-    );
+    const plus = nth(adjointsAt(shifted(params, direction, H)), i);
+    const minus = nth(adjointsAt(shifted(params, direction, -H)), i);
+    const fd = plus.map((v, k) => (v - nth(minus, k)) / (2 * H));
+    const hvp = nth(hvpValues, i);
+    assertClose(`${row.label}: hvp for input ${i}`, hvp, fd, 1 + maxAbs(y0, nth(adjointValues, i), hvp) * 4);
   });
 
   // The simplified derivative graphs have the same values.
@@ -350,7 +367,7 @@ function checkRow(
   const before = values(kept, kept, at(params));
   const after = values(simplified, simplified, at(params));
   before.forEach((v, i) =>
-    assertClose(`${row.label}: simplified derivative ${i}`, after[i]!, v, 1e-4 * (1 + maxAbs(v))),
+    assertClose(`${row.label}: simplified derivative ${i}`, nth(after, i), v, 1e-4 * (1 + maxAbs(v))),
   );
 }
 
@@ -363,7 +380,7 @@ for (const row of ROWS) {
     })();
     fc.assert(
       fc.property(
-        fc.tuple(...row.shapes.map((shape, i) => tensorArbitrary(shape, entryArbitrary(domains[i]!)))),
+        fc.tuple(...row.shapes.map((shape, i) => tensorArbitrary(shape, entryArbitrary(nth(domains, i))))),
         fc.tuple(...row.shapes.map((shape) => tensorArbitrary(shape, entryArbitrary("any")))),
         fc.tuple(tensorArbitrary(shapeOf, entryArbitrary("any")), tensorArbitrary(shapeOf, entryArbitrary("any"))),
         (params, direction, cotangent) => checkRow(row, params, direction, cotangent),
@@ -397,7 +414,11 @@ function derivativesAt(
     tangents: { p: tensor([], [1]) },
     cotangent: [tensor([], [1])],
   };
-  const scalar = (n: Node | null | undefined) => (n ? perExample(interpret([n], b)[0]!, 1)[0]!.data[0]! : 0);
+  const scalar = (n: Node | null | undefined): number => {
+    if (!n) return 0;
+    const [value] = perExample(nth(interpret([n], b), 0), 1);
+    return nth(present(value, "the example's value").data, 0);
+  };
   const [simplifiedSecond] = tt ? simplify(g, [tt]) : [null];
   return {
     first: scalar(t),

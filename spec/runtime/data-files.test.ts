@@ -11,6 +11,7 @@ import { loadDataset, type Dataset } from "../../runtime/data/index.ts";
 import { checkInputShape } from "../../runtime/data/shape.ts";
 import { openSession } from "../../runtime/session.ts";
 import { cifarBatch, idx, npy, put, tempFolder, zip } from "../support/data-files.ts";
+import { nth, present } from "../support/entries.ts";
 
 const DIR = tempFolder("data-files");
 
@@ -22,7 +23,7 @@ function load(spec: string, options: { seed?: number; memoryLimit?: number } = {
 function throwsNqm(run: () => unknown, code: string, ...patterns: RegExp[]): void {
   assert.throws(run, (error: unknown) => {
     assert.ok(error instanceof NqmError, `expected NqmError, got ${String(error)}`);
-    const diagnostic = error.diagnostics[0]!;
+    const diagnostic = nth(error.diagnostics, 0);
     assert.equal(diagnostic.code, code, diagnostic.message);
     for (const pattern of patterns) assert.match(diagnostic.message, pattern);
     return true;
@@ -86,10 +87,10 @@ test("npy: n= and test= draw balanced, disjoint splits from the training arrays,
   assert.equal(data.train.n, 6);
   assert.equal(data.test?.n, 4);
   const train = [...data.train.x];
-  const test = [...data.test!.x];
+  const test = [...present(data.test, "the test split").x];
   for (const [xs, ys] of [
     [train, data.train.y],
-    [test, data.test!.y],
+    [test, present(data.test, "the test split").y],
   ] as const) {
     // File order, labels matching each example's parity (even: class 0, -1).
     assert.deepEqual(
@@ -121,11 +122,11 @@ test("npy: four files give the test split; test= limits it", () => {
   put(DIR, "ty.npy", npy("<i8", [4], [2, 0, 0, 1]));
   const data = load("npy:x6.npy,y6.npy,tx.npy,ty.npy");
   assert.equal(data.train.n, 6);
-  assert.deepEqual([...data.test!.x], [100, 110, 101, 111, 102, 112, 103, 113]);
-  assert.deepEqual([...data.test!.y], [0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0]);
+  assert.deepEqual([...present(data.test, "the test split").x], [100, 110, 101, 111, 102, 112, 103, 113]);
+  assert.deepEqual([...present(data.test, "the test split").y], [0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0]);
   const two = load("npy:x6.npy,y6.npy,tx.npy,ty.npy,classes=0+2");
-  assert.deepEqual([...two.test!.x], [100, 110, 101, 111, 102, 112]);
-  assert.deepEqual([...two.test!.y], [1, -1, -1]);
+  assert.deepEqual([...present(two.test, "the test split").x], [100, 110, 101, 111, 102, 112]);
+  assert.deepEqual([...present(two.test, "the test split").y], [1, -1, -1]);
   assert.equal(load("npy:x6.npy,y6.npy,tx.npy,ty.npy,test=0").test, undefined);
   throwsNqm(() => load("npy:x6.npy,y6.npy,tx.npy,ty.npy,test=5"), "NQM4003", /test=5, but tx\.npy holds 4 examples/);
   throwsNqm(() => load("npy:x6.npy,y6.npy,tx.npy"), "NQM4003", /expected 2 files .* or 4 .* but found 3/);
@@ -205,9 +206,9 @@ test("npy: center, normalize and scale apply in that order, with the training me
   // Mean (2, 4): rows (-1, -1) and (1, 1), unit norm ±(1/√2, 1/√2), times 2.
   const r = Math.SQRT2;
   const x = [...data.train.x];
-  [-r, -r, r, r].forEach((v, i) => assert.ok(Math.abs(x[i]! - v) < 1e-15, `${x[i]} vs ${v}`));
+  [-r, -r, r, r].forEach((v, i) => assert.ok(Math.abs(nth(x, i) - v) < 1e-15, `${x[i]} vs ${v}`));
   // The test example (4, 4) centred by the training mean is (2, 0), unit (1, 0), scaled (2, 0).
-  assert.deepEqual([...data.test!.x], [2, 0]);
+  assert.deepEqual([...present(data.test, "the test split").x], [2, 0]);
   assert.deepEqual([...load("npy:xc.npy,yc.npy,center=true").train.x], [-1, -1, 1, 1]);
   assert.deepEqual([...load("npy:xc.npy,yc.npy,scale=0.5").train.x], [0.5, 1.5, 1.5, 2.5]);
 });
@@ -305,8 +306,8 @@ test("npz: stored and deflated archives give the same arrays", () => {
     const data = load(`npz:${name}`);
     assert.deepEqual([...data.train.x], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], `method ${method}`);
     assert.deepEqual([...data.train.y], [-1, 1, -1, 1]);
-    assert.deepEqual([...data.test!.x], [20, 21, 22, 23, 24, 25]);
-    assert.deepEqual([...data.test!.y], [1, -1]);
+    assert.deepEqual([...present(data.test, "the test split").x], [20, 21, 22, 23, 24, 25]);
+    assert.deepEqual([...present(data.test, "the test split").y], [1, -1]);
     assert.equal(load(`npz:${name},n=2,test=1`).train.n, 2);
   }
   const { "x_test.npy": _x, "y_test.npy": _y, ...trainOnly } = NPZ_MEMBERS;
@@ -327,7 +328,7 @@ test("npz: missing arrays, damaged archives and unknown compression get located 
   throwsNqm(() => load("npz:cut.npz"), "NQM4009", /cut\.npz: .*the file was cut short/);
   const damaged = zip(NPZ_MEMBERS, 0);
   const pixelAt = 30 + "x_train.npy".length + 130; // a pixel of x_train
-  damaged[pixelAt] = damaged[pixelAt]! ^ 0xff;
+  damaged[pixelAt] = nth(damaged, pixelAt) ^ 0xff;
   put(DIR, "damaged.npz", damaged);
   throwsNqm(() => load("npz:damaged.npz"), "NQM4009", /x_train\.npy fails its CRC-32 check/);
   const bzip = zip(NPZ_MEMBERS, 0);
@@ -378,8 +379,8 @@ test("idx: raw and gzipped files give byte pixels in [0, 1], labels and the imag
   );
   put(DIR, "t-labels.idx", idx("uint8", [2], [5, 5]));
   const withTest = load("idx:images.idx3-ubyte,labels.idx1-ubyte.gz,t-images.idx,t-labels.idx,n=2");
-  assert.deepEqual([...withTest.test!.y], [1, 1]);
-  assert.equal(withTest.test!.x[0], 1);
+  assert.deepEqual([...present(withTest.test, "the test split").y], [1, 1]);
+  assert.equal(present(withTest.test, "the test split").x[0], 1);
   assert.equal(withTest.train.n, 2);
   // Float images are kept as stored.
   put(DIR, "f-images.idx", idx("float32", [4, 1], [0.5, -2, 3.25, 8]));
@@ -444,9 +445,9 @@ test("cifar: five batches and a test batch; the default classes are the paper's 
     // Example 3 is record 1 (label 2) of batch 2: red, green and blue planes in order.
     for (const k of [0, 1, 1023, 1024, 2048, 3071])
       assert.equal(data.train.x[3 * 3072 + k], pixel(2)(1, k) / 255, `pixel ${k}`);
-    assert.equal(data.test!.n, 2);
-    assert.deepEqual([...data.test!.y], [1, -1]);
-    assert.equal(data.test!.x[0], pixel(6)(0, 0) / 255);
+    assert.equal(present(data.test, "the test split").n, 2);
+    assert.deepEqual([...present(data.test, "the test split").y], [1, -1]);
+    assert.equal(present(data.test, "the test split").x[0], pixel(6)(0, 0) / 255);
   }
   const named = load(`cifar:${folder},classes=bird+automobile,n=4,test=0`);
   assert.deepEqual([...named.train.y].sort(), [-1, -1, 1, 1]);
@@ -504,9 +505,9 @@ test("training on an image set whose size differs from the model's input is refu
     openSession({ file: "m.nqm", source, set: { d: 5 }, data: "npy:img.npy,img-y.npy", dataSeed: 0, cwd: DIR }),
     (error: unknown) => {
       assert.ok(error instanceof NqmError);
-      assert.equal(error.diagnostics[0]!.code, "NQM4004");
+      assert.equal(nth(error.diagnostics, 0).code, "NQM4004");
       assert.match(
-        error.diagnostics[0]!.message,
+        nth(error.diagnostics, 0).message,
         /shape \[2, 2\] \(4 values, flattened to \[4\]\), but the model's input `x` has shape \[5\]/,
       );
       return true;

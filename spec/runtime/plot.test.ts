@@ -20,6 +20,7 @@ import {
 } from "../../runtime/plot/index.ts";
 import { clampSeries, downsample, logTicks, stepTicks } from "../../runtime/plot/series.ts";
 import type { TopLevelSpec } from "vega-lite";
+import { nth, present } from "../support/entries.ts";
 
 // ---------------------------------------------------------------- synthetic runs
 
@@ -48,11 +49,11 @@ function uvRun(model: ModelKind, lrMultiple: number, seed: number, steps = 150):
   const phase: Phase =
     divergedIndex >= 0
       ? "divergent"
-      : trainLoss.reduce((a, b) => Math.max(a, b), -Infinity) > trainLoss[0]!
+      : trainLoss.reduce((a, b) => Math.max(a, b), -Infinity) > nth(trainLoss, 0)
         ? "catapult"
         : "lazy";
   const evalSteps = trainLoss.map((_, t) => t).filter((t) => t % 3 === 0);
-  const testLoss = evalSteps.map((t) => trainLoss[t]! + 0.05);
+  const testLoss = evalSteps.map((t) => nth(trainLoss, t) + 0.05);
   const finiteTest = testLoss.filter(Number.isFinite);
   const run: RunRecord = {
     id: `${model}-${lrMultiple}-${seed}`,
@@ -66,12 +67,12 @@ function uvRun(model: ModelKind, lrMultiple: number, seed: number, steps = 150):
     trainLoss,
     evalSteps,
     testLoss,
-    lambdaMax: evalSteps.map((t) => lambdas[t]!),
-    eigs: evalSteps.map((t) => [lambdas[t]!, 0.5 * lambda0]),
+    lambdaMax: evalSteps.map((t) => nth(lambdas, t)),
+    eigs: evalSteps.map((t) => [nth(lambdas, t), 0.5 * lambda0]),
     distance: evalSteps.map((t) => Math.sqrt(t)),
     bestTestLoss:
       phase === "divergent" || finiteTest.length === 0 ? null : finiteTest.reduce((a, b) => Math.min(a, b), Infinity),
-    finalTrainLoss: trainLoss.at(-1)!,
+    finalTrainLoss: present(trainLoss.at(-1), "the last training loss"),
   };
   if (divergedIndex >= 0) run.divergedAt = divergedIndex;
   return run;
@@ -117,7 +118,7 @@ function assertWellFormed(svg: string): void {
     const [, closing, name, selfClosing] = match;
     if (selfClosing === "/") continue;
     if (closing === "/") assert.equal(stack.pop(), name, `</${name}> closes the wrong element`);
-    else stack.push(name!);
+    else stack.push(present(name, "an element name"));
   }
   assert.deepEqual(stack, [], "unclosed elements");
 }
@@ -135,7 +136,10 @@ function assertFiniteGeometry(svg: string): void {
 
 test("the synthetic sweep has the phases the theory predicts (a check of the fixture itself)", () => {
   const phase = (model: ModelKind, m: number): Phase =>
-    SWEEP.find((r) => r.model === model && r.lrMultiple === m)!.phase;
+    present(
+      SWEEP.find((r) => r.model === model && r.lrMultiple === m),
+      `the run of ${model} at ${m}`,
+    ).phase;
   assert.equal(phase("f", 0.5), "lazy");
   assert.equal(phase("f", 1.5), "catapult");
   assert.equal(phase("f", 2.5), "divergent");
@@ -286,7 +290,7 @@ test("downsample keeps the endpoints and the extremes; clampSeries clamps, recor
   assert.equal(thin.steps.at(-1), 9999);
   assert.ok(thin.values.includes(1e6) && thin.values.includes(-5));
   assert.ok(
-    thin.steps.every((s, i) => i === 0 || s > thin.steps[i - 1]!),
+    thin.steps.every((s, i) => i === 0 || s > nth(thin.steps, i - 1)),
     "steps stay increasing",
   );
   const clamped = clampSeries([0, 1, 2, 3, 4], [1, 0, 2, Infinity, 3], 0.5, 100, true);

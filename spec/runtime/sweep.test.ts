@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { hostname, } from "node:os";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { NqmError } from "../../foundation/diagnostics.ts";
 import {

@@ -366,7 +366,7 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
   function perStepPrepare(kind: "lin" | "quad", lr: number, steps: number, evalEvery: number, batch?: number) {
     const { kernels, data } = session;
     const P = kernels.layout.paramCount;
-    const X = session.trainX[0]!;
+    const X = nth(session.trainX, 0);
     const y = data.train.y;
     const width = X.length / n;
     const B = batch ?? n;
@@ -380,7 +380,7 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
         const chunk = [x.subarray(first * width, (first + rows) * width)];
         if (kind === "lin") kernels.fLin(start.w0, params, chunk, rows, out);
         else kernels.fQuad(start.w0, params, chunk, rows, out);
-        for (let i = 0; i < rows; i++) total += 0.5 * (out[i]! - labels[first + i]!) ** 2;
+        for (let i = 0; i < rows; i++) total += 0.5 * (nth(out, i) - nth(labels, first + i)) ** 2;
       }
       return total;
     };
@@ -392,6 +392,7 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
     if (batch === undefined) kernels.prepare(start.w0, [X], n);
     const trainLoss: number[] = [];
     const testLoss: number[] = [];
+    const test = present(data.test, "the test split");
     for (let t = 0; t <= steps; t++) {
       if (batch === undefined) {
         trainLoss.push(
@@ -405,25 +406,24 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
             rng.shuffle(order);
             cursor = 0;
           }
-          const j = order[cursor++]!;
+          const j = nth(order, cursor++);
           batchX.set(X.subarray(j * width, (j + 1) * width), b * width);
-          batchY[b] = y[j]!;
+          batchY[b] = nth(y, j);
         }
         kernels.prepare(start.w0, [batchX], B);
         if (kind === "lin") kernels.lossAndGradLin(params, batchY, grad, false);
         else kernels.lossAndGradQuad(params, batchY, grad, false);
         trainLoss.push(predict(X, y, n));
       }
-      if (t % evalEvery === 0 || t === steps)
-        testLoss.push(predict(data.test!.x, data.test!.y, data.test!.n) / data.test!.n);
-      for (let i = 0; i < P; i++) params[i]! -= lr * grad[i]!;
+      if (t % evalEvery === 0 || t === steps) testLoss.push(predict(test.x, test.y, test.n) / test.n);
+      for (const [i, g] of grad.entries()) params[i] = nth(params, i) - lr * g;
     }
     return { trainLoss, testLoss };
   }
 
   test("f_lin and f_quad on prepared sets follow the per-step prepare path (full batch and SGD, training and test losses)", () => {
     const lr = 0.5 * criticalRate(start.lambda0, "sum", n);
-    const test = session.data.test!;
+    const test = present(session.data.test, "the test split");
     assert.ok(test.n > session.kernels.maxBatch, "the test set is evaluated in several chunks");
     const close = (a: number, e: number) => Math.abs(a - e) <= RTOL * Math.abs(e);
     for (const kind of ["lin", "quad"] as const)
@@ -437,13 +437,16 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
         const expected = perStepPrepare(kind, lr, 30, 5, batch);
         assert.equal(run.trainLoss.length, expected.trainLoss.length, label);
         run.trainLoss.forEach((l, t) =>
-          assert.ok(close(l, expected.trainLoss[t]!), `${label}, step ${t}: ${l} vs ${expected.trainLoss[t]}`),
+          assert.ok(close(l, nth(expected.trainLoss, t)), `${label}, step ${t}: ${l} vs ${expected.trainLoss[t]}`),
         );
         assert.equal(run.testLoss.length, expected.testLoss.length, label);
         run.testLoss.forEach((l, i) =>
-          assert.ok(close(l, expected.testLoss[i]!), `${label}, evaluation ${i}: test ${l} vs ${expected.testLoss[i]}`),
+          assert.ok(
+            close(l, nth(expected.testLoss, i)),
+            `${label}, evaluation ${i}: test ${l} vs ${expected.testLoss[i]}`,
+          ),
         );
-        assert.ok(run.finalTrainLoss < run.trainLoss[0]!, `${label}: the run trains`);
+        assert.ok(run.finalTrainLoss < nth(run.trainLoss, 0), `${label}: the run trains`);
       }
   });
 });
@@ -470,9 +473,9 @@ test("NQM3010: an f_lin or f_quad run whose prepared sets would pass the memory 
       () => trainRun(session, start, config(kind, lr, 2)),
       (error: unknown) => {
         assert.ok(error instanceof NqmError, String(error));
-        assert.equal(error.diagnostics[0]!.code, "NQM3010");
-        assert.match(error.diagnostics[0]!.message, /prepared training and test \(5000 examples\) sets/);
-        assert.match(error.diagnostics[0]!.message, /use a smaller test set/);
+        assert.equal(nth(error.diagnostics, 0).code, "NQM3010");
+        assert.match(nth(error.diagnostics, 0).message, /prepared training and test \(5000 examples\) sets/);
+        assert.match(nth(error.diagnostics, 0).message, /use a smaller test set/);
         return true;
       },
     );

@@ -113,7 +113,7 @@ export function zip(members: Record<string, Uint8Array>, method: 0 | 8): Buffer 
   return Buffer.concat([...locals, directory, end]);
 }
 
-const IDX_TYPES: Record<string, [number, number, (b: Buffer, v: number, at: number) => void]> = {
+const IDX_TYPES: Record<"uint8" | "int32" | "float32", [number, number, (b: Buffer, v: number, at: number) => void]> = {
   uint8: [0x08, 1, (b, v, at) => b.writeUInt8(v, at)],
   int32: [0x0c, 4, (b, v, at) => b.writeInt32BE(v, at)],
   float32: [0x0d, 4, (b, v, at) => b.writeFloatBE(v, at)],
@@ -121,7 +121,7 @@ const IDX_TYPES: Record<string, [number, number, (b: Buffer, v: number, at: numb
 
 /** An IDX file of `values` (row-major) of element `type` and `shape`, big-endian as the format says. */
 export function idx(type: "uint8" | "int32" | "float32", shape: readonly number[], values: readonly number[]): Buffer {
-  const [code, size, write] = IDX_TYPES[type]!;
+  const [code, size, write] = IDX_TYPES[type];
   const header = Buffer.alloc(4 + 4 * shape.length);
   header[2] = code;
   header[3] = shape.length;
