@@ -56,6 +56,12 @@ export interface ModuleOptions {
  */
 export const WASM_MEMORY_BYTES = 2 ** 32;
 
+/**
+ * The most elementwise steps one module computes in WebAssembly; past it (models of thousands
+ * of lets), steps stay JavaScript loops, which keeps the module's bytes and build time bounded.
+ */
+const MAX_WASM_STEPS = 1024;
+
 export interface GeneratedModule {
   readonly code: string;
   readonly layout: Layout;
@@ -516,7 +522,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     const renamed = renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`])));
     const indices = new Map<Step, { index: number; step: WasmStep }>();
     for (const step of renamed.steps) {
-      const compiled = wasmStep(step, dtype, inMemory);
+      const compiled = elementwise.length < MAX_WASM_STEPS ? wasmStep(step, dtype, inMemory) : undefined;
       if (!compiled) continue;
       indices.set(step, { index: elementwise.length, step: compiled });
       elementwise.push(compiled);

@@ -43,6 +43,9 @@ const RANGE_PARAMETERS = 3;
  */
 const MAX_LOCALS = 13;
 
+/** The fewest entries per example (or per batch sum) for which a step runs in WebAssembly. */
+const MIN_ENTRIES = 16;
+
 // ---------------------------------------------------------------------------------------------
 // Which steps
 
@@ -74,7 +77,8 @@ function readsContiguously(region: Region, index: Index): boolean {
 /**
  * The step as a WebAssembly function, or undefined when it stays in JavaScript: a result that
  * is a shared scalar (a local), an op or a strided read without a form here, an array outside
- * the memory, or a step too small for a call to pay (a map of a shared value under 64 entries).
+ * the memory, or a step too small for a call to pay (under 16 entries per example or batch sum,
+ * a map of a shared value under 64 entries).
  */
 export function wasmStep(step: Step, dtype: Dtype, inMemory: (array: string) => boolean): WasmStep | undefined {
   if (step.kind !== "map" && step.kind !== "reduce" && step.kind !== "batchSum") return undefined;
@@ -83,10 +87,13 @@ export function wasmStep(step: Step, dtype: Dtype, inMemory: (array: string) => 
   if (!expressible(value, dtype, inMemory)) return undefined;
   const locals = localsOf(value);
   if (locals.length > MAX_LOCALS) return undefined;
+  // Entries per unit of the range: too few, and a call costs more than the loop it replaces
+  // (a deep chain of scalar lets would otherwise become thousands of tiny functions).
+  const inner = step.kind === "reduce" ? step.count : step.size;
   let range: RangeKind;
-  if (step.kind === "batchSum") range = "entries";
-  else if (step.batched) range = "rows";
-  else if (step.kind === "map" && step.size >= 64) range = "entries";
+  if (step.kind === "batchSum" && inner >= MIN_ENTRIES) range = "entries";
+  else if (step.kind !== "batchSum" && step.batched && inner >= MIN_ENTRIES) range = "rows";
+  else if (step.kind === "map" && !step.batched && inner >= 64) range = "entries";
   else return undefined;
   return { step, range, locals };
 }
