@@ -12,7 +12,8 @@
  */
 import type { ModelKind, Phase, RunRecord } from "./run-record.ts";
 import { criticalRate, topEigenpairs, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
-import { dot } from "./linalg/index.ts";
+import { axpy, dot } from "./linalg/index.ts";
+import { defined } from "../foundation/defined.ts";
 import { deriveSeed, Rng } from "./rng.ts";
 import { Thinned } from "./thinned.ts";
 import { fail } from "../foundation/diagnostics.ts";
@@ -52,6 +53,7 @@ export interface RunStart {
 /** Relative residual of the eigenvalues tracked during training: far below what a plot shows. */
 const TRACKING_TOL = 1e-6;
 
+// biome-ignore-start lint/style/noNonNullAssertion: run every step over the n·K outputs, i < count ≤ both lengths
 /** ½ Σ (out − y)², or its mean over the n examples. */
 function squaredLoss(out: Float64Array, y: Float64Array, count: number, n: number, loss: LossNormalization): number {
   let s = 0;
@@ -61,6 +63,7 @@ function squaredLoss(out: Float64Array, y: Float64Array, count: number, n: numbe
   }
   return loss === "mean" ? (0.5 * s) / n : 0.5 * s;
 }
+// biome-ignore-end lint/style/noNonNullAssertion: end of squaredLoss
 
 /** The phase of a run from its initial and final losses, whether any loss rose above the initial one, and divergence. */
 function phaseFrom(initial: number, final: number, roseAbove: boolean, diverged: boolean): Phase {
@@ -241,12 +244,13 @@ export function trainRun(
     // the mixed term by polarization with g scaled to ‖Δ‖ (to keep the difference accurate).
     kernels.vjp(w0, X, v, n, jtv);
     kernels.hvp(w0, params, X, v, n, hv);
-    for (let i = 0; i < P; i++) jtv[i]! += hv[i]!;
+    axpy(1, hv, jtv);
     kernels.jvp(w0, jtv, X, n, result);
     const normD = Math.sqrt(dot(params, params));
     const normG = Math.sqrt(dot(jtv, jtv));
     if (normD === 0 || normG === 0) return;
     const s = normD / normG;
+    // biome-ignore-start lint/style/noNonNullAssertion: P-long and n·K-long loops at every Lanczos step, over buffers allocated with those lengths above
     for (let i = 0; i < P; i++) {
       plus[i] = params[i]! + s * jtv[i]!;
       minus[i] = params[i]! - s * jtv[i]!;
@@ -254,6 +258,7 @@ export function trainRun(
     kernels.quad(w0, plus, X, n, qPlus);
     kernels.quad(w0, minus, X, n, qMinus);
     for (let i = 0; i < n * K; i++) result[i]! += (qPlus[i]! - qMinus[i]!) / (4 * s);
+    // biome-ignore-end lint/style/noNonNullAssertion: end of the matrix-vector loops
   };
   let eigenvectors: readonly Float64Array[] | undefined = start.eigenvector0 ? [start.eigenvector0] : undefined;
   const trackEigenvalues = (): number[] => {
@@ -278,7 +283,7 @@ export function trainRun(
   const distance = (): number => {
     if (config.kind !== "f") return Math.sqrt(dot(params, params));
     let s = 0;
-    for (let i = 0; i < P; i++) s += (params[i]! - w0[i]!) ** 2;
+    for (const [i, p] of params.entries()) s += (p - defined(w0[i], "w0 entry")) ** 2;
     return Math.sqrt(s);
   };
 
@@ -320,7 +325,8 @@ export function trainRun(
     }
     onStep?.(t);
     if (t === config.steps) break;
-    for (let i = 0; i < P; i++) params[i]! -= config.lr * grad[i]!;
+    // params − lr·grad, as params + (−lr)·grad: the same in IEEE arithmetic (negation is exact).
+    axpy(-config.lr, grad, params);
   }
   const etaCrit = criticalRate(start.lambda0, config.loss, n);
   const lrMultiple = config.lrMultiple ?? config.lr / etaCrit;

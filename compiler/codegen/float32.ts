@@ -4,6 +4,7 @@
  * way out. Training thus keeps its parameters, residuals and losses in float64 while every
  * product and loop of the kernels runs in float32, as mixed-precision training does.
  */
+import { defined } from "../../foundation/defined.ts";
 import type { CompiledKernels, PreparedSet } from "./api.ts";
 
 /** An adapter's prepared set: the float32 module's set and the float32 values of its outputs. */
@@ -35,7 +36,8 @@ export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKe
     return target;
   };
   const narrowInputs = (x: readonly Float64Array[], n: number) => {
-    layout.inputs.forEach((slot, k) => narrow(inputs[k]!, x[k]!, n * slot.size));
+    for (const [k, slot] of layout.inputs.entries())
+      narrow(defined(inputs[k], "an input buffer"), defined(x[k], "an input array"), n * slot.size);
     return inputs;
   };
   const widen = (target: Float64Array, source: Float32Array, count: number) => target.set(source.subarray(0, count));
@@ -103,7 +105,9 @@ export function widenedKernels(inner: CompiledKernels<Float32Array>): CompiledKe
     },
     prepareSet(w0, x, n) {
       // A set may hold more examples than the buffers: its inputs are rounded into arrays of its own.
-      const rounded = layout.inputs.map((slot, k) => new Float32Array(x[k]!.subarray(0, n * slot.size)));
+      const rounded = layout.inputs.map(
+        (slot, k) => new Float32Array(defined(x[k], "an input array").subarray(0, n * slot.size)),
+      );
       const innerSet = inner.prepareSet(narrow(w, w0, P), rounded, n);
       const set: PreparedSet = Object.freeze({ n });
       sets.set(set, { inner: innerSet, result: new Float32Array(n * out) });

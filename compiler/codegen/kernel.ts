@@ -9,6 +9,7 @@
  * - Nothing is allocated: values live in the caller's arrays or in workspace buffers created
  *   once with the kernels.
  */
+import { defined, lookup, one, two } from "../../foundation/defined.ts";
 import { sizeOf } from "../../foundation/shape.ts";
 import { isConst, topologicalOrder, type Node } from "../ir/node.ts";
 import { isDot, OPS } from "../ir/ops.ts";
@@ -110,16 +111,21 @@ interface OuterTerm {
 /** The terms of a sum of (scaled) outer products of batched vectors, or undefined. */
 function outerTerms(node: Node, uses: ReadonlyMap<number, number>, sign = 1, scale = 1): OuterTerm[] | undefined {
   if ((uses.get(node.id) ?? 0) !== 1) return undefined;
-  if (node.op === "outer" && node.inputs[0]!.batched && node.inputs[1]!.batched) {
-    return [{ sign, scale, left: node.inputs[0]!, right: node.inputs[1]!, parts: [node] }];
+  if (node.op === "outer") {
+    const [a, b] = two(node.inputs);
+    if (a.batched && b.batched) return [{ sign, scale, left: a, right: b, parts: [node] }];
   }
-  if (node.op === "mul" && isConst(node.inputs[0]!) && node.inputs[0]!.shape.length === 0) {
-    const inner = outerTerms(node.inputs[1]!, uses, sign, scale * node.inputs[0]!.attrs.value!);
-    return inner?.map((t) => ({ ...t, parts: [node, ...t.parts] }));
+  if (node.op === "mul") {
+    const [factor, rest] = two(node.inputs);
+    if (isConst(factor) && factor.shape.length === 0) {
+      const inner = outerTerms(rest, uses, sign, scale * defined(factor.attrs.value, "a constant's value"));
+      return inner?.map((t) => ({ ...t, parts: [node, ...t.parts] }));
+    }
   }
   if (node.op === "add" || node.op === "sub") {
-    const left = outerTerms(node.inputs[0]!, uses, sign, scale);
-    const right = outerTerms(node.inputs[1]!, uses, node.op === "sub" ? -sign : sign, scale);
+    const [a, b] = two(node.inputs);
+    const left = outerTerms(a, uses, sign, scale);
+    const right = outerTerms(b, uses, node.op === "sub" ? -sign : sign, scale);
     if (!left || !right) return undefined;
     return [...left, ...right].map((t, i) => (i === 0 ? { ...t, parts: [node, ...t.parts] } : t));
   }
@@ -157,7 +163,7 @@ export function lowerKernel(input: KernelInput): KernelPlan {
   const fused = new Set<number>();
   for (const node of order) {
     if (node.op !== "bsum" || stopAtPrepared(node)) continue;
-    const terms = outerTerms(node.inputs[0]!, uses);
+    const terms = outerTerms(one(node.inputs), uses);
     if (!terms || terms.some((t) => t.parts.some((part) => rootTarget.has(part.id)))) continue;
     bsumTerms.set(node.id, terms);
     for (const term of terms) for (const part of term.parts) fused.add(part.id);
@@ -173,7 +179,7 @@ export function lowerKernel(input: KernelInput): KernelPlan {
       (product.op === "matmul" && !isDot(product)) || (product.op === "bsum" && bsumTerms.has(product.id));
     const alone = (uses.get(product.id) ?? 0) === 1 && !rootTarget.has(product.id) && !stopAtPrepared(product);
     if (!isProduct || !alone || product.batched !== node.batched) continue;
-    scaledProducts.set(node.id, { product, factor: factor.attrs.value! });
+    scaledProducts.set(node.id, { product, factor: defined(factor.attrs.value, "a constant's value") });
     fused.add(product.id);
   }
   // Operands of matrix products, outer products and transposes are read from buffers.
@@ -191,10 +197,10 @@ export function lowerKernel(input: KernelInput): KernelPlan {
   const depthOf = (node: Node) =>
     1 + node.inputs.reduce((deepest, x) => Math.max(deepest, fusedDepth.get(x.id) ?? 0), 0);
   const decide = (node: Node): Storage => {
-    if (node.op === "const") return { kind: "const", value: node.attrs.value! };
+    if (node.op === "const") return { kind: "const", value: defined(node.attrs.value, "a constant's value") };
     const leaf = leafStorage(node, input.leaves);
     if (leaf) return leaf;
-    if (stopAtPrepared(node)) return input.prepared.get(node.id)!;
+    if (stopAtPrepared(node)) return lookup(input.prepared, node.id, "a prepared value's storage");
     if (fused.has(node.id)) return { kind: "fused" };
     const target = rootTarget.get(node.id);
     const useCount = uses.get(node.id) ?? 0;
@@ -203,7 +209,7 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     if (!node.batched && node.shape.length === 0) return { kind: "local", name: `s${node.id}` };
     if (target || scaledProducts.has(node.id)) return input.scratch.storage(node);
     if (isElementwise(node) && useCount === 1 && !needsBuffer.has(node.id)) {
-      const consumer = consumers.get(node.id)![0]!;
+      const consumer = one(lookup(consumers, node.id, "a node's consumers"), "a consumer");
       // Fusing a shared value into a per-example loop would recompute it n times.
       const sameDomain = node.batched || !consumer.batched;
       const sameSize = sizeOf(consumer.shape) === sizeOf(node.shape);
@@ -290,19 +296,24 @@ export function lowerKernel(input: KernelInput): KernelPlan {
       const steps =
         product.op === "bsum"
           ? lowerBatchSum(product, s)
-          : [lowerMatmul(product, product.inputs[0]!, product.inputs[1]!, s as BufferStorage)];
+          : [lowerMatmul(product, ...two(product.inputs), s as BufferStorage)];
       return steps.map((step) => (step.kind === "gemm" ? { ...step, scale: step.scale * factor } : step));
     }
     if (isElementwise(node))
       return [map({ kind: "apply", op: node.op, attrs: node.attrs, args: node.inputs.map((x) => scalar(x, entry)) })];
     switch (node.op) {
-      case "sum":
-        return [reduce(scalar(node.inputs[0]!, entry), sizeOf(node.inputs[0]!.shape))];
+      case "sum": {
+        const x = one(node.inputs);
+        return [reduce(scalar(x, entry), sizeOf(x.shape))];
+      }
       case "matmul": {
         const [a, b] = node.inputs as [Node, Node];
         if (isDot(node))
           return [
-            reduce({ kind: "apply", op: "mul", attrs: {}, args: [scalar(a, entry), scalar(b, entry)] }, a.shape[0]!),
+            reduce(
+              { kind: "apply", op: "mul", attrs: {}, args: [scalar(a, entry), scalar(b, entry)] },
+              defined(a.shape[0], "a dot operand's length"),
+            ),
           ];
         return [lowerMatmul(node, a, b, s as BufferStorage)];
       }
@@ -310,7 +321,7 @@ export function lowerKernel(input: KernelInput): KernelPlan {
         return lowerBatchSum(node, s);
       case "outer": {
         const [a, b] = node.inputs as [Node, Node];
-        const cols = b.shape[0]!;
+        const cols = defined(b.shape[0], "an outer operand's length");
         return [
           map({
             kind: "apply",
@@ -321,8 +332,9 @@ export function lowerKernel(input: KernelInput): KernelPlan {
         ];
       }
       case "transpose": {
-        const [rows, cols] = node.inputs[0]!.shape as [number, number];
-        return [map(scalar(node.inputs[0]!, { kind: "transposed", of: entry, rows, cols }))];
+        const x = one(node.inputs);
+        const [rows, cols] = x.shape as [number, number];
+        return [map(scalar(x, { kind: "transposed", of: entry, rows, cols }))];
       }
       default:
         throw new Error(`internal: no kernel lowering for ${node.op}`);
@@ -360,9 +372,9 @@ export function lowerKernel(input: KernelInput): KernelPlan {
       };
     }
     // Otherwise one product per example (or one in all, when nothing varies per example).
-    const rows = a.shape.length === 2 ? a.shape[0]! : 1;
-    const depth = b.shape[0]!;
-    const cols = b.shape.length === 2 ? b.shape[1]! : 1;
+    const rows = a.shape.length === 2 ? defined(a.shape[0], "a matrix's rows") : 1;
+    const depth = defined(b.shape[0], "a product's depth");
+    const cols = b.shape.length === 2 ? defined(b.shape[1], "a matrix's columns") : 1;
     return {
       ...gemm,
       rows,
@@ -427,16 +439,17 @@ export function lowerKernel(input: KernelInput): KernelPlan {
 
 function leafStorage(node: Node, leaves: LeafArrays): Storage | undefined {
   const size = sizeOf(node.shape);
-  const name = node.attrs.name!;
+  // Read only for the leaves that are named (a cotangent has no name).
+  const name = (): string => defined(node.attrs.name, "a leaf's name");
   switch (node.op) {
     case "param":
-      return region(leaves.param, leaves.paramOffset(name), size, false);
+      return region(leaves.param, leaves.paramOffset(name()), size, false);
     case "tangent":
-      return region(leaves.tangent, leaves.paramOffset(name), size, false);
+      return region(leaves.tangent, leaves.paramOffset(name()), size, false);
     case "fixed":
-      return region(leaves.fixed, leaves.fixedOffset(name), size, false);
+      return region(leaves.fixed, leaves.fixedOffset(name()), size, false);
     case "input":
-      return region(leaves.input(name), 0, size, true);
+      return region(leaves.input(name()), 0, size, true);
     case "cotangent":
       return region(leaves.cotangent, 0, size, true);
     default:

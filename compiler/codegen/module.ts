@@ -17,6 +17,7 @@ import {
   VariableDeclarationKind,
   type FunctionDeclarationStructure,
 } from "ts-morph";
+import { defined } from "../../foundation/defined.ts";
 import type { DerivativeProgram } from "../diff/programs.ts";
 import type { Backend, Dtype } from "./api.ts";
 import { topologicalOrder, type Node } from "../ir/node.ts";
@@ -162,7 +163,7 @@ function sourceComments(program: DerivativeProgram, source: string | undefined):
   if (source === undefined) return comments;
   const lineOf = (offset: number) => source.slice(0, offset).split("\n").length;
   const describe = (start: number, end: number) =>
-    `line ${lineOf(start)}: ${source.slice(start, end).split("\n")[0]!.trim()}`;
+    `line ${lineOf(start)}: ${(source.slice(start, end).split("\n")[0] ?? "").trim()}`;
   const direct = new Map<number, { start: number; text: string }>();
   for (const [id, span] of program.origins) direct.set(id, { start: span.start, text: describe(span.start, span.end) });
   const roots = [
@@ -284,8 +285,8 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   const stepRoots = [
     program.fLin,
     program.fQuad,
-    ...params.map((p) => program.grad[p]!),
-    ...params.map((p) => program.quadGrad[p]!),
+    ...params.map((p) => defined(program.grad[p], `the gradient of ${p}`)),
+    ...params.map((p) => defined(program.quadGrad[p], `the f_quad gradient of ${p}`)),
   ];
   const frontier = preparedFrontier(stepRoots);
   const prepared = new Map<number, Storage>(frontier.map((node) => [node.id, persistent.storage(node)]));
@@ -414,7 +415,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   // The tangent kernel at one point: Lanczos applies K = J Jᵀ many times at the same w, so the
   // w-only part of vjp and jvp (activations, patterns) is computed once by ntkPrepare into the
   // buffers `pk`, and each K v costs the products that involve v.
-  const ntkRoots = [program.jvp, ...params.map((p) => program.grad[p]!)];
+  const ntkRoots = [program.jvp, ...params.map((p) => defined(program.grad[p], `the gradient of ${p}`))];
   const ntkFrontier = preparedFrontier(ntkRoots);
   const kernelPoint = new BufferPool("pk", N);
   const ntkPrepared = new Map<number, Storage>(ntkFrontier.map((node) => [node.id, kernelPoint.storage(node)]));
@@ -518,7 +519,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   const inMemory = (array: string) => memory.has(array);
   const elementwise: WasmStep[] = [];
   const bodies = kernels.map((kernel, k): PrintedKernel => {
-    const own = mirrored[k]!;
+    const own = defined(mirrored[k], "a kernel's mirrored arrays");
     const renamed = renameArrays(kernel.plan, new Map(own.map((a) => [a.name, `M_${a.name}`])));
     const indices = new Map<Step, { index: number; step: WasmStep }>();
     for (const step of renamed.steps) {

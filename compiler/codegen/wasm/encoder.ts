@@ -17,6 +17,8 @@
  * proposal's opcode table (now part of the core specification, 2.0).
  */
 
+import { defined } from "../../../foundation/defined.ts";
+
 /** The value types we use; the byte is the type's binary code. */
 export type ValType = "i32" | "i64" | "f32" | "f64" | "v128";
 
@@ -204,7 +206,8 @@ export type LaneOp = keyof typeof LANE;
 
 /** Encodes an opcode list whose second byte, after a 0xfd prefix, is a LEB128 SIMD opcode. */
 function opcodeBytes(code: readonly number[]): number[] {
-  return code[0] === 0xfd ? [0xfd, ...unsignedLeb128(code[1]!)] : [...code];
+  const [prefix, simd] = code;
+  return prefix === 0xfd ? [0xfd, ...unsignedLeb128(defined(simd, "a SIMD opcode"))] : [...code];
 }
 
 /** `N` locals as a tuple type. */
@@ -372,9 +375,9 @@ export class FunctionBuilder {
     const runs: number[][] = [];
     let i = 0;
     while (i < this.locals.length) {
-      const type = this.locals[i]!.type;
+      const type = defined(this.locals[i], "a local").type;
       let count = 0;
-      while (i < this.locals.length && this.locals[i]!.type === type) {
+      while (i < this.locals.length && this.locals[i]?.type === type) {
         count++;
         i++;
       }

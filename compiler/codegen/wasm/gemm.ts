@@ -34,6 +34,7 @@
  * The module has no globals and no data: instances in several workers over one shared memory
  * may run at once on disjoint slices of C, each with its own scratch regions.
  */
+import { defined } from "../../../foundation/defined.ts";
 import { type FunctionBuilder, type Local, ModuleBuilder, webAssembly } from "./encoder.ts";
 
 /** The element types of the two modules. */
@@ -161,7 +162,7 @@ function simdProbe(): Uint8Array {
   const module = new ModuleBuilder();
   const body = module.function(["f64"], ["f64"]).body;
   const [x] = body.parameters(1);
-  body.get(x!).op("f64x2.splat").get(x!).op("f64x2.splat", "f64x2.add").lane("f64x2.extract_lane", 0);
+  body.get(x).op("f64x2.splat").get(x).op("f64x2.splat", "f64x2.add").lane("f64x2.extract_lane", 0);
   return module.encode();
 }
 
@@ -453,27 +454,23 @@ function emitMicroKernel(f: FunctionBuilder, shape: GemmShape, ops: DtypeOps) {
   const { mr, nr } = shape;
   const vectors = nr / ops.lanes;
   // Locals start at zero (the core spec's function entry), so the accumulators need no setup.
-  const acc: Local[][] = [];
-  for (let i = 0; i < mr; i++) {
-    acc.push([]);
-    for (let v = 0; v < vectors; v++) acc[i]!.push(f.local("v128"));
-  }
+  const acc: Local[][] = Array.from({ length: mr }, () => Array.from({ length: vectors }, () => f.local("v128")));
   const b: Local[] = [];
   for (let v = 0; v < vectors; v++) b.push(f.local("v128"));
   const a = f.local("v128");
 
   /** One depth step: the rank-1 update of the tile by a column of the A panel and a row of the B panel. */
   const step = () => {
-    for (let v = 0; v < vectors; v++)
+    for (const [v, bv] of b.entries())
       f.get(pb)
         .memory("v128.load", v * ops.lanes * ops.bytes)
-        .set(b[v]!);
-    for (let i = 0; i < mr; i++) {
+        .set(bv);
+    for (const [i, accRow] of acc.entries()) {
       f.get(pa)
         .memory(ops.loadSplat, i * ops.bytes)
         .set(a);
-      for (let v = 0; v < vectors; v++) {
-        f.get(acc[i]![v]!).get(a).get(b[v]!).op(ops.mul, ops.add).set(acc[i]![v]!);
+      for (const [v, accumulator] of accRow.entries()) {
+        f.get(accumulator).get(a).get(defined(b[v], "a B vector")).op(ops.mul, ops.add).set(accumulator);
       }
     }
   };
@@ -499,18 +496,18 @@ function emitMicroKernel(f: FunctionBuilder, shape: GemmShape, ops: DtypeOps) {
   const alphaVector = f.local("v128");
   const row = f.local("i32");
   f.get(alpha).op(ops.splat).set(alphaVector);
-  const scaled = (i: number, v: number) => f.get(alphaVector).get(acc[i]![v]!).op(ops.mul);
+  const scaled = (accumulator: Local) => f.get(alphaVector).get(accumulator).op(ops.mul);
   f.get(rows).i32(mr).op("i32.eq").get(cols).i32(nr).op("i32.eq").op("i32.and");
   f.if(
     () => {
       f.get(c).set(row);
       const fullTile = (accumulate: boolean) => {
-        for (let i = 0; i < mr; i++) {
-          for (let v = 0; v < vectors; v++) {
+        for (const [i, accRow] of acc.entries()) {
+          for (const [v, accumulator] of accRow.entries()) {
             const offset = v * ops.lanes * ops.bytes;
             f.get(row);
             if (accumulate) f.get(row).memory("v128.load", offset);
-            scaled(i, v);
+            scaled(accumulator);
             if (accumulate) f.op(ops.add);
             f.memory("v128.store", offset);
           }
@@ -524,10 +521,10 @@ function emitMicroKernel(f: FunctionBuilder, shape: GemmShape, ops: DtypeOps) {
       );
     },
     () => {
-      for (let i = 0; i < mr; i++) {
-        for (let v = 0; v < vectors; v++) {
+      for (const [i, accRow] of acc.entries()) {
+        for (const [v, accumulator] of accRow.entries()) {
           f.get(tile);
-          scaled(i, v);
+          scaled(accumulator);
           f.memory("v128.store", (i * nr + v * ops.lanes) * ops.bytes);
         }
       }
