@@ -26,7 +26,7 @@ classes (two: -1/+1, more: one-hot), float labels targets. E.g. cifar:data/cifar
 import { collectSet, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
 
 const BACKEND_HELP =
-  "kernels: js (portable loops), wasm (WebAssembly SIMD products on threads) or auto, the fastest here";
+  "kernels: js (portable loops), wasm (WebAssembly SIMD products and elementwise loops on threads) or auto, the fastest here";
 
 /** --backend, --dtype and (where kernels run here) --threads. */
 function withKernels(command: Command, options: { dtype?: boolean; threads?: boolean } = {}): Command {
