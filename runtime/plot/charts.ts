@@ -39,6 +39,20 @@ const MARKS = {
 } as const;
 
 /** The learning rates split into rows of at most RATE_COLORS.length, of near-equal size, in increasing order. */
+/**
+ * The step axis of the training plots: symmetric-log (log-like, with room for step 0), labelled
+ * 1, 2, 5, 10, 20, 50, …, because the catapult happens in the first steps.
+ */
+function stepAxis(lastStep: number) {
+  return {
+    field: "step",
+    type: "quantitative",
+    title: "step (log scale)",
+    scale: { type: "symlog", domain: span(0, lastStep), nice: false },
+    axis: { values: stepTicks(lastStep), format: "d" },
+  } as const;
+}
+
 export function rateGroups(multiples: Iterable<number>): number[][] {
   const sorted = [...new Set(multiples)].sort((a, b) => a - b);
   const rows = Math.max(1, Math.ceil(sorted.length / RATE_COLORS.length));
@@ -285,14 +299,7 @@ function curveChart(
       : ({ domain: span(axis.low, axis.high), nice: false, zero: false } as const),
     ...(axis.log ? { axis: { values: logTicks(axis.low, axis.high), format: ".0e" } } : {}),
   } as const;
-  // A symmetric-log step axis (log-like, with room for step 0) labelled 1, 2, 5, 10, 20, 50, …: the catapult happens early.
-  const x = {
-    field: "step",
-    type: "quantitative",
-    title: "step (log scale)",
-    scale: { type: "symlog", domain: span(0, lastStep), nice: false },
-    axis: { values: stepTicks(lastStep), format: "d" },
-  } as const;
+  const x = stepAxis(lastStep);
   const markShapes = {
     field: "mark",
     type: "nominal",
@@ -419,13 +426,7 @@ export function eigenvaluesChart(runs: readonly RunRecord[], options: ChartOptio
   }
   const models = MODEL_SORT.filter((m) => rows.some((r) => r.model === m));
   const rates = rateGroups(runs.map((r) => r.lrMultiple)).flat();
-  const x = {
-    field: "step",
-    type: "quantitative",
-    title: "step (log scale)",
-    scale: { type: "symlog", domain: span(0, lastStep), nice: false },
-    axis: { values: stepTicks(lastStep), format: "d" },
-  } as const;
+  const x = stepAxis(lastStep);
   const y = { field: "value", type: "quantitative", title: "eigenvalue", scale: { zero: false } } as const;
   // Colours repeat past RATE_COLORS.length rates; the tooltip names each run.
   const color = {
