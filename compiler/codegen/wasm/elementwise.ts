@@ -164,6 +164,8 @@ const ELEMENT = {
     splat: "f64x2.splat",
     loadSplat: "v128.load64_splat",
     extract: "f64x2.extract_lane",
+    load: "f64.load",
+    store: "f64.store",
   },
   f32: {
     bytes: 4,
@@ -172,6 +174,8 @@ const ELEMENT = {
     splat: "f32x4.splat",
     loadSplat: "v128.load32_splat",
     extract: "f32x4.extract_lane",
+    load: "f32.load",
+    store: "f32.store",
   },
 } as const;
 
@@ -603,7 +607,7 @@ function emitStep(f: FunctionBuilder, dtype: Dtype, wasm: WasmStep, base: Memory
         const entrywise = perEntry(value.region, value.index);
         address(value.region, entrywise);
         const offset = staticOffset(value.region);
-        if (e.mode === "scalar") f.memory(dtype === "f64" ? "f64.load" : "f32.load", offset);
+        if (e.mode === "scalar") f.memory(element.load, offset);
         else f.memory(entrywise ? "v128.load" : element.loadSplat, offset);
         return;
       }
@@ -674,7 +678,7 @@ function emitStep(f: FunctionBuilder, dtype: Dtype, wasm: WasmStep, base: Memory
   const writeEntries = (e: Emitter, value: () => void) => {
     address(dest, dest.size > 1);
     value();
-    f.memory(e.mode === "vector" ? "v128.store" : dtype === "f64" ? "f64.store" : "f32.store", destOffset);
+    f.memory(e.mode === "vector" ? "v128.store" : element.store, destOffset);
   };
 
   switch (step.kind) {
@@ -724,7 +728,7 @@ function emitStep(f: FunctionBuilder, dtype: Dtype, wasm: WasmStep, base: Memory
           }
           f.get(tail);
           scalar.op("add");
-          f.memory(dtype === "f64" ? "f64.store" : "f32.store", destOffset);
+          f.memory(element.store, destOffset);
         },
       );
       return;
@@ -740,7 +744,7 @@ function emitStep(f: FunctionBuilder, dtype: Dtype, wasm: WasmStep, base: Memory
           entries(...range, (e) =>
             writeEntries(e, () => {
               address(dest, dest.size > 1);
-              f.memory(e.mode === "vector" ? "v128.load" : dtype === "f64" ? "f64.load" : "f32.load", destOffset);
+              f.memory(e.mode === "vector" ? "v128.load" : element.load, destOffset);
               push(e, step.term);
               e.op("add");
             }),
