@@ -2,10 +2,11 @@
  * Writing output files (sweep folders, reports): every failure becomes NQM3009 naming the path
  * and the cause in words, never an uncaught EROFS/EACCES/ENOSPC with a stack trace.
  */
-import { accessSync, appendFileSync, constants, mkdirSync, statSync } from "node:fs";
+import { accessSync, appendFileSync, constants, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { fail } from "../foundation/diagnostics.ts";
+import { makeFolders } from "../foundation/folders.ts";
 
 /** The cause of a file-system error in words, e.g. "the disk is full (ENOSPC)". */
 export function ioReason(error: unknown): string {
@@ -36,7 +37,7 @@ export function writeFailed(path: string, error: unknown): never {
 /** Creates `folder` (and its parents) and checks that files can be written in it. */
 export function ensureWritableFolder(folder: string): void {
   try {
-    mkdirSync(folder, { recursive: true });
+    makeFolders(folder);
     if (!statSync(folder).isDirectory()) throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
     accessSync(folder, constants.W_OK | constants.X_OK);
   } catch (error) {

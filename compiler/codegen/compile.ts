@@ -4,12 +4,13 @@
  * whose content no longer matches its recorded hash is recompiled, never trusted.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, totalmem } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { transform, version as esbuildVersion } from "esbuild";
 import type { CheckedModel } from "../check/typed.ts";
+import { makeFolders } from "../../foundation/folders.ts";
 import { formatBytes } from "../../foundation/format.ts";
 import { fail } from "../../foundation/diagnostics.ts";
 import { deriveModel } from "../diff/programs.ts";
@@ -246,7 +247,7 @@ export async function compileModel(model: CheckedModel, options: CompileOptions)
   let written = true;
   try {
     // Owner-only: an entry is imported and run, so no one else may write (or read) it.
-    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+    makeFolders(cacheDir, 0o700);
     writeAtomic(jsPath, javascript);
     writeAtomic(
       metaPath,
