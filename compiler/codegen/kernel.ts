@@ -197,7 +197,11 @@ export function lowerKernel(input: KernelInput): KernelPlan {
   const depthOf = (node: Node) =>
     1 + node.inputs.reduce((deepest, x) => Math.max(deepest, fusedDepth.get(x.id) ?? 0), 0);
   const decide = (node: Node): Storage => {
-    if (node.op === "const") return { kind: "const", value: defined(node.attrs.value, "a constant's value") };
+    // A constant a matrix product reads (a broadcast the simplifier folded, such as tanh(a − a) + 0.7)
+    // is filled into a buffer once per kernel; any other constant is read as a literal.
+    if (node.op === "const" && !needsBuffer.has(node.id))
+      return { kind: "const", value: defined(node.attrs.value, "a constant's value") };
+    if (node.op === "const") return input.scratch.storage(node);
     const leaf = leafStorage(node, input.leaves);
     if (leaf) return leaf;
     if (stopAtPrepared(node)) return lookup(input.prepared, node.id, "a prepared value's storage");
@@ -272,6 +276,17 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     if (emitted.has(node.id) || !inKernel.has(node.id)) return;
     emitted.add(node.id);
     const s = storageOf(node);
+    if (node.op === "const" && s.kind === "buffer") {
+      const value = defined(node.attrs.value, "a constant's value");
+      steps.push({
+        kind: "map",
+        dest: destination(s),
+        size: sizeOf(node.shape),
+        batched: false,
+        value: { kind: "const", value },
+      });
+      return;
+    }
     if (s.kind === "const" || s.kind === "inline" || s.kind === "fused" || node.inputs.length === 0) return;
     if (stopAtPrepared(node)) return;
     const comment = input.comments?.get(node.id);

@@ -381,3 +381,41 @@ describe("the raw Float32Array API of an f32 module", () => {
       widened.dispose();
     });
 });
+
+describe("a constant that a matrix product reads", () => {
+  // tanh(w·x − w·x) + 0.7 simplifies to the constant 0.7 broadcast to [k]: lowering once failed
+  // with "const operand not in a buffer" (found by the generated-programs property).
+  const SOURCE = `model folded {
+  input x: [2]
+  param w: [4, 2] ~ normal(0, 1)
+  param u: [4, 3] ~ normal(0, 1)
+  output (tanh(w @ x - w @ x) + 0.7) @ (u + 0.7)
+}
+`;
+  for (const variant of VARIANTS)
+    test(`is filled into a buffer: ${variant.label}`, { skip: variant.skip }, async () => {
+      const { model } = loadModel(SOURCE);
+      const program = deriveModel(model);
+      const values = (count: number, seed: number) =>
+        Array.from({ length: count }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233));
+      const point: EvalPoint = {
+        n: 2,
+        params: { w: tensor([4, 2], values(8, 1)), u: tensor([4, 3], values(12, 2)) },
+        fixed: {},
+        inputs: { x: [tensor([2], values(2, 3)), tensor([2], values(2, 4))] },
+        direction: { w: tensor([4, 2], values(8, 5)), u: tensor([4, 3], values(12, 6)) },
+        cotangent: [tensor([3], values(3, 7)), tensor([3], values(3, 8))],
+      };
+      const { kernels } = await compileModel(model, {
+        source: SOURCE,
+        maxBatch: 2,
+        cacheDir: CACHE,
+        backend: variant.backend,
+        dtype: variant.dtype,
+      });
+      const result = compareWithInterpreter(program, kernels, point, { tolerance: variant.tolerance });
+      assert.deepEqual(result.failures, []);
+      assert.ok(result.entries > 0);
+      kernels.dispose();
+    });
+});
