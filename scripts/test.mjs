@@ -15,7 +15,9 @@ const filters = process.argv.slice(2);
 const files = collect("spec")
   .sort()
   .filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], {
+// Every file runs with one fast-check seed (spec/support/fast-check-seed.ts; NQM_PROPERTY_SEED).
+const seed = ["--import", "./spec/support/fast-check-seed.ts"];
+const result = spawnSync(process.execPath, ["--import", "tsx", ...seed, "--test", "--test-concurrency=2", ...files], {
   stdio: "inherit",
 });
 process.exit(result.status ?? 1);
