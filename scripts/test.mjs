@@ -1,7 +1,8 @@
 // Runs every spec/**/*.test.ts with Node's built-in test runner (through tsx).
 // Arguments narrow the run: `npm test -- spec/grammar` runs the files under that path.
 import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { spawnSync } from "node:child_process";
 
 function collect(dir) {
@@ -16,7 +17,8 @@ const files = collect("spec")
   .sort()
   .filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
 // Every file runs with one fast-check seed (spec/support/fast-check-seed.ts; NQM_PROPERTY_SEED).
-const seed = ["--import", "./spec/support/fast-check-seed.ts"];
+// An absolute URL: processes the tests start in other folders inherit the flag.
+const seed = ["--import", pathToFileURL(resolve("spec/support/fast-check-seed.mjs")).href];
 const result = spawnSync(process.execPath, ["--import", "tsx", ...seed, "--test", "--test-concurrency=2", ...files], {
   stdio: "inherit",
 });

@@ -3,6 +3,7 @@
  * CI run is reproducible and a failure can be rerun as is. NQM_PROPERTY_SEED chooses another
  * seed (an integer), or `random` for a fresh one per file; with NQM_PROPERTY_RUNS (a factor on
  * each property's cases, spec/support/runs.ts) that is how the properties explore further.
+ * Plain JavaScript: processes the tests start (sweep workers) inherit the flag without tsx.
  */
 import fc from "fast-check";
 
