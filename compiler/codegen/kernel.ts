@@ -13,7 +13,9 @@ import { defined, lookup, one, two } from "../../foundation/defined.ts";
 import { sizeOf } from "../../foundation/shape.ts";
 import { isConst, topologicalOrder, type Node } from "../ir/node.ts";
 import { isDot, OPS } from "../ir/ops.ts";
-import type { Destination, Index, KernelPlan, MatrixView, Region, Scalar, Step } from "./plan.ts";
+import type { Destination, Index, KernelPlan, MatrixView, Region, Scalar, Step, TableRef } from "./plan.ts";
+import type { IndexTable } from "../ir/node.ts";
+import { createHash } from "node:crypto";
 import { printKernel, type PrintOptions } from "./printer.ts";
 
 /** Where a node's value lives in a kernel. */
@@ -92,6 +94,44 @@ export interface KernelInput {
 const MAX_FUSED = 64;
 
 const isElementwise = (node: Node) => OPS[node.op].kernel.kind === "elementwise";
+
+/** The ops that read their operand through an index table (a `gather` or `group` step). */
+const TABLE_OPS: ReadonlySet<string> = new Set(["gather", "scatter", "segmax", "argmask"]);
+
+/** A table's name in the module: derived from its key, so kernels that use one table share it. */
+function tableName(key: string, suffix: string): string {
+  return `T${createHash("sha256").update(key).digest("hex").slice(0, 16)}${suffix}`;
+}
+
+const groupCache = new Map<string, TableRef>();
+
+/**
+ * A table's groups, as the `group` step reads them: count + 1 offsets (into the array itself),
+ * then each group's members in ascending order.
+ */
+function groupsOf(table: IndexTable, count: number): TableRef {
+  const cacheKey = `${table.key}#${count}`;
+  const cached = groupCache.get(cacheKey);
+  if (cached) return cached;
+  const sizes = new Int32Array(count);
+  for (const k of table.data) if (k >= 0) sizes[k] = (sizes[k] ?? 0) + 1;
+  const data = new Int32Array(count + 1 + table.data.length - table.data.filter((k) => k < 0).length);
+  let next = count + 1;
+  for (let k = 0; k < count; k++) {
+    data[k] = next;
+    next += sizes[k] ?? 0;
+  }
+  data[count] = next;
+  const fill = data.slice(0, count);
+  table.data.forEach((k, i) => {
+    if (k < 0) return;
+    data[fill[k] ?? 0] = i;
+    fill[k] = (fill[k] ?? 0) + 1;
+  });
+  const ref = { name: tableName(table.key, "g"), data };
+  groupCache.set(cacheKey, ref);
+  return ref;
+}
 const isBatched = (s: BufferStorage) => s.batchStride !== 0;
 
 /** The statements of one kernel (without the function header): the plan, printed. */
@@ -185,7 +225,12 @@ export function lowerKernel(input: KernelInput): KernelPlan {
   // Operands of matrix products, outer products and transposes are read from buffers.
   const needsBuffer = new Set<number>();
   for (const node of order) {
-    if ((node.op === "matmul" && !isDot(node)) || node.op === "outer" || node.op === "transpose")
+    if (
+      (node.op === "matmul" && !isDot(node)) ||
+      node.op === "outer" ||
+      node.op === "transpose" ||
+      TABLE_OPS.has(node.op)
+    )
       for (const x of node.inputs) needsBuffer.add(x.id);
   }
 
@@ -210,7 +255,9 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     const useCount = uses.get(node.id) ?? 0;
     // A root that does not vary per example but goes to a per-example output is copied out.
     if (target && isBatched(target) === node.batched) return target;
-    if (!node.batched && node.shape.length === 0) return { kind: "local", name: `s${node.id}` };
+    // A table step reads and writes regions, scalars included.
+    if (!node.batched && node.shape.length === 0 && !needsBuffer.has(node.id) && !TABLE_OPS.has(node.op))
+      return { kind: "local", name: `s${node.id}` };
     if (target || scaledProducts.has(node.id)) return input.scratch.storage(node);
     if (isElementwise(node) && useCount === 1 && !needsBuffer.has(node.id)) {
       const consumer = one(lookup(consumers, node.id, "a node's consumers"), "a consumer");
@@ -350,6 +397,35 @@ export function lowerKernel(input: KernelInput): KernelPlan {
         const x = one(node.inputs);
         const [rows, cols] = x.shape as [number, number];
         return [map(scalar(x, { kind: "transposed", of: entry, rows, cols }))];
+      }
+      case "gather": {
+        const table = defined(node.attrs.table, "a gather table");
+        return [
+          {
+            kind: "gather",
+            dest: bufferOf(node),
+            src: bufferOf(one(node.inputs)),
+            table: { name: tableName(table.key, ""), data: table.data },
+            batched: node.batched,
+          },
+        ];
+      }
+      case "scatter":
+      case "segmax":
+      case "argmask": {
+        const table = defined(node.attrs.table, "a group table");
+        const count = node.op === "argmask" ? table.data.reduce((most, k) => Math.max(most, k + 1), 0) : size;
+        return [
+          {
+            kind: "group",
+            reduce: node.op === "scatter" ? "sum" : node.op === "segmax" ? "max" : "argmask",
+            dest: bufferOf(node),
+            src: bufferOf(one(node.inputs)),
+            groups: groupsOf(table, count),
+            count,
+            batched: node.batched,
+          },
+        ];
       }
       default:
         throw new Error(`internal: no kernel lowering for ${node.op}`);

@@ -28,7 +28,7 @@ import { resetGemmNames } from "./gemm.ts";
 import { BufferPool, lowerKernel, region, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
-import { gemmArrays, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
+import { gemmArrays, planTables, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
 import { keptRegions, preparedSetsSource, type PreparedSetsSource } from "./prepared-sets.ts";
 import { buildKernelModule, type WasmStep, wasmStep } from "./wasm/elementwise.ts";
@@ -79,6 +79,22 @@ function helpersSource(): string {
       const type = fn.length === 1 ? "(x: number) => number" : "(x: number, slope: number) => number";
       return `const ${name}: ${type} = ${fn.toString()};`;
     }),
+  ].join("\n");
+}
+
+/** The index tables the kernels read (gathers and groups), as Int32Arrays decoded once from base64. */
+function tablesSource(tables: ReadonlyMap<string, Int32Array>): string {
+  if (tables.size === 0) return "";
+  return [
+    "// Index tables (compiler/ir/tables.ts): little-endian int32, base64.",
+    "function indexTable(base64: string): Int32Array {",
+    "  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));",
+    "  return new Int32Array(bytes.buffer);",
+    "}",
+    ...[...tables].map(
+      ([name, data]) =>
+        `const ${name} = indexTable("${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")}");`,
+    ),
   ].join("\n");
 }
 
@@ -646,6 +662,8 @@ function assemble({
     declarations: [{ name: "MAX_BATCH", initializer: String(N) }],
   });
   file.addStatements(helpersSource());
+  const tables = new Map(bodies.flatMap(({ kernel }) => [...planTables(kernel.plan)]));
+  if (tables.size > 0) file.addStatements(tablesSource(tables));
   file.addStatements(interfaceSource(A));
   const runtime = wasm ? wasmRuntime(wasm.dtype, wasm.bytes, wasm.steps) : undefined;
   if (runtime) file.addStatements(runtime.source);
