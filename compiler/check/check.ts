@@ -495,7 +495,9 @@ class ModelChecker {
           {
             what: expr.kind === "list" ? "a list" : "a string",
             where:
-              expr.kind === "list" ? "`reshape(x, [a, b])`, `transpose(x, [1, 0, 2])`" : '`conv2d(x, k, 1, "same")`',
+              expr.kind === "list"
+                ? "`reshape(x, [a, b])`, `transpose(x, [1, 0, 2])`"
+                : "the padding of `conv1d` and `conv2d`",
           },
           expr.span,
         );

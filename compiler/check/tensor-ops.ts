@@ -147,7 +147,10 @@ export const TENSOR_OPS = {
     tensors: 1,
     options: ["perm"],
     required: 0,
-    shape: ([x = []], { perm = [1, 0] }) => {
+    shape: ([x = []], options) => {
+      if (options.perm === undefined && x.length !== 2)
+        return { error: "a matrix (or an axis order: transpose(x, [1, 0, 2]))", argument: 0 };
+      const perm = options.perm ?? [1, 0];
       const sorted = [...perm].sort((a, b) => a - b);
       if (perm.length !== x.length || sorted.some((axis, i) => axis !== i))
         return { error: `an order of the axes 0 to ${x.length - 1}, not [${perm}]`, argument: 1 };

@@ -131,7 +131,7 @@ test("the exponent may be any constant expression: numbers, dims, consts, scalar
       walk(e.left);
       walk(e.right);
     }
-    if (e.kind === "call") e.args.forEach(walk);
+    if (e.kind === "call" || e.kind === "tensorop") e.args.forEach(walk);
   };
   walk(firstModel(result).output);
   assert.deepEqual(powers, [3, -3]);
