@@ -14,7 +14,7 @@ import {
 import { SCALAR_FUNCTIONS } from "../math.ts";
 import { BUILTINS, INITIALIZERS, isBuiltin, type BuiltinSignature, type InitializerName } from "./builtins.ts";
 import { isTensorOp, TENSOR_OPS, type TensorOpOptions, type TensorOpSpec } from "./tensor-ops.ts";
-import type { AxisIndex, Padding } from "../ir/tables.ts";
+import type { AxisIndex, Padding } from "./tensor-ops.ts";
 import { printExpr } from "../../grammar/printer.ts";
 import type { CheckedModel, Initializer, LetBinding, TensorDecl, TypedExpr } from "./typed.ts";
 import { formatShape, MAX_TENSOR_ENTRIES, type Shape, sizeOf } from "../../foundation/shape.ts";
@@ -29,6 +29,8 @@ export interface CheckOptions {
    * dim named in the input's declared shape and not in `set` takes its size from it.
    */
   readonly inputShape?: readonly number[];
+  /** The image shape of the same examples ([c, h, w] or [h, w]), for an input of that rank. */
+  readonly imageShape?: readonly number[];
 }
 
 export interface CheckResult {
@@ -76,7 +78,8 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
       );
     }
     seenModels.set(model.name, model.nameSpan);
-    const bound = options.inputShape ? dimsFromInput(model, options.inputShape, set) : {};
+    const shapes = [options.inputShape, options.imageShape].filter((s) => s !== undefined);
+    const bound = Object.assign({}, ...shapes.map((shape) => dimsFromInput(model, shape, set)));
     Object.defineProperty(boundDims, model.name, { value: bound, enumerable: true, configurable: true });
     const checker = new ModelChecker(model, { ...bound, ...set }, options.file);
     const checked = checker.check();

@@ -5,7 +5,22 @@
  * call into index-table ops (compiler/ir/tables.ts) and matrix products.
  */
 import { type Shape, formatShape, sizeOf } from "../../foundation/shape.ts";
-import { convolvedSize, type Padding } from "../ir/tables.ts";
+
+/** One axis of an indexing: a single entry (the axis is dropped), or the entries [start, end). */
+export type AxisIndex =
+  | { readonly kind: "at"; readonly index: number }
+  | { readonly kind: "slice"; readonly start: number; readonly end: number };
+
+/** Convolution padding: "valid" (none) or "same" (the output has ⌈size / stride⌉ entries per axis). */
+export type Padding = "valid" | "same";
+
+/** The output size of a convolution axis, and the zero padding before its first entry. */
+export function convolvedSize(size: number, kernel: number, stride: number, padding: Padding): [number, number] {
+  if (padding === "valid") return [Math.floor((size - kernel) / stride) + 1, 0];
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  return [out, Math.floor(total / 2)];
+}
 
 /** The kinds of option a tensor built-in takes after its tensors. */
 export type OptionKind = "axis" | "stride" | "padding" | "size" | "shape" | "perm";

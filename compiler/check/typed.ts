@@ -1,7 +1,7 @@
 /** The typed AST: the checker's output. Every expression knows its shape; dims are numbers. */
 import type { Span } from "../../foundation/diagnostics.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
-import type { AxisIndex } from "../ir/tables.ts";
+import type { AxisIndex } from "./tensor-ops.ts";
 import type { BuiltinName, InitializerName } from "./builtins.ts";
 import type { TensorOpName, TensorOpOptions } from "./tensor-ops.ts";
 

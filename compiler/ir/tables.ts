@@ -10,14 +10,7 @@
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 import { defined } from "../../foundation/defined.ts";
 import type { IndexTable } from "./node.ts";
-
-/** One axis of an indexing: a single entry (the axis is dropped), or the entries [start, end). */
-export type AxisIndex =
-  | { readonly kind: "at"; readonly index: number }
-  | { readonly kind: "slice"; readonly start: number; readonly end: number };
-
-/** Convolution padding: "valid" (none) or "same" (the output has ⌈size / stride⌉ entries per axis). */
-export type Padding = "valid" | "same";
+import { type AxisIndex, convolvedSize, type Padding } from "../check/tensor-ops.ts";
 
 /** The row-major strides of a shape. */
 export function stridesOf(shape: Shape): number[] {
@@ -136,14 +129,6 @@ export function channelTable(shape: Shape): IndexTable {
     `channel[${shape}]`,
     Int32Array.from({ length: sizeOf(shape) }, (_, i) => Math.floor(i / per)),
   );
-}
-
-/** The output size of a convolution axis, and the zero padding before its first entry. */
-export function convolvedSize(size: number, kernel: number, stride: number, padding: Padding): [number, number] {
-  if (padding === "valid") return [Math.floor((size - kernel) / stride) + 1, 0];
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + kernel - size, 0);
-  return [out, Math.floor(total / 2)];
 }
 
 /**
