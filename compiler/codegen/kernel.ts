@@ -208,6 +208,21 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     bsumTerms.set(node.id, terms);
     for (const term of terms) for (const part of term.parts) fused.add(part.id);
   }
+  // Σⱼ A_jᵀ B_j of per-example matrices (a convolution kernel's gradient): one product whose depth
+  // runs over the rows of every example, reading A_j itself (its transpose is not formed).
+  const bsumMatrices = new Map<number, { readonly a: Node; readonly b: Node }>();
+  for (const node of order) {
+    if (node.op !== "bsum" || stopAtPrepared(node) || bsumTerms.has(node.id)) continue;
+    const product = one(node.inputs);
+    if (product.op !== "matmul" || (uses.get(product.id) ?? 0) !== 1 || rootTarget.has(product.id)) continue;
+    const [t, b] = two(product.inputs);
+    if (t.op !== "transpose" || !b.batched || b.shape.length !== 2 || stopAtPrepared(t)) continue;
+    const a = one(t.inputs);
+    if (!a.batched) continue;
+    bsumMatrices.set(node.id, { a, b });
+    fused.add(product.id);
+    if ((uses.get(t.id) ?? 0) === 1 && !rootTarget.has(t.id)) fused.add(t.id);
+  }
   // c · (a matrix product): the constant becomes the product's scale, so the product writes the
   // scaled value itself instead of a pass over its result (1/√d in NTK parameterization).
   const scaledProducts = new Map<number, { readonly product: Node; readonly factor: number }>();
@@ -216,7 +231,8 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     const [factor, product] = node.inputs as [Node, Node];
     if (!isConst(factor) || factor.shape.length !== 0) continue;
     const isProduct =
-      (product.op === "matmul" && !isDot(product)) || (product.op === "bsum" && bsumTerms.has(product.id));
+      (product.op === "matmul" && !isDot(product)) ||
+      (product.op === "bsum" && (bsumTerms.has(product.id) || bsumMatrices.has(product.id)));
     const alone = (uses.get(product.id) ?? 0) === 1 && !rootTarget.has(product.id) && !stopAtPrepared(product);
     if (!isProduct || !alone || product.batched !== node.batched) continue;
     scaledProducts.set(node.id, { product, factor: defined(factor.attrs.value, "a constant's value") });
@@ -462,6 +478,21 @@ export function lowerKernel(input: KernelInput): KernelPlan {
         c: matrix(target, cols, 1),
       };
     }
+    // Y_j = A_j B for every example, A_j [R×K] per example, B shared: the stacked A (n·R × K) times B.
+    if (a.shape.length === 2 && b.shape.length === 2 && a.batched && !b.batched) {
+      const [r, k] = a.shape as [number, number];
+      const cols = defined(b.shape[1], "a matrix's columns");
+      return {
+        ...gemm,
+        rows: { perExample: r },
+        cols,
+        depth: k,
+        perExample: false,
+        a: matrix(bufferOf(a), k, 1),
+        b: matrix(bufferOf(b), cols, 1),
+        c: matrix(target, cols, 1),
+      };
+    }
     // Otherwise one product per example (or one in all, when nothing varies per example).
     const rows = a.shape.length === 2 ? defined(a.shape[0], "a matrix's rows") : 1;
     const depth = defined(b.shape[0], "a product's depth");
@@ -479,6 +510,26 @@ export function lowerKernel(input: KernelInput): KernelPlan {
   }
 
   function lowerBatchSum(node: Node, s: Storage): Step[] {
+    const matrices = bsumMatrices.get(node.id);
+    if (matrices && s.kind === "buffer") {
+      // Σⱼ A_jᵀ B_j = AᵀB with A = [A_j] ((n·P)×K) and B = [B_j] ((n·P)×N).
+      const [k, cols] = node.shape as [number, number];
+      const rows = defined(matrices.a.shape[0], "a matrix's rows");
+      return [
+        {
+          kind: "gemm",
+          rows: k,
+          cols,
+          depth: { perExample: rows },
+          accumulate: false,
+          scale: 1,
+          perExample: false,
+          a: { ...matrix(bufferOf(matrices.a), 1, k), batchStride: 0 },
+          b: { ...matrix(bufferOf(matrices.b), cols, 1), batchStride: 0 },
+          c: matrix(s, cols, 1),
+        },
+      ];
+    }
     const terms = bsumTerms.get(node.id);
     const [x] = node.inputs as [Node];
     if (terms && s.kind === "buffer") {

@@ -82,20 +82,38 @@ function helpersSource(): string {
   ].join("\n");
 }
 
-/** The index tables the kernels read (gathers and groups), as Int32Arrays decoded once from base64. */
-function tablesSource(tables: ReadonlyMap<string, Int32Array>): string {
-  if (tables.size === 0) return "";
+/**
+ * The index tables the kernels read (gathers and groups): little-endian int32 in base64, decoded
+ * once by createKernels (a decoder of our own: the module needs no Buffer or atob).
+ */
+function tablesSource(tables: ReadonlyMap<string, Int32Array>): string[] {
+  if (tables.size === 0) return [];
+  const decoder = `/** An index table (compiler/ir/tables.ts) of \`length\` int32s from its little-endian base64 text. */
+function indexTable(text: string, length: number): Int32Array {
+  const table = new Int32Array(length);
+  const bytes = new Uint8Array(table.buffer);
+  let bits = 0;
+  let count = 0;
+  let at = 0;
+  for (let i = 0; i < text.length && at < bytes.length; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 97 ? c - 71 : c >= 65 ? c - 65 : c >= 48 ? c + 4 : c === 43 ? 62 : 63;
+    bits = ((bits << 6) | digit) & 0xffffff;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      bytes[at++] = (bits >> count) & 255;
+    }
+  }
+  return table;
+}`;
   return [
-    "// Index tables (compiler/ir/tables.ts): little-endian int32, base64.",
-    "function indexTable(base64: string): Int32Array {",
-    "  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));",
-    "  return new Int32Array(bytes.buffer);",
-    "}",
+    decoder,
     ...[...tables].map(
       ([name, data]) =>
-        `const ${name} = indexTable("${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")}");`,
+        `const ${name} = indexTable("${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")}", ${data.length});`,
     ),
-  ].join("\n");
+  ];
 }
 
 /** The `Kernels` interface of a module whose arrays are `A` (Float64Array or Float32Array). */
@@ -662,8 +680,6 @@ function assemble({
     declarations: [{ name: "MAX_BATCH", initializer: String(N) }],
   });
   file.addStatements(helpersSource());
-  const tables = new Map(bodies.flatMap(({ kernel }) => [...planTables(kernel.plan)]));
-  if (tables.size > 0) file.addStatements(tablesSource(tables));
   file.addStatements(interfaceSource(A));
   const runtime = wasm ? wasmRuntime(wasm.dtype, wasm.bytes, wasm.steps) : undefined;
   if (runtime) file.addStatements(runtime.source);
@@ -695,6 +711,7 @@ function assemble({
     ],
     statements: [
       ...allocations,
+      ...tablesSource(new Map(bodies.flatMap(({ kernel }) => [...planTables(kernel.plan)]))),
       `let preparedN = 0;`,
       `let ntkN = 0;`,
       `/** Whether the first count entries of a and b are equal (the point ntkPrepare last saw). */\nfunction sameEntries(a: ${A}, b: ${A}, count: number): boolean {\n  for (let i = 0; i < count; i++) if (a[i] !== b[i]) return false;\n  return true;\n}`,

@@ -3,7 +3,7 @@
  * Lowering (kernel.ts) decides fusion, buffers and matrix products once; the printers
  * (printer.ts: JavaScript loops, or calls into the WebAssembly GEMM) only spell it out, so no
  * printer re-derives math or addressing. The batch size n is the only size not known at
- * compile time: it appears as the extent "n".
+ * compile time: it appears in the extents "n" and n·k.
  */
 import type { Attrs, OpName } from "../ir/node.ts";
 
@@ -53,8 +53,8 @@ export type Destination =
   | { readonly kind: "region"; readonly region: Region }
   | { readonly kind: "local"; readonly name: string };
 
-/** The number of examples: a literal, or the run-time batch size n. */
-export type Extent = number | "n";
+/** A product's size: a literal, the run-time batch size n, or n times a literal (the rows of every example stacked). */
+export type Extent = number | "n" | { readonly perExample: number };
 
 export type Step =
   /** A source comment (which model line the following steps come from). */

@@ -82,7 +82,8 @@ function scalarText(value: Scalar, i: string, j: string): string {
   }
 }
 
-const extentText = (extent: Extent) => (extent === "n" ? "n" : String(extent));
+const extentText = (extent: Extent) =>
+  extent === "n" ? "n" : typeof extent === "number" ? String(extent) : `n * ${extent.perExample}`;
 
 function viewText(view: MatrixView, j: string): View {
   return {
