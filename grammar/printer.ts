@@ -13,6 +13,9 @@ function strength(expr: Expr): number {
     case "number":
     case "name":
     case "call":
+    case "list":
+    case "string":
+    case "index":
       return ATOM;
     case "negate":
       return UNARY;
@@ -40,6 +43,17 @@ function printBare(expr: Expr): string {
       return expr.name;
     case "call":
       return `${expr.callee}(${expr.args.map((a) => printExpr(a)).join(", ")})`;
+    case "list":
+      return `[${expr.items.map((a) => printExpr(a)).join(", ")}]`;
+    case "string":
+      return `"${expr.value}"`;
+    case "index": {
+      const bound = (e: Expr | undefined) => (e ? printExpr(e) : "");
+      const indices = expr.indices.map((i) =>
+        i.kind === "at" ? printExpr(i.index) : `${bound(i.start)}:${bound(i.end)}`,
+      );
+      return `${printExpr(expr.subject, ATOM)}[${indices.join(", ")}]`;
+    }
     case "negate":
       return `-${printExpr(expr.operand, UNARY)}`;
     case "binary": {
@@ -51,13 +65,13 @@ function printBare(expr: Expr): string {
 }
 
 function printShape(shape: ShapeAst): string {
-  return `[${shape.entries.map((e) => (e.kind === "size" ? formatNumber(e.value) : e.name)).join(", ")}]`;
+  return `[${shape.entries.map((e) => printExpr(e)).join(", ")}]`;
 }
 
 function printDecl(decl: Decl): string {
   switch (decl.kind) {
     case "dim":
-      return decl.value === undefined ? `dim ${decl.name}` : `dim ${decl.name} = ${formatNumber(decl.value.value)}`;
+      return decl.value === undefined ? `dim ${decl.name}` : `dim ${decl.name} = ${printExpr(decl.value)}`;
     case "const":
       return `const ${decl.name} = ${formatNumber(decl.value)}`;
     case "input":
