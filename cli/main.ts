@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { versionLabel } from "../compiler/version.ts";
 import { DERIVE_VIEWS } from "../compiler/diff/view-names.ts";
+import { SCHEDULE_KINDS } from "../runtime/schedule.ts";
 import type { SweepOptions, TrainingOptions } from "./commands/train.ts";
 import { diagnosticsJson, output, report, type KernelOptions, type ModelOptions } from "./io.ts";
 
@@ -155,6 +156,12 @@ function buildProgram(setExitCode: (code: number) => void): Command {
         "--eval-every <k>",
         "measure test loss, λ_max and ‖w−w0‖ every k steps (default max(10, steps/50))",
         parseInteger("--eval-every", 1),
+      )
+      .option(
+        "--eval-schedule <kind>",
+        "dense-early: also every step up to 10, then ~10 per decade up to 4k (a catapult's fall); uniform: every k only",
+        parseChoice("--eval-schedule", SCHEDULE_KINDS),
+        "dense-early",
       )
       .option("--eigs <k>", "track the top k eigenvalues of the tangent kernel (0: none)", parseInteger("--eigs", 0), 1)
       .option("--batch <b>", "mini-batch size for SGD (default: full batch)", parseInteger("--batch", 1))

@@ -24,6 +24,7 @@ import { Thinned } from "./thinned.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import type { PreparedSet } from "../compiler/codegen/api.ts";
 import { checkMemory } from "./memory.ts";
+import { scheduleOfKind, type ScheduleKind } from "./schedule.ts";
 
 export interface RunConfig {
   readonly kind: ModelKind;
@@ -35,6 +36,8 @@ export interface RunConfig {
   readonly loss: LossNormalization;
   /** Measure test loss, eigenvalues and distance every this many steps (and at the end). */
   readonly evalEvery: number;
+  /** Also measure densely in the early steps (`dense-early`, the default) or not (`uniform`); see schedule.ts. */
+  readonly evalSchedule?: ScheduleKind;
   /** How many top eigenvalues of K to track (1: λ_max only; 0: none). */
   readonly eigs: number;
   /** Mini-batch size for SGD; undefined for full-batch gradient descent. */
@@ -314,6 +317,7 @@ export function trainRun(
   const points = config.recordPoints ?? RECORD_POINTS;
   const losses = new Thinned<{ step: number; loss: number }>(points);
   const evaluations = new Thinned<{ step: number; test?: number; eigs: number[]; distance: number }>(points);
+  const schedule = scheduleOfKind(config.evalSchedule ?? "dense-early", config.steps, config.evalEvery);
   let initialLoss = Number.NaN;
   let finalLoss = Number.NaN;
   let peakLoss = Number.NEGATIVE_INFINITY;
@@ -341,7 +345,7 @@ export function trainRun(
       divergedAt = t;
       break;
     }
-    if (t % config.evalEvery === 0 || t === config.steps) {
+    if (schedule.has(t)) {
       const test = data.test ? predictLoss([data.test.x], data.test.y, data.test.n, "mean", testSet) : undefined;
       if (test !== undefined && Number.isFinite(test) && test < bestTestLoss) bestTestLoss = test;
       evaluations.push({

@@ -27,6 +27,7 @@ import {
 } from "../../runtime/sweep.ts";
 import { sweepSettings } from "../../runtime/sweep-settings.ts";
 import { trainRun } from "../../runtime/train.ts";
+import type { ScheduleKind } from "../../runtime/schedule.ts";
 import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
 import { alignColumns } from "../table.ts";
 
@@ -38,6 +39,7 @@ export interface TrainingOptions extends KernelOptions {
   steps: number;
   loss: string;
   evalEvery?: number;
+  evalSchedule?: ScheduleKind;
   eigs: number;
   batch?: number;
   cap: number;
@@ -149,6 +151,7 @@ export async function trainCommand(
         steps: options.steps,
         loss,
         evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
+        ...(options.evalSchedule ? { evalSchedule: options.evalSchedule } : {}),
         eigs: options.eigs,
         ...(options.batch ? { batch: options.batch } : {}),
         seed: options.seed,
@@ -196,6 +199,7 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     steps: options.steps,
     loss,
     evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
+    evalSchedule: options.evalSchedule ?? "dense-early",
     eigs: options.eigs,
     ...(options.batch ? { batch: options.batch } : {}),
     divergenceFactor: options.cap,

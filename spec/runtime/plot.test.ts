@@ -6,6 +6,7 @@ import { join } from "node:path";
 import {
   bestTestLossChart,
   eigenvaluesChart,
+  evaluationEarlyText,
   lambdaMaxChart,
   lossChart,
   phaseChart,
@@ -95,6 +96,7 @@ const SETTINGS: SweepSettings = {
   lossFormula: "½ Σ (f − y)² (sum over the training set)",
   testLossFormula: "½ · mean (f − y)² over the test set",
   evalEvery: 3,
+  evalSchedule: "dense-early",
   eigs: 2,
   batch: null,
   divergenceFactor: 1e10,
@@ -501,6 +503,12 @@ test("best test loss chart without a test set: says so and shows the final train
   assert.equal(point?.mean, (first + second) / 2);
 });
 
+test("the report names the early evaluation steps of the dense-early schedule", () => {
+  assert.equal(evaluationEarlyText(10), "steps 1–10, 13, 16, 20, 24, 31, 38");
+  assert.equal(evaluationEarlyText(100), "steps 1–10, 13, 16, 20, …, 355");
+  assert.equal(evaluationEarlyText(1), "steps 1–3");
+});
+
 test("writeReport: report.md and report.html list every setting; a PNG beside every SVG, at twice its size", async () => {
   const dir = mkdtempSync(join(tmpdir(), "nqm-report-settings-"));
   const paths = await writeReport(dir, SWEEP, {
@@ -522,7 +530,10 @@ test("writeReport: report.md and report.html list every setting; a PNG beside ev
     ["learning rates", "η/η_crit = 0.5, 1.5, 2.5"],
     ["steps", "150"],
     ["seeds", "0, 1"],
-    ["evaluation interval", "every 3 steps and at the last step (test loss, top 2 eigenvalues, ‖w − w0‖)"],
+    [
+      "evaluation interval",
+      "steps 1–10, then every 3 steps and at the last step (test loss, top 2 eigenvalues, ‖w − w0‖)",
+    ],
     ["batch", "full batch (gradient descent)"],
     ["dtype / backend", "f64 / auto (ran on js)"],
     ["nqm version", "0.1.0 (compiler 0123456789ab)"],

@@ -187,6 +187,26 @@ describe("uv, one example (m = 1000)", () => {
     assert.notDeepEqual(initialParameters(session, 1), start.w0);
   });
 
+  test("by default λ_max is measured often enough in the early steps to show its fall during a catapult", () => {
+    // uv at ηλ0 = 3: λ falls from λ0 to below 2/η within the first few dozen steps.
+    const lr = 3 / start.lambda0;
+    const run = trainRun(session, start, config("f", lr, 200, { evalEvery: 10 }));
+    assert.equal(run.phase, "catapult");
+    const lambdas = run.lambdaMax.join(", ");
+    // The step where λ first falls below 2/η is bracketed by measurements at most 2 steps apart
+    // (every 10 steps alone would place it anywhere in steps 1–10).
+    const below = run.lambdaMax.findIndex((l) => l < 2 / lr);
+    assert.ok(below > 0, lambdas);
+    assert.ok(
+      nth(run.evalSteps, below) - nth(run.evalSteps, below - 1) <= 2,
+      `${run.evalSteps.join(", ")}: ${lambdas}`,
+    );
+    // And several measurements lie inside the fall, between 0.9 λ0 and 1.2 times the lowest λ.
+    const lowest = Math.min(...run.lambdaMax);
+    const during = run.lambdaMax.filter((l) => l < 0.9 * start.lambda0 && l > 1.2 * lowest);
+    assert.ok(during.length >= 3, `${during.length} measurements during the fall: ${lambdas}`);
+  });
+
   test("the record: ids, η/η_crit, distances and eigenvalues at the eval steps", () => {
     const lr = 1.5 / start.lambda0;
     const run = trainRun(session, start, config("f", lr, 50, { evalEvery: 7, seed: 0 }));
@@ -198,7 +218,10 @@ describe("uv, one example (m = 1000)", () => {
     assert.equal(asMultiple.id, "f|0.75|0");
     assert.equal(asMultiple.lrMultiple, 0.75);
     assert.equal(run.lr, lr);
-    assert.deepEqual(run.evalSteps, [0, 7, 14, 21, 28, 35, 42, 49, 50]);
+    // Dense early (every step to 10, then 13, 16, 20, 24 while below 4·7), every 7th, and the last.
+    assert.deepEqual(run.evalSteps, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 16, 20, 21, 24, 28, 35, 42, 49, 50]);
+    const uniform = trainRun(session, start, config("f", lr, 50, { evalEvery: 7, evalSchedule: "uniform" }));
+    assert.deepEqual(uniform.evalSteps, [0, 7, 14, 21, 28, 35, 42, 49, 50]);
     assert.equal(run.lambdaMax.length, run.evalSteps.length);
     assert.equal(run.distance[0], 0);
     assert.ok(present(run.distance.at(-1)) > 0);
@@ -284,7 +307,7 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
       start,
       config("f", 0.5 * criticalRate(start.lambda0, "sum", n), 40, { evalEvery: 10 }),
     );
-    assert.deepEqual(run.evalSteps, [0, 10, 20, 30, 40]);
+    assert.deepEqual(run.evalSteps, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 16, 20, 24, 30, 31, 38, 40]);
     assert.equal(run.testLoss.length, run.evalSteps.length);
     // At step 0: ½ mean over the test set of (f(w0; x) − y)², computed here directly.
     const test = present(session.data.test);
@@ -454,7 +477,14 @@ describe("two_layer_relu on gauss1d (n = 16, 40 test points, m = 500)", () => {
         const run = trainRun(
           session,
           start,
-          config(kind, lr, 30, { seed: 7, evalEvery: 5, eigs: 0, ...(batch ? { batch } : {}) }),
+          // The reference measures every 5th step: the uniform schedule.
+          config(kind, lr, 30, {
+            seed: 7,
+            evalEvery: 5,
+            evalSchedule: "uniform",
+            eigs: 0,
+            ...(batch ? { batch } : {}),
+          }),
         );
         const expected = perStepPrepare(kind, lr, 30, 5, batch);
         assert.equal(run.trainLoss.length, expected.trainLoss.length, label);
