@@ -74,9 +74,14 @@ function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command("fmt")
-    .description("print the canonical formatting of a model file")
+    .description("print the canonical formatting of a model file, or rewrite (--write) or check (--check) files")
     .argument("<file>", "model file (.nqm)")
-    .action(async (file: string) => setExitCode((await frontend()).fmtCommand(file)));
+    .argument("[more...]", "more model files (with --write or --check)")
+    .option("--write", "rewrite each file that is not in canonical form")
+    .option("--check", "change nothing; exit 1 and name each file that is not in canonical form")
+    .action(async (file: string, more: string[], options: { write?: boolean; check?: boolean }) =>
+      setExitCode((await frontend()).fmtCommand([file, ...more], options)),
+    );
 
   withModel(program.command("derive").description("print the simplified symbolic derivatives of a model"))
     .option("--what <view>", `which expressions: ${DERIVE_VIEWS.join(", ")}`, "all")
