@@ -9,6 +9,9 @@ import { z } from "zod";
 /** How a run ended: lazy (converged, the loss never above L0), catapult (loss spiked, λ_max dropped, then converged), divergent, or unfinished (did not converge: see train.ts for the threshold). */
 export type Phase = "lazy" | "catapult" | "divergent" | "unfinished";
 
+/** The fraction of L0 (and of the initial gradient norm) a run must fall to to count as converged (docs/training.md). */
+export const CONVERGED_FRACTION = 0.01;
+
 /** Which model was trained: the network f, its linearization f_lin, or its quadratic model f_quad. */
 export type ModelKind = "f" | "lin" | "quad";
 

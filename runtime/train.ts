@@ -15,7 +15,7 @@
  * above 1% of L0). A loss that merely fell, as f_lin's at exactly η_crit, whose top-eigenvector
  * residual flips sign without shrinking, is not convergence.
  */
-import type { ModelKind, Phase, RunRecord } from "./run-record.ts";
+import { CONVERGED_FRACTION, type ModelKind, type Phase, type RunRecord } from "./run-record.ts";
 import { criticalRate, topEigenpairs, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
 import { axpy, dot } from "./linalg/index.ts";
 import { defined } from "../foundation/defined.ts";
@@ -72,9 +72,6 @@ function squaredLoss(out: Float64Array, y: Float64Array, count: number, n: numbe
   return loss === "mean" ? (0.5 * s) / n : 0.5 * s;
 }
 // biome-ignore-end lint/style/noNonNullAssertion: end of squaredLoss
-
-/** The fraction of L0 (and of the initial gradient norm) a run must fall to to count as converged (docs/training.md). */
-export const CONVERGED_FRACTION = 0.01;
 
 /**
  * The phase of a run from its initial and final losses, whether any loss rose above the initial

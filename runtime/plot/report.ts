@@ -20,6 +20,7 @@ import {
 import { renderPng, renderSvg } from "./render.ts";
 import { formatLabel } from "./series.ts";
 import { earlyEvaluationSteps } from "../schedule.ts";
+import { CONVERGED_FRACTION } from "../run-record.ts";
 import type { ReportMeta, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER } from "./types.ts";
 
@@ -176,8 +177,8 @@ function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportCont
   return { summary, settings, converged, phases, notes: meta.notes ?? [] };
 }
 
-const CONVERGED_NOTE =
-  "A learning rate counts as converged when every seed ended lazy or catapult: its final training loss at most 1% of L0, or below L0 with the gradient norm at most 1% of its initial value (the floor of what the model can fit). A loss that only fell is unfinished.";
+const CONVERGED_PERCENT = `${CONVERGED_FRACTION * 100}%`;
+const CONVERGED_NOTE = `A learning rate counts as converged when every seed ended lazy or catapult: its final training loss at most ${CONVERGED_PERCENT} of L0, or below L0 with the gradient norm at most ${CONVERGED_PERCENT} of its initial value (the floor of what the model can fit). A loss that only fell is unfinished.`;
 const PHASES_NOTE = "Majority phase over seeds; a share like 2/3 means the seeds disagreed.";
 
 function markdownTable(table: Table, code: boolean): string[] {
