@@ -14,6 +14,7 @@ export {
   RATE_COLORS,
   rateGroups,
 } from "./charts.ts";
+export { type RateLoss, testLossAcrossCritical } from "./critical.ts";
 export { PNG_SCALE, renderPng, renderSvg } from "./render.ts";
 export { evaluationEarlyText, reportHtml, reportMarkdown, writeReport } from "./report.ts";
 export type { LossNormalization, ModelKind, Phase, ReportMeta, RunRecord, SweepSettings } from "./types.ts";
