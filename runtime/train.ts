@@ -11,8 +11,8 @@
  *   unfinished  anything else: the run did not converge.
  * A run converged when its final loss is at most CONVERGED_FRACTION·L0, or (full batch) it fell
  * below L0 and its gradient norm to at most CONVERGED_FRACTION of the initial one: it reached
- * the floor of what the model can fit (on 1-D data the kernel has rank 2 and the floor is well
- * above 1% of L0). A loss that merely fell, as f_lin's at exactly η_crit, whose top-eigenvector
+ * the floor of what the model can fit (on 1-D data the kernel has rank 2 and the floor is about
+ * 2% of L0). A loss that merely fell, as f_lin's at exactly η_crit, whose top-eigenvector
  * residual flips sign without shrinking, is not convergence.
  */
 import { CONVERGED_FRACTION, type ModelKind, type Phase, type RunRecord } from "./run-record.ts";
