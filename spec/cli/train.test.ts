@@ -70,6 +70,29 @@ describe("nqm train", { concurrency: true }, () => {
     assert.match(run.stdout, /^f_quad {2}catapult /m);
   });
 
+  test("--eval-schedule uniform measures every --eval-every steps only", async () => {
+    const run = await nqm(
+      "train",
+      ...UV,
+      "--lr",
+      "0.5",
+      "--model",
+      "f",
+      "--json",
+      "--eval-every",
+      "20",
+      "--eval-schedule",
+      "uniform",
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const [record] = (JSON.parse(run.stdout) as { runs: RunRecord[] }).runs;
+    assert.deepEqual(present(record).evalSteps, [0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200]);
+    const refused = await nqm("train", ...UV, "--lr", "0.5", "--eval-schedule", "sparse");
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /NQM3007.*--eval-schedule.*dense-early, uniform/);
+    assertNoStackTrace(refused);
+  });
+
   test("--json with an absolute --lr: the session's λ0 and η_crit, and one full record per model", async () => {
     const run = await nqm("train", ...UV, "--lr", "0.5", "--json", "--eval-every", "20");
     assert.equal(run.code, 0, run.stderr);
@@ -97,7 +120,11 @@ describe("nqm train", { concurrency: true }, () => {
       assert.equal(r.lrMultiple, 0.5 / result.etaCrit);
       assert.equal(r.steps, 200);
       assert.equal(r.trainLoss.length, 201);
-      assert.deepEqual(r.evalSteps, [0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200]);
+      // Every 20th step, and by default the early steps: 1–10, then ×1.25 while below 4·20.
+      assert.deepEqual(
+        r.evalSteps,
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 16, 20, 24, 31, 38, 40, 48, 60, 75, 80, 100, 120, 140, 160, 180, 200],
+      );
       // Measured again at step 0 (f_lin keeps λ0 itself): equal to the tracking tolerance, 1e-6.
       const first = present(r.lambdaMax[0]);
       assert.ok(Math.abs(first - result.lambda0) <= 1e-6 * result.lambda0, `${r.model}: ${first} vs ${result.lambda0}`);
