@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { versionLabel } from "../compiler/version.ts";
 import { DERIVE_VIEWS } from "../compiler/diff/view-names.ts";
+import { SCHEDULE_KINDS } from "../runtime/schedule.ts";
 import type { SweepOptions, TrainingOptions } from "./commands/train.ts";
 import { diagnosticsJson, output, report, type KernelOptions, type ModelOptions } from "./io.ts";
 
@@ -73,9 +74,14 @@ function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command("fmt")
-    .description("print the canonical formatting of a model file")
+    .description("print the canonical formatting of a model file, or rewrite (--write) or check (--check) files")
     .argument("<file>", "model file (.nqm)")
-    .action(async (file: string) => setExitCode((await frontend()).fmtCommand(file)));
+    .argument("[more...]", "more model files (with --write or --check)")
+    .option("--write", "rewrite each file that is not in canonical form")
+    .option("--check", "change nothing; exit 1 and name each file that is not in canonical form")
+    .action(async (file: string, more: string[], options: { write?: boolean; check?: boolean }) =>
+      setExitCode((await frontend()).fmtCommand([file, ...more], options)),
+    );
 
   withModel(program.command("derive").description("print the simplified symbolic derivatives of a model"))
     .option("--what <view>", `which expressions: ${DERIVE_VIEWS.join(", ")}`, "all")
@@ -155,6 +161,12 @@ function buildProgram(setExitCode: (code: number) => void): Command {
         "--eval-every <k>",
         "measure test loss, λ_max and ‖w−w0‖ every k steps (default max(10, steps/50))",
         parseInteger("--eval-every", 1),
+      )
+      .option(
+        "--eval-schedule <kind>",
+        "dense-early: also every step up to 10, then ~10 per decade up to 4k (a catapult's fall); uniform: every k only",
+        parseChoice("--eval-schedule", SCHEDULE_KINDS),
+        "dense-early",
       )
       .option("--eigs <k>", "track the top k eigenvalues of the tangent kernel (0: none)", parseInteger("--eigs", 0), 1)
       .option("--batch <b>", "mini-batch size for SGD (default: full batch)", parseInteger("--batch", 1))

@@ -1,6 +1,7 @@
 /** What a sweep and its workers share: the spec, the jobs and a job's outcome. */
 import type { ModelKind, RunRecord } from "./run-record.ts";
 import type { LossNormalization, SessionOptions } from "./session.ts";
+import type { ScheduleKind } from "./schedule.ts";
 
 /** A sweep: the session it trains in, and the runs and settings it sweeps over. */
 export interface SweepSpec extends SessionOptions {
@@ -10,6 +11,8 @@ export interface SweepSpec extends SessionOptions {
   readonly steps: number;
   readonly loss: LossNormalization;
   readonly evalEvery: number;
+  /** The measurement schedule (default `dense-early`; part of the sweep's identity). */
+  readonly evalSchedule?: ScheduleKind;
   readonly eigs: number;
   readonly batch?: number;
   readonly divergenceFactor: number;

@@ -37,6 +37,7 @@ export default async function runJob(job: Job): Promise<JobOutcome> {
       steps: spec.steps,
       loss: spec.loss,
       evalEvery: spec.evalEvery,
+      ...(spec.evalSchedule !== undefined ? { evalSchedule: spec.evalSchedule } : {}),
       eigs: spec.eigs,
       ...(spec.batch !== undefined ? { batch: spec.batch } : {}),
       seed: job.seed,

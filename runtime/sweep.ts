@@ -103,6 +103,8 @@ function identity(spec: SweepSpec): string {
     ...Object.fromEntries(IDENTITY_FIELDS.map((field) => [field, spec[field]])),
     // f32 runs are other numbers; f64 (the default) leaves the identity of older sweeps as it was.
     dtype: spec.dtype === "f32" ? "f32" : undefined,
+    // Always present: a sweep of an nqm without schedules (measured uniformly, phases by the old rule) is not resumed.
+    evalSchedule: spec.evalSchedule ?? "dense-early",
   });
 }
 
