@@ -207,6 +207,14 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (file: string, options: SweepOptions) =>
       setExitCode(await (await training()).sweepCommand(file, options)),
     );
+  // `--data` is required of a sweep, not of its merge: commander checks a parent's required options too.
+  // And `nqm sweep merge … --out DIR` is the merge's --out, not the sweep's (commander needs the
+  // whole chain positional for that; nqm's own options, --version and --help, come first anyway).
+  program.enablePositionalOptions();
+  sweep.enablePositionalOptions();
+  sweep.hook("preSubcommand", (command) => {
+    if (command.getOptionValue("data") === undefined) command.setOptionValue("data", "");
+  });
   sweep
     .command("merge")
     .description("merge the folders of a sharded sweep (--shard) into one sweep folder, with its summary and report")

@@ -52,11 +52,19 @@ export function parseShard(text: string): Shard {
 }
 
 /**
- * The jobs of a shard: every N-th job from the I-th, so each slice mixes cheap and costly runs
- * (models and rates alternate in job order) and the slices of all N cover the sweep exactly once.
+ * The jobs of a shard. Jobs are dealt round-robin in the order of a hash of their run ids: a
+ * fixed shuffle, so each slice mixes models, rates and seeds (plain striding would give every
+ * slice one model when N is their number) and the slices of all N cover the sweep exactly once.
+ * Within a slice the jobs keep the sweep's order.
  */
 export function shardJobs(jobs: readonly Job[], shard: Shard | undefined): Job[] {
-  return shard === undefined ? [...jobs] : jobs.filter((job) => job.index % shard.count === shard.index - 1);
+  if (shard === undefined) return [...jobs];
+  const key = (job: Job) => createHash("sha256").update(expectedId(job)).digest("hex");
+  const dealt = jobs
+    .map((job) => ({ job, key: key(job) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const mine = new Set(dealt.filter((_, i) => i % shard.count === shard.index - 1).map(({ job }) => job.index));
+  return jobs.filter((job) => mine.has(job.index));
 }
 
 /** A multiple of η_crit such as `2.5x`: finite and positive, or NQM3007 for `option`. */
