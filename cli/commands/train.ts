@@ -234,8 +234,11 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
   try {
     // Then the queue: a wrong URL fails in seconds, before the compile.
     if (queue !== undefined && address !== undefined) await queue.checkQueueReachable(address);
-    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory.
-    const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
+    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory
+    // (a coordinator holds its own session only; its workers run elsewhere).
+    const memoryLimit = Math.floor(
+      defaultMemoryLimit() / (address !== undefined ? 1 : 1 + workerCount(options.workers, total)),
+    );
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const { session } = await open(file, options, memoryLimit);
     const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
