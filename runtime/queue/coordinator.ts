@@ -67,6 +67,8 @@ export async function runQueueSweep(spec: SweepSpec, options: QueueSweepOptions)
   /** Job ids still to be written and not failed. */
   const pending = new Set([...jobs.keys()].filter((id) => !done.has(jobRunId(jobs, id))));
   const failures = new Map<string, QueueFailure>();
+  /** The run written since the last progress report. */
+  let last: RunRecord | undefined;
   const queue = new Queue<RunJob>(QUEUE_NAME, { connection: queueConnection(options.address) });
   const outage = outageReporter("sweep", options.address, log);
   queue.on("error", outage.error);
@@ -115,7 +117,6 @@ export async function runQueueSweep(spec: SweepSpec, options: QueueSweepOptions)
     // Acknowledged only now that it is in runs.jsonl (or was there already).
     await job.remove();
   };
-  let last: RunRecord | undefined;
 
   try {
     // Left by an earlier coordinator: results it did not write yet are written below; jobs that
