@@ -98,6 +98,16 @@ export const MESSAGES = {
   ],
   NQM4009: ["error", "malformed data file {path}: {reason}"],
   NQM4010: ["error", "unsupported data file {path}: {reason}"],
+  NQM4011: ["error", "cannot reach the queue at {url}: {reason}; {advice}"],
+  NQM4012: ["error", "run {id} failed on the queue after {attempts}: {reason}"],
+  NQM4013: [
+    "error",
+    "job {job} was enqueued by nqm {theirs}, but this worker is nqm {ours}; run the same nqm on every machine",
+  ],
+  NQM4014: [
+    "error",
+    "the data set {data} on this machine is not the coordinator's (content hash {ours} here, {theirs} there); {advice}",
+  ],
 } as const satisfies Record<string, readonly [Severity, string]>;
 
 export type DiagnosticCode = keyof typeof MESSAGES;

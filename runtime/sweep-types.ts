@@ -16,6 +16,12 @@ export interface SweepSpec extends SessionOptions {
   readonly eigs: number;
   readonly batch?: number;
   readonly divergenceFactor: number;
+  /**
+   * The content hash of the data the sweep was planned on (runtime/data/content-hash.ts): a
+   * worker on another machine refuses to train on data that differs (NQM4014). Not part of the
+   * identity: the data spec is.
+   */
+  readonly dataHash?: string;
 }
 
 /** One run of a sweep, by its place in the sweep's fixed order. */

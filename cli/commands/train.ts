@@ -21,15 +21,21 @@ import {
   openSweepFolder,
   parseLearningRates,
   parseMultiple,
+  parseShard,
   readRuns,
   runSweep,
+  shardJobs,
+  sweepJobs,
   type SweepSpec,
   workerCount,
 } from "../../runtime/sweep.ts";
+import { datasetHash } from "../../runtime/data/content-hash.ts";
+import type { QueueFailure } from "../../runtime/queue/coordinator.ts";
+import { mergeSweepFolders } from "../../runtime/sweep-merge.ts";
 import { sweepSettings } from "../../runtime/sweep-settings.ts";
 import { trainRun } from "../../runtime/train.ts";
 import type { ScheduleKind } from "../../runtime/schedule.ts";
-import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
+import { readSource, kernelChoice, type KernelOptions, report } from "../io.ts";
 import { alignColumns } from "../table.ts";
 
 export interface TrainingOptions extends KernelOptions {
@@ -189,9 +195,30 @@ export interface SweepOptions extends TrainingOptions {
   report: boolean;
   /** Lines for the report's Notes section (the demo's). */
   notes?: string[];
+  /** `--queue URL`: coordinate the sweep on this Redis instead of running it here. */
+  queue?: string;
+  /** Tries per run on the queue. */
+  attempts?: number;
+  /** `--shard I/N`: run only the I-th of N slices of the sweep. */
+  shard?: string;
 }
 
 export async function sweepCommand(file: string, options: SweepOptions): Promise<number> {
+  // The queue's modules (BullMQ, ioredis) load only for a sweep on a queue.
+  const queue =
+    options.queue !== undefined
+      ? {
+          ...(await import("../../runtime/queue/connection.ts")),
+          ...(await import("../../runtime/queue/coordinator.ts")),
+        }
+      : undefined;
+  const address = queue !== undefined && options.queue !== undefined ? queue.parseQueueUrl(options.queue) : undefined;
+  const shard = options.shard !== undefined ? parseShard(options.shard) : undefined;
+  if (address !== undefined && shard !== undefined)
+    fail("NQM3007", {
+      option: "--shard",
+      reason: "a sweep on a queue is shared by its workers already; use --shard without --queue (e.g. in a job array)",
+    });
   const source = readSource(file);
   const loss = lossOf(options.loss);
   const spec: SweepSpec = {
@@ -208,30 +235,59 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     divergenceFactor: options.cap,
     cwd: process.cwd(),
   };
-  const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
+  const total = shardJobs(sweepJobs(spec), shard).length;
   // The folder first: an unwritable --out or a folder held by another sweep fails before any compile or data load.
-  const folder = openSweepFolder(spec, options.out);
+  const folder = openSweepFolder(spec, options.out, shard);
   try {
-    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory.
-    const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
+    // Then the queue: a wrong URL fails in seconds, before the compile.
+    if (queue !== undefined && address !== undefined) await queue.checkQueueReachable(address);
+    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory
+    // (a coordinator holds its own session only; its workers run elsewhere).
+    const memoryLimit = Math.floor(
+      defaultMemoryLimit() / (address !== undefined ? 1 : 1 + workerCount(options.workers, total)),
+    );
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const { session } = await open(file, options, memoryLimit);
     const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
     const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
     process.stderr.write(
-      `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
+      `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}${shard ? `; shard ${shard.index} of ${shard.count}` : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
     );
+    if (address !== undefined)
+      process.stderr.write(
+        `nqm: queued on ${address.label}; start workers with \`nqm worker --queue ${address.label}\` on any machine\n`,
+      );
     const bar = progress("sweep", total, { unit: "runs" });
     const started = performance.now();
-    const runs = await runSweep(
-      { ...spec, memoryLimit },
-      {
-        outDir: options.out,
-        folder,
-        ...(options.workers ? { workers: options.workers } : {}),
-        onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
-      },
-    );
+    let failures: QueueFailure[] = [];
+    let runs: RunRecord[];
+    if (queue !== undefined && address !== undefined) {
+      const result = await queue.runQueueSweep(
+        { ...spec, dataHash: datasetHash(session.data) },
+        {
+          address,
+          folder,
+          ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
+          onProgress: (p) =>
+            bar.update(
+              p.done,
+              `${p.running} running, ${p.failed} failed${p.last ? ` · ${p.last.id} ${p.last.phase}` : ""}`,
+            ),
+        },
+      );
+      runs = result.runs;
+      failures = result.failures;
+    } else
+      runs = await runSweep(
+        { ...spec, memoryLimit },
+        {
+          outDir: options.out,
+          folder,
+          ...(options.workers ? { workers: options.workers } : {}),
+          ...(shard ? { shard } : {}),
+          onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
+        },
+      );
     bar.finish();
     const lines = [
       `wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
@@ -250,10 +306,53 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     }
     lines.push(phaseTable(runs));
     process.stdout.write(`${lines.join("\n")}\n`);
-    return 0;
+    if (failures.length === 0) return 0;
+    // Never silently dropped: each failed run with its last error; a rerun tries them again.
+    report(
+      failures.map((f) =>
+        diagnostic("NQM4012", {
+          id: f.id,
+          attempts: `${f.attempts} attempt${f.attempts === 1 ? "" : "s"}`,
+          reason: f.reason,
+        }),
+      ),
+    );
+    process.stderr.write(
+      `nqm: ${failures.length} of ${total} runs failed; rerun the same command to try them again (runs.jsonl keeps the others)\n`,
+    );
+    return 1;
   } finally {
     folder.release();
   }
+}
+
+/** `nqm sweep merge DIR…`: the shards' folders joined into one sweep folder, with its report. */
+export async function mergeCommand(
+  dirs: readonly string[],
+  options: { out: string; report: boolean },
+): Promise<number> {
+  const { spec, runs, missing, duplicates } = mergeSweepFolders(dirs, options.out);
+  const lines = [
+    `merged ${dirs.length} folder${dirs.length === 1 ? "" : "s"} into ${join(options.out, "runs.jsonl")}: ${runs.length} runs${duplicates > 0 ? ` (${duplicates} found twice, kept once)` : ""}`,
+  ];
+  const first = runs.find((r) => r.seed === spec.seeds[0]) ?? runs[0];
+  if (options.report && first !== undefined) {
+    const paths = await writeReport(options.out, runs, {
+      modelFile: spec.file,
+      data: spec.data,
+      etaCrit: first.etaCrit,
+      lossNormalization: spec.loss,
+      settings: sweepSettings(spec),
+    });
+    lines.push(`report: ${paths.at(-1)}`);
+  }
+  if (runs.length > 0) lines.push(phaseTable(runs));
+  process.stdout.write(`${lines.join("\n")}\n`);
+  if (missing.length > 0)
+    process.stderr.write(
+      `nqm: ${missing.length} of the sweep's ${missing.length + runs.length} runs are in none of the folders (${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}); run the missing shards, or \`nqm sweep\` with --out ${options.out} to finish it here\n`,
+    );
+  return 0;
 }
 
 /** Model × η/η_crit → the majority phase (as the report counts it), as text. */
