@@ -91,7 +91,8 @@ export function diagnosticsJson(diagnostics: readonly Diagnostic[]): Record<stri
 
 export interface ModelOptions {
   set?: Record<string, number>;
-  modelName?: string;
+  /** The model block, when the file holds several (--block; --model-name is its old spelling). */
+  block?: string;
 }
 
 /** How compiled kernels run (--backend, --dtype, --threads). */
@@ -120,8 +121,21 @@ export function loadModelFile(
   const { model, warnings } = loadModel(source, {
     file,
     set: { ...extraSet, ...(options.set ?? {}) },
-    ...(options.modelName ? { name: options.modelName } : {}),
+    ...(options.block ? { name: options.block } : {}),
   });
   report(warnings);
   return { model, source };
+}
+
+/**
+ * A reader that stops early (`nqm eval … | head`) closes the pipe: the next write fails with
+ * EPIPE. The rest of the output is unwanted, so the process ends quietly with exit code 0 (so that
+ * `set -o pipefail` scripts do not fail on a `| head`), not with an unhandled 'error' event.
+ */
+export function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr])
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") throw error;
+      process.exit(0);
+    });
 }

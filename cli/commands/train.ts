@@ -1,6 +1,6 @@
 /** `nqm train`, `nqm sweep` and `nqm demo`. */
 import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defined } from "../../foundation/defined.ts";
 import { NqmError, diagnostic, fail } from "../../foundation/diagnostics.ts";
@@ -18,6 +18,7 @@ import {
   type SessionOptions,
 } from "../../runtime/session.ts";
 import {
+  identityHash,
   openSweepFolder,
   parseLearningRates,
   parseMultiple,
@@ -32,7 +33,7 @@ import { alignColumns } from "../table.ts";
 
 export interface TrainingOptions extends KernelOptions {
   set?: Record<string, number>;
-  modelName?: string;
+  block?: string;
   data: string;
   dataSeed: number;
   steps: number;
@@ -85,7 +86,7 @@ function sessionOptions(file: string, source: string, options: TrainingOptions):
     file,
     source,
     set: options.set ?? {},
-    ...(options.modelName ? { modelName: options.modelName } : {}),
+    ...(options.block ? { modelName: options.block } : {}),
     data: options.data,
     dataSeed: options.dataSeed,
     ...kernelChoice(options),
@@ -178,9 +179,13 @@ export async function trainCommand(
 /** The options of `nqm sweep`. */
 export interface SweepOptions extends TrainingOptions {
   lrs: string;
-  models: string;
+  /** f, lin, quad, a comma list or all (--model; --models is its old spelling). */
+  model: string;
+  models?: string;
   seeds: number;
-  out: string;
+  /** The sweep's own folder; without it, a folder named from the sweep under outRoot. */
+  out?: string;
+  outRoot?: string;
   workers?: number;
   report: boolean;
 }
@@ -190,7 +195,7 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
   const loss = lossOf(options.loss);
   const spec: SweepSpec = {
     ...sessionOptions(file, source, options),
-    models: parseModels(options.models),
+    models: parseModels(options.models ?? options.model),
     lrMultiples: parseLearningRates(options.lrs),
     seeds: Array.from({ length: options.seeds }, (_, i) => i),
     steps: options.steps,
@@ -203,7 +208,9 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
   };
   const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
   // The folder first: an unwritable --out or a folder held by another sweep fails before any compile or data load.
-  const folder = openSweepFolder(spec, options.out);
+  const out = options.out ?? join(options.outRoot ?? DEFAULT_OUT_ROOT, sweepFolderName(file, spec));
+  const folder = openSweepFolder(spec, out);
+  if (options.out === undefined) process.stderr.write(`nqm: sweep folder ${out}\n`);
   try {
     // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory.
     const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
@@ -219,7 +226,7 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     const runs = await runSweep(
       { ...spec, memoryLimit },
       {
-        outDir: options.out,
+        outDir: out,
         folder,
         ...(options.workers ? { workers: options.workers } : {}),
         onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
@@ -227,10 +234,10 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     );
     bar.finish();
     const lines = [
-      `wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+      `wrote ${join(out, "runs.jsonl")} and ${join(out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
     ];
     if (options.report) {
-      const paths = await writeReport(options.out, runs, {
+      const paths = await writeReport(out, runs, {
         modelFile: file,
         data: session.data.name,
         etaCrit,
@@ -246,6 +253,21 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
   } finally {
     folder.release();
   }
+}
+
+/** Where sweeps without --out get their folders (--out-root). */
+export const DEFAULT_OUT_ROOT = "nqm-out";
+
+/**
+ * The folder name of a sweep without --out: the model file's name and the sweep's identity hash,
+ * so two different sweeps never share a folder and a rerun of the same sweep resumes its own.
+ */
+export function sweepFolderName(file: string, spec: SweepSpec): string {
+  const stem = basename(file)
+    .replace(/\.nqm$/i, "")
+    .replace(/[^A-Za-z0-9_.-]+/g, "_")
+    .slice(0, 64);
+  return `${stem || "sweep"}-${identityHash(spec)}`;
 }
 
 /** Model × η/η_crit → the majority phase (as the report counts it), as text. */
@@ -284,7 +306,7 @@ const DEMO = {
   evalEvery: 2,
 } as const;
 
-export async function demoCommand(options: { out: string; workers?: number }): Promise<number> {
+export async function demoCommand(options: { out?: string; outRoot?: string; workers?: number }): Promise<number> {
   const file = examplePath(DEMO.example);
   process.stderr.write(
     `nqm demo: ${DEMO.example} (m = ${DEMO.set.m}) on ${DEMO.data}: gradient descent on f, f_lin and f_quad for η from 0.5 to 2.5 η_crit, ${DEMO.steps} steps each\n`,
@@ -299,9 +321,10 @@ export async function demoCommand(options: { out: string; workers?: number }): P
     eigs: 1,
     cap: 1e10,
     lrs: DEMO.lrs,
-    models: "f,lin,quad",
+    model: "all",
     seeds: 1,
-    out: options.out,
+    ...(options.out !== undefined ? { out: options.out } : {}),
+    ...(options.outRoot !== undefined ? { outRoot: options.outRoot } : {}),
     ...(options.workers ? { workers: options.workers } : {}),
     report: true,
   });
