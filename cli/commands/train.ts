@@ -1,36 +1,19 @@
-/** `nqm train`, `nqm sweep` and `nqm demo`. */
+/** `nqm train`, `nqm sweep` and `nqm demo`: the library's train and sweep (api/training.ts), printed. */
 import { existsSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { defined } from "../../foundation/defined.ts";
-import { NqmError, diagnostic, fail } from "../../foundation/diagnostics.ts";
-import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
+import { NqmError, diagnostic } from "../../foundation/diagnostics.ts";
+import { majorityPhase } from "../../runtime/plot/index.ts";
 import { formatLabel } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../../runtime/run-record.ts";
-import { defaultMemoryLimit } from "../../runtime/memory.ts";
-import { progress } from "../../runtime/progress.ts";
-import {
-  criticalRate,
-  openSession,
-  startingPoint,
-  type LossNormalization,
-  type Session,
-  type SessionOptions,
-} from "../../runtime/session.ts";
-import {
-  identityHash,
-  openSweepFolder,
-  parseLearningRates,
-  parseMultiple,
-  runSweep,
-  type SweepSpec,
-  workerCount,
-} from "../../runtime/sweep.ts";
-import { sweepSettings } from "../../runtime/sweep-settings.ts";
-import { trainRun } from "../../runtime/train.ts";
-import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
+import { progress, type Progress } from "../../runtime/progress.ts";
+import { type SessionInfo, sweep, train, type LossNormalization } from "../../api/training.ts";
+import { kernelChoice, type KernelOptions } from "../io.ts";
 import { alignColumns } from "../table.ts";
 
+export { DEFAULT_OUT_ROOT, sweepFolderName } from "../../api/training.ts";
+
+/** The options every training command parses (commander's values). */
 export interface TrainingOptions extends KernelOptions {
   set?: Record<string, number>;
   block?: string;
@@ -44,71 +27,28 @@ export interface TrainingOptions extends KernelOptions {
   cap: number;
 }
 
-function lossOf(value: string): LossNormalization {
-  if (value !== "sum" && value !== "mean")
-    fail("NQM3007", { option: "--loss", reason: `expected sum or mean, got \`${value}\`` });
-  return value;
-}
-
-/** `f,lin,quad`, `all`, or one of them. */
-function parseModels(value: string): ModelKind[] {
-  if (value === "all") return [...MODEL_ORDER];
-  const kinds = value.split(",").map((s) => s.trim());
-  for (const kind of kinds)
-    if (!(MODEL_ORDER as readonly string[]).includes(kind))
-      fail("NQM3007", { option: "--model", reason: `\`${kind}\` is not one of f, lin, quad, all` });
-  return kinds as ModelKind[];
-}
-
-/**
- * Measurements every 10 steps, or 50 in a run (whichever is sparser): warm-started Lanczos
- * needs a few kernel products per measurement, so tracking stays near one step's cost.
- */
-function defaultEvalEvery(steps: number): number {
-  return Math.max(10, Math.round(steps / 50));
-}
-
-/** `0.01` (absolute) or `2.5x` (a multiple of η_crit); finite and positive. */
-function parseLearningRate(value: string): { absolute: number } | { multiple: number } {
-  if (/x\s*$/i.test(value)) return { multiple: parseMultiple(value, "--lr") };
-  const absolute = Number(value);
-  if (!/^\s*[0-9]*\.?[0-9]+(?:e[-+]?\d+)?\s*$/i.test(value) || !Number.isFinite(absolute) || absolute <= 0)
-    fail("NQM3007", {
-      option: "--lr",
-      reason: `expected a positive number or a multiple of η_crit such as 2.5x, got \`${value}\``,
-    });
-  return { absolute };
-}
-
-/** The session that a training command's options describe. */
-function sessionOptions(file: string, source: string, options: TrainingOptions): SessionOptions {
+/** The library's training options from the command's. */
+function trainingChoice(options: TrainingOptions) {
   return {
-    file,
-    source,
-    set: options.set ?? {},
-    ...(options.block ? { modelName: options.block } : {}),
+    ...(options.set ? { set: options.set } : {}),
+    ...(options.block ? { block: options.block } : {}),
     data: options.data,
     dataSeed: options.dataSeed,
+    steps: options.steps,
+    loss: options.loss as LossNormalization,
+    ...(options.evalEvery !== undefined ? { evalEvery: options.evalEvery } : {}),
+    eigs: options.eigs,
+    ...(options.batch !== undefined ? { batch: options.batch } : {}),
+    cap: options.cap,
     ...kernelChoice(options),
   };
 }
 
-async function open(
-  file: string,
-  options: TrainingOptions,
-  memoryLimit?: number,
-): Promise<{ session: Session; source: string }> {
-  const source = readSource(file);
-  const session = await openSession({
-    ...(memoryLimit !== undefined ? { memoryLimit } : {}),
-    ...sessionOptions(file, source, options),
-  });
-  const bound = Object.entries(session.boundDims);
+/** Says which input dims came from the data. */
+function noteBoundDims(info: SessionInfo): void {
+  const bound = Object.entries(info.boundDims);
   if (bound.length > 0)
-    process.stderr.write(
-      `nqm: ${bound.map(([k, v]) => `${k} = ${v}`).join(", ")} from the data (${session.data.name})\n`,
-    );
-  return { session, source };
+    process.stderr.write(`nqm: ${bound.map(([k, v]) => `${k} = ${v}`).join(", ")} from the data (${info.data})\n`);
 }
 
 const num = (x: number | null | undefined, digits = 4) =>
@@ -128,47 +68,31 @@ export async function trainCommand(
   file: string,
   options: TrainingOptions & { lr: string; model: string; seed: number; json?: boolean },
 ): Promise<number> {
-  const kinds = parseModels(options.model);
-  const loss = lossOf(options.loss);
-  const rate = parseLearningRate(options.lr);
-  const { session } = await open(file, options, defaultMemoryLimit());
-  const n = session.data.train.n;
-  const start = startingPoint(session, options.seed);
-  const { lambda0 } = start;
-  const etaCrit = criticalRate(lambda0, loss, n);
-  const lr = "absolute" in rate ? rate.absolute : rate.multiple * etaCrit;
-  const runs: RunRecord[] = [];
-  for (const kind of kinds) {
-    const bar = progress(`train ${MODEL_LABELS[kind]}`, options.steps);
-    const record = trainRun(
-      session,
-      start,
-      {
-        kind,
-        lr,
-        ...("multiple" in rate ? { lrMultiple: rate.multiple } : {}),
-        steps: options.steps,
-        loss,
-        evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
-        eigs: options.eigs,
-        ...(options.batch ? { batch: options.batch } : {}),
-        seed: options.seed,
-        divergenceFactor: options.cap,
-      },
-      (t) => bar.update(t),
-    );
-    bar.finish(record.phase);
-    runs.push(record);
-  }
+  const bars = new Map<ModelKind, Progress>();
+  const result = await train(file, {
+    ...trainingChoice(options),
+    lr: options.lr,
+    model: options.model,
+    seed: options.seed,
+    onOpen: noteBoundDims,
+    onStep: (kind, step, steps) => {
+      let bar = bars.get(kind);
+      if (bar === undefined) {
+        bar = progress(`train ${MODEL_LABELS[kind]}`, steps);
+        bars.set(kind, bar);
+      }
+      bar.update(step);
+    },
+    onRun: (record) => bars.get(record.model)?.finish(record.phase),
+  });
+  const { lambda0, etaCrit, lr, runs, loss } = result;
   if (options.json) {
-    process.stdout.write(
-      `${JSON.stringify({ model: session.model.name, data: session.data.name, lambda0, etaCrit, lr, runs })}\n`,
-    );
+    process.stdout.write(`${JSON.stringify({ model: result.model, data: result.data, lambda0, etaCrit, lr, runs })}\n`);
     return 0;
   }
   process.stdout.write(
     `${[
-      `model ${session.model.name} on ${session.data.name} (n = ${n}${session.data.test ? `, ${session.data.test.n} test` : ""}), seed ${options.seed}, ${loss} loss`,
+      `model ${result.model} on ${result.data} (n = ${result.n}${result.testN !== undefined ? `, ${result.testN} test` : ""}), seed ${result.seed}, ${loss} loss`,
       `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
       ...runs.map(summaryLine),
     ].join("\n")}\n`,
@@ -191,83 +115,34 @@ export interface SweepOptions extends TrainingOptions {
 }
 
 export async function sweepCommand(file: string, options: SweepOptions): Promise<number> {
-  const source = readSource(file);
-  const loss = lossOf(options.loss);
-  const spec: SweepSpec = {
-    ...sessionOptions(file, source, options),
-    models: parseModels(options.models ?? options.model),
-    lrMultiples: parseLearningRates(options.lrs),
-    seeds: Array.from({ length: options.seeds }, (_, i) => i),
-    steps: options.steps,
-    loss,
-    evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
-    eigs: options.eigs,
-    ...(options.batch ? { batch: options.batch } : {}),
-    divergenceFactor: options.cap,
-    cwd: process.cwd(),
-  };
-  const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
-  // The folder first: an unwritable --out or a folder held by another sweep fails before any compile or data load.
-  const out = options.out ?? join(options.outRoot ?? DEFAULT_OUT_ROOT, sweepFolderName(file, spec));
-  const folder = openSweepFolder(spec, out);
-  if (options.out === undefined) process.stderr.write(`nqm: sweep folder ${out}\n`);
-  try {
-    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory.
-    const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
-    // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
-    const { session } = await open(file, options, memoryLimit);
-    const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
-    const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
-    process.stderr.write(
-      `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
-    );
-    const bar = progress("sweep", total, { unit: "runs" });
-    const started = performance.now();
-    const runs = await runSweep(
-      { ...spec, memoryLimit },
-      {
-        outDir: out,
-        folder,
-        ...(options.workers ? { workers: options.workers } : {}),
-        onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
-      },
-    );
-    bar.finish();
-    const lines = [
-      `wrote ${join(out, "runs.jsonl")} and ${join(out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
-    ];
-    if (options.report) {
-      const paths = await writeReport(out, runs, {
-        modelFile: file,
-        data: session.data.name,
-        etaCrit,
-        lossNormalization: loss,
-        settings: sweepSettings(spec),
-        backend: session.backend,
-      });
-      lines.push(`report: ${paths.at(-1)}`);
-    }
-    lines.push(phaseTable(runs));
-    process.stdout.write(`${lines.join("\n")}\n`);
-    return 0;
-  } finally {
-    folder.release();
-  }
-}
-
-/** Where sweeps without --out get their folders (--out-root). */
-export const DEFAULT_OUT_ROOT = "nqm-out";
-
-/**
- * The folder name of a sweep without --out: the model file's name and the sweep's identity hash,
- * so two different sweeps never share a folder and a rerun of the same sweep resumes its own.
- */
-export function sweepFolderName(file: string, spec: SweepSpec): string {
-  const stem = basename(file)
-    .replace(/\.nqm$/i, "")
-    .replace(/[^A-Za-z0-9_.-]+/g, "_")
-    .slice(0, 64);
-  return `${stem || "sweep"}-${identityHash(spec)}`;
+  let bar: Progress | undefined;
+  const result = await sweep(file, {
+    ...trainingChoice(options),
+    lrs: options.lrs,
+    model: options.models ?? options.model,
+    seeds: options.seeds,
+    ...(options.out !== undefined ? { out: options.out } : {}),
+    ...(options.outRoot !== undefined ? { outRoot: options.outRoot } : {}),
+    ...(options.workers !== undefined ? { workers: options.workers } : {}),
+    report: options.report,
+    onStart: (info) => {
+      noteBoundDims(info);
+      if (options.out === undefined) process.stderr.write(`nqm: sweep folder ${info.folder}\n`);
+      process.stderr.write(
+        `nqm: sweep of ${info.total} runs (${info.models.join(", ")} × ${info.lrMultiples.length} learning rates × ${info.seeds} seed${info.seeds > 1 ? "s" : ""}); η_crit = ${num(info.etaCrit, 6)} for seed 0\n`,
+      );
+      bar = progress("sweep", info.total, { unit: "runs" });
+    },
+    onRun: (record, done) => bar?.update(done, `${record.id} ${record.phase}`),
+  });
+  bar?.finish();
+  const lines = [
+    `wrote ${join(result.folder, "runs.jsonl")} and ${join(result.folder, "summary.csv")} (${result.runs.length} runs, ${result.seconds.toFixed(1)} s)`,
+  ];
+  if (result.report.length > 0) lines.push(`report: ${result.report.at(-1)}`);
+  lines.push(phaseTable(result.runs));
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
 }
 
 /** Model × η/η_crit → the majority phase (as the report counts it), as text. */
