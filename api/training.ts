@@ -219,6 +219,26 @@ export async function train(file: string, options: TrainOptions): Promise<TrainR
   return { ...info, seed, loss: settings.loss, lambda0, etaCrit, lr, runs };
 }
 
+/** `--seeds`: a count n (seeds 0..n−1) or a comma list of distinct seeds such as `0,3,7`. */
+export function parseSeeds(value: number | string | readonly number[]): number[] {
+  if (typeof value === "number") return Array.from({ length: integer("--seeds", value, 1, 1) }, (_, i) => i);
+  if (typeof value === "string" && !value.includes(",")) {
+    if (!/^\s*\d+\s*$/.test(value))
+      fail("NQM3007", { option: "--seeds", reason: `expected a count or a comma list of seeds, got \`${value}\`` });
+    return parseSeeds(Number(value));
+  }
+  const seeds = typeof value === "string" ? value.split(",").map((part) => part.trim()) : value.map(String);
+  const numbers = seeds.map((text) => {
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+      fail("NQM3007", { option: "--seeds", reason: `\`${text}\` is not a seed (an integer from 0 to 2^53 − 1)` });
+    return Number(text);
+  });
+  if (new Set(numbers).size !== numbers.length)
+    fail("NQM3007", { option: "--seeds", reason: "a seed is given twice (each seed is one run per model and rate)" });
+  if (numbers.length === 0) fail("NQM3007", { option: "--seeds", reason: "no seed given" });
+  return numbers;
+}
+
 /**
  * The folder name of a sweep without `out`: the model file's name and the sweep's identity hash,
  * so two different sweeps never share a folder and a rerun of the same sweep resumes its own.
@@ -237,8 +257,8 @@ export interface SweepOptions extends TrainingOptions {
   readonly lrs?: string | readonly number[];
   /** Which models: "f,lin,quad", "all" (the default), or an array. */
   readonly model?: string | readonly ModelKind[];
-  /** Initialization seeds 0..seeds−1 (default 1). */
-  readonly seeds?: number;
+  /** Initialization seeds: a count n (seeds 0..n−1, default 1), or a list ("0,3,7" or [0, 3, 7]). */
+  readonly seeds?: number | string | readonly number[];
   /** The sweep's own folder; without it, a folder named from the sweep under `outRoot`. */
   readonly out?: string;
   /** Where sweeps without `out` get their folders (default "nqm-out"). */
@@ -260,7 +280,8 @@ export interface SweepStart extends SessionInfo {
   readonly etaCrit: number;
   readonly models: readonly ModelKind[];
   readonly lrMultiples: readonly number[];
-  readonly seeds: number;
+  /** The initialization seeds, in the sweep's order. */
+  readonly seeds: readonly number[];
 }
 
 /** The result of `sweep`: its folder and every run, in the sweep's order. */
@@ -268,7 +289,7 @@ export interface SweepResult extends SessionInfo {
   readonly folder: string;
   /** The sweep's identity hash (in sweep.json and every record). */
   readonly hash: string;
-  /** η_crit of seed 0. */
+  /** η_crit of the first seed. */
   readonly etaCrit: number;
   readonly runs: readonly RunRecord[];
   /** The report's files (plots, report.md, report.html), unless `report: false`. */
@@ -286,7 +307,7 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
     models: parseModels(options.model ?? "all"),
     lrMultiples:
       typeof lrs === "string" ? parseLearningRates(lrs) : parseLearningRates(lrs.map((m) => `${m}x`).join(",")),
-    seeds: Array.from({ length: integer("--seeds", options.seeds, 1, 1) }, (_, i) => i),
+    seeds: parseSeeds(options.seeds ?? 1),
     ...settings,
     cwd: options.cwd ?? process.cwd(),
   };
@@ -310,7 +331,7 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
       etaCrit,
       models: spec.models,
       lrMultiples: spec.lrMultiples,
-      seeds: spec.seeds.length,
+      seeds: spec.seeds,
     });
     const started = performance.now();
     const runs = await runSweep(

@@ -215,7 +215,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option("--lrs <range>", "η/η_crit values: START:STOP:STEP or a comma list", "0.5x:4.5x:0.25x")
     .option("--model <kinds>", "f, lin, quad, a comma list, or all", "all")
     .addOption(deprecatedAlias("--models <kinds>", "--model"))
-    .option("--seeds <n>", "initialization seeds 0..n-1", parseInteger("--seeds", 1), 1)
+    .option("--seeds <n>", "initialization seeds: a count n (seeds 0..n-1) or a comma list such as 0,3,7", "1")
     .option("--out <dir>", "the sweep's folder (default: a folder named from the sweep under --out-root)")
     .option("--out-root <dir>", "where sweeps get their own folders when --out is not given", "nqm-out")
     .option("--workers <n>", "worker threads (default: the number of cores)", parseInteger("--workers", 1))

@@ -106,7 +106,8 @@ export interface SweepOptions extends TrainingOptions {
   /** f, lin, quad, a comma list or all (--model; --models is its old spelling). */
   model: string;
   models?: string;
-  seeds: number;
+  /** A count or a comma list (the library parses it). */
+  seeds: string | number;
   /** The sweep's own folder; without it, a folder named from the sweep under outRoot. */
   out?: string;
   outRoot?: string;
@@ -129,7 +130,7 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
       noteBoundDims(info);
       if (options.out === undefined) process.stderr.write(`nqm: sweep folder ${info.folder}\n`);
       process.stderr.write(
-        `nqm: sweep of ${info.total} runs (${info.models.join(", ")} × ${info.lrMultiples.length} learning rates × ${info.seeds} seed${info.seeds > 1 ? "s" : ""}); η_crit = ${num(info.etaCrit, 6)} for seed 0\n`,
+        `nqm: sweep of ${info.total} runs (${info.models.join(", ")} × ${info.lrMultiples.length} learning rates × ${info.seeds.length} seed${info.seeds.length > 1 ? "s" : ""}); η_crit = ${num(info.etaCrit, 6)} for seed ${info.seeds[0]}\n`,
       );
       bar = progress("sweep", info.total, { unit: "runs" });
     },

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile, initialize, loadModel, NqmError, sweep, train } from "../../api/index.ts";
+import { parseSeeds } from "../../api/training.ts";
 import { layoutOf } from "../../compiler/codegen/layout.ts";
 import { loadModel as checkModel } from "../../compiler/frontend.ts";
 import { initializeFlat } from "../../runtime/init.ts";
@@ -64,6 +65,15 @@ describe("the library", () => {
     assert.equal(await codeOf(() => loadModel(join(WORK, "missing.nqm"))), "NQM3006");
     // A syntax error of the given source (1xxx), not of the file on disk.
     assert.match((await codeOf(() => compile(UV, { source: "model {" }))) ?? "", /^NQM1\d{3}$/);
+  });
+
+  test("--seeds: a count, or a comma list (several seeds are a list, as --lrs and --model take)", async () => {
+    assert.deepEqual(parseSeeds("3"), [0, 1, 2]);
+    assert.deepEqual(parseSeeds(2), [0, 1]);
+    assert.deepEqual(parseSeeds("0,3, 7"), [0, 3, 7]);
+    assert.deepEqual(parseSeeds([5]), [5]);
+    for (const bad of ["0,0", "a", "-1,2", "1.5,2", "0", ""])
+      assert.equal(await codeOf(() => parseSeeds(bad)), "NQM3007", JSON.stringify(bad));
   });
 
   test("train: CLI spellings and JavaScript values give the same runs; records are plain", async () => {
