@@ -1,5 +1,5 @@
 /** The `nqm` command line: thin; parses flags, calls the stages, prints. */
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Help, Option } from "commander";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { versionLabel } from "../compiler/version.ts";
 import { DERIVE_VIEWS } from "../compiler/diff/view-names.ts";
@@ -26,7 +26,7 @@ const DATA_HELP = `Data sets (--data), each with key=value options after a colon
   cifar:DIR                       CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin)
 The file kinds take classes=0+2 (or all), n=, test=, scale=, center=, normalize=; integer labels are
 classes (two: -1/+1, more: one-hot), float labels targets. E.g. cifar:data/cifar-10-batches-bin,classes=0+2,n=128`;
-import { collectSet, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
+import { collectSet, deprecated, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
 
 const BACKEND_HELP =
   "kernels: js (portable loops), wasm (WebAssembly SIMD products and elementwise loops on threads) or auto, the fastest here";
@@ -50,19 +50,46 @@ function withKernels(command: Command, options: { dtype?: boolean; threads?: boo
   return command;
 }
 
+/** Help that marks the options a command cannot run without. */
+function markRequired(): Partial<Help> {
+  const plain = new Help();
+  return {
+    optionDescription: (option) => `${option.mandatory ? "(required) " : ""}${plain.optionDescription(option)}`,
+  };
+}
+
+/** An old spelling of `replacement`: left out of --help, accepted with a note on stderr. */
+function deprecatedAlias(flags: string, replacement: string): Option {
+  const option = new Option(flags).hideHelp();
+  return option.argParser(deprecated(option.long ?? flags, replacement));
+}
+
+/** Where a user who got an option wrong finds the right spelling. */
+const helpHint = (command: string | undefined) => `(run \`nqm${command ? ` ${command}` : ""} --help\` for usage)`;
+
+/** The codes of errors in what the user typed on the command line (not in a file or the data). */
+const COMMAND_LINE_CODES: ReadonlySet<string> = new Set(["NQM3001", "NQM3002", "NQM3003", "NQM3005", "NQM3007"]);
+
 /** Builds the command tree; each action returns the process exit code. */
 function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command("nqm")
     .description("Compile neural-network model files to derivatives and fast kernels for f, f_lin and f_quad")
     .version(versionLabel())
     .showHelpAfterError("(run `nqm --help` for usage)")
+    .configureHelp(markRequired())
     .exitOverride();
 
   const withModel = (command: Command) =>
     command
       .argument("<file>", "model file (.nqm)")
       .option("--set <name=value>", "set a dim or const (repeatable, or comma-separated)", collectSet)
-      .option("--model-name <name>", "the model to use when the file holds several");
+      .option("--block <name>", "the model block to use when the file holds several")
+      .addOption(deprecatedAlias("--model-name <name>", "--block"))
+      .hook("preAction", (command) => {
+        const { modelName } = command.opts<{ modelName?: string }>();
+        if (modelName !== undefined && command.getOptionValue("block") === undefined)
+          command.setOptionValue("block", modelName);
+      });
 
   program
     .command("check")
@@ -86,7 +113,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     );
 
   withModel(program.command("derive").description("print the simplified symbolic derivatives of a model"))
-    .option("--what <view>", `which expressions: ${DERIVE_VIEWS.join(", ")}`, "all")
+    .option("--what <views>", `which expressions: ${DERIVE_VIEWS.join(", ")}, or a comma list`, "all")
     .action(async (file: string, options: ModelOptions & { what: string }) =>
       setExitCode((await derive()).deriveCommand(file, options)),
     );
@@ -200,9 +227,11 @@ function buildProgram(setExitCode: (code: number) => void): Command {
       ),
   )
     .option("--lrs <range>", "η/η_crit values: START:STOP:STEP or a comma list", "0.5x:4.5x:0.25x")
-    .option("--models <kinds>", "which models", "f,lin,quad")
-    .option("--seeds <n>", "initialization seeds 0..n-1", parseInteger("--seeds", 1), 1)
-    .option("--out <dir>", "output folder (an unfinished sweep there is resumed)", "nqm-out")
+    .option("--model <kinds>", "f, lin, quad, a comma list, or all", "all")
+    .addOption(deprecatedAlias("--models <kinds>", "--model"))
+    .option("--seeds <n>", "initialization seeds: a count n (seeds 0..n-1) or a comma list such as 0,3,7", "1")
+    .option("--out <dir>", "the sweep's folder (default: a folder named from the sweep under --out-root)")
+    .option("--out-root <dir>", "where sweeps get their own folders when --out is not given", "nqm-out")
     .option("--workers <n>", "worker threads (default: the number of cores)", parseInteger("--workers", 1))
     .option("--no-report", "skip the plots and report.md")
     .option(
@@ -254,14 +283,17 @@ function buildProgram(setExitCode: (code: number) => void): Command {
   program
     .command("demo")
     .description(
-      "the three regimes on the paper's two-layer ReLU net and 1-D data: sweep, plots and report in ./nqm-out",
+      "the three regimes on the paper's two-layer ReLU net and 1-D data: sweep, plots and report in a folder under ./nqm-out",
     )
-    .option("--out <dir>", "output folder", "nqm-out")
+    .option("--out <dir>", "the demo's folder (default: a folder named from the sweep under --out-root)")
+    .option("--out-root <dir>", "where sweeps get their own folders when --out is not given", "nqm-out")
     .option("--workers <n>", "worker threads (default: the number of cores)", parseInteger("--workers", 1))
-    .action(async (options: { out: string; workers?: number }) =>
+    .action(async (options: { out?: string; outRoot: string; workers?: number }) =>
       setExitCode(await (await training()).demoCommand(options)),
     );
 
+  // A usage error names the subcommand's own help.
+  for (const command of program.commands) command.showHelpAfterError(helpHint(command.name()));
   return program;
 }
 
@@ -271,6 +303,10 @@ export async function run(argv: readonly string[]): Promise<number> {
   output.json = argv.includes("--json");
   const program = buildProgram((code) => {
     exitCode = code;
+  });
+  let subcommand: string | undefined;
+  program.hook("preSubcommand", (_program, command) => {
+    subcommand = command.name();
   });
   try {
     await program.parseAsync([...argv], { from: "user" });
@@ -282,7 +318,11 @@ export async function run(argv: readonly string[]): Promise<number> {
         process.stdout.write(
           `${JSON.stringify({ ok: false, diagnostics: diagnosticsJson(error.diagnostics) }, null, 2)}\n`,
         );
-      else report(error.diagnostics);
+      else {
+        report(error.diagnostics);
+        if (error.diagnostics.some((d) => COMMAND_LINE_CODES.has(d.code)))
+          process.stderr.write(`${helpHint(subcommand)}\n`);
+      }
       return 1;
     }
     throw error;

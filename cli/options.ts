@@ -58,3 +58,11 @@ export function parseChoice<T extends string>(
     return fail("NQM3007", { option, reason: `expected one of ${choices.join(", ")}, got \`${value}\`` });
   };
 }
+
+/** A parser for an old option spelling: notes the new one on stderr, then keeps the value. */
+export function deprecated(option: string, replacement: string): (value: string) => string {
+  return (value: string) => {
+    process.stderr.write(`nqm: ${option} is deprecated: use ${replacement}\n`);
+    return value;
+  };
+}

@@ -75,7 +75,7 @@ export const MESSAGES = {
   NQM3002: ["error", "--set expects NAME=VALUE, not `{text}`"],
   NQM3003: ["error", "--set {name}={value}: {reason}"],
   NQM3004: ["error", "no model named `{name}` in this file; it holds: {models}"],
-  NQM3005: ["error", "this file holds several models ({models}); choose one with --model-name"],
+  NQM3005: ["error", "this file holds several models ({models}); choose one with --block"],
   NQM3006: ["error", "cannot read {file}: {reason}"],
   NQM3007: ["error", "invalid option {option}: {reason}"],
   NQM3008: [

@@ -25,6 +25,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["compiler/stage/"],
   ["compiler/codegen/"],
   ["runtime/"],
+  ["api/"],
   ["cli/"],
   ["bench/", "scripts/", "spec/"],
 ];

@@ -19,15 +19,23 @@ function choice<T extends string>(option: string, value: string, allowed: readon
   return value as T;
 }
 
+/** `--what grad,hvp`: one or more views, each once, in the order given (`all` stands for every one). */
+export function parseViews(text: string): DeriveView[] {
+  const views = text.split(",").map((part) => choice("--what", part.trim(), DERIVE_VIEWS));
+  return views.includes("all") ? ["all"] : [...new Set(views)];
+}
+
 export function deriveCommand(file: string, options: ModelOptions & { what: string }): number {
-  const view: DeriveView = choice("--what", options.what, DERIVE_VIEWS);
+  const views = parseViews(options.what);
   const { model } = loadModelFile(file, options);
   const program = deriveModel(model);
   const constants = constantNamer(model);
-  const blocks = deriveView(program, view).map((section) => {
-    const printed = printGraph(section.expressions, { constants });
-    return [`# ${section.title}`, ...printed.lets, ...printed.results].join("\n");
-  });
+  const blocks = views
+    .flatMap((view) => deriveView(program, view))
+    .map((section) => {
+      const printed = printGraph(section.expressions, { constants });
+      return [`# ${section.title}`, ...printed.lets, ...printed.results].join("\n");
+    });
   process.stdout.write(`# model ${model.name}: the simplified derivative expressions\n\n${blocks.join("\n\n")}\n`);
   return 0;
 }

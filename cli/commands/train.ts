@@ -1,46 +1,26 @@
-/** `nqm train`, `nqm sweep` and `nqm demo`. */
+/** `nqm train`, `nqm sweep` and `nqm demo`: the library's train and sweep (api/training.ts), printed. */
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { defined } from "../../foundation/defined.ts";
-import { NqmError, diagnostic, fail } from "../../foundation/diagnostics.ts";
+import { NqmError, diagnostic } from "../../foundation/diagnostics.ts";
 import { majorityPhase, testLossAcrossCritical, writeReport } from "../../runtime/plot/index.ts";
 import { formatLabel } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../../runtime/run-record.ts";
-import { defaultMemoryLimit } from "../../runtime/memory.ts";
-import { progress } from "../../runtime/progress.ts";
-import {
-  criticalRate,
-  openSession,
-  startingPoint,
-  type LossNormalization,
-  type Session,
-  type SessionOptions,
-} from "../../runtime/session.ts";
-import {
-  openSweepFolder,
-  parseLearningRates,
-  parseMultiple,
-  parseShard,
-  readRuns,
-  runSweep,
-  shardJobs,
-  sweepJobs,
-  type SweepSpec,
-  workerCount,
-} from "../../runtime/sweep.ts";
-import { datasetHash } from "../../runtime/data/content-hash.ts";
-import type { QueueFailure } from "../../runtime/queue/coordinator.ts";
+import { progress, type Progress } from "../../runtime/progress.ts";
+import { type SessionInfo, sweep, train, type LossNormalization } from "../../api/training.ts";
+import { readRuns } from "../../runtime/sweep.ts";
 import { mergeSweepFolders } from "../../runtime/sweep-merge.ts";
 import { sweepSettings } from "../../runtime/sweep-settings.ts";
-import { trainRun } from "../../runtime/train.ts";
 import type { ScheduleKind } from "../../runtime/schedule.ts";
-import { readSource, kernelChoice, type KernelOptions, report } from "../io.ts";
+import { kernelChoice, type KernelOptions, report } from "../io.ts";
 import { alignColumns } from "../table.ts";
 
+export { DEFAULT_OUT_ROOT, sweepFolderName } from "../../api/training.ts";
+
+/** The options every training command parses (commander's values). */
 export interface TrainingOptions extends KernelOptions {
   set?: Record<string, number>;
-  modelName?: string;
+  block?: string;
   data: string;
   dataSeed: number;
   steps: number;
@@ -52,71 +32,29 @@ export interface TrainingOptions extends KernelOptions {
   cap: number;
 }
 
-function lossOf(value: string): LossNormalization {
-  if (value !== "sum" && value !== "mean")
-    fail("NQM3007", { option: "--loss", reason: `expected sum or mean, got \`${value}\`` });
-  return value;
-}
-
-/** `f,lin,quad`, `all`, or one of them. */
-function parseModels(value: string): ModelKind[] {
-  if (value === "all") return [...MODEL_ORDER];
-  const kinds = value.split(",").map((s) => s.trim());
-  for (const kind of kinds)
-    if (!(MODEL_ORDER as readonly string[]).includes(kind))
-      fail("NQM3007", { option: "--model", reason: `\`${kind}\` is not one of f, lin, quad, all` });
-  return kinds as ModelKind[];
-}
-
-/**
- * Measurements every 10 steps, or 50 in a run (whichever is sparser): warm-started Lanczos
- * needs a few kernel products per measurement, so tracking stays near one step's cost.
- */
-function defaultEvalEvery(steps: number): number {
-  return Math.max(10, Math.round(steps / 50));
-}
-
-/** `0.01` (absolute) or `2.5x` (a multiple of η_crit); finite and positive. */
-function parseLearningRate(value: string): { absolute: number } | { multiple: number } {
-  if (/x\s*$/i.test(value)) return { multiple: parseMultiple(value, "--lr") };
-  const absolute = Number(value);
-  if (!/^\s*[0-9]*\.?[0-9]+(?:e[-+]?\d+)?\s*$/i.test(value) || !Number.isFinite(absolute) || absolute <= 0)
-    fail("NQM3007", {
-      option: "--lr",
-      reason: `expected a positive number or a multiple of η_crit such as 2.5x, got \`${value}\``,
-    });
-  return { absolute };
-}
-
-/** The session that a training command's options describe. */
-function sessionOptions(file: string, source: string, options: TrainingOptions): SessionOptions {
+/** The library's training options from the command's. */
+function trainingChoice(options: TrainingOptions) {
   return {
-    file,
-    source,
-    set: options.set ?? {},
-    ...(options.modelName ? { modelName: options.modelName } : {}),
+    ...(options.set ? { set: options.set } : {}),
+    ...(options.block ? { block: options.block } : {}),
     data: options.data,
     dataSeed: options.dataSeed,
+    steps: options.steps,
+    loss: options.loss as LossNormalization,
+    ...(options.evalEvery !== undefined ? { evalEvery: options.evalEvery } : {}),
+    ...(options.evalSchedule !== undefined ? { evalSchedule: options.evalSchedule } : {}),
+    eigs: options.eigs,
+    ...(options.batch !== undefined ? { batch: options.batch } : {}),
+    cap: options.cap,
     ...kernelChoice(options),
   };
 }
 
-async function open(
-  file: string,
-  options: TrainingOptions,
-  memoryLimit?: number,
-): Promise<{ session: Session; source: string }> {
-  const source = readSource(file);
-  const session = await openSession({
-    ...(memoryLimit !== undefined ? { memoryLimit } : {}),
-    ...sessionOptions(file, source, options),
-  });
-  const bound = Object.entries(session.boundDims);
+/** Says which input dims came from the data. */
+function noteBoundDims(info: SessionInfo): void {
+  const bound = Object.entries(info.boundDims);
   if (bound.length > 0)
-    process.stderr.write(
-      `nqm: ${bound.map(([k, v]) => `${k} = ${v}`).join(", ")} from the data (${session.data.name})\n`,
-    );
-  return { session, source };
+    process.stderr.write(`nqm: ${bound.map(([k, v]) => `${k} = ${v}`).join(", ")} from the data (${info.data})\n`);
 }
 
 const num = (x: number | null | undefined, digits = 4) =>
@@ -136,48 +74,31 @@ export async function trainCommand(
   file: string,
   options: TrainingOptions & { lr: string; model: string; seed: number; json?: boolean },
 ): Promise<number> {
-  const kinds = parseModels(options.model);
-  const loss = lossOf(options.loss);
-  const rate = parseLearningRate(options.lr);
-  const { session } = await open(file, options, defaultMemoryLimit());
-  const n = session.data.train.n;
-  const start = startingPoint(session, options.seed);
-  const { lambda0 } = start;
-  const etaCrit = criticalRate(lambda0, loss, n);
-  const lr = "absolute" in rate ? rate.absolute : rate.multiple * etaCrit;
-  const runs: RunRecord[] = [];
-  for (const kind of kinds) {
-    const bar = progress(`train ${MODEL_LABELS[kind]}`, options.steps);
-    const record = trainRun(
-      session,
-      start,
-      {
-        kind,
-        lr,
-        ...("multiple" in rate ? { lrMultiple: rate.multiple } : {}),
-        steps: options.steps,
-        loss,
-        evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
-        ...(options.evalSchedule ? { evalSchedule: options.evalSchedule } : {}),
-        eigs: options.eigs,
-        ...(options.batch ? { batch: options.batch } : {}),
-        seed: options.seed,
-        divergenceFactor: options.cap,
-      },
-      (t) => bar.update(t),
-    );
-    bar.finish(record.phase);
-    runs.push(record);
-  }
+  const bars = new Map<ModelKind, Progress>();
+  const result = await train(file, {
+    ...trainingChoice(options),
+    lr: options.lr,
+    model: options.model,
+    seed: options.seed,
+    onOpen: noteBoundDims,
+    onStep: (kind, step, steps) => {
+      let bar = bars.get(kind);
+      if (bar === undefined) {
+        bar = progress(`train ${MODEL_LABELS[kind]}`, steps);
+        bars.set(kind, bar);
+      }
+      bar.update(step);
+    },
+    onRun: (record) => bars.get(record.model)?.finish(record.phase),
+  });
+  const { lambda0, etaCrit, lr, runs, loss } = result;
   if (options.json) {
-    process.stdout.write(
-      `${JSON.stringify({ model: session.model.name, data: session.data.name, lambda0, etaCrit, lr, runs })}\n`,
-    );
+    process.stdout.write(`${JSON.stringify({ model: result.model, data: result.data, lambda0, etaCrit, lr, runs })}\n`);
     return 0;
   }
   process.stdout.write(
     `${[
-      `model ${session.model.name} on ${session.data.name} (n = ${n}${session.data.test ? `, ${session.data.test.n} test` : ""}), seed ${options.seed}, ${loss} loss`,
+      `model ${result.model} on ${result.data} (n = ${result.n}${result.testN !== undefined ? `, ${result.testN} test` : ""}), seed ${result.seed}, ${loss} loss`,
       `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
       ...runs.map(summaryLine),
     ].join("\n")}\n`,
@@ -188,9 +109,14 @@ export async function trainCommand(
 /** The options of `nqm sweep`. */
 export interface SweepOptions extends TrainingOptions {
   lrs: string;
-  models: string;
-  seeds: number;
-  out: string;
+  /** f, lin, quad, a comma list or all (--model; --models is its old spelling). */
+  model: string;
+  models?: string;
+  /** A count or a comma list (the library parses it). */
+  seeds: string | number;
+  /** The sweep's own folder; without it, a folder named from the sweep under outRoot. */
+  out?: string;
+  outRoot?: string;
   workers?: number;
   report: boolean;
   /** Lines for the report's Notes section (the demo's). */
@@ -201,129 +127,66 @@ export interface SweepOptions extends TrainingOptions {
   attempts?: number;
   /** `--shard I/N`: run only the I-th of N slices of the sweep. */
   shard?: string;
+  /** Told the sweep's folder once it is open (the demo reads its first sweep's runs back). */
+  onFolder?: (folder: string) => void;
 }
 
 export async function sweepCommand(file: string, options: SweepOptions): Promise<number> {
-  // The queue's modules (BullMQ, ioredis) load only for a sweep on a queue.
-  const queue =
-    options.queue !== undefined
-      ? {
-          ...(await import("../../runtime/queue/connection.ts")),
-          ...(await import("../../runtime/queue/coordinator.ts")),
-        }
-      : undefined;
-  const address = queue !== undefined && options.queue !== undefined ? queue.parseQueueUrl(options.queue) : undefined;
-  const shard = options.shard !== undefined ? parseShard(options.shard) : undefined;
-  if (address !== undefined && shard !== undefined)
-    fail("NQM3007", {
-      option: "--shard",
-      reason: "a sweep on a queue is shared by its workers already; use --shard without --queue (e.g. in a job array)",
-    });
-  const source = readSource(file);
-  const loss = lossOf(options.loss);
-  const spec: SweepSpec = {
-    ...sessionOptions(file, source, options),
-    models: parseModels(options.models),
-    lrMultiples: parseLearningRates(options.lrs),
-    seeds: Array.from({ length: options.seeds }, (_, i) => i),
-    steps: options.steps,
-    loss,
-    evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
-    evalSchedule: options.evalSchedule ?? "dense-early",
-    eigs: options.eigs,
-    ...(options.batch ? { batch: options.batch } : {}),
-    divergenceFactor: options.cap,
-    cwd: process.cwd(),
-  };
-  const total = shardJobs(sweepJobs(spec), shard).length;
-  // The folder first: an unwritable --out or a folder held by another sweep fails before any compile or data load.
-  const folder = openSweepFolder(spec, options.out, shard);
-  try {
-    // Then the queue: a wrong URL fails in seconds, before the compile.
-    if (queue !== undefined && address !== undefined) await queue.checkQueueReachable(address);
-    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory
-    // (a coordinator holds its own session only; its workers run elsewhere).
-    const memoryLimit = Math.floor(
-      defaultMemoryLimit() / (address !== undefined ? 1 : 1 + workerCount(options.workers, total)),
-    );
-    // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
-    const { session } = await open(file, options, memoryLimit);
-    const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
-    const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
-    process.stderr.write(
-      `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}${shard ? `; shard ${shard.index} of ${shard.count}` : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
-    );
-    if (address !== undefined)
+  let bar: Progress | undefined;
+  const result = await sweep(file, {
+    ...trainingChoice(options),
+    lrs: options.lrs,
+    model: options.models ?? options.model,
+    seeds: options.seeds,
+    ...(options.out !== undefined ? { out: options.out } : {}),
+    ...(options.outRoot !== undefined ? { outRoot: options.outRoot } : {}),
+    ...(options.workers !== undefined ? { workers: options.workers } : {}),
+    report: options.report,
+    ...(options.notes ? { notes: options.notes } : {}),
+    ...(options.queue !== undefined ? { queue: options.queue } : {}),
+    ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
+    ...(options.shard !== undefined ? { shard: options.shard } : {}),
+    onStart: (info) => {
+      options.onFolder?.(info.folder);
+      noteBoundDims(info);
+      if (options.out === undefined) process.stderr.write(`nqm: sweep folder ${info.folder}\n`);
+      const shard = info.shard ? `; shard ${info.shard.index} of ${info.shard.count}` : "";
       process.stderr.write(
-        `nqm: queued on ${address.label}; start workers with \`nqm worker --queue ${address.label}\` on any machine\n`,
+        `nqm: sweep of ${info.total} runs (${info.models.join(", ")} × ${info.lrMultiples.length} learning rates × ${info.seeds.length} seed${info.seeds.length > 1 ? "s" : ""}${shard}); η_crit = ${num(info.etaCrit, 6)} for seed ${info.seeds[0]}\n`,
       );
-    const bar = progress("sweep", total, { unit: "runs" });
-    const started = performance.now();
-    let failures: QueueFailure[] = [];
-    let runs: RunRecord[];
-    if (queue !== undefined && address !== undefined) {
-      const result = await queue.runQueueSweep(
-        { ...spec, dataHash: datasetHash(session.data) },
-        {
-          address,
-          folder,
-          ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
-          onProgress: (p) =>
-            bar.update(
-              p.done,
-              `${p.running} running, ${p.failed} failed${p.last ? ` · ${p.last.id} ${p.last.phase}` : ""}`,
-            ),
-        },
-      );
-      runs = result.runs;
-      failures = result.failures;
-    } else
-      runs = await runSweep(
-        { ...spec, memoryLimit },
-        {
-          outDir: options.out,
-          folder,
-          ...(options.workers ? { workers: options.workers } : {}),
-          ...(shard ? { shard } : {}),
-          onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
-        },
-      );
-    bar.finish();
-    const lines = [
-      `wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
-    ];
-    if (options.report) {
-      const paths = await writeReport(options.out, runs, {
-        modelFile: file,
-        data: session.data.name,
-        etaCrit,
-        lossNormalization: loss,
-        settings: sweepSettings(spec),
-        backend: session.backend,
-        ...(options.notes ? { notes: options.notes } : {}),
-      });
-      lines.push(`report: ${paths.at(-1)}`);
-    }
-    lines.push(phaseTable(runs));
-    process.stdout.write(`${lines.join("\n")}\n`);
-    if (failures.length === 0) return 0;
-    // Never silently dropped: each failed run with its last error; a rerun tries them again.
-    report(
-      failures.map((f) =>
-        diagnostic("NQM4012", {
-          id: f.id,
-          attempts: `${f.attempts} attempt${f.attempts === 1 ? "" : "s"}`,
-          reason: f.reason,
-        }),
-      ),
-    );
-    process.stderr.write(
-      `nqm: ${failures.length} of ${total} runs failed; rerun the same command to try them again (runs.jsonl keeps the others)\n`,
-    );
-    return 1;
-  } finally {
-    folder.release();
-  }
+      if (info.queue !== undefined)
+        process.stderr.write(
+          `nqm: queued on ${info.queue}; start workers with \`nqm worker --queue ${info.queue}\` on any machine\n`,
+        );
+      bar = progress("sweep", info.total, { unit: "runs" });
+    },
+    onRun: (record, done) => bar?.update(done, `${record.id} ${record.phase}`),
+    onQueueProgress: (p) =>
+      bar?.update(p.done, `${p.running} running, ${p.failed} failed${p.last ? ` · ${p.last.id} ${p.last.phase}` : ""}`),
+  });
+  bar?.finish();
+  const lines = [
+    `wrote ${join(result.folder, "runs.jsonl")} and ${join(result.folder, "summary.csv")} (${result.runs.length} runs, ${result.seconds.toFixed(1)} s)`,
+  ];
+  if (result.report.length > 0) lines.push(`report: ${result.report.at(-1)}`);
+  lines.push(phaseTable(result.runs));
+  process.stdout.write(`${lines.join("\n")}\n`);
+  const failures = result.failures;
+  if (failures.length === 0) return 0;
+  // Never silently dropped: each failed run with its last error; a rerun tries them again.
+  report(
+    failures.map((f) =>
+      diagnostic("NQM4012", {
+        id: f.id,
+        attempts: `${f.attempts} attempt${f.attempts === 1 ? "" : "s"}`,
+        reason: f.reason,
+      }),
+    ),
+  );
+  process.stderr.write(
+    `nqm: ${failures.length} of ${result.runs.length + failures.length} runs failed; rerun the same command to try them again (runs.jsonl keeps the others)\n`,
+  );
+  return 1;
 }
 
 /** `nqm sweep merge DIR…`: the shards' folders joined into one sweep folder, with its report. */
@@ -420,22 +283,24 @@ function comparisonLines(runs: readonly RunRecord[]): string[] {
   });
 }
 
-export async function demoCommand(options: { out: string; workers?: number }): Promise<number> {
+export async function demoCommand(options: { out?: string; outRoot?: string; workers?: number }): Promise<number> {
   const file = examplePath(DEMO.example);
   const figure = DEMO_TEST_LOSS;
-  const figureOut = join(options.out, figure.folder);
+  // With --out, the Figure 2b sweep goes in its figure-2b folder; else each sweep in its own under the root.
   const common = {
     dataSeed: 0,
     loss: "sum",
     cap: 1e10,
-    models: "f,lin,quad",
+    model: "f,lin,quad",
     seeds: 1,
+    ...(options.outRoot !== undefined ? { outRoot: options.outRoot } : {}),
     ...(options.workers ? { workers: options.workers } : {}),
     report: true,
   } as const;
   process.stderr.write(
     `nqm demo (1 of 2, the paper's Figure 2b): ${DEMO.example} (m = ${figure.set.m}) on ${figure.data}: f, f_lin and f_quad at η/η_crit = ${figure.lrs.replaceAll("x", "").replaceAll(",", ", ")}, ${figure.steps} steps each\n`,
   );
+  let figureOut = options.out === undefined ? undefined : join(options.out, figure.folder);
   const figureCode = await sweepCommand(file, {
     ...common,
     set: { ...figure.set },
@@ -444,13 +309,17 @@ export async function demoCommand(options: { out: string; workers?: number }): P
     evalEvery: figure.evalEvery,
     eigs: figure.eigs,
     lrs: figure.lrs,
-    out: figureOut,
+    ...(figureOut !== undefined ? { out: figureOut } : {}),
+    onFolder: (folder: string) => {
+      figureOut = folder;
+    },
     notes: [
       `The paper's Figure 2b: ${DEMO.example} with m = ${figure.set.m} on ${figure.data} (MNIST digits 3 and 5, labels ±1). With super-critical rates f and f_quad reach a lower best test loss than with sub-critical ones; f_lin diverges.`,
     ],
   });
   if (figureCode !== 0) return figureCode;
-  const comparison = comparisonLines(readRuns(join(figureOut, "runs.jsonl")));
+  const figureFolder = figureOut ?? ".";
+  const comparison = comparisonLines(readRuns(join(figureFolder, "runs.jsonl")));
   process.stderr.write(
     `nqm demo (2 of 2, the three regimes): ${DEMO.example} (m = ${DEMO.set.m}) on ${DEMO.data}: f, f_lin and f_quad for η from 0.5 to 2.5 η_crit, ${DEMO.steps} steps each\n`,
   );
@@ -462,12 +331,12 @@ export async function demoCommand(options: { out: string; workers?: number }): P
     evalEvery: DEMO.evalEvery,
     eigs: 1,
     lrs: DEMO.lrs,
-    out: options.out,
+    ...(options.out !== undefined ? { out: options.out } : {}),
     notes: [
-      `Best test loss against η (the paper's Figure 2b) is in ${figure.folder}/report.html: ${DEMO.example} (m = ${figure.set.m}) on ${figure.data}, ${figure.steps} steps. ${comparison.join("; ")}.`,
+      `Best test loss against η (the paper's Figure 2b) is in ${join(figureFolder, "report.html")}: ${DEMO.example} (m = ${figure.set.m}) on ${figure.data}, ${figure.steps} steps. ${comparison.join("; ")}.`,
       "This sweep's 1-D data cannot show it: with d = 1 every model is a·x for x > 0 and b·x for x < 0, so every run that converges ends at the same least-squares fit, whatever its learning rate.",
     ],
   });
-  process.stdout.write(`Figure 2b (${figureOut}):\n${comparison.map((line) => `  ${line}`).join("\n")}\n`);
+  process.stdout.write(`Figure 2b (${figureFolder}):\n${comparison.map((line) => `  ${line}`).join("\n")}\n`);
   return code;
 }

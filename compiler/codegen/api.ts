@@ -61,4 +61,6 @@ export interface KernelsModule<A extends KernelArray = Float64Array> {
   readonly LAYOUT: Layout;
   readonly MAX_BATCH: number;
   createKernels(options?: KernelsOptions): CompiledKernels<A>;
+  /** The initial params and fixed tensors for `seed`, as nqm draws them (runtime/init.ts). */
+  initialize(seed?: number): { readonly w: A; readonly fixed: A };
 }

@@ -28,6 +28,7 @@ import { resetGemmNames } from "./gemm.ts";
 import { BufferPool, lowerKernel, region, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
+import { initializeSource } from "./initialize-source.ts";
 import { gemmArrays, planTables, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
 import { keptRegions, preparedSetsSource, type PreparedSetsSource } from "./prepared-sets.ts";
@@ -514,7 +515,17 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
   });
   if (backend === "js") {
     const bodies = kernels.map((kernel) => ({ kernel, body: printKernel(kernel.plan), copyIn: [], copyOut: [] }));
-    return assemble({ options, modelName: model.name, layout, A, bytesPerElement, buffers, bodies, preparedSets });
+    return assemble({
+      options,
+      modelName: model.name,
+      layout,
+      A,
+      bytesPerElement,
+      buffers,
+      bodies,
+      preparedSets,
+      initialize: initializeSource(model, layout, A),
+    });
   }
 
   // The fast backend: every array that a product or a WebAssembly elementwise step touches lives
@@ -585,6 +596,7 @@ export function generateModule(program: DerivativeProgram, options: ModuleOption
     buffers: [...buffers, ...mirrors],
     bodies,
     preparedSets,
+    initialize: initializeSource(model, layout, A),
     wasm: { dtype, memory, end, bytes, steps: elementwise.length },
   });
 }
@@ -615,6 +627,37 @@ interface Assembly {
   readonly buffers: readonly [string, number][];
   readonly bodies: readonly PrintedKernel[];
   readonly preparedSets: PreparedSetsSource;
+  /** The source of the exported `initialize(seed)` (initialize-source.ts). */
+  readonly initialize: string;
+}
+
+/**
+ * Statements that throw a RangeError when an array argument of `kernel` is shorter than the
+ * kernel reads or writes (a too-short w would otherwise be read past its end as garbage).
+ * `count` names the number of examples in scope (n, or the prepared batch's).
+ */
+function lengthChecks(kernel: KernelDef, layout: Layout, count: string): string[] {
+  const P = layout.paramCount;
+  const declared = new Map(kernel.arrays.map((a) => [a.name, a.extent.replace(/\bn\b/g, count)]));
+  const fallback: Record<string, string> = {
+    w: String(P),
+    w0: String(P),
+    dw: String(P),
+    y: `${count} * ${layout.outputSize}`,
+  };
+  const checks: string[] = [];
+  for (const [name] of kernel.parameters) {
+    if (name === "x") {
+      checks.push(`checkInputs("${kernel.name}", x);`);
+      layout.inputs.forEach((input, k) => {
+        checks.push(`checkLength("${kernel.name}", "x[${k}] (${input.name})", x[${k}]!, ${count} * ${input.size});`);
+      });
+      continue;
+    }
+    const extent = declared.get(name) ?? fallback[name];
+    if (extent !== undefined) checks.push(`checkLength("${kernel.name}", "${name}", ${name}, ${extent});`);
+  }
+  return checks;
 }
 
 /** The module text: header, layout, helpers, interface and the createKernels factory. */
@@ -627,6 +670,7 @@ function assemble({
   buffers,
   bodies,
   preparedSets,
+  initialize,
   wasm,
 }: Assembly): GeneratedModule {
   const N = options.maxBatch;
@@ -635,10 +679,13 @@ function assemble({
   const inputsPrologue = layout.inputs.map((_, k) => `const x${k} = x[${k}]!;`).join("\n");
   const printed = bodies.map(({ kernel, body, copyIn, copyOut }) => {
     const names = kernel.parameters.map(([name]) => name);
+    // Kernels without n read the prepared batch's count, which their prologue defines.
+    const checks = kernel.internal ? [] : lengthChecks(kernel, layout, "n");
     const lines = [
-      ...(names.includes("n") ? ["checkBatch(n);"] : []),
+      ...(names.includes("n") ? ["checkBatch(n);", ...checks] : []),
       ...(names.includes("x") ? [inputsPrologue] : []),
       ...(kernel.prologue ?? []),
+      ...(names.includes("n") ? [] : checks),
       ...copyIn,
       body,
       ...copyOut,
@@ -681,6 +728,7 @@ function assemble({
   });
   file.addStatements(helpersSource());
   file.addStatements(interfaceSource(A));
+  file.addStatements(initialize);
   const runtime = wasm ? wasmRuntime(wasm.dtype, wasm.bytes, wasm.steps) : undefined;
   if (runtime) file.addStatements(runtime.source);
   const allocations = wasm
@@ -715,6 +763,8 @@ function assemble({
       `let preparedN = 0;`,
       `let ntkN = 0;`,
       `/** Whether the first count entries of a and b are equal (the point ntkPrepare last saw). */\nfunction sameEntries(a: ${A}, b: ${A}, count: number): boolean {\n  for (let i = 0; i < count; i++) if (a[i] !== b[i]) return false;\n  return true;\n}`,
+      `function checkLength(kernel: string, name: string, array: ArrayLike<number>, needed: number): void {\n  if (!(array?.length >= needed)) throw new RangeError(\`\${kernel}: \${name} has \${array?.length ?? "no"} entries; it needs at least \${needed}\`);\n}`,
+      `function checkInputs(kernel: string, x: readonly ${A}[]): void {\n  if (!(x?.length >= ${layout.inputs.length})) throw new RangeError(\`\${kernel}: x holds \${x?.length ?? "no"} input arrays; the model has ${layout.inputs.length}\`);\n}`,
       `function checkBatch(n: number): void {\n  if (!(Number.isInteger(n) && n >= 1 && n <= ${N})) throw new RangeError(\`n must be an integer in [1, ${N}], got \${n}\`);\n}`,
       ...preparedSets.statements.map((text) => reindent(text, 0)),
       ...internalFunctions,
@@ -725,6 +775,7 @@ function assemble({
   threads: ${wasm ? "runtime.threads" : "1"},
   outputs: F,
   setFixed(values: ${A}): void {
+    checkLength("setFixed", "values", values, ${layout.fixedCount});
     fx.set(values.subarray(0, ${layout.fixedCount}));
   },
   ${methods.join(",\n")},

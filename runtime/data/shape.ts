@@ -10,6 +10,8 @@ import type { Dataset } from "./types.ts";
 /** Throws NQM4004, naming both shapes, unless `data`'s examples fit the model's input `name` of shape `expected`. */
 export function checkInputShape(data: Dataset, name: string, expected: Shape): void {
   if (sameShape(expected, data.inputShape)) return;
+  // A scalar input takes one value per example: data of one column (shape [1]) feeds it as it is.
+  if (expected.length === 0 && sizeOf(data.inputShape) === 1) return;
   const image = data.imageShape;
   if (image !== undefined && sameShape(expected, image)) return;
   const found =

@@ -173,7 +173,7 @@ describe("nqm train", { concurrency: true }, () => {
 });
 
 describe("nqm sweep: its folder", { concurrency: true }, () => {
-  const SWEEP = [...UV, "--lrs", "0.75x,1.5x", "--models", "f,lin", "--workers", "1", "--no-report"];
+  const SWEEP = [...UV, "--lrs", "0.75x,1.5x", "--model", "f,lin", "--workers", "1", "--no-report"];
 
   test("an --out that cannot be a folder: NQM3009 naming the path and the cause, before any data is loaded", async () => {
     const file = join(WORK, "a-file");

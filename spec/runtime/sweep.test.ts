@@ -181,7 +181,7 @@ const SWEEP_ARGS = [
   "m=1000",
   "--lrs",
   "0.75x,1.5x,2.25x",
-  "--models",
+  "--model",
   "f,lin,quad",
   "--seeds",
   "2",
