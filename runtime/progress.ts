@@ -22,8 +22,7 @@ export function progress(label: string, total: number, options: { unit?: string 
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format:
-        "{label} {bar} {percentage}% {value}/{total} {unit} · {duration_formatted} elapsed, {left} left{detail}",
+      format: "{label} {bar} {percentage}% {value}/{total} {unit} · {duration_formatted} elapsed, {left} left{detail}",
       barsize: 30,
       hideCursor: false,
       noTTYOutput: true,
