@@ -67,6 +67,8 @@ export const MESSAGES = {
     "error",
     "{what} has shape {shape}, {entries} entries: more than the limit of 2^31 (2147483648) per tensor",
   ],
+  NQM2040: ["error", "unknown loss `{name}` (the losses are {losses}){hint}"],
+  NQM2041: ["error", "model `{model}` declares a second `loss`; a model has at most one"],
   // 3xxx: compile options
   NQM3001: ["error", "--set names `{name}`, which is not a dim or const of {models}{hint}"],
   NQM3002: ["error", "--set expects NAME=VALUE, not `{text}`"],

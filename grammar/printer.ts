@@ -71,6 +71,8 @@ function printDecl(decl: Decl): string {
       return `let ${decl.name} = ${printExpr(decl.expr)}`;
     case "output":
       return `output ${printExpr(decl.expr)}`;
+    case "loss":
+      return `loss ${decl.loss}`;
   }
 }
 
