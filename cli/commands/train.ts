@@ -10,6 +10,7 @@ import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../..
 import { defaultMemoryLimit } from "../../runtime/memory.ts";
 import { progress } from "../../runtime/progress.ts";
 import {
+  criticalCurvature,
   criticalRate,
   openSession,
   startingPoint,
@@ -120,6 +121,7 @@ function summaryLine(r: RunRecord): string {
     `loss ${num(r.trainLoss[0])} → peak ${num(r.peakTrainLoss)} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
     r.bestTestLoss !== null ? `  best test ${num(r.bestTestLoss)}` : "",
+    r.bestTestAccuracy != null ? `  best test accuracy ${num(r.bestTestAccuracy)}` : "",
   ].join(" ");
 }
 
@@ -134,7 +136,8 @@ export async function trainCommand(
   const n = session.data.train.n;
   const start = startingPoint(session, options.seed);
   const { lambda0 } = start;
-  const etaCrit = criticalRate(lambda0, loss, n);
+  const curvature = criticalCurvature(start);
+  const etaCrit = criticalRate(curvature.value, loss, n);
   const lr = "absolute" in rate ? rate.absolute : rate.multiple * etaCrit;
   const runs: RunRecord[] = [];
   for (const kind of kinds) {
@@ -161,14 +164,26 @@ export async function trainCommand(
   }
   if (options.json) {
     process.stdout.write(
-      `${JSON.stringify({ model: session.model.name, data: session.data.name, lambda0, etaCrit, lr, runs })}\n`,
+      `${JSON.stringify({
+        model: session.model.name,
+        data: session.data.name,
+        loss: session.model.loss,
+        lambda0,
+        ...(start.sharpness0 !== undefined ? { sharpness0: start.sharpness0 } : {}),
+        etaCrit,
+        etaCritFrom: curvature.from,
+        lr,
+        runs,
+      })}\n`,
     );
     return 0;
   }
   process.stdout.write(
     `${[
-      `model ${session.model.name} on ${session.data.name} (n = ${n}${session.data.test ? `, ${session.data.test.n} test` : ""}), seed ${options.seed}, ${loss} loss`,
-      `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
+      `model ${session.model.name} on ${session.data.name} (n = ${n}${session.data.test ? `, ${session.data.test.n} test` : ""}), seed ${options.seed}, ${loss}${session.model.loss === "squared" ? "" : ` ${session.model.loss}`} loss`,
+      curvature.from === "kernel"
+        ? `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`
+        : `λ_max(K(w0)) = ${num(lambda0, 6)}   sharpness λ_max(∇²L(w0)) = ${num(curvature.value, 6)}   η_crit = 2/sharpness${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
       ...runs.map(summaryLine),
     ].join("\n")}\n`,
   );
@@ -209,8 +224,8 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const { session } = await open(file, options, memoryLimit);
-    const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
-    const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
+    const curvature = criticalCurvature(startingPoint(session, defined(spec.seeds[0], "a sweep's first seed")));
+    const etaCrit = criticalRate(curvature.value, loss, session.data.train.n);
     process.stderr.write(
       `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
     );
@@ -234,6 +249,7 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
         modelFile: file,
         data: session.data.name,
         etaCrit,
+        etaCritFrom: curvature.from,
         lossNormalization: loss,
         settings: sweepSettings(spec),
         backend: session.backend,

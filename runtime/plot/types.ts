@@ -15,6 +15,8 @@ export interface ReportMeta {
   /** The data set's name as loaded (the spec as given is in settings). */
   data: string;
   etaCrit: number;
+  /** What η_crit came from (default kernel): 2/λ_max(K(w0)), or 2/sharpness of the loss Hessian. */
+  etaCritFrom?: "kernel" | "sharpness";
   lossNormalization: LossNormalization;
   /** Every setting that changes a result (also written to sweep.json). */
   settings: SweepSettings;
