@@ -40,13 +40,20 @@ export interface SweepSettings {
   readonly compilerHash: string;
 }
 
-/** The formula of the training loss for a normalization. */
-export function lossFormula(loss: LossNormalization): string {
+/** The formula of the training loss for a normalization (and the model's loss, default squared). */
+export function lossFormula(loss: LossNormalization, name: "squared" | "cross_entropy" = "squared"): string {
+  if (name === "cross_entropy")
+    return `${loss === "sum" ? "Σ" : "mean"} ℓ(f, y), ℓ the cross-entropy: logsumexp(f) − y·f (softmax), or log(1 + exp(−y f)) for one output${loss === "sum" ? " (sum over the training set)" : " (sum / n)"}`;
   return loss === "sum" ? "½ Σ (f − y)² (sum over the training set)" : "½ · mean (f − y)² (sum / n)";
 }
 
 /** The test loss's formula: a mean, so it compares across data-set sizes. */
 export const TEST_LOSS_FORMULA = "½ · mean (f − y)² over the test set";
+
+/** The test loss's formula for the model's loss. */
+export function testLossFormula(name: "squared" | "cross_entropy" = "squared"): string {
+  return name === "cross_entropy" ? "mean cross-entropy over the test set" : TEST_LOSS_FORMULA;
+}
 
 /** The settings record of a sweep spec (pure, apart from hashing the compiler's source once). */
 export function sweepSettings(spec: SweepSpec): SweepSettings {

@@ -250,6 +250,7 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
         data: session.data.name,
         etaCrit,
         etaCritFrom: curvature.from,
+        loss: session.model.loss,
         lossNormalization: loss,
         settings: sweepSettings(spec),
         backend: session.backend,
