@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { COMPILER_VERSION, compilerHash } from "../compiler/version.ts";
+import { parseSource } from "../grammar/build-ast.ts";
 import type { LossNormalization } from "./session.ts";
 import type { SweepSpec } from "./sweep-types.ts";
 
@@ -23,7 +24,9 @@ export interface SweepSettings {
   readonly seeds: readonly number[];
   readonly steps: number;
   readonly loss: LossNormalization;
-  /** The training loss's formula; the test loss is always ½·mean. */
+  /** The loss the model declares, when it is not squared (the formulas below follow it). */
+  readonly modelLoss?: "cross_entropy";
+  /** The training loss's formula; the test loss is always a mean. */
   readonly lossFormula: string;
   readonly testLossFormula: string;
   readonly evalEvery: number;
@@ -55,8 +58,20 @@ export function testLossFormula(name: "squared" | "cross_entropy" = "squared"): 
   return name === "cross_entropy" ? "mean cross-entropy over the test set" : TEST_LOSS_FORMULA;
 }
 
+/**
+ * The loss the spec's model declares: read from its syntax only (checking needs the data's
+ * dims), squared when the file does not parse or declares none (opening the session reports errors).
+ */
+function declaredLoss(spec: SweepSpec): "squared" | "cross_entropy" {
+  const models = parseSource(spec.source).ast?.models ?? [];
+  const model = spec.modelName === undefined ? models[0] : models.find((m) => m.name === spec.modelName);
+  const declared = model?.decls.find((d) => d.kind === "loss");
+  return declared?.kind === "loss" && declared.loss === "cross_entropy" ? "cross_entropy" : "squared";
+}
+
 /** The settings record of a sweep spec (pure, apart from hashing the compiler's source once). */
 export function sweepSettings(spec: SweepSpec): SweepSettings {
+  const modelLoss = declaredLoss(spec);
   return {
     file: spec.file,
     fileSha256: createHash("sha256").update(spec.source).digest("hex"),
@@ -69,8 +84,9 @@ export function sweepSettings(spec: SweepSpec): SweepSettings {
     seeds: [...spec.seeds],
     steps: spec.steps,
     loss: spec.loss,
-    lossFormula: lossFormula(spec.loss),
-    testLossFormula: TEST_LOSS_FORMULA,
+    ...(modelLoss === "squared" ? {} : { modelLoss }),
+    lossFormula: lossFormula(spec.loss, modelLoss),
+    testLossFormula: testLossFormula(modelLoss),
     evalEvery: spec.evalEvery,
     eigs: spec.eigs,
     batch: spec.batch ?? null,

@@ -66,7 +66,7 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
     writeFailed(dir, error);
   }
   const lossNormalization = meta.lossNormalization;
-  const lossName = meta.loss ?? "squared";
+  const lossName = meta.loss ?? meta.settings.modelLoss ?? "squared";
   const figures: Figure[] = [
     { name: "loss", title: "Training loss", spec: lossChart(runs, { lossNormalization, lossName }) },
     { name: "lambda-max", title: "λ_max of the tangent kernel", spec: lambdaMaxChart(runs) },
@@ -116,14 +116,15 @@ function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportCont
   const multiples = [...new Set(runs.map((r) => r.lrMultiple))].sort((a, b) => a - b);
   const seeds = new Set(runs.map((r) => r.seed)).size;
   const s = meta.settings;
+  const lossName = meta.loss ?? s.modelLoss;
   const set = Object.entries(s.set);
   const settings: Array<[string, string]> = [
     ["model file", `${s.file} (SHA-256 ${s.fileSha256.slice(0, 16)})`],
     ...(s.modelName !== undefined ? ([["model block", s.modelName]] as Array<[string, string]>) : []),
     ["--set", set.length > 0 ? set.map(([k, v]) => `${k}=${v}`).join(", ") : "none (the file's values)"],
     ["data", `${s.data} (loaded as ${meta.data}; data seed ${s.dataSeed})`],
-    ["training loss", `${s.loss}: L = ${lossFormula(s.loss, meta.loss)}`],
-    ["test loss", `L_test = ${testLossFormula(meta.loss)}`],
+    ["training loss", `${s.loss}: L = ${lossFormula(s.loss, lossName)}`],
+    ["test loss", `L_test = ${testLossFormula(lossName)}`],
     ["models", s.models.map((m) => MODEL_LABELS[m as keyof typeof MODEL_LABELS] ?? m).join(", ")],
     ["learning rates", `η/η_crit = ${s.lrMultiples.map((m) => formatLabel(m, 6)).join(", ")}`],
     ["steps", String(s.steps)],

@@ -7,6 +7,7 @@ export const EXAMPLES_DIR = join(import.meta.dirname, "../../examples");
 /** --set values that make each example tiny; every file in examples/ needs an entry. */
 export const SMALL_SIZES: Readonly<Record<string, Readonly<Record<string, number>>>> = {
   "general_quadratic.nqm": { d: 5 },
+  "mnist_ce.nqm": { d: 6, m: 5, k: 3 },
   "mnist_multiclass.nqm": { d: 6, m: 5, k: 3 },
   "three_layer_relu.nqm": { d: 2, m: 6 },
   "two_layer_relu.nqm": { d: 2, m: 8 },
