@@ -16,7 +16,7 @@ import { initializeFlat } from "./init.ts";
 import { defaultMemoryLimit } from "./memory.ts";
 import { type LanczosOptions, type LanczosResult, lanczosTopK, type MatVec, NonFiniteError } from "./linalg/index.ts";
 import { labelsForLoss, lossFor } from "./loss.ts";
-import { lossSharpness } from "./sharpness.ts";
+import { lossSharpness, sharpnessSteps } from "./sharpness.ts";
 
 export type LossNormalization = "sum" | "mean";
 
@@ -133,11 +133,10 @@ export function startingPoint(
   if (session.model.loss === "squared") return start;
   const { data, kernels } = session;
   const train = { x: session.trainX, y: data.train.y, n: data.train.n, outputSize: data.outputSize };
+  const maxIter = sharpnessSteps(w0.length, session.memory.limit - session.memory.kernelBytes);
   try {
-    return {
-      ...start,
-      sharpness0: lossSharpness(kernels, lossFor(session.model.loss, data.outputSize), w0, train).value,
-    };
+    const sharpness = lossSharpness(kernels, lossFor(session.model.loss, data.outputSize), w0, train, { maxIter });
+    return { ...start, sharpness0: sharpness.value };
   } catch (error) {
     if (error instanceof NonFiniteError)
       fail("NQM4006", { what: "the loss Hessian-vector product", where: error.where });

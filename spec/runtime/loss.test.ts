@@ -19,7 +19,7 @@ import { initializeFlat } from "../../runtime/init.ts";
 import { symmetricEigen } from "../../runtime/linalg/index.ts";
 import { accuracyRule, countCorrect, labelsForLoss, type Loss, lossFor } from "../../runtime/loss.ts";
 import { objectiveFor } from "../../runtime/objective.ts";
-import { lossSharpness } from "../../runtime/sharpness.ts";
+import { lossSharpness, sharpnessSteps } from "../../runtime/sharpness.ts";
 import { criticalRate, openSession, startingPoint } from "../../runtime/session.ts";
 import { trainRun } from "../../runtime/train.ts";
 import type { Dataset } from "../../runtime/data/types.ts";
@@ -328,6 +328,18 @@ for (const K of [1, 3]) {
     });
   });
 }
+
+test("sharpnessSteps: as many Lanczos vectors as the memory holds, from 20 to 100; fewer than 20 is NQM3010", () => {
+  assert.equal(sharpnessSteps(1000, 8 * 1000 * 50), 50);
+  assert.equal(sharpnessSteps(1000, 8 * 1000 * 50 + 7999), 50);
+  assert.equal(sharpnessSteps(1000, 1e12), 100);
+  assert.equal(sharpnessSteps(1000, 8 * 1000 * 20), 20);
+  assertNqm(
+    () => sharpnessSteps(1000, 8 * 1000 * 20 - 1),
+    "NQM3010",
+    /Lanczos basis \(20 vectors of 1000 parameters\)/,
+  );
+});
 
 // ---------------------------------------------------------------- training end to end
 
