@@ -122,6 +122,15 @@ describe("mnist_ce", { concurrency: true }, () => {
     assert.ok(existsSync(join(out, "test-accuracy.svg")));
   });
 
+  test("nqm check names the loss, in text and in JSON", async () => {
+    const text = await nqm("check", "examples/mnist_ce.nqm");
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^ {2}loss +cross_entropy: softmax, logsumexp\(f\) − y·f for one-hot labels$/m);
+    const json = await nqm("check", "examples/mnist_multiclass.nqm", "--json");
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal(nth((JSON.parse(json.stdout) as { models: { loss: string }[] }).models, 0).loss, "squared");
+  });
+
   test("a cross-entropy model on data whose labels are not classes: NQM4003 naming the example, nothing trained", async () => {
     const run = await nqm(
       "train",

@@ -418,6 +418,25 @@ describe("cross-entropy training runs", () => {
       assert.equal(run.bestTestAccuracy, Math.max(...accuracy));
       assert.ok(nth(accuracy, accuracy.length - 1) >= 0.9, `${kind}: final test accuracy ${accuracy.at(-1)}`);
     }
+    // Mini-batches of 10 (the mean loss): each step's cotangent covers its batch's rows only, and training still converges.
+    for (const kind of ["f", "lin", "quad"] as const) {
+      const run = trainRun(session, start, {
+        kind,
+        lr: 0.5 * criticalRate(sharpness, "mean", 30),
+        steps: 90,
+        loss: "mean",
+        evalEvery: 30,
+        eigs: 0,
+        batch: 10,
+        seed: 0,
+        divergenceFactor: 1e6,
+      });
+      assert.ok(
+        run.finalTrainLoss < 0.5 * nth(run.trainLoss, 0),
+        `${kind} SGD: ${run.trainLoss[0]} → ${run.finalTrainLoss}`,
+      );
+      assert.ok(nth(present(run.testAccuracy), 3) >= 0.9, `${kind} SGD: test accuracy ${run.testAccuracy}`);
+    }
   });
 
   test("squared loss: η_crit from the kernel, no sharpness; labels that are not classes get no accuracy", async () => {
