@@ -188,7 +188,8 @@ export function datasetAccuracyRule(data: Dataset): AccuracyRule | undefined {
 /**
  * The data with labels fit for the model's loss: for cross-entropy with K > 1 outputs, labels of
  * one integer class in [0, K) per example become one-hot; cross-entropy labels must be ±1 (one
- * output) or rows of non-negative entries summing to 1 (NQM4003). Other data is returned as is.
+ * output) or rows of non-negative entries summing to 1 (NQM4003). Other data (squared loss, or
+ * labels of another width than K) is returned as is.
  */
 export function labelsForLoss(data: Dataset, loss: LossName, K: number): Dataset {
   if (loss === "squared") return data;
@@ -215,6 +216,8 @@ export function labelsForLoss(data: Dataset, loss: LossName, K: number): Dataset
       ...(data.test ? { test: oneHot(data.test) } : {}),
     };
   }
+  // Labels of another width are the session's to report (NQM4005), with both sizes.
+  if (data.outputSize !== K) return data;
   const accepts =
     K === 1
       ? (row: Float64Array) => Math.abs(row[0] ?? 0) === 1

@@ -9,7 +9,7 @@
  *   labels F − ∂ℓ/∂f gives the vjp of ∂ℓ/∂f (F is the same both times: the same kernel on the
  *   same arguments). The rounding of F − ∂ℓ/∂f costs about eps·|F| in the cotangent.
  */
-import type { CompiledKernels, KernelArray } from "../compiler/codegen/api.ts";
+import type { CompiledKernels } from "../compiler/codegen/api.ts";
 import type { Loss } from "./loss.ts";
 
 /** The three models' loss and gradient, with the compiled kernels' signatures (sum, or mean over the n examples). */
@@ -45,7 +45,7 @@ export function objectiveFor(kernels: CompiledKernels, loss: Loss, K: number, ma
     (dw: Float64Array, y: Float64Array, grad: Float64Array, mean: boolean): number => {
       const n = y.length / K;
       step(dw, y, grad, false);
-      outputs.set((kernels.outputs as KernelArray).subarray(0, n * K));
+      outputs.set(kernels.outputs.subarray(0, n * K));
       const value = differentiate(y, n, mean);
       for (let i = 0; i < n * K; i++) shifted[i] = (outputs[i] ?? 0) - (cotangent[i] ?? 0);
       step(dw, shifted.subarray(0, n * K), grad, false);

@@ -176,6 +176,10 @@ describe("labelsForLoss", () => {
     assert.deepEqual([...data.train.y], [0, 0, 1, 1, 0, 0]);
     assert.deepEqual([...present(data.test).y], [0, 1, 0]);
   });
+  test("labels of another width than the model's outputs are left for the session to report (NQM4005)", () => {
+    const data = dataset(2, [1, 0, 0, 1]);
+    assert.equal(labelsForLoss(data, "cross_entropy", 3), data);
+  });
   test("refused labels are NQM4003 naming the example and what the loss takes", () => {
     assertNqm(() => labelsForLoss(dataset(1, [1, 3]), "cross_entropy", 3), "NQM4003", /0\.\.2.*example 1 has 3/);
     assertNqm(() => labelsForLoss(dataset(1, [1, 0.5]), "cross_entropy", 3), "NQM4003", /example 1 has 0.5/);
