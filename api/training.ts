@@ -9,7 +9,9 @@ import { fail } from "../foundation/diagnostics.ts";
 import { writeReport } from "../runtime/plot/index.ts";
 import { defaultMemoryLimit } from "../runtime/memory.ts";
 import { MODEL_ORDER, type ModelKind, type RunRecord } from "../runtime/run-record.ts";
+import type { LossName } from "../compiler/check/typed.ts";
 import {
+  criticalCurvature,
   criticalRate,
   openSession,
   startingPoint,
@@ -37,7 +39,7 @@ import type { QueueFailure } from "../runtime/queue/coordinator.ts";
 import type { KernelOptions, ModelOptions } from "./model.ts";
 import { readSource } from "./source.ts";
 
-export type { LossNormalization, ModelKind, RunRecord };
+export type { LossName, LossNormalization, ModelKind, RunRecord };
 
 /** Far beyond any experiment (days of steps); records stay bounded, and the step count stays exact. */
 export const MAX_STEPS = 1e9;
@@ -159,6 +161,8 @@ export interface SessionInfo {
   readonly boundDims: Readonly<Record<string, number>>;
   /** The backend the kernels run on. */
   readonly backend: "js" | "wasm";
+  /** The model's declared loss (`squared` unless its file says `loss cross_entropy`). */
+  readonly modelLoss: LossName;
 }
 
 function sessionInfo(session: Session): SessionInfo {
@@ -169,6 +173,7 @@ function sessionInfo(session: Session): SessionInfo {
     ...(session.data.test ? { testN: session.data.test.n } : {}),
     boundDims: { ...session.boundDims },
     backend: session.backend,
+    modelLoss: session.model.loss,
   };
 }
 
@@ -194,8 +199,12 @@ export interface TrainResult extends SessionInfo {
   readonly loss: LossNormalization;
   /** λ_max of the tangent kernel at w0. */
   readonly lambda0: number;
-  /** 2/λ0 (sum loss), 2n/λ0 (mean loss). */
+  /** For a loss other than squared: the sharpness λ_max(∇²L(w0)), which sets η_crit. */
+  readonly sharpness0?: number;
+  /** 2/λ0 (sum loss), 2n/λ0 (mean loss); with the sharpness in place of λ0 for other losses. */
   readonly etaCrit: number;
+  /** What η_crit is 2/… of: the tangent kernel's λ_max (squared loss) or the loss Hessian's (sharpness). */
+  readonly etaCritFrom: "kernel" | "sharpness";
   readonly lr: number;
   readonly runs: readonly RunRecord[];
 }
@@ -212,7 +221,8 @@ export async function train(file: string, options: TrainOptions): Promise<TrainR
   options.onOpen?.(info);
   const start = startingPoint(session, seed);
   const { lambda0 } = start;
-  const etaCrit = criticalRate(lambda0, settings.loss, info.n);
+  const curvature = criticalCurvature(start);
+  const etaCrit = criticalRate(curvature.value, settings.loss, info.n);
   const lr = "absolute" in rate ? rate.absolute : rate.multiple * etaCrit;
   const runs: RunRecord[] = [];
   for (const kind of kinds) {
@@ -225,7 +235,17 @@ export async function train(file: string, options: TrainOptions): Promise<TrainR
     options.onRun?.(record);
     runs.push(record);
   }
-  return { ...info, seed, loss: settings.loss, lambda0, etaCrit, lr, runs };
+  return {
+    ...info,
+    seed,
+    loss: settings.loss,
+    lambda0,
+    ...(start.sharpness0 !== undefined ? { sharpness0: start.sharpness0 } : {}),
+    etaCrit,
+    etaCritFrom: curvature.from,
+    lr,
+    runs,
+  };
 }
 
 /** `--seeds`: a count n (seeds 0..n−1) or a comma list of distinct seeds such as `0,3,7`. */
@@ -379,8 +399,8 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const session = await openSession({ memoryLimit, ...sessionOptions(file, source, options) });
     const info = sessionInfo(session);
-    const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
-    const etaCrit = criticalRate(lambda0, settings.loss, info.n);
+    const curvature = criticalCurvature(startingPoint(session, defined(spec.seeds[0], "a sweep's first seed")));
+    const etaCrit = criticalRate(curvature.value, settings.loss, info.n);
     options.onStart?.({
       ...info,
       folder: folderPath,
@@ -426,6 +446,8 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
             modelFile: file,
             data: info.data,
             etaCrit,
+            etaCritFrom: curvature.from,
+            loss: info.modelLoss,
             lossNormalization: settings.loss,
             settings: sweepSettings(spec),
             backend: info.backend,

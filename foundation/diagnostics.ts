@@ -70,6 +70,8 @@ export const MESSAGES = {
   NQM2030: ["error", "{what} must be {requirement}; {found}"],
   NQM2031: ["error", "{what} can only be an argument of a built-in that takes one ({where})"],
   NQM2032: ["error", "`{op}` expects {expected}; {found}"],
+  NQM2040: ["error", "unknown loss `{name}` (the losses are {losses}){hint}"],
+  NQM2041: ["error", "model `{model}` declares a second `loss`; a model has at most one"],
   // 3xxx: compile options
   NQM3001: ["error", "--set names `{name}`, which is not a dim or const of {models}{hint}"],
   NQM3002: ["error", "--set expects NAME=VALUE, not `{text}`"],

@@ -58,7 +58,9 @@ export type Decl =
   | (DeclBase & { readonly kind: "input"; readonly shape: ShapeAst })
   | (DeclBase & { readonly kind: "param" | "fixed"; readonly shape: ShapeAst; readonly init?: InitAst })
   | (DeclBase & { readonly kind: "let"; readonly expr: Expr })
-  | { readonly kind: "output"; readonly expr: Expr; readonly span: Span };
+  | { readonly kind: "output"; readonly expr: Expr; readonly span: Span }
+  /** `loss NAME`: the training loss, checked against the losses that exist. */
+  | { readonly kind: "loss"; readonly loss: string; readonly lossSpan: Span; readonly span: Span };
 
 export interface ModelAst {
   readonly name: string;

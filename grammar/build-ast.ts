@@ -152,6 +152,7 @@ const KEYWORD_LABEL: Record<string, string> = {
   tensorDecl: "keyword",
   letDecl: "Kw_let",
   outputDecl: "Kw_output",
+  lossDecl: "Kw_loss",
 };
 
 type Children = Record<string, CstElement[] | undefined>;
@@ -210,6 +211,10 @@ class AstBuilder {
     if (inner.name === "outputDecl") {
       const expr = this.topExpression(node(c, "expression"));
       return { kind: "output", expr, span: join(first, expr.span) };
+    }
+    if (inner.name === "lossDecl") {
+      const loss = token(c, "loss");
+      return { kind: "loss", loss: loss.image, lossSpan: tokenSpan(loss), span: join(first, tokenSpan(loss)) };
     }
     // Every other declaration names something.
     const nameToken = this.declaredName(c);

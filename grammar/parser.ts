@@ -31,7 +31,8 @@ function describeToken(token: IToken): string {
 
 // Only the top rule expects the end of the input, after its models.
 const END_OF_FILE = "`model` or end of file";
-const DECLARATION_OR_CLOSE = "a declaration (`dim`, `const`, `input`, `param`, `fixed`, `let` or `output`) or `}`";
+const DECLARATION_OR_CLOSE =
+  "a declaration (`dim`, `const`, `input`, `param`, `fixed`, `let`, `output` or `loss`) or `}`";
 
 function label(type: TokenType): string {
   return type === EOF ? END_OF_FILE : (type.LABEL ?? type.name);
@@ -104,6 +105,7 @@ export class ModelParser extends CstParser {
       { ALT: () => this.SUBRULE(this.tensorDecl) },
       { ALT: () => this.SUBRULE(this.letDecl) },
       { ALT: () => this.SUBRULE(this.outputDecl) },
+      { ALT: () => this.SUBRULE(this.lossDecl) },
     ]);
   });
 
@@ -173,6 +175,12 @@ export class ModelParser extends CstParser {
   outputDecl = this.RULE("outputDecl", () => {
     this.CONSUME(T.Output);
     this.SUBRULE(this.expression);
+  });
+
+  // `loss cross_entropy`: the loss is named like a function; the checker knows which exist.
+  lossDecl = this.RULE("lossDecl", () => {
+    this.CONSUME(T.Loss);
+    this.CONSUME(T.Identifier, { LABEL: "loss" });
   });
 
   expression = this.RULE("expression", () => {

@@ -108,6 +108,8 @@ function printDecl(decl: Decl, numbers: NumberText): string {
       return `let ${decl.name} = ${printExpr(decl.expr, ADDITIVE, numbers)}`;
     case "output":
       return `output ${printExpr(decl.expr, ADDITIVE, numbers)}`;
+    case "loss":
+      return `loss ${decl.loss}`;
   }
 }
 

@@ -27,6 +27,7 @@ export const Param = keyword("param");
 export const Fixed = keyword("fixed");
 export const Let = keyword("let");
 export const Output = keyword("output");
+export const Loss = keyword("loss");
 
 /** Unsigned decimal literal: 12, 0.5, .5, 1e-3, 2.5E+4. A sign is a separate `-` token. */
 export const NumberLiteral = createToken({
@@ -71,6 +72,7 @@ export const allTokens: TokenType[] = [
   Fixed,
   Let,
   Output,
+  Loss,
   Identifier,
   NumberLiteral,
   StringLiteral,

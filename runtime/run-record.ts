@@ -24,8 +24,17 @@ export interface RunRecord {
   lr: number;
   /** η/η_crit. */
   lrMultiple: number;
-  /** 2/λ_max(K(w0)). */
+  /** 2/λ_max(K(w0)), or 2/sharpness (see etaCritFrom); n times that for the mean loss. */
   etaCrit: number;
+  /**
+   * What η_crit came from: the tangent kernel's λ_max at w0 (the paper's threshold, for squared
+   * loss) or the sharpness, λ_max of the loss Hessian at w0 (other losses). Absent in older records: kernel.
+   */
+  etaCritFrom?: "kernel" | "sharpness";
+  /** The sharpness at w0 (sum over the training set), when η_crit came from it. */
+  sharpness0?: number;
+  /** The model's loss (absent in older records: squared). */
+  loss?: "squared" | "cross_entropy";
   seed: number;
   phase: Phase;
   /** Steps taken. */
@@ -38,6 +47,13 @@ export interface RunRecord {
   evalSteps: number[];
   /** testLoss[i] at step evalSteps[i]; empty when there is no test set. */
   testLoss: number[];
+  /**
+   * For classification labels (±1 for one output: sign; one-hot: argmax), the fraction of test
+   * examples predicted right, testAccuracy[i] at step evalSteps[i]; absent otherwise.
+   */
+  testAccuracy?: number[];
+  /** The highest test accuracy seen (null when none was finite); present with testAccuracy. */
+  bestTestAccuracy?: number | null;
   /** lambdaMax[i] = λ_max(K) at step evalSteps[i] (or at step i when it has one entry per step). */
   lambdaMax: number[];
   /** eigs[i] = the top eigenvalues of K at step evalSteps[i], descending. */
@@ -76,6 +92,9 @@ export const RUN_RECORD = z.object({
   lr: z.number().positive(),
   lrMultiple: z.number().positive(),
   etaCrit: z.number().positive(),
+  etaCritFrom: z.enum(["kernel", "sharpness"]).optional(),
+  sharpness0: z.number().optional(),
+  loss: z.enum(["squared", "cross_entropy"]).optional(),
   seed: z.number().int(),
   phase: z.enum(["lazy", "catapult", "divergent", "unfinished"]),
   steps: count,
@@ -83,6 +102,8 @@ export const RUN_RECORD = z.object({
   lossSteps: z.array(count).optional(),
   evalSteps: z.array(count),
   testLoss: z.array(stored),
+  testAccuracy: z.array(stored).optional(),
+  bestTestAccuracy: z.number().nullable().optional(),
   lambdaMax: z.array(stored),
   eigs: z.array(z.array(stored)).optional(),
   distance: z.array(stored),

@@ -15,6 +15,8 @@ import { checkInputShape } from "./data/shape.ts";
 import { initializeFlat } from "./init.ts";
 import { defaultMemoryLimit } from "./memory.ts";
 import { type LanczosOptions, type LanczosResult, lanczosTopK, type MatVec, NonFiniteError } from "./linalg/index.ts";
+import { labelsForLoss, lossFor } from "./loss.ts";
+import { lossSharpness, sharpnessSteps } from "./sharpness.ts";
 
 export type LossNormalization = "sum" | "mean";
 
@@ -80,7 +82,9 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     });
   checkInputShape(data, input.name, input.shape);
   const outputSize = model.outputShape.reduce((a, b) => a * b, 1);
-  if (outputSize !== data.outputSize) fail("NQM4005", { found: data.outputSize, expected: outputSize });
+  // Cross-entropy takes integer classes too (made one-hot here) and checks its labels.
+  const labelled = labelsForLoss(data, model.loss, outputSize);
+  if (outputSize !== labelled.outputSize) fail("NQM4005", { found: labelled.outputSize, expected: outputSize });
   const compiled = await compileModel(model, {
     source: options.source,
     file: options.file,
@@ -93,7 +97,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   });
   return {
     model,
-    data,
+    data: labelled,
     kernels: compiled.kernels,
     backend: compiled.backend,
     boundDims,
@@ -111,16 +115,47 @@ export function initialParameters(session: Session, seed: number): Float64Array 
 
 /**
  * Where every run of `seed` starts: w0 (with the seed's fixed tensors set on the kernels) and
- * λ_max(K(w0)) with its eigenvector, which fix η_crit and warm-start the spectrum tracking.
+ * λ_max(K(w0)) with its eigenvector, which warm-start the spectrum tracking and fix η_crit;
+ * for a loss other than squared, also the sharpness at w0, which fixes η_crit instead.
  */
 export function startingPoint(
   session: Session,
   seed: number,
-): { readonly w0: Float64Array; readonly lambda0: number; readonly eigenvector0: Float64Array } {
+): {
+  readonly w0: Float64Array;
+  readonly lambda0: number;
+  readonly eigenvector0: Float64Array;
+  readonly sharpness0?: number;
+} {
   const w0 = initialParameters(session, seed);
   const top = topEigenvalues(session, w0, 1);
   const lambda0 = defined(top.values[0], "λ_max from Lanczos");
-  return { w0, lambda0, eigenvector0: defined(top.vectors[0], "the eigenvector of λ_max") };
+  const start = { w0, lambda0, eigenvector0: defined(top.vectors[0], "the eigenvector of λ_max") };
+  if (session.model.loss === "squared") return start;
+  const { data, kernels } = session;
+  const train = { x: session.trainX, y: data.train.y, n: data.train.n, outputSize: data.outputSize };
+  const maxIter = sharpnessSteps(w0.length, session.memory.limit - session.memory.kernelBytes);
+  try {
+    const sharpness = lossSharpness(kernels, lossFor(session.model.loss, data.outputSize), w0, train, { maxIter });
+    return { ...start, sharpness0: sharpness.value };
+  } catch (error) {
+    if (error instanceof NonFiniteError)
+      fail("NQM4006", { what: "the loss Hessian-vector product", where: error.where });
+    throw error;
+  }
+}
+
+/**
+ * The curvature η_crit comes from: the sharpness (λ_max of the loss Hessian at w0) when the
+ * start has one (losses other than squared), else λ_max(K(w0)), the paper's threshold.
+ */
+export function criticalCurvature(start: { readonly lambda0: number; readonly sharpness0?: number }): {
+  readonly value: number;
+  readonly from: "kernel" | "sharpness";
+} {
+  return start.sharpness0 === undefined
+    ? { value: start.lambda0, from: "kernel" }
+    : { value: start.sharpness0, from: "sharpness" };
 }
 
 /**
@@ -153,8 +188,8 @@ export function topEigenpairs(matVec: MatVec, size: number, k: number, options: 
 }
 
 /**
- * η_crit = 2/λ_max(K(w0)) for the sum loss ½Σ(f−y)²; for the mean loss every learning-rate
- * threshold is n times larger.
+ * η_crit = 2/λ_max(K(w0)) for the sum loss ½Σ(f−y)² (2/sharpness for other losses: pass
+ * criticalCurvature's value); for the mean loss every learning-rate threshold is n times larger.
  */
 export function criticalRate(lambdaMax: number, loss: LossNormalization, n: number): number {
   return (2 / lambdaMax) * (loss === "mean" ? n : 1);

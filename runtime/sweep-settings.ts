@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { COMPILER_VERSION, compilerHash } from "../compiler/version.ts";
+import { parseSource } from "../grammar/build-ast.ts";
 import type { LossNormalization } from "./session.ts";
 import type { SweepSpec } from "./sweep-types.ts";
 import type { ScheduleKind } from "./schedule.ts";
@@ -24,7 +25,9 @@ export interface SweepSettings {
   readonly seeds: readonly number[];
   readonly steps: number;
   readonly loss: LossNormalization;
-  /** The training loss's formula; the test loss is always ½·mean. */
+  /** The loss the model declares, when it is not squared (the formulas below follow it). */
+  readonly modelLoss?: "cross_entropy";
+  /** The training loss's formula; the test loss is always a mean. */
   readonly lossFormula: string;
   readonly testLossFormula: string;
   readonly evalEvery: number;
@@ -43,16 +46,35 @@ export interface SweepSettings {
   readonly compilerHash: string;
 }
 
-/** The formula of the training loss for a normalization. */
-export function lossFormula(loss: LossNormalization): string {
+/** The formula of the training loss for a normalization (and the model's loss, default squared). */
+export function lossFormula(loss: LossNormalization, name: "squared" | "cross_entropy" = "squared"): string {
+  if (name === "cross_entropy")
+    return `${loss === "sum" ? "Σ" : "mean"} ℓ(f, y), ℓ the cross-entropy: logsumexp(f) − y·f (softmax), or log(1 + exp(−y f)) for one output${loss === "sum" ? " (sum over the training set)" : " (sum / n)"}`;
   return loss === "sum" ? "½ Σ (f − y)² (sum over the training set)" : "½ · mean (f − y)² (sum / n)";
 }
 
 /** The test loss's formula: a mean, so it compares across data-set sizes. */
 export const TEST_LOSS_FORMULA = "½ · mean (f − y)² over the test set";
 
+/** The test loss's formula for the model's loss. */
+export function testLossFormula(name: "squared" | "cross_entropy" = "squared"): string {
+  return name === "cross_entropy" ? "mean cross-entropy over the test set" : TEST_LOSS_FORMULA;
+}
+
+/**
+ * The loss the spec's model declares: read from its syntax only (checking needs the data's
+ * dims), squared when the file does not parse or declares none (opening the session reports errors).
+ */
+function declaredLoss(spec: SweepSpec): "squared" | "cross_entropy" {
+  const models = parseSource(spec.source).ast?.models ?? [];
+  const model = spec.modelName === undefined ? models[0] : models.find((m) => m.name === spec.modelName);
+  const declared = model?.decls.find((d) => d.kind === "loss");
+  return declared?.kind === "loss" && declared.loss === "cross_entropy" ? "cross_entropy" : "squared";
+}
+
 /** The settings record of a sweep spec (pure, apart from hashing the compiler's source once). */
 export function sweepSettings(spec: SweepSpec): SweepSettings {
+  const modelLoss = declaredLoss(spec);
   return {
     file: spec.file,
     fileSha256: createHash("sha256").update(spec.source).digest("hex"),
@@ -65,8 +87,9 @@ export function sweepSettings(spec: SweepSpec): SweepSettings {
     seeds: [...spec.seeds],
     steps: spec.steps,
     loss: spec.loss,
-    lossFormula: lossFormula(spec.loss),
-    testLossFormula: TEST_LOSS_FORMULA,
+    ...(modelLoss === "squared" ? {} : { modelLoss }),
+    lossFormula: lossFormula(spec.loss, modelLoss),
+    testLossFormula: testLossFormula(modelLoss),
     evalEvery: spec.evalEvery,
     evalSchedule: spec.evalSchedule ?? "dense-early",
     eigs: spec.eigs,

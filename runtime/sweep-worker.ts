@@ -5,7 +5,14 @@
 import { workerData } from "node:worker_threads";
 import { fail, NqmError } from "../foundation/diagnostics.ts";
 import { datasetHash } from "./data/content-hash.ts";
-import { criticalRate, initialParameters, openSession, startingPoint, type Session } from "./session.ts";
+import {
+  criticalCurvature,
+  criticalRate,
+  initialParameters,
+  openSession,
+  startingPoint,
+  type Session,
+} from "./session.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
 import { trainRun, type RunStart } from "./train.ts";
 
@@ -44,7 +51,7 @@ export default async function runJob(job: Job): Promise<JobOutcome> {
     session ??= openSession(spec).then(checkData);
     const opened = await session;
     const start = startFor(opened, job.seed);
-    const etaCrit = criticalRate(start.lambda0, spec.loss, opened.data.train.n);
+    const etaCrit = criticalRate(criticalCurvature(start).value, spec.loss, opened.data.train.n);
     const record = trainRun(opened, start, {
       kind: job.kind,
       lr: job.lrMultiple * etaCrit,

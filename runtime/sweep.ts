@@ -473,6 +473,11 @@ const SUMMARY_COLUMNS = [
   "lambda_max_initial",
   "lambda_max_final",
   "diverged_at",
+  "loss",
+  "eta_crit_from",
+  "sharpness_initial",
+  "best_test_accuracy",
+  "final_test_accuracy",
 ];
 
 /** Writes `dir`/summary.csv for these runs (what every way of running a sweep ends with). */
@@ -516,6 +521,11 @@ function summaryCsv(runs: readonly RunRecord[]): string {
     r.lambdaMax[0] ?? "",
     r.lambdaMax.at(-1) ?? "",
     r.divergedAt ?? "",
+    r.loss ?? "squared",
+    r.etaCritFrom ?? "kernel",
+    r.sharpness0 ?? "",
+    r.bestTestAccuracy ?? "",
+    r.testAccuracy?.at(-1) ?? "",
   ]);
   return stringify([SUMMARY_COLUMNS, ...rows], { cast: { number: (value) => String(value) } });
 }

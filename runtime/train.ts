@@ -16,7 +16,14 @@
  * residual flips sign without shrinking, is not convergence.
  */
 import { CONVERGED_FRACTION, type ModelKind, type Phase, type RunRecord } from "./run-record.ts";
-import { criticalRate, topEigenpairs, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
+import {
+  criticalCurvature,
+  criticalRate,
+  topEigenpairs,
+  topEigenvalues,
+  type LossNormalization,
+  type Session,
+} from "./session.ts";
 import { axpy, dot } from "./linalg/index.ts";
 import { defined } from "../foundation/defined.ts";
 import { deriveSeed, Rng } from "./rng.ts";
@@ -25,6 +32,8 @@ import { fail } from "../foundation/diagnostics.ts";
 import type { PreparedSet } from "../compiler/codegen/api.ts";
 import { checkMemory } from "./memory.ts";
 import { scheduleOfKind, type ScheduleKind } from "./schedule.ts";
+import { countCorrect, datasetAccuracyRule, lossFor } from "./loss.ts";
+import { objectiveFor } from "./objective.ts";
 
 export interface RunConfig {
   readonly kind: ModelKind;
@@ -56,22 +65,12 @@ export interface RunStart {
   /** λ_max(K(w0)) and its eigenvector, for η_crit and warm starts. */
   readonly lambda0: number;
   readonly eigenvector0?: Float64Array;
+  /** λ_max of the loss Hessian at w0, for losses other than squared (then η_crit = 2/sharpness). */
+  readonly sharpness0?: number;
 }
 
 /** Relative residual of the eigenvalues tracked during training: far below what a plot shows. */
 const TRACKING_TOL = 1e-6;
-
-// biome-ignore-start lint/style/noNonNullAssertion: run every step over the n·K outputs, i < count ≤ both lengths
-/** ½ Σ (out − y)², or its mean over the n examples. */
-function squaredLoss(out: Float64Array, y: Float64Array, count: number, n: number, loss: LossNormalization): number {
-  let s = 0;
-  for (let i = 0; i < count; i++) {
-    const r = out[i]! - y[i]!;
-    s += r * r;
-  }
-  return loss === "mean" ? (0.5 * s) / n : 0.5 * s;
-}
-// biome-ignore-end lint/style/noNonNullAssertion: end of squaredLoss
 
 /**
  * The phase of a run from its initial and final losses, whether any loss rose above the initial
@@ -139,6 +138,10 @@ export function trainRun(
   const params = config.kind === "f" ? Float64Array.from(w0) : new Float64Array(P);
   const grad = new Float64Array(P);
   const out = new Float64Array(Math.max(n, data.test?.n ?? 0) * K);
+  // The model's loss (squared: the kernels' own), and how a test prediction is scored, if at all.
+  const lossFunction = lossFor(session.model.loss, K);
+  const objective = objectiveFor(kernels, lossFunction, K, n);
+  const accuracyRule = datasetAccuracyRule(data);
 
   // f_lin and f_quad: what depends only on w0 and the inputs is computed once per data set
   // (prepared sets); steps load it (full batch) or gather their batch's rows of it (SGD), and
@@ -181,23 +184,22 @@ export function trainRun(
     const mean = config.loss === "mean";
     if (!fullBatch) nextBatch();
     if (!trainSet) {
-      if (fullBatch) return kernels.lossAndGrad(params, X, y, n, grad, mean);
-      kernels.lossAndGrad(params, [batchX], batchY, B, grad, mean);
+      if (fullBatch) return objective.f(params, X, y, n, grad, mean);
+      objective.f(params, [batchX], batchY, B, grad, mean);
       return predictLoss(X, y, n, config.loss);
     }
     if (fullBatch) kernels.loadPrepared(trainSet);
     else kernels.loadPrepared(trainSet, batchRows);
     const labels = fullBatch ? y : batchY;
     const loss =
-      config.kind === "lin"
-        ? kernels.lossAndGradLin(params, labels, grad, mean)
-        : kernels.lossAndGradQuad(params, labels, grad, mean);
+      config.kind === "lin" ? objective.lin(params, labels, grad, mean) : objective.quad(params, labels, grad, mean);
     return fullBatch ? loss : predictLoss(X, y, n, config.loss, trainSet);
   };
 
   /**
    * The current model's loss on (x, y): f in chunks of at most maxBatch examples, f_lin and
-   * f_quad from the set's prepared state (the chunks' losses summed alike).
+   * f_quad from the set's prepared state (the chunks' losses summed alike); with `tally`, the
+   * correct predictions are counted into it.
    */
   const predictLoss = (
     x: readonly Float64Array[],
@@ -205,6 +207,7 @@ export function trainRun(
     count: number,
     loss: LossNormalization,
     set?: PreparedSet,
+    tally?: { correct: number },
   ): number => {
     if (set) {
       if (config.kind === "lin") kernels.fLinPrepared(set, params, out);
@@ -217,7 +220,9 @@ export function trainRun(
       const rows = Math.min(kernels.maxBatch, count - startRow);
       const predictions = set ? out.subarray(startRow * K) : out;
       if (!set) kernels.f(params, [xs.subarray(startRow * rowWidth, (startRow + rows) * rowWidth)], rows, out);
-      total += squaredLoss(predictions, labels.subarray(startRow * K, (startRow + rows) * K), rows * K, 1, "sum");
+      const chunkLabels = labels.subarray(startRow * K, (startRow + rows) * K);
+      total += lossFunction.value(predictions, chunkLabels, rows);
+      if (tally && accuracyRule) tally.correct += countCorrect(accuracyRule, predictions, chunkLabels, rows, K);
     }
     return loss === "mean" ? total / count : total;
   };
@@ -309,16 +314,24 @@ export function trainRun(
   };
 
   // The catapult's peak does not scale with L0, so a tiny L0 alone must not set the cap.
-  const zeroLoss = squaredLoss(new Float64Array(n * K), y, n * K, n, config.loss);
+  const zeroTotal = lossFunction.value(new Float64Array(n * K), y, n);
+  const zeroLoss = config.loss === "mean" ? zeroTotal / n : zeroTotal;
   let divergenceThreshold = Infinity;
   const points = config.recordPoints ?? RECORD_POINTS;
   const losses = new Thinned<{ step: number; loss: number }>(points);
-  const evaluations = new Thinned<{ step: number; test?: number; eigs: number[]; distance: number }>(points);
+  const evaluations = new Thinned<{
+    step: number;
+    test?: number;
+    accuracy?: number;
+    eigs: number[];
+    distance: number;
+  }>(points);
   const schedule = scheduleOfKind(config.evalSchedule ?? "dense-early", config.steps, config.evalEvery);
   let initialLoss = Number.NaN;
   let finalLoss = Number.NaN;
   let peakLoss = Number.NEGATIVE_INFINITY;
   let bestTestLoss = Number.POSITIVE_INFINITY;
+  let bestTestAccuracy = Number.NEGATIVE_INFINITY;
   let steps = 0;
   let divergedAt: number | undefined;
   // ‖∇L‖ at w0 and at the last step, for the convergence test (full batch only: an SGD step's gradient is its batch's).
@@ -343,11 +356,15 @@ export function trainRun(
       break;
     }
     if (schedule.has(t)) {
-      const test = data.test ? predictLoss([data.test.x], data.test.y, data.test.n, "mean", testSet) : undefined;
+      const tally = { correct: 0 };
+      const test = data.test ? predictLoss([data.test.x], data.test.y, data.test.n, "mean", testSet, tally) : undefined;
       if (test !== undefined && Number.isFinite(test) && test < bestTestLoss) bestTestLoss = test;
+      const accuracy = data.test && accuracyRule ? tally.correct / data.test.n : undefined;
+      if (accuracy !== undefined && accuracy > bestTestAccuracy) bestTestAccuracy = accuracy;
       evaluations.push({
         step: t,
         ...(test !== undefined ? { test } : {}),
+        ...(accuracy !== undefined ? { accuracy } : {}),
         eigs: trackEigenvalues(),
         distance: distance(),
       });
@@ -357,7 +374,8 @@ export function trainRun(
     // params − lr·grad, as params + (−lr)·grad: the same in IEEE arithmetic (negation is exact).
     axpy(-config.lr, grad, params);
   }
-  const etaCrit = criticalRate(start.lambda0, config.loss, n);
+  const curvature = criticalCurvature(start);
+  const etaCrit = criticalRate(curvature.value, config.loss, n);
   const lrMultiple = config.lrMultiple ?? config.lr / etaCrit;
   const kept = losses.values();
   const evaluated = evaluations.values();
@@ -370,6 +388,9 @@ export function trainRun(
     lr: config.lr,
     lrMultiple,
     etaCrit,
+    etaCritFrom: curvature.from,
+    ...(start.sharpness0 !== undefined ? { sharpness0: start.sharpness0 } : {}),
+    loss: session.model.loss,
     seed: config.seed,
     phase: phaseFrom(initialLoss, finalLoss, peakLoss > initialLoss, divergedAt !== undefined, gradientRatio),
     steps,
@@ -377,6 +398,12 @@ export function trainRun(
     ...(losses.thinned ? { lossSteps: kept.map((e) => e.step) } : {}),
     evalSteps: evaluated.map((e) => e.step),
     testLoss: evaluated.flatMap((e) => (e.test !== undefined ? [e.test] : [])),
+    ...(data.test && accuracyRule
+      ? {
+          testAccuracy: evaluated.flatMap((e) => (e.accuracy !== undefined ? [e.accuracy] : [])),
+          bestTestAccuracy: Number.isFinite(bestTestAccuracy) ? bestTestAccuracy : null,
+        }
+      : {}),
     lambdaMax: evaluated.flatMap((e) => e.eigs.slice(0, 1)),
     ...(config.eigs > 1 ? { eigs: evaluated.map((e) => e.eigs) } : {}),
     distance: evaluated.map((e) => e.distance),

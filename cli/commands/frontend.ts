@@ -13,6 +13,14 @@ function describeInit(tensor: TensorDecl): string {
   return tensor.init ? `${tensor.init.kind}(${tensor.init.args.join(", ")})` : "";
 }
 
+/** The loss as training computes it for this model's output (docs/training.md). */
+function lossDescription(model: CheckedModel): string {
+  if (model.loss === "squared") return "squared: ½ Σ (f − y)²";
+  return sizeOf(model.outputShape) === 1
+    ? "cross_entropy: logistic, log(1 + exp(−y f)) for labels ±1"
+    : "cross_entropy: softmax, logsumexp(f) − y·f for one-hot labels";
+}
+
 /** The per-model summary `nqm check` prints. */
 function describeModel(model: CheckedModel): string {
   const rows: string[][] = [
@@ -25,6 +33,7 @@ function describeModel(model: CheckedModel): string {
       formatShape(model.outputShape),
       model.outputShape.length === 0 ? "scalar" : `vector of ${model.outputShape[0]}`,
     ],
+    ["loss", "", "", lossDescription(model)],
   ];
   const table = alignColumns(rows).map((line) => `  ${line}`);
   const terms = model.params.map((p) => `${p.name} ${sizeOf(p.shape)}`).join(" + ");
@@ -51,6 +60,7 @@ export function checkCommand(file: string, options: { set?: Record<string, numbe
       params: m.params.map((t) => ({ name: t.name, shape: t.shape, init: t.init })),
       fixed: m.fixed.map((t) => ({ name: t.name, shape: t.shape, init: t.init })),
       outputShape: m.outputShape,
+      loss: m.loss,
       parameterCount: parameterCount(m),
     }));
     process.stdout.write(

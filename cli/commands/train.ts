@@ -67,6 +67,7 @@ function summaryLine(r: RunRecord): string {
     `loss ${num(r.trainLoss[0])} → peak ${num(r.peakTrainLoss)} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
     r.bestTestLoss !== null ? `  best test ${num(r.bestTestLoss)}` : "",
+    r.bestTestAccuracy != null ? `  best test accuracy ${num(r.bestTestAccuracy)}` : "",
   ].join(" ");
 }
 
@@ -91,15 +92,29 @@ export async function trainCommand(
     },
     onRun: (record) => bars.get(record.model)?.finish(record.phase),
   });
-  const { lambda0, etaCrit, lr, runs, loss } = result;
+  const { lambda0, etaCrit, lr, runs, loss, etaCritFrom, sharpness0, modelLoss } = result;
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ model: result.model, data: result.data, lambda0, etaCrit, lr, runs })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({
+        model: result.model,
+        data: result.data,
+        loss: modelLoss,
+        lambda0,
+        ...(sharpness0 !== undefined ? { sharpness0 } : {}),
+        etaCrit,
+        etaCritFrom,
+        lr,
+        runs,
+      })}\n`,
+    );
     return 0;
   }
   process.stdout.write(
     `${[
-      `model ${result.model} on ${result.data} (n = ${result.n}${result.testN !== undefined ? `, ${result.testN} test` : ""}), seed ${result.seed}, ${loss} loss`,
-      `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
+      `model ${result.model} on ${result.data} (n = ${result.n}${result.testN !== undefined ? `, ${result.testN} test` : ""}), seed ${result.seed}, ${loss}${modelLoss === "squared" ? "" : ` ${modelLoss}`} loss`,
+      etaCritFrom === "kernel"
+        ? `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`
+        : `λ_max(K(w0)) = ${num(lambda0, 6)}   sharpness λ_max(∇²L(w0)) = ${num(sharpness0, 6)}   η_crit = 2/sharpness${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
       ...runs.map(summaryLine),
     ].join("\n")}\n`,
   );

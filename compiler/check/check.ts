@@ -16,7 +16,15 @@ import { BUILTINS, INITIALIZERS, isBuiltin, type BuiltinSignature, type Initiali
 import { isTensorOp, TENSOR_OPS, type TensorOpOptions, type TensorOpSpec } from "./tensor-ops.ts";
 import type { AxisIndex, Padding } from "./tensor-ops.ts";
 import { printExpr } from "../../grammar/printer.ts";
-import type { CheckedModel, Initializer, LetBinding, TensorDecl, TypedExpr } from "./typed.ts";
+import {
+  type CheckedModel,
+  type Initializer,
+  type LetBinding,
+  LOSSES,
+  type LossName,
+  type TensorDecl,
+  type TypedExpr,
+} from "./typed.ts";
 import { formatShape, MAX_TENSOR_ENTRIES, type Shape, sizeOf } from "../../foundation/shape.ts";
 import { didYouMean } from "../../foundation/suggest.ts";
 
@@ -132,7 +140,8 @@ class ModelChecker {
     private readonly file: string | undefined,
   ) {
     for (const decl of model.decls)
-      if (decl.kind !== "output" && !this.declared.has(decl.name)) this.declared.set(decl.name, decl.nameSpan);
+      if (decl.kind !== "output" && decl.kind !== "loss" && !this.declared.has(decl.name))
+        this.declared.set(decl.name, decl.nameSpan);
   }
 
   private report(
@@ -153,8 +162,20 @@ class ModelChecker {
     const lets: LetBinding[] = [];
     let output: TypedExpr | undefined | null;
     let outputSpan: Span | undefined;
+    let loss: LossName = "squared";
+    let lossSpan: Span | undefined;
 
     for (const decl of this.model.decls) {
+      if (decl.kind === "loss") {
+        if (lossSpan)
+          this.report("NQM2041", { model: this.model.name }, decl.span, {
+            message: "the first is here",
+            span: lossSpan,
+          });
+        else loss = this.loss(decl.loss, decl.lossSpan) ?? loss;
+        lossSpan ??= decl.span;
+        continue;
+      }
       if (decl.kind === "output") {
         if (outputSpan) {
           this.report("NQM2011", { model: this.model.name }, decl.span, {
@@ -236,10 +257,23 @@ class ModelChecker {
       lets,
       output,
       outputShape: output.shape,
+      loss,
     };
   }
 
-  private declaration(decl: Exclude<Decl, { kind: "output" }>): ScopeSymbol | undefined {
+  /** The declared loss, or undefined after reporting a name that is not one. */
+  private loss(name: string, span: Span): LossName | undefined {
+    const known = LOSSES.find((l) => l === name);
+    if (known === undefined)
+      this.report(
+        "NQM2040",
+        { name, hint: didYouMean(name, LOSSES), losses: LOSSES.map((l) => `\`${l}\``).join(" and ") },
+        span,
+      );
+    return known;
+  }
+
+  private declaration(decl: Exclude<Decl, { kind: "output" | "loss" }>): ScopeSymbol | undefined {
     const base = { span: decl.nameSpan, used: false };
     switch (decl.kind) {
       case "dim": {

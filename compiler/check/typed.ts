@@ -88,6 +88,10 @@ export interface LetBinding {
   readonly span: Span;
 }
 
+/** The losses a model may declare with `loss NAME`; the first is the default (docs/language.md). */
+export const LOSSES = ["squared", "cross_entropy"] as const;
+export type LossName = (typeof LOSSES)[number];
+
 export interface CheckedModel {
   readonly name: string;
   readonly span: Span;
@@ -100,6 +104,8 @@ export interface CheckedModel {
   readonly output: TypedExpr;
   /** [] for a scalar output, [k] for a vector output. */
   readonly outputShape: Shape;
+  /** The training loss: `squared` unless the model declares another. */
+  readonly loss: LossName;
 }
 
 /** The total number of trainable parameters of a model. */

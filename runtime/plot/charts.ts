@@ -7,7 +7,8 @@
 import type { TopLevelSpec } from "vega-lite";
 import { clampSeries, downsample, formatLabel, largestFinite, logTicks, seriesSteps, stepTicks } from "./series.ts";
 import type { LossNormalization, ModelKind, Phase, RunRecord } from "./types.ts";
-import { MODEL_LABELS, MODEL_ORDER, PHASE_COLORS, PHASES, TEST_LOSS_LABEL, trainingLossLabel } from "./types.ts";
+import type { LossName } from "./types.ts";
+import { MODEL_LABELS, MODEL_ORDER, PHASE_COLORS, PHASES, testLossLabel, trainingLossLabel } from "./types.ts";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 /** Points kept per curve: enough to show a catapult's spike, small enough for a light SVG. */
@@ -217,6 +218,8 @@ export interface ChartOptions {
   title?: string;
   /** How the training loss was normalized (labels the loss axes); default sum. */
   lossNormalization?: LossNormalization;
+  /** The model's loss (labels the loss axes); default squared. */
+  lossName?: LossName;
 }
 
 /**
@@ -239,7 +242,7 @@ export function lossChart(runs: readonly RunRecord[], options: ChartOptions = {}
   const lastStep = lastStepOf(runs);
   return curveChart(runs, curveRows(runs, lossSeries, axis, lastStep), axis, lastStep, {
     title: options.title ?? "Training loss",
-    yTitle: trainingLossLabel(options.lossNormalization ?? "sum"),
+    yTitle: trainingLossLabel(options.lossNormalization ?? "sum", options.lossName),
   });
 }
 
@@ -574,7 +577,9 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: ChartOpti
     title: "η/η_crit",
     scale: logX ? ({ type: "log" } as const) : ({ zero: false } as const),
   } as const;
-  const lossLabel = haveTest ? TEST_LOSS_LABEL : trainingLossLabel(options.lossNormalization ?? "sum");
+  const lossLabel = haveTest
+    ? testLossLabel(options.lossName)
+    : trainingLossLabel(options.lossNormalization ?? "sum", options.lossName);
   const yTitle = haveTest ? `best ${lossLabel}` : `final ${lossLabel} (no test set)`;
   const y = {
     field: "mean",
@@ -683,6 +688,112 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: ChartOpti
       },
     ],
     resolve: { scale: { shape: "independent" } },
+  };
+}
+
+/**
+ * Best test accuracy against η/η_crit for f, f_lin and f_quad (classification runs: records with
+ * testAccuracy): the mean over seeds that did not diverge, a min–max bar, a symbol and dash per
+ * model as on the best-test-loss chart; (model, η) whose runs all diverged are left out, as the
+ * subtitle says.
+ */
+export function testAccuracyChart(runs: readonly RunRecord[], options: { title?: string } = {}): TopLevelSpec {
+  const points: Array<{ model: string; multiple: number; mean: number; min: number; max: number; seeds: number }> = [];
+  let left = 0;
+  for (const group of groupRuns(runs)) {
+    const values = group.runs
+      .filter((r) => r.phase !== "divergent")
+      .map((r) => r.bestTestAccuracy ?? Number.NaN)
+      .filter((v) => Number.isFinite(v));
+    if (values.length === 0) {
+      left++;
+      continue;
+    }
+    points.push({
+      model: MODEL_LABELS[group.model],
+      multiple: group.multiple,
+      mean: values.reduce((a, b) => a + b, 0) / values.length,
+      min: Math.min(...values),
+      max: Math.max(...values),
+      seeds: values.length,
+    });
+  }
+  const lowest = points.reduce((a, p) => Math.min(a, p.min), 1);
+  // Down to a round tenth below the lowest point, so differences near 1 stay visible.
+  const bottom = Math.max(0, Math.floor(lowest * 10 - 0.5) / 10);
+  const models = MODEL_SORT.filter((m) => points.some((p) => p.model === m));
+  const multiples = points.map((p) => p.multiple);
+  const logX =
+    multiples.length > 0 &&
+    multiples.reduce((a, b) => Math.max(a, b), -Infinity) / multiples.reduce((a, b) => Math.min(a, b), Infinity) >= 16;
+  const x = {
+    field: "multiple",
+    type: "quantitative",
+    title: "η/η_crit",
+    scale: logX ? ({ type: "log" } as const) : ({ zero: false } as const),
+  } as const;
+  const y = {
+    field: "mean",
+    type: "quantitative",
+    title: "best test accuracy",
+    scale: { domain: span(bottom, 1), nice: false },
+    axis: { format: ".0%" },
+  } as const;
+  const color = { field: "model", type: "nominal", title: "model", sort: MODEL_SORT } as const;
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: options.title ?? "Best test accuracy against the learning rate",
+      subtitle: [
+        "mean over seeds, bars min–max",
+        ...(left > 0 ? [`${left} (model, η) left out: every seed diverged`] : []),
+      ],
+    },
+    width: 420,
+    height: 260,
+    data: { values: points },
+    layer: [
+      {
+        transform: [{ filter: "datum.seeds > 1" }],
+        mark: { type: "rule", strokeWidth: 1.5 },
+        encoding: { x, y: { field: "min", type: "quantitative" }, y2: { field: "max" }, color },
+      },
+      {
+        mark: { type: "line", strokeWidth: 1.6 },
+        encoding: {
+          x,
+          y,
+          color,
+          strokeDash: {
+            field: "model",
+            type: "nominal",
+            title: "model",
+            scale: { domain: models, range: models.map((m) => MODEL_DASHES[m] ?? [1, 0]) },
+          },
+          order: { field: "multiple", type: "quantitative" },
+        },
+      },
+      {
+        mark: { type: "point", size: 55, filled: false, strokeWidth: 1.6, opacity: 1 },
+        encoding: {
+          x,
+          y,
+          color,
+          shape: {
+            field: "model",
+            type: "nominal",
+            title: "symbol",
+            scale: { domain: models, range: models.map((m) => MODEL_SHAPES[m] ?? "circle") },
+          },
+          tooltip: [
+            { field: "model" },
+            { field: "multiple", title: "η/η_crit" },
+            { field: "mean", title: "best test accuracy (mean)", format: ".2%" },
+            { field: "seeds" },
+          ],
+        },
+      },
+    ],
   };
 }
 

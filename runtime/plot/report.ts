@@ -7,7 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TopLevelSpec } from "vega-lite";
 import { writeFailed } from "../files.ts";
-import { lossFormula, TEST_LOSS_FORMULA } from "../sweep-settings.ts";
+import { lossFormula, testLossFormula } from "../sweep-settings.ts";
 import {
   bestTestLossChart,
   eigenvaluesChart,
@@ -16,6 +16,7 @@ import {
   lossChart,
   majorityPhase,
   phaseChart,
+  testAccuracyChart,
 } from "./charts.ts";
 import { renderPng, renderSvg } from "./render.ts";
 import { formatLabel } from "./series.ts";
@@ -67,16 +68,23 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
     writeFailed(dir, error);
   }
   const lossNormalization = meta.lossNormalization;
+  const lossName = meta.loss ?? meta.settings.modelLoss ?? "squared";
   const figures: Figure[] = [
-    { name: "loss", title: "Training loss", spec: lossChart(runs, { lossNormalization }) },
+    { name: "loss", title: "Training loss", spec: lossChart(runs, { lossNormalization, lossName }) },
     { name: "lambda-max", title: "λ_max of the tangent kernel", spec: lambdaMaxChart(runs) },
     {
       name: "best-test-loss",
       title: "Best test loss against η/η_crit",
-      spec: bestTestLossChart(runs, { lossNormalization }),
+      spec: bestTestLossChart(runs, { lossNormalization, lossName }),
     },
     { name: "phases", title: "Phases", spec: phaseChart(runs) },
   ];
+  if (runs.some((r) => r.testAccuracy !== undefined))
+    figures.push({
+      name: "test-accuracy",
+      title: "Best test accuracy against η/η_crit",
+      spec: testAccuracyChart(runs),
+    });
   if (runs.some((r) => (r.eigs?.length ?? 0) > 0))
     figures.push({ name: "eigenvalues", title: "Top kernel eigenvalues", spec: eigenvaluesChart(runs) });
   const written: string[] = [];
@@ -120,14 +128,15 @@ function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportCont
   const multiples = [...new Set(runs.map((r) => r.lrMultiple))].sort((a, b) => a - b);
   const seeds = new Set(runs.map((r) => r.seed)).size;
   const s = meta.settings;
+  const lossName = meta.loss ?? s.modelLoss;
   const set = Object.entries(s.set);
   const settings: Array<[string, string]> = [
     ["model file", `${s.file} (SHA-256 ${s.fileSha256.slice(0, 16)})`],
     ...(s.modelName !== undefined ? ([["model block", s.modelName]] as Array<[string, string]>) : []),
     ["--set", set.length > 0 ? set.map(([k, v]) => `${k}=${v}`).join(", ") : "none (the file's values)"],
     ["data", `${s.data} (loaded as ${meta.data}; data seed ${s.dataSeed})`],
-    ["training loss", `${s.loss}: L = ${lossFormula(s.loss)}`],
-    ["test loss", `L_test = ${TEST_LOSS_FORMULA}`],
+    ["training loss", `${s.loss}: L = ${lossFormula(s.loss, lossName)}`],
+    ["test loss", `L_test = ${testLossFormula(lossName)}`],
     ["models", s.models.map((m) => MODEL_LABELS[m as keyof typeof MODEL_LABELS] ?? m).join(", ")],
     ["learning rates", `η/η_crit = ${s.lrMultiples.map((m) => formatLabel(m, 6)).join(", ")}`],
     ["steps", String(s.steps)],
@@ -145,7 +154,9 @@ function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportCont
     ["nqm version", `${s.nqmVersion} (compiler ${s.compilerHash.slice(0, 12)})`],
   ];
   const summary = [
-    `measured η_crit = 2/λ_max(K(w0))${s.loss === "mean" ? "·n" : ""} = ${formatLabel(meta.etaCrit)}${meta.etaCrit > 0 && s.loss === "sum" ? ` (λ_max = ${formatLabel(2 / meta.etaCrit)})` : ""} for seed ${s.seeds[0] ?? 0}`,
+    meta.etaCritFrom === "sharpness"
+      ? `measured η_crit = 2/sharpness${s.loss === "mean" ? "·n" : ""} = ${formatLabel(meta.etaCrit)}${meta.etaCrit > 0 && s.loss === "sum" ? ` (sharpness = ${formatLabel(2 / meta.etaCrit)})` : ""} for seed ${s.seeds[0] ?? 0}: the sharpness is λ_max of the loss Hessian at w0 (the tangent-kernel threshold 2/λ_max(K) is the paper's for squared loss only)`
+      : `measured η_crit = 2/λ_max(K(w0))${s.loss === "mean" ? "·n" : ""} = ${formatLabel(meta.etaCrit)}${meta.etaCrit > 0 && s.loss === "sum" ? ` (λ_max = ${formatLabel(2 / meta.etaCrit)})` : ""} for seed ${s.seeds[0] ?? 0}`,
     `runs: ${runs.length} (${plural(models.length, "model")} × ${plural(multiples.length, "learning rate")} × ${plural(seeds, "seed")})`,
   ];
   const converged: Table = {

@@ -15,7 +15,11 @@ export interface ReportMeta {
   /** The data set's name as loaded (the spec as given is in settings). */
   data: string;
   etaCrit: number;
+  /** What η_crit came from (default kernel): 2/λ_max(K(w0)), or 2/sharpness of the loss Hessian. */
+  etaCritFrom?: "kernel" | "sharpness";
   lossNormalization: LossNormalization;
+  /** The model's loss (default squared). */
+  loss?: LossName;
   /** Every setting that changes a result (also written to sweep.json). */
   settings: SweepSettings;
   /** The backend the kernels ran on (auto resolved), when known. */
@@ -23,13 +27,23 @@ export interface ReportMeta {
   notes?: string[];
 }
 
-/** The training loss's axis label, with its normalization. */
-export function trainingLossLabel(loss: LossNormalization): string {
+/** The model's loss (`loss` in the model file); squared unless declared. */
+export type LossName = "squared" | "cross_entropy";
+
+/** The training loss's axis label, with its normalization (and the loss, when not squared). */
+export function trainingLossLabel(loss: LossNormalization, name: LossName = "squared"): string {
+  if (name === "cross_entropy")
+    return loss === "sum" ? "training loss (cross-entropy, sum)" : "training loss (cross-entropy, mean)";
   return loss === "sum" ? "training loss (½ Σ, sum)" : "training loss (½ · mean)";
 }
 
 /** The test loss's axis label: always ½·mean over the test set. */
 export const TEST_LOSS_LABEL = "test loss (½ · mean)";
+
+/** The test loss's axis label for a loss: a mean over the test set. */
+export function testLossLabel(name: LossName = "squared"): string {
+  return name === "cross_entropy" ? "test loss (cross-entropy, mean)" : TEST_LOSS_LABEL;
+}
 
 /** The order and colours of phases in charts and tables. */
 export const PHASES: readonly Phase[] = ["lazy", "catapult", "divergent", "unfinished"];

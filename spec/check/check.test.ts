@@ -267,3 +267,17 @@ test("property: + - * / accept equal shapes or a scalar side, and otherwise name
     { numRuns: propertyRuns(200) },
   );
 });
+
+test("loss: squared unless declared; `loss cross_entropy` anywhere in the body is carried into the checked model", () => {
+  const body = (loss: string) => `model t {\n  input x: [2]\n  ${loss}\n  param w: [3, 2]\n  output w @ x\n}`;
+  const load = (loss: string) => loadModel(body(loss), {}).model.loss;
+  assert.equal(load(""), "squared");
+  assert.equal(load("loss squared"), "squared");
+  assert.equal(load("loss cross_entropy"), "cross_entropy");
+  // An unknown loss is reported once, and nothing else is (the rest of the model still checks).
+  const result = checkSource(body("loss hinge"), {});
+  assert.deepEqual(
+    result.diagnostics.map((d) => [d.code, d.message]),
+    [["NQM2040", "unknown loss `hinge` (the losses are `squared` and `cross_entropy`)"]],
+  );
+});

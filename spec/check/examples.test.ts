@@ -30,6 +30,7 @@ test("the issue's examples are all there", () => {
     "two_layer_tanh",
     "two_layer_swish",
     "mnist_multiclass",
+    "mnist_ce",
   ]) {
     assert.ok(files.includes(`${name}.nqm`), `examples/${name}.nqm is missing`);
   }
@@ -93,6 +94,16 @@ test("mnist_multiclass: a vector output of 10 classes, m·784 + 10·m parameters
   assert.deepEqual(model.outputShape, [10]);
   assert.deepEqual(nth(model.inputs, 0).shape, [784]);
   assert.equal(parameterCount(model), m * 784 + 10 * m);
+});
+
+test("mnist_ce: the two-layer net on 10 classes with cross-entropy; every other example keeps squared loss", () => {
+  const model = load("mnist_ce.nqm");
+  const m = 1024;
+  assert.equal(model.loss, "cross_entropy");
+  assert.deepEqual(model.outputShape, [10]);
+  assert.deepEqual(nth(model.inputs, 0).shape, [784]);
+  assert.equal(parameterCount(model), m * 784 + 10 * m);
+  for (const file of files.filter((f) => f !== "mnist_ce.nqm")) assert.equal(load(file).loss, "squared", file);
 });
 
 test("general_quadratic: w trainable, sigma a fixed ±1 diagonal, gamma a const 1e-3", () => {

@@ -4,7 +4,7 @@ import type { BinaryOperator, Decl, Expr, FileAst, InitAst, ModelAst, IndexAst, 
 
 const span = { start: 0, end: 0 };
 
-export const KEYWORDS = ["model", "dim", "const", "input", "param", "fixed", "let", "output"] as const;
+export const KEYWORDS = ["model", "dim", "const", "input", "param", "fixed", "let", "output", "loss"] as const;
 const keywords: ReadonlySet<string> = new Set(KEYWORDS);
 
 export const nameArbitrary = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,5}$/).filter((n) => !keywords.has(n));
@@ -132,6 +132,7 @@ export const declArbitrary: fc.Arbitrary<Decl> = fc.oneof(
     .record({ name: nameArbitrary, expr: exprArbitrary })
     .map(({ name, expr }): Decl => ({ kind: "let", name, nameSpan: span, expr, span })),
   exprArbitrary.map((expr): Decl => ({ kind: "output", expr, span })),
+  nameArbitrary.map((loss): Decl => ({ kind: "loss", loss, lossSpan: span, span })),
 );
 
 export const modelArbitrary: fc.Arbitrary<ModelAst> = fc

@@ -209,3 +209,15 @@ test("nesting that would exhaust the stack is a diagnostic (NQM1007), not a cras
   }
   assert.deepEqual(parseSource(wrap("(x)")).diagnostics, []);
 });
+
+test("`loss NAME` is a declaration with the loss's name and spans; any name parses (the checker knows which exist)", () => {
+  const source = "model m {\n  loss cross_entropy\n  output 1\n  loss made_up\n}\n";
+  const ast = present(parseSource(source).ast);
+  const text = (span: { start: number; end: number }) => source.slice(span.start, span.end);
+  const [first, , second] = nth(ast.models, 0).decls;
+  assert.ok(first?.kind === "loss" && second?.kind === "loss");
+  assert.equal(first.loss, "cross_entropy");
+  assert.equal(text(first.span), "loss cross_entropy");
+  assert.equal(text(first.lossSpan), "cross_entropy");
+  assert.equal(second.loss, "made_up");
+});

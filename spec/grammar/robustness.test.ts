@@ -177,7 +177,7 @@ type TokenEdit =
   /** Replaces a name by another name of the same file: uses before definition, self references, shape clashes. */
   | { readonly kind: "rename"; readonly at: number; readonly pick: number };
 
-const KEYWORDS = new Set(["model", "dim", "const", "input", "param", "fixed", "let", "output"]);
+const KEYWORDS = new Set(["model", "dim", "const", "input", "param", "fixed", "let", "output", "loss"]);
 const isName = (token: string) => /^[A-Za-z_]/.test(token) && !KEYWORDS.has(token);
 
 const tokenEditArbitrary: fc.Arbitrary<TokenEdit> = fc.oneof(

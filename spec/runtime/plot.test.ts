@@ -19,6 +19,7 @@ import {
   type SweepSettings,
   PNG_SCALE,
   RATE_COLORS,
+  testAccuracyChart,
 } from "../../runtime/plot/index.ts";
 import { clampSeries, downsample, logTicks, stepTicks } from "../../runtime/plot/series.ts";
 import type { TopLevelSpec } from "vega-lite";
@@ -596,4 +597,83 @@ test("testLossAcrossCritical: per model, the lowest mean-over-seeds best test lo
   assert.ok(Math.abs((f?.above?.loss ?? 0) - 0.17) < 1e-15);
   assert.deepEqual(lin, { model: "lin" });
   assert.deepEqual(quad, { model: "quad", below: { multiple: 0.5, loss: 0.4 } });
+});
+
+// ---------------------------------------------------------------- classification runs
+
+/** The synthetic sweep as a cross-entropy sweep: η_crit from the sharpness, and a test accuracy per evaluation. */
+const CLASSIFIED: RunRecord[] = SWEEP.map((r) => {
+  // Accuracy falls with the learning rate and differs by seed, so means and bars are distinct.
+  const accuracy = r.evalSteps.map((t) => Math.min(1, 0.6 + t / 500 - 0.1 * r.lrMultiple + 0.02 * r.seed));
+  return {
+    ...r,
+    loss: "cross_entropy" as const,
+    etaCritFrom: "sharpness" as const,
+    sharpness0: 4,
+    testAccuracy: accuracy,
+    bestTestAccuracy: Math.max(...accuracy),
+  };
+});
+
+test("test accuracy chart: a point per (model, η) with a run that did not diverge, at the mean over its seeds", async () => {
+  const spec = testAccuracyChart(CLASSIFIED);
+  const svg = await renderSvg(spec);
+  assertWellFormed(svg);
+  assertFiniteGeometry(svg);
+  const kept = CLASSIFIED.filter((r) => r.phase !== "divergent");
+  const groups = new Set(kept.map((r) => `${r.model}|${r.lrMultiple}`));
+  assert.equal(count(svg, 'aria-roledescription="point"'), groups.size);
+  assert.equal(count(svg, 'aria-roledescription="line mark"'), new Set(kept.map((r) => r.model)).size);
+  const left = new Set(CLASSIFIED.map((r) => `${r.model}|${r.lrMultiple}`)).size - groups.size;
+  assert.ok(left > 0, "the fixture has all-divergent groups");
+  for (const title of ["best test accuracy", "η/η_crit", `${left} (model, η) left out: every seed diverged`])
+    assert.ok(svg.includes(`>${title}<`), `title ${title}`);
+  // The plotted value of f at 0.5×: the mean of its two seeds' best accuracies.
+  const values = (spec as unknown as { data: { values: { model: string; multiple: number; mean: number }[] } }).data
+    .values;
+  const f = present(values.find((v) => v.model === "f" && v.multiple === 0.5));
+  const seeds = CLASSIFIED.filter((r) => r.model === "f" && r.lrMultiple === 0.5).map((r) =>
+    present(r.bestTestAccuracy),
+  );
+  assert.equal(f.mean, (nth(seeds, 0) + nth(seeds, 1)) / 2);
+});
+
+test("writeReport of a cross-entropy sweep: η_crit from the sharpness, the loss's formulas, the accuracy plot", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "nqm-report-ce-"));
+  const paths = await writeReport(dir, CLASSIFIED, {
+    modelFile: "examples/mnist_ce.nqm",
+    data: "mnist",
+    etaCrit: 0.5,
+    etaCritFrom: "sharpness",
+    loss: "cross_entropy",
+    lossNormalization: "sum",
+    settings: SETTINGS,
+  });
+  assert.ok(paths.includes(join(dir, "test-accuracy.svg")));
+  assert.ok(paths.includes(join(dir, "test-accuracy.png")));
+  const report = readFileSync(join(dir, "report.md"), "utf8");
+  assert.match(
+    report,
+    /η_crit = 2\/sharpness = 0\.5 \(sharpness = 4\) for seed 0: the sharpness is λ_max of the loss Hessian/,
+  );
+  assert.doesNotMatch(report, /2\/λ_max\(K\(w0\)\) = /);
+  assert.match(report, /\n- training loss: sum: L = Σ ℓ\(f, y\), ℓ the cross-entropy/);
+  assert.match(report, /\n- test loss: L_test = mean cross-entropy over the test set\n/);
+  assert.match(report, /!\[Best test accuracy against η\/η_crit\]\(test-accuracy\.png\)/);
+  const loss = readFileSync(join(dir, "loss.svg"), "utf8");
+  assert.ok(loss.includes(">training loss (cross-entropy, sum)<"));
+  const best = readFileSync(join(dir, "best-test-loss.svg"), "utf8");
+  assert.ok(best.includes(">best test loss (cross-entropy, mean)<"));
+});
+
+test("writeReport of a squared-loss sweep without accuracy draws no accuracy plot", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "nqm-report-no-accuracy-"));
+  const paths = await writeReport(dir, SWEEP, {
+    modelFile: "examples/uv.nqm",
+    data: "single",
+    etaCrit: 0.5,
+    lossNormalization: "sum",
+    settings: SETTINGS,
+  });
+  assert.ok(!paths.some((p) => p.includes("test-accuracy")));
 });

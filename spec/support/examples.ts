@@ -9,6 +9,7 @@ export const SMALL_SIZES: Readonly<Record<string, Readonly<Record<string, number
   "cnn_mnist.nqm": { h: 8, c: 2 },
   "general_quadratic.nqm": { d: 5 },
   "general_quadratic_sigma.nqm": { d: 4 },
+  "mnist_ce.nqm": { d: 6, m: 5, k: 3 },
   "mnist_multiclass.nqm": { d: 6, m: 5, k: 3 },
   "myrtle5.nqm": { h: 8, c: 2 },
   "three_layer_relu.nqm": { d: 2, m: 6 },
