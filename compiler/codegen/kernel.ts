@@ -464,27 +464,13 @@ export function lowerKernel(input: KernelInput): KernelPlan {
         c: matrix(target, m, 1),
       };
     }
-    // y_j = x_j B for every example, B shared: Y[n×N] = X[n×K] · B.
-    if (a.shape.length === 1 && b.shape.length === 2 && a.batched && !b.batched) {
+    // x_j B (a vector) or A_j B (a matrix [R×K]) for every example, B shared: the stacked rows
+    // (n of them, or n·R) times B in one product.
+    if (b.shape.length === 2 && a.batched && !b.batched) {
       const [k, cols] = b.shape as [number, number];
       return {
         ...gemm,
-        rows: "n",
-        cols,
-        depth: k,
-        perExample: false,
-        a: matrix(bufferOf(a), k, 1),
-        b: matrix(bufferOf(b), cols, 1),
-        c: matrix(target, cols, 1),
-      };
-    }
-    // Y_j = A_j B for every example, A_j [R×K] per example, B shared: the stacked A (n·R × K) times B.
-    if (a.shape.length === 2 && b.shape.length === 2 && a.batched && !b.batched) {
-      const [r, k] = a.shape as [number, number];
-      const cols = defined(b.shape[1], "a matrix's columns");
-      return {
-        ...gemm,
-        rows: { perExample: r },
+        rows: a.shape.length === 1 ? "n" : { perExample: defined(a.shape[0], "a matrix's rows") },
         cols,
         depth: k,
         perExample: false,

@@ -511,6 +511,43 @@ export function majorityPhase(runs: readonly RunRecord[]): { phase: Phase; count
 export const ALL_DIVERGED = "every seed diverged";
 
 /**
+ * A mean-over-seeds chart's bars (min–max, where there are several seeds) and its line per model
+ * (dashed by model, so coinciding curves stay visible), over the rows `filter` selects.
+ */
+function seedSpreadLayers<X, Y, C>(parts: {
+  readonly x: X;
+  readonly y: Y;
+  readonly color: C;
+  readonly models: readonly string[];
+  readonly filter: string;
+}) {
+  const { x, y, color, models, filter } = parts;
+  return [
+    {
+      transform: [{ filter: `(${filter}) && datum.seeds > 1` }],
+      mark: { type: "rule" as const, strokeWidth: 1.5 },
+      encoding: { x, y: { field: "min", type: "quantitative" as const }, y2: { field: "max" }, color },
+    },
+    {
+      transform: [{ filter }],
+      mark: { type: "line" as const, strokeWidth: 1.6 },
+      encoding: {
+        x,
+        y,
+        color,
+        strokeDash: {
+          field: "model",
+          type: "nominal" as const,
+          title: "model",
+          scale: { domain: models, range: models.map((m) => MODEL_DASHES[m] ?? [1, 0]) },
+        },
+        order: { field: "multiple", type: "quantitative" as const },
+      },
+    },
+  ];
+}
+
+/**
  * Best test loss against η/η_crit for f, f_lin and f_quad (the paper's Figure 2b) on a log axis,
  * so one unconverged point does not flatten the rest: the mean over seeds with a min–max bar, a
  * dash style and a symbol per model (f_quad dashed over f stays visible where they coincide);
@@ -632,27 +669,7 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: ChartOpti
         mark: { type: "text", align: "left", dx: 3, dy: -4, baseline: "bottom", color: "#666" },
         encoding: { x, y: { value: 0 }, text: { field: "label" } },
       },
-      {
-        transform: [{ filter: "datum.kind === 'point' && datum.seeds > 1" }],
-        mark: { type: "rule", strokeWidth: 1.5 },
-        encoding: { x, y: { field: "min", type: "quantitative" }, y2: { field: "max" }, color },
-      },
-      {
-        transform: [{ filter: "datum.kind === 'point'" }],
-        mark: { type: "line", strokeWidth: 1.6 },
-        encoding: {
-          x,
-          y,
-          color,
-          strokeDash: {
-            field: "model",
-            type: "nominal",
-            title: "model",
-            scale: { domain: models, range: models.map((m) => MODEL_DASHES[m] ?? [1, 0]) },
-          },
-          order: { field: "multiple", type: "quantitative" },
-        },
-      },
+      ...seedSpreadLayers({ x, y, color, models, filter: "datum.kind === 'point'" }),
       {
         transform: [{ filter: "datum.kind === 'point'" }],
         mark: { type: "point", size: 55, filled: false, strokeWidth: 1.6, opacity: 1 },
@@ -753,26 +770,7 @@ export function testAccuracyChart(runs: readonly RunRecord[], options: { title?:
     height: 260,
     data: { values: points },
     layer: [
-      {
-        transform: [{ filter: "datum.seeds > 1" }],
-        mark: { type: "rule", strokeWidth: 1.5 },
-        encoding: { x, y: { field: "min", type: "quantitative" }, y2: { field: "max" }, color },
-      },
-      {
-        mark: { type: "line", strokeWidth: 1.6 },
-        encoding: {
-          x,
-          y,
-          color,
-          strokeDash: {
-            field: "model",
-            type: "nominal",
-            title: "model",
-            scale: { domain: models, range: models.map((m) => MODEL_DASHES[m] ?? [1, 0]) },
-          },
-          order: { field: "multiple", type: "quantitative" },
-        },
-      },
+      ...seedSpreadLayers({ x, y, color, models, filter: "true" }),
       {
         mark: { type: "point", size: 55, filled: false, strokeWidth: 1.6, opacity: 1 },
         encoding: {
