@@ -47,8 +47,13 @@ describe("mnist_ce", { concurrency: true }, () => {
     for (const r of result.runs) {
       assert.equal(r.loss, "cross_entropy");
       assert.equal(r.etaCritFrom, "sharpness");
-      assert.equal(r.phase, "lazy", r.model);
+      // Below η_crit the loss never rises above L0; 30 steps do not converge it (docs/training.md's rule).
+      assert.ok(r.phase === "lazy" || r.phase === "unfinished", `${r.model}: ${r.phase}`);
       const initial = nth(r.trainLoss, 0);
+      assert.ok(
+        r.trainLoss.every((l) => l <= initial),
+        `${r.model}: the loss rose above L0`,
+      );
       assert.ok(Math.abs(initial / (60 * Math.log(10)) - 1) < 0.2, `${r.model}: L0 = ${initial}`);
       const accuracy = present(r.testAccuracy);
       assert.equal(accuracy.length, r.evalSteps.length);
