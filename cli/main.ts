@@ -159,6 +159,17 @@ function buildProgram(setExitCode: (code: number) => void): Command {
       .option("--eigs <k>", "track the top k eigenvalues of the tangent kernel (0: none)", parseInteger("--eigs", 0), 1)
       .option("--batch <b>", "mini-batch size for SGD (default: full batch)", parseInteger("--batch", 1))
       .option(
+        "--lin <how>",
+        "f_lin: exact (closed form from the eigendecomposition of K(w0), where it applies) or stepped",
+        "exact",
+      )
+      .option(
+        "--directions <k>",
+        "record the loss along the top k eigenvectors of K(w0) and along the rest (0: none)",
+        parseInteger("--directions", 0),
+        0,
+      )
+      .option(
         "--cap <factor>",
         "a loss above factor × the initial loss counts as divergence",
         parseFloatOption("--cap"),

@@ -6,7 +6,8 @@ import { workerData } from "node:worker_threads";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { criticalRate, initialParameters, openSession, startingPoint, type Session } from "./session.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
-import { trainRun, type RunStart } from "./train.ts";
+import type { RunStart } from "./train.ts";
+import { runTraining } from "./linear-exact.ts";
 
 const spec = workerData as SweepSpec;
 let session: Promise<Session> | undefined;
@@ -30,18 +31,24 @@ export default async function runJob(job: Job): Promise<JobOutcome> {
     const opened = await session;
     const start = startFor(opened, job.seed);
     const etaCrit = criticalRate(start.lambda0, spec.loss, opened.data.train.n);
-    const record = trainRun(opened, start, {
-      kind: job.kind,
-      lr: job.lrMultiple * etaCrit,
-      lrMultiple: job.lrMultiple,
-      steps: spec.steps,
-      loss: spec.loss,
-      evalEvery: spec.evalEvery,
-      eigs: spec.eigs,
-      ...(spec.batch !== undefined ? { batch: spec.batch } : {}),
-      seed: job.seed,
-      divergenceFactor: spec.divergenceFactor,
-    });
+    const record = runTraining(
+      opened,
+      start,
+      {
+        kind: job.kind,
+        lr: job.lrMultiple * etaCrit,
+        lrMultiple: job.lrMultiple,
+        steps: spec.steps,
+        loss: spec.loss,
+        evalEvery: spec.evalEvery,
+        eigs: spec.eigs,
+        ...(spec.batch !== undefined ? { batch: spec.batch } : {}),
+        seed: job.seed,
+        divergenceFactor: spec.divergenceFactor,
+        ...(spec.directions ? { directions: spec.directions } : {}),
+      },
+      spec.lin ? { lin: spec.lin } : {},
+    );
     return { ok: true, record };
   } catch (error) {
     if (error instanceof NqmError) return { ok: false, diagnostics: error.diagnostics };

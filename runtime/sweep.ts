@@ -103,6 +103,9 @@ function identity(spec: SweepSpec): string {
     ...Object.fromEntries(IDENTITY_FIELDS.map((field) => [field, spec[field]])),
     // f32 runs are other numbers; f64 (the default) leaves the identity of older sweeps as it was.
     dtype: spec.dtype === "f32" ? "f32" : undefined,
+    // Absent (exact f_lin, no directions) leaves the identity of older sweeps as it was.
+    lin: spec.lin === "stepped" ? "stepped" : undefined,
+    directions: spec.directions || undefined,
   });
 }
 

@@ -19,6 +19,7 @@ import { Thinned } from "./thinned.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import type { PreparedSet } from "../compiler/codegen/api.ts";
 import { checkMemory } from "./memory.ts";
+import { directionBasis, lossComponents } from "./directions.ts";
 
 export interface RunConfig {
   readonly kind: ModelKind;
@@ -40,6 +41,8 @@ export interface RunConfig {
   readonly divergenceFactor: number;
   /** The most entries the record keeps per series (default RECORD_POINTS). */
   readonly recordPoints?: number;
+  /** Record the loss along the top-k eigenvectors of K(w0) and the rest at each evaluation (docs/training.md). */
+  readonly directions?: number;
 }
 
 /** What the run needs from its seed's initialization. */
@@ -66,7 +69,7 @@ function squaredLoss(out: Float64Array, y: Float64Array, count: number, n: numbe
 // biome-ignore-end lint/style/noNonNullAssertion: end of squaredLoss
 
 /** The phase of a run from its initial and final losses, whether any loss rose above the initial one, and divergence. */
-function phaseFrom(initial: number, final: number, roseAbove: boolean, diverged: boolean): Phase {
+export function phaseFrom(initial: number, final: number, roseAbove: boolean, diverged: boolean): Phase {
   if (diverged) return "divergent";
   if (!(final < initial)) return "unfinished";
   return roseAbove ? "catapult" : "lazy";
@@ -280,6 +283,15 @@ export function trainRun(
     eigenvectors = result.vectors;
     return result.values;
   };
+  const basis = config.directions ? directionBasis(session, w0, config.directions) : undefined;
+  const trainPredictions = new Float64Array(basis ? n * K : 0);
+  const components = (): number[] => {
+    if (!basis) return [];
+    if (!trainSet) kernels.f(params, X, n, trainPredictions);
+    else if (config.kind === "lin") kernels.fLinPrepared(trainSet, params, trainPredictions);
+    else kernels.fQuadPrepared(trainSet, params, trainPredictions);
+    return lossComponents(basis, trainPredictions, y, config.loss, n);
+  };
   const distance = (): number => {
     if (config.kind !== "f") return Math.sqrt(dot(params, params));
     let s = 0;
@@ -292,7 +304,13 @@ export function trainRun(
   let divergenceThreshold = Infinity;
   const points = config.recordPoints ?? RECORD_POINTS;
   const losses = new Thinned<{ step: number; loss: number }>(points);
-  const evaluations = new Thinned<{ step: number; test?: number; eigs: number[]; distance: number }>(points);
+  const evaluations = new Thinned<{
+    step: number;
+    test?: number;
+    eigs: number[];
+    distance: number;
+    directions?: number[];
+  }>(points);
   let initialLoss = Number.NaN;
   let finalLoss = Number.NaN;
   let peakLoss = Number.NEGATIVE_INFINITY;
@@ -321,6 +339,7 @@ export function trainRun(
         ...(test !== undefined ? { test } : {}),
         eigs: trackEigenvalues(),
         distance: distance(),
+        ...(basis ? { directions: components() } : {}),
       });
     }
     onStep?.(t);
@@ -348,6 +367,7 @@ export function trainRun(
     lambdaMax: evaluated.flatMap((e) => e.eigs.slice(0, 1)),
     ...(config.eigs > 1 ? { eigs: evaluated.map((e) => e.eigs) } : {}),
     distance: evaluated.map((e) => e.distance),
+    ...(basis ? { directions: evaluated.map((e) => e.directions ?? []) } : {}),
     bestTestLoss: Number.isFinite(bestTestLoss) ? bestTestLoss : null,
     peakTrainLoss: Number.isFinite(peakLoss) ? peakLoss : initialLoss,
     finalTrainLoss: finalLoss,

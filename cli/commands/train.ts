@@ -26,7 +26,7 @@ import {
   workerCount,
 } from "../../runtime/sweep.ts";
 import { sweepSettings } from "../../runtime/sweep-settings.ts";
-import { trainRun } from "../../runtime/train.ts";
+import { exactLinearRefusal, type LinearDynamics, runTraining } from "../../runtime/linear-exact.ts";
 import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
 import { alignColumns } from "../table.ts";
 
@@ -41,6 +41,21 @@ export interface TrainingOptions extends KernelOptions {
   eigs: number;
   batch?: number;
   cap: number;
+  /** f_lin: exact or stepped (default exact). */
+  lin?: string;
+  directions?: number;
+}
+
+function linOf(value: string | undefined): LinearDynamics {
+  if (value === undefined || value === "exact" || value === "stepped") return value ?? "exact";
+  fail("NQM3007", { option: "--lin", reason: `expected exact or stepped, got \`${value}\`` });
+}
+
+/** Says on stderr why f_lin runs will be stepped although the closed form was asked for. */
+function noteStepped(session: Session, kinds: readonly ModelKind[], lin: LinearDynamics, batch?: number): void {
+  if (!kinds.includes("lin") || lin === "stepped") return;
+  const reason = exactLinearRefusal(session, { kind: "lin", ...(batch ? { batch } : {}) }, lin);
+  if (reason !== undefined) process.stderr.write(`nqm: f_lin is trained by gradient steps: ${reason}\n`);
 }
 
 function lossOf(value: string): LossNormalization {
@@ -115,7 +130,7 @@ const num = (x: number | null | undefined, digits = 4) =>
 
 function summaryLine(r: RunRecord): string {
   return [
-    MODEL_LABELS[r.model].padEnd(7),
+    (r.dynamics === "exact" ? `${MODEL_LABELS[r.model]}*` : MODEL_LABELS[r.model]).padEnd(7),
     r.phase.padEnd(11),
     `loss ${num(r.trainLoss[0])} → peak ${num(r.peakTrainLoss)} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
@@ -130,6 +145,7 @@ export async function trainCommand(
   const kinds = parseModels(options.model);
   const loss = lossOf(options.loss);
   const rate = parseLearningRate(options.lr);
+  const lin = linOf(options.lin);
   const { session } = await open(file, options, defaultMemoryLimit());
   const n = session.data.train.n;
   const start = startingPoint(session, options.seed);
@@ -137,9 +153,10 @@ export async function trainCommand(
   const etaCrit = criticalRate(lambda0, loss, n);
   const lr = "absolute" in rate ? rate.absolute : rate.multiple * etaCrit;
   const runs: RunRecord[] = [];
+  noteStepped(session, kinds, lin, options.batch);
   for (const kind of kinds) {
     const bar = progress(`train ${MODEL_LABELS[kind]}`, options.steps);
-    const record = trainRun(
+    const record = runTraining(
       session,
       start,
       {
@@ -153,7 +170,9 @@ export async function trainCommand(
         ...(options.batch ? { batch: options.batch } : {}),
         seed: options.seed,
         divergenceFactor: options.cap,
+        ...(options.directions ? { directions: options.directions } : {}),
       },
+      { lin },
       (t) => bar.update(t),
     );
     bar.finish(record.phase);
@@ -170,6 +189,9 @@ export async function trainCommand(
       `model ${session.model.name} on ${session.data.name} (n = ${n}${session.data.test ? `, ${session.data.test.n} test` : ""}), seed ${options.seed}, ${loss} loss`,
       `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
       ...runs.map(summaryLine),
+      ...(runs.some((r) => r.dynamics === "exact")
+        ? ["* in closed form from the eigendecomposition of K(w0) (--lin stepped takes gradient steps)"]
+        : []),
     ].join("\n")}\n`,
   );
   return 0;
@@ -199,6 +221,8 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     eigs: options.eigs,
     ...(options.batch ? { batch: options.batch } : {}),
     divergenceFactor: options.cap,
+    ...(linOf(options.lin) === "stepped" ? { lin: "stepped" } : {}),
+    ...(options.directions ? { directions: options.directions } : {}),
     cwd: process.cwd(),
   };
   const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
@@ -210,6 +234,7 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const { session } = await open(file, options, memoryLimit);
     const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
+    noteStepped(session, spec.models, spec.lin ?? "exact", spec.batch);
     const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
     process.stderr.write(
       `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
