@@ -41,13 +41,21 @@ export interface LinearSystem {
   readonly vectors: Float64Array;
   /** c = Vᵀ r_0, r_0 = f(X; w0) − y. */
   readonly coefficients: Float64Array;
+  /**
+   * The test residual r_test(w) = r_test,0 − S w with S = K(X_test, X) V, kept as S = QR
+   * (Householder): ‖r_test‖² = ‖Qᵀr_test,0 − R w‖² + ‖(I − QQᵀ) r_test,0‖², a sum of two
+   * non-negative terms (no cancellation), at rows² per evaluation instead of test rows × rows.
+   */
   readonly test?: {
     readonly count: number;
-    readonly rows: number;
-    /** f(X_test; w0) − y_test. */
-    readonly residual0: Float64Array;
-    /** K(X_test, X) V, [test rows × rows]. */
-    readonly shift: Float64Array;
+    /** min(test rows, rows): the rows of R. */
+    readonly rank: number;
+    /** R, [rank × rows] row-major, upper trapezoidal. */
+    readonly r: Float64Array;
+    /** The first `rank` entries of Qᵀ r_test,0. */
+    readonly projected: Float64Array;
+    /** ‖(I − QQᵀ) r_test,0‖². */
+    readonly outside: number;
   };
 }
 
@@ -70,6 +78,11 @@ export function exactLinearRefusal(
   const bytes = rows * session.kernels.layout.paramCount * 8;
   if (bytes > Math.min(JACOBIAN_BYTES, session.memory.limit - session.memory.kernelBytes))
     return `the Jacobian J(w0) would need ${formatBytes(bytes)}`;
+  // With a test set: its Jacobian in chunks as large as J, and K(X_test, X)V twice (S and its QR).
+  const testRows = (session.data.test?.n ?? 0) * session.data.outputSize;
+  const testBytes = testRows > 0 ? bytes + 2 * testRows * rows * 8 : 0;
+  if (bytes + testBytes > session.memory.limit - session.memory.kernelBytes)
+    return `J(w0) and the test set's kernel K(X_test, X) would need ${formatBytes(bytes + testBytes)}`;
   return undefined;
 }
 
@@ -147,7 +160,7 @@ function testPart(
       }
     }
   }
-  return { count: test.n, rows: testRows, residual0, shift };
+  return { count: test.n, ...householder(shift, testRows, rows, residual0) };
 }
 
 /** J(w0) on `count` examples of `x`, [count·outputs × params], one vjp per row on one example. */
@@ -187,7 +200,11 @@ function predictions(session: Session, w0: Float64Array, x: Float64Array, count:
 }
 
 // biome-ignore-start lint/style/noNonNullAssertion: the product loops index a (aRows × len), b (bRows × len) and out (aRows × bRows) within those sizes
-/** out[i·bRows + j] = ⟨a_i, b_j⟩ for rows of length len; `symmetric` (a = b) computes j ≤ i and mirrors. */
+/**
+ * out[i·bRows + j] = ⟨a_i, b_j⟩ for rows of length len; `symmetric` (a = b) computes j ≤ i and
+ * mirrors. Pairs of rows of a against pairs of rows of b share their loads (four sums per two
+ * pairs of loads), which halves the memory traffic that bounds this product.
+ */
 function crossProducts(
   a: Float64Array,
   b: Float64Array,
@@ -197,27 +214,82 @@ function crossProducts(
   out: Float64Array,
   symmetric: boolean,
 ): void {
-  for (let i = 0; i < aRows; i++) {
-    const ai = i * len;
-    for (let j = 0; j < (symmetric ? i + 1 : bRows); j++) {
-      const bj = j * len;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let k = 0;
-      for (; k + 3 < len; k += 4) {
-        s0 += a[ai + k]! * b[bj + k]!;
-        s1 += a[ai + k + 1]! * b[bj + k + 1]!;
-        s2 += a[ai + k + 2]! * b[bj + k + 2]!;
-        s3 += a[ai + k + 3]! * b[bj + k + 3]!;
+  for (let i = 0; i < aRows; i += 2) {
+    const two = i + 1 < aRows;
+    const a0 = i * len;
+    const a1 = two ? a0 + len : a0;
+    const jEnd = symmetric ? Math.min(i + 2, bRows) : bRows;
+    for (let j = 0; j < jEnd; j += 2) {
+      const pair = j + 1 < jEnd;
+      const b0 = j * len;
+      const b1 = pair ? b0 + len : b0;
+      let s00 = 0;
+      let s01 = 0;
+      let s10 = 0;
+      let s11 = 0;
+      for (let k = 0; k < len; k++) {
+        const x0 = a[a0 + k]!;
+        const x1 = a[a1 + k]!;
+        const y0 = b[b0 + k]!;
+        const y1 = b[b1 + k]!;
+        s00 += x0 * y0;
+        s01 += x0 * y1;
+        s10 += x1 * y0;
+        s11 += x1 * y1;
       }
-      for (; k < len; k++) s0 += a[ai + k]! * b[bj + k]!;
-      const s = s0 + s1 + (s2 + s3);
-      out[i * bRows + j] = s;
-      if (symmetric) out[j * bRows + i] = s;
+      out[i * bRows + j] = s00;
+      if (pair) out[i * bRows + j + 1] = s01;
+      if (two) {
+        out[(i + 1) * bRows + j] = s10;
+        if (pair) out[(i + 1) * bRows + j + 1] = s11;
+      }
     }
   }
+  if (symmetric)
+    for (let i = 0; i < aRows; i++) for (let j = i + 1; j < bRows; j++) out[i * bRows + j] = out[j * bRows + i]!;
+}
+
+/**
+ * Householder QR of the m×k row-major matrix a, applied to b as well: R (the first min(m, k)
+ * rows of the reduced a), Qᵀb's first min(m, k) entries and the squared norm of the rest.
+ */
+function householder(
+  a: Float64Array,
+  m: number,
+  k: number,
+  b: Float64Array,
+): { rank: number; r: Float64Array; projected: Float64Array; outside: number } {
+  // Columns stored contiguously (column c at c·m) so each reflection runs along memory.
+  const columns = new Float64Array(m * k);
+  for (let i = 0; i < m; i++) for (let c = 0; c < k; c++) columns[c * m + i] = a[i * k + c]!;
+  const rhs = Float64Array.from(b);
+  const rank = Math.min(m, k);
+  const v = new Float64Array(m);
+  for (let j = 0; j < rank; j++) {
+    const base = j * m;
+    let norm2 = 0;
+    for (let i = j; i < m; i++) norm2 += columns[base + i]! ** 2;
+    if (norm2 === 0) continue;
+    const head = columns[base + j]!;
+    const alpha = head > 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2);
+    for (let i = j; i < m; i++) v[i] = columns[base + i]!;
+    v[j] = head - alpha;
+    const vv = norm2 - head * head + v[j]! * v[j]!;
+    if (vv === 0) continue;
+    const reflect = (target: Float64Array, offset: number) => {
+      let d = 0;
+      for (let i = j; i < m; i++) d += v[i]! * target[offset + i]!;
+      const f = (2 * d) / vv;
+      for (let i = j; i < m; i++) target[offset + i]! -= f * v[i]!;
+    };
+    for (let c = j; c < k; c++) reflect(columns, c * m);
+    reflect(rhs, 0);
+  }
+  const r = new Float64Array(rank * k);
+  for (let i = 0; i < rank; i++) for (let c = i; c < k; c++) r[i * k + c] = columns[c * m + i]!;
+  let outside = 0;
+  for (let i = rank; i < m; i++) outside += rhs[i]! ** 2;
+  return { rank, r, projected: rhs.slice(0, rank), outside };
 }
 
 /** Entry i of an array whose length the caller's loop bound fixes. */
@@ -308,11 +380,11 @@ export function exactLinearRun(
     const test = system.test;
     if (!test) return undefined;
     for (let i = 0; i < rows; i++) weights[i] = at(gains, i) * at(coefficients, i);
-    let s = 0;
-    for (let t = 0; t < test.rows; t++) {
-      let shifted = 0;
-      for (let i = 0; i < rows; i++) shifted += at(test.shift, t * rows + i) * at(weights, i);
-      const r = at(test.residual0, t) - shifted;
+    let s = test.outside;
+    for (let i = 0; i < test.rank; i++) {
+      let rw = 0;
+      for (let j = i; j < rows; j++) rw += at(test.r, i * rows + j) * at(weights, j);
+      const r = at(test.projected, i) - rw;
       s += r * r;
     }
     return (0.5 * s) / test.count;
