@@ -14,7 +14,7 @@ import { formatBytes } from "../foundation/format.ts";
 import { symmetricEigen } from "./linalg/index.ts";
 import { NonFiniteError } from "./linalg/errors.ts";
 import type { RunRecord } from "./run-record.ts";
-import { criticalRate, type Session } from "./session.ts";
+import { criticalRate, topEigenvalues, type Session } from "./session.ts";
 import { Thinned } from "./thinned.ts";
 import { phaseFrom, runId, trainRun, type RunConfig, type RunStart } from "./train.ts";
 
@@ -23,8 +23,8 @@ export type LinearDynamics = "exact" | "stepped";
 
 /**
  * The most kernel rows (examples × outputs) the closed form takes on: the dense
- * eigendecomposition costs O(rows³), about 0.7 s at 512 rows and 6 s at 1024 on one core
- * (bench/run.ts), so past 2048 stepping is the cheaper way to a few hundred steps.
+ * eigendecomposition costs O(rows³), about 0.7 s at 512 rows and 5.5 s at 1024 on one core
+ * (measured for docs/training.md), so past 2048 stepping is the cheaper way to a few hundred steps.
  */
 export const EXACT_MAX_ROWS = 2048;
 
@@ -484,4 +484,38 @@ export function runTraining(
     return exactLinearRun(session, start, config, onStep);
   const record = trainRun(session, start, config, onStep);
   return config.kind === "lin" ? { ...record, dynamics: "stepped" } : record;
+}
+
+/** How many top eigenvalues of K(w0) a report states. */
+const SPECTRUM_SIZE = 10;
+
+/**
+ * The top eigenvalues of K(w0) and its side, for the report: from the closed form's dense
+ * decomposition where it applies (all of them, cached for the runs), else by Lanczos.
+ */
+export function kernelSpectrum(session: Session, w0: Float64Array): { values: number[]; rows: number } {
+  const rows = session.data.train.n * session.data.outputSize;
+  if (exactLinearRefusal(session, { kind: "lin" }) === undefined) {
+    const system = linearSystem(session, w0);
+    return { values: Array.from(system.values.subarray(0, Math.min(SPECTRUM_SIZE, rows))), rows };
+  }
+  return { values: [...topEigenvalues(session, w0, Math.min(SPECTRUM_SIZE, rows)).values], rows };
+}
+
+/**
+ * Exact f_lin runs at each η/η_crit (the loss chart draws them thin under f and f_quad), or none
+ * where the closed form does not apply; cheap, so a sweep without f_lin gets them too.
+ */
+export function referenceRuns(
+  session: Session,
+  start: RunStart,
+  multiples: readonly number[],
+  config: Omit<RunConfig, "kind" | "lr" | "lrMultiple">,
+): RunRecord[] {
+  if (exactLinearRefusal(session, { kind: "lin", ...(config.batch ? { batch: config.batch } : {}) }) !== undefined)
+    return [];
+  const etaCrit = criticalRate(start.lambda0, config.loss, session.data.train.n);
+  return multiples.map((multiple) =>
+    exactLinearRun(session, start, { ...config, kind: "lin", lr: multiple * etaCrit, lrMultiple: multiple }),
+  );
 }

@@ -26,7 +26,13 @@ import {
   workerCount,
 } from "../../runtime/sweep.ts";
 import { sweepSettings } from "../../runtime/sweep-settings.ts";
-import { exactLinearRefusal, type LinearDynamics, runTraining } from "../../runtime/linear-exact.ts";
+import {
+  exactLinearRefusal,
+  kernelSpectrum,
+  type LinearDynamics,
+  referenceRuns,
+  runTraining,
+} from "../../runtime/linear-exact.ts";
 import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
 import { alignColumns } from "../table.ts";
 
@@ -130,11 +136,12 @@ const num = (x: number | null | undefined, digits = 4) =>
 
 function summaryLine(r: RunRecord): string {
   return [
-    (r.dynamics === "exact" ? `${MODEL_LABELS[r.model]}*` : MODEL_LABELS[r.model]).padEnd(7),
+    MODEL_LABELS[r.model].padEnd(7),
     r.phase.padEnd(11),
     `loss ${num(r.trainLoss[0])} → peak ${num(r.peakTrainLoss)} → ${r.divergedAt !== undefined ? `diverged at step ${r.divergedAt}` : num(r.finalTrainLoss)}`,
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
     r.bestTestLoss !== null ? `  best test ${num(r.bestTestLoss)}` : "",
+    r.dynamics === "exact" ? "  (closed form)" : "",
   ].join(" ");
 }
 
@@ -189,9 +196,6 @@ export async function trainCommand(
       `model ${session.model.name} on ${session.data.name} (n = ${n}${session.data.test ? `, ${session.data.test.n} test` : ""}), seed ${options.seed}, ${loss} loss`,
       `λ_max(K(w0)) = ${num(lambda0, 6)}   η_crit = 2/λ_max${loss === "mean" ? "·n" : ""} = ${num(etaCrit, 6)}   η = ${num(lr, 6)} = ${num(lr / etaCrit, 4)}·η_crit`,
       ...runs.map(summaryLine),
-      ...(runs.some((r) => r.dynamics === "exact")
-        ? ["* in closed form from the eigendecomposition of K(w0) (--lin stepped takes gradient steps)"]
-        : []),
     ].join("\n")}\n`,
   );
   return 0;
@@ -233,7 +237,8 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
     const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const { session } = await open(file, options, memoryLimit);
-    const { lambda0 } = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
+    const start = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
+    const { lambda0 } = start;
     noteStepped(session, spec.models, spec.lin ?? "exact", spec.batch);
     const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
     process.stderr.write(
@@ -255,7 +260,23 @@ export async function sweepCommand(file: string, options: SweepOptions): Promise
       `wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
     ];
     if (options.report) {
+      // What the theory predicts, from the first seed's w0: the spectrum and, when the sweep has
+      // no f_lin runs, the exact f_lin curves to draw under f and f_quad.
+      const spectrum = kernelSpectrum(session, start.w0);
+      const reference = spec.models.includes("lin")
+        ? undefined
+        : referenceRuns(session, start, spec.lrMultiples, {
+            steps: spec.steps,
+            loss,
+            evalEvery: spec.evalEvery,
+            eigs: 0,
+            seed: defined(spec.seeds[0], "a sweep's first seed"),
+            divergenceFactor: spec.divergenceFactor,
+            ...(spec.batch ? { batch: spec.batch } : {}),
+          });
       const paths = await writeReport(options.out, runs, {
+        spectrum,
+        ...(reference ? { reference } : {}),
         modelFile: file,
         data: session.data.name,
         etaCrit,

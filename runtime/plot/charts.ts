@@ -97,7 +97,18 @@ interface EdgeRow {
   label: string;
 }
 
-type Row = CurveRow | MarkRow | EdgeRow;
+/** A thin reference curve under a panel's measured ones (the exact f_lin run of the same rate). */
+interface ReferenceRow {
+  kind: "reference";
+  model: string;
+  rate: string;
+  group: number;
+  run: string;
+  step: number;
+  value: number;
+}
+
+type Row = CurveRow | MarkRow | EdgeRow | ReferenceRow;
 
 interface Series {
   steps: number[];
@@ -217,6 +228,35 @@ export interface ChartOptions {
   title?: string;
   /** How the training loss was normalized (labels the loss axes); default sum. */
   lossNormalization?: LossNormalization;
+  /** f_lin runs drawn thin under the f and f_quad panels' curves of the same rate (the loss chart). */
+  reference?: readonly RunRecord[];
+}
+
+/** Rows of the reference runs, once per panel (f, f_quad) of `runs`, clamped into the axis like the curves. */
+function referenceRows(runs: readonly RunRecord[], reference: readonly RunRecord[], axis: Axis): ReferenceRow[] {
+  const groups = rateGroups(runs.map((r) => r.lrMultiple));
+  const panels = (["f", "quad"] as const).filter((kind) => runs.some((r) => r.model === kind));
+  const rows: ReferenceRow[] = [];
+  for (const ref of reference) {
+    const group = groups.findIndex((g) => g.includes(ref.lrMultiple));
+    if (group < 0) continue;
+    const { steps, values } = lossSeries(ref);
+    const clamped = clampSeries(steps, values, axis.low, axis.high, axis.log);
+    const thinned = downsample(clamped.steps, clamped.values, MAX_POINTS);
+    for (const kind of panels)
+      thinned.steps.forEach((step, i) => {
+        rows.push({
+          kind: "reference",
+          model: MODEL_LABELS[kind],
+          rate: rateLabel(ref.lrMultiple),
+          group,
+          run: `${ref.id} under ${MODEL_LABELS[kind]}`,
+          step,
+          value: thinned.values[i] ?? Number.NaN,
+        });
+      });
+  }
+  return rows;
 }
 
 /**
@@ -237,8 +277,13 @@ export function lossChart(runs: readonly RunRecord[], options: ChartOptions = {}
   const low = Math.min(high / 10, Math.max(floor, Number.isFinite(lowest) ? lowest / 2 : floor));
   const axis = { low, high, log: true };
   const lastStep = lastStepOf(runs);
-  return curveChart(runs, curveRows(runs, lossSeries, axis, lastStep), axis, lastStep, {
-    title: options.title ?? "Training loss",
+  const reference = referenceRows(runs, options.reference ?? [], axis);
+  return curveChart(runs, [...reference, ...curveRows(runs, lossSeries, axis, lastStep)], axis, lastStep, {
+    title:
+      options.title ??
+      (reference.length > 0
+        ? "Training loss (thin: the exact f_lin run of the same η under f and f_quad)"
+        : "Training loss"),
     yTitle: trainingLossLabel(options.lossNormalization ?? "sum"),
   });
 }
@@ -337,6 +382,11 @@ function curveChart(
             transform: [{ filter: "datum.kind === 'edge'" }],
             mark: { type: "text", align: "right", baseline: "bottom", dy: -1, fontSize: 8, clip: true },
             encoding: { x, y, color, text: { field: "label" } },
+          },
+          {
+            transform: [{ filter: "datum.kind === 'reference'" }],
+            mark: { type: "line", strokeWidth: 0.7, opacity: 0.55, clip: true },
+            encoding: { x, y, color, detail: { field: "run", type: "nominal" } },
           },
           {
             transform: [{ filter: "datum.kind === 'curve'" }],

@@ -1,5 +1,6 @@
 /** What the charts and the report read: run records (owned by training, runtime/run-record.ts) and their display order. */
-import type { Phase } from "../run-record.ts";
+import type { Phase, RunRecord } from "../run-record.ts";
+import type { Spectrum } from "./theory.ts";
 import type { SweepSettings } from "../sweep-settings.ts";
 
 export type { ModelKind, Phase, RunRecord } from "../run-record.ts";
@@ -21,6 +22,10 @@ export interface ReportMeta {
   /** The backend the kernels ran on (auto resolved), when known. */
   backend?: string;
   notes?: string[];
+  /** The spectrum of K(w0) for seed 0: the report's predicted thresholds and its spectrum plot. */
+  spectrum?: Spectrum;
+  /** Exact f_lin runs drawn thin under f and f_quad in the loss chart (default: the sweep's own exact f_lin runs of its first seed). */
+  reference?: readonly RunRecord[];
 }
 
 /** The training loss's axis label, with its normalization. */

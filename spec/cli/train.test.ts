@@ -104,6 +104,35 @@ describe("nqm train", { concurrency: true }, () => {
     }
   });
 
+  test("--model lin runs in closed form by default and says so; --lin stepped and mini-batches take steps, to the same losses", async () => {
+    const args = [...UV, "--model", "lin", "--lr", "0.8x", "--json", "--eval-every", "20", "--directions", "1"];
+    const [exact, stepped, sgd, text] = await Promise.all([
+      nqm("train", ...args),
+      nqm("train", ...args, "--lin", "stepped"),
+      nqm("train", ...args, "--batch", "1", "--data", "gauss1d:n=4,test=0"),
+      nqm("train", ...UV, "--model", "lin", "--lr", "0.8x"),
+    ]);
+    for (const run of [exact, stepped, sgd, text]) assert.equal(run.code, 0, run.stderr);
+    const record = (run: Run) => nth((JSON.parse(run.stdout) as { runs: RunRecord[] }).runs, 0);
+    const [a, b] = [record(exact), record(stepped)];
+    assert.equal(a.dynamics, "exact");
+    assert.equal(b.dynamics, "stepped");
+    // The loss falls by about (1 − 1.6)² = 0.36 per step on both sides; compared while it is far
+    // above the rounding of f − y (by step 20 it is 1e-9 of L0; by step 50, 1e-22).
+    for (const t of [0, 5, 10, 20]) {
+      const [x, y] = [nth(a.trainLoss, t), nth(b.trainLoss, t)];
+      assert.ok(Math.abs(x - y) <= 1e-9 * y, `step ${t}: ${x} vs ${y}`);
+    }
+    assert.deepEqual(
+      present(a.directions).map((d) => d.length),
+      a.evalSteps.map(() => 2),
+    );
+    assert.equal(record(sgd).dynamics, "stepped");
+    assert.match(sgd.stderr, /f_lin is trained by gradient steps: mini-batch SGD has no closed form/);
+    assert.doesNotMatch(exact.stderr, /gradient steps/);
+    assert.match(text.stdout, /^f_lin {3}lazy .*\(closed form\)$/m);
+  });
+
   const BAD: [string, string[], string, RegExp][] = [
     ["--lr abc", ["--lr", "abc"], "NQM3007", /--lr.*`abc`/],
     ["--lr 1e999x", ["--lr", "1e999x"], "NQM3007", /--lr.*`1e999x` is too large/],
@@ -117,6 +146,7 @@ describe("nqm train", { concurrency: true }, () => {
     ],
     ["--model xyz", ["--lr", "1x", "--model", "xyz"], "NQM3007", /--model.*`xyz`/],
     ["--loss foo", ["--lr", "1x", "--loss", "foo"], "NQM3007", /--loss.*`foo`/],
+    ["--lin foo", ["--lr", "1x", "--lin", "foo"], "NQM3007", /--lin.*expected exact or stepped, got `foo`/],
     ["--data nonsense", ["--lr", "1x", "--data", "nonsense"], "NQM4003", /unknown kind `nonsense`/],
     ["--data gauss1d:n=1e9", ["--lr", "1x", "--data", "gauss1d:n=1e9"], "NQM3010", /about 14\.9 GiB of memory/],
     ["--data single:y=1e300", ["--lr", "1x", "--data", "single:y=1e300"], "NQM4003", /`1e300` is beyond/],
@@ -268,6 +298,7 @@ describe("nqm demo", () => {
       "lambda-max.svg",
       "best-test-loss.svg",
       "phases.svg",
+      "spectrum.svg",
     ]) {
       assert.ok(existsSync(join(DEMO_OUT, name)), `${name} is missing`);
     }
@@ -275,8 +306,10 @@ describe("nqm demo", () => {
       assert.match(readFileSync(join(DEMO_OUT, name), "utf8"), /<svg[\s>]/, name);
     }
     const report = readFileSync(join(DEMO_OUT, "report.md"), "utf8");
-    for (const figure of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"])
+    for (const figure of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg", "spectrum.svg"])
       assert.ok(report.includes(`(${figure})`), `report links ${figure}`);
+    // The thresholds the measured spectrum predicts: η_crit = 2/λ1 is 1× by definition.
+    assert.match(report, /\| η_crit = 2\/λ1 \| [\d.e+-]+ \| 1 \|/);
 
     const runs = readFileSync(join(DEMO_OUT, "runs.jsonl"), "utf8")
       .trim()
@@ -292,6 +325,8 @@ describe("nqm demo", () => {
     for (const model of ["f", "lin", "quad"] as const) {
       assert.equal(runs.filter((r) => r.model === model).length, multiples.length, model);
     }
+    // The demo's f_lin (64 examples, one output) is solved in closed form.
+    for (const r of runs.filter((r) => r.model === "lin")) assert.equal(r.dynamics, "exact", r.id);
     for (const r of runs) {
       const where = `${r.id}: ${r.phase}`;
       if (r.lrMultiple < 1) assert.equal(r.phase, "lazy", where);
