@@ -482,8 +482,47 @@ export function runTraining(
 ): RunRecord {
   if (config.kind === "lin" && exactLinearRefusal(session, config, choice.lin) === undefined)
     return exactLinearRun(session, start, config, onStep);
-  const record = trainRun(session, start, config, onStep);
-  return config.kind === "lin" ? { ...record, dynamics: "stepped" } : record;
+  // f: how far its tangent kernel moved (the lazy regime's O(1/m)), where K is small enough to form.
+  let kernelChange: number | undefined;
+  const measure = config.kind === "f" && exactLinearRefusal(session, { kind: "lin" }) === undefined;
+  const record = trainRun(
+    session,
+    start,
+    measure ? { ...config, onEnd: (w) => (kernelChange = relativeKernelChange(session, start.w0, w)) } : config,
+    onStep,
+  );
+  if (config.kind === "lin") return { ...record, dynamics: "stepped" };
+  return kernelChange === undefined ? record : { ...record, kernelChange };
+}
+
+const initialKernels = new WeakMap<Float64Array, Float64Array>();
+
+/** K(w) = J(w)J(w)ᵀ on the training set, [rows × rows]. */
+function kernelAt(session: Session, w: Float64Array): Float64Array {
+  const n = session.data.train.n;
+  const rows = n * session.data.outputSize;
+  const jacobian = jacobianRows(session, w, session.data.train.x, n);
+  const gram = new Float64Array(rows * rows);
+  crossProducts(jacobian, jacobian, rows, rows, session.kernels.layout.paramCount, gram, true);
+  return gram;
+}
+
+/** ‖K(w) − K(w0)‖_F / ‖K(w0)‖_F (K(w0) formed once per w0); NaN when w is not finite. */
+export function relativeKernelChange(session: Session, w0: Float64Array, w: Float64Array): number {
+  if (!w.every(Number.isFinite)) return Number.NaN;
+  let initial = initialKernels.get(w0);
+  if (!initial) {
+    initial = kernelAt(session, w0);
+    initialKernels.set(w0, initial);
+  }
+  const current = kernelAt(session, w);
+  let difference = 0;
+  let norm = 0;
+  for (let i = 0; i < initial.length; i++) {
+    difference += (at(current, i) - at(initial, i)) ** 2;
+    norm += at(initial, i) ** 2;
+  }
+  return Math.sqrt(difference / norm);
 }
 
 /** How many top eigenvalues of K(w0) a report states. */

@@ -43,6 +43,8 @@ export interface RunRecord {
   eigs?: number[][];
   /** distance[i] = ‖w − w0‖ at step evalSteps[i] (or at step i when it has one entry per step). */
   distance: number[];
+  /** f only: ‖K(w_T) − K(w0)‖_F / ‖K(w0)‖_F at the run's last step (where K fits the closed form's size). */
+  kernelChange?: number;
   /** directions[i] = the loss along each of the top-k eigenvectors of K(w0), then along the rest, at step evalSteps[i]. */
   directions?: number[][];
   /** The lowest test loss seen during training; null without a test set or finite value. */
@@ -87,6 +89,7 @@ export const RUN_RECORD = z.object({
   eigs: z.array(z.array(stored)).optional(),
   distance: z.array(stored),
   directions: z.array(z.array(stored)).optional(),
+  kernelChange: stored.optional(),
   bestTestLoss: z.number().nullable(),
   peakTrainLoss: stored.optional(),
   finalTrainLoss: stored,

@@ -43,6 +43,8 @@ export interface RunConfig {
   readonly recordPoints?: number;
   /** Record the loss along the top-k eigenvectors of K(w0) and the rest at each evaluation (docs/training.md). */
   readonly directions?: number;
+  /** Called with the trained vector at the end (w for f, Δ for f_lin and f_quad). */
+  readonly onEnd?: (params: Float64Array) => void;
 }
 
 /** What the run needs from its seed's initialization. */
@@ -347,6 +349,7 @@ export function trainRun(
     // params − lr·grad, as params + (−lr)·grad: the same in IEEE arithmetic (negation is exact).
     axpy(-config.lr, grad, params);
   }
+  config.onEnd?.(params);
   const etaCrit = criticalRate(start.lambda0, config.loss, n);
   const lrMultiple = config.lrMultiple ?? config.lr / etaCrit;
   const kept = losses.values();

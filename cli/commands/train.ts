@@ -20,6 +20,7 @@ import {
 import {
   openSweepFolder,
   parseLearningRates,
+  readRuns,
   parseMultiple,
   runSweep,
   type SweepSpec,
@@ -35,6 +36,7 @@ import {
 } from "../../runtime/linear-exact.ts";
 import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
 import { alignColumns } from "../table.ts";
+import { type AxisPoint, kernelChanges, largestConverged, writeAxisReport } from "../../runtime/plot/axis.ts";
 
 export interface TrainingOptions extends KernelOptions {
   set?: Record<string, number>;
@@ -202,7 +204,9 @@ export async function trainCommand(
 }
 
 /** The options of `nqm sweep`. */
-export interface SweepOptions extends TrainingOptions {
+export interface SweepOptions extends Omit<TrainingOptions, "set"> {
+  /** --set values; one name with several values is a sweep axis (`m=500,1000`). */
+  set?: Record<string, number | readonly number[]>;
   lrs: string;
   models: string;
   seeds: number;
@@ -211,7 +215,72 @@ export interface SweepOptions extends TrainingOptions {
   report: boolean;
 }
 
-export async function sweepCommand(file: string, options: SweepOptions): Promise<number> {
+/** The --set values as one value each, and the axis: the one name given several values (NQM3007 for two). */
+function splitAxis(given: Record<string, number | readonly number[]>): {
+  set: Record<string, number>;
+  axis?: { name: string; values: readonly number[] };
+} {
+  const set: Record<string, number> = {};
+  let axis: { name: string; values: readonly number[] } | undefined;
+  for (const [name, value] of Object.entries(given)) {
+    const values = typeof value === "number" ? [value] : value;
+    if (values.length === 1) set[name] = defined(values[0], "a --set value");
+    else if (axis === undefined) axis = { name, values };
+    else
+      fail("NQM3007", {
+        option: "--set",
+        reason: `${axis.name} and ${name} both have several values; a sweep has one such axis`,
+      });
+  }
+  return axis ? { set, axis } : { set };
+}
+
+/**
+ * A sweep along a dim or const: one learning-rate sweep per value in DIR/NAME=VALUE (each
+ * resumable, compiled once per value and cached), then the plots across the values and
+ * DIR/report.md (runtime/plot/axis.ts).
+ */
+async function axisSweep(
+  file: string,
+  options: SweepOptions,
+  set: Record<string, number>,
+  axis: { name: string; values: readonly number[] },
+): Promise<number> {
+  const points: AxisPoint[] = [];
+  for (const value of axis.values) {
+    const out = join(options.out, `${axis.name}=${value}`);
+    process.stderr.write(
+      `nqm: sweep ${points.length + 1} of ${axis.values.length}: ${axis.name} = ${value} in ${out}\n`,
+    );
+    const code = await sweepCommand(file, { ...options, set: { ...set, [axis.name]: value }, out });
+    if (code !== 0) return code;
+    points.push({ value, runs: readRuns(join(out, "runs.jsonl")) });
+  }
+  const lines = [`swept ${axis.name} = ${axis.values.join(", ")}: one folder each in ${options.out}`];
+  if (options.report) {
+    const paths = await writeAxisReport(options.out, axis.name, points);
+    lines.push(`report across ${axis.name}: ${paths.at(-1)}`);
+  }
+  const models = MODEL_ORDER.filter((m) => points.some((p) => p.runs.some((r) => r.model === m)));
+  lines.push(
+    ...alignColumns([
+      [axis.name, ...models.map((m) => `largest convergent η/η_crit, ${MODEL_LABELS[m]}`)],
+      ...points.map((p) => [String(p.value), ...models.map((m) => String(largestConverged(p.runs, m) ?? "none"))]),
+    ]),
+  );
+  const { fits } = kernelChanges(points);
+  if (fits.length > 0)
+    lines.push(
+      `kernel change of lazy f runs against ${axis.name}, fitted log–log slope: ${fits.map((f) => `${f.multiple}x ${f.slope.toFixed(3)}`).join(", ")}`,
+    );
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
+
+export async function sweepCommand(file: string, given: SweepOptions): Promise<number> {
+  const { set, axis } = splitAxis(given.set ?? {});
+  if (axis) return axisSweep(file, given, set, axis);
+  const options = { ...given, set };
   const source = readSource(file);
   const loss = lossOf(options.loss);
   const spec: SweepSpec = {

@@ -6,7 +6,7 @@
  */
 import type { TopLevelSpec } from "vega-lite";
 import { clampSeries, downsample, formatLabel, logTicks, seriesSteps, stepTicks } from "./series.ts";
-import type { LossNormalization, ModelKind, RunRecord } from "./types.ts";
+import type { LossNormalization, ModelKind, RunRecord, Spectrum } from "./types.ts";
 import { MODEL_LABELS } from "./types.ts";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
@@ -18,14 +18,6 @@ const COMPONENT_COLORS = ["#e45756", "#4c78a8", "#54a24b", "#b279a2", "#f58518",
 const REST_COLOR = "#7f7f7f";
 /** Rates per row of the directions chart. */
 const COLUMNS = 5;
-
-/** The spectrum of K(w0) that the report states: its top eigenvalues and its size. */
-export interface Spectrum {
-  /** The top eigenvalues of K(w0), descending (seed 0). */
-  readonly values: readonly number[];
-  /** n·outputs: the side of K (1 for a single example with one output). */
-  readonly rows: number;
-}
 
 /** A predicted threshold on the learning rate. */
 export interface Threshold {

@@ -1,6 +1,5 @@
 /** What the charts and the report read: run records (owned by training, runtime/run-record.ts) and their display order. */
 import type { Phase, RunRecord } from "../run-record.ts";
-import type { Spectrum } from "./theory.ts";
 import type { SweepSettings } from "../sweep-settings.ts";
 
 export type { ModelKind, Phase, RunRecord } from "../run-record.ts";
@@ -9,6 +8,14 @@ export type { SweepSettings } from "../sweep-settings.ts";
 
 /** How the training loss was normalized. */
 export type LossNormalization = "sum" | "mean";
+
+/** The spectrum of K(w0) that the report states: its top eigenvalues and its size. */
+export interface Spectrum {
+  /** The top eigenvalues of K(w0), descending (seed 0). */
+  readonly values: readonly number[];
+  /** n·outputs: the side of K (1 for a single example with one output). */
+  readonly rows: number;
+}
 
 /** What the report needs to know besides the runs. */
 export interface ReportMeta {

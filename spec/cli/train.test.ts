@@ -283,6 +283,52 @@ describe("nqm sweep: its folder", { concurrency: true }, () => {
   });
 });
 
+describe("nqm sweep --set NAME=V1,V2: a sweep axis", { concurrency: true }, () => {
+  test("one sweep per value in OUT/NAME=VALUE, then the plots across the values and OUT/report.md", async () => {
+    const out = join(WORK, "axis");
+    rmSync(out, { recursive: true, force: true });
+    const run = await nqm(
+      "sweep",
+      "examples/uv.nqm",
+      "--data",
+      "single:x=1,y=1",
+      "--set",
+      "m=100,400",
+      "--lrs",
+      "0.5x,1.5x",
+      "--models",
+      "f,quad",
+      "--steps",
+      "30",
+      "--workers",
+      "1",
+      "--out",
+      out,
+    );
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assertNoStackTrace(run);
+    for (const value of [100, 400]) assert.ok(existsSync(join(out, `m=${value}`, "runs.jsonl")), `m=${value}`);
+    for (const name of ["m-largest-converged.svg", "m-kernel-change.svg", "m-final-loss.svg", "report.md"])
+      assert.ok(existsSync(join(out, name)), name);
+    // One example: lazy at 0.5x and a catapult at 1.5x = 3/λ0 for both models at both widths.
+    assert.match(run.stdout, /^100 +1\.5 +1\.5$/m);
+    assert.match(run.stdout, /^400 +1\.5 +1\.5$/m);
+    assert.match(run.stdout, /kernel change of lazy f runs against m, fitted log–log slope: 0\.5x -?\d/);
+    const runs = readFileSync(join(out, "m=400", "runs.jsonl"), "utf8")
+      .trim()
+      .split("\n");
+    const f = JSON.parse(present(runs[0])) as RunRecord;
+    assert.ok(present(f.kernelChange) > 0, "f records carry the kernel change");
+  });
+
+  test("two names with several values: NQM3007", async () => {
+    const run = await nqm("sweep", "examples/uv.nqm", "--data", "single", "--set", "m=100,200", "--set", "d=1,2");
+    assert.equal(run.code, 1);
+    assertNoStackTrace(run);
+    assert.match(run.stderr, /NQM3007.*m and d both have several values/);
+  });
+});
+
 describe("nqm demo", () => {
   test("finishes, writes the report, plots, runs and summary, and shows the three regimes", async () => {
     const run = await demo;
