@@ -383,11 +383,16 @@ function curveChart(
             mark: { type: "text", align: "right", baseline: "bottom", dy: -1, fontSize: 8, clip: true },
             encoding: { x, y, color, text: { field: "label" } },
           },
-          {
-            transform: [{ filter: "datum.kind === 'reference'" }],
-            mark: { type: "line", strokeWidth: 0.7, opacity: 0.55, clip: true },
-            encoding: { x, y, color, detail: { field: "run", type: "nominal" } },
-          },
+          // Only when there are reference rows: a chart without them keeps its layers as they were.
+          ...(rows.some((r) => r.kind === "reference")
+            ? [
+                {
+                  transform: [{ filter: "datum.kind === 'reference'" }],
+                  mark: { type: "line" as const, strokeWidth: 0.7, opacity: 0.55, clip: true },
+                  encoding: { x, y, color, detail: { field: "run", type: "nominal" as const } },
+                },
+              ]
+            : []),
           {
             transform: [{ filter: "datum.kind === 'curve'" }],
             mark: { type: "line", strokeWidth: 1.4, clip: true },
@@ -736,9 +741,16 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: ChartOpti
   };
 }
 
-/** The phase of each (model, η/η_crit) as a coloured grid; mixed seeds show the majority and its share. */
-export function phaseChart(runs: readonly RunRecord[], options: { title?: string } = {}): TopLevelSpec {
-  const cells = groupRuns(runs).map((group) => {
+/**
+ * The phase of each (model, η/η_crit) as a coloured grid; mixed seeds show the majority and its
+ * share. `predicted` rows (e.g. "f_lin, theory") give the phase the theory predicts at each rate,
+ * so the predicted boundaries sit beside the measured ones.
+ */
+export function phaseChart(
+  runs: readonly RunRecord[],
+  options: { title?: string; predicted?: ReadonlyArray<{ label: string; phaseAt: (multiple: number) => Phase }> } = {},
+): TopLevelSpec {
+  const measured = groupRuns(runs).map((group) => {
     const { phase, count } = majorityPhase(group.runs);
     const label = count === group.runs.length ? phase : `${phase} ${count}/${group.runs.length}`;
     return {
@@ -749,8 +761,21 @@ export function phaseChart(runs: readonly RunRecord[], options: { title?: string
       label,
     };
   });
-  const multiples = [...new Set(cells.map((c) => c.multiple))].sort((a, b) => a - b).map((value) => formatLabel(value));
-  const models = MODEL_SORT.filter((m) => cells.some((c) => c.model === m));
+  const rates = [...new Set(measured.map((c) => c.multiple))].sort((a, b) => a - b);
+  const predictedRows = (options.predicted ?? []).flatMap((row) =>
+    rates.map((multiple) => {
+      const phase = row.phaseAt(multiple);
+      // A rate exactly at a threshold is neither side: the theory's "unfinished" there reads "edge".
+      const label = phase === "unfinished" ? "edge" : phase;
+      return { model: row.label, multiple, multipleLabel: formatLabel(multiple), phase, label };
+    }),
+  );
+  const cells = [...measured, ...predictedRows];
+  const multiples = rates.map((value) => formatLabel(value));
+  const models = [
+    ...MODEL_SORT.filter((m) => measured.some((c) => c.model === m)),
+    ...(options.predicted ?? []).map((row) => row.label),
+  ];
   const x = {
     field: "multipleLabel",
     type: "ordinal",

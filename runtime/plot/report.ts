@@ -20,7 +20,7 @@ import {
 import { renderPng, renderSvg } from "./render.ts";
 import { formatLabel } from "./series.ts";
 import { directionsChart, hasDirections, predictedThresholds, spectrumChart } from "./theory.ts";
-import type { ReportMeta, RunRecord } from "./types.ts";
+import type { Phase, ReportMeta, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER } from "./types.ts";
 
 interface Figure {
@@ -81,7 +81,7 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
       title: "Best test loss against η/η_crit",
       spec: bestTestLossChart(runs, { lossNormalization }),
     },
-    { name: "phases", title: "Phases", spec: phaseChart(runs) },
+    { name: "phases", title: "Phases", spec: phaseChart(runs, { predicted: predictedPhases(meta) }) },
   ];
   if (runs.some((r) => (r.eigs?.length ?? 0) > 0))
     figures.push({ name: "eigenvalues", title: "Top kernel eigenvalues", spec: eigenvaluesChart(runs) });
@@ -112,6 +112,24 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
   await write(reportPath, reportMarkdown(runs, meta, figures));
   written.push(reportPath);
   return written;
+}
+
+/**
+ * The phase rows the theory predicts, from the spectrum (none without one): f_lin is lazy up to
+ * η_crit and diverges above; with one example, the NQM is lazy below η_crit, catapults up to
+ * η_max = 4/λ0 = 2η_crit and diverges above (η/η_crit exactly at a threshold: the edge).
+ */
+function predictedPhases(meta: ReportMeta): Array<{ label: string; phaseAt: (multiple: number) => Phase }> {
+  if (!meta.spectrum || meta.spectrum.values.length === 0) return [];
+  const rows: Array<{ label: string; phaseAt: (multiple: number) => Phase }> = [
+    { label: "f_lin, theory", phaseAt: (m) => (m < 1 ? "lazy" : m > 1 ? "divergent" : "unfinished") },
+  ];
+  if (meta.spectrum.rows === 1)
+    rows.push({
+      label: "f_quad, theory (one example)",
+      phaseAt: (m) => (m < 1 ? "lazy" : m > 1 && m < 2 ? "catapult" : m > 2 ? "divergent" : "unfinished"),
+    });
+  return rows;
 }
 
 /** The exact f_lin runs of the first seed: the loss chart draws them under f and f_quad. */

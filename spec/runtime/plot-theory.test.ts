@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lossChart, renderSvg, writeReport, type RunRecord, type SweepSettings } from "../../runtime/plot/index.ts";
 import { directionsChart, predictedThresholds, spectrumChart } from "../../runtime/plot/theory.ts";
+import { phaseChart } from "../../runtime/plot/charts.ts";
 import { nth, present } from "../support/entries.ts";
 
 /** A run whose loss is ½(1 − ηλ)^{2t} along one direction plus a constant 0.5 along the rest. */
@@ -114,6 +115,22 @@ test("lossChart: the reference f_lin runs are drawn under the f and f_quad panel
   );
 });
 
+test("phaseChart: predicted rows give the theory's phase at each measured rate, with 'edge' exactly at a threshold", () => {
+  const runs = [run("f", 0.5, false), run("f", 1, false), run("f", 1.5, false)];
+  const spec = phaseChart(runs, {
+    predicted: [{ label: "f_lin, theory", phaseAt: (m) => (m < 1 ? "lazy" : m > 1 ? "divergent" : "unfinished") }],
+  });
+  const cells = (spec.data as { values: Array<{ model: string; multiple: number; label: string }> }).values;
+  assert.deepEqual(
+    cells.filter((c) => c.model === "f_lin, theory").map((c) => [c.multiple, c.label]),
+    [
+      [0.5, "lazy"],
+      [1, "edge"],
+      [1.5, "divergent"],
+    ],
+  );
+});
+
 test("the report states the spectrum, the predicted thresholds and, for one example, f and f_quad against 4/λ0", async () => {
   const settings: SweepSettings = {
     file: "examples/uv.nqm",
@@ -159,6 +176,11 @@ test("the report states the spectrum, the predicted thresholds and, for one exam
   assert.match(md, /- f: largest η\/η_crit converged 0\.5, predicted η_max\/η_crit = 2 \(4\/λ0\)/);
   assert.match(md, /- f_quad: largest η\/η_crit converged 0\.5/);
   assert.match(md, /f_lin dynamics: closed form/);
+  // The phase grid has the theory's rows beside the measured ones: f_lin diverges above η_crit;
+  // one example's NQM catapults between η_crit and 4/λ0 = 2η_crit.
+  const phases = readFileSync(join(dir, "phases.svg"), "utf8");
+  assert.match(phases, /f_lin, theory/);
+  assert.match(phases, /f_quad, theory \(one example\)/);
   const html = readFileSync(join(dir, "report.html"), "utf8");
   assert.match(html, /<h2>Predicted thresholds<\/h2>/);
 });
