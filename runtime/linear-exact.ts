@@ -484,7 +484,11 @@ export function runTraining(
     return exactLinearRun(session, start, config, onStep);
   // f: how far its tangent kernel moved (the lazy regime's O(1/m)), where K is small enough to form.
   let kernelChange: number | undefined;
-  const measure = config.kind === "f" && exactLinearRefusal(session, { kind: "lin" }) === undefined;
+  const rows = session.data.train.n * session.data.outputSize;
+  const measure =
+    config.kind === "f" &&
+    rows * rows * session.kernels.layout.paramCount <= KERNEL_CHANGE_FLOPS &&
+    exactLinearRefusal(session, { kind: "lin" }) === undefined;
   const record = trainRun(
     session,
     start,
@@ -494,6 +498,12 @@ export function runTraining(
   if (config.kind === "lin") return { ...record, dynamics: "stepped" };
   return kernelChange === undefined ? record : { ...record, kernelChange };
 }
+
+/**
+ * The most rows²·parameters for which an f run measures its kernel change (two Jacobians and
+ * Gram matrices, about a second): beyond it the measurement would cost more than many runs.
+ */
+const KERNEL_CHANGE_FLOPS = 2e9;
 
 const initialKernels = new WeakMap<Float64Array, Float64Array>();
 

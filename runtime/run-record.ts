@@ -43,7 +43,7 @@ export interface RunRecord {
   eigs?: number[][];
   /** distance[i] = ‖w − w0‖ at step evalSteps[i] (or at step i when it has one entry per step). */
   distance: number[];
-  /** f only: ‖K(w_T) − K(w0)‖_F / ‖K(w0)‖_F at the run's last step (where K fits the closed form's size). */
+  /** f only: ‖K(w_T) − K(w0)‖_F / ‖K(w0)‖_F at the run's last step (for small enough K: docs/training.md). */
   kernelChange?: number;
   /** directions[i] = the loss along each of the top-k eigenvectors of K(w0), then along the rest, at step evalSteps[i]. */
   directions?: number[][];
