@@ -3,7 +3,9 @@ import { Command, CommanderError } from "commander";
 import { NqmError } from "../foundation/diagnostics.ts";
 import { versionLabel } from "../compiler/version.ts";
 import { DERIVE_VIEWS } from "../compiler/diff/view-names.ts";
+import { SCHEDULE_KINDS } from "../runtime/schedule.ts";
 import type { SweepOptions, TrainingOptions } from "./commands/train.ts";
+import type { WorkerOptions } from "./commands/worker.ts";
 import { diagnosticsJson, output, report, type KernelOptions, type ModelOptions } from "./io.ts";
 
 // Command modules load on use, so `nqm check` does not pay for ts-morph, esbuild or vega.
@@ -11,6 +13,7 @@ const frontend = () => import("./commands/frontend.ts");
 const derive = () => import("./commands/derive.ts");
 const compile = () => import("./commands/compile.ts");
 const training = () => import("./commands/train.ts");
+const worker = () => import("./commands/worker.ts");
 
 /** Far beyond any experiment (days of steps); records stay bounded, and the step count stays exact. */
 const MAX_STEPS = 1e9;
@@ -81,9 +84,14 @@ function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command("fmt")
-    .description("print the canonical formatting of a model file")
+    .description("print the canonical formatting of a model file, or rewrite (--write) or check (--check) files")
     .argument("<file>", "model file (.nqm)")
-    .action(async (file: string) => setExitCode((await frontend()).fmtCommand(file)));
+    .argument("[more...]", "more model files (with --write or --check)")
+    .option("--write", "rewrite each file that is not in canonical form")
+    .option("--check", "change nothing; exit 1 and name each file that is not in canonical form")
+    .action(async (file: string, more: string[], options: { write?: boolean; check?: boolean }) =>
+      setExitCode((await frontend()).fmtCommand([file, ...more], options)),
+    );
 
   withModel(program.command("derive").description("print the simplified symbolic derivatives of a model"))
     .option("--what <view>", `which expressions: ${DERIVE_VIEWS.join(", ")}`, "all")
@@ -164,6 +172,12 @@ function buildProgram(setExitCode: (code: number) => void): Command {
         "measure test loss, λ_max and ‖w−w0‖ every k steps (default max(10, steps/50))",
         parseInteger("--eval-every", 1),
       )
+      .option(
+        "--eval-schedule <kind>",
+        "dense-early: also every step up to 10, then ~10 per decade up to 4k (a catapult's fall); uniform: every k only",
+        parseChoice("--eval-schedule", SCHEDULE_KINDS),
+        "dense-early",
+      )
       .option("--eigs <k>", "track the top k eigenvalues of the tangent kernel (0: none)", parseInteger("--eigs", 0), 1)
       .option("--batch <b>", "mini-batch size for SGD (default: full batch)", parseInteger("--batch", 1))
       .option(
@@ -197,7 +211,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
         setExitCode(await (await training()).trainCommand(file, options)),
     );
 
-  withTraining(
+  const sweep = withTraining(
     program
       .command("sweep")
       .description(
@@ -211,9 +225,51 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option("--out <dir>", "output folder (an unfinished sweep there is resumed)", "nqm-out")
     .option("--workers <n>", "worker threads (default: the number of cores)", parseInteger("--workers", 1))
     .option("--no-report", "skip the plots and report.md")
+    .option(
+      "--queue <url>",
+      "coordinate the sweep on Redis (redis://HOST:PORT[/DB]); `nqm worker` processes on any machine run it (docs/distributed.md)",
+    )
+    .option(
+      "--attempts <n>",
+      "with --queue: tries per run before it is reported as failed",
+      parseInteger("--attempts", 1, 100),
+      3,
+    )
+    .option("--shard <i/n>", "run only the i-th of n slices of the sweep (merge the folders with `nqm sweep merge`)")
     .action(async (file: string, options: SweepOptions) =>
       setExitCode(await (await training()).sweepCommand(file, options)),
     );
+  // `--data` is required of a sweep, not of its merge: commander checks a parent's required options too.
+  // And `nqm sweep merge … --out DIR` is the merge's --out, not the sweep's (commander needs the
+  // whole chain positional for that; nqm's own options, --version and --help, come first anyway).
+  program.enablePositionalOptions();
+  sweep.enablePositionalOptions();
+  sweep.hook("preSubcommand", (command) => {
+    if (command.getOptionValue("data") === undefined) command.setOptionValue("data", "");
+  });
+  sweep
+    .command("merge")
+    .description("merge the folders of a sharded sweep (--shard) into one sweep folder, with its summary and report")
+    .argument("<dirs...>", "the shards' output folders")
+    .option("--out <dir>", "the merged sweep's folder", "nqm-out")
+    .option("--no-report", "skip the plots and report.md")
+    .action(async (dirs: string[], options: { out: string; report: boolean }) =>
+      setExitCode(await (await training()).mergeCommand(dirs, options)),
+    );
+
+  program
+    .command("worker")
+    .description("train the runs of sweeps queued on Redis (`nqm sweep … --queue URL`), until stopped")
+    .requiredOption("--queue <url>", "the Redis of the queue: redis://HOST:PORT[/DB]")
+    .option("--concurrency <n>", "runs trained at once (one thread each)", parseInteger("--concurrency", 1, 256), 1)
+    .option(
+      "--stall-interval <s>",
+      "seconds after which a run whose worker died (or froze) goes to another worker",
+      parseInteger("--stall-interval", 1, 86_400),
+      30,
+    )
+    .option("--exit-when-idle <s>", "stop after this many seconds without a run", parseInteger("--exit-when-idle", 1))
+    .action(async (options: WorkerOptions) => setExitCode(await (await worker()).workerCommand(options)));
 
   program
     .command("demo")

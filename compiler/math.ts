@@ -150,6 +150,30 @@ export const FUNCTIONS = table({
     },
     ...real,
   },
+  // erf(x) = 2x/√π · e^(−x²) · Σₙ (2x²)ⁿ / (1·3·…·(2n+1)) below 2.5 (positive terms: no cancellation);
+  // above, 1 − erfc(x) with erfc's continued fraction e^(−x²)/√π / (x + ½/(x + 1/(x + (3/2)/(x + …)))).
+  erf: {
+    scalar: (x) => {
+      const a = Math.abs(x);
+      if (a > 6) return x > 0 ? 1 : -1;
+      if (a < 2.5) {
+        const t = 2 * a * a;
+        let term = 1;
+        let sum = 1;
+        for (let n = 0; term > 1e-17 * sum; n++) {
+          term *= t / (2 * n + 3);
+          sum += term;
+        }
+        return ((2 * x) / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum;
+      }
+      let f = a;
+      for (let k = 80; k >= 1; k--) f = a + k / 2 / f;
+      const erfc = Math.exp(-a * a) / (Math.sqrt(Math.PI) * f);
+      return x > 0 ? 1 - erfc : erfc - 1;
+    },
+    derivative: (d, x) => d.mul(d.constant(2 / Math.sqrt(Math.PI)), d.apply("exp", d.neg(d.apply("square", x)))),
+    ...real,
+  },
   leaky_relu: {
     scalar: (x, slope) => (x > 0 ? x : slope * x),
     parameter: "slope",

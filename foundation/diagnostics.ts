@@ -38,7 +38,7 @@ export const MESSAGES = {
   NQM2001: ["error", "unknown name `{name}`{hint}"],
   NQM2002: ["error", "`{name}` is already declared in model `{model}`"],
   NQM2003: ["error", "`{name}` is used before its definition"],
-  NQM2004: ["error", "unknown function `{name}`{hint}"],
+  NQM2004: ["error", "unknown function `{name}`{hint}; the built-in functions are: {available}"],
   NQM2005: ["error", "`{name}` takes {expected} but was given {found}"],
   NQM2006: ["error", "shape mismatch in `{op}`: {left} and {right}{detail}"],
   NQM2007: ["error", "the exponent of `^` must be a finite constant scalar; {found}"],
@@ -57,7 +57,7 @@ export const MESSAGES = {
   NQM2017: ["error", "model `{model}` has no `input`"],
   NQM2018: ["error", "unknown initializer `{name}`{hint}"],
   NQM2019: ["error", "`{name}` needs a finite constant scalar here; {found}"],
-  NQM2020: ["error", "shapes have at most 2 dimensions, but this one has {rank}"],
+  NQM2020: ["error", "shapes have at most 4 dimensions, but this one has {rank}"],
   NQM2021: ["error", "model `{model}` has no trainable `param`"],
   NQM2022: ["error", "initializer `{name}` needs {requirement}"],
   NQM2023: ["error", "a shape entry must be a positive integer or a dim name, not {value}"],
@@ -67,6 +67,9 @@ export const MESSAGES = {
     "error",
     "{what} has shape {shape}, {entries} entries: more than the limit of 2^31 (2147483648) per tensor",
   ],
+  NQM2030: ["error", "{what} must be {requirement}; {found}"],
+  NQM2031: ["error", "{what} can only be an argument of a built-in that takes one ({where})"],
+  NQM2032: ["error", "`{op}` expects {expected}; {found}"],
   // 3xxx: compile options
   NQM3001: ["error", "--set names `{name}`, which is not a dim or const of {models}{hint}"],
   NQM3002: ["error", "--set expects NAME=VALUE, not `{text}`"],
@@ -95,6 +98,16 @@ export const MESSAGES = {
   ],
   NQM4009: ["error", "malformed data file {path}: {reason}"],
   NQM4010: ["error", "unsupported data file {path}: {reason}"],
+  NQM4011: ["error", "cannot reach the queue at {url}: {reason}; {advice}"],
+  NQM4012: ["error", "run {id} failed on the queue after {attempts}: {reason}"],
+  NQM4013: [
+    "error",
+    "job {job} was enqueued by nqm {theirs}, but this worker is nqm {ours}; run the same nqm on every machine",
+  ],
+  NQM4014: [
+    "error",
+    "the data set {data} on this machine is not the coordinator's (content hash {ours} here, {theirs} there); {advice}",
+  ],
 } as const satisfies Record<string, readonly [Severity, string]>;
 
 export type DiagnosticCode = keyof typeof MESSAGES;

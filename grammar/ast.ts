@@ -20,15 +20,22 @@ export type Expr =
       readonly calleeSpan: Span;
       readonly args: readonly Expr[];
       readonly span: Span;
-    };
+    }
+  /** `[a, b * c]`: a shape or an axis order, as the argument of a built-in. */
+  | { readonly kind: "list"; readonly items: readonly Expr[]; readonly span: Span }
+  /** `"same"`: an option of a built-in (without its quotes). */
+  | { readonly kind: "string"; readonly value: string; readonly span: Span }
+  /** `x[i, a:b]`: one index or slice per leading axis of `subject`. */
+  | { readonly kind: "index"; readonly subject: Expr; readonly indices: readonly IndexAst[]; readonly span: Span };
 
-/** One entry of a shape: an integer literal or a dim name. */
-export type ShapeEntry =
-  | { readonly kind: "size"; readonly value: number; readonly span: Span }
-  | { readonly kind: "dimref"; readonly name: string; readonly span: Span };
+/** One axis of an indexing: an entry, or a slice `start:end` whose bounds may be left out. */
+export type IndexAst =
+  | { readonly kind: "at"; readonly index: Expr; readonly span: Span }
+  | { readonly kind: "slice"; readonly start?: Expr; readonly end?: Expr; readonly span: Span };
 
+/** A shape: one dim expression per axis (`[c, h - k + 1]`). */
 export interface ShapeAst {
-  readonly entries: readonly ShapeEntry[];
+  readonly entries: readonly Expr[];
   readonly span: Span;
 }
 
@@ -46,7 +53,7 @@ interface DeclBase {
 }
 
 export type Decl =
-  | (DeclBase & { readonly kind: "dim"; readonly value?: { readonly value: number; readonly span: Span } })
+  | (DeclBase & { readonly kind: "dim"; readonly value?: Expr })
   | (DeclBase & { readonly kind: "const"; readonly value: number; readonly valueSpan: Span })
   | (DeclBase & { readonly kind: "input"; readonly shape: ShapeAst })
   | (DeclBase & { readonly kind: "param" | "fixed"; readonly shape: ShapeAst; readonly init?: InitAst })

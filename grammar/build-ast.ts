@@ -2,17 +2,7 @@
 import type { CstElement, CstNode, IToken } from "chevrotain";
 import { defined } from "../foundation/defined.ts";
 import { diagnostic, type Diagnostic, type Span } from "../foundation/diagnostics.ts";
-import type {
-  BinaryOperator,
-  CommentAst,
-  Decl,
-  Expr,
-  FileAst,
-  InitAst,
-  ModelAst,
-  ShapeAst,
-  ShapeEntry,
-} from "./ast.ts";
+import type { BinaryOperator, CommentAst, Decl, Expr, FileAst, InitAst, ModelAst, IndexAst, ShapeAst } from "./ast.ts";
 import { parser, type SyntaxErrorParts } from "./parser.ts";
 import { Identifier, lexer } from "./tokens.ts";
 
@@ -96,8 +86,8 @@ export function parseSource(source: string, file?: string): ParseResult {
   };
 }
 
-const ENDS_OPERAND = new Set(["Identifier", "NumberLiteral", "RParen"]);
-const BINARY = new Set(["Plus", "Star", "Slash", "At", "Comma"]);
+const ENDS_OPERAND = new Set(["Identifier", "NumberLiteral", "StringLiteral", "RParen", "RBracket"]);
+const BINARY = new Set(["Plus", "Star", "Slash", "At", "Comma", "Colon"]);
 
 /**
  * How deeply the parser will recurse on these tokens, and the token where it is deepest: open
@@ -117,10 +107,10 @@ export function nesting(tokens: readonly IToken[]): { depth: number; token?: ITo
   };
   for (const token of tokens) {
     const name = token.tokenType.name;
-    if (name === "LParen") {
+    if (name === "LParen" || name === "LBracket") {
       pending.push(0);
       depth++;
-    } else if (name === "RParen") {
+    } else if (name === "RParen" || name === "RBracket") {
       closeOperands();
       if (pending.length > 1) {
         pending.pop();
@@ -131,7 +121,7 @@ export function nesting(tokens: readonly IToken[]): { depth: number; token?: ITo
       depth++;
     } else if (name === "Minus" || BINARY.has(name)) {
       closeOperands();
-    } else if (name !== "Identifier" && name !== "NumberLiteral") {
+    } else if (name !== "Identifier" && name !== "NumberLiteral" && name !== "StringLiteral") {
       for (let level = 0; level < pending.length; level++) depth -= pending[level] ?? 0;
       pending.fill(0);
     }
@@ -226,7 +216,7 @@ class AstBuilder {
     const base = { name: nameToken.image, nameSpan: tokenSpan(nameToken) };
     switch (inner.name) {
       case "dimDecl": {
-        const value = c.signedNumber ? this.signedNumber(node(c, "signedNumber")) : undefined;
+        const value = c.expression ? this.topExpression(node(c, "expression")) : undefined;
         return { kind: "dim", ...base, ...(value ? { value } : {}), span: join(first, value?.span ?? base.nameSpan) };
       }
       case "constDecl": {
@@ -282,8 +272,19 @@ class AstBuilder {
         case "call":
           for (const arg of node.args) stack.push([arg, depth + 1]);
           break;
+        case "list":
+          for (const item of node.items) stack.push([item, depth + 1]);
+          break;
+        case "index":
+          stack.push([node.subject, depth + 1]);
+          for (const index of node.indices) {
+            if (index.kind === "at") stack.push([index.index, depth + 1]);
+            else for (const bound of [index.start, index.end]) if (bound) stack.push([bound, depth + 1]);
+          }
+          break;
         case "number":
         case "name":
+        case "string":
           break;
       }
     }
@@ -310,12 +311,7 @@ class AstBuilder {
 
   private shape(cst: CstNode): ShapeAst {
     const c = cst.children;
-    const entries = tokens(c, "entry").map(
-      (t): ShapeEntry =>
-        t.tokenType.name === "Identifier"
-          ? { kind: "dimref", name: t.image, span: tokenSpan(t) }
-          : { kind: "size", value: this.number(t), span: tokenSpan(t) },
-    );
+    const entries = nodes(c, "entry").map((e) => this.topExpression(e));
     return { entries, span: join(tokenSpan(token(c, "LBracket")), tokenSpan(token(c, "RBracket"))) };
   }
 
@@ -371,14 +367,47 @@ class AstBuilder {
 
   private power(cst: CstNode): Expr {
     const c = cst.children;
-    const base = this.atom(node(c, "atom"));
+    let base = this.atom(node(c, "atom"));
+    for (const suffix of nodes(c, "indexSuffix")) {
+      const s = suffix.children;
+      base = {
+        kind: "index",
+        subject: base,
+        indices: nodes(s, "index").map((i) => this.index(i)),
+        span: join(base.span, tokenSpan(token(s, "RBracket"))),
+      };
+    }
     if (!c.exponent) return base;
     const exponent = this.unary(node(c, "exponent"));
     return { kind: "binary", op: "^", left: base, right: exponent, span: join(base.span, exponent.span) };
   }
 
+  private index(cst: CstNode): IndexAst {
+    const c = cst.children;
+    const start = c.start ? this.expression(node(c, "start")) : undefined;
+    const end = c.end ? this.expression(node(c, "end")) : undefined;
+    if (!c.colon) {
+      const index = defined(start, "an index");
+      return { kind: "at", index, span: index.span };
+    }
+    const colon = tokenSpan(token(c, "colon"));
+    const span = join(start?.span ?? colon, end?.span ?? colon);
+    return { kind: "slice", ...(start ? { start } : {}), ...(end ? { end } : {}), span };
+  }
+
   private atom(cst: CstNode): Expr {
     const c = cst.children;
+    if (c.StringLiteral) {
+      const literal = token(c, "StringLiteral");
+      return { kind: "string", value: literal.image.slice(1, -1), span: tokenSpan(literal) };
+    }
+    if (c.LBracket) {
+      return {
+        kind: "list",
+        items: nodes(c, "item").map((i) => this.expression(i)),
+        span: join(tokenSpan(token(c, "LBracket")), tokenSpan(token(c, "RBracket"))),
+      };
+    }
     if (c.NumberLiteral) {
       const literal = token(c, "NumberLiteral");
       return { kind: "number", value: this.number(literal), span: tokenSpan(literal) };

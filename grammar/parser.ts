@@ -25,6 +25,7 @@ function describeToken(token: IToken): string {
   if (token.tokenType === EOF) return "end of file";
   if (token.tokenType === T.Identifier) return `name \`${token.image}\``;
   if (token.tokenType === T.NumberLiteral) return `number \`${token.image}\``;
+  if (token.tokenType === T.StringLiteral) return `string ${token.image}`;
   return `\`${token.image}\``;
 }
 
@@ -111,7 +112,7 @@ export class ModelParser extends CstParser {
     this.SUBRULE(this.declaredName, { ARGS: [T.Equals] });
     this.OPTION(() => {
       this.CONSUME(T.Equals);
-      this.SUBRULE(this.signedNumber);
+      this.SUBRULE(this.expression);
     });
   });
 
@@ -155,16 +156,10 @@ export class ModelParser extends CstParser {
     this.CONSUME(T.RParen);
   });
 
+  // Shape entries are dim expressions (`h - k + 1`), folded to integers by the checker.
   shape = this.RULE("shape", () => {
     this.CONSUME(T.LBracket);
-    this.MANY_SEP({
-      SEP: T.Comma,
-      DEF: () =>
-        this.OR([
-          { ALT: () => this.CONSUME(T.NumberLiteral, { LABEL: "entry" }) },
-          { ALT: () => this.CONSUME(T.Identifier, { LABEL: "entry" }) },
-        ]),
-    });
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression, { LABEL: "entry" }) });
     this.CONSUME(T.RBracket);
   });
 
@@ -220,17 +215,56 @@ export class ModelParser extends CstParser {
   });
 
   // `^` binds tighter than unary minus and is right-associative: its exponent is a unary.
+  // Indexing (`x[0]`, `x[:, 1:3]`) binds tighter still: it follows its atom.
   power = this.RULE("power", () => {
     this.SUBRULE(this.atom);
+    this.MANY(() => this.SUBRULE(this.indexSuffix));
     this.OPTION(() => {
       this.CONSUME(T.Caret);
       this.SUBRULE(this.unary, { LABEL: "exponent" });
     });
   });
 
+  /** `[i, a:b, :]`: one index or slice per leading axis. */
+  indexSuffix = this.RULE("indexSuffix", () => {
+    this.CONSUME(T.LBracket);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.index) });
+    this.CONSUME(T.RBracket);
+  });
+
+  /** `e` (one entry), or a slice `a:b` with either bound left out. */
+  index = this.RULE("index", () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Colon, { LABEL: "colon" });
+          this.OPTION(() => this.SUBRULE(this.expression, { LABEL: "end" }));
+        },
+      },
+      {
+        ALT: () => {
+          this.SUBRULE2(this.expression, { LABEL: "start" });
+          this.OPTION2(() => {
+            this.CONSUME2(T.Colon, { LABEL: "colon" });
+            this.OPTION3(() => this.SUBRULE3(this.expression, { LABEL: "end" }));
+          });
+        },
+      },
+    ]);
+  });
+
   atom = this.RULE("atom", () => {
     this.OR([
       { ALT: () => this.CONSUME(T.NumberLiteral) },
+      { ALT: () => this.CONSUME(T.StringLiteral) },
+      {
+        // A list of expressions: a shape (`reshape(x, [a, b * c])`) or an axis order.
+        ALT: () => {
+          this.CONSUME(T.LBracket);
+          this.MANY_SEP2({ SEP: T.Comma, DEF: () => this.SUBRULE3(this.expression, { LABEL: "item" }) });
+          this.CONSUME(T.RBracket);
+        },
+      },
       {
         ALT: () => {
           this.CONSUME(T.Identifier);

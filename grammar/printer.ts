@@ -1,4 +1,8 @@
-/** The canonical formatting of the model language (`nqm fmt`); parse(print(ast)) equals ast, comments included. */
+/**
+ * The canonical formatting of the model language (`nqm fmt`); parse(print(ast)) equals ast,
+ * comments included. Given the source, numbers print as written there (`1e-3` stays `1e-3`).
+ */
+import type { Span } from "../foundation/diagnostics.ts";
 import type { CommentAst, Decl, Expr, FileAst, ModelAst, ShapeAst } from "./ast.ts";
 
 // Binding strength: higher binds tighter. Atoms (numbers, names, calls) are 5.
@@ -13,6 +17,9 @@ function strength(expr: Expr): number {
     case "number":
     case "name":
     case "call":
+    case "list":
+    case "string":
+    case "index":
       return ATOM;
     case "negate":
       return UNARY;
@@ -26,51 +33,81 @@ function formatNumber(value: number): string {
   return String(value);
 }
 
+/** How a number literal prints, from its value and its span in the source. */
+type NumberText = (value: number, span: Span) => string;
+
+const byValue: NumberText = (value) => formatNumber(value);
+
+/**
+ * Numbers as written in `source` (the literal's text, a sign's spacing dropped), where that
+ * text reads back as the same value; by value otherwise (a span that is not the literal's).
+ */
+function asWritten(source: string): NumberText {
+  return (value, span) => {
+    const image = source.slice(span.start, span.end).replace(/\s+/g, "");
+    return image !== "" && Number(image) === value ? image : formatNumber(value);
+  };
+}
+
 /** Prints an expression with the fewest parentheses that keep its tree. */
-export function printExpr(expr: Expr, minimum = ADDITIVE): string {
-  const text = printBare(expr);
+export function printExpr(expr: Expr, minimum = ADDITIVE, numbers: NumberText = byValue): string {
+  const text = printBare(expr, numbers);
   return strength(expr) < minimum ? `(${text})` : text;
 }
 
-function printBare(expr: Expr): string {
+function printBare(expr: Expr, numbers: NumberText): string {
   switch (expr.kind) {
     case "number":
-      return formatNumber(expr.value);
+      return numbers(expr.value, expr.span);
     case "name":
       return expr.name;
     case "call":
-      return `${expr.callee}(${expr.args.map((a) => printExpr(a)).join(", ")})`;
+      return `${expr.callee}(${expr.args.map((a) => printExpr(a, ADDITIVE, numbers)).join(", ")})`;
+    case "list":
+      return `[${expr.items.map((a) => printExpr(a, ADDITIVE, numbers)).join(", ")}]`;
+    case "string":
+      return `"${expr.value}"`;
+    case "index": {
+      const bound = (e: Expr | undefined) => (e ? printExpr(e, ADDITIVE, numbers) : "");
+      const indices = expr.indices.map((i) =>
+        i.kind === "at" ? printExpr(i.index, ADDITIVE, numbers) : `${bound(i.start)}:${bound(i.end)}`,
+      );
+      return `${printExpr(expr.subject, ATOM, numbers)}[${indices.join(", ")}]`;
+    }
     case "negate":
-      return `-${printExpr(expr.operand, UNARY)}`;
+      return `-${printExpr(expr.operand, UNARY, numbers)}`;
     case "binary": {
-      if (expr.op === "^") return `${printExpr(expr.left, ATOM)}^${printExpr(expr.right, UNARY)}`;
+      if (expr.op === "^") return `${printExpr(expr.left, ATOM, numbers)}^${printExpr(expr.right, UNARY, numbers)}`;
       const level = strength(expr);
-      return `${printExpr(expr.left, level)} ${expr.op} ${printExpr(expr.right, level + 1)}`;
+      return `${printExpr(expr.left, level, numbers)} ${expr.op} ${printExpr(expr.right, level + 1, numbers)}`;
     }
   }
 }
 
-function printShape(shape: ShapeAst): string {
-  return `[${shape.entries.map((e) => (e.kind === "size" ? formatNumber(e.value) : e.name)).join(", ")}]`;
+function printShape(shape: ShapeAst, numbers: NumberText): string {
+  return `[${shape.entries.map((e) => printExpr(e, ADDITIVE, numbers)).join(", ")}]`;
 }
 
-function printDecl(decl: Decl): string {
+function printDecl(decl: Decl, numbers: NumberText): string {
   switch (decl.kind) {
     case "dim":
-      return decl.value === undefined ? `dim ${decl.name}` : `dim ${decl.name} = ${formatNumber(decl.value.value)}`;
+      return decl.value === undefined
+        ? `dim ${decl.name}`
+        : `dim ${decl.name} = ${printExpr(decl.value, ADDITIVE, numbers)}`;
     case "const":
-      return `const ${decl.name} = ${formatNumber(decl.value)}`;
+      return `const ${decl.name} = ${numbers(decl.value, decl.valueSpan)}`;
     case "input":
-      return `input ${decl.name}: ${printShape(decl.shape)}`;
+      return `input ${decl.name}: ${printShape(decl.shape, numbers)}`;
     case "param":
     case "fixed": {
-      const init = decl.init ? ` ~ ${decl.init.name}(${decl.init.args.map((a) => printExpr(a)).join(", ")})` : "";
-      return `${decl.kind} ${decl.name}: ${printShape(decl.shape)}${init}`;
+      const args = decl.init?.args.map((a) => printExpr(a, ADDITIVE, numbers)).join(", ");
+      const init = decl.init ? ` ~ ${decl.init.name}(${args})` : "";
+      return `${decl.kind} ${decl.name}: ${printShape(decl.shape, numbers)}${init}`;
     }
     case "let":
-      return `let ${decl.name} = ${printExpr(decl.expr)}`;
+      return `let ${decl.name} = ${printExpr(decl.expr, ADDITIVE, numbers)}`;
     case "output":
-      return `output ${printExpr(decl.expr)}`;
+      return `output ${printExpr(decl.expr, ADDITIVE, numbers)}`;
   }
 }
 
@@ -84,11 +121,11 @@ interface Line {
   after?: string;
 }
 
-function modelLines(model: ModelAst): Line[] {
+function modelLines(model: ModelAst, numbers: NumberText): Line[] {
   return [
     { code: `model ${model.name} {`, anchor: model.span.start, commentIndent: "", before: [] },
     ...model.decls.map(
-      (d): Line => ({ code: `  ${printDecl(d)}`, anchor: d.span.start, commentIndent: "  ", before: [] }),
+      (d): Line => ({ code: `  ${printDecl(d, numbers)}`, anchor: d.span.start, commentIndent: "  ", before: [] }),
     ),
     // A comment just before the closing brace belongs to the body.
     { code: "}", anchor: model.span.end - 1, commentIndent: "  ", before: [] },
@@ -132,9 +169,13 @@ function render(lines: readonly Line[]): string[] {
   return out;
 }
 
-/** Prints a whole file in canonical form, its comments kept. */
-export function printFile(file: FileAst): string {
-  const blocks = file.models.map(modelLines);
+/**
+ * Prints a whole file in canonical form, its comments kept; with the file's `source`, numbers
+ * as written there, else by value (the shortest text that reads back as the same double).
+ */
+export function printFile(file: FileAst, source?: string): string {
+  const numbers = source === undefined ? byValue : asWritten(source);
+  const blocks = file.models.map((model) => modelLines(model, numbers));
   const end: string[] = [];
   placeComments(blocks.flat(), file.comments ?? [], end);
   return `${[...blocks.map((b) => render(b).join("\n")), ...(end.length > 0 ? [end.join("\n")] : [])].join("\n\n")}\n`;

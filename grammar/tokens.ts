@@ -35,6 +35,9 @@ export const NumberLiteral = createToken({
   label: "a number",
 });
 
+/** A double-quoted string without escapes or line breaks: `"same"`. */
+export const StringLiteral = createToken({ name: "StringLiteral", pattern: /"[^"\n\r]*"/, label: "a string" });
+
 function punct(name: string, text: string): TokenType {
   return createToken({ name, pattern: text, label: `\`${text}\`` });
 }
@@ -70,6 +73,7 @@ export const allTokens: TokenType[] = [
   Output,
   Identifier,
   NumberLiteral,
+  StringLiteral,
   LCurly,
   RCurly,
   LParen,

@@ -16,6 +16,7 @@ import { NonFiniteError } from "./linalg/errors.ts";
 import type { RunRecord } from "./run-record.ts";
 import { criticalRate, topEigenvalues, type Session } from "./session.ts";
 import { Thinned } from "./thinned.ts";
+import { scheduleOfKind } from "./schedule.ts";
 import { phaseFrom, runId, trainRun, type RunConfig, type RunStart } from "./train.ts";
 
 /** How f_lin runs are computed: the closed form (default where it applies) or gradient steps. */
@@ -389,6 +390,21 @@ export function exactLinearRun(
     }
     return (0.5 * s) / test.count;
   };
+  // ‖∇L‖ = ‖Jᵀr‖ (over n for the mean loss, which cancels in the ratio): ‖Jᵀr‖² = Σ λ_i (c_i (1 − η′λ_i)^t)².
+  // Eigenvalues within the solver's rounding of zero (rows·ε·λ1) count as zero: sqrt(λ) of such a
+  // value times an O(1) residual would otherwise stand for a gradient that Jᵀr does not have.
+  const zeroLevel = rows * Number.EPSILON * Math.max(at(values, 0), 0);
+  const gradientNorm = (): number => {
+    let s = 0;
+    for (let i = 0; i < rows; i++) {
+      const lambda = at(values, i);
+      if (lambda > zeroLevel) s += lambda * (at(coefficients, i) * at(decays, i)) ** 2;
+    }
+    return Math.sqrt(s);
+  };
+  let initialGradientNorm = Number.NaN;
+  let finalGradientNorm = Number.NaN;
+  const schedule = scheduleOfKind(config.evalSchedule ?? "dense-early", config.steps, config.evalEvery);
   const eigs = config.eigs === 0 ? [] : Array.from(values.subarray(0, Math.min(config.eigs, rows)));
   const k = config.directions ?? 0;
 
@@ -414,6 +430,8 @@ export function exactLinearRun(
     steps = t;
     finalLoss = loss;
     if (Number.isFinite(loss) && loss > peakLoss) peakLoss = loss;
+    if (t === 0) initialGradientNorm = gradientNorm();
+    else if (t === config.steps) finalGradientNorm = gradientNorm();
     if (t === 0) {
       initialLoss = loss;
       threshold = config.divergenceFactor * Math.max(loss, zeroLoss, Number.MIN_VALUE);
@@ -422,7 +440,7 @@ export function exactLinearRun(
       divergedAt = t;
       break;
     }
-    if (t % config.evalEvery === 0 || t === config.steps) {
+    if (schedule.has(t)) {
       const test = testLoss();
       if (test !== undefined && Number.isFinite(test) && test < bestTestLoss) bestTestLoss = test;
       evaluations.push({
@@ -438,6 +456,9 @@ export function exactLinearRun(
   const lrMultiple = config.lrMultiple ?? config.lr / etaCrit;
   const kept = losses.values();
   const evaluated = evaluations.values();
+  const gradientRatio = Number.isFinite(finalGradientNorm / initialGradientNorm)
+    ? finalGradientNorm / initialGradientNorm
+    : undefined;
   return {
     id: runId("lin", lrMultiple, config.seed),
     model: "lin",
@@ -446,7 +467,7 @@ export function exactLinearRun(
     lrMultiple,
     etaCrit,
     seed: config.seed,
-    phase: phaseFrom(initialLoss, finalLoss, peakLoss > initialLoss, divergedAt !== undefined),
+    phase: phaseFrom(initialLoss, finalLoss, peakLoss > initialLoss, divergedAt !== undefined, gradientRatio),
     steps,
     trainLoss: kept.map((e) => e.loss),
     ...(losses.thinned ? { lossSteps: kept.map((e) => e.step) } : {}),
@@ -459,6 +480,7 @@ export function exactLinearRun(
     bestTestLoss: Number.isFinite(bestTestLoss) ? bestTestLoss : null,
     peakTrainLoss: Number.isFinite(peakLoss) ? peakLoss : initialLoss,
     finalTrainLoss: finalLoss,
+    ...(gradientRatio !== undefined ? { gradientRatio } : {}),
     ...(divergedAt !== undefined ? { divergedAt } : {}),
   };
 }

@@ -22,8 +22,7 @@ export function progress(label: string, total: number, options: { unit?: string 
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format:
-        "{label} {bar} {percentage}% {value}/{total} {unit} · {duration_formatted} elapsed, {eta_formatted} left{detail}",
+      format: "{label} {bar} {percentage}% {value}/{total} {unit} · {duration_formatted} elapsed, {left} left{detail}",
       barsize: 30,
       hideCursor: false,
       noTTYOutput: true,
@@ -37,19 +36,29 @@ export function progress(label: string, total: number, options: { unit?: string 
   const since = performance.now();
   const start = () => {
     started = true;
-    bar.start(total, done, { label, unit: options.unit ?? "steps", detail: "" });
+    bar.start(total, done, { label, unit: options.unit ?? "steps", detail: "", left: left(done) });
   };
   if (process.stderr.isTTY === true) start();
-  const status = (detail: string | undefined) => (detail === undefined ? {} : { detail: ` · ${detail}` });
+  // Our own estimate: the library's prints "NULL" or "INF" when nothing is done yet or all at once.
+  const left = (value: number): string => {
+    if (value >= total) return "0s";
+    if (value <= 0) return "?";
+    const seconds = Math.round((((performance.now() - since) / 1000) * (total - value)) / value);
+    return seconds < 60 ? `${seconds}s` : `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, "0")}s`;
+  };
+  const status = (value: number, detail: string | undefined) => ({
+    left: left(value),
+    ...(detail === undefined ? {} : { detail: ` · ${detail}` }),
+  });
   return {
     update(value, detail) {
       done = value;
       if (!started && performance.now() - since >= LOG_AFTER_MS) start();
-      if (started) bar.update(value, status(detail));
+      if (started) bar.update(value, status(value, detail));
     },
     finish(detail) {
       if (!started) return;
-      bar.update(done, status(detail));
+      bar.update(done, status(done, detail));
       bar.stop();
     },
   };

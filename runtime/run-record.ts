@@ -6,8 +6,11 @@
  */
 import { z } from "zod";
 
-/** How a run ended: lazy (loss fell, kernel nearly constant), catapult (loss spiked, λ_max dropped, then converged), divergent, or unfinished (stopped before either). */
+/** How a run ended: lazy (converged, the loss never above L0), catapult (loss spiked, λ_max dropped, then converged), divergent, or unfinished (did not converge: see train.ts for the threshold). */
 export type Phase = "lazy" | "catapult" | "divergent" | "unfinished";
+
+/** The fraction of L0 (and of the initial gradient norm) a run must fall to to count as converged (docs/training.md). */
+export const CONVERGED_FRACTION = 0.01;
 
 /** Which model was trained: the network f, its linearization f_lin, or its quadratic model f_quad. */
 export type ModelKind = "f" | "lin" | "quad";
@@ -52,6 +55,8 @@ export interface RunRecord {
   /** The highest finite training loss of the run (exact, also when trainLoss keeps only some steps). */
   peakTrainLoss?: number;
   finalTrainLoss: number;
+  /** ‖∇L(w_T)‖/‖∇L(w0)‖ of a full-batch run that ran all its steps (the phase's convergence test reads it). */
+  gradientRatio?: number;
   /** The first step whose loss was non-finite or past the divergence threshold. */
   divergedAt?: number;
 }
@@ -93,5 +98,6 @@ export const RUN_RECORD = z.object({
   bestTestLoss: z.number().nullable(),
   peakTrainLoss: stored.optional(),
   finalTrainLoss: stored,
+  gradientRatio: z.number().nonnegative().optional(),
   divergedAt: count.optional(),
 }) satisfies z.ZodType<RunRecord, unknown>;

@@ -21,6 +21,15 @@ export function earlyEvaluationSteps(evalEvery: number): number[] {
   return steps;
 }
 
+/**
+ * Which schedule a run measures on: `dense-early` (the default: evaluationSchedule) or `uniform`
+ * (step 0, every `evalEvery` steps and the last step, as nqm did before the early steps were added).
+ */
+export type ScheduleKind = "dense-early" | "uniform";
+
+/** The schedule kinds, for option parsing. */
+export const SCHEDULE_KINDS: readonly ScheduleKind[] = ["dense-early", "uniform"];
+
 /** A run's measurement schedule: `has(t)` says whether step t is measured. */
 export interface EvaluationSchedule {
   readonly has: (step: number) => boolean;
@@ -40,6 +49,13 @@ export function evaluationSchedule(steps: number, evalEvery: number): Evaluation
     early,
     has: (step) => step === 0 || step === steps || step % every === 0 || earlySet.has(step),
   };
+}
+
+/** The schedule of a run of `steps` steps of the given kind. */
+export function scheduleOfKind(kind: ScheduleKind, steps: number, evalEvery: number): EvaluationSchedule {
+  if (kind === "dense-early") return evaluationSchedule(steps, evalEvery);
+  const every = Math.max(1, Math.floor(evalEvery));
+  return { early: [], has: (step) => step === 0 || step === steps || step % every === 0 };
 }
 
 /** Every measured step of a run, in order (for short runs and tests; long runs ask `has`). */

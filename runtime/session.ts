@@ -68,6 +68,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     file: options.file,
     set: options.set,
     inputShape: data.inputShape,
+    ...(data.imageShape ? { imageShape: data.imageShape } : {}),
     ...(options.modelName ? { name: options.modelName } : {}),
   });
   const [input, ...others] = model.inputs;

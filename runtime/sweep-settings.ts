@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { COMPILER_VERSION, compilerHash } from "../compiler/version.ts";
 import type { LossNormalization } from "./session.ts";
 import type { SweepSpec } from "./sweep-types.ts";
+import type { ScheduleKind } from "./schedule.ts";
 
 /** The settings of a sweep, as recorded (see sweepSettings). */
 export interface SweepSettings {
@@ -27,6 +28,8 @@ export interface SweepSettings {
   readonly lossFormula: string;
   readonly testLossFormula: string;
   readonly evalEvery: number;
+  /** `dense-early` (also every early step, see runtime/schedule.ts) or `uniform`. */
+  readonly evalSchedule: ScheduleKind;
   readonly eigs: number;
   /** The mini-batch size, or null for full-batch gradient descent. */
   readonly batch: number | null;
@@ -69,6 +72,7 @@ export function sweepSettings(spec: SweepSpec): SweepSettings {
     lossFormula: lossFormula(spec.loss),
     testLossFormula: TEST_LOSS_FORMULA,
     evalEvery: spec.evalEvery,
+    evalSchedule: spec.evalSchedule ?? "dense-early",
     eigs: spec.eigs,
     batch: spec.batch ?? null,
     divergenceFactor: spec.divergenceFactor,

@@ -1,6 +1,7 @@
 /** What a sweep and its workers share: the spec, the jobs and a job's outcome. */
 import type { ModelKind, RunRecord } from "./run-record.ts";
 import type { LossNormalization, SessionOptions } from "./session.ts";
+import type { ScheduleKind } from "./schedule.ts";
 
 /** A sweep: the session it trains in, and the runs and settings it sweeps over. */
 export interface SweepSpec extends SessionOptions {
@@ -10,9 +11,17 @@ export interface SweepSpec extends SessionOptions {
   readonly steps: number;
   readonly loss: LossNormalization;
   readonly evalEvery: number;
+  /** The measurement schedule (default `dense-early`; part of the sweep's identity). */
+  readonly evalSchedule?: ScheduleKind;
   readonly eigs: number;
   readonly batch?: number;
   readonly divergenceFactor: number;
+  /**
+   * The content hash of the data the sweep was planned on (runtime/data/content-hash.ts): a
+   * worker on another machine refuses to train on data that differs (NQM4014). Not part of the
+   * identity: the data spec is.
+   */
+  readonly dataHash?: string;
   /** f_lin in closed form (default) or by steps. */
   readonly lin?: "exact" | "stepped";
   /** Record the loss along the top-k eigenvectors of K(w0) (0 or absent: none). */

@@ -3,7 +3,8 @@
  * job it is given. The session and the seeds' starts stay in the worker between jobs.
  */
 import { workerData } from "node:worker_threads";
-import { NqmError } from "../foundation/diagnostics.ts";
+import { fail, NqmError } from "../foundation/diagnostics.ts";
+import { datasetHash } from "./data/content-hash.ts";
 import { criticalRate, initialParameters, openSession, startingPoint, type Session } from "./session.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
 import type { RunStart } from "./train.ts";
@@ -24,10 +25,24 @@ function startFor(opened: Session, seed: number): RunStart {
   return start;
 }
 
+/** The session, once its data is known to be what the sweep was planned on (when the spec says). */
+function checkData(opened: Session): Session {
+  if (spec.dataHash === undefined) return opened;
+  const here = datasetHash(opened.data);
+  if (here !== spec.dataHash)
+    fail("NQM4014", {
+      data: spec.data,
+      ours: here,
+      theirs: spec.dataHash,
+      advice: "give this machine the same file (or the same nqm release, for the bundled data sets)",
+    });
+  return opened;
+}
+
 /** Trains one job; user errors come back as diagnostics (an Error loses them crossing threads). */
 export default async function runJob(job: Job): Promise<JobOutcome> {
   try {
-    session ??= openSession(spec);
+    session ??= openSession(spec).then(checkData);
     const opened = await session;
     const start = startFor(opened, job.seed);
     const etaCrit = criticalRate(start.lambda0, spec.loss, opened.data.train.n);
@@ -41,6 +56,7 @@ export default async function runJob(job: Job): Promise<JobOutcome> {
         steps: spec.steps,
         loss: spec.loss,
         evalEvery: spec.evalEvery,
+        ...(spec.evalSchedule !== undefined ? { evalSchedule: spec.evalSchedule } : {}),
         eigs: spec.eigs,
         ...(spec.batch !== undefined ? { batch: spec.batch } : {}),
         seed: job.seed,

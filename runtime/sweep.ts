@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Piscina } from "piscina";
 import { stringify } from "csv-stringify/sync";
 import { z } from "zod";
+import { defined } from "../foundation/defined.ts";
 import { type Diagnostic, fail, NqmError } from "../foundation/diagnostics.ts";
 import { appendText, ensureWritableFolder, ioReason, writeFailed, writeTextAtomic } from "./files.ts";
 import { RUN_RECORD, type RunRecord } from "./run-record.ts";
@@ -29,6 +30,41 @@ export function sweepJobs(spec: Pick<SweepSpec, "models" | "lrMultiples" | "seed
     for (const lrMultiple of spec.lrMultiples)
       for (const kind of spec.models) jobs.push({ index: jobs.length, kind, lrMultiple, seed });
   return jobs;
+}
+
+/** The I-th of N slices of a sweep (`--shard I/N`, I from 1). */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
+
+/** Parses `--shard I/N` (1 ≤ I ≤ N), or NQM3007. */
+export function parseShard(text: string): Shard {
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  const index = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (!match || !(count >= 1 && count <= 100_000 && index >= 1 && index <= count))
+    fail("NQM3007", {
+      option: "--shard",
+      reason: `expected I/N with 1 ≤ I ≤ N (the I-th of N slices, e.g. 2/8), got \`${text}\``,
+    });
+  return { index, count };
+}
+
+/**
+ * The jobs of a shard. Jobs are dealt round-robin in the order of a hash of their run ids: a
+ * fixed shuffle, so each slice mixes models, rates and seeds (plain striding would give every
+ * slice one model when N is their number) and the slices of all N cover the sweep exactly once.
+ * Within a slice the jobs keep the sweep's order.
+ */
+export function shardJobs(jobs: readonly Job[], shard: Shard | undefined): Job[] {
+  if (shard === undefined) return [...jobs];
+  const key = (job: Job) => createHash("sha256").update(expectedId(job)).digest("hex");
+  const dealt = jobs
+    .map((job) => ({ job, key: key(job) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const mine = new Set(dealt.filter((_, i) => i % shard.count === shard.index - 1).map(({ job }) => job.index));
+  return jobs.filter((job) => mine.has(job.index));
 }
 
 /** A multiple of η_crit such as `2.5x`: finite and positive, or NQM3007 for `option`. */
@@ -103,6 +139,8 @@ function identity(spec: SweepSpec): string {
     ...Object.fromEntries(IDENTITY_FIELDS.map((field) => [field, spec[field]])),
     // f32 runs are other numbers; f64 (the default) leaves the identity of older sweeps as it was.
     dtype: spec.dtype === "f32" ? "f32" : undefined,
+    // Always present: a sweep of an nqm without schedules (measured uniformly, phases by the old rule) is not resumed.
+    evalSchedule: spec.evalSchedule ?? "dense-early",
     // Absent (exact f_lin, no directions) leaves the identity of older sweeps as it was.
     lin: spec.lin === "stepped" ? "stepped" : undefined,
     directions: spec.directions || undefined,
@@ -115,6 +153,74 @@ export function identityHash(spec: SweepSpec): string {
 }
 
 const SWEEP_FILE = z.object({ hash: z.string(), identity: z.string() }).loose();
+
+/** The parts of sweep.json that rebuild its sweep (see sweepFromFolder). */
+const SWEEP_RECORD = SWEEP_FILE.extend({
+  file: z.string(),
+  settings: z.object({ backend: z.enum(["auto", "js", "wasm"]) }).loose(),
+});
+
+/** The deciding fields as identity() writes them. */
+const IDENTITY = z.object({
+  source: z.string(),
+  set: z.record(z.string(), z.number()),
+  modelName: z.string().optional(),
+  data: z.string(),
+  dataSeed: z.number(),
+  models: z.array(z.enum(["f", "lin", "quad"])).min(1),
+  lrMultiples: z.array(z.number()).min(1),
+  seeds: z.array(z.number()).min(1),
+  steps: z.number(),
+  loss: z.enum(["sum", "mean"]),
+  evalEvery: z.number(),
+  eigs: z.number(),
+  batch: z.number().optional(),
+  divergenceFactor: z.number(),
+  dtype: z.literal("f32").optional(),
+});
+
+/**
+ * The sweep whose folder `dir` is, rebuilt from its sweep.json, and its hash; NQM3006 when the
+ * file cannot be read, NQM4007 when it is not a sweep's or its identity does not give its hash.
+ */
+export function sweepFromFolder(dir: string): { spec: SweepSpec; hash: string; shard?: string } {
+  const path = join(dir, "sweep.json");
+  const text = readOrFail(path);
+  const damaged = (why: string): never => fail("NQM4007", { reason: `${path} ${why}; it is not a sweep's record` });
+  let file: z.infer<typeof SWEEP_RECORD>;
+  let fields: z.infer<typeof IDENTITY>;
+  try {
+    file = SWEEP_RECORD.parse(JSON.parse(text));
+    fields = IDENTITY.parse(JSON.parse(file.identity));
+  } catch {
+    return damaged("is damaged");
+  }
+  const { dtype, ...rest } = fields;
+  const spec: SweepSpec = {
+    ...rest,
+    file: file.file,
+    ...(dtype !== undefined ? { dtype } : {}),
+    ...(file.settings.backend !== "auto" ? { backend: file.settings.backend } : {}),
+  };
+  if (identityHash(spec) !== file.hash) damaged(`names sweep ${file.hash}, but its identity is another sweep's`);
+  const shard = typeof file.shard === "string" ? file.shard : undefined;
+  return { spec, hash: file.hash, ...(shard !== undefined ? { shard } : {}) };
+}
+
+/**
+ * The whole lines of a runs.jsonl with their records, changing nothing (a last line cut short
+ * by a kill is left out); NQM4007 for a damaged whole line, as readRuns.
+ */
+export function readRunLines(path: string): { line: string; record: RunRecord }[] {
+  const { runs } = parseRuns(path);
+  const lines = existsSync(path)
+    ? readOrFail(path)
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+    : [];
+  // parseRuns kept the whole non-blank lines in order: the first runs.length of them.
+  return runs.map((record, i) => ({ line: defined(lines[i], "a whole line of runs.jsonl"), record }));
+}
 
 /**
  * Reads the finished runs of a previous sweep, dropping a last line cut short by a kill: only
@@ -192,7 +298,7 @@ export interface SweepFolder {
  * another sweep holds it) and checks that whatever it holds belongs to this sweep (NQM4007).
  * Cheap: call it before compiling or loading data, so a bad folder fails fast.
  */
-export function openSweepFolder(spec: SweepSpec, outDir: string): SweepFolder {
+export function openSweepFolder(spec: SweepSpec, outDir: string, shard?: Shard): SweepFolder {
   ensureWritableFolder(outDir);
   const release = lockSweepFolder(outDir);
   try {
@@ -224,7 +330,7 @@ export function openSweepFolder(spec: SweepSpec, outDir: string): SweepFolder {
     if (wholeBytes < totalBytes) truncateRuns(runsPath, wholeBytes);
     writeTextAtomic(
       specPath,
-      `${JSON.stringify({ hash, identity: identity(spec), file: spec.file, data: spec.data, settings: sweepSettings(spec) }, null, 2)}\n`,
+      `${JSON.stringify({ hash, identity: identity(spec), file: spec.file, data: spec.data, settings: sweepSettings(spec), ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) }, null, 2)}\n`,
     );
     if (!existsSync(runsPath)) writeTextAtomic(runsPath, "");
     return { outDir, runsPath, hash, previous, release };
@@ -243,6 +349,8 @@ export interface SweepOptions {
   readonly onRun?: (record: RunRecord, done: number, total: number) => void;
   /** Stop after writing this many new runs (used to test resumption). */
   readonly stopAfter?: number;
+  /** Run only this slice of the sweep's jobs. */
+  readonly shard?: Shard;
 }
 
 /** The number of worker threads a sweep starts: the request (default: one per core), at most one per job. */
@@ -254,13 +362,15 @@ export function workerCount(requested: number | undefined, jobs: number): number
 export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<RunRecord[]> {
   const folder = options.folder ?? openSweepFolder(spec, options.outDir);
   try {
-    const jobs = sweepJobs(spec);
+    const jobs = shardJobs(sweepJobs(spec), options.shard);
+    // A shard's jobs are a slice: results are kept by place in that slice, not by job index.
+    const place = new Map(jobs.map((job, i) => [job.index, i]));
     const done = new Map<string, RunRecord>(folder.previous.map((r) => [r.id, r]));
     const results: (RunRecord | undefined)[] = jobs.map((job) => done.get(expectedId(job)));
     // Runs are written strictly in job order; finished ones wait for their predecessors.
     let nextToWrite = 0;
     while (nextToWrite < jobs.length && results[nextToWrite]) nextToWrite++;
-    const pending = jobs.filter((job) => !results[job.index]);
+    const pending = jobs.filter((_, i) => !results[i]);
     let written = 0;
     const limit = options.stopAfter ?? Infinity;
     const flush = () => {
@@ -281,7 +391,7 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
         pending,
         workerCount(options.workers, pending.length),
         (index, record) => {
-          results[index] = { sweep: folder.hash, ...record };
+          results[defined(place.get(index), "a job's place in its slice")] = { sweep: folder.hash, ...record };
           flush();
           return written >= limit;
         },
@@ -289,7 +399,7 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     // runs.jsonl holds exactly the first nextToWrite jobs; runs finished past a stop are not in it,
     // so they are left out here too (a resumed sweep redoes them).
     const kept = results.slice(0, nextToWrite).filter((r) => r !== undefined);
-    writeTextAtomic(join(folder.outDir, "summary.csv"), summaryCsv(kept));
+    writeSummary(folder.outDir, kept);
     return kept;
   } finally {
     if (options.folder === undefined) folder.release();
@@ -297,12 +407,12 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
 }
 
 /** The id a job's record will have (runs are keyed by it across resumptions). */
-function expectedId(job: Job): string {
+export function expectedId(job: Job): string {
   return runId(job.kind, job.lrMultiple, job.seed);
 }
 
 /** The worker's module: bundled beside nqm.js in dist, or the tsx bootstrap of the .ts source. */
-function workerFile(): string {
+export function workerFile(): string {
   return new URL(import.meta.url.endsWith(".ts") ? "./sweep-worker-tsx.mjs" : "./sweep-worker.js", import.meta.url)
     .href;
 }
@@ -367,6 +477,28 @@ const SUMMARY_COLUMNS = [
   "lambda_max_final",
   "diverged_at",
 ];
+
+/** Writes `dir`/summary.csv for these runs (what every way of running a sweep ends with). */
+export function writeSummary(dir: string, runs: readonly RunRecord[]): void {
+  writeTextAtomic(join(dir, "summary.csv"), summaryCsv(runs));
+}
+
+/**
+ * Rewrites runs.jsonl with its lines in the sweep's job order (atomically, as text, so each
+ * record keeps its bytes): a sweep whose runs arrived in another order (from a queue, from
+ * shards) ends with the file a local sweep writes. Returns `runs` in that order.
+ */
+export function reorderRunsFile(spec: SweepSpec, runsPath: string, runs: readonly RunRecord[]): RunRecord[] {
+  const order = new Map(sweepJobs(spec).map((job, i) => [expectedId(job), i]));
+  const place = (id: string) => order.get(id) ?? Number.POSITIVE_INFINITY;
+  const lines = readOrFail(runsPath)
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => ({ line, id: (JSON.parse(line) as { id: string }).id }));
+  lines.sort((a, b) => place(a.id) - place(b.id));
+  writeTextAtomic(runsPath, lines.map(({ line }) => `${line}\n`).join(""));
+  return [...runs].sort((a, b) => place(a.id) - place(b.id));
+}
 
 /** summary.csv: one row per run, the figures a spreadsheet or a quick look needs. */
 function summaryCsv(runs: readonly RunRecord[]): string {

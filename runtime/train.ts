@@ -6,11 +6,16 @@
  * Phases (docs/training.md): with L0 the initial training loss,
  *   divergent   the loss became non-finite or exceeded divergenceFactor·max(L0, L_zero), with
  *               L_zero the loss of predicting 0 (the run stops there);
- *   catapult    the loss rose above L0 at some step, and the final loss is below L0;
- *   lazy        the loss never rose above L0, and the final loss is below L0;
- *   unfinished  anything else (the final loss is not below L0).
+ *   catapult    the loss rose above L0 at some step, and the run converged;
+ *   lazy        the loss never rose above L0, and the run converged;
+ *   unfinished  anything else: the run did not converge.
+ * A run converged when its final loss is at most CONVERGED_FRACTION·L0, or (full batch) it fell
+ * below L0 and its gradient norm to at most CONVERGED_FRACTION of the initial one: it reached
+ * the floor of what the model can fit (on 1-D data the kernel has rank 2 and the floor is about
+ * 2% of L0). A loss that merely fell, as f_lin's at exactly η_crit, whose top-eigenvector
+ * residual flips sign without shrinking, is not convergence.
  */
-import type { ModelKind, Phase, RunRecord } from "./run-record.ts";
+import { CONVERGED_FRACTION, type ModelKind, type Phase, type RunRecord } from "./run-record.ts";
 import { criticalRate, topEigenpairs, topEigenvalues, type LossNormalization, type Session } from "./session.ts";
 import { axpy, dot } from "./linalg/index.ts";
 import { defined } from "../foundation/defined.ts";
@@ -20,6 +25,7 @@ import { fail } from "../foundation/diagnostics.ts";
 import type { PreparedSet } from "../compiler/codegen/api.ts";
 import { checkMemory } from "./memory.ts";
 import { directionBasis, lossComponents } from "./directions.ts";
+import { scheduleOfKind, type ScheduleKind } from "./schedule.ts";
 
 export interface RunConfig {
   readonly kind: ModelKind;
@@ -31,6 +37,8 @@ export interface RunConfig {
   readonly loss: LossNormalization;
   /** Measure test loss, eigenvalues and distance every this many steps (and at the end). */
   readonly evalEvery: number;
+  /** Also measure densely in the early steps (`dense-early`, the default) or not (`uniform`); see schedule.ts. */
+  readonly evalSchedule?: ScheduleKind;
   /** How many top eigenvalues of K to track (1: λ_max only; 0: none). */
   readonly eigs: number;
   /** Mini-batch size for SGD; undefined for full-batch gradient descent. */
@@ -70,21 +78,34 @@ function squaredLoss(out: Float64Array, y: Float64Array, count: number, n: numbe
 }
 // biome-ignore-end lint/style/noNonNullAssertion: end of squaredLoss
 
-/** The phase of a run from its initial and final losses, whether any loss rose above the initial one, and divergence. */
-export function phaseFrom(initial: number, final: number, roseAbove: boolean, diverged: boolean): Phase {
+/**
+ * The phase of a run from its initial and final losses, whether any loss rose above the initial
+ * one, divergence, and ‖∇L(w_T)‖/‖∇L(w0)‖ when known (full-batch runs).
+ */
+export function phaseFrom(
+  initial: number,
+  final: number,
+  roseAbove: boolean,
+  diverged: boolean,
+  gradientRatio: number | undefined,
+): Phase {
   if (diverged) return "divergent";
-  if (!(final < initial)) return "unfinished";
+  const converged =
+    final <= CONVERGED_FRACTION * initial ||
+    (final < initial && gradientRatio !== undefined && gradientRatio <= CONVERGED_FRACTION);
+  if (!converged) return "unfinished";
   return roseAbove ? "catapult" : "lazy";
 }
 
-/** The phase of a run from its training losses (see the module comment). */
-export function classifyPhase(trainLoss: readonly number[], diverged: boolean): Phase {
+/** The phase of a run from its training losses and its final-to-initial gradient-norm ratio (see the module comment). */
+export function classifyPhase(trainLoss: readonly number[], diverged: boolean, gradientRatio?: number): Phase {
   const initial = trainLoss[0] ?? Number.NaN;
   return phaseFrom(
     initial,
     trainLoss.at(-1) ?? Number.NaN,
     trainLoss.some((l) => l > initial),
     diverged,
+    gradientRatio,
   );
 }
 
@@ -313,18 +334,26 @@ export function trainRun(
     distance: number;
     directions?: number[];
   }>(points);
+  const schedule = scheduleOfKind(config.evalSchedule ?? "dense-early", config.steps, config.evalEvery);
   let initialLoss = Number.NaN;
   let finalLoss = Number.NaN;
   let peakLoss = Number.NEGATIVE_INFINITY;
   let bestTestLoss = Number.POSITIVE_INFINITY;
   let steps = 0;
   let divergedAt: number | undefined;
+  // ‖∇L‖ at w0 and at the last step, for the convergence test (full batch only: an SGD step's gradient is its batch's).
+  let initialGradientNorm = Number.NaN;
+  let finalGradientNorm = Number.NaN;
   for (let t = 0; t <= config.steps; t++) {
     const loss = lossAndGrad();
     losses.push({ step: t, loss });
     steps = t;
     finalLoss = loss;
     if (Number.isFinite(loss) && loss > peakLoss) peakLoss = loss;
+    if (fullBatch && (t === 0 || t === config.steps)) {
+      if (t === 0) initialGradientNorm = Math.sqrt(dot(grad, grad));
+      else finalGradientNorm = Math.sqrt(dot(grad, grad));
+    }
     if (t === 0) {
       initialLoss = loss;
       divergenceThreshold = config.divergenceFactor * Math.max(loss, zeroLoss, Number.MIN_VALUE);
@@ -333,7 +362,7 @@ export function trainRun(
       divergedAt = t;
       break;
     }
-    if (t % config.evalEvery === 0 || t === config.steps) {
+    if (schedule.has(t)) {
       const test = data.test ? predictLoss([data.test.x], data.test.y, data.test.n, "mean", testSet) : undefined;
       if (test !== undefined && Number.isFinite(test) && test < bestTestLoss) bestTestLoss = test;
       evaluations.push({
@@ -354,6 +383,9 @@ export function trainRun(
   const lrMultiple = config.lrMultiple ?? config.lr / etaCrit;
   const kept = losses.values();
   const evaluated = evaluations.values();
+  const gradientRatio = Number.isFinite(finalGradientNorm / initialGradientNorm)
+    ? finalGradientNorm / initialGradientNorm
+    : undefined;
   return {
     id: runId(config.kind, lrMultiple, config.seed),
     model: config.kind,
@@ -361,7 +393,7 @@ export function trainRun(
     lrMultiple,
     etaCrit,
     seed: config.seed,
-    phase: phaseFrom(initialLoss, finalLoss, peakLoss > initialLoss, divergedAt !== undefined),
+    phase: phaseFrom(initialLoss, finalLoss, peakLoss > initialLoss, divergedAt !== undefined, gradientRatio),
     steps,
     trainLoss: kept.map((e) => e.loss),
     ...(losses.thinned ? { lossSteps: kept.map((e) => e.step) } : {}),
@@ -374,6 +406,7 @@ export function trainRun(
     bestTestLoss: Number.isFinite(bestTestLoss) ? bestTestLoss : null,
     peakTrainLoss: Number.isFinite(peakLoss) ? peakLoss : initialLoss,
     finalTrainLoss: finalLoss,
+    ...(gradientRatio !== undefined ? { gradientRatio } : {}),
     ...(divergedAt !== undefined ? { divergedAt } : {}),
   };
 }

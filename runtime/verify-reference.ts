@@ -214,6 +214,78 @@ export function evaluateExample(
       return { value: asTensor(node.shape, data), magnitude, roundings: holds ? a.roundings + 1 : 0 };
     };
     // biome-ignore-end lint/style/noNonNullAssertion: per-element loops end
+    /**
+     * A choosing op (maximum, minimum, segmax, argmask): entry k of the result is entry
+     * `choice[k]` of its source, chosen at the recorded point and held when frozen.
+     */
+    const choosing = (choose: () => { choice: Float64Array; near: number }): Float64Array => {
+      const fresh = choose();
+      const recorded = pattern.get(node.id);
+      if (recorded === undefined) {
+        pattern.set(node.id, fresh.choice);
+        if (withMagnitudes) nearKinks += fresh.near;
+        return fresh.choice;
+      }
+      fresh.choice.forEach((c, k) => {
+        if (c !== recorded[k]) crossings++;
+      });
+      return frozen === undefined ? fresh.choice : recorded;
+    };
+    /** Per group of the table, the first entry where x is largest, and how many are within rounding of it. */
+    const groupChoice = (): { choice: Float64Array; near: number } => {
+      const table = defined(node.attrs.table, "an index table").data;
+      const groups = table.reduce((most, k) => Math.max(most, k + 1), 0);
+      const choice = new Float64Array(groups).fill(-1);
+      table.forEach((k, i) => {
+        if (k < 0) return;
+        const best = choice[k] ?? -1;
+        if (best < 0 || entry(a.value.data, i) > entry(a.value.data, best)) choice[k] = i;
+      });
+      let near = 0;
+      table.forEach((k, i) => {
+        const best = choice[k] ?? -1;
+        if (k < 0 || best === i || best < 0 || !withMagnitudes) return;
+        const gap = entry(a.value.data, best) - entry(a.value.data, i);
+        if (gap <= 2 * a.roundings * UNIT_ROUNDOFF * (entry(a.magnitude, best) + entry(a.magnitude, i))) near++;
+      });
+      return { choice, near };
+    };
+    if (op === "segmax" || op === "argmask") {
+      const choice = choosing(groupChoice);
+      if (op === "segmax") {
+        const picked = (data: Float64Array) => Float64Array.from(choice, (i) => entry(data, i));
+        return {
+          value: asTensor(node.shape, picked(a.value.data)),
+          magnitude: withMagnitudes ? picked(a.magnitude) : NONE,
+          roundings: a.roundings,
+        };
+      }
+      const mask = new Float64Array(a.value.data.length);
+      for (const i of choice) if (i >= 0) mask[i] = 1;
+      return { value: asTensor(node.shape, mask), magnitude: withMagnitudes ? mask : NONE, roundings: 0 };
+    }
+    if (op === "maximum" || op === "minimum") {
+      const size = node.shape.reduce((p, q) => p * q, 1);
+      const at = (data: Float64Array, i: number) => entry(data, data.length === 1 ? 0 : i);
+      const choice = choosing(() => {
+        const choice = new Float64Array(size);
+        let near = 0;
+        for (let i = 0; i < size; i++) {
+          const [x, y] = [at(a.value.data, i), at(b.value.data, i)];
+          choice[i] = (op === "maximum" ? x >= y : x <= y) ? 0 : 1;
+          if (withMagnitudes && Math.abs(x - y) <= 2 * kMax * UNIT_ROUNDOFF * (at(a.magnitude, i) + at(b.magnitude, i)))
+            near++;
+        }
+        return { choice, near };
+      });
+      const picked = (first: Float64Array, second: Float64Array) =>
+        Float64Array.from(choice, (c, i) => (c === 0 ? at(first, i) : at(second, i)));
+      return {
+        value: asTensor(node.shape, picked(a.value.data, b.value.data)),
+        magnitude: withMagnitudes ? picked(a.magnitude, b.magnitude) : NONE,
+        roundings: kMax,
+      };
+    }
     if (isFunction(op)) return FUNCTIONS[op].smooth ? smooth(op) : kink(op);
     switch (op) {
       case "input":
@@ -234,7 +306,24 @@ export function evaluateExample(
       case "bsum":
         return a;
       case "neg":
+      case "reshape":
+      case "nograd":
         return { value: evaluated(), magnitude: a.magnitude, roundings: a.roundings };
+      case "gather":
+        return { value: evaluated(), magnitude: magnitudeBy("gather", [a.magnitude]), roundings: a.roundings };
+      case "scatter": {
+        // Each result entry is a sum of its group: as many roundings as the largest group has terms.
+        const counts = new Map<number, number>();
+        for (const k of defined(node.attrs.table, "an index table").data) counts.set(k, (counts.get(k) ?? 0) + 1);
+        counts.delete(-1);
+        let largest = 0;
+        for (const count of counts.values()) largest = Math.max(largest, count);
+        return {
+          value: evaluated(),
+          magnitude: magnitudeBy("scatter", [a.magnitude]),
+          roundings: a.roundings + largest,
+        };
+      }
       case "transpose":
       case "broadcast":
         return { value: evaluated(), magnitude: magnitudeBy(op, [a.magnitude]), roundings: a.roundings };

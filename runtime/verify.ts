@@ -559,7 +559,10 @@ export function verifyModel(
           SAFETY * (rounding(ref, 0) + fBound + at * jvpBound + (kernel === "fQuad" ? 0.5 * at * at * quadBound : 0));
         return { t, remainder, floor };
       };
-      const above = (s: { remainder: number; floor: number }) => s.remainder >= FLOOR_MARGIN * s.floor;
+      // A zero remainder is exact, never "above" a zero floor (a ReLU net whose units are all
+      // off at the point: f and its models are all 0 on the piece held there).
+      const above = (s: { remainder: number; floor: number }) =>
+        s.remainder > 0 && s.remainder >= FLOOR_MARGIN * s.floor;
       const unit = ctx.scales.unit;
       const top = unit / 4;
       /** A pass without a fitted slope: the remainder is at rounding level. */

@@ -4,6 +4,7 @@ import { deriveModel } from "../../compiler/diff/programs.ts";
 import { DERIVE_VIEWS, type DeriveView } from "../../compiler/diff/view-names.ts";
 import { deriveView } from "../../compiler/diff/views.ts";
 import { printGraph } from "../../compiler/ir/print.ts";
+import { constantNamer } from "../../compiler/ir/constant-names.ts";
 import { evaluateWithInterpreter, evaluateWithKernels, interpreterBytes } from "../../runtime/evaluate.ts";
 import { checkMemory, defaultMemoryLimit } from "../../runtime/memory.ts";
 import { parsePointJson, pointBytes, pointExampleCount, pointSet, resolvePoint } from "../../runtime/point.ts";
@@ -22,8 +23,9 @@ export function deriveCommand(file: string, options: ModelOptions & { what: stri
   const view: DeriveView = choice("--what", options.what, DERIVE_VIEWS);
   const { model } = loadModelFile(file, options);
   const program = deriveModel(model);
+  const constants = constantNamer(model);
   const blocks = deriveView(program, view).map((section) => {
-    const printed = printGraph(section.expressions);
+    const printed = printGraph(section.expressions, { constants });
     return [`# ${section.title}`, ...printed.lets, ...printed.results].join("\n");
   });
   process.stdout.write(`# model ${model.name}: the simplified derivative expressions\n\n${blocks.join("\n\n")}\n`);

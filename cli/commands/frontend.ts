@@ -1,5 +1,6 @@
 /** `nqm check` and `nqm fmt`. */
-import { NqmError } from "../../foundation/diagnostics.ts";
+import { NqmError, fail } from "../../foundation/diagnostics.ts";
+import { writeTextAtomic } from "../../runtime/files.ts";
 import { checkSource } from "../../compiler/frontend.ts";
 import { parameterCount, type CheckedModel, type TensorDecl } from "../../compiler/check/typed.ts";
 import { parseSource } from "../../grammar/build-ast.ts";
@@ -62,10 +63,45 @@ export function checkCommand(file: string, options: { set?: Record<string, numbe
   return ok ? 0 : 1;
 }
 
-export function fmtCommand(file: string): number {
-  const source = readSource(file);
-  const parsed = parseSource(source, file);
-  if (!parsed.ast) throw new NqmError(parsed.diagnostics);
-  process.stdout.write(printFile(parsed.ast));
+/** The options of `nqm fmt`. */
+export interface FmtOptions {
+  /** Rewrite each file that is not in canonical form. */
+  write?: boolean;
+  /** Change nothing; exit 1 when a file is not in canonical form. */
+  check?: boolean;
+}
+
+/**
+ * `nqm fmt FILE...`: the canonical form of one file on stdout, or with --write every file
+ * rewritten in place, or with --check a list of the files that are not formatted (exit 1).
+ * Every file is parsed before any is written, so a syntax error anywhere changes nothing.
+ */
+export function fmtCommand(files: readonly string[], options: FmtOptions = {}): number {
+  if (options.write && options.check)
+    fail("NQM3007", { option: "--write", reason: "--write and --check exclude each other; give one" });
+  if (!options.write && !options.check && files.length > 1)
+    fail("NQM3007", {
+      option: "<file>",
+      reason: `${files.length} files given; printing formats one file (--write or --check take several)`,
+    });
+  const formatted = files.map((file) => {
+    const source = readSource(file);
+    const parsed = parseSource(source, file);
+    if (!parsed.ast) throw new NqmError(parsed.diagnostics);
+    return { file, source, text: printFile(parsed.ast, source) };
+  });
+  const changed = formatted.filter((f) => f.text !== f.source);
+  if (options.check) {
+    for (const { file } of changed) process.stderr.write(`${file}: not formatted (nqm fmt --write ${file})\n`);
+    return changed.length > 0 ? 1 : 0;
+  }
+  if (options.write) {
+    for (const { file, text } of changed) {
+      writeTextAtomic(file, text);
+      process.stderr.write(`formatted ${file}\n`);
+    }
+    return 0;
+  }
+  for (const { text } of formatted) process.stdout.write(text);
   return 0;
 }

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defined } from "../../foundation/defined.ts";
 import { NqmError, diagnostic, fail } from "../../foundation/diagnostics.ts";
-import { majorityPhase, writeReport } from "../../runtime/plot/index.ts";
+import { majorityPhase, testLossAcrossCritical, writeReport } from "../../runtime/plot/index.ts";
 import { formatLabel } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../../runtime/run-record.ts";
 import { defaultMemoryLimit } from "../../runtime/memory.ts";
@@ -20,12 +20,18 @@ import {
 import {
   openSweepFolder,
   parseLearningRates,
-  readRuns,
   parseMultiple,
+  parseShard,
+  readRuns,
   runSweep,
+  shardJobs,
+  sweepJobs,
   type SweepSpec,
   workerCount,
 } from "../../runtime/sweep.ts";
+import { datasetHash } from "../../runtime/data/content-hash.ts";
+import type { QueueFailure } from "../../runtime/queue/coordinator.ts";
+import { mergeSweepFolders } from "../../runtime/sweep-merge.ts";
 import { sweepSettings } from "../../runtime/sweep-settings.ts";
 import {
   exactLinearRefusal,
@@ -34,7 +40,8 @@ import {
   referenceRuns,
   runTraining,
 } from "../../runtime/linear-exact.ts";
-import { readSource, kernelChoice, type KernelOptions } from "../io.ts";
+import type { ScheduleKind } from "../../runtime/schedule.ts";
+import { readSource, kernelChoice, type KernelOptions, report } from "../io.ts";
 import { alignColumns } from "../table.ts";
 import { type AxisPoint, kernelChanges, largestConverged, writeAxisReport } from "../../runtime/plot/axis.ts";
 
@@ -46,6 +53,7 @@ export interface TrainingOptions extends KernelOptions {
   steps: number;
   loss: string;
   evalEvery?: number;
+  evalSchedule?: ScheduleKind;
   eigs: number;
   batch?: number;
   cap: number;
@@ -175,6 +183,7 @@ export async function trainCommand(
         steps: options.steps,
         loss,
         evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
+        ...(options.evalSchedule ? { evalSchedule: options.evalSchedule } : {}),
         eigs: options.eigs,
         ...(options.batch ? { batch: options.batch } : {}),
         seed: options.seed,
@@ -213,6 +222,14 @@ export interface SweepOptions extends Omit<TrainingOptions, "set"> {
   out: string;
   workers?: number;
   report: boolean;
+  /** Lines for the report's Notes section (the demo's). */
+  notes?: string[];
+  /** `--queue URL`: coordinate the sweep on this Redis instead of running it here. */
+  queue?: string;
+  /** Tries per run on the queue. */
+  attempts?: number;
+  /** `--shard I/N`: run only the I-th of N slices of the sweep. */
+  shard?: string;
 }
 
 /** The --set values as one value each, and the axis: the one name given several values (NQM3007 for two). */
@@ -281,6 +298,21 @@ export async function sweepCommand(file: string, given: SweepOptions): Promise<n
   const { set, axis } = splitAxis(given.set ?? {});
   if (axis) return axisSweep(file, given, set, axis);
   const options = { ...given, set };
+  // The queue's modules (BullMQ, ioredis) load only for a sweep on a queue.
+  const queue =
+    options.queue !== undefined
+      ? {
+          ...(await import("../../runtime/queue/connection.ts")),
+          ...(await import("../../runtime/queue/coordinator.ts")),
+        }
+      : undefined;
+  const address = queue !== undefined && options.queue !== undefined ? queue.parseQueueUrl(options.queue) : undefined;
+  const shard = options.shard !== undefined ? parseShard(options.shard) : undefined;
+  if (address !== undefined && shard !== undefined)
+    fail("NQM3007", {
+      option: "--shard",
+      reason: "a sweep on a queue is shared by its workers already; use --shard without --queue (e.g. in a job array)",
+    });
   const source = readSource(file);
   const loss = lossOf(options.loss);
   const spec: SweepSpec = {
@@ -291,6 +323,7 @@ export async function sweepCommand(file: string, given: SweepOptions): Promise<n
     steps: options.steps,
     loss,
     evalEvery: options.evalEvery ?? defaultEvalEvery(options.steps),
+    evalSchedule: options.evalSchedule ?? "dense-early",
     eigs: options.eigs,
     ...(options.batch ? { batch: options.batch } : {}),
     divergenceFactor: options.cap,
@@ -298,12 +331,17 @@ export async function sweepCommand(file: string, given: SweepOptions): Promise<n
     ...(options.directions ? { directions: options.directions } : {}),
     cwd: process.cwd(),
   };
-  const total = spec.seeds.length * spec.lrMultiples.length * spec.models.length;
+  const total = shardJobs(sweepJobs(spec), shard).length;
   // The folder first: an unwritable --out or a folder held by another sweep fails before any compile or data load.
-  const folder = openSweepFolder(spec, options.out);
+  const folder = openSweepFolder(spec, options.out, shard);
   try {
-    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory.
-    const memoryLimit = Math.floor(defaultMemoryLimit() / (1 + workerCount(options.workers, total)));
+    // Then the queue: a wrong URL fails in seconds, before the compile.
+    if (queue !== undefined && address !== undefined) await queue.checkQueueReachable(address);
+    // 1 + workers sessions hold kernels and data at once: each gets its share of half the memory
+    // (a coordinator holds its own session only; its workers run elsewhere).
+    const memoryLimit = Math.floor(
+      defaultMemoryLimit() / (address !== undefined ? 1 : 1 + workerCount(options.workers, total)),
+    );
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const { session } = await open(file, options, memoryLimit);
     const start = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
@@ -311,19 +349,43 @@ export async function sweepCommand(file: string, given: SweepOptions): Promise<n
     noteStepped(session, spec.models, spec.lin ?? "exact", spec.batch);
     const etaCrit = criticalRate(lambda0, loss, session.data.train.n);
     process.stderr.write(
-      `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
+      `nqm: sweep of ${total} runs (${spec.models.join(", ")} × ${spec.lrMultiples.length} learning rates × ${spec.seeds.length} seed${spec.seeds.length > 1 ? "s" : ""}${shard ? `; shard ${shard.index} of ${shard.count}` : ""}); η_crit = ${num(etaCrit, 6)} for seed 0\n`,
     );
+    if (address !== undefined)
+      process.stderr.write(
+        `nqm: queued on ${address.label}; start workers with \`nqm worker --queue ${address.label}\` on any machine\n`,
+      );
     const bar = progress("sweep", total, { unit: "runs" });
     const started = performance.now();
-    const runs = await runSweep(
-      { ...spec, memoryLimit },
-      {
-        outDir: options.out,
-        folder,
-        ...(options.workers ? { workers: options.workers } : {}),
-        onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
-      },
-    );
+    let failures: QueueFailure[] = [];
+    let runs: RunRecord[];
+    if (queue !== undefined && address !== undefined) {
+      const result = await queue.runQueueSweep(
+        { ...spec, dataHash: datasetHash(session.data) },
+        {
+          address,
+          folder,
+          ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
+          onProgress: (p) =>
+            bar.update(
+              p.done,
+              `${p.running} running, ${p.failed} failed${p.last ? ` · ${p.last.id} ${p.last.phase}` : ""}`,
+            ),
+        },
+      );
+      runs = result.runs;
+      failures = result.failures;
+    } else
+      runs = await runSweep(
+        { ...spec, memoryLimit },
+        {
+          outDir: options.out,
+          folder,
+          ...(options.workers ? { workers: options.workers } : {}),
+          ...(shard ? { shard } : {}),
+          onRun: (record, done) => bar.update(done, `${record.id} ${record.phase}`),
+        },
+      );
     bar.finish();
     const lines = [
       `wrote ${join(options.out, "runs.jsonl")} and ${join(options.out, "summary.csv")} (${runs.length} runs, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
@@ -352,15 +414,59 @@ export async function sweepCommand(file: string, given: SweepOptions): Promise<n
         lossNormalization: loss,
         settings: sweepSettings(spec),
         backend: session.backend,
+        ...(options.notes ? { notes: options.notes } : {}),
       });
       lines.push(`report: ${paths.at(-1)}`);
     }
     lines.push(phaseTable(runs));
     process.stdout.write(`${lines.join("\n")}\n`);
-    return 0;
+    if (failures.length === 0) return 0;
+    // Never silently dropped: each failed run with its last error; a rerun tries them again.
+    report(
+      failures.map((f) =>
+        diagnostic("NQM4012", {
+          id: f.id,
+          attempts: `${f.attempts} attempt${f.attempts === 1 ? "" : "s"}`,
+          reason: f.reason,
+        }),
+      ),
+    );
+    process.stderr.write(
+      `nqm: ${failures.length} of ${total} runs failed; rerun the same command to try them again (runs.jsonl keeps the others)\n`,
+    );
+    return 1;
   } finally {
     folder.release();
   }
+}
+
+/** `nqm sweep merge DIR…`: the shards' folders joined into one sweep folder, with its report. */
+export async function mergeCommand(
+  dirs: readonly string[],
+  options: { out: string; report: boolean },
+): Promise<number> {
+  const { spec, runs, missing, duplicates } = mergeSweepFolders(dirs, options.out);
+  const lines = [
+    `merged ${dirs.length} folder${dirs.length === 1 ? "" : "s"} into ${join(options.out, "runs.jsonl")}: ${runs.length} runs${duplicates > 0 ? ` (${duplicates} found twice, kept once)` : ""}`,
+  ];
+  const first = runs.find((r) => r.seed === spec.seeds[0]) ?? runs[0];
+  if (options.report && first !== undefined) {
+    const paths = await writeReport(options.out, runs, {
+      modelFile: spec.file,
+      data: spec.data,
+      etaCrit: first.etaCrit,
+      lossNormalization: spec.loss,
+      settings: sweepSettings(spec),
+    });
+    lines.push(`report: ${paths.at(-1)}`);
+  }
+  if (runs.length > 0) lines.push(phaseTable(runs));
+  process.stdout.write(`${lines.join("\n")}\n`);
+  if (missing.length > 0)
+    process.stderr.write(
+      `nqm: ${missing.length} of the sweep's ${missing.length + runs.length} runs are in none of the folders (${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}); run the missing shards, or \`nqm sweep\` with --out ${options.out} to finish it here\n`,
+    );
+  return 0;
 }
 
 /** Model × η/η_crit → the majority phase (as the report counts it), as text. */
@@ -395,30 +501,87 @@ const DEMO = {
   data: "gauss1d:n=64,test=500",
   lrs: "0.5x:2.5x:0.25x",
   steps: 400,
-  // The catapult is over in about 20 steps: measure λ_max often enough to see it fall.
-  evalEvery: 2,
+  // With the dense-early schedule, steps 1–10, 13, 16, … are measured too: λ_max's fall shows.
+  evalEvery: 10,
 } as const;
+
+/**
+ * The demo's sweep for the paper's Figure 2b (best test loss against η), run first so that the
+ * 1-D sweep's report can state its result. On 1-D data every model is a·x for x > 0 and b·x for
+ * x < 0, so every run that converges ends at the same least-squares fit; on MNIST 3 vs 5 the
+ * catapult lowers the best test loss of f and f_quad, as in the paper (for each of seeds 0–4:
+ * f by 5–9%, f_quad by 0.5–4%).
+ */
+const DEMO_TEST_LOSS = {
+  folder: "figure-2b",
+  set: { m: 256 },
+  data: "mnist:classes=3+5,n=128,test=500",
+  lrs: "0.5x,0.9x,1.25x,1.5x",
+  steps: 300,
+  evalEvery: 10,
+  // The test loss is the point here; tracking λ_max would cost about as much as the steps.
+  eigs: 0,
+} as const;
+
+/** One sentence per model: its best test loss below and above η_crit. */
+function comparisonLines(runs: readonly RunRecord[]): string[] {
+  return testLossAcrossCritical(runs).map(({ model, below, above }) => {
+    const side = (s: { multiple: number; loss: number } | undefined) =>
+      s === undefined ? "none converged" : `${num(s.loss)} (at ${formatLabel(s.multiple)} η_crit)`;
+    const verdict =
+      below && above ? (above.loss < below.loss ? ": lower above η_crit" : ": not lower above η_crit") : "";
+    return `${MODEL_LABELS[model]}: best test loss below η_crit ${side(below)}, above ${side(above)}${verdict}`;
+  });
+}
 
 export async function demoCommand(options: { out: string; workers?: number }): Promise<number> {
   const file = examplePath(DEMO.example);
-  process.stderr.write(
-    `nqm demo: ${DEMO.example} (m = ${DEMO.set.m}) on ${DEMO.data}: gradient descent on f, f_lin and f_quad for η from 0.5 to 2.5 η_crit, ${DEMO.steps} steps each\n`,
-  );
-  const code = await sweepCommand(file, {
-    set: { ...DEMO.set },
-    data: DEMO.data,
+  const figure = DEMO_TEST_LOSS;
+  const figureOut = join(options.out, figure.folder);
+  const common = {
     dataSeed: 0,
-    steps: DEMO.steps,
-    evalEvery: DEMO.evalEvery,
     loss: "sum",
-    eigs: 1,
     cap: 1e10,
-    lrs: DEMO.lrs,
     models: "f,lin,quad",
     seeds: 1,
-    out: options.out,
     ...(options.workers ? { workers: options.workers } : {}),
     report: true,
+  } as const;
+  process.stderr.write(
+    `nqm demo (1 of 2, the paper's Figure 2b): ${DEMO.example} (m = ${figure.set.m}) on ${figure.data}: f, f_lin and f_quad at η/η_crit = ${figure.lrs.replaceAll("x", "").replaceAll(",", ", ")}, ${figure.steps} steps each\n`,
+  );
+  const figureCode = await sweepCommand(file, {
+    ...common,
+    set: { ...figure.set },
+    data: figure.data,
+    steps: figure.steps,
+    evalEvery: figure.evalEvery,
+    eigs: figure.eigs,
+    lrs: figure.lrs,
+    out: figureOut,
+    notes: [
+      `The paper's Figure 2b: ${DEMO.example} with m = ${figure.set.m} on ${figure.data} (MNIST digits 3 and 5, labels ±1). With super-critical rates f and f_quad reach a lower best test loss than with sub-critical ones; f_lin diverges.`,
+    ],
   });
+  if (figureCode !== 0) return figureCode;
+  const comparison = comparisonLines(readRuns(join(figureOut, "runs.jsonl")));
+  process.stderr.write(
+    `nqm demo (2 of 2, the three regimes): ${DEMO.example} (m = ${DEMO.set.m}) on ${DEMO.data}: f, f_lin and f_quad for η from 0.5 to 2.5 η_crit, ${DEMO.steps} steps each\n`,
+  );
+  const code = await sweepCommand(file, {
+    ...common,
+    set: { ...DEMO.set },
+    data: DEMO.data,
+    steps: DEMO.steps,
+    evalEvery: DEMO.evalEvery,
+    eigs: 1,
+    lrs: DEMO.lrs,
+    out: options.out,
+    notes: [
+      `Best test loss against η (the paper's Figure 2b) is in ${figure.folder}/report.html: ${DEMO.example} (m = ${figure.set.m}) on ${figure.data}, ${figure.steps} steps. ${comparison.join("; ")}.`,
+      "This sweep's 1-D data cannot show it: with d = 1 every model is a·x for x > 0 and b·x for x < 0, so every run that converges ends at the same least-squares fit, whatever its learning rate.",
+    ],
+  });
+  process.stdout.write(`Figure 2b (${figureOut}):\n${comparison.map((line) => `  ${line}`).join("\n")}\n`);
   return code;
 }

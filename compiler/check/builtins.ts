@@ -53,22 +53,10 @@ function functionSignature(fn: BuiltinFunctionName): BuiltinSignature {
 /** The built-ins that are not one elementwise function: each lowers to several ops. */
 export const COMPOSITES = {
   swish: elementwise(),
-  sum: reduction(),
-  mean: reduction(),
+  gelu: elementwise(),
   norm: reduction(),
   dot: { arity: 2, takes: "2 arguments", constantArgs: [], shape: vectorPair(() => [], true) },
   outer: { arity: 2, takes: "2 arguments", constantArgs: [], shape: vectorPair((m, n) => [m, n], false) },
-  transpose: {
-    arity: 1,
-    takes: "1 argument",
-    constantArgs: [],
-    shape: (args) => {
-      const [rows, cols, ...more] = one(args);
-      return rows !== undefined && cols !== undefined && more.length === 0
-        ? [cols, rows]
-        : { error: "a matrix", argument: 0 };
-    },
-  },
 } as const satisfies Record<string, BuiltinSignature>;
 
 export type CompositeName = keyof typeof COMPOSITES;

@@ -13,6 +13,9 @@ import {
 } from "../../foundation/diagnostics.ts";
 import { SCALAR_FUNCTIONS } from "../math.ts";
 import { BUILTINS, INITIALIZERS, isBuiltin, type BuiltinSignature, type InitializerName } from "./builtins.ts";
+import { isTensorOp, TENSOR_OPS, type TensorOpOptions, type TensorOpSpec } from "./tensor-ops.ts";
+import type { AxisIndex, Padding } from "./tensor-ops.ts";
+import { printExpr } from "../../grammar/printer.ts";
 import type { CheckedModel, Initializer, LetBinding, TensorDecl, TypedExpr } from "./typed.ts";
 import { formatShape, MAX_TENSOR_ENTRIES, type Shape, sizeOf } from "../../foundation/shape.ts";
 import { didYouMean } from "../../foundation/suggest.ts";
@@ -26,6 +29,8 @@ export interface CheckOptions {
    * dim named in the input's declared shape and not in `set` takes its size from it.
    */
   readonly inputShape?: readonly number[];
+  /** The image shape of the same examples ([c, h, w] or [h, w]), for an input of that rank. */
+  readonly imageShape?: readonly number[];
 }
 
 export interface CheckResult {
@@ -48,7 +53,7 @@ function dimsFromInput(
   if (input?.kind !== "input" || input.shape.entries.length !== inputShape.length) return bound;
   input.shape.entries.forEach((entry, axis) => {
     const size = inputShape[axis];
-    if (entry.kind === "dimref" && !Object.hasOwn(set, entry.name) && size !== undefined)
+    if (entry.kind === "name" && !Object.hasOwn(set, entry.name) && size !== undefined)
       Object.defineProperty(bound, entry.name, { value: size, enumerable: true, writable: true, configurable: true });
   });
   return bound;
@@ -73,7 +78,8 @@ export function checkFile(ast: FileAst, options: CheckOptions = {}): CheckResult
       );
     }
     seenModels.set(model.name, model.nameSpan);
-    const bound = options.inputShape ? dimsFromInput(model, options.inputShape, set) : {};
+    const shapes = [options.inputShape, options.imageShape].filter((s) => s !== undefined);
+    const bound = Object.assign({}, ...shapes.map((shape) => dimsFromInput(model, shape, set)));
     Object.defineProperty(boundDims, model.name, { value: bound, enumerable: true, configurable: true });
     const checker = new ModelChecker(model, { ...bound, ...set }, options.file);
     const checked = checker.check();
@@ -254,8 +260,9 @@ class ModelChecker {
           this.report("NQM2008", { name: decl.name }, decl.nameSpan);
           return undefined;
         }
-        const value = decl.value.value;
-        if (!Number.isInteger(value) || value <= 0) {
+        const value = this.integer(decl.value, `dim \`${decl.name}\``);
+        if (value === undefined) return undefined;
+        if (value <= 0) {
           this.report("NQM2009", { name: decl.name, value: String(value) }, decl.value.span);
           return undefined;
         }
@@ -287,29 +294,74 @@ class ModelChecker {
   }
 
   private shape(shape: ShapeAst): Shape | undefined {
-    if (shape.entries.length > 2) {
+    if (shape.entries.length > 4) {
       this.report("NQM2020", { rank: shape.entries.length }, shape.span);
       return undefined;
     }
     const sizes: number[] = [];
     for (const entry of shape.entries) {
-      if (entry.kind === "size") {
-        if (!Number.isInteger(entry.value) || entry.value <= 0) {
-          this.report("NQM2023", { value: String(entry.value) }, entry.span);
-          return undefined;
-        }
-        sizes.push(entry.value);
-        continue;
-      }
-      const symbol = this.lookup(entry.name, entry.span);
-      if (!symbol) return undefined;
-      if (symbol.kind !== "dim") {
-        this.report("NQM2013", { name: entry.name, kind: ARTICLE[symbol.kind], expected: "dim" }, entry.span);
+      const size = this.integer(entry, "a shape entry");
+      if (size === undefined) return undefined;
+      if (size <= 0) {
+        this.report("NQM2023", { value: String(size) }, entry.span);
         return undefined;
       }
-      sizes.push(symbol.value);
+      if (size > MAX_TENSOR_ENTRIES) {
+        this.report(
+          "NQM2030",
+          { what: "a shape entry", requirement: "at most 2^31", found: `it is ${size}` },
+          entry.span,
+        );
+        return undefined;
+      }
+      sizes.push(size);
     }
     return sizes;
+  }
+
+  /**
+   * The value of an integer expression of numbers, dims and integer consts with `+ - * /` (a
+   * division must be exact), folded at check time; undefined (reported) otherwise.
+   */
+  private integer(expr: Expr, what: string): number | undefined {
+    const wrong = (found: string, span = expr.span): undefined => {
+      this.report("NQM2030", { what, requirement: "an integer expression of numbers and dims", found }, span);
+      return undefined;
+    };
+    switch (expr.kind) {
+      case "number":
+        return Number.isInteger(expr.value) ? expr.value : wrong(`\`${expr.value}\` is not an integer`);
+      case "name": {
+        const symbol = this.lookup(expr.name, expr.span);
+        if (!symbol) return undefined;
+        if (symbol.kind !== "dim" && symbol.kind !== "const") {
+          this.report("NQM2013", { name: expr.name, kind: ARTICLE[symbol.kind], expected: "dim" }, expr.span);
+          return undefined;
+        }
+        return Number.isInteger(symbol.value)
+          ? symbol.value
+          : wrong(`${symbol.kind} \`${expr.name}\` is ${symbol.value}, not an integer`);
+      }
+      case "negate": {
+        const value = this.integer(expr.operand, what);
+        return value === undefined ? undefined : -value;
+      }
+      case "binary": {
+        if (expr.op === "^" || expr.op === "@") return wrong(`\`${expr.op}\` is not allowed here`);
+        const a = this.integer(expr.left, what);
+        const b = this.integer(expr.right, what);
+        if (a === undefined || b === undefined) return undefined;
+        if (expr.op === "/") {
+          if (b === 0) return wrong(`\`${printExpr(expr)}\` divides by 0`);
+          if (a % b !== 0) return wrong(`\`${printExpr(expr)}\` is ${a}/${b}, not a whole number`);
+          return a / b;
+        }
+        const value = expr.op === "+" ? a + b : expr.op === "-" ? a - b : a * b;
+        return Number.isSafeInteger(value) ? value : wrong(`\`${printExpr(expr)}\` is too large`);
+      }
+      default:
+        return wrong(`\`${printExpr(expr)}\` is not one`);
+    }
   }
 
   /** Finds a declared name, reporting unknown names and uses before the definition. */
@@ -437,6 +489,168 @@ class ModelChecker {
         return this.binary(expr);
       case "call":
         return this.call(expr);
+      case "index":
+        return this.indexing(expr);
+      case "list":
+      case "string":
+        this.report(
+          "NQM2031",
+          {
+            what: expr.kind === "list" ? "a list" : "a string",
+            where:
+              expr.kind === "list"
+                ? "`reshape(x, [a, b])`, `transpose(x, [1, 0, 2])`"
+                : "the padding of `conv1d` and `conv2d`",
+          },
+          expr.span,
+        );
+        return undefined;
+    }
+  }
+
+  /** `x[i, a:b, :]`: constant indices and slices, negative ones counting from the end. */
+  private indexing(expr: Extract<Expr, { kind: "index" }>): TypedExpr | undefined {
+    const subject = this.expr(expr.subject);
+    if (!subject) return undefined;
+    const shape = subject.shape;
+    if (expr.indices.length > shape.length) {
+      this.report(
+        "NQM2032",
+        {
+          op: "[]",
+          expected: `at most ${shape.length} ${shape.length === 1 ? "index" : "indices"} for a value of shape ${formatShape(shape)}`,
+          found: `this has ${expr.indices.length}`,
+        },
+        expr.span,
+      );
+      return undefined;
+    }
+    const axes: AxisIndex[] = [];
+    for (const [axis, index] of expr.indices.entries()) {
+      const size = shape[axis] ?? 0;
+      const resolve = (e: Expr, end: boolean): number | undefined => {
+        const value = this.integer(e, "an index");
+        if (value === undefined) return undefined;
+        const at = value < 0 ? value + size : value;
+        if (at >= 0 && (end ? at <= size : at < size)) return at;
+        this.report(
+          "NQM2032",
+          {
+            op: "[]",
+            expected: `an index in [${-size}, ${end ? size : size - 1}] on axis ${axis} (size ${size})`,
+            found: `this one is ${value}`,
+          },
+          e.span,
+        );
+        return undefined;
+      };
+      if (index.kind === "at") {
+        const at = resolve(index.index, false);
+        if (at === undefined) return undefined;
+        axes.push({ kind: "at", index: at });
+        continue;
+      }
+      const start = index.start ? resolve(index.start, true) : 0;
+      const end = index.end ? resolve(index.end, true) : size;
+      if (start === undefined || end === undefined) return undefined;
+      if (end <= start) {
+        this.report(
+          "NQM2032",
+          { op: "[]", expected: "a slice a:b with a < b", found: `this one is ${start}:${end}, which is empty` },
+          index.span,
+        );
+        return undefined;
+      }
+      axes.push({ kind: "slice", start, end });
+    }
+    const kept = shape.slice(expr.indices.length);
+    const result = [...axes.flatMap((a) => (a.kind === "slice" ? [a.end - a.start] : [])), ...kept];
+    return { kind: "index", subject, axes, shape: result, span: expr.span };
+  }
+
+  /** A tensor built-in: its tensor arguments typed, then its options evaluated to constants. */
+  private tensorOp(expr: Extract<Expr, { kind: "call" }>, spec: TensorOpSpec): TypedExpr | undefined {
+    const fn = expr.callee as keyof typeof TENSOR_OPS;
+    const count = expr.args.length;
+    if (count < spec.tensors + spec.required || count > spec.tensors + spec.options.length) {
+      this.report("NQM2005", { name: fn, expected: spec.takes, found: `${count}` }, expr.span);
+      for (const arg of expr.args) if (arg.kind !== "list" && arg.kind !== "string") this.expr(arg);
+      return undefined;
+    }
+    const args: TypedExpr[] = [];
+    let failed = false;
+    for (const arg of expr.args.slice(0, spec.tensors)) {
+      const typed = this.expr(arg);
+      if (typed) args.push(typed);
+      else failed = true;
+    }
+    const options: Record<string, number | string | readonly number[]> = {};
+    expr.args.slice(spec.tensors).forEach((arg, i) => {
+      const kind = spec.options[i];
+      if (kind === undefined) return;
+      const value = this.option(fn, kind, arg);
+      if (value === undefined) failed = true;
+      else options[kind] = value;
+    });
+    if (failed) return undefined;
+    const shape = spec.shape(
+      args.map((a) => a.shape),
+      options as TensorOpOptions,
+    );
+    if ("error" in shape) {
+      const at = expr.args[shape.argument];
+      const typed = args[shape.argument];
+      this.report(
+        "NQM2032",
+        {
+          op: fn,
+          expected: shape.error,
+          found: typed
+            ? `this argument has shape ${formatShape(typed.shape)}`
+            : `this is \`${at ? printExpr(at) : "missing"}\``,
+        },
+        at?.span ?? expr.span,
+      );
+      return undefined;
+    }
+    return { kind: "tensorop", fn, args, options: options as TensorOpOptions, shape, span: expr.span };
+  }
+
+  /** One option of a tensor built-in, as a constant. */
+  private option(fn: string, kind: string, arg: Expr): number | string | readonly number[] | undefined {
+    const expect = (expected: string, found: string): undefined => {
+      this.report("NQM2032", { op: fn, expected, found }, arg.span);
+      return undefined;
+    };
+    switch (kind) {
+      case "padding":
+        if (arg.kind !== "string") return expect('a padding, "valid" or "same"', `this is \`${printExpr(arg)}\``);
+        return arg.value === "valid" || arg.value === "same"
+          ? (arg.value satisfies Padding)
+          : expect('a padding, "valid" or "same"', `this is "${arg.value}"`);
+      case "shape":
+      case "perm": {
+        if (arg.kind !== "list")
+          return expect(
+            kind === "shape" ? "a shape such as [a, b * c]" : "an axis order such as [1, 0, 2]",
+            `this is \`${printExpr(arg)}\``,
+          );
+        const values: number[] = [];
+        for (const item of arg.items) {
+          const value = this.integer(item, kind === "shape" ? "a shape entry" : "an axis");
+          if (value === undefined) return undefined;
+          if (kind === "shape" && value <= 0) {
+            this.report("NQM2023", { value: String(value) }, item.span);
+            return undefined;
+          }
+          values.push(value);
+        }
+        return values;
+      }
+      default:
+        if (arg.kind === "list" || arg.kind === "string")
+          return expect(`an integer ${kind}`, `this is \`${printExpr(arg)}\``);
+        return this.integer(arg, `the ${kind} of \`${fn}\``);
     }
   }
 
@@ -515,13 +729,19 @@ class ModelChecker {
 
   private call(expr: Extract<Expr, { kind: "call" }>): TypedExpr | undefined {
     const { callee } = expr;
+    if (isTensorOp(callee)) return this.tensorOp(expr, TENSOR_OPS[callee]);
     if (!isBuiltin(callee)) {
       const symbol = this.scope.get(callee);
       if (symbol) {
         symbol.used = true;
         this.report("NQM2013", { name: callee, kind: ARTICLE[symbol.kind], expected: "function" }, expr.calleeSpan);
-      } else this.report("NQM2004", { name: callee, hint: didYouMean(callee, Object.keys(BUILTINS)) }, expr.calleeSpan);
-      for (const arg of expr.args) this.expr(arg);
+      } else
+        this.report(
+          "NQM2004",
+          { name: callee, hint: didYouMean(callee, FUNCTION_LIST), available: FUNCTION_LIST.join(", ") },
+          expr.calleeSpan,
+        );
+      for (const arg of expr.args) if (arg.kind !== "list" && arg.kind !== "string") this.expr(arg);
       return undefined;
     }
     const signature: BuiltinSignature = BUILTINS[callee];
@@ -575,6 +795,9 @@ class ModelChecker {
   }
 }
 
+/** Every function model files may call, sorted: what an unknown function's message lists. */
+const FUNCTION_LIST = [...new Set([...Object.keys(BUILTINS), ...Object.keys(TENSOR_OPS)])].sort();
+
 /** Sets a property even for names such as `__proto__`, which plain assignment would not. */
 function define<T>(record: Record<string, T>, name: string, value: T): void {
   Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
@@ -626,6 +849,8 @@ function constantValue(expr: TypedExpr): number | undefined {
     }
     case "tensor":
     case "let":
+    case "tensorop":
+    case "index":
       return undefined;
   }
 }

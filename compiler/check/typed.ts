@@ -1,7 +1,9 @@
 /** The typed AST: the checker's output. Every expression knows its shape; dims are numbers. */
 import type { Span } from "../../foundation/diagnostics.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
+import type { AxisIndex } from "./tensor-ops.ts";
 import type { BuiltinName, InitializerName } from "./builtins.ts";
+import type { TensorOpName, TensorOpOptions } from "./tensor-ops.ts";
 
 type TensorRole = "input" | "param" | "fixed";
 
@@ -44,6 +46,23 @@ export type TypedExpr =
       /** The tensor arguments; constant-scalar arguments are in `constants`, by position. */
       readonly args: readonly TypedExpr[];
       readonly constants: readonly number[];
+      readonly shape: Shape;
+      readonly span: Span;
+    }
+  /** A tensor built-in (tensor-ops.ts), its options evaluated. */
+  | {
+      readonly kind: "tensorop";
+      readonly fn: TensorOpName;
+      readonly args: readonly TypedExpr[];
+      readonly options: TensorOpOptions;
+      readonly shape: Shape;
+      readonly span: Span;
+    }
+  /** `x[i, a:b]`, the indices resolved (non-negative, in range); axes past the last are kept whole. */
+  | {
+      readonly kind: "index";
+      readonly subject: TypedExpr;
+      readonly axes: readonly AxisIndex[];
       readonly shape: Shape;
       readonly span: Span;
     };

@@ -13,7 +13,9 @@ import { defined, lookup, one, two } from "../../foundation/defined.ts";
 import { sizeOf } from "../../foundation/shape.ts";
 import { isConst, topologicalOrder, type Node } from "../ir/node.ts";
 import { isDot, OPS } from "../ir/ops.ts";
-import type { Destination, Index, KernelPlan, MatrixView, Region, Scalar, Step } from "./plan.ts";
+import type { Destination, Index, KernelPlan, MatrixView, Region, Scalar, Step, TableRef } from "./plan.ts";
+import type { IndexTable } from "../ir/node.ts";
+import { createHash } from "node:crypto";
 import { printKernel, type PrintOptions } from "./printer.ts";
 
 /** Where a node's value lives in a kernel. */
@@ -92,6 +94,44 @@ export interface KernelInput {
 const MAX_FUSED = 64;
 
 const isElementwise = (node: Node) => OPS[node.op].kernel.kind === "elementwise";
+
+/** The ops that read their operand through an index table (a `gather` or `group` step). */
+const TABLE_OPS: ReadonlySet<string> = new Set(["gather", "scatter", "segmax", "argmask"]);
+
+/** A table's name in the module: derived from its key, so kernels that use one table share it. */
+function tableName(key: string, suffix: string): string {
+  return `T${createHash("sha256").update(key).digest("hex").slice(0, 16)}${suffix}`;
+}
+
+const groupCache = new Map<string, TableRef>();
+
+/**
+ * A table's groups, as the `group` step reads them: count + 1 offsets (into the array itself),
+ * then each group's members in ascending order.
+ */
+function groupsOf(table: IndexTable, count: number): TableRef {
+  const cacheKey = `${table.key}#${count}`;
+  const cached = groupCache.get(cacheKey);
+  if (cached) return cached;
+  const sizes = new Int32Array(count);
+  for (const k of table.data) if (k >= 0) sizes[k] = (sizes[k] ?? 0) + 1;
+  const data = new Int32Array(count + 1 + table.data.length - table.data.filter((k) => k < 0).length);
+  let next = count + 1;
+  for (let k = 0; k < count; k++) {
+    data[k] = next;
+    next += sizes[k] ?? 0;
+  }
+  data[count] = next;
+  const fill = data.slice(0, count);
+  table.data.forEach((k, i) => {
+    if (k < 0) return;
+    data[fill[k] ?? 0] = i;
+    fill[k] = (fill[k] ?? 0) + 1;
+  });
+  const ref = { name: tableName(table.key, "g"), data };
+  groupCache.set(cacheKey, ref);
+  return ref;
+}
 const isBatched = (s: BufferStorage) => s.batchStride !== 0;
 
 /** The statements of one kernel (without the function header): the plan, printed. */
@@ -168,6 +208,21 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     bsumTerms.set(node.id, terms);
     for (const term of terms) for (const part of term.parts) fused.add(part.id);
   }
+  // Σⱼ A_jᵀ B_j of per-example matrices (a convolution kernel's gradient): one product whose depth
+  // runs over the rows of every example, reading A_j itself (its transpose is not formed).
+  const bsumMatrices = new Map<number, { readonly a: Node; readonly b: Node }>();
+  for (const node of order) {
+    if (node.op !== "bsum" || stopAtPrepared(node) || bsumTerms.has(node.id)) continue;
+    const product = one(node.inputs);
+    if (product.op !== "matmul" || (uses.get(product.id) ?? 0) !== 1 || rootTarget.has(product.id)) continue;
+    const [t, b] = two(product.inputs);
+    if (t.op !== "transpose" || !b.batched || b.shape.length !== 2 || stopAtPrepared(t)) continue;
+    const a = one(t.inputs);
+    if (!a.batched) continue;
+    bsumMatrices.set(node.id, { a, b });
+    fused.add(product.id);
+    if ((uses.get(t.id) ?? 0) === 1 && !rootTarget.has(t.id)) fused.add(t.id);
+  }
   // c · (a matrix product): the constant becomes the product's scale, so the product writes the
   // scaled value itself instead of a pass over its result (1/√d in NTK parameterization).
   const scaledProducts = new Map<number, { readonly product: Node; readonly factor: number }>();
@@ -176,7 +231,8 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     const [factor, product] = node.inputs as [Node, Node];
     if (!isConst(factor) || factor.shape.length !== 0) continue;
     const isProduct =
-      (product.op === "matmul" && !isDot(product)) || (product.op === "bsum" && bsumTerms.has(product.id));
+      (product.op === "matmul" && !isDot(product)) ||
+      (product.op === "bsum" && (bsumTerms.has(product.id) || bsumMatrices.has(product.id)));
     const alone = (uses.get(product.id) ?? 0) === 1 && !rootTarget.has(product.id) && !stopAtPrepared(product);
     if (!isProduct || !alone || product.batched !== node.batched) continue;
     scaledProducts.set(node.id, { product, factor: defined(factor.attrs.value, "a constant's value") });
@@ -185,7 +241,12 @@ export function lowerKernel(input: KernelInput): KernelPlan {
   // Operands of matrix products, outer products and transposes are read from buffers.
   const needsBuffer = new Set<number>();
   for (const node of order) {
-    if ((node.op === "matmul" && !isDot(node)) || node.op === "outer" || node.op === "transpose")
+    if (
+      (node.op === "matmul" && !isDot(node)) ||
+      node.op === "outer" ||
+      node.op === "transpose" ||
+      TABLE_OPS.has(node.op)
+    )
       for (const x of node.inputs) needsBuffer.add(x.id);
   }
 
@@ -210,7 +271,9 @@ export function lowerKernel(input: KernelInput): KernelPlan {
     const useCount = uses.get(node.id) ?? 0;
     // A root that does not vary per example but goes to a per-example output is copied out.
     if (target && isBatched(target) === node.batched) return target;
-    if (!node.batched && node.shape.length === 0) return { kind: "local", name: `s${node.id}` };
+    // A table step reads and writes regions, scalars included.
+    if (!node.batched && node.shape.length === 0 && !needsBuffer.has(node.id) && !TABLE_OPS.has(node.op))
+      return { kind: "local", name: `s${node.id}` };
     if (target || scaledProducts.has(node.id)) return input.scratch.storage(node);
     if (isElementwise(node) && useCount === 1 && !needsBuffer.has(node.id)) {
       const consumer = one(lookup(consumers, node.id, "a node's consumers"), "a consumer");
@@ -351,6 +414,35 @@ export function lowerKernel(input: KernelInput): KernelPlan {
         const [rows, cols] = x.shape as [number, number];
         return [map(scalar(x, { kind: "transposed", of: entry, rows, cols }))];
       }
+      case "gather": {
+        const table = defined(node.attrs.table, "a gather table");
+        return [
+          {
+            kind: "gather",
+            dest: bufferOf(node),
+            src: bufferOf(one(node.inputs)),
+            table: { name: tableName(table.key, ""), data: table.data },
+            batched: node.batched,
+          },
+        ];
+      }
+      case "scatter":
+      case "segmax":
+      case "argmask": {
+        const table = defined(node.attrs.table, "a group table");
+        const count = node.op === "argmask" ? table.data.reduce((most, k) => Math.max(most, k + 1), 0) : size;
+        return [
+          {
+            kind: "group",
+            reduce: node.op === "scatter" ? "sum" : node.op === "segmax" ? "max" : "argmask",
+            dest: bufferOf(node),
+            src: bufferOf(one(node.inputs)),
+            groups: groupsOf(table, count),
+            count,
+            batched: node.batched,
+          },
+        ];
+      }
       default:
         throw new Error(`internal: no kernel lowering for ${node.op}`);
     }
@@ -386,6 +478,21 @@ export function lowerKernel(input: KernelInput): KernelPlan {
         c: matrix(target, cols, 1),
       };
     }
+    // Y_j = A_j B for every example, A_j [R×K] per example, B shared: the stacked A (n·R × K) times B.
+    if (a.shape.length === 2 && b.shape.length === 2 && a.batched && !b.batched) {
+      const [r, k] = a.shape as [number, number];
+      const cols = defined(b.shape[1], "a matrix's columns");
+      return {
+        ...gemm,
+        rows: { perExample: r },
+        cols,
+        depth: k,
+        perExample: false,
+        a: matrix(bufferOf(a), k, 1),
+        b: matrix(bufferOf(b), cols, 1),
+        c: matrix(target, cols, 1),
+      };
+    }
     // Otherwise one product per example (or one in all, when nothing varies per example).
     const rows = a.shape.length === 2 ? defined(a.shape[0], "a matrix's rows") : 1;
     const depth = defined(b.shape[0], "a product's depth");
@@ -403,6 +510,26 @@ export function lowerKernel(input: KernelInput): KernelPlan {
   }
 
   function lowerBatchSum(node: Node, s: Storage): Step[] {
+    const matrices = bsumMatrices.get(node.id);
+    if (matrices && s.kind === "buffer") {
+      // Σⱼ A_jᵀ B_j = AᵀB with A = [A_j] ((n·P)×K) and B = [B_j] ((n·P)×N).
+      const [k, cols] = node.shape as [number, number];
+      const rows = defined(matrices.a.shape[0], "a matrix's rows");
+      return [
+        {
+          kind: "gemm",
+          rows: k,
+          cols,
+          depth: { perExample: rows },
+          accumulate: false,
+          scale: 1,
+          perExample: false,
+          a: { ...matrix(bufferOf(matrices.a), 1, k), batchStride: 0 },
+          b: { ...matrix(bufferOf(matrices.b), cols, 1), batchStride: 0 },
+          c: matrix(s, cols, 1),
+        },
+      ];
+    }
     const terms = bsumTerms.get(node.id);
     const [x] = node.inputs as [Node];
     if (terms && s.kind === "buffer") {

@@ -28,7 +28,7 @@ import { resetGemmNames } from "./gemm.ts";
 import { BufferPool, lowerKernel, region, type LeafArrays, type RootTarget, type Storage } from "./kernel.ts";
 import type { Layout } from "./layout.ts";
 import { layoutOf } from "./layout.ts";
-import { gemmArrays, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
+import { gemmArrays, planTables, renameArrays, stepArrays, type KernelPlan, type Step } from "./plan.ts";
 import { printKernel } from "./printer.ts";
 import { keptRegions, preparedSetsSource, type PreparedSetsSource } from "./prepared-sets.ts";
 import { buildKernelModule, type WasmStep, wasmStep } from "./wasm/elementwise.ts";
@@ -80,6 +80,40 @@ function helpersSource(): string {
       return `const ${name}: ${type} = ${fn.toString()};`;
     }),
   ].join("\n");
+}
+
+/**
+ * The index tables the kernels read (gathers and groups): little-endian int32 in base64, decoded
+ * once by createKernels (a decoder of our own: the module needs no Buffer or atob).
+ */
+function tablesSource(tables: ReadonlyMap<string, Int32Array>): string[] {
+  if (tables.size === 0) return [];
+  const decoder = `/** An index table (compiler/ir/tables.ts) of \`length\` int32s from its little-endian base64 text. */
+function indexTable(text: string, length: number): Int32Array {
+  const table = new Int32Array(length);
+  const bytes = new Uint8Array(table.buffer);
+  let bits = 0;
+  let count = 0;
+  let at = 0;
+  for (let i = 0; i < text.length && at < bytes.length; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 97 ? c - 71 : c >= 65 ? c - 65 : c >= 48 ? c + 4 : c === 43 ? 62 : 63;
+    bits = ((bits << 6) | digit) & 0xffffff;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      bytes[at++] = (bits >> count) & 255;
+    }
+  }
+  return table;
+}`;
+  return [
+    decoder,
+    ...[...tables].map(
+      ([name, data]) =>
+        `const ${name} = indexTable("${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")}", ${data.length});`,
+    ),
+  ];
 }
 
 /** The `Kernels` interface of a module whose arrays are `A` (Float64Array or Float32Array). */
@@ -677,6 +711,7 @@ function assemble({
     ],
     statements: [
       ...allocations,
+      ...tablesSource(new Map(bodies.flatMap(({ kernel }) => [...planTables(kernel.plan)]))),
       `let preparedN = 0;`,
       `let ntkN = 0;`,
       `/** Whether the first count entries of a and b are equal (the point ntkPrepare last saw). */\nfunction sameEntries(a: ${A}, b: ${A}, count: number): boolean {\n  for (let i = 0; i < count; i++) if (a[i] !== b[i]) return false;\n  return true;\n}`,

@@ -3,7 +3,7 @@
  * Lowering (kernel.ts) decides fusion, buffers and matrix products once; the printers
  * (printer.ts: JavaScript loops, or calls into the WebAssembly GEMM) only spell it out, so no
  * printer re-derives math or addressing. The batch size n is the only size not known at
- * compile time: it appears as the extent "n".
+ * compile time: it appears in the extents "n" and n·k.
  */
 import type { Attrs, OpName } from "../ir/node.ts";
 
@@ -53,8 +53,8 @@ export type Destination =
   | { readonly kind: "region"; readonly region: Region }
   | { readonly kind: "local"; readonly name: string };
 
-/** The number of examples: a literal, or the run-time batch size n. */
-export type Extent = number | "n";
+/** A product's size: a literal, the run-time batch size n, or n times a literal (the rows of every example stacked). */
+export type Extent = number | "n" | { readonly perExample: number };
 
 export type Step =
   /** A source comment (which model line the following steps come from). */
@@ -97,7 +97,35 @@ export type Step =
    * The squared loss of predictions against targets `y` over n examples of `size` outputs:
    * `loss` = Σ r², `residual` = r·scale with scale = 1/n for a mean loss (else 1), r = prediction − y.
    */
-  | { readonly kind: "squaredLoss"; readonly predictions: string; readonly residual: string; readonly size: number };
+  | { readonly kind: "squaredLoss"; readonly predictions: string; readonly residual: string; readonly size: number }
+  /** dest[i] = src[table[i]], or 0 where table[i] < 0, for every entry i < dest.size (per example when batched). */
+  | {
+      readonly kind: "gather";
+      readonly dest: Region;
+      readonly src: Region;
+      readonly table: TableRef;
+      readonly batched: boolean;
+    }
+  /**
+   * Over groups of src's entries (`groups`: count + 1 offsets into itself, then the members of each
+   * group in ascending order): dest[k] = Σ (sum) or max (max) of group k; or (argmask) dest is 1 at
+   * the first largest entry of each group and 0 elsewhere.
+   */
+  | {
+      readonly kind: "group";
+      readonly reduce: "sum" | "max" | "argmask";
+      readonly dest: Region;
+      readonly src: Region;
+      readonly groups: TableRef;
+      readonly count: number;
+      readonly batched: boolean;
+    };
+
+/** A constant Int32Array of the module (an index table, or its groups), by name. */
+export interface TableRef {
+  readonly name: string;
+  readonly data: Int32Array;
+}
 
 /** One kernel's steps, in order. */
 export interface KernelPlan {
@@ -142,6 +170,10 @@ export function stepArrays(step: Step): Set<string> {
     case "squaredLoss":
       arrays.add(step.predictions).add(step.residual);
       break;
+    case "gather":
+    case "group":
+      arrays.add(step.src.array).add(step.dest.array);
+      break;
   }
   if ((step.kind === "map" || step.kind === "reduce" || step.kind === "batchSum") && step.dest.kind === "region")
     arrays.add(step.dest.region.array);
@@ -179,7 +211,20 @@ export function renameArrays(plan: KernelPlan, names: ReadonlyMap<string, string
         return { ...step, a: inView(step.a), b: inView(step.b), c: inView(step.c) };
       case "squaredLoss":
         return { ...step, predictions: name(step.predictions), residual: name(step.residual) };
+      case "gather":
+      case "group":
+        return { ...step, src: inRegion(step.src), dest: inRegion(step.dest) };
     }
   };
   return { steps: plan.steps.map(inStep) };
+}
+
+/** The constant tables a plan's steps read, by name. */
+export function planTables(plan: KernelPlan): Map<string, Int32Array> {
+  const tables = new Map<string, Int32Array>();
+  for (const step of plan.steps) {
+    if (step.kind === "gather") tables.set(step.table.name, step.table.data);
+    if (step.kind === "group") tables.set(step.groups.name, step.groups.data);
+  }
+  return tables;
 }

@@ -82,7 +82,8 @@ function scalarText(value: Scalar, i: string, j: string): string {
   }
 }
 
-const extentText = (extent: Extent) => (extent === "n" ? "n" : String(extent));
+const extentText = (extent: Extent) =>
+  extent === "n" ? "n" : typeof extent === "number" ? String(extent) : `n * ${extent.perExample}`;
 
 function viewText(view: MatrixView, j: string): View {
   return {
@@ -144,6 +145,10 @@ function printStep(step: Step, options: PrintOptions): string {
     }
     case "gemm":
       return printGemm(step, options);
+    case "gather":
+      return printGather(step);
+    case "group":
+      return printGroup(step);
     case "squaredLoss":
       return [
         `const scale = mean ? 1 / n : 1;`,
@@ -155,6 +160,49 @@ function printStep(step: Step, options: PrintOptions): string {
         `}`,
       ].join("\n");
   }
+}
+
+/** A loop over the examples (or one pass) with `s` and `d` the source's and destination's bases. */
+function perExample(src: Region, dest: Region, batched: boolean, body: string): string {
+  const j = batched ? "j" : "0";
+  const bases = `const s = ${sum([String(src.offset), times(j, src.batchStride)])};\nconst d = ${sum([String(dest.offset), times(j, dest.batchStride)])};`;
+  return batched ? `for (let j = 0; j < n; j++) {\n${bases}\n${body}\n}` : `{\n${bases}\n${body}\n}`;
+}
+
+function printGather(step: Extract<Step, { kind: "gather" }>): string {
+  const { src, dest, table } = step;
+  const body = `for (let i = 0; i < ${dest.size}; i++) {\nconst t = ${table.name}[i]!;\n${dest.array}[d + i] = t < 0 ? 0 : ${src.array}[s + t]!;\n}`;
+  return perExample(src, dest, step.batched, body);
+}
+
+function printGroup(step: Extract<Step, { kind: "group" }>): string {
+  const { src, dest, groups: G, count } = step;
+  const g = G.name;
+  const read = (p: string) => `${src.array}[s + ${g}[${p}]!]!`;
+  if (step.reduce === "argmask") {
+    const body = [
+      `for (let i = 0; i < ${dest.size}; i++) ${dest.array}[d + i] = 0;`,
+      `for (let k = 0; k < ${count}; k++) {`,
+      `  const first = ${g}[k]!;`,
+      `  const last = ${g}[k + 1]!;`,
+      `  if (first === last) continue;`,
+      `  let best = ${g}[first]!;`,
+      `  for (let p = first + 1; p < last; p++) if (${read("p")} > ${src.array}[s + best]!) best = ${g}[p]!;`,
+      `  ${dest.array}[d + best] = 1;`,
+      `}`,
+    ].join("\n");
+    return perExample(src, dest, step.batched, body);
+  }
+  const [initial, accumulate] =
+    step.reduce === "sum" ? ["0", `acc += ${read("p")};`] : ["-Infinity", `acc = Math.max(acc, ${read("p")});`];
+  const body = [
+    `for (let k = 0; k < ${count}; k++) {`,
+    `  let acc = ${initial};`,
+    `  for (let p = ${g}[k]!; p < ${g}[k + 1]!; p++) ${accumulate}`,
+    `  ${dest.array}[d + k] = acc;`,
+    `}`,
+  ].join("\n");
+  return perExample(src, dest, step.batched, body);
 }
 
 function printMap(dest: Destination, size: number, batched: boolean, value: Scalar): string {

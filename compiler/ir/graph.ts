@@ -18,6 +18,7 @@ function attrsKey(attrs: Attrs): string {
     attrs.exponent ?? "",
     ...FUNCTION_PARAMETERS.map((parameter) => attrs[parameter] ?? ""),
     attrs.shape?.join("x") ?? "",
+    attrs.table?.key ?? "",
   ].join("|");
 }
 

@@ -28,6 +28,14 @@ export const STRUCTURAL_OPS = [
   "transpose",
   "broadcast",
   "bsum",
+  "reshape",
+  "gather",
+  "scatter",
+  "segmax",
+  "argmask",
+  "maximum",
+  "minimum",
+  "nograd",
 ] as const;
 
 export type StructuralOp = (typeof STRUCTURAL_OPS)[number];
@@ -41,6 +49,17 @@ export const OP_NAMES: readonly OpName[] = [...STRUCTURAL_OPS, ...FUNCTION_NAMES
 export type OpName = StructuralOp | FunctionName;
 
 /**
+ * A constant index table of the structural ops `gather`, `scatter`, `segmax` and `argmask`
+ * (indexing, slicing, axis permutations, reductions over an axis, pooling, image-to-column).
+ * `key` names its content (equal keys, equal tables): it is what hash-consing compares.
+ */
+export interface IndexTable {
+  readonly key: string;
+  /** `gather`: the source entry of each result entry (−1: zero). The others: the group of each source entry (−1: none). */
+  readonly data: Int32Array;
+}
+
+/**
  * Op attributes; which ones an op uses is given in its OPS entry. An elementwise function's
  * constant parameter (leaky_relu's `slope`) is the attribute of its name.
  */
@@ -51,8 +70,10 @@ export interface Attrs extends Readonly<Partial<Record<FunctionParameter, number
   readonly value?: number;
   /** `pow`: the constant exponent. */
   readonly exponent?: number;
-  /** Leaves, `const` and `broadcast`: the result shape. */
+  /** Leaves, `const`, `broadcast` and the table ops: the result shape. */
   readonly shape?: Shape;
+  /** `gather`, `scatter`, `segmax`, `argmask`: the index table. */
+  readonly table?: IndexTable;
 }
 
 export interface Node {
@@ -124,6 +145,30 @@ export abstract class GraphBuilder implements Algebra<Node> {
   }
   bsum(a: Node): Node {
     return this.make("bsum", [a]);
+  }
+  /** The entries of `a` in row-major order, as a tensor of `shape` (same size). */
+  reshape(a: Node, shape: Shape): Node {
+    return sameShape(a.shape, shape) ? a : this.make("reshape", [a], { shape });
+  }
+  /** result[i] = a[table[i]] (0 where table[i] is −1), of `shape`. */
+  gather(a: Node, table: IndexTable, shape: Shape): Node {
+    return this.make("gather", [a], { table, shape });
+  }
+  /** result[k] = Σ a[i] over the i with table[i] = k: the adjoint of `gather` with the same table. */
+  scatter(a: Node, table: IndexTable, shape: Shape): Node {
+    return this.make("scatter", [a], { table, shape });
+  }
+  /** result[k] = max a[i] over the i with table[i] = k. */
+  segmax(a: Node, table: IndexTable, shape: Shape): Node {
+    return this.make("segmax", [a], { table, shape });
+  }
+  /** 1 at the first entry of each group of `table` where `a` is largest, 0 elsewhere (derivative 0). */
+  argmask(a: Node, table: IndexTable): Node {
+    return this.make("argmask", [a], { table });
+  }
+  /** The value of `a`, through which no derivative flows (for shifts that cancel, as in logsumexp). */
+  nograd(a: Node): Node {
+    return this.make("nograd", [a]);
   }
   /** Reduces a value to `shape` by summing broadcast axes (the adjoint of scalar broadcasting). */
   unbroadcast(a: Node, shape: Shape): Node {

@@ -202,6 +202,57 @@ function matmulEvaluate(a: Tensor, b: Tensor, shape: Shape): Tensor {
   return { shape, data: out };
 }
 
+/** The index table of a table op. */
+function tableOf(attrs: Attrs): Int32Array {
+  return defined(attrs.table, "an index table").data;
+}
+
+/** The shape of a table op that groups its argument's entries (scatter, segmax). */
+function groupedShape([x]: One<Shape>, attrs: Attrs): Shape {
+  if (sizeOf(x) !== tableOf(attrs).length) fail(`a table of ${tableOf(attrs).length} entries for [${x}]`);
+  return defined(attrs.shape, "the result shape");
+}
+
+/** result[k] = reduce of x[i] over the i with table[i] = k, starting from `initial`. */
+function grouped(x: Tensor, node: Node, initial: number, reduce: (acc: number, v: number) => number): Tensor {
+  const table = tableOf(node.attrs);
+  const out = new Float64Array(sizeOf(node.shape)).fill(initial);
+  table.forEach((k, i) => {
+    if (k >= 0) out[k] = reduce(out[k] ?? Number.NaN, x.data[i] ?? Number.NaN);
+  });
+  return { shape: node.shape, data: out };
+}
+
+/** 1 where a ≥ b (the maximum takes a, also at ties), else 0; `max` false: where a ≤ b. */
+function takesFirst(g: GraphBuilder, node: Node, max: boolean): Node {
+  const [a, b] = two(node.inputs);
+  return g.sub(g.constant(1), g.apply("step", max ? g.sub(b, a) : g.sub(a, b)));
+}
+
+/** maximum or minimum: elementwise, the derivative of the chosen side (the first at ties). */
+function extremum(max: boolean): OpRule {
+  const pick = max ? Math.max : Math.min;
+  return {
+    arity: 2,
+    shape: elementwiseShape,
+    evaluate: ([a, b]: Two<Tensor>, node) => zip(a, b, node.shape, pick),
+    jvp: (node, [ta, tb]: Two<Node | null>, g) => {
+      const first = takesFirst(g, node, max);
+      const other = g.sub(g.constant(1), first);
+      return addTangents(g, ta === null ? null : g.mul(first, ta), tb === null ? null : g.mul(other, tb), node.shape);
+    },
+    vjp: (node, ct, g) => {
+      const [a, b] = two(node.inputs);
+      const first = takesFirst(g, node, max);
+      return [g.unbroadcast(g.mul(ct, first), a.shape), g.unbroadcast(g.mul(ct, g.sub(g.constant(1), first)), b.shape)];
+    },
+    print: ([a, b]) => `${max ? "maximum" : "minimum"}(${a}, ${b})`,
+    precedence: 5,
+    kernel: scalarForm(([a, b]) => `${max ? "Math.max" : "Math.min"}(${a}, ${b})`),
+    smooth: false,
+  };
+}
+
 /** A matmul of two vectors: their dot product. */
 export function isDot(node: Node): boolean {
   return node.op === "matmul" && first(node).shape.length === 1 && second(node).shape.length === 1;
@@ -434,6 +485,118 @@ const STRUCTURAL_RULES: Readonly<Record<StructuralOp, OpRule>> = {
     precedence: 3,
 
     kernel: PLAN,
+    smooth: true,
+  },
+
+  // Shape changes and constant index tables (compiler/ir/tables.ts builds the tables).
+  /** The same entries, row-major, in another shape: elementwise on the flat entries. */
+  reshape: {
+    arity: 1,
+    shape: ([x]: One<Shape>, attrs) => {
+      const shape = defined(attrs.shape, "the shape");
+      return sizeOf(shape) === sizeOf(x) ? shape : fail(`reshape of [${x}] to [${shape}]`);
+    },
+    evaluate: ([x]: One<Tensor>, node) => ({ shape: node.shape, data: x.data }),
+    jvp: (node, [t]: One<Node | null>, g) => (t === null ? null : g.reshape(t, node.shape)),
+    vjp: (node, ct, g) => [g.reshape(ct, first(node).shape)],
+    print: ([x]: One<string>, node) => `reshape(${x}, [${node.shape}])`,
+    precedence: 5,
+    kernel: scalarForm(([x]) => defined(x, "the reshaped value")),
+    smooth: true,
+  },
+  /** result[i] = x[table[i]], or 0 where table[i] = −1 (padding). */
+  gather: {
+    arity: 1,
+    shape: ([x]: One<Shape>, attrs) => {
+      const shape = defined(attrs.shape, "the result shape");
+      const table = tableOf(attrs);
+      if (table.length !== sizeOf(shape) || table.some((i) => i >= sizeOf(x)))
+        fail(`a gather table of ${table.length} entries from [${x}] to [${shape}]`);
+      return shape;
+    },
+    evaluate: ([x]: One<Tensor>, node) => {
+      const out = new Float64Array(sizeOf(node.shape));
+      tableOf(node.attrs).forEach((from, i) => {
+        out[i] = from < 0 ? 0 : (x.data[from] ?? Number.NaN);
+      });
+      return { shape: node.shape, data: out };
+    },
+    jvp: (node, [t]: One<Node | null>, g) =>
+      t === null ? null : g.gather(t, defined(node.attrs.table, "the table"), node.shape),
+    vjp: (node, ct, g) => [g.scatter(ct, defined(node.attrs.table, "the table"), first(node).shape)],
+    print: ([x]: One<string>, node) => `gather(${x}, ${defined(node.attrs.table, "the table").key})`,
+    precedence: 5,
+    kernel: PLAN,
+    smooth: true,
+  },
+  /** result[k] = Σ x[i] over the i with table[i] = k: the adjoint of gather. */
+  scatter: {
+    arity: 1,
+    shape: groupedShape,
+    evaluate: ([x]: One<Tensor>, node) => grouped(x, node, 0, (acc, v) => acc + v),
+    jvp: (node, [t]: One<Node | null>, g) =>
+      t === null ? null : g.scatter(t, defined(node.attrs.table, "the table"), node.shape),
+    vjp: (node, ct, g) => [g.gather(ct, defined(node.attrs.table, "the table"), first(node).shape)],
+    print: ([x]: One<string>, node) => `scatter(${x}, ${defined(node.attrs.table, "the table").key})`,
+    precedence: 5,
+    kernel: PLAN,
+    smooth: true,
+  },
+  /** result[k] = max x[i] over the i with table[i] = k; its derivative is the first maximal entry's. */
+  segmax: {
+    arity: 1,
+    shape: groupedShape,
+    evaluate: ([x]: One<Tensor>, node) => grouped(x, node, Number.NEGATIVE_INFINITY, Math.max),
+    jvp: (node, [t]: One<Node | null>, g) => {
+      if (t === null) return null;
+      const table = defined(node.attrs.table, "the table");
+      return g.scatter(g.mul(g.argmask(first(node), table), t), table, node.shape);
+    },
+    vjp: (node, ct, g) => {
+      const table = defined(node.attrs.table, "the table");
+      const x = first(node);
+      return [g.mul(g.argmask(x, table), g.gather(ct, table, x.shape))];
+    },
+    print: ([x]: One<string>, node) => `segmax(${x}, ${defined(node.attrs.table, "the table").key})`,
+    precedence: 5,
+    kernel: PLAN,
+    smooth: false,
+  },
+  /** 1 at the first entry of each group where x is largest, else 0; piecewise constant. */
+  argmask: {
+    arity: 1,
+    shape: ([x]: One<Shape>, attrs) => (sizeOf(x) === tableOf(attrs).length ? x : fail(`an argmask table for [${x}]`)),
+    evaluate: ([x]: One<Tensor>, node) => {
+      const table = tableOf(node.attrs);
+      const best = new Map<number, number>();
+      table.forEach((k, i) => {
+        if (k < 0) return;
+        const current = best.get(k);
+        if (current === undefined || (x.data[i] ?? Number.NaN) > (x.data[current] ?? Number.NaN)) best.set(k, i);
+      });
+      const out = new Float64Array(table.length);
+      for (const i of best.values()) out[i] = 1;
+      return { shape: node.shape, data: out };
+    },
+    jvp: () => null,
+    vjp: () => [null],
+    print: ([x]: One<string>, node) => `argmask(${x}, ${defined(node.attrs.table, "the table").key})`,
+    precedence: 5,
+    kernel: PLAN,
+    smooth: false,
+  },
+  maximum: extremum(true),
+  minimum: extremum(false),
+  /** The value of x, through which no derivative flows: a shift that cancels (logsumexp's max). */
+  nograd: {
+    arity: 1,
+    shape: ([x]: One<Shape>) => x,
+    evaluate: ([x]: One<Tensor>) => x,
+    jvp: () => null,
+    vjp: () => [null],
+    print: ([x]) => `nograd(${x})`,
+    precedence: 5,
+    kernel: scalarForm(([x]) => defined(x, "the value")),
     smooth: true,
   },
 };

@@ -1,5 +1,5 @@
-/** Dense row-major tensors of rank ≤ 2, the values of the reference interpreter. */
-import { defined, two } from "../../foundation/defined.ts";
+/** Dense row-major tensors of rank ≤ 4, the values of the reference interpreter. */
+import { defined } from "../../foundation/defined.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 
 export interface Tensor {
@@ -18,14 +18,18 @@ export function filled(shape: Shape, value: number): Tensor {
   return { shape, data: new Float64Array(sizeOf(shape)).fill(value) };
 }
 
-/** Nested arrays in the tensor's shape: a number, number[] or number[][]. */
+/** Nested arrays in the tensor's shape: a number, number[], number[][], … */
 export type Nested = number | Nested[];
 
 export function toNested(t: Tensor): Nested {
   if (t.shape.length === 0) return defined(t.data[0], "a scalar's value");
-  if (t.shape.length === 1) return Array.from(t.data);
-  const [rows, cols] = two(t.shape, "a matrix's sizes");
-  return Array.from({ length: rows }, (_, i) => Array.from(t.data.subarray(i * cols, (i + 1) * cols)));
+  const nest = (offset: number, axis: number): Nested => {
+    const size = defined(t.shape[axis], "an axis size");
+    if (axis === t.shape.length - 1) return Array.from(t.data.subarray(offset, offset + size));
+    const stride = sizeOf(t.shape.slice(axis + 1));
+    return Array.from({ length: size }, (_, i) => nest(offset + i * stride, axis + 1));
+  };
+  return nest(0, 0);
 }
 
 /** The shape nested arrays appear to have, following first elements (undefined for other values). */

@@ -112,6 +112,7 @@ export function loadMnist(options: OptionReader, seed: number): Dataset {
     name: `mnist:classes=${classes.join("+")},n=${n},test=${testSize},scale=${scale},center=${center},normalize=${normalize}`,
     description: `MNIST digits (28×28 pixels in [0, 1]${transforms.length > 0 ? `, ${transforms.join(", ")}` : ""}); ${labelling}`,
     inputShape: [PIXELS],
+    imageShape: [28, 28],
     outputSize: classes.length === 2 ? 1 : classes.length,
     train,
   };

@@ -1,7 +1,7 @@
 /**
  * Whether a data set's examples fit a model's input. Image sets keep their shape ([c, h, w], or
- * [h, w] for one channel) beside the flattened input; models take inputs of rank ≤ 2 today, so an
- * image fits an input of its flattened size, or of exactly its shape (the same row-major values).
+ * [h, w] for one channel) beside the flattened input: an image fits an input of its flattened
+ * size, or of exactly its shape (the same row-major values).
  */
 import { fail } from "../../foundation/diagnostics.ts";
 import { formatShape, sameShape, type Shape, sizeOf } from "../../foundation/shape.ts";
@@ -11,7 +11,6 @@ import type { Dataset } from "./types.ts";
 export function checkInputShape(data: Dataset, name: string, expected: Shape): void {
   if (sameShape(expected, data.inputShape)) return;
   const image = data.imageShape;
-  // When inputs of rank 3 land, an image model's [c, h, w] input is compared with the image here.
   if (image !== undefined && sameShape(expected, image)) return;
   const found =
     image === undefined

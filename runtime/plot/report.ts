@@ -20,6 +20,8 @@ import {
 import { renderPng, renderSvg } from "./render.ts";
 import { formatLabel } from "./series.ts";
 import { directionsChart, hasDirections, predictedThresholds, spectrumChart } from "./theory.ts";
+import { earlyEvaluationSteps } from "../schedule.ts";
+import { CONVERGED_FRACTION } from "../run-record.ts";
 import type { Phase, ReportMeta, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER } from "./types.ts";
 
@@ -142,6 +144,16 @@ function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? "" : "s"}`;
 }
 
+/** The early steps of the dense-early schedule for an interval, as text: `steps 1–10, 13, 16, 20, 24, 31, 38`. */
+export function evaluationEarlyText(evalEvery: number): string {
+  const early = earlyEvaluationSteps(evalEvery);
+  let run = 0; // the leading steps 1, 2, …, run
+  while (early[run] === run + 1) run++;
+  const rest = early.slice(run);
+  const shown = rest.length <= 8 ? rest.map(String) : [...rest.slice(0, 3).map(String), "…", String(rest.at(-1))];
+  return `steps ${[...(run > 1 ? [`1–${run}`] : run === 1 ? ["1"] : []), ...shown].join(", ")}`;
+}
+
 /** The report's sections as text, table cells included. */
 function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportContent {
   const groups = groupRuns(runs);
@@ -163,7 +175,7 @@ function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportCont
     ["seeds", s.seeds.join(", ")],
     [
       "evaluation interval",
-      `every ${plural(s.evalEvery, "step")} and at the last step (test loss, top ${plural(s.eigs, "eigenvalue")}, ‖w − w0‖)`,
+      `${s.evalSchedule === "uniform" ? "" : `${evaluationEarlyText(s.evalEvery)}, then `}every ${plural(s.evalEvery, "step")} and at the last step (test loss, top ${plural(s.eigs, "eigenvalue")}, ‖w − w0‖)`,
     ],
     ["batch", s.batch === null ? "full batch (gradient descent)" : `mini-batches of ${s.batch}`],
     ["divergence cap", `${formatLabel(s.divergenceFactor)} × max(L0, L_zero)`],
@@ -235,7 +247,8 @@ function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportCont
   return { summary, settings, converged, phases, thresholds, comparisons, notes: meta.notes ?? [] };
 }
 
-const CONVERGED_NOTE = "A learning rate counts as converged when every seed ended lazy or catapult.";
+const CONVERGED_PERCENT = `${CONVERGED_FRACTION * 100}%`;
+const CONVERGED_NOTE = `A learning rate counts as converged when every seed ended lazy or catapult: its final training loss at most ${CONVERGED_PERCENT} of L0, or below L0 with the gradient norm at most ${CONVERGED_PERCENT} of its initial value (the floor of what the model can fit). A loss that only fell is unfinished.`;
 const PHASES_NOTE = "Majority phase over seeds; a share like 2/3 means the seeds disagreed.";
 /** The sentence above the thresholds table: the measured spectrum it comes from. */
 const SPECTRUM_NOTE = (meta: ReportMeta): string =>

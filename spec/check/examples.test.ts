@@ -4,7 +4,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkSource, loadModel } from "../../compiler/frontend.ts";
 import { parameterCount, type CheckedModel } from "../../compiler/check/typed.ts";
-import { nth } from "../support/entries.ts";
+import { nth, present } from "../support/entries.ts";
+import { parseSource } from "../../grammar/build-ast.ts";
+import { printFile } from "../../grammar/printer.ts";
 
 const EXAMPLES = join(import.meta.dirname, "../../examples");
 const files = readdirSync(EXAMPLES)
@@ -117,5 +119,14 @@ test("uv and the two-layer tanh and swish networks: m·d + m parameters and a sc
     const model = load(file);
     assert.deepEqual(model.outputShape, [], file);
     assert.equal(parameterCount(model), m * 1 + m, file);
+  }
+});
+
+test("every example is in canonical form (what `nqm fmt --check` accepts)", () => {
+  for (const name of files) {
+    const source = read(name);
+    const parsed = parseSource(source, name);
+    assert.deepEqual(parsed.diagnostics, [], name);
+    assert.equal(printFile(present(parsed.ast, name), source), source, `${name}: run nqm fmt --write on it`);
   }
 });

@@ -208,7 +208,47 @@ describe("nqm --help and nqm fmt", { concurrency: true }, () => {
     assert.deepEqual(formatted.diagnostics, []);
     assert.ok(original.ast?.comments && original.ast.comments.length > 0);
     assert.deepEqual(withoutSpans(formatted.ast), withoutSpans(original.ast));
-    assert.equal(printFile(present(formatted.ast)), run.stdout);
+    assert.equal(printFile(present(formatted.ast), run.stdout), run.stdout);
+    assert.match(run.stdout, /\n {2}const gamma = 1e-3\n/, "numbers as written");
+  });
+
+  test("fmt keeps numbers as written; --check exits 1 naming unformatted files; --write rewrites them in place", async () => {
+    const messy = modelFile(
+      "fmt-messy.nqm",
+      "model a {\n  const g = 1e-3\n  input x: [2]\n  param w: [2]\n  output .5*dot(w, x)*g\n}\n",
+    );
+    const canonical = "model a {\n  const g = 1e-3\n  input x: [2]\n  param w: [2]\n  output .5 * dot(w, x) * g\n}\n";
+    const tidy = modelFile("fmt-tidy.nqm", canonical);
+    const printed = await nqm("fmt", messy);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.equal(printed.stdout, canonical);
+    const check = await nqm("fmt", "--check", tidy, messy);
+    assert.equal(check.code, 1);
+    assert.equal(check.stdout, "");
+    assert.equal(check.stderr, `${messy}: not formatted (nqm fmt --write ${messy})\n`);
+    assert.equal(
+      readFileSync(messy, "utf8"),
+      "model a {\n  const g = 1e-3\n  input x: [2]\n  param w: [2]\n  output .5*dot(w, x)*g\n}\n",
+    );
+    assert.equal((await nqm("fmt", "--check", tidy)).code, 0);
+    const write = await nqm("fmt", "--write", tidy, messy);
+    assert.equal(write.code, 0, write.stderr);
+    assert.equal(write.stderr, `formatted ${messy}\n`);
+    assert.equal(readFileSync(messy, "utf8"), canonical);
+    assert.equal((await nqm("fmt", "--check", messy, tidy)).code, 0);
+  });
+
+  test("fmt: --write with --check, or several files without either, is refused (NQM3007)", async () => {
+    const tidy = modelFile("fmt-tidy2.nqm", "model a {\n  input x: [2]\n  param w: [2]\n  output dot(w, x)\n}\n");
+    for (const args of [
+      ["--write", "--check", tidy],
+      [tidy, tidy],
+    ]) {
+      const run = await nqm("fmt", ...args);
+      assert.equal(run.code, 1, args.join(" "));
+      assert.match(run.stderr, /error NQM3007/);
+      assertNoStackTrace(run);
+    }
   });
 
   test("fmt of a file with a syntax error: exit 1, the located error, no output", async () => {

@@ -82,8 +82,10 @@ const numbers = (count: number, seed: number) =>
 function nested(shape: readonly number[], data: readonly number[]): unknown {
   if (shape.length === 0) return data[0];
   if (shape.length === 1) return [...data];
-  const cols = nth(shape, 1);
-  return Array.from({ length: nth(shape, 0) }, (_, i) => data.slice(i * cols, (i + 1) * cols));
+  const inner = sizeOf(shape.slice(1));
+  return Array.from({ length: nth(shape, 0) }, (_, i) =>
+    nested(shape.slice(1), data.slice(i * inner, (i + 1) * inner)),
+  );
 }
 
 // ---------------------------------------------------------------- nqm compile: a standalone module

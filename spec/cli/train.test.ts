@@ -34,7 +34,7 @@ let demo: Promise<Run>;
 before(async () => {
   await built();
   // The demo is the long one: it runs in the background while the other tests run.
-  // A hang guard, not a benchmark: the demo takes ~20 s on 2 idle cores, over 3 min on a loaded machine.
+  // A hang guard, not a benchmark: the demo takes under a minute on 2 idle cores, several on a loaded machine.
   demo = runNode([CLI, "demo", "--out", DEMO_OUT], {
     cwd: ROOT,
     timeout: 900_000,
@@ -70,6 +70,29 @@ describe("nqm train", { concurrency: true }, () => {
     assert.match(run.stdout, /^f_quad {2}catapult /m);
   });
 
+  test("--eval-schedule uniform measures every --eval-every steps only", async () => {
+    const run = await nqm(
+      "train",
+      ...UV,
+      "--lr",
+      "0.5",
+      "--model",
+      "f",
+      "--json",
+      "--eval-every",
+      "20",
+      "--eval-schedule",
+      "uniform",
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const [record] = (JSON.parse(run.stdout) as { runs: RunRecord[] }).runs;
+    assert.deepEqual(present(record).evalSteps, [0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200]);
+    const refused = await nqm("train", ...UV, "--lr", "0.5", "--eval-schedule", "sparse");
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /NQM3007.*--eval-schedule.*dense-early, uniform/);
+    assertNoStackTrace(refused);
+  });
+
   test("--json with an absolute --lr: the session's λ0 and η_crit, and one full record per model", async () => {
     const run = await nqm("train", ...UV, "--lr", "0.5", "--json", "--eval-every", "20");
     assert.equal(run.code, 0, run.stderr);
@@ -97,7 +120,11 @@ describe("nqm train", { concurrency: true }, () => {
       assert.equal(r.lrMultiple, 0.5 / result.etaCrit);
       assert.equal(r.steps, 200);
       assert.equal(r.trainLoss.length, 201);
-      assert.deepEqual(r.evalSteps, [0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200]);
+      // Every 20th step, and by default the early steps: 1–10, then ×1.25 while below 4·20.
+      assert.deepEqual(
+        r.evalSteps,
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 16, 20, 24, 31, 38, 40, 48, 60, 75, 80, 100, 120, 140, 160, 180, 200],
+      );
       // Measured again at step 0 (f_lin keeps λ0 itself): equal to the tracking tolerance, 1e-6.
       const first = present(r.lambdaMax[0]);
       assert.ok(Math.abs(first - result.lambda0) <= 1e-6 * result.lambda0, `${r.model}: ${first} vs ${result.lambda0}`);
@@ -395,5 +422,36 @@ describe("nqm demo", () => {
     }
     assert.match(row("f_lin") ?? "", /lazy.*divergent/, "f_lin row");
     assert.doesNotMatch(row("f_lin") ?? "", /catapult/);
+  });
+
+  test("its second sweep shows the paper's Figure 2b: f and f_quad reach a lower best test loss above η_crit than below", async () => {
+    const run = await demo;
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const folder = join(DEMO_OUT, "figure-2b");
+    for (const name of ["report.md", "report.html", "best-test-loss.svg", "runs.jsonl"])
+      assert.ok(existsSync(join(folder, name)), `figure-2b/${name} is missing`);
+    const runs = readFileSync(join(folder, "runs.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as RunRecord);
+    const settings = JSON.parse(readFileSync(join(folder, "sweep.json"), "utf8")).settings;
+    assert.match(settings.data, /^mnist:/, "a data set of more than one dimension");
+    for (const model of ["f", "quad"] as const) {
+      const best = (side: (m: number) => boolean) =>
+        Math.min(
+          ...runs
+            .filter((r) => r.model === model && side(r.lrMultiple) && r.phase !== "divergent")
+            .map((r) => present(r.bestTestLoss, r.id)),
+        );
+      const below = best((m) => m < 1);
+      const above = best((m) => m > 1);
+      assert.ok(above < below, `${model}: best test loss ${above} above η_crit, not below ${below} below it`);
+    }
+    // The main report says what was run for it and what it shows, and so does the output.
+    const report = readFileSync(join(DEMO_OUT, "report.md"), "utf8");
+    assert.match(report, /figure-2b\/report\.html/);
+    assert.match(report, /f: best test loss below η_crit [^;]*: lower above η_crit/);
+    assert.match(report, /f_quad: best test loss below η_crit [^;]*: lower above η_crit/);
+    assert.match(run.stdout, /f_quad: best test loss below η_crit .*: lower above η_crit/);
   });
 });

@@ -1,15 +1,6 @@
 /** fast-check arbitraries for ASTs of the model language (spans are placeholders: compare withoutSpans). */
 import fc from "fast-check";
-import type {
-  BinaryOperator,
-  Decl,
-  Expr,
-  FileAst,
-  InitAst,
-  ModelAst,
-  ShapeAst,
-  ShapeEntry,
-} from "../../grammar/ast.ts";
+import type { BinaryOperator, Decl, Expr, FileAst, InitAst, ModelAst, IndexAst, ShapeAst } from "../../grammar/ast.ts";
 
 const span = { start: 0, end: 0 };
 
@@ -35,6 +26,7 @@ const OPERATORS: readonly BinaryOperator[] = ["+", "-", "*", "/", "@", "^"];
 const leafArbitrary: fc.Arbitrary<Expr> = fc.oneof(
   numberArbitrary.map((value): Expr => ({ kind: "number", value, span })),
   nameArbitrary.map((name): Expr => ({ kind: "name", name, span })),
+  fc.stringMatching(/^[a-z_ ]{0,6}$/).map((value): Expr => ({ kind: "string", value, span })),
 );
 
 /** Expressions with every operator, unary minus, calls of 0 to 3 arguments and nested `^`. */
@@ -44,6 +36,8 @@ export const exprArbitrary: fc.Arbitrary<Expr> = fc.letrec<{
   binary: Expr;
   power: Expr;
   call: Expr;
+  list: Expr;
+  index: Expr;
 }>((tie) => ({
   expr: fc.oneof(
     { depthSize: "small", withCrossShrink: true },
@@ -52,6 +46,8 @@ export const exprArbitrary: fc.Arbitrary<Expr> = fc.letrec<{
     tie("binary"),
     tie("power"),
     tie("call"),
+    tie("list"),
+    tie("index"),
   ),
   negate: tie("expr").map((operand): Expr => ({ kind: "negate", operand, span })),
   binary: fc
@@ -69,16 +65,36 @@ export const exprArbitrary: fc.Arbitrary<Expr> = fc.letrec<{
   call: fc
     .record({ callee: nameArbitrary, args: fc.array(tie("expr"), { maxLength: 3 }) })
     .map(({ callee, args }): Expr => ({ kind: "call", callee, calleeSpan: span, args, span })),
+  list: fc.array(tie("expr"), { maxLength: 3 }).map((items): Expr => ({ kind: "list", items, span })),
+  // x[i, a:b, :, a:, :b]: every form of index.
+  index: fc
+    .record({
+      subject: tie("expr"),
+      indices: fc.array(
+        fc.oneof(
+          tie("expr").map((index): IndexAst => ({ kind: "at", index, span })),
+          fc
+            .record({
+              start: fc.option(tie("expr"), { nil: undefined }),
+              end: fc.option(tie("expr"), { nil: undefined }),
+            })
+            .map(
+              ({ start, end }): IndexAst => ({
+                kind: "slice",
+                ...(start ? { start } : {}),
+                ...(end ? { end } : {}),
+                span,
+              }),
+            ),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+    })
+    .map(({ subject, indices }): Expr => ({ kind: "index", subject, indices, span })),
 })).expr;
 
 const shapeArbitrary: fc.Arbitrary<ShapeAst> = fc
-  .array(
-    fc.oneof(
-      numberArbitrary.map((value): ShapeEntry => ({ kind: "size", value, span })),
-      nameArbitrary.map((name): ShapeEntry => ({ kind: "dimref", name, span })),
-    ),
-    { maxLength: 3 },
-  )
+  .array(exprArbitrary, { maxLength: 4 })
   .map((entries) => ({ entries, span }));
 
 const initArbitrary: fc.Arbitrary<InitAst> = fc
@@ -87,12 +103,12 @@ const initArbitrary: fc.Arbitrary<InitAst> = fc
 
 /** Declarations of every kind, with and without the optional parts. */
 export const declArbitrary: fc.Arbitrary<Decl> = fc.oneof(
-  fc.record({ name: nameArbitrary, value: fc.option(signedArbitrary, { nil: undefined }) }).map(
+  fc.record({ name: nameArbitrary, value: fc.option(exprArbitrary, { nil: undefined }) }).map(
     ({ name, value }): Decl => ({
       kind: "dim",
       name,
       nameSpan: span,
-      ...(value === undefined ? {} : { value: { value, span } }),
+      ...(value === undefined ? {} : { value }),
       span,
     }),
   ),

@@ -26,6 +26,15 @@ function tree(expr: Expr): string {
       return `(${expr.op} ${tree(expr.left)} ${tree(expr.right)})`;
     case "call":
       return `${expr.callee}(${expr.args.map(tree).join(" ")})`;
+    case "list":
+      return `[${expr.items.map(tree).join(" ")}]`;
+    case "string":
+      return `"${expr.value}"`;
+    case "index": {
+      const bound = (e: Expr | undefined) => (e ? tree(e) : "");
+      const indices = expr.indices.map((i) => (i.kind === "at" ? tree(i.index) : `${bound(i.start)}:${bound(i.end)}`));
+      return `(index ${tree(expr.subject)} ${indices.join(" ")})`;
+    }
   }
 }
 

@@ -191,3 +191,39 @@ test("comments inside a multi-line declaration end its printed line; a second on
   assert.equal(printed, "model a {\n  input x: [2]\n  param w: [2]\n  output dot(w, x) # first\n  # second\n}\n");
   assert.equal(printFile(parse(printed)), printed);
 });
+
+test("given the source, numbers print as written (1e-3 stays 1e-3); without it, by value", () => {
+  const source = [
+    "model a {",
+    "  dim d = 0003",
+    "  const g = 1e-3",
+    "  const h = -2.50E+1",
+    "  const k = - .5",
+    "  input x: [d]",
+    "  param w: [d] ~ normal(0, 1e-2)",
+    "  fixed s: [2, 1.0e1]",
+    "  output .5 * dot(w, x) * g + 1. + -2e0",
+    "}",
+    "",
+  ].join("\n");
+  const ast = parse(source);
+  const written = printFile(ast, source);
+  assert.deepEqual(written.split("\n"), [
+    "model a {",
+    "  dim d = 0003",
+    "  const g = 1e-3",
+    "  const h = -2.50E+1",
+    "  const k = -.5",
+    "  input x: [d]",
+    "  param w: [d] ~ normal(0, 1e-2)",
+    "  fixed s: [2, 1.0e1]",
+    "  output .5 * dot(w, x) * g + 1. + -2e0",
+    "}",
+    "",
+  ]);
+  assert.deepEqual(withoutSpans(parse(written)), withoutSpans(ast));
+  assert.equal(printFile(parse(written), written), written, "idempotent");
+  // Without the source (a generated AST), the shortest text that reads back as the same double.
+  assert.match(printFile(ast), /const g = 0\.001\n/);
+  assert.match(printFile(ast), /output 0\.5 \* dot\(w, x\) \* g \+ 1 \+ -2\n/);
+});

@@ -183,6 +183,21 @@ const REFERENCES: Record<FunctionName, Reference> = {
       [800, 800],
     ],
   },
+  // erf: CPython's math.erf (its own implementation, not the code under test), within 1 ulp.
+  erf: {
+    values: [
+      [-7, -1],
+      [-3, -0.9999779095030014],
+      [-1.2, -0.9103139782296353],
+      [-0.4, -0.42839235504666845],
+      [0, 0],
+      [1e-9, 1.1283791670955127e-9],
+      [0.3, 0.3286267594591274],
+      [1.7, 0.9837904585907745],
+      [2.6, 0.9997639655834707],
+      [4.5, 0.9999999998033839],
+    ],
+  },
   leaky_relu: {
     parameter: 0.1,
     values: [

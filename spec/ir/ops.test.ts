@@ -20,6 +20,16 @@ import { propertyRuns } from "../support/runs.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
 import { type Attrs, type Node, OP_NAMES, type OpName } from "../../compiler/ir/node.ts";
 import { FUNCTION_NAMES, functionRow } from "../../compiler/math.ts";
+import type { IndexTable } from "../../compiler/ir/node.ts";
+import {
+  allTable,
+  axisTable,
+  concatTables,
+  im2colTable,
+  indexTable,
+  permuteTable,
+  poolTable,
+} from "../../compiler/ir/tables.ts";
 
 const LEAVES: readonly OpName[] = ["input", "param", "fixed", "tangent", "cotangent", "const"];
 
@@ -45,7 +55,12 @@ test("every op of OP_NAMES has a complete OPS entry, and OPS has no other entrie
 
 // ---------------------------------------------------------------- the rows
 
-type Domain = "any" | "positive" | "awayFromZero";
+/**
+ * Where a param's entries are drawn: "distinct" keeps the entries of one tensor apart (≥ 0.001,
+ * far beyond a finite-difference step) for the ops that pick a largest entry; "offGrid" is
+ * "any" shifted by half a grid step, so it never ties with an "any" entry (maximum, minimum).
+ */
+type Domain = "any" | "positive" | "awayFromZero" | "distinct" | "offGrid";
 
 interface Row {
   readonly op: OpName;
@@ -76,6 +91,9 @@ const unary = (op: OpName, domain: Domain, attrs?: Attrs): Row[] =>
     domains: [domain],
     ...(attrs ? { attrs } : {}),
   }));
+
+/** A table op's case: its label, the param's shape, and the table with the result shape. */
+type TableCase = [string, Shape, { table: IndexTable; shape: Shape }];
 
 const ROWS: readonly Row[] = [
   ...(["add", "sub", "mul"] as const).flatMap((op) =>
@@ -149,6 +167,84 @@ const ROWS: readonly Row[] = [
       return g.bsum(g.mul(g.unary("tanh", g.mul(x, p)), p));
     },
   },
+  // Shape changes and index tables (compiler/ir/tables.ts): slicing, an axis order, padding
+  // (image-to-column with "same"), concatenation, reductions over an axis, pooling windows.
+  { op: "reshape", label: "reshape [2,3] -> [3,2]", shapes: [[2, 3]], attrs: { shape: [3, 2] } },
+  { op: "reshape", label: "reshape [6] -> [1,2,3]", shapes: [[6]], attrs: { shape: [1, 2, 3] } },
+  ...(<TableCase[]>[
+    [
+      "x[1, 0:2] of [2,3]",
+      [2, 3],
+      indexTable(
+        [2, 3],
+        [
+          { kind: "at", index: 1 },
+          { kind: "slice", start: 0, end: 2 },
+        ],
+      ),
+    ],
+    ["permute [2,1,3] by [2,0,1]", [2, 1, 3], permuteTable([2, 1, 3], [2, 0, 1])],
+    [
+      "im2col [1,3,3] k2 same",
+      [1, 3, 3],
+      (() => {
+        const { table, out } = im2colTable([1, 3, 3], [2, 2], 1, "same");
+        return { table, shape: [out.reduce((a, b) => a * b, 1), 4] };
+      })(),
+    ],
+    [
+      "concat first of [2,2]+[1,2]",
+      [2, 2],
+      (() => {
+        const { first, shape } = concatTables([2, 2], [1, 2], 0);
+        return { table: first, shape };
+      })(),
+    ],
+  ]).map(
+    ([label, shape, { table, shape: result }]): Row => ({
+      op: "gather",
+      label: `gather ${label}`,
+      shapes: [shape],
+      attrs: { table, shape: result },
+    }),
+  ),
+  ...(<TableCase[]>[
+    ["sum over axis 1 of [2,3]", [2, 3], axisTable([2, 3], 1)],
+    ["pool 2 of [1,4,5]", [1, 4, 5], poolTable([1, 4, 5], 2)],
+    ["all of [2,3]", [2, 3], { table: allTable(6), shape: [] }],
+  ]).flatMap(([label, shape, { table, shape: result }]): Row[] =>
+    (["scatter", "segmax"] as const).map((op) => ({
+      op,
+      label: `${op} ${label}`,
+      shapes: [shape],
+      domains: ["distinct"],
+      attrs: { table, shape: result },
+    })),
+  ),
+  {
+    op: "argmask",
+    label: "argmask over axis 0 of [3,2]",
+    shapes: [[3, 2]],
+    domains: ["distinct"],
+    attrs: { table: axisTable([3, 2], 0).table },
+  },
+  ...(["maximum", "minimum"] as const).flatMap((op) =>
+    elementwiseShapes.map(
+      (shapes): Row => ({ op, label: `${op} [${shapes[0]}] [${shapes[1]}]`, shapes, domains: ["any", "offGrid"] }),
+    ),
+  ),
+  // nograd only in a value that does not depend on its argument: log Σ exp(p − m) + m with m = nograd(max p).
+  {
+    op: "nograd",
+    label: "nograd as the shift of logsumexp [4]",
+    shapes: [[4]],
+    domains: ["distinct"],
+    build: (g, params) => {
+      const p = nth(params, 0);
+      const top = g.nograd(g.segmax(p, allTable(4), []));
+      return g.add(top, g.unary("log", g.sum(g.unary("exp", g.sub(p, g.broadcast(top, [4]))))));
+    },
+  },
 ];
 
 test("every op with derivatives has rows in this table", () => {
@@ -178,17 +274,23 @@ function entryArbitrary(domain: Domain): fc.Arbitrary<number> {
   const grid = (lo: number, hi: number) =>
     fc.noBias(fc.integer({ min: Math.round(lo * 1000), max: Math.round(hi * 1000) })).map((i) => i / 1000);
   switch (domain) {
-    case "any":
-      return grid(-1.5, 1.5);
     case "positive":
       return grid(0.5, 2);
     case "awayFromZero": // |z| ≥ 0.2: no kink (and no pole) within any finite-difference step
       return fc.tuple(grid(0.2, 1.5), fc.boolean()).map(([v, negative]) => (negative ? -v : v));
+    case "distinct":
+    case "any":
+      return grid(-1.5, 1.5);
+    case "offGrid":
+      return grid(-1.5, 1.5).map((v) => v + 0.0005);
   }
 }
 
-const tensorArbitrary = (shape: Shape, entries: fc.Arbitrary<number>) =>
-  fc.array(entries, { minLength: sizeOf(shape), maxLength: sizeOf(shape) }).map((values) => tensor(shape, values));
+const tensorArbitrary = (shape: Shape, entries: fc.Arbitrary<number>, distinct = false) =>
+  (distinct
+    ? fc.uniqueArray(entries, { minLength: sizeOf(shape), maxLength: sizeOf(shape) })
+    : fc.array(entries, { minLength: sizeOf(shape), maxLength: sizeOf(shape) })
+  ).map((values) => tensor(shape, values));
 
 interface Built {
   readonly g: Graph;
@@ -380,7 +482,11 @@ for (const row of ROWS) {
     })();
     fc.assert(
       fc.property(
-        fc.tuple(...row.shapes.map((shape, i) => tensorArbitrary(shape, entryArbitrary(nth(domains, i))))),
+        fc.tuple(
+          ...row.shapes.map((shape, i) =>
+            tensorArbitrary(shape, entryArbitrary(nth(domains, i)), nth(domains, i) === "distinct"),
+          ),
+        ),
         fc.tuple(...row.shapes.map((shape) => tensorArbitrary(shape, entryArbitrary("any")))),
         fc.tuple(tensorArbitrary(shapeOf, entryArbitrary("any")), tensorArbitrary(shapeOf, entryArbitrary("any"))),
         (params, direction, cotangent) => checkRow(row, params, direction, cotangent),

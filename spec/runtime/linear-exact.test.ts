@@ -82,6 +82,13 @@ function assertSameRun(exact: RunRecord, stepped: RunRecord, label: string): voi
   assert.deepEqual(exact.evalSteps, stepped.evalSteps, label);
   assert.deepEqual(exact.lossSteps, stepped.lossSteps, label);
   assert.equal(exact.etaCrit, stepped.etaCrit, label);
+  // ‖∇L(w_T)‖/‖∇L(w0)‖, which decides convergence: a ratio at most about 1, and at the rounding
+  // floor (≈1e-14) once the residual is outside the kernel's range, so compared absolutely.
+  assert.equal(exact.gradientRatio === undefined, stepped.gradientRatio === undefined, label);
+  assert.ok(
+    Math.abs((exact.gradientRatio ?? 0) - (stepped.gradientRatio ?? 0)) <= TOL,
+    `${label}: gradient ratio ${exact.gradientRatio} vs ${stepped.gradientRatio}`,
+  );
   const fields = [
     ["train loss", exact.trainLoss, stepped.trainLoss],
     ["test loss", exact.testLoss, stepped.testLoss],

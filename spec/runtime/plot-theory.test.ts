@@ -146,6 +146,7 @@ test("the report states the spectrum, the predicted thresholds and, for one exam
     lossFormula: "½ Σ (f − y)²",
     testLossFormula: "½ · mean (f − y)²",
     evalEvery: 1,
+    evalSchedule: "dense-early",
     eigs: 1,
     batch: null,
     divergenceFactor: 1e10,

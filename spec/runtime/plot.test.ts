@@ -6,6 +6,8 @@ import { join } from "node:path";
 import {
   bestTestLossChart,
   eigenvaluesChart,
+  evaluationEarlyText,
+  testLossAcrossCritical,
   lambdaMaxChart,
   lossChart,
   phaseChart,
@@ -95,6 +97,7 @@ const SETTINGS: SweepSettings = {
   lossFormula: "½ Σ (f − y)² (sum over the training set)",
   testLossFormula: "½ · mean (f − y)² over the test set",
   evalEvery: 3,
+  evalSchedule: "dense-early",
   eigs: 2,
   batch: null,
   divergenceFactor: 1e10,
@@ -501,6 +504,12 @@ test("best test loss chart without a test set: says so and shows the final train
   assert.equal(point?.mean, (first + second) / 2);
 });
 
+test("the report names the early evaluation steps of the dense-early schedule", () => {
+  assert.equal(evaluationEarlyText(10), "steps 1–10, 13, 16, 20, 24, 31, 38");
+  assert.equal(evaluationEarlyText(100), "steps 1–10, 13, 16, 20, …, 355");
+  assert.equal(evaluationEarlyText(1), "steps 1–3");
+});
+
 test("writeReport: report.md and report.html list every setting; a PNG beside every SVG, at twice its size", async () => {
   const dir = mkdtempSync(join(tmpdir(), "nqm-report-settings-"));
   const paths = await writeReport(dir, SWEEP, {
@@ -522,7 +531,10 @@ test("writeReport: report.md and report.html list every setting; a PNG beside ev
     ["learning rates", "η/η_crit = 0.5, 1.5, 2.5"],
     ["steps", "150"],
     ["seeds", "0, 1"],
-    ["evaluation interval", "every 3 steps and at the last step (test loss, top 2 eigenvalues, ‖w − w0‖)"],
+    [
+      "evaluation interval",
+      "steps 1–10, then every 3 steps and at the last step (test loss, top 2 eigenvalues, ‖w − w0‖)",
+    ],
     ["batch", "full batch (gradient descent)"],
     ["dtype / backend", "f64 / auto (ran on js)"],
     ["nqm version", "0.1.0 (compiler 0123456789ab)"],
@@ -534,6 +546,8 @@ test("writeReport: report.md and report.html list every setting; a PNG beside ev
   const svgs = paths.filter((p) => p.endsWith(".svg"));
   assert.equal(count(html, "<svg"), svgs.length, "report.html embeds every plot");
   assert.equal(count(html, "<table"), 3, "settings, largest converged rate, phases");
+  // The converged-rate table states the convergence threshold of the phases.
+  assert.ok(markdown.includes("final training loss at most 1% of L0"), "the threshold in report.md");
   assert.ok(html.includes("<td>catapult</td>"));
   for (const svgPath of svgs) {
     const pngPath = svgPath.replace(/svg$/, "png");
@@ -548,4 +562,38 @@ test("writeReport: report.md and report.html list every setting; a PNG beside ev
     assert.equal(png.readUInt32BE(20), Math.ceil(Number(size[2]) * PNG_SCALE), pngPath);
     assert.ok(png.length > 10_000, `${pngPath} has content (${png.length} bytes)`);
   }
+});
+
+test("testLossAcrossCritical: per model, the lowest mean-over-seeds best test loss below and above η_crit", () => {
+  const run = (model: ModelKind, lrMultiple: number, seed: number, best: number | null, phase: Phase = "lazy") => ({
+    ...uvRun(model, lrMultiple, seed, 10),
+    phase,
+    bestTestLoss: best,
+  });
+  const runs: RunRecord[] = [
+    run("f", 0.5, 0, 0.3),
+    run("f", 0.5, 1, 0.2),
+    run("f", 0.9, 0, 0.22),
+    run("f", 0.9, 1, 0.24),
+    run("f", 1.25, 0, 0.18, "catapult"),
+    run("f", 1.25, 1, 0.16, "catapult"),
+    // A rate where one seed diverged is left out, however low the other's best test loss.
+    run("f", 1.5, 0, 0.01, "divergent"),
+    run("f", 1.5, 1, 0.05, "catapult"),
+    run("quad", 0.5, 0, 0.4),
+    run("quad", 1.25, 0, null, "catapult"),
+    run("lin", 1.5, 0, 0.02, "divergent"),
+  ];
+  const result = testLossAcrossCritical(runs);
+  assert.deepEqual(
+    result.map((r) => r.model),
+    ["f", "lin", "quad"],
+  );
+  const [f, lin, quad] = result;
+  assert.equal(f?.below?.multiple, 0.9);
+  assert.ok(Math.abs((f?.below?.loss ?? 0) - 0.23) < 1e-15);
+  assert.equal(f?.above?.multiple, 1.25);
+  assert.ok(Math.abs((f?.above?.loss ?? 0) - 0.17) < 1e-15);
+  assert.deepEqual(lin, { model: "lin" });
+  assert.deepEqual(quad, { model: "quad", below: { multiple: 0.5, loss: 0.4 } });
 });

@@ -251,6 +251,20 @@ describe("sweeps resume to the same runs.jsonl", () => {
     assert.equal(read(A), reference);
   });
 
+  test("the evaluation schedule is part of the identity: a sweep measured on another schedule is refused (NQM4007)", async () => {
+    assert.equal(
+      identityHash({ ...SPEC, evalSchedule: "dense-early" }),
+      identityHash(SPEC),
+      "dense-early is the default",
+    );
+    assert.notEqual(identityHash({ ...SPEC, evalSchedule: "uniform" }), identityHash(SPEC));
+    await assert.rejects(
+      () => runSweep({ ...SPEC, evalSchedule: "uniform" }, { outDir: A, workers: 1 }),
+      (error: unknown) => error instanceof NqmError && nth(error.diagnostics, 0).code === "NQM4007",
+    );
+    assert.equal(read(A), reference);
+  });
+
   test("every record carries the sweep's identity hash, as sweep.json does", () => {
     const hash = identityHash(SPEC);
     assert.match(hash, /^[0-9a-f]{16}$/);
@@ -278,6 +292,7 @@ describe("sweeps resume to the same runs.jsonl", () => {
       lossFormula: "½ Σ (f − y)² (sum over the training set)",
       testLossFormula: "½ · mean (f − y)² over the test set",
       evalEvery: 10,
+      evalSchedule: "dense-early",
       eigs: 1,
       batch: null,
       divergenceFactor: 1e10,

@@ -63,29 +63,73 @@ export function largestIntermediate(roots: readonly Node[], bindings: Bindings):
   return largest;
 }
 
-/** The arguments of every non-smooth op (the op table's `smooth: false`) reachable from `roots`. */
+/**
+ * The non-smooth nodes (the op table's `smooth: false`) reachable from `roots`: the elementwise
+ * kinks (at 0 of their argument), maximum and minimum (where their arguments tie), and segmax
+ * and argmask (where a group's largest entries tie).
+ */
 export function kinkArguments(roots: readonly Node[]): Node[] {
-  const args = new Map<number, Node>();
-  for (const node of topologicalOrder(roots))
-    if (!OPS[node.op].smooth) args.set(nth(node.inputs, 0).id, nth(node.inputs, 0));
-  return [...args.values()];
+  return topologicalOrder(roots).filter((node) => !OPS[node.op].smooth);
 }
 
-/** The smallest |z| over the kink arguments (Infinity when there are none). */
-export function kinkMargin(args: readonly Node[], bindings: Bindings): number {
-  if (args.length === 0) return Infinity;
+/** Per kink node and example: its distance from the kink per entry, and which side it is on. */
+function kinkSides(kink: Node, inputs: readonly Tensor[]): { distance: number[]; side: string[] } {
+  const [a, b] = [nth(inputs, 0).data, inputs[1]?.data];
+  if (kink.op === "maximum" || kink.op === "minimum") {
+    const other = present(b, "the second argument");
+    const size = Math.max(a.length, other.length);
+    const at = (data: Float64Array, i: number) => nth(data, data.length === 1 ? 0 : i);
+    const pairs = Array.from({ length: size }, (_, i) => at(a, i) - at(other, i));
+    return { distance: pairs.map(Math.abs), side: pairs.map((d) => (d > 0 ? "a" : d < 0 ? "b" : "=")) };
+  }
+  if (kink.op === "segmax" || kink.op === "argmask") {
+    const table = present(kink.attrs.table, "the table").data;
+    const members = new Map<number, number[]>();
+    table.forEach((k, i) => {
+      if (k >= 0) members.set(k, [...(members.get(k) ?? []), i]);
+    });
+    const distance: number[] = [];
+    const side: string[] = [];
+    for (const group of members.values()) {
+      const sorted = [...group].sort((p, q) => nth(a, q) - nth(a, p) || p - q);
+      const [top, next] = [nth(sorted, 0), sorted[1]];
+      distance.push(next === undefined ? Infinity : nth(a, top) - nth(a, next));
+      side.push(String(top));
+    }
+    return { distance, side };
+  }
+  const values = Array.from(a);
+  return { distance: values.map(Math.abs), side: values.map((v) => (v > 0 ? "+" : v < 0 ? "-" : "0")) };
+}
+
+/** Each kink node's sides per example, from one interpretation of their inputs. */
+function kinkTable(kinks: readonly Node[], bindings: Bindings): { distance: number[]; side: string[] }[][] {
+  const inputs = [...new Map(kinks.flatMap((k) => k.inputs).map((n) => [n.id, n])).values()];
+  const values = evaluatePerExample(inputs, bindings);
+  const index = new Map(inputs.map((n, i) => [n.id, i]));
+  return kinks.map((kink) =>
+    nth(values, 0).map((_, example) =>
+      kinkSides(
+        kink,
+        kink.inputs.map((input) => nth(nth(values, present(index.get(input.id))), example)),
+      ),
+    ),
+  );
+}
+
+/** The smallest distance from a kink over the kink nodes (Infinity when there are none). */
+export function kinkMargin(kinks: readonly Node[], bindings: Bindings): number {
+  if (kinks.length === 0) return Infinity;
   let margin = Infinity;
-  for (const perExample of evaluatePerExample(args, bindings))
-    for (const t of perExample) for (const v of t.data) margin = Math.min(margin, Math.abs(v));
+  for (const perExample of kinkTable(kinks, bindings))
+    for (const { distance } of perExample) for (const d of distance) margin = Math.min(margin, d);
   return margin;
 }
 
-/** The sign pattern of the kink arguments: equal patterns mean the same smooth piece. */
-export function kinkPattern(args: readonly Node[], bindings: Bindings): string {
-  if (args.length === 0) return "";
-  return evaluatePerExample(args, bindings)
-    .map((perExample) =>
-      perExample.map((t) => Array.from(t.data, (v) => (v > 0 ? "+" : v < 0 ? "-" : "0")).join("")).join("/"),
-    )
+/** The side of every kink: equal patterns mean the same smooth piece. */
+export function kinkPattern(kinks: readonly Node[], bindings: Bindings): string {
+  if (kinks.length === 0) return "";
+  return kinkTable(kinks, bindings)
+    .map((perExample) => perExample.map(({ side }) => side.join(",")).join("/"))
     .join("|");
 }

@@ -6,8 +6,11 @@ export const EXAMPLES_DIR = join(import.meta.dirname, "../../examples");
 
 /** --set values that make each example tiny; every file in examples/ needs an entry. */
 export const SMALL_SIZES: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  "cnn_mnist.nqm": { h: 8, c: 2 },
   "general_quadratic.nqm": { d: 5 },
+  "general_quadratic_sigma.nqm": { d: 4 },
   "mnist_multiclass.nqm": { d: 6, m: 5, k: 3 },
+  "myrtle5.nqm": { h: 8, c: 2 },
   "three_layer_relu.nqm": { d: 2, m: 6 },
   "two_layer_relu.nqm": { d: 2, m: 8 },
   "two_layer_swish.nqm": { d: 2, m: 6 },

@@ -11,8 +11,10 @@
  * In smooth mode every op is C^∞ on the values the point generator produces: sqrt and log only
  * see arguments ≥ 0.5 (softplus(·) + 0.5, 1 + square(·)), divisors are ≥ 0.5 in magnitude,
  * norm only sees softplus(·) (all entries > 0, so the vector is nonzero), and negative or
- * fractional exponents only apply to positive bases. Kink mode adds relu, abs and leaky_relu
- * (the tests then keep their arguments away from 0).
+ * fractional exponents only apply to positive bases. Kink mode adds relu, abs, leaky_relu,
+ * maximum, minimum and max (the tests then keep their arguments away from kinks). Both modes
+ * index, slice, reshape, permute and reduce over an axis (the index-table ops of tables.ts), and
+ * use softmax, log_softmax and logsumexp (whose max shift carries no derivative).
  */
 import fc from "fast-check";
 import { loadModel } from "../../compiler/frontend.ts";
@@ -77,12 +79,16 @@ const SMOOTH_UNARY: readonly ((e: string) => string)[] = [
   (e) => `${wrap(e)} / sqrt(k)`,
   (e) => `${wrap(e)} * 1`,
   (e) => `${wrap(e)} ^ 1`,
+  (e) => `erf(${e})`,
+  (e) => `gelu(${e})`,
 ];
 
 const KINK_UNARY: readonly ((e: string) => string)[] = [
   (e) => `relu(${e})`,
   (e) => `abs(${e})`,
   (e) => `leaky_relu(${e}, 0.1)`,
+  (e) => `maximum(${e}, 0.2)`,
+  (e) => `minimum(-0.3, ${e})`,
 ];
 
 // Elementwise ops of two arguments (either may be a scalar that broadcasts); divisors are
@@ -148,7 +154,7 @@ class ExpressionBuilder {
 
   constructor(
     private readonly base: ReadonlyMap<string, readonly string[]>,
-    kinks: boolean,
+    private readonly kinks: boolean,
   ) {
     this.unary = kinks ? [...SMOOTH_UNARY, ...KINK_UNARY, ...KINK_UNARY] : SMOOTH_UNARY;
   }
@@ -193,7 +199,18 @@ class ExpressionBuilder {
         options.push({ arbitrary: anyTensor.map((e) => `sum(${e})`), weight: 2 });
         options.push({ arbitrary: anyTensor.map((e) => `mean(${e})`), weight: 1 });
         options.push({ arbitrary: anyTensor.map((e) => `norm(softplus(${e}))`), weight: 1 });
+        options.push({ arbitrary: anyTensor.map((e) => `logsumexp(${e})`), weight: 1 });
+        if (this.kinks) options.push({ arbitrary: anyTensor.map((e) => `max(${e})`), weight: 1 });
       }
+      // An entry of a vector or a matrix (every size is at least 2).
+      const indexed = ALL_SHAPES.filter((s) => s.length > 0 && this.has(s));
+      if (indexed.length > 0)
+        options.push({
+          arbitrary: fc
+            .constantFrom(...indexed)
+            .chain((s) => sub(s).map((e) => `${wrap(e)}[${s.length === 1 ? "1" : "1, 0"}]`)),
+          weight: 1,
+        });
       const vectors = DIMS.filter((x) => this.has([x]));
       if (vectors.length > 0) {
         options.push({
@@ -207,6 +224,23 @@ class ExpressionBuilder {
     }
     if (shape.length === 1) {
       const [x] = shape as [DimName];
+      // softmax and log_softmax of a vector; a row, a column, or a reduction over one axis of a matrix.
+      options.push({
+        arbitrary: fc
+          .tuple(fc.constantFrom("softmax", "log_softmax", "logsumexp"), sub(shape))
+          .map(([f, e]) => (f === "logsumexp" ? `${wrap(e)} - logsumexp(${e})` : `${f}(${e})`)),
+        weight: 1,
+      });
+      for (const y of DIMS) {
+        if (this.has([x, y]))
+          options.push({
+            arbitrary: fc
+              .tuple(fc.constantFrom("sum", "mean", "logsumexp", "column", ...(this.kinks ? ["max"] : [])), sub([x, y]))
+              .map(([f, m]) => (f === "column" ? `${wrap(m)}[:, 0]` : `${f}(${m}, 1)`)),
+            weight: 1,
+          });
+        if (this.has([y, x])) options.push({ arbitrary: sub([y, x]).map((m) => `${wrap(m)}[1]`), weight: 1 });
+      }
       const inner = DIMS.filter((y) => this.has([x, y]) && this.has([y]));
       if (inner.length > 0)
         options.push({
@@ -231,6 +265,14 @@ class ExpressionBuilder {
       if (this.has([x]) && this.has([y]))
         options.push({ arbitrary: fc.tuple(sub([x]), sub([y])).map(([a, b]) => `outer(${a}, ${b})`), weight: 3 });
       if (this.has([y, x])) options.push({ arbitrary: sub([y, x]).map((m) => `transpose(${m})`), weight: 2 });
+      // The same entries in another order: a reshape of the transpose's shape, or an axis permutation.
+      if (this.has([y, x]))
+        options.push({
+          arbitrary: sub([y, x]).map((m) => `reshape(${m}, [${x}, ${y}])`),
+          weight: 1,
+        });
+      if (this.has([x, y]))
+        options.push({ arbitrary: sub([x, y]).map((m) => `transpose(transpose(${m}, [1, 0]))`), weight: 1 });
       const inner = DIMS.filter((z) => this.has([x, z]) && this.has([z, y]));
       if (inner.length > 0)
         options.push({
