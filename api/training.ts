@@ -32,7 +32,13 @@ import {
   workerCount,
 } from "../runtime/sweep.ts";
 import { sweepSettings } from "../runtime/sweep-settings.ts";
-import { trainRun } from "../runtime/train.ts";
+import {
+  exactLinearRefusal,
+  kernelSpectrum,
+  type LinearDynamics,
+  referenceRuns,
+  runTraining,
+} from "../runtime/linear-exact.ts";
 import type { ScheduleKind } from "../runtime/schedule.ts";
 import { datasetHash } from "../runtime/data/content-hash.ts";
 import type { QueueFailure } from "../runtime/queue/coordinator.ts";
@@ -67,6 +73,12 @@ export interface TrainingOptions extends ModelOptions, KernelOptions {
   readonly batch?: number;
   /** A loss above cap × the initial loss counts as divergence (default 1e10). */
   readonly cap?: number;
+  /** f_lin: `exact` (closed form from K(w0)'s eigendecomposition, where it applies; the default) or `stepped`. */
+  readonly lin?: LinearDynamics;
+  /** Record the loss along the top k eigenvectors of K(w0) and along the rest (default 0: none). */
+  readonly directions?: number;
+  /** Told why f_lin is stepped although the closed form was asked for. */
+  readonly onNote?: (text: string) => void;
   /** The folder relative data paths are read from (default: the working directory). */
   readonly cwd?: string;
 }
@@ -132,7 +144,27 @@ function runSettings(options: TrainingOptions) {
     eigs: integer("--eigs", options.eigs, 1, 0),
     ...(options.batch !== undefined ? { batch: integer("--batch", options.batch, 1, 1) } : {}),
     divergenceFactor: cap,
+    ...(options.directions ? { directions: integer("--directions", options.directions, 0, 0) } : {}),
   };
+}
+
+/** `--lin`: exact (the default) or stepped. */
+function linOf(value: string | undefined): LinearDynamics {
+  if (value === undefined || value === "exact" || value === "stepped") return value ?? "exact";
+  fail("NQM3007", { option: "--lin", reason: `expected exact or stepped, got \`${value}\`` });
+}
+
+/** Notes why f_lin runs will be stepped although the closed form was asked for. */
+function noteStepped(
+  session: Session,
+  kinds: readonly ModelKind[],
+  lin: LinearDynamics,
+  batch: number | undefined,
+  onNote: ((text: string) => void) | undefined,
+): void {
+  if (!kinds.includes("lin") || lin === "stepped") return;
+  const reason = exactLinearRefusal(session, { kind: "lin", ...(batch ? { batch } : {}) }, lin);
+  if (reason !== undefined) onNote?.(`f_lin is trained by gradient steps: ${reason}`);
 }
 
 /** The session that a training command's options describe. */
@@ -225,11 +257,14 @@ export async function train(file: string, options: TrainOptions): Promise<TrainR
   const etaCrit = criticalRate(curvature.value, settings.loss, info.n);
   const lr = "absolute" in rate ? rate.absolute : rate.multiple * etaCrit;
   const runs: RunRecord[] = [];
+  const lin = linOf(options.lin);
+  noteStepped(session, kinds, lin, settings.batch, options.onNote);
   for (const kind of kinds) {
-    const record = trainRun(
+    const record = runTraining(
       session,
       start,
       { kind, lr, ...("multiple" in rate ? { lrMultiple: rate.multiple } : {}), ...settings, seed },
+      { lin },
       (t) => options.onStep?.(kind, t, settings.steps),
     );
     options.onRun?.(record);
@@ -366,6 +401,7 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
       typeof lrs === "string" ? parseLearningRates(lrs) : parseLearningRates(lrs.map((m) => `${m}x`).join(",")),
     seeds: parseSeeds(options.seeds ?? 1),
     ...settings,
+    ...(linOf(options.lin) === "stepped" ? { lin: "stepped" as const } : {}),
     cwd: options.cwd ?? process.cwd(),
   };
   // The queue's modules (BullMQ, ioredis) load only for a sweep on a queue.
@@ -399,7 +435,9 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
     // Open once here: it reports data and model errors before any worker starts, and warms the compile cache.
     const session = await openSession({ memoryLimit, ...sessionOptions(file, source, options) });
     const info = sessionInfo(session);
-    const curvature = criticalCurvature(startingPoint(session, defined(spec.seeds[0], "a sweep's first seed")));
+    const start = startingPoint(session, defined(spec.seeds[0], "a sweep's first seed"));
+    const curvature = criticalCurvature(start);
+    noteStepped(session, spec.models, spec.lin ?? "exact", spec.batch, options.onNote);
     const etaCrit = criticalRate(curvature.value, settings.loss, info.n);
     options.onStart?.({
       ...info,
@@ -439,10 +477,29 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
         },
       );
     const seconds = (performance.now() - started) / 1000;
+    // What the theory predicts, from the first seed's w0: the spectrum and, when the sweep has no
+    // f_lin runs, the exact f_lin curves to draw under f and f_quad.
+    const predictions = () => {
+      if (curvature.from !== "kernel") return {};
+      const spectrum = kernelSpectrum(session, start.w0);
+      const reference = spec.models.includes("lin")
+        ? undefined
+        : referenceRuns(session, start, spec.lrMultiples, {
+            steps: spec.steps,
+            loss: settings.loss,
+            evalEvery: spec.evalEvery,
+            eigs: 0,
+            seed: defined(spec.seeds[0], "a sweep's first seed"),
+            divergenceFactor: spec.divergenceFactor,
+            ...(spec.batch ? { batch: spec.batch } : {}),
+          });
+      return { spectrum, ...(reference ? { reference } : {}) };
+    };
     const report =
       options.report === false
         ? []
         : await writeReport(folderPath, runs, {
+            ...predictions(),
             modelFile: file,
             data: info.data,
             etaCrit,

@@ -5,6 +5,7 @@
  *   npm run bench                 two_layer_relu and three_layer_relu, the GEMM, PyTorch side by side
  *   npm run bench -- --mnist      also the MNIST sweep (builds dist/ first; several minutes)
  *   npm run bench -- --no-torch   without the PyTorch reference
+ *   npm run bench -- --linear     only the f_lin closed-form sweep (bench/linear.ts), merged into results.json
  *
  * Each step is timed in this process: warm-up runs, then the best and the median of REPEATS runs
  * (NQM_BENCH_WARMUP, NQM_BENCH_REPEATS). Targets are checked on the best times, the figure least
@@ -27,6 +28,7 @@ import { Rng } from "../runtime/rng.ts";
 import { gemmRates } from "./gemm.ts";
 import { createHandwrittenStep } from "./handwritten.ts";
 import { type TorchFigures, torchBest, torchReference } from "./torch.ts";
+import { type LinearSweepFigures, linearSweep, linearSweepText } from "./linear.ts";
 
 const WARMUP = Number(process.env.NQM_BENCH_WARMUP ?? 3);
 const REPEATS = Number(process.env.NQM_BENCH_REPEATS ?? 11);
@@ -35,6 +37,15 @@ const RESULTS = "bench/results.json";
 const argv = process.argv.slice(2);
 const withMnist = argv.includes("--mnist");
 const withTorch = !argv.includes("--no-torch");
+
+/** The f_lin sweep's target (issue 14): the closed form at least 20× faster than stepping. */
+const linearTarget = (figures: LinearSweepFigures) =>
+  target(
+    "f_lin sweep, 20 rates: stepped / closed form (CPU)",
+    figures.agreement < 1e-9 ? figures.cpuSpeedup : undefined,
+    "≥",
+    20,
+  );
 
 /** Milliseconds of one step: best and median wall clock, and the best CPU time of this process (all its threads). */
 interface Timing {
@@ -244,6 +255,28 @@ function printTargets(targets: readonly Target[]): void {
     console.log(
       `    ${t.status.padEnd(4)}  ${t.name.padEnd(52)}${pad(fmt(t.value, t.value !== undefined && t.value >= 100 ? 0 : 3), 9)}  (${t.op} ${t.bound})`,
     );
+}
+
+if (argv.includes("--linear")) {
+  // Only this section: its figures replace the `linear` entry of results.json, the rest is kept.
+  const dir = mkdtempSync(join(tmpdir(), "nqm-bench-linear-"));
+  const load = loadavg();
+  const result = await linearSweep(dir);
+  const loadEnd = loadavg();
+  rmSync(dir, { recursive: true, force: true });
+  for (const line of linearSweepText(result)) console.log(line);
+  const goal = linearTarget(result);
+  printTargets([goal]);
+  const previous = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, "utf8")) as Record<string, unknown>) : {};
+  const linear = {
+    date: new Date().toISOString(),
+    loadAverage: { start: load, end: loadEnd },
+    ...result,
+    target: goal,
+  };
+  writeFileSync(RESULTS, `${JSON.stringify({ ...previous, linear }, null, 2)}\n`);
+  console.log(`wrote the linear entry of ${RESULTS}`);
+  process.exit(0);
 }
 
 const loadStart = loadavg();
@@ -457,6 +490,11 @@ const threeTargets: Target[] = [
   target("cached load wasm (ms)", threeCompile.wasm.cachedMs, "≤", 50),
 ];
 
+// ---- the f_lin sweep in closed form against stepping (issue 14) ----
+const linear = await linearSweep(cacheDir);
+const linearTargets = [linearTarget(linear)];
+mark("linear");
+
 // ---- the MNIST sweep (--mnist) ----
 interface MnistFigures {
   readonly date: string;
@@ -624,6 +662,10 @@ console.log(`  compile (fresh process, wall and this process's CPU): ${compileTe
 console.log("  targets:");
 printTargets(threeTargets);
 
+for (const line of linearSweepText(linear)) console.log(line);
+console.log("  targets:");
+printTargets(linearTargets);
+
 if (mnist !== undefined) {
   console.log(
     `\nMNIST sweep (0/1, 128 train, 2000 test, m 2048, 5 rates × 3 models × 100 steps)${withMnist ? "" : `, from ${mnist.date} (not rerun: --mnist)`}:` +
@@ -685,6 +727,7 @@ writeFileSync(
         compile: threeCompile,
         targets: threeTargets,
       },
+      linear: { ...linear, target: linearTargets[0] },
       mnist: mnist ?? (mnistError === undefined ? null : { error: mnistError }),
     },
     null,

@@ -26,7 +26,7 @@ const DATA_HELP = `Data sets (--data), each with key=value options after a colon
   cifar:DIR                       CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin)
 The file kinds take classes=0+2 (or all), n=, test=, scale=, center=, normalize=; integer labels are
 classes (two: -1/+1, more: one-hot), float labels targets. E.g. cifar:data/cifar-10-batches-bin,classes=0+2,n=128`;
-import { collectSet, deprecated, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
+import { collectSet, collectSetValues, deprecated, parseChoice, parseFloatOption, parseInteger } from "./options.ts";
 
 const BACKEND_HELP =
   "kernels: js (portable loops), wasm (WebAssembly SIMD products and elementwise loops on threads) or auto, the fastest here";
@@ -79,10 +79,19 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .configureHelp(markRequired())
     .exitOverride();
 
-  const withModel = (command: Command) =>
-    command
-      .argument("<file>", "model file (.nqm)")
-      .option("--set <name=value>", "set a dim or const (repeatable, or comma-separated)", collectSet)
+  const withModel = (command: Command, sweep = false) =>
+    (sweep
+      ? command
+          .argument("<file>", "model file (.nqm)")
+          .option(
+            "--set <name=value>",
+            "set a dim or const (repeatable, or comma-separated); NAME=V1,V2,… sweeps those values as an axis",
+            collectSetValues,
+          )
+      : command
+          .argument("<file>", "model file (.nqm)")
+          .option("--set <name=value>", "set a dim or const (repeatable, or comma-separated)", collectSet)
+    )
       .option("--block <name>", "the model block to use when the file holds several")
       .addOption(deprecatedAlias("--model-name <name>", "--block"))
       .hook("preAction", (command) => {
@@ -177,8 +186,8 @@ function buildProgram(setExitCode: (code: number) => void): Command {
         setExitCode(await (await compile()).verifyCommand(file, options)),
     );
 
-  const withTraining = (command: Command) =>
-    withKernels(withModel(command))
+  const withTraining = (command: Command, sweep = false) =>
+    withKernels(withModel(command, sweep))
       .requiredOption(
         "--data <spec>",
         "the data set: gauss1d, single, mnist, csv:PATH, npy:X,Y, npz:FILE, idx:IMAGES,LABELS, cifar:DIR (see --help)",
@@ -199,6 +208,17 @@ function buildProgram(setExitCode: (code: number) => void): Command {
       )
       .option("--eigs <k>", "track the top k eigenvalues of the tangent kernel (0: none)", parseInteger("--eigs", 0), 1)
       .option("--batch <b>", "mini-batch size for SGD (default: full batch)", parseInteger("--batch", 1))
+      .option(
+        "--lin <how>",
+        "f_lin: exact (closed form from the eigendecomposition of K(w0), where it applies) or stepped",
+        "exact",
+      )
+      .option(
+        "--directions <k>",
+        "record the loss along the top k eigenvectors of K(w0) and along the rest (0: none)",
+        parseInteger("--directions", 0),
+        0,
+      )
       .option(
         "--cap <factor>",
         "a loss above factor × the initial loss counts as divergence",
@@ -225,6 +245,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
       .description(
         "sweep learning rates across f, f_lin and f_quad in parallel; write runs, summary, plots and report",
       ),
+    true,
   )
     .option("--lrs <range>", "η/η_crit values: START:STOP:STEP or a comma list", "0.5x:4.5x:0.25x")
     .option("--model <kinds>", "f, lin, quad, a comma list, or all", "all")

@@ -19,6 +19,33 @@ export function collectSet(value: string, previous: Record<string, number> = {})
   return result;
 }
 
+/**
+ * Commander collector for `nqm sweep --set`: NAME=VALUE items as collectSet reads them, where a
+ * bare value after an item adds another value of the same name (`m=500,1000,2000`: a sweep axis).
+ */
+export function collectSetValues(value: string, previous: Record<string, number[]> = {}): Record<string, number[]> {
+  const result: Record<string, number[]> = { ...previous };
+  let last: string | undefined;
+  for (const item of value.split(",").filter((s) => s.trim() !== "")) {
+    const bare = /^\s*(\S+)\s*$/.exec(item)?.[1];
+    if (last !== undefined && bare !== undefined && !bare.includes("=")) {
+      const number = Number(bare);
+      if (!DECIMAL.test(bare) || !Number.isFinite(number))
+        fail("NQM3003", { name: last, value: bare, reason: "the value is not a finite number" });
+      const values = result[last] ?? [];
+      if (values.includes(number))
+        fail("NQM3003", { name: last, value: bare, reason: "the value is given twice (each value is one sweep)" });
+      values.push(number);
+      continue;
+    }
+    const [name, number] = Object.entries(collectSet(item))[0] ?? [];
+    if (name === undefined || number === undefined) fail("NQM3002", { text: item });
+    Object.defineProperty(result, name, { value: [number], enumerable: true, writable: true, configurable: true });
+    last = name;
+  }
+  return result;
+}
+
 /** Parses an integer option such as --seed or --steps, within [min, max]. */
 export function parseInteger(option: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value: string) => {

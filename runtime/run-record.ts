@@ -20,6 +20,8 @@ export interface RunRecord {
   sweep?: string;
   id: string;
   model: ModelKind;
+  /** f_lin only: solved in closed form from the eigendecomposition of K(w0), or by gradient steps. */
+  dynamics?: "exact" | "stepped";
   /** The learning rate η. */
   lr: number;
   /** η/η_crit. */
@@ -60,6 +62,10 @@ export interface RunRecord {
   eigs?: number[][];
   /** distance[i] = ‖w − w0‖ at step evalSteps[i] (or at step i when it has one entry per step). */
   distance: number[];
+  /** f only: ‖K(w_T) − K(w0)‖_F / ‖K(w0)‖_F at the run's last step (for small enough K: docs/training.md). */
+  kernelChange?: number;
+  /** directions[i] = the loss along each of the top-k eigenvectors of K(w0), then along the rest, at step evalSteps[i]. */
+  directions?: number[][];
   /** The lowest test loss seen during training; null without a test set or finite value. */
   bestTestLoss: number | null;
   /** The highest finite training loss of the run (exact, also when trainLoss keeps only some steps). */
@@ -89,6 +95,7 @@ export const RUN_RECORD = z.object({
   sweep: z.string().optional(),
   id: z.string(),
   model: z.enum(["f", "lin", "quad"]),
+  dynamics: z.enum(["exact", "stepped"]).optional(),
   lr: z.number().positive(),
   lrMultiple: z.number().positive(),
   etaCrit: z.number().positive(),
@@ -107,6 +114,8 @@ export const RUN_RECORD = z.object({
   lambdaMax: z.array(stored),
   eigs: z.array(z.array(stored)).optional(),
   distance: z.array(stored),
+  directions: z.array(z.array(stored)).optional(),
+  kernelChange: stored.optional(),
   bestTestLoss: z.number().nullable(),
   peakTrainLoss: stored.optional(),
   finalTrainLoss: stored,

@@ -38,6 +38,10 @@ export interface SweepSettings {
   readonly batch: number | null;
   /** The divergence cap (`--cap`). */
   readonly divergenceFactor: number;
+  /** How f_lin runs are computed: closed form where it applies, or stepped (`--lin`). */
+  readonly lin?: "exact" | "stepped";
+  /** How many top eigen-directions of K(w0) the loss is split along (`--directions`, 0: none). */
+  readonly directions?: number;
   readonly dtype: string;
   /** The backend asked for (`auto` unless --backend was given). */
   readonly backend: string;
@@ -95,6 +99,8 @@ export function sweepSettings(spec: SweepSpec): SweepSettings {
     eigs: spec.eigs,
     batch: spec.batch ?? null,
     divergenceFactor: spec.divergenceFactor,
+    lin: spec.lin ?? "exact",
+    directions: spec.directions ?? 0,
     dtype: spec.dtype ?? "f64",
     backend: spec.backend ?? "auto",
     nqmVersion: COMPILER_VERSION,

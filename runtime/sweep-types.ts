@@ -22,6 +22,10 @@ export interface SweepSpec extends SessionOptions {
    * identity: the data spec is.
    */
   readonly dataHash?: string;
+  /** f_lin in closed form (default) or by steps. */
+  readonly lin?: "exact" | "stepped";
+  /** Record the loss along the top-k eigenvectors of K(w0) (0 or absent: none). */
+  readonly directions?: number;
 }
 
 /** One run of a sweep, by its place in the sweep's fixed order. */

@@ -14,7 +14,8 @@ import {
   type Session,
 } from "./session.ts";
 import type { Job, JobOutcome, SweepSpec } from "./sweep-types.ts";
-import { trainRun, type RunStart } from "./train.ts";
+import type { RunStart } from "./train.ts";
+import { runTraining } from "./linear-exact.ts";
 
 const spec = workerData as SweepSpec;
 let session: Promise<Session> | undefined;
@@ -52,19 +53,25 @@ export default async function runJob(job: Job): Promise<JobOutcome> {
     const opened = await session;
     const start = startFor(opened, job.seed);
     const etaCrit = criticalRate(criticalCurvature(start).value, spec.loss, opened.data.train.n);
-    const record = trainRun(opened, start, {
-      kind: job.kind,
-      lr: job.lrMultiple * etaCrit,
-      lrMultiple: job.lrMultiple,
-      steps: spec.steps,
-      loss: spec.loss,
-      evalEvery: spec.evalEvery,
-      ...(spec.evalSchedule !== undefined ? { evalSchedule: spec.evalSchedule } : {}),
-      eigs: spec.eigs,
-      ...(spec.batch !== undefined ? { batch: spec.batch } : {}),
-      seed: job.seed,
-      divergenceFactor: spec.divergenceFactor,
-    });
+    const record = runTraining(
+      opened,
+      start,
+      {
+        kind: job.kind,
+        lr: job.lrMultiple * etaCrit,
+        lrMultiple: job.lrMultiple,
+        steps: spec.steps,
+        loss: spec.loss,
+        evalEvery: spec.evalEvery,
+        ...(spec.evalSchedule !== undefined ? { evalSchedule: spec.evalSchedule } : {}),
+        eigs: spec.eigs,
+        ...(spec.batch !== undefined ? { batch: spec.batch } : {}),
+        seed: job.seed,
+        divergenceFactor: spec.divergenceFactor,
+        ...(spec.directions ? { directions: spec.directions } : {}),
+      },
+      spec.lin ? { lin: spec.lin } : {},
+    );
     return { ok: true, record };
   } catch (error) {
     if (error instanceof NqmError) return { ok: false, diagnostics: error.diagnostics };

@@ -141,6 +141,9 @@ function identity(spec: SweepSpec): string {
     dtype: spec.dtype === "f32" ? "f32" : undefined,
     // Always present: a sweep of an nqm without schedules (measured uniformly, phases by the old rule) is not resumed.
     evalSchedule: spec.evalSchedule ?? "dense-early",
+    // Absent (exact f_lin, no directions) leaves the identity of older sweeps as it was.
+    lin: spec.lin === "stepped" ? "stepped" : undefined,
+    directions: spec.directions || undefined,
   });
 }
 

@@ -31,6 +31,7 @@ import { Thinned } from "./thinned.ts";
 import { fail } from "../foundation/diagnostics.ts";
 import type { PreparedSet } from "../compiler/codegen/api.ts";
 import { checkMemory } from "./memory.ts";
+import { directionBasis, lossComponents } from "./directions.ts";
 import { scheduleOfKind, type ScheduleKind } from "./schedule.ts";
 import { countCorrect, datasetAccuracyRule, lossFor } from "./loss.ts";
 import { objectiveFor } from "./objective.ts";
@@ -57,6 +58,10 @@ export interface RunConfig {
   readonly divergenceFactor: number;
   /** The most entries the record keeps per series (default RECORD_POINTS). */
   readonly recordPoints?: number;
+  /** Record the loss along the top-k eigenvectors of K(w0) and the rest at each evaluation (docs/training.md). */
+  readonly directions?: number;
+  /** Called with the trained vector at the end (w for f, Δ for f_lin and f_quad). */
+  readonly onEnd?: (params: Float64Array) => void;
 }
 
 /** What the run needs from its seed's initialization. */
@@ -76,7 +81,7 @@ const TRACKING_TOL = 1e-6;
  * The phase of a run from its initial and final losses, whether any loss rose above the initial
  * one, divergence, and ‖∇L(w_T)‖/‖∇L(w0)‖ when known (full-batch runs).
  */
-function phaseFrom(
+export function phaseFrom(
   initial: number,
   final: number,
   roseAbove: boolean,
@@ -306,6 +311,15 @@ export function trainRun(
     eigenvectors = result.vectors;
     return result.values;
   };
+  const basis = config.directions ? directionBasis(session, w0, config.directions) : undefined;
+  const trainPredictions = new Float64Array(basis ? n * K : 0);
+  const components = (): number[] => {
+    if (!basis) return [];
+    if (!trainSet) kernels.f(params, X, n, trainPredictions);
+    else if (config.kind === "lin") kernels.fLinPrepared(trainSet, params, trainPredictions);
+    else kernels.fQuadPrepared(trainSet, params, trainPredictions);
+    return lossComponents(basis, trainPredictions, y, config.loss, n);
+  };
   const distance = (): number => {
     if (config.kind !== "f") return Math.sqrt(dot(params, params));
     let s = 0;
@@ -325,6 +339,7 @@ export function trainRun(
     accuracy?: number;
     eigs: number[];
     distance: number;
+    directions?: number[];
   }>(points);
   const schedule = scheduleOfKind(config.evalSchedule ?? "dense-early", config.steps, config.evalEvery);
   let initialLoss = Number.NaN;
@@ -367,6 +382,7 @@ export function trainRun(
         ...(accuracy !== undefined ? { accuracy } : {}),
         eigs: trackEigenvalues(),
         distance: distance(),
+        ...(basis ? { directions: components() } : {}),
       });
     }
     onStep?.(t);
@@ -374,6 +390,7 @@ export function trainRun(
     // params − lr·grad, as params + (−lr)·grad: the same in IEEE arithmetic (negation is exact).
     axpy(-config.lr, grad, params);
   }
+  config.onEnd?.(params);
   const curvature = criticalCurvature(start);
   const etaCrit = criticalRate(curvature.value, config.loss, n);
   const lrMultiple = config.lrMultiple ?? config.lr / etaCrit;
@@ -407,6 +424,7 @@ export function trainRun(
     lambdaMax: evaluated.flatMap((e) => e.eigs.slice(0, 1)),
     ...(config.eigs > 1 ? { eigs: evaluated.map((e) => e.eigs) } : {}),
     distance: evaluated.map((e) => e.distance),
+    ...(basis ? { directions: evaluated.map((e) => e.directions ?? []) } : {}),
     bestTestLoss: Number.isFinite(bestTestLoss) ? bestTestLoss : null,
     peakTrainLoss: Number.isFinite(peakLoss) ? peakLoss : initialLoss,
     finalTrainLoss: finalLoss,

@@ -7,11 +7,16 @@ import { majorityPhase, testLossAcrossCritical, writeReport } from "../../runtim
 import { formatLabel } from "../../runtime/plot/series.ts";
 import { MODEL_LABELS, MODEL_ORDER, type ModelKind, type RunRecord } from "../../runtime/run-record.ts";
 import { progress, type Progress } from "../../runtime/progress.ts";
-import { type SessionInfo, sweep, train, type LossNormalization } from "../../api/training.ts";
+import { DEFAULT_OUT_ROOT, type SessionInfo, sweep, train, type LossNormalization } from "../../api/training.ts";
 import { readRuns } from "../../runtime/sweep.ts";
 import { mergeSweepFolders } from "../../runtime/sweep-merge.ts";
 import { sweepSettings } from "../../runtime/sweep-settings.ts";
 import type { ScheduleKind } from "../../runtime/schedule.ts";
+import type { LinearDynamics } from "../../runtime/linear-exact.ts";
+import { type AxisPoint, kernelChanges, largestConverged, writeAxisReport } from "../../runtime/plot/axis.ts";
+import { defined } from "../../foundation/defined.ts";
+import { fail } from "../../foundation/diagnostics.ts";
+import { basename } from "node:path";
 import { kernelChoice, type KernelOptions, report } from "../io.ts";
 import { alignColumns } from "../table.ts";
 
@@ -30,6 +35,9 @@ export interface TrainingOptions extends KernelOptions {
   eigs: number;
   batch?: number;
   cap: number;
+  /** f_lin: exact or stepped (default exact). */
+  lin?: string;
+  directions?: number;
 }
 
 /** The library's training options from the command's. */
@@ -46,6 +54,9 @@ function trainingChoice(options: TrainingOptions) {
     eigs: options.eigs,
     ...(options.batch !== undefined ? { batch: options.batch } : {}),
     cap: options.cap,
+    ...(options.lin !== undefined ? { lin: options.lin as LinearDynamics } : {}),
+    ...(options.directions ? { directions: options.directions } : {}),
+    onNote: (text: string) => process.stderr.write(`nqm: ${text}\n`),
     ...kernelChoice(options),
   };
 }
@@ -68,6 +79,7 @@ function summaryLine(r: RunRecord): string {
     r.lambdaMax.length > 0 ? `  λ_max ${num(r.lambdaMax[0])} → ${num(r.lambdaMax.at(-1))}` : "",
     r.bestTestLoss !== null ? `  best test ${num(r.bestTestLoss)}` : "",
     r.bestTestAccuracy != null ? `  best test accuracy ${num(r.bestTestAccuracy)}` : "",
+    r.dynamics === "exact" ? "  (closed form)" : "",
   ].join(" ");
 }
 
@@ -122,7 +134,9 @@ export async function trainCommand(
 }
 
 /** The options of `nqm sweep`. */
-export interface SweepOptions extends TrainingOptions {
+export interface SweepOptions extends Omit<TrainingOptions, "set"> {
+  /** --set values; one name with several values is a sweep axis (`m=500,1000`). */
+  set?: Record<string, number | readonly number[]>;
   lrs: string;
   /** f, lin, quad, a comma list or all (--model; --models is its old spelling). */
   model: string;
@@ -146,7 +160,73 @@ export interface SweepOptions extends TrainingOptions {
   onFolder?: (folder: string) => void;
 }
 
-export async function sweepCommand(file: string, options: SweepOptions): Promise<number> {
+/** The --set values as one value each, and the axis: the one name given several values (NQM3007 for two). */
+function splitAxis(given: Record<string, number | readonly number[]>): {
+  set: Record<string, number>;
+  axis?: { name: string; values: readonly number[] };
+} {
+  const set: Record<string, number> = {};
+  let axis: { name: string; values: readonly number[] } | undefined;
+  for (const [name, value] of Object.entries(given)) {
+    const values = typeof value === "number" ? [value] : value;
+    if (values.length === 1) set[name] = defined(values[0], "a --set value");
+    else if (axis === undefined) axis = { name, values };
+    else
+      fail("NQM3007", {
+        option: "--set",
+        reason: `${axis.name} and ${name} both have several values; a sweep has one such axis`,
+      });
+  }
+  return axis ? { set, axis } : { set };
+}
+
+/**
+ * A sweep along a dim or const: one learning-rate sweep per value in ROOT/NAME=VALUE (each
+ * resumable, compiled once per value and cached), then the plots across the values and
+ * ROOT/report.md (runtime/plot/axis.ts). ROOT is --out, or FILE-NAME under the output root.
+ */
+async function axisSweep(
+  file: string,
+  options: SweepOptions,
+  set: Record<string, number>,
+  axis: { name: string; values: readonly number[] },
+): Promise<number> {
+  const root = options.out ?? join(options.outRoot ?? DEFAULT_OUT_ROOT, `${basename(file, ".nqm")}-${axis.name}`);
+  const points: AxisPoint[] = [];
+  for (const value of axis.values) {
+    const out = join(root, `${axis.name}=${value}`);
+    process.stderr.write(
+      `nqm: sweep ${points.length + 1} of ${axis.values.length}: ${axis.name} = ${value} in ${out}\n`,
+    );
+    const code = await sweepCommand(file, { ...options, set: { ...set, [axis.name]: value }, out });
+    if (code !== 0) return code;
+    points.push({ value, runs: readRuns(join(out, "runs.jsonl")) });
+  }
+  const lines = [`swept ${axis.name} = ${axis.values.join(", ")}: one folder each in ${root}`];
+  if (options.report) {
+    const paths = await writeAxisReport(root, axis.name, points);
+    lines.push(`report across ${axis.name}: ${paths.at(-1)}`);
+  }
+  const models = MODEL_ORDER.filter((m) => points.some((p) => p.runs.some((r) => r.model === m)));
+  lines.push(
+    ...alignColumns([
+      [axis.name, ...models.map((m) => `largest convergent η/η_crit, ${MODEL_LABELS[m]}`)],
+      ...points.map((p) => [String(p.value), ...models.map((m) => String(largestConverged(p.runs, m) ?? "none"))]),
+    ]),
+  );
+  const { fits } = kernelChanges(points);
+  if (fits.length > 0)
+    lines.push(
+      `kernel change of lazy f runs against ${axis.name}, fitted log–log slope: ${fits.map((f) => `${f.multiple}x ${f.slope.toFixed(3)}`).join(", ")}`,
+    );
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
+
+export async function sweepCommand(file: string, given: SweepOptions): Promise<number> {
+  const { set, axis } = splitAxis(given.set ?? {});
+  if (axis) return axisSweep(file, given, set, axis);
+  const options = { ...given, set };
   let bar: Progress | undefined;
   const result = await sweep(file, {
     ...trainingChoice(options),

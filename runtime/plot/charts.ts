@@ -98,7 +98,18 @@ interface EdgeRow {
   label: string;
 }
 
-type Row = CurveRow | MarkRow | EdgeRow;
+/** A thin reference curve under a panel's measured ones (the exact f_lin run of the same rate). */
+interface ReferenceRow {
+  kind: "reference";
+  model: string;
+  rate: string;
+  group: number;
+  run: string;
+  step: number;
+  value: number;
+}
+
+type Row = CurveRow | MarkRow | EdgeRow | ReferenceRow;
 
 interface Series {
   steps: number[];
@@ -220,6 +231,35 @@ export interface ChartOptions {
   lossNormalization?: LossNormalization;
   /** The model's loss (labels the loss axes); default squared. */
   lossName?: LossName;
+  /** f_lin runs drawn thin under the f and f_quad panels' curves of the same rate (the loss chart). */
+  reference?: readonly RunRecord[];
+}
+
+/** Rows of the reference runs, once per panel (f, f_quad) of `runs`, clamped into the axis like the curves. */
+function referenceRows(runs: readonly RunRecord[], reference: readonly RunRecord[], axis: Axis): ReferenceRow[] {
+  const groups = rateGroups(runs.map((r) => r.lrMultiple));
+  const panels = (["f", "quad"] as const).filter((kind) => runs.some((r) => r.model === kind));
+  const rows: ReferenceRow[] = [];
+  for (const ref of reference) {
+    const group = groups.findIndex((g) => g.includes(ref.lrMultiple));
+    if (group < 0) continue;
+    const { steps, values } = lossSeries(ref);
+    const clamped = clampSeries(steps, values, axis.low, axis.high, axis.log);
+    const thinned = downsample(clamped.steps, clamped.values, MAX_POINTS);
+    for (const kind of panels)
+      thinned.steps.forEach((step, i) => {
+        rows.push({
+          kind: "reference",
+          model: MODEL_LABELS[kind],
+          rate: rateLabel(ref.lrMultiple),
+          group,
+          run: `${ref.id} under ${MODEL_LABELS[kind]}`,
+          step,
+          value: thinned.values[i] ?? Number.NaN,
+        });
+      });
+  }
+  return rows;
 }
 
 /**
@@ -240,8 +280,13 @@ export function lossChart(runs: readonly RunRecord[], options: ChartOptions = {}
   const low = Math.min(high / 10, Math.max(floor, Number.isFinite(lowest) ? lowest / 2 : floor));
   const axis = { low, high, log: true };
   const lastStep = lastStepOf(runs);
-  return curveChart(runs, curveRows(runs, lossSeries, axis, lastStep), axis, lastStep, {
-    title: options.title ?? "Training loss",
+  const reference = referenceRows(runs, options.reference ?? [], axis);
+  return curveChart(runs, [...reference, ...curveRows(runs, lossSeries, axis, lastStep)], axis, lastStep, {
+    title:
+      options.title ??
+      (reference.length > 0
+        ? "Training loss (thin: the exact f_lin run of the same η under f and f_quad)"
+        : "Training loss"),
     yTitle: trainingLossLabel(options.lossNormalization ?? "sum", options.lossName),
   });
 }
@@ -341,6 +386,16 @@ function curveChart(
             mark: { type: "text", align: "right", baseline: "bottom", dy: -1, fontSize: 8, clip: true },
             encoding: { x, y, color, text: { field: "label" } },
           },
+          // Only when there are reference rows: a chart without them keeps its layers as they were.
+          ...(rows.some((r) => r.kind === "reference")
+            ? [
+                {
+                  transform: [{ filter: "datum.kind === 'reference'" }],
+                  mark: { type: "line" as const, strokeWidth: 0.7, opacity: 0.55, clip: true },
+                  encoding: { x, y, color, detail: { field: "run", type: "nominal" as const } },
+                },
+              ]
+            : []),
           {
             transform: [{ filter: "datum.kind === 'curve'" }],
             mark: { type: "line", strokeWidth: 1.4, clip: true },
@@ -795,9 +850,16 @@ export function testAccuracyChart(runs: readonly RunRecord[], options: { title?:
   };
 }
 
-/** The phase of each (model, η/η_crit) as a coloured grid; mixed seeds show the majority and its share. */
-export function phaseChart(runs: readonly RunRecord[], options: { title?: string } = {}): TopLevelSpec {
-  const cells = groupRuns(runs).map((group) => {
+/**
+ * The phase of each (model, η/η_crit) as a coloured grid; mixed seeds show the majority and its
+ * share. `predicted` rows (e.g. "f_lin, theory") give the phase the theory predicts at each rate,
+ * so the predicted boundaries sit beside the measured ones.
+ */
+export function phaseChart(
+  runs: readonly RunRecord[],
+  options: { title?: string; predicted?: ReadonlyArray<{ label: string; phaseAt: (multiple: number) => Phase }> } = {},
+): TopLevelSpec {
+  const measured = groupRuns(runs).map((group) => {
     const { phase, count } = majorityPhase(group.runs);
     const label = count === group.runs.length ? phase : `${phase} ${count}/${group.runs.length}`;
     return {
@@ -808,8 +870,21 @@ export function phaseChart(runs: readonly RunRecord[], options: { title?: string
       label,
     };
   });
-  const multiples = [...new Set(cells.map((c) => c.multiple))].sort((a, b) => a - b).map((value) => formatLabel(value));
-  const models = MODEL_SORT.filter((m) => cells.some((c) => c.model === m));
+  const rates = [...new Set(measured.map((c) => c.multiple))].sort((a, b) => a - b);
+  const predictedRows = (options.predicted ?? []).flatMap((row) =>
+    rates.map((multiple) => {
+      const phase = row.phaseAt(multiple);
+      // A rate exactly at a threshold is neither side: the theory's "unfinished" there reads "edge".
+      const label = phase === "unfinished" ? "edge" : phase;
+      return { model: row.label, multiple, multipleLabel: formatLabel(multiple), phase, label };
+    }),
+  );
+  const cells = [...measured, ...predictedRows];
+  const multiples = rates.map((value) => formatLabel(value));
+  const models = [
+    ...MODEL_SORT.filter((m) => measured.some((c) => c.model === m)),
+    ...(options.predicted ?? []).map((row) => row.label),
+  ];
   const x = {
     field: "multipleLabel",
     type: "ordinal",

@@ -20,9 +20,10 @@ import {
 } from "./charts.ts";
 import { renderPng, renderSvg } from "./render.ts";
 import { formatLabel } from "./series.ts";
+import { directionsChart, hasDirections, predictedThresholds, spectrumChart } from "./theory.ts";
 import { earlyEvaluationSteps } from "../schedule.ts";
 import { CONVERGED_FRACTION } from "../run-record.ts";
-import type { ReportMeta, RunRecord } from "./types.ts";
+import type { Phase, ReportMeta, RunRecord } from "./types.ts";
 import { MODEL_LABELS, MODEL_ORDER } from "./types.ts";
 
 interface Figure {
@@ -50,6 +51,9 @@ interface ReportContent {
   settings: Array<[string, string]>;
   converged: Table;
   phases: Table;
+  /** The thresholds the spectrum of K(w0) predicts, and how the measured ones compare (empty without a spectrum). */
+  thresholds: Table;
+  comparisons: string[];
   notes: string[];
 }
 
@@ -70,14 +74,18 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
   const lossNormalization = meta.lossNormalization;
   const lossName = meta.loss ?? meta.settings.modelLoss ?? "squared";
   const figures: Figure[] = [
-    { name: "loss", title: "Training loss", spec: lossChart(runs, { lossNormalization, lossName }) },
+    {
+      name: "loss",
+      title: "Training loss",
+      spec: lossChart(runs, { lossNormalization, lossName, reference: meta.reference ?? exactReference(runs) }),
+    },
     { name: "lambda-max", title: "λ_max of the tangent kernel", spec: lambdaMaxChart(runs) },
     {
       name: "best-test-loss",
       title: "Best test loss against η/η_crit",
       spec: bestTestLossChart(runs, { lossNormalization, lossName }),
     },
-    { name: "phases", title: "Phases", spec: phaseChart(runs) },
+    { name: "phases", title: "Phases", spec: phaseChart(runs, { predicted: predictedPhases(meta) }) },
   ];
   if (runs.some((r) => r.testAccuracy !== undefined))
     figures.push({
@@ -87,6 +95,15 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
     });
   if (runs.some((r) => (r.eigs?.length ?? 0) > 0))
     figures.push({ name: "eigenvalues", title: "Top kernel eigenvalues", spec: eigenvaluesChart(runs) });
+  if (meta.spectrum && meta.spectrum.values.length > 0)
+    figures.push({ name: "spectrum", title: "Spectrum of K(w0)", spec: spectrumChart(meta.spectrum) });
+  for (const kind of MODEL_ORDER)
+    if (hasDirections(runs, kind))
+      figures.push({
+        name: `directions-${kind}`,
+        title: `${MODEL_LABELS[kind]}: loss along the eigen-directions of K(w0)`,
+        spec: directionsChart(runs, kind),
+      });
   const written: string[] = [];
   const svgs = new Map<string, string>();
   for (const figure of figures) {
@@ -105,6 +122,30 @@ export async function writeReport(dir: string, runs: readonly RunRecord[], meta:
   await write(reportPath, reportMarkdown(runs, meta, figures));
   written.push(reportPath);
   return written;
+}
+
+/**
+ * The phase rows the theory predicts, from the spectrum (none without one): f_lin is lazy up to
+ * η_crit and diverges above; with one example, the NQM is lazy below η_crit, catapults up to
+ * η_max = 4/λ0 = 2η_crit and diverges above (η/η_crit exactly at a threshold: the edge).
+ */
+function predictedPhases(meta: ReportMeta): Array<{ label: string; phaseAt: (multiple: number) => Phase }> {
+  if (!meta.spectrum || meta.spectrum.values.length === 0) return [];
+  const rows: Array<{ label: string; phaseAt: (multiple: number) => Phase }> = [
+    { label: "f_lin, theory", phaseAt: (m) => (m < 1 ? "lazy" : m > 1 ? "divergent" : "unfinished") },
+  ];
+  if (meta.spectrum.rows === 1)
+    rows.push({
+      label: "f_quad, theory (one example)",
+      phaseAt: (m) => (m < 1 ? "lazy" : m > 1 && m < 2 ? "catapult" : m > 2 ? "divergent" : "unfinished"),
+    });
+  return rows;
+}
+
+/** The exact f_lin runs of the first seed: the loss chart draws them under f and f_quad. */
+function exactReference(runs: readonly RunRecord[]): RunRecord[] {
+  const seed = Math.min(...runs.map((r) => r.seed));
+  return runs.filter((r) => r.model === "lin" && r.dynamics === "exact" && r.seed === seed);
 }
 
 function plural(count: number, word: string): string {
@@ -148,6 +189,17 @@ function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportCont
     ["batch", s.batch === null ? "full batch (gradient descent)" : `mini-batches of ${s.batch}`],
     ["divergence cap", `${formatLabel(s.divergenceFactor)} × max(L0, L_zero)`],
     [
+      "f_lin dynamics",
+      s.lin === "stepped"
+        ? "gradient steps (--lin stepped)"
+        : "closed form from the eigendecomposition of K(w0) where it applies (records say `exact` or `stepped`)",
+    ],
+    ...((s.directions ?? 0) > 0
+      ? ([
+          ["directions", `the loss along the top ${plural(s.directions ?? 0, "eigenvector")} of K(w0) and the rest`],
+        ] as Array<[string, string]>)
+      : []),
+    [
       "dtype / backend",
       `${s.dtype} / ${s.backend}${meta.backend !== undefined && meta.backend !== s.backend ? ` (ran on ${meta.backend})` : ""}`,
     ],
@@ -185,12 +237,38 @@ function reportContent(runs: readonly RunRecord[], meta: ReportMeta): ReportCont
       }),
     ]),
   };
-  return { summary, settings, converged, phases, notes: meta.notes ?? [] };
+  const n = meta.spectrum?.rows ?? 0;
+  const predicted = meta.spectrum ? predictedThresholds(meta.spectrum, s.loss, n) : [];
+  const thresholds: Table = {
+    header: ["threshold", "η", "η/η_crit", "what the theory says"],
+    rows: predicted.map((t) => [t.name, formatLabel(t.eta, 5), formatLabel(t.multiple, 4), t.meaning]),
+  };
+  const comparisons: string[] = [];
+  const etaMax = predicted.find((t) => t.name.startsWith("η_max"));
+  if (etaMax)
+    for (const model of ["f", "quad"] as const) {
+      const row = converged.rows.find((r) => r[0] === MODEL_LABELS[model]);
+      if (row) {
+        const largest = row[1] ?? "none";
+        comparisons.push(
+          `${MODEL_LABELS[model]}: largest η/η_crit converged ${largest}, predicted η_max/η_crit = ${formatLabel(etaMax.multiple)} (4/λ0)`,
+        );
+      }
+    }
+  return { summary, settings, converged, phases, thresholds, comparisons, notes: meta.notes ?? [] };
 }
 
 const CONVERGED_PERCENT = `${CONVERGED_FRACTION * 100}%`;
 const CONVERGED_NOTE = `A learning rate counts as converged when every seed ended lazy or catapult: its final training loss at most ${CONVERGED_PERCENT} of L0, or below L0 with the gradient norm at most ${CONVERGED_PERCENT} of its initial value (the floor of what the model can fit). A loss that only fell is unfinished.`;
 const PHASES_NOTE = "Majority phase over seeds; a share like 2/3 means the seeds disagreed.";
+/** The sentence above the thresholds table: the measured spectrum it comes from. */
+const SPECTRUM_NOTE = (meta: ReportMeta): string =>
+  `From the measured spectrum of K(w0) (seed 0, ${meta.spectrum?.rows ?? 0} × ${meta.spectrum?.rows ?? 0}): ${(
+    meta.spectrum?.values ?? []
+  )
+    .slice(0, 6)
+    .map((v, i) => `λ${i + 1} = ${formatLabel(v, 5)}`)
+    .join(", ")}${(meta.spectrum?.values.length ?? 0) > 6 ? ", …" : ""}.`;
 
 function markdownTable(table: Table, code: boolean): string[] {
   const cell = (text: string, i: number) => (code && i === 0 ? `\`${text}\`` : text);
@@ -230,6 +308,18 @@ export function reportMarkdown(
     "",
     ...markdownTable(content.phases, true),
     "",
+    ...(content.thresholds.rows.length > 0
+      ? [
+          "## Predicted thresholds",
+          "",
+          SPECTRUM_NOTE(meta),
+          "",
+          ...markdownTable(content.thresholds, false),
+          "",
+          ...content.comparisons.map((line) => `- ${line}`),
+          ...(content.comparisons.length > 0 ? [""] : []),
+        ]
+      : []),
     "## Figures",
     "",
   ];
@@ -299,6 +389,11 @@ ${htmlTable(content.converged)}
 <h2>Phases</h2>
 <p>${escapeHtml(PHASES_NOTE)}</p>
 ${htmlTable(content.phases)}
+${
+  content.thresholds.rows.length > 0
+    ? `<h2>Predicted thresholds</h2>\n<p>${escapeHtml(SPECTRUM_NOTE(meta))}</p>\n${htmlTable(content.thresholds)}\n${content.comparisons.length > 0 ? list(content.comparisons) : ""}`
+    : ""
+}
 <h2>Figures</h2>
 ${figureHtml}
 ${content.notes.length > 0 ? `<h2>Notes</h2>\n${list(content.notes)}` : ""}

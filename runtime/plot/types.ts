@@ -1,5 +1,5 @@
 /** What the charts and the report read: run records (owned by training, runtime/run-record.ts) and their display order. */
-import type { Phase } from "../run-record.ts";
+import type { Phase, RunRecord } from "../run-record.ts";
 import type { SweepSettings } from "../sweep-settings.ts";
 
 export type { ModelKind, Phase, RunRecord } from "../run-record.ts";
@@ -8,6 +8,14 @@ export type { SweepSettings } from "../sweep-settings.ts";
 
 /** How the training loss was normalized. */
 export type LossNormalization = "sum" | "mean";
+
+/** The spectrum of K(w0) that the report states: its top eigenvalues and its size. */
+export interface Spectrum {
+  /** The top eigenvalues of K(w0), descending (seed 0). */
+  readonly values: readonly number[];
+  /** n·outputs: the side of K (1 for a single example with one output). */
+  readonly rows: number;
+}
 
 /** What the report needs to know besides the runs. */
 export interface ReportMeta {
@@ -25,6 +33,10 @@ export interface ReportMeta {
   /** The backend the kernels ran on (auto resolved), when known. */
   backend?: string;
   notes?: string[];
+  /** The spectrum of K(w0) for seed 0: the report's predicted thresholds and its spectrum plot. */
+  spectrum?: Spectrum;
+  /** Exact f_lin runs drawn thin under f and f_quad in the loss chart (default: the sweep's own exact f_lin runs of its first seed). */
+  reference?: readonly RunRecord[];
 }
 
 /** The model's loss (`loss` in the model file); squared unless declared. */

@@ -131,6 +131,35 @@ describe("nqm train", { concurrency: true }, () => {
     }
   });
 
+  test("--model lin runs in closed form by default and says so; --lin stepped and mini-batches take steps, to the same losses", async () => {
+    const args = [...UV, "--model", "lin", "--lr", "0.8x", "--json", "--eval-every", "20", "--directions", "1"];
+    const [exact, stepped, sgd, text] = await Promise.all([
+      nqm("train", ...args),
+      nqm("train", ...args, "--lin", "stepped"),
+      nqm("train", ...args, "--batch", "1", "--data", "gauss1d:n=4,test=0"),
+      nqm("train", ...UV, "--model", "lin", "--lr", "0.8x"),
+    ]);
+    for (const run of [exact, stepped, sgd, text]) assert.equal(run.code, 0, run.stderr);
+    const record = (run: Run) => nth((JSON.parse(run.stdout) as { runs: RunRecord[] }).runs, 0);
+    const [a, b] = [record(exact), record(stepped)];
+    assert.equal(a.dynamics, "exact");
+    assert.equal(b.dynamics, "stepped");
+    // The loss falls by about (1 − 1.6)² = 0.36 per step on both sides; compared while it is far
+    // above the rounding of f − y (by step 20 it is 1e-9 of L0; by step 50, 1e-22).
+    for (const t of [0, 5, 10, 20]) {
+      const [x, y] = [nth(a.trainLoss, t), nth(b.trainLoss, t)];
+      assert.ok(Math.abs(x - y) <= 1e-9 * y, `step ${t}: ${x} vs ${y}`);
+    }
+    assert.deepEqual(
+      present(a.directions).map((d) => d.length),
+      a.evalSteps.map(() => 2),
+    );
+    assert.equal(record(sgd).dynamics, "stepped");
+    assert.match(sgd.stderr, /f_lin is trained by gradient steps: mini-batch SGD has no closed form/);
+    assert.doesNotMatch(exact.stderr, /gradient steps/);
+    assert.match(text.stdout, /^f_lin {3}lazy .*\(closed form\)$/m);
+  });
+
   const BAD: [string, string[], string, RegExp][] = [
     ["--lr abc", ["--lr", "abc"], "NQM3007", /--lr.*`abc`/],
     ["--lr 1e999x", ["--lr", "1e999x"], "NQM3007", /--lr.*`1e999x` is too large/],
@@ -144,6 +173,7 @@ describe("nqm train", { concurrency: true }, () => {
     ],
     ["--model xyz", ["--lr", "1x", "--model", "xyz"], "NQM3007", /--model.*`xyz`/],
     ["--loss foo", ["--lr", "1x", "--loss", "foo"], "NQM3007", /--loss.*`foo`/],
+    ["--lin foo", ["--lr", "1x", "--lin", "foo"], "NQM3007", /--lin.*expected exact or stepped, got `foo`/],
     ["--data nonsense", ["--lr", "1x", "--data", "nonsense"], "NQM4003", /unknown kind `nonsense`/],
     ["--data gauss1d:n=1e9", ["--lr", "1x", "--data", "gauss1d:n=1e9"], "NQM3010", /about 14\.9 GiB of memory/],
     ["--data single:y=1e300", ["--lr", "1x", "--data", "single:y=1e300"], "NQM4003", /`1e300` is beyond/],
@@ -280,6 +310,52 @@ describe("nqm sweep: its folder", { concurrency: true }, () => {
   });
 });
 
+describe("nqm sweep --set NAME=V1,V2: a sweep axis", { concurrency: true }, () => {
+  test("one sweep per value in OUT/NAME=VALUE, then the plots across the values and OUT/report.md", async () => {
+    const out = join(WORK, "axis");
+    rmSync(out, { recursive: true, force: true });
+    const run = await nqm(
+      "sweep",
+      "examples/uv.nqm",
+      "--data",
+      "single:x=1,y=1",
+      "--set",
+      "m=100,400",
+      "--lrs",
+      "0.5x,1.5x",
+      "--models",
+      "f,quad",
+      "--steps",
+      "30",
+      "--workers",
+      "1",
+      "--out",
+      out,
+    );
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assertNoStackTrace(run);
+    for (const value of [100, 400]) assert.ok(existsSync(join(out, `m=${value}`, "runs.jsonl")), `m=${value}`);
+    for (const name of ["m-largest-converged.svg", "m-kernel-change.svg", "m-final-loss.svg", "report.md"])
+      assert.ok(existsSync(join(out, name)), name);
+    // One example: lazy at 0.5x and a catapult at 1.5x = 3/λ0 for both models at both widths.
+    assert.match(run.stdout, /^100 +1\.5 +1\.5$/m);
+    assert.match(run.stdout, /^400 +1\.5 +1\.5$/m);
+    assert.match(run.stdout, /kernel change of lazy f runs against m, fitted log–log slope: 0\.5x -?\d/);
+    const runs = readFileSync(join(out, "m=400", "runs.jsonl"), "utf8")
+      .trim()
+      .split("\n");
+    const f = JSON.parse(present(runs[0])) as RunRecord;
+    assert.ok(present(f.kernelChange) > 0, "f records carry the kernel change");
+  });
+
+  test("two names with several values: NQM3007", async () => {
+    const run = await nqm("sweep", "examples/uv.nqm", "--data", "single", "--set", "m=100,200", "--set", "d=1,2");
+    assert.equal(run.code, 1);
+    assertNoStackTrace(run);
+    assert.match(run.stderr, /NQM3007.*m and d both have several values/);
+  });
+});
+
 describe("nqm demo", () => {
   test("finishes, writes the report, plots, runs and summary, and shows the three regimes", async () => {
     const run = await demo;
@@ -295,6 +371,7 @@ describe("nqm demo", () => {
       "lambda-max.svg",
       "best-test-loss.svg",
       "phases.svg",
+      "spectrum.svg",
     ]) {
       assert.ok(existsSync(join(DEMO_OUT, name)), `${name} is missing`);
     }
@@ -302,8 +379,10 @@ describe("nqm demo", () => {
       assert.match(readFileSync(join(DEMO_OUT, name), "utf8"), /<svg[\s>]/, name);
     }
     const report = readFileSync(join(DEMO_OUT, "report.md"), "utf8");
-    for (const figure of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg"])
+    for (const figure of ["loss.svg", "lambda-max.svg", "best-test-loss.svg", "phases.svg", "spectrum.svg"])
       assert.ok(report.includes(`(${figure})`), `report links ${figure}`);
+    // The thresholds the measured spectrum predicts: η_crit = 2/λ1 is 1× by definition.
+    assert.match(report, /\| η_crit = 2\/λ1 \| [\d.e+-]+ \| 1 \|/);
 
     const runs = readFileSync(join(DEMO_OUT, "runs.jsonl"), "utf8")
       .trim()
@@ -319,6 +398,8 @@ describe("nqm demo", () => {
     for (const model of ["f", "lin", "quad"] as const) {
       assert.equal(runs.filter((r) => r.model === model).length, multiples.length, model);
     }
+    // The demo's f_lin (64 examples, one output) is solved in closed form.
+    for (const r of runs.filter((r) => r.model === "lin")) assert.equal(r.dynamics, "exact", r.id);
     for (const r of runs) {
       const where = `${r.id}: ${r.phase}`;
       if (r.lrMultiple < 1) assert.equal(r.phase, "lazy", where);

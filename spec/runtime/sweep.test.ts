@@ -296,6 +296,8 @@ describe("sweeps resume to the same runs.jsonl", () => {
       eigs: 1,
       batch: null,
       divergenceFactor: 1e10,
+      lin: "exact",
+      directions: 0,
       dtype: "f64",
       backend: "auto",
       nqmVersion: packageVersion,

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initialParameters, openSession, topEigenvalues, type Session } from "../../runtime/session.ts";
 import { trainRun, type RunConfig, type RunStart } from "../../runtime/train.ts";
+import { runTraining } from "../../runtime/linear-exact.ts";
 import type { ModelKind, RunRecord } from "../../runtime/run-record.ts";
 import { nth, present } from "../support/entries.ts";
 
@@ -428,6 +429,53 @@ describe("Theorem 3: gauss1d with d = 1 (n = 16, m = 2000)", () => {
       `final loss ${run.finalTrainLoss} vs ½‖P⊥y‖² = ${floorLoss}`,
     );
     assert.equal(train(session, start, "lin", lr, 300, { eigs: 0 }).phase, "divergent");
+  });
+
+  test("--directions 2, f_quad: the loss outside span(p1, p2) stays ½‖P⊥y‖² (1e-8), the p2 part falls monotonically, the p1 part catapults", () => {
+    const run = train(session, start, "quad", lr, 300, { eigs: 0, evalEvery: 1, directions: 2 });
+    assert.equal(run.phase, "catapult");
+    const parts = present(run.directions);
+    assert.equal(parts.length, 301);
+    const along = (j: number) => parts.map((p) => nth(p, j));
+    const [first, second, rest] = [along(0), along(1), along(2)];
+    for (const [t, value] of rest.entries())
+      assert.ok(relativeError(value, floorLoss) < 1e-8, `step ${t}: outside span(p1, p2) ${value} vs ${floorLoss}`);
+    // ηλ2 ≤ 1.5: the p2 residual contracts every step (|1 − ηλ2| ≤ 0.5 while λ2 stays within 3%),
+    // down to the rounding floor of f − y.
+    assertMonotone(second, "the p2 component");
+    assert.ok(nth(second, 300) < 1e-10 * nth(second, 0), `p2: ${second[0]} → ${second[300]}`);
+    // ηλ1 = 3: the p1 component grows first (|1 − ηλ1| = 2: about 4× per step), then falls below its start.
+    assert.ok(nth(first, 1) > 3 * nth(first, 0), `p1: ${first[0]} → ${first[1]}`);
+    assert.ok(nth(first, 300) < nth(first, 0));
+    // The three parts are the loss.
+    for (const [t, p] of parts.entries()) {
+      const sum = p.reduce((a, b) => a + b, 0);
+      assert.ok(relativeError(sum, nth(run.trainLoss, t)) < 1e-9, `step ${t}: ${sum} vs ${run.trainLoss[t]}`);
+    }
+  });
+
+  test("--directions 2, f_lin (closed form): the p1 part grows by (1 − ηλ1)² = 4 per step, the p2 part falls, the rest is flat", () => {
+    const run = runTraining(session, start, {
+      kind: "lin",
+      lr,
+      steps: 30,
+      loss: "sum",
+      evalEvery: 1,
+      eigs: 2,
+      seed: 0,
+      divergenceFactor: 1e10,
+      directions: 2,
+    });
+    assert.equal(run.dynamics, "exact");
+    assert.equal(run.phase, "divergent");
+    const parts = present(run.directions);
+    for (let t = 1; t < parts.length; t++) {
+      const [p1, p2, rest] = nth(parts, t) as [number, number, number];
+      const [q1, q2] = nth(parts, t - 1) as [number, number, number];
+      assert.ok(relativeError(p1 / q1, (1 - lr * lambda1) ** 2) < 1e-9, `step ${t}: p1 ratio ${p1 / q1}`);
+      assert.ok(relativeError(p2 / q2, (1 - lr * lambda2) ** 2) < 1e-9, `step ${t}: p2 ratio ${p2 / q2}`);
+      assert.ok(relativeError(rest, floorLoss) < 1e-9, `step ${t}: rest ${rest} vs ${floorLoss}`);
+    }
   });
 
   test("f's kernel stays a‖p‖², b‖q‖² along the trajectory (the eigenvalue tracking is right away from w0)", () => {
