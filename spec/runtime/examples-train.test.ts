@@ -36,7 +36,15 @@ describe("every example trains", () => {
       const outputs = sizeOf(model.outputShape);
       const rng = new Rng(7);
       const x = Array.from({ length: N * sizeOf(input.shape) }, () => rng.normal());
-      const y = Array.from({ length: N * outputs }, () => rng.normal());
+      // Cross-entropy takes classes: one-hot rows (±1 for one output); squared loss any targets.
+      const y =
+        model.loss === "cross_entropy"
+          ? Array.from({ length: N }, (_, j) =>
+              outputs === 1
+                ? [j % 2 === 0 ? 1 : -1]
+                : Array.from({ length: outputs }, (_, k) => (k === j % outputs ? 1 : 0)),
+            ).flat()
+          : Array.from({ length: N * outputs }, () => rng.normal());
       const name = example.file.replace(/\.nqm$/, "");
       const xPath = put(DIR, `${name}-x.npy`, npy("<f8", [N, ...input.shape], x));
       const yPath = put(DIR, `${name}-y.npy`, npy("<f8", outputs === 1 ? [N] : [N, outputs], y));
