@@ -5,6 +5,7 @@
  *   npm run bench                 two_layer_relu and three_layer_relu, the GEMM, PyTorch side by side
  *   npm run bench -- --mnist      also the MNIST sweep (builds dist/ first; several minutes)
  *   npm run bench -- --no-torch   without the PyTorch reference
+ *   npm run bench -- --no-cnn     without the CNN (examples/cnn_mnist.nqm, bench/cnn.ts)
  *
  * Each step is timed in this process: warm-up runs, then the best and the median of REPEATS runs
  * (NQM_BENCH_WARMUP, NQM_BENCH_REPEATS). Targets are checked on the best times, the figure least
@@ -24,6 +25,7 @@ import type { CheckedModel } from "../compiler/check/typed.ts";
 import { defined } from "../foundation/defined.ts";
 import { initializeFlat } from "../runtime/init.ts";
 import { Rng } from "../runtime/rng.ts";
+import { type CnnFigures, cnnBench, printCnn } from "./cnn.ts";
 import { gemmRates } from "./gemm.ts";
 import { createHandwrittenStep } from "./handwritten.ts";
 import { type TorchFigures, torchBest, torchReference } from "./torch.ts";
@@ -35,6 +37,7 @@ const RESULTS = "bench/results.json";
 const argv = process.argv.slice(2);
 const withMnist = argv.includes("--mnist");
 const withTorch = !argv.includes("--no-torch");
+const withCnn = !argv.includes("--no-cnn");
 
 /** Milliseconds of one step: best and median wall clock, and the best CPU time of this process (all its threads). */
 interface Timing {
@@ -367,8 +370,13 @@ for (const [name, backend, threads] of [
   threeMs[name] = ms;
   result.kernels.dispose();
 }
-rmSync(cacheDir, { recursive: true, force: true });
 mark("three_layer_relu");
+
+// ---- cnn_mnist, every backend and dtype, with its own PyTorch reference (bench/cnn.ts) ----
+let cnn: CnnFigures | undefined;
+if (withCnn) cnn = await cnnBench({ time, stepsOf, cacheDir, warmup: WARMUP, repeats: REPEATS, withTorch });
+rmSync(cacheDir, { recursive: true, force: true });
+mark("cnn");
 
 // ---- PyTorch, last: it takes the cores in processes of its own ----
 let torch: TorchFigures | undefined;
@@ -623,6 +631,7 @@ for (const [config, ms] of Object.entries(threeMs))
 console.log(`  compile (fresh process, wall and this process's CPU): ${compileText(threeCompile)}`);
 console.log("  targets:");
 printTargets(threeTargets);
+if (cnn !== undefined) printCnn(cnn);
 
 if (mnist !== undefined) {
   console.log(
@@ -685,6 +694,7 @@ writeFileSync(
         compile: threeCompile,
         targets: threeTargets,
       },
+      cnn: cnn ?? null,
       mnist: mnist ?? (mnistError === undefined ? null : { error: mnistError }),
     },
     null,
