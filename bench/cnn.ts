@@ -37,7 +37,7 @@ interface CnnTiming {
 
 /** What bench/run.ts lends this section: its timer and its gradient-descent steps. */
 export interface CnnTools {
-  readonly time: (step: () => void) => CnnTiming;
+  readonly time: (step: () => void, repeats?: number) => CnnTiming;
   readonly stepsOf: <A extends KernelArray>(
     k: CompiledKernels<A>,
     alloc: (length: number) => A,
@@ -66,6 +66,8 @@ export interface CnnFigures {
   readonly file: string;
   readonly set: { readonly c: number };
   readonly n: number;
+  /** Timed runs per step, nqm and PyTorch alike. */
+  readonly repeats: number;
   readonly params: number;
   /** Load average (1, 5, 15 min) before the section and after it. */
   readonly loadAverage: { readonly start: number[]; readonly end: number[] };
@@ -87,8 +89,12 @@ const CONFIGS: readonly (readonly [string, Backend, Dtype, number])[] = [
   ["wasm f64 ×1", "wasm", "f64", 1],
   ["wasm f64 ×2", "wasm", "f64", 2],
   ["wasm f32 ×1", "wasm", "f32", 1],
-  ["wasm f32 ×2", "wasm", "f32", 2],
 ];
+/**
+ * Timed runs per step (at most the bench's REPEATS): a step takes 0.1–1 s, so 5 runs keep the
+ * section within a few minutes on a loaded machine (NQM_BENCH_CNN_REPEATS).
+ */
+const CNN_REPEATS = Number(process.env.NQM_BENCH_CNN_REPEATS ?? 5);
 
 function relativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let difference = 0;
@@ -127,7 +133,7 @@ function torchAt(
   };
   for (const name of ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]) delete env[name];
   const args = [SCRIPT, dataFile, "--n", String(N), "--c", String(C), "--h", String(H), "--threads", String(threads)];
-  args.push("--warmup", String(tools.warmup), "--repeats", String(tools.repeats));
+  args.push("--warmup", String(tools.warmup), "--repeats", String(Math.min(tools.repeats, CNN_REPEATS)));
   const output = execFileSync(PYTHON, args, {
     env,
     encoding: "utf8",
@@ -175,6 +181,7 @@ function torchBestOf(
 /** Times the CNN steps of every configuration, then PyTorch's; returns the figures for results.json. */
 export async function cnnBench(tools: CnnTools): Promise<CnnFigures> {
   const start = loadavg();
+  const repeats = Math.min(tools.repeats, CNN_REPEATS);
   const source = readFileSync(FILE, "utf8");
   const set = { c: C };
   const { model } = loadModel(source, { file: FILE, set });
@@ -211,7 +218,7 @@ export async function cnnBench(tools: CnnTools): Promise<CnnFigures> {
       if (reference === undefined) reference = g;
       gradientAgreement[name] = relativeDifference(g, reference);
       const steps = tools.stepsOf(k, (length) => new Float64Array(length), w0, X, y, N);
-      ms[name] = Object.fromEntries(STEPS.map((step) => [step, tools.time(steps[step])]));
+      ms[name] = Object.fromEntries(STEPS.map((step) => [step, tools.time(steps[step], repeats)]));
       k.dispose();
     } else {
       result.kernels.dispose();
@@ -222,7 +229,7 @@ export async function cnnBench(tools: CnnTools): Promise<CnnFigures> {
       k.lossAndGrad(w032, X32, y32, N, g, false);
       gradientAgreement[name] = relativeDifference(g, defined(reference, "the js f64 gradient (first config)"));
       const steps = tools.stepsOf(k, (length) => new Float32Array(length), w032, X32, y32, N);
-      ms[name] = Object.fromEntries(STEPS.map((step) => [step, tools.time(steps[step])]));
+      ms[name] = Object.fromEntries(STEPS.map((step) => [step, tools.time(steps[step], repeats)]));
       k.dispose();
     }
   }
@@ -271,6 +278,7 @@ export async function cnnBench(tools: CnnTools): Promise<CnnFigures> {
     file: FILE,
     set,
     n: N,
+    repeats,
     params: weights.length,
     loadAverage: { start, end: loadavg() },
     compileSeconds,

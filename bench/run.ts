@@ -71,12 +71,12 @@ function target(name: string, value: number | undefined, op: "≤" | "≥", boun
  * clock, leaves out the time other processes held the cores; for one thread it is the step's own
  * cost even on a loaded machine.
  */
-function time(step: () => void): Timing {
+function time(step: () => void, repeats = REPEATS): Timing {
   const warm = performance.now();
   for (let i = 0; i < WARMUP && (i === 0 || performance.now() - warm < 1000); i++) step();
   const samples: number[] = [];
   let cpu = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < REPEATS; i++) {
+  for (let i = 0; i < repeats; i++) {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     step();

@@ -29,8 +29,15 @@ LR = 1e-3
 
 
 def best_ms(step, warmup, repeats):
-    """Best wall and best CPU milliseconds of `step` over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
+    """Best wall and best CPU milliseconds of `step` over `repeats` runs after up to `warmup` runs.
+
+    The warm-up stops once it has taken a second, as bench/run.ts's does: a step that slow is warm
+    after its first run.
+    """
+    warm = time.perf_counter()
+    for i in range(warmup):
+        if i > 0 and time.perf_counter() - warm >= 1:
+            break
         step()
     wall = cpu = math.inf
     for _ in range(repeats):
