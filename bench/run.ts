@@ -6,6 +6,7 @@
  *   npm run bench -- --mnist      also the MNIST sweep (builds dist/ first; several minutes)
  *   npm run bench -- --no-torch   without the PyTorch reference
  *   npm run bench -- --linear     only the f_lin closed-form sweep (bench/linear.ts), merged into results.json
+ *   npm run bench -- --no-cnn     without the CNN (examples/cnn_mnist.nqm, bench/cnn.ts)
  *
  * Each step is timed in this process: warm-up runs, then the best and the median of REPEATS runs
  * (NQM_BENCH_WARMUP, NQM_BENCH_REPEATS). Targets are checked on the best times, the figure least
@@ -25,6 +26,7 @@ import type { CheckedModel } from "../compiler/check/typed.ts";
 import { defined } from "../foundation/defined.ts";
 import { initializeFlat } from "../runtime/init.ts";
 import { Rng } from "../runtime/rng.ts";
+import { type CnnFigures, cnnBench, printCnn } from "./cnn.ts";
 import { gemmRates } from "./gemm.ts";
 import { createHandwrittenStep } from "./handwritten.ts";
 import { type TorchFigures, torchBest, torchReference } from "./torch.ts";
@@ -37,6 +39,7 @@ const RESULTS = "bench/results.json";
 const argv = process.argv.slice(2);
 const withMnist = argv.includes("--mnist");
 const withTorch = !argv.includes("--no-torch");
+const withCnn = !argv.includes("--no-cnn");
 
 /** The f_lin sweep's target (issue 14): the closed form at least 20× faster than stepping. */
 const linearTarget = (figures: LinearSweepFigures) =>
@@ -79,12 +82,12 @@ function target(name: string, value: number | undefined, op: "≤" | "≥", boun
  * clock, leaves out the time other processes held the cores; for one thread it is the step's own
  * cost even on a loaded machine.
  */
-function time(step: () => void): Timing {
+function time(step: () => void, repeats = REPEATS): Timing {
   const warm = performance.now();
   for (let i = 0; i < WARMUP && (i === 0 || performance.now() - warm < 1000); i++) step();
   const samples: number[] = [];
   let cpu = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < REPEATS; i++) {
+  for (let i = 0; i < repeats; i++) {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     step();
@@ -400,8 +403,12 @@ for (const [name, backend, threads] of [
   threeMs[name] = ms;
   result.kernels.dispose();
 }
-rmSync(cacheDir, { recursive: true, force: true });
 mark("three_layer_relu");
+
+// ---- cnn_mnist, every backend and dtype, with its own PyTorch reference (bench/cnn.ts) ----
+let cnn: CnnFigures | undefined;
+if (withCnn) cnn = await cnnBench({ time, stepsOf, cacheDir, warmup: WARMUP, repeats: REPEATS, withTorch });
+mark("cnn");
 
 // ---- PyTorch, last: it takes the cores in processes of its own ----
 let torch: TorchFigures | undefined;
@@ -493,6 +500,7 @@ const threeTargets: Target[] = [
 // ---- the f_lin sweep in closed form against stepping (issue 14) ----
 const linear = await linearSweep(cacheDir);
 const linearTargets = [linearTarget(linear)];
+rmSync(cacheDir, { recursive: true, force: true });
 mark("linear");
 
 // ---- the MNIST sweep (--mnist) ----
@@ -661,6 +669,7 @@ for (const [config, ms] of Object.entries(threeMs))
 console.log(`  compile (fresh process, wall and this process's CPU): ${compileText(threeCompile)}`);
 console.log("  targets:");
 printTargets(threeTargets);
+if (cnn !== undefined) printCnn(cnn);
 
 for (const line of linearSweepText(linear)) console.log(line);
 console.log("  targets:");
@@ -728,6 +737,7 @@ writeFileSync(
         targets: threeTargets,
       },
       linear: { ...linear, target: linearTargets[0] },
+      cnn: cnn ?? null,
       mnist: mnist ?? (mnistError === undefined ? null : { error: mnistError }),
     },
     null,
