@@ -59,7 +59,10 @@ export function preparedFrontier(stepRoots: readonly Node[]): Node[] {
     if (seen.has(node.id)) continue;
     seen.add(node.id);
     if (stageOf(defined(flags.get(node.id), "the dependency flags of a node")) !== "step") {
-      if (node.inputs.length > 0) frontier.set(node.id, node);
+      // A transpose is prepared as its operand: the step reads the matrix itself, so a product
+      // Σⱼ A_jᵀB_j can run as one matrix product over all examples (kernel.ts) instead of n.
+      if (node.op === "transpose") stack.push(...node.inputs);
+      else if (node.inputs.length > 0) frontier.set(node.id, node);
       continue;
     }
     stack.push(...node.inputs);
