@@ -70,9 +70,14 @@ export function modelChoice(
  * `set -o pipefail` scripts do not fail on a `| head`), not with an unhandled 'error' event.
  */
 export function exitQuietlyOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr])
-    stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE") throw error;
-      process.exit(0);
-    });
+  for (const stream of [process.stdout, process.stderr]) {
+    // Once per stream: a process that runs the CLI several times (a test driver) adds no more.
+    if (stream.listeners("error").includes(onClosedPipe)) continue;
+    stream.on("error", onClosedPipe);
+  }
+}
+
+function onClosedPipe(error: NodeJS.ErrnoException): void {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(0);
 }

@@ -27,7 +27,7 @@ import { toNested, type Nested } from "../../compiler/ir/tensor.ts";
 import { evaluateWithInterpreter, type EvalResult } from "../../runtime/evaluate.ts";
 import { parsePointJson, resolvePoint, type EvalPoint } from "../../runtime/point.ts";
 import { Rng } from "../../runtime/rng.ts";
-import { kinkArguments, kinkMargin } from "../support/cases.ts";
+import { kinkArguments, kinkPattern } from "../support/cases.ts";
 import { examples, setArguments, type Example } from "../support/examples.ts";
 import { bindingsOf, perExample } from "../support/points.ts";
 import { type Shape, sizeOf } from "../../foundation/shape.ts";
@@ -326,11 +326,9 @@ describe("nqm eval on every example", () => {
 
     test(`${name}: grad with c = all ones is the sum over examples of the gradients (central differences)`, () => {
       const result = resultOf(p);
-      // Away from kinks (relu's): no argument of a kink within 1e-4 of 0 at this point.
-      assert.ok(
-        kinkMargin(kinkArguments([p.program.f]), bindingsOf(p.point)) > 1e-4,
-        "the point is too close to a kink",
-      );
+      // Away from kinks: no finite-difference step below crosses one (every kink keeps its side).
+      const kinks = kinkArguments([p.program.f]);
+      const pattern = kinkPattern(kinks, bindingsOf(p.point));
       // h = 1e-6: truncation (h²/6)·|f'''| ≲ 1e-12 for these O(1) networks; rounding ε·Σ|f|/h ≈ 2e-10·Σ|f|.
       // The tolerance 1e-7·(1 + Σ|f| + max|grad|) covers both by 100×.
       const h = 1e-6;
@@ -350,6 +348,12 @@ describe("nqm eval on every example", () => {
             data[i] = nth(data, i) + delta;
             return { ...p.point.params, [param.name]: { shape: base.shape, data } };
           };
+          for (const delta of [h, -h])
+            assert.equal(
+              kinkPattern(kinks, bindingsOf(p.point, shifted(delta))),
+              pattern,
+              `grad.${param.name}[${i}]: the step ${delta} crosses a kink`,
+            );
           const fd = (total(shifted(h)) - total(shifted(-h))) / (2 * h);
           assert.ok(
             Math.abs(fd - nth(grad, i)) <= 1e-7 * scale,
@@ -428,7 +432,7 @@ describe("nqm eval errors: exit status 1, one diagnostic, no stack trace", () =>
       assert.equal(run.code, 1, `exit status (stderr: ${run.stderr})`);
       assert.equal(run.stdout, "");
       assert.doesNotMatch(run.stderr, /\n\s+at |Error:|node:internal/, "no stack trace");
-      assert.equal(run.stderr.trim().split("\n").length, 1, "one line");
+      assert.equal(run.stderr.trim().split("\n").length, 1, `one line: ${run.stderr}`);
       for (const pattern of c.patterns) assert.match(run.stderr, pattern);
     });
   }
