@@ -17,7 +17,7 @@ import type { RunRecord } from "./run-record.ts";
 import { criticalRate, topEigenvalues, type Session } from "./session.ts";
 import { Thinned } from "./thinned.ts";
 import { scheduleOfKind } from "./schedule.ts";
-import { phaseFrom, runId, trainRun, type RunConfig, type RunStart } from "./train.ts";
+import { checkLearningRate, phaseFrom, runId, trainRun, type RunConfig, type RunStart } from "./train.ts";
 
 /** How f_lin runs are computed: the closed form (default where it applies) or gradient steps. */
 export type LinearDynamics = "exact" | "stepped";
@@ -341,11 +341,7 @@ export function exactLinearRun(
   config: RunConfig,
   onStep?: (t: number) => void,
 ): RunRecord {
-  if (!(config.lr > 0 && Number.isFinite(config.lr)))
-    fail("NQM3007", {
-      option: "--lr",
-      reason: `the learning rate η = ${config.lr} is not a positive finite number (a multiple of η_crit too large or too small?)`,
-    });
+  checkLearningRate(config.lr);
   const system = linearSystem(session, start.w0);
   const { rows, values, coefficients } = system;
   const n = session.data.train.n;

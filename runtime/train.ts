@@ -115,6 +115,15 @@ export function classifyPhase(trainLoss: readonly number[], diverged: boolean, g
  */
 const RECORD_POINTS = 16_384;
 
+/** Refuses a learning rate that is not a positive finite number (NQM3007). */
+export function checkLearningRate(lr: number): void {
+  if (!(lr > 0 && Number.isFinite(lr)))
+    fail("NQM3007", {
+      option: "--lr",
+      reason: `the learning rate η = ${lr} is not a positive finite number (a multiple of η_crit too large or too small?)`,
+    });
+}
+
 /** Runs gradient descent for one (model kind, learning rate, seed) and returns its record. */
 export function trainRun(
   session: Session,
@@ -122,11 +131,7 @@ export function trainRun(
   config: RunConfig,
   onStep?: (t: number) => void,
 ): RunRecord {
-  if (!(config.lr > 0 && Number.isFinite(config.lr)))
-    fail("NQM3007", {
-      option: "--lr",
-      reason: `the learning rate η = ${config.lr} is not a positive finite number (a multiple of η_crit too large or too small?)`,
-    });
+  checkLearningRate(config.lr);
   const { kernels, data } = session;
   const P = kernels.layout.paramCount;
   const K = data.outputSize;
