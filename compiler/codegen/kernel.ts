@@ -103,15 +103,17 @@ function tableName(key: string, suffix: string): string {
   return `T${createHash("sha256").update(key).digest("hex").slice(0, 16)}${suffix}`;
 }
 
-const groupCache = new Map<string, TableRef>();
+/** Per table object (hash-consed nodes share it across a module's kernels) and group count. */
+const groupCache = new WeakMap<IndexTable, Map<number, TableRef>>();
 
 /**
  * A table's groups, as the `group` step reads them: count + 1 offsets (into the array itself),
  * then each group's members in ascending order.
  */
 function groupsOf(table: IndexTable, count: number): TableRef {
-  const cacheKey = `${table.key}#${count}`;
-  const cached = groupCache.get(cacheKey);
+  const byCount = groupCache.get(table) ?? new Map<number, TableRef>();
+  groupCache.set(table, byCount);
+  const cached = byCount.get(count);
   if (cached) return cached;
   const sizes = new Int32Array(count);
   for (const k of table.data) if (k >= 0) sizes[k] = (sizes[k] ?? 0) + 1;
@@ -129,7 +131,7 @@ function groupsOf(table: IndexTable, count: number): TableRef {
     fill[k] = (fill[k] ?? 0) + 1;
   });
   const ref = { name: tableName(table.key, "g"), data };
-  groupCache.set(cacheKey, ref);
+  byCount.set(count, ref);
   return ref;
 }
 const isBatched = (s: BufferStorage) => s.batchStride !== 0;
