@@ -565,6 +565,19 @@ export function majorityPhase(runs: readonly RunRecord[]): { phase: Phase; count
 /** The legend entry of the crosses on the best-test-loss chart. */
 export const ALL_DIVERGED = "every seed diverged";
 
+/** The η/η_crit axis of a chart against the rate: logarithmic when the rates span 16× or more. */
+function rateAxis(multiples: readonly number[]) {
+  const logX =
+    multiples.length > 0 &&
+    multiples.reduce((a, b) => Math.max(a, b), -Infinity) / multiples.reduce((a, b) => Math.min(a, b), Infinity) >= 16;
+  return {
+    field: "multiple",
+    type: "quantitative",
+    title: "η/η_crit",
+    scale: logX ? ({ type: "log" } as const) : ({ zero: false } as const),
+  } as const;
+}
+
 /**
  * A mean-over-seeds chart's bars (min–max, where there are several seeds) and its line per model
  * (dashed by model, so coinciding curves stay visible), over the rows `filter` selects.
@@ -659,16 +672,7 @@ export function bestTestLossChart(runs: readonly RunRecord[], options: ChartOpti
   const rowFactor = (top / bottom) ** 0.07;
   const markerRow = (model: string): number => top * rowFactor ** (1 + Math.max(0, MODEL_SORT.indexOf(model)));
   const axisTop = diverged.length > 0 ? top * rowFactor ** (1 + MODEL_SORT.length) : top * 1.5;
-  const multiples = runs.map((r) => r.lrMultiple).filter((m) => m > 0);
-  const logX =
-    multiples.length > 0 &&
-    multiples.reduce((a, b) => Math.max(a, b), -Infinity) / multiples.reduce((a, b) => Math.min(a, b), Infinity) >= 16;
-  const x = {
-    field: "multiple",
-    type: "quantitative",
-    title: "η/η_crit",
-    scale: logX ? ({ type: "log" } as const) : ({ zero: false } as const),
-  } as const;
+  const x = rateAxis(runs.map((r) => r.lrMultiple).filter((m) => m > 0));
   const lossLabel = haveTest
     ? testLossLabel(options.lossName)
     : trainingLossLabel(options.lossNormalization ?? "sum", options.lossName);
@@ -794,16 +798,7 @@ export function testAccuracyChart(runs: readonly RunRecord[], options: { title?:
   // Down to a round tenth below the lowest point, so differences near 1 stay visible.
   const bottom = Math.max(0, Math.floor(lowest * 10 - 0.5) / 10);
   const models = MODEL_SORT.filter((m) => points.some((p) => p.model === m));
-  const multiples = points.map((p) => p.multiple);
-  const logX =
-    multiples.length > 0 &&
-    multiples.reduce((a, b) => Math.max(a, b), -Infinity) / multiples.reduce((a, b) => Math.min(a, b), Infinity) >= 16;
-  const x = {
-    field: "multiple",
-    type: "quantitative",
-    title: "η/η_crit",
-    scale: logX ? ({ type: "log" } as const) : ({ zero: false } as const),
-  } as const;
+  const x = rateAxis(points.map((p) => p.multiple));
   const y = {
     field: "mean",
     type: "quantitative",
